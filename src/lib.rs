@@ -1,4 +1,32 @@
 //! `mfa-gateway`: a TLS-terminating reverse proxy that adds TOTP multi-factor authentication
 //! in front of a legacy Vendor Management System (VMS) without changing it.
 //!
-//! The crate is organised by concern; `main.rs` is only the command line.
+//! Modules by concern:
+//!
+//! * [`config`]: the TOML configuration, read leniently and validated into typed values.
+//! * [`server`], [`tls`]: listeners, TLS termination and certificate reload.
+//! * [`proxy`]: the request phases, header rewriting, the upstream pool, upgrades.
+//! * [`mfa`]: login interception, challenges, approvals, revocation, the MFA pages' logic.
+//! * [`auth`]: TOTP maths and the key ring (pure, time passed in).
+//! * [`policy`], [`live_policy`]: the dated role policy and its reloading.
+//! * [`store`]: shared state in Redis (or memory for tests and the demo).
+//! * [`pages`]: the HTML users see. [`metrics`]: Prometheus counters.
+//! * [`demo`]: a stand-in VMS and the `demo` command.
+
+pub mod auth;
+pub mod body;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod gateway;
+pub mod live_policy;
+pub mod metrics;
+pub mod mfa;
+pub mod pages;
+pub mod policy;
+pub mod proxy;
+pub mod run;
+pub mod server;
+pub mod store;
+pub mod tls;

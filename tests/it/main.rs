@@ -1,1 +1,10 @@
-//! Integration tests.
+//! The one integration-test binary: real redis-server processes, the real gateway with real
+//! TLS on loopback, a real upstream, and an HTTP client talking over sockets as a browser.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod cli;
+mod mfa_flow;
+mod proxy;

@@ -1,0 +1,1234 @@
+//! Configuration: one TOML file, read in two stages.
+//!
+//! 1. [`file`] holds lenient structs that mirror the file (`deny_unknown_fields`, nearly every
+//!    field optional).
+//! 2. [`Config::from_file`] validates them into the typed [`Config`] the rest of the gateway
+//!    uses. Every problem is collected with the key it belongs to (`tls.cert: file not found:
+//!    /etc/mfa-gateway/server.pem`) so an operator sees all of them at once, and defaults are
+//!    applied here and nowhere else.
+//!
+//! Relative paths in the file are resolved against the directory that holds the file, so a
+//! configuration directory can be moved as a whole. Secrets (keys, passwords) are never
+//! required inline: each is `{ file = "..." }` or `{ env = "NAME" }`.
+
+pub mod file;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, Method, Uri};
+use ipnet::IpNet;
+use zeroize::Zeroizing;
+
+use crate::policy::MfaState;
+use file::{FileConfig, SecretFile};
+
+/// The default reserved prefix: a dot-directory no web application routes to.
+pub const DEFAULT_PREFIX: &str = "/.mfa/";
+
+/// Every problem found in a configuration file, each with the key it concerns.
+#[derive(Debug, Default)]
+pub struct ConfigErrors {
+    pub errors: Vec<(String, String)>,
+}
+
+impl ConfigErrors {
+    fn push(&mut self, key: impl Into<String>, msg: impl Into<String>) {
+        self.errors.push((key.into(), msg.into()));
+    }
+    fn single(key: impl Into<String>, msg: impl Into<String>) -> Self {
+        let mut e = Self::default();
+        e.push(key, msg);
+        e
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (k, m)) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if k.is_empty() {
+                write!(f, "{m}")?;
+            } else {
+                write!(f, "{k}: {m}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from (for reloads and messages).
+    pub source: PathBuf,
+    pub server: Server,
+    pub tls: Tls,
+    pub upstream: Upstream,
+    pub metrics: Metrics,
+    pub log: Log,
+    pub redis: Redis,
+    pub mfa: Mfa,
+    pub vms: Vms,
+    pub policy: PolicyRef,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub redirect_listen: Option<SocketAddr>,
+    /// The HTTPS port named in redirects from the plain listener (default: `listen`'s port).
+    pub public_port: u16,
+    /// Reserved path prefix, always starting and ending with `/`.
+    pub prefix: String,
+    pub handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+    pub trusted_proxies: Vec<IpNet>,
+    pub worker_threads: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// `None` only in demo mode, where a development certificate is made at start.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub watch_interval: Duration,
+}
+
+/// What `Host` the upstream sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostHeader {
+    /// The host the client asked for (`Host`, or `:authority` over HTTP/2).
+    Preserve,
+    /// The upstream URL's host and port.
+    Upstream,
+    /// A fixed value.
+    Fixed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub url: Uri,
+    pub https: bool,
+    /// `host:port` of the upstream.
+    pub authority: String,
+    pub host_header: HostHeader,
+    pub ca: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle: usize,
+    pub readiness_path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub enabled: bool,
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisMode {
+    Standalone,
+    Sentinel,
+    Cluster,
+}
+
+#[derive(Clone)]
+pub struct Redis {
+    pub mode: RedisMode,
+    /// Standalone: one URL. Sentinel: the sentinels. Cluster: seed nodes.
+    pub nodes: Vec<String>,
+    pub sentinel_master: Option<String>,
+    pub password: Option<Zeroizing<String>>,
+    pub key_prefix: String,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    /// Use the in-memory store when Redis does not answer at start (demo only).
+    pub memory_fallback: bool,
+}
+
+impl fmt::Debug for Redis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redis")
+            .field("mode", &self.mode)
+            .field(
+                "nodes",
+                &self.nodes.iter().map(|n| redact_url(n)).collect::<Vec<_>>(),
+            )
+            .field("sentinel_master", &self.sentinel_master)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password part of a `redis://user:pass@host` URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => {
+            format!("{}://<redacted>@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Key material as read from its source; parsed by the crypto module.
+#[derive(Clone)]
+pub struct KeySource {
+    pub id: String,
+    pub material: Zeroizing<String>,
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySource")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Mfa {
+    pub issuer: String,
+    pub product_name: String,
+    /// Logo as a `data:` URI, inlined into pages (no external requests).
+    pub logo_data_uri: Option<String>,
+    pub support_text: Option<String>,
+    pub default_language: String,
+    pub window: u8,
+    pub challenge_ttl: Duration,
+    pub approval_max_age: Duration,
+    pub max_failures: u32,
+    pub lock_duration: Duration,
+    pub max_failures_per_address: u32,
+    pub offer_enrollment: bool,
+    pub active_key: String,
+    /// Empty only in demo mode (a random key is made at start).
+    pub keys: Vec<KeySource>,
+    pub revocation_poll: Duration,
+    pub bind_challenge_to_address: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsernameIn {
+    /// A field of an `application/x-www-form-urlencoded` body.
+    FormField(String),
+    /// A JSON pointer into an `application/json` body.
+    JsonPointer(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginRoute {
+    pub method: Method,
+    pub path: String,
+    pub username: UsernameIn,
+    /// Statuses that mean "logged in"; empty means any status.
+    pub success_status: Vec<u16>,
+    /// A cookie that must be set by the response for it to count as a successful login.
+    pub success_cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: Option<Method>,
+    pub path: String,
+}
+
+impl Route {
+    pub fn matches(&self, method: &Method, path: &str) -> bool {
+        self.path == path && self.method.as_ref().is_none_or(|m| m == method)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum RoleSource {
+    /// (a) a response header of the login response.
+    Header(HeaderName),
+    /// (b) a JSON pointer into the login response body.
+    JsonBody(String),
+    /// (c) a request the gateway sends itself with the fresh session cookie.
+    UserInfo {
+        path: String,
+        user_pointer: Option<String>,
+        role_pointer: String,
+    },
+    /// (d) a static file mapping user name to role.
+    Static {
+        path: PathBuf,
+        users: HashMap<String, String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Vms {
+    pub session_cookies: Vec<String>,
+    pub login: Vec<LoginRoute>,
+    pub logout: Vec<Route>,
+    pub end_session: Option<Route>,
+    pub role_source: RoleSource,
+    /// VMS role string -> policy role.
+    pub role_map: BTreeMap<String, String>,
+    /// What applies to a user whose role cannot be found or mapped.
+    pub unmapped: MfaState,
+    pub username_case_sensitive: bool,
+    pub max_login_body_bytes: usize,
+    pub max_login_response_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyRef {
+    pub file: PathBuf,
+    pub watch_interval: Duration,
+}
+
+/// How strict loading is. The demo may run without certificate files and keys (it makes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Production,
+    Demo,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
+        })?;
+        Self::from_toml(&text, path, Mode::Production)
+    }
+
+    /// Parses and validates configuration text; `path` names the file for relative paths.
+    pub fn from_toml(text: &str, path: &Path, mode: Mode) -> Result<Config, ConfigErrors> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| {
+            ConfigErrors::single("", format!("{}: {}", path.display(), toml_error(&e)))
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let case_sensitive = file
+            .vms
+            .as_ref()
+            .and_then(|v| v.username_case_sensitive)
+            .unwrap_or(false);
+        Validator {
+            base,
+            errors: ConfigErrors::default(),
+            mode,
+            case_sensitive,
+        }
+        .run(file, path)
+    }
+}
+
+fn toml_error(e: &toml::de::Error) -> String {
+    // toml's Display already includes line/column and the offending key.
+    e.to_string().trim().replace('\n', " ")
+}
+
+struct Validator {
+    base: PathBuf,
+    errors: ConfigErrors,
+    mode: Mode,
+    case_sensitive: bool,
+}
+
+impl Validator {
+    fn run(mut self, f: FileConfig, path: &Path) -> Result<Config, ConfigErrors> {
+        if let Some(v) = f.version
+            && v != 1
+        {
+            self.errors.push(
+                "version",
+                format!("unsupported version {v} (this gateway reads version 1)"),
+            );
+        }
+        let server = self.server(f.server.unwrap_or_default());
+        let tls = self.tls(f.tls.unwrap_or_default());
+        let upstream = self.upstream(f.upstream.unwrap_or_default());
+        let metrics = self.metrics(f.metrics.unwrap_or_default());
+        let log = self.log(f.log.unwrap_or_default());
+        let redis = self.redis(f.redis.unwrap_or_default());
+        let mfa = self.mfa(f.mfa.unwrap_or_default());
+        let vms = self.vms(f.vms.unwrap_or_default());
+        let policy = self.policy(f.policy.unwrap_or_default());
+        if let (Some(m), Some(s)) = (&metrics, &server)
+            && m.listen == Some(s.listen)
+        {
+            self.errors
+                .push("metrics.listen", "must differ from server.listen");
+        }
+        match (server, tls, upstream, metrics, log, redis, mfa, vms, policy) {
+            (
+                Some(server),
+                Some(tls),
+                Some(upstream),
+                Some(metrics),
+                Some(log),
+                Some(redis),
+                Some(mfa),
+                Some(vms),
+                Some(policy),
+            ) if self.errors.errors.is_empty() => Ok(Config {
+                source: path.to_path_buf(),
+                server,
+                tls,
+                upstream,
+                metrics,
+                log,
+                redis,
+                mfa,
+                vms,
+                policy,
+            }),
+            _ => Err(self.errors),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn existing_file(&mut self, key: &str, p: &str) -> Option<PathBuf> {
+        let path = self.path(p);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Some(path),
+            Ok(_) => {
+                self.errors
+                    .push(key, format!("not a regular file: {}", path.display()));
+                None
+            }
+            Err(_) => {
+                self.errors
+                    .push(key, format!("file not found: {}", path.display()));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &str, v: Option<String>, default: Duration) -> Duration {
+        match v {
+            None => default,
+            Some(s) => match parse_duration(&s) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.errors.push(key, e);
+                    default
+                }
+            },
+        }
+    }
+
+    fn addr(&mut self, key: &str, v: &str) -> Option<SocketAddr> {
+        match v.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.errors.push(
+                    key,
+                    format!("not an address with port: {v:?} (example: \"0.0.0.0:8443\")"),
+                );
+                None
+            }
+        }
+    }
+
+    fn secret(&mut self, key: &str, s: &SecretFile) -> Option<Zeroizing<String>> {
+        let count = [s.file.is_some(), s.env.is_some(), s.value.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if count != 1 {
+            self.errors
+                .push(key, "give exactly one of `file`, `env` or `value`");
+            return None;
+        }
+        if let Some(f) = &s.file {
+            let path = self.path(f);
+            return match std::fs::read_to_string(&path) {
+                Ok(t) => Some(Zeroizing::new(t.trim().to_string())),
+                Err(e) => {
+                    self.errors.push(
+                        key,
+                        format!("cannot read secret file {}: {e}", path.display()),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(name) = &s.env {
+            return match std::env::var(name) {
+                Ok(t) if !t.trim().is_empty() => Some(Zeroizing::new(t.trim().to_string())),
+                _ => {
+                    self.errors.push(
+                        key,
+                        format!("environment variable {name} is not set or empty"),
+                    );
+                    None
+                }
+            };
+        }
+        s.value.as_ref().map(|v| Zeroizing::new(v.clone()))
+    }
+
+    fn server(&mut self, s: file::ServerFile) -> Option<Server> {
+        let listen = self.addr(
+            "server.listen",
+            s.listen.as_deref().unwrap_or("0.0.0.0:8443"),
+        );
+        let redirect_listen = match s.redirect_listen.as_deref() {
+            None => None,
+            Some(a) => Some(self.addr("server.redirect_listen", a)?),
+        };
+        let prefix = s.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+        if !valid_prefix(&prefix) {
+            self.errors.push(
+                "server.prefix",
+                format!("must start and end with '/', be at least 3 characters and use only [A-Za-z0-9._~-] between: {prefix:?}"),
+            );
+        }
+        let mut trusted = Vec::new();
+        for (i, p) in s.trusted_proxies.unwrap_or_default().iter().enumerate() {
+            let parsed = p
+                .parse::<IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from));
+            match parsed {
+                Ok(n) => trusted.push(n),
+                Err(_) => self.errors.push(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("not an IP address or CIDR: {p:?}"),
+                ),
+            }
+        }
+        let max_header_bytes = s.max_header_bytes.unwrap_or(64 * 1024);
+        if !(8192..=1024 * 1024).contains(&max_header_bytes) {
+            self.errors.push(
+                "server.max_header_bytes",
+                "must be between 8192 and 1048576",
+            );
+        }
+        let server = Server {
+            listen: listen?,
+            redirect_listen,
+            public_port: s
+                .public_port
+                .unwrap_or_else(|| listen.map(|l| l.port()).unwrap_or(443)),
+            prefix,
+            handshake_timeout: self.duration(
+                "server.handshake_timeout",
+                s.handshake_timeout,
+                Duration::from_secs(10),
+            ),
+            header_read_timeout: self.duration(
+                "server.header_read_timeout",
+                s.header_read_timeout,
+                Duration::from_secs(30),
+            ),
+            idle_timeout: self.duration(
+                "server.idle_timeout",
+                s.idle_timeout,
+                Duration::from_secs(120),
+            ),
+            max_header_bytes,
+            max_connections: s.max_connections.unwrap_or(20_000),
+            shutdown_grace: self.duration(
+                "server.shutdown_grace",
+                s.shutdown_grace,
+                Duration::from_secs(30),
+            ),
+            trusted_proxies: trusted,
+            worker_threads: s.worker_threads,
+        };
+        Some(server)
+    }
+
+    fn tls(&mut self, t: file::TlsFile) -> Option<Tls> {
+        let watch_interval = self.duration(
+            "tls.watch_interval",
+            t.watch_interval,
+            Duration::from_secs(5),
+        );
+        match (t.cert, t.key) {
+            (Some(c), Some(k)) => {
+                let cert = self.existing_file("tls.cert", &c);
+                let key = self.existing_file("tls.key", &k);
+                Some(Tls {
+                    cert: Some(cert?),
+                    key: Some(key?),
+                    watch_interval,
+                })
+            }
+            (None, None) if self.mode == Mode::Demo => Some(Tls {
+                cert: None,
+                key: None,
+                watch_interval,
+            }),
+            (c, _) => {
+                let key = if c.is_none() { "tls.cert" } else { "tls.key" };
+                self.errors.push(key, "required (PEM file path)");
+                None
+            }
+        }
+    }
+
+    fn upstream(&mut self, u: file::UpstreamFile) -> Option<Upstream> {
+        let Some(url) = u.url else {
+            self.errors.push(
+                "upstream.url",
+                "required (for example \"http://127.0.0.1:8080\")",
+            );
+            return None;
+        };
+        let uri: Uri = match url.parse() {
+            Ok(u) => u,
+            Err(e) => {
+                self.errors
+                    .push("upstream.url", format!("not a URL: {url:?} ({e})"));
+                return None;
+            }
+        };
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                self.errors.push(
+                    "upstream.url",
+                    format!("scheme must be http or https: {url:?}"),
+                );
+                return None;
+            }
+        };
+        let Some(auth) = uri.authority() else {
+            self.errors
+                .push("upstream.url", format!("missing host: {url:?}"));
+            return None;
+        };
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            self.errors.push(
+                "upstream.url",
+                "must not have a path or query (the gateway forwards paths unchanged)",
+            );
+        }
+        let port = auth.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = format!("{}:{port}", auth.host());
+        let host_header = match u.host_header.as_deref() {
+            None | Some("preserve") => HostHeader::Preserve,
+            Some("upstream") => HostHeader::Upstream,
+            Some(v) if http::HeaderValue::from_str(v).is_ok() && !v.is_empty() => {
+                HostHeader::Fixed(v.to_string())
+            }
+            Some(v) => {
+                self.errors.push(
+                    "upstream.host_header",
+                    format!("\"preserve\", \"upstream\" or a host name, not {v:?}"),
+                );
+                HostHeader::Preserve
+            }
+        };
+        let ca = match u.ca.as_deref() {
+            Some(c) => Some(self.existing_file("upstream.ca", c)?),
+            None => None,
+        };
+        if ca.is_some() && !https {
+            self.errors
+                .push("upstream.ca", "only meaningful with an https:// upstream");
+        }
+        let readiness_path = u.readiness_path.unwrap_or_else(|| "/".to_string());
+        if !readiness_path.starts_with('/') {
+            self.errors
+                .push("upstream.readiness_path", "must start with '/'");
+        }
+        Some(Upstream {
+            url: uri.clone(),
+            https,
+            authority,
+            host_header,
+            ca,
+            connect_timeout: self.duration(
+                "upstream.connect_timeout",
+                u.connect_timeout,
+                Duration::from_secs(5),
+            ),
+            response_timeout: self.duration(
+                "upstream.response_timeout",
+                u.response_timeout,
+                Duration::from_secs(60),
+            ),
+            pool_idle_timeout: self.duration(
+                "upstream.pool_idle_timeout",
+                u.pool_idle_timeout,
+                Duration::from_secs(90),
+            ),
+            pool_max_idle: u.pool_max_idle.unwrap_or(256),
+            readiness_path,
+        })
+    }
+
+    fn metrics(&mut self, m: file::MetricsFile) -> Option<Metrics> {
+        let listen = match m.listen.as_deref() {
+            Some(a) => Some(self.addr("metrics.listen", a)?),
+            None => None,
+        };
+        Some(Metrics {
+            enabled: m.enabled.unwrap_or(true),
+            listen,
+        })
+    }
+
+    fn log(&mut self, l: file::LogFile) -> Option<Log> {
+        let format = match l.format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                self.errors
+                    .push("log.format", format!("\"text\" or \"json\", not {other:?}"));
+                LogFormat::Text
+            }
+        };
+        let level = l.level.unwrap_or_else(|| "info".to_string());
+        if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+            self.errors.push(
+                "log.level",
+                format!(
+                    "not a log filter: {level:?} (example: \"info\" or \"info,mfa_gateway=debug\")"
+                ),
+            );
+        }
+        Some(Log { format, level })
+    }
+
+    fn redis(&mut self, r: file::RedisFile) -> Option<Redis> {
+        let mode = match r.mode.as_deref() {
+            None | Some("standalone") => RedisMode::Standalone,
+            Some("sentinel") => RedisMode::Sentinel,
+            Some("cluster") => RedisMode::Cluster,
+            Some(other) => {
+                self.errors.push(
+                    "redis.mode",
+                    format!("\"standalone\", \"sentinel\" or \"cluster\", not {other:?}"),
+                );
+                RedisMode::Standalone
+            }
+        };
+        let mut nodes = r.nodes.unwrap_or_default();
+        if let Some(u) = r.url {
+            nodes.insert(0, u);
+        }
+        if nodes.is_empty() {
+            nodes.push("redis://127.0.0.1:6379/0".to_string());
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            if !(n.starts_with("redis://")
+                || n.starts_with("rediss://")
+                || n.starts_with("redis+unix://")
+                || n.starts_with("unix://"))
+            {
+                self.errors.push(
+                    format!("redis.nodes[{i}]"),
+                    format!("not a redis:// or rediss:// URL: {:?}", redact_url(n)),
+                );
+            }
+        }
+        if mode == RedisMode::Standalone && nodes.len() > 1 {
+            self.errors.push("redis.nodes", "standalone mode takes one URL (use mode = \"sentinel\" or \"cluster\" for several)");
+        }
+        if mode == RedisMode::Sentinel && r.sentinel_master.is_none() {
+            self.errors
+                .push("redis.sentinel_master", "required in sentinel mode");
+        }
+        let password = r
+            .password
+            .as_ref()
+            .and_then(|p| self.secret("redis.password", p));
+        let key_prefix = r.key_prefix.unwrap_or_else(|| "mfa:".to_string());
+        if key_prefix.contains(['{', '}', ' ']) {
+            self.errors
+                .push("redis.key_prefix", "must not contain '{', '}' or spaces");
+        }
+        let memory_fallback = r.memory_fallback.unwrap_or(false);
+        if memory_fallback && self.mode != Mode::Demo {
+            self.errors.push(
+                "redis.memory_fallback",
+                "only allowed in demo mode: state would not be shared or kept",
+            );
+        }
+        Some(Redis {
+            mode,
+            nodes,
+            sentinel_master: r.sentinel_master,
+            password,
+            key_prefix,
+            connect_timeout: self.duration(
+                "redis.connect_timeout",
+                r.connect_timeout,
+                Duration::from_secs(2),
+            ),
+            response_timeout: self.duration(
+                "redis.response_timeout",
+                r.response_timeout,
+                Duration::from_secs(2),
+            ),
+            memory_fallback,
+        })
+    }
+
+    fn mfa(&mut self, m: file::MfaFile) -> Option<Mfa> {
+        let issuer = m.issuer.unwrap_or_else(|| "VMS".to_string());
+        if issuer.is_empty() || issuer.len() > 64 {
+            self.errors.push("mfa.issuer", "must be 1 to 64 characters");
+        }
+        let logo_data_uri = match m.logo.as_deref() {
+            None => None,
+            Some(p) => self.logo(p),
+        };
+        let default_language = m.default_language.unwrap_or_else(|| "en".to_string());
+        if !matches!(default_language.as_str(), "en" | "nl") {
+            self.errors.push(
+                "mfa.default_language",
+                format!("\"en\" or \"nl\", not {default_language:?}"),
+            );
+        }
+        let window = m.window.unwrap_or(1);
+        if window > 3 {
+            self.errors.push(
+                "mfa.window",
+                "at most 3 steps either side (RFC 6238 recommends 1)",
+            );
+        }
+        let max_failures = m.max_failures.unwrap_or(5);
+        if !(1..=100).contains(&max_failures) {
+            self.errors.push(
+                "mfa.max_failures",
+                "between 1 and 100 (NIST SP 800-63B allows at most 100)",
+            );
+        }
+        let allow_inline = m.allow_inline_secrets.unwrap_or(false) || self.mode == Mode::Demo;
+        let mut keys = Vec::new();
+        for (i, k) in m.keys.unwrap_or_default().iter().enumerate() {
+            let key = format!("mfa.keys[{i}]");
+            let Some(id) = k.id.clone() else {
+                self.errors.push(format!("{key}.id"), "required");
+                continue;
+            };
+            let secret = SecretFile {
+                file: k.file.clone(),
+                env: k.env.clone(),
+                value: k.value.clone(),
+            };
+            if secret.value.is_some() && !allow_inline {
+                self.errors
+                    .push(&key, "inline `value` keys are refused: use `file` or `env`");
+                continue;
+            }
+            if keys.iter().any(|x: &KeySource| x.id == id) {
+                self.errors
+                    .push(format!("{key}.id"), format!("duplicate key id {id:?}"));
+            }
+            if let Some(material) = self.secret(&key, &secret) {
+                keys.push(KeySource { id, material });
+            }
+        }
+        let active_key = m
+            .active_key
+            .unwrap_or_else(|| keys.last().map(|k| k.id.clone()).unwrap_or_default());
+        if keys.is_empty() {
+            if self.mode != Mode::Demo {
+                self.errors.push("mfa.keys", "at least one encryption key is required (generate one with `mfa-gateway gen-key`)");
+            }
+        } else if !keys.iter().any(|k| k.id == active_key) {
+            self.errors.push(
+                "mfa.active_key",
+                format!("no key with id {active_key:?} in mfa.keys"),
+            );
+        }
+        let challenge_ttl = self.duration(
+            "mfa.challenge_ttl",
+            m.challenge_ttl,
+            Duration::from_secs(300),
+        );
+        if !(Duration::from_secs(30)..=Duration::from_secs(3600)).contains(&challenge_ttl) {
+            self.errors.push("mfa.challenge_ttl", "between 30s and 1h");
+        }
+        Some(Mfa {
+            issuer,
+            product_name: m.product_name.unwrap_or_else(|| "VMS sign-in".to_string()),
+            logo_data_uri,
+            support_text: m.support_text,
+            default_language,
+            window,
+            challenge_ttl,
+            approval_max_age: self.duration(
+                "mfa.approval_max_age",
+                m.approval_max_age,
+                Duration::from_secs(12 * 3600),
+            ),
+            max_failures,
+            lock_duration: self.duration(
+                "mfa.lock_duration",
+                m.lock_duration,
+                Duration::from_secs(15 * 60),
+            ),
+            max_failures_per_address: m.max_failures_per_address.unwrap_or(20),
+            offer_enrollment: m.offer_enrollment.unwrap_or(true),
+            active_key,
+            keys,
+            revocation_poll: self.duration(
+                "mfa.revocation_poll",
+                m.revocation_poll,
+                Duration::from_secs(2),
+            ),
+            bind_challenge_to_address: m.bind_challenge_to_address.unwrap_or(false),
+        })
+    }
+
+    fn logo(&mut self, p: &str) -> Option<String> {
+        use base64::Engine;
+        let path = self.existing_file("mfa.logo", p)?;
+        let mime = match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("svg") => "image/svg+xml",
+            Some("png") => "image/png",
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("webp") => "image/webp",
+            _ => {
+                self.errors
+                    .push("mfa.logo", "must be .svg, .png, .jpg or .webp");
+                return None;
+            }
+        };
+        match std::fs::read(&path) {
+            Ok(b) if b.len() <= 256 * 1024 => Some(format!(
+                "data:{mime};base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(b)
+            )),
+            Ok(_) => {
+                self.errors.push("mfa.logo", "larger than 256 KiB");
+                None
+            }
+            Err(e) => {
+                self.errors
+                    .push("mfa.logo", format!("cannot read {}: {e}", path.display()));
+                None
+            }
+        }
+    }
+
+    fn vms(&mut self, v: file::VmsFile) -> Option<Vms> {
+        let session_cookies = v.session_cookies.unwrap_or_default();
+        if session_cookies.is_empty() {
+            self.errors.push(
+                "vms.session_cookies",
+                "name at least one cookie that carries the VMS session",
+            );
+        }
+        for (i, c) in session_cookies.iter().enumerate() {
+            if c.is_empty() || !c.bytes().all(is_cookie_name_byte) {
+                self.errors.push(
+                    format!("vms.session_cookies[{i}]"),
+                    format!("not a cookie name: {c:?}"),
+                );
+            }
+        }
+        let mut login = Vec::new();
+        let routes = v.login.unwrap_or_default();
+        if routes.is_empty() {
+            self.errors.push(
+                "vms.login",
+                "describe at least one login request ([[vms.login]] with method and path)",
+            );
+        }
+        for (i, l) in routes.into_iter().enumerate() {
+            let key = format!("vms.login[{i}]");
+            let method = self.method(
+                &format!("{key}.method"),
+                l.method.as_deref().unwrap_or("POST"),
+            );
+            let path = self.route_path(&format!("{key}.path"), l.path.as_deref());
+            let username = match (l.username_field, l.username_pointer) {
+                (Some(f), None) => Some(UsernameIn::FormField(f)),
+                (None, Some(p)) if p.is_empty() || p.starts_with('/') => {
+                    Some(UsernameIn::JsonPointer(p))
+                }
+                (None, Some(p)) => {
+                    self.errors.push(
+                        format!("{key}.username_pointer"),
+                        format!("a JSON pointer starts with '/': {p:?}"),
+                    );
+                    None
+                }
+                _ => {
+                    self.errors.push(
+                        &key,
+                        "give exactly one of username_field (form) or username_pointer (JSON)",
+                    );
+                    None
+                }
+            };
+            let success_status = l.success_status.unwrap_or_else(|| vec![200, 302, 303]);
+            for s in &success_status {
+                if !(100..=599).contains(s) {
+                    self.errors.push(
+                        format!("{key}.success_status"),
+                        format!("not an HTTP status: {s}"),
+                    );
+                }
+            }
+            if let Some(c) = &l.success_cookie
+                && !session_cookies.contains(c)
+            {
+                self.errors.push(
+                    format!("{key}.success_cookie"),
+                    format!("{c:?} is not one of vms.session_cookies"),
+                );
+            }
+            if let (Some(method), Some(path), Some(username)) = (method, path, username) {
+                login.push(LoginRoute {
+                    method,
+                    path,
+                    username,
+                    success_status,
+                    success_cookie: l.success_cookie,
+                });
+            }
+        }
+        let mut logout = Vec::new();
+        for (i, r) in v.logout.unwrap_or_default().into_iter().enumerate() {
+            if let Some(r) = self.route(&format!("vms.logout[{i}]"), r) {
+                logout.push(r);
+            }
+        }
+        let end_session = match v.end_session {
+            Some(r) => self.route("vms.end_session", r),
+            None => None,
+        };
+        let role = v.role.unwrap_or_default();
+        let role_source = self.role_source(&role)?;
+        let unmapped = match role
+            .unmapped
+            .as_deref()
+            .unwrap_or("enforced")
+            .parse::<MfaState>()
+        {
+            Ok(s) => s,
+            Err(_) => {
+                self.errors.push(
+                    "vms.role.unmapped",
+                    "\"none\", \"available\" or \"enforced\"",
+                );
+                MfaState::Enforced
+            }
+        };
+        Some(Vms {
+            session_cookies,
+            login,
+            logout,
+            end_session,
+            role_source,
+            role_map: role.map.clone().unwrap_or_default(),
+            unmapped,
+            username_case_sensitive: v.username_case_sensitive.unwrap_or(false),
+            max_login_body_bytes: v.max_login_body_bytes.unwrap_or(64 * 1024),
+            max_login_response_bytes: v.max_login_response_bytes.unwrap_or(1024 * 1024),
+        })
+    }
+
+    fn role_source(&mut self, r: &file::RoleFile) -> Option<RoleSource> {
+        let source = r.source.as_deref().unwrap_or("header");
+        let src = match source {
+            "header" => {
+                let h = r.header.as_deref().unwrap_or("X-VMS-Role");
+                match HeaderName::from_bytes(h.as_bytes()) {
+                    Ok(h) => RoleSource::Header(h),
+                    Err(_) => {
+                        self.errors
+                            .push("vms.role.header", format!("not a header name: {h:?}"));
+                        return None;
+                    }
+                }
+            }
+            "json_body" => match r.pointer.as_deref() {
+                Some(p) if p.starts_with('/') => RoleSource::JsonBody(p.to_string()),
+                _ => {
+                    self.errors.push("vms.role.pointer", "required for source = \"json_body\": a JSON pointer such as \"/user/role\"");
+                    return None;
+                }
+            },
+            "userinfo" => {
+                let path = self.route_path("vms.role.userinfo_path", r.userinfo_path.as_deref())?;
+                let Some(role_pointer) = r
+                    .userinfo_role_pointer
+                    .clone()
+                    .filter(|p| p.starts_with('/'))
+                else {
+                    self.errors.push(
+                        "vms.role.userinfo_role_pointer",
+                        "required: a JSON pointer such as \"/role\"",
+                    );
+                    return None;
+                };
+                if let Some(p) = &r.userinfo_user_pointer
+                    && !p.starts_with('/')
+                {
+                    self.errors.push(
+                        "vms.role.userinfo_user_pointer",
+                        "a JSON pointer starts with '/'",
+                    );
+                }
+                RoleSource::UserInfo {
+                    path,
+                    user_pointer: r.userinfo_user_pointer.clone(),
+                    role_pointer,
+                }
+            }
+            "static" => {
+                let Some(p) = r.static_file.as_deref() else {
+                    self.errors
+                        .push("vms.role.static_file", "required for source = \"static\"");
+                    return None;
+                };
+                let path = self.existing_file("vms.role.static_file", p)?;
+                let users = match load_static_roles(&path, self.case_sensitive) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        self.errors.push("vms.role.static_file", e);
+                        return None;
+                    }
+                };
+                RoleSource::Static { path, users }
+            }
+            other => {
+                self.errors.push(
+                    "vms.role.source",
+                    format!("\"header\", \"json_body\", \"userinfo\" or \"static\", not {other:?}"),
+                );
+                return None;
+            }
+        };
+        Some(src)
+    }
+
+    fn method(&mut self, key: &str, m: &str) -> Option<Method> {
+        match Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
+            Ok(m) => Some(m),
+            Err(_) => {
+                self.errors.push(key, format!("not an HTTP method: {m:?}"));
+                None
+            }
+        }
+    }
+
+    fn route_path(&mut self, key: &str, p: Option<&str>) -> Option<String> {
+        match p {
+            Some(p) if p.starts_with('/') && !p.contains(['?', '#']) => Some(p.to_string()),
+            Some(p) => {
+                self.errors.push(
+                    key,
+                    format!("a path starting with '/' without query: {p:?}"),
+                );
+                None
+            }
+            None => {
+                self.errors.push(key, "required");
+                None
+            }
+        }
+    }
+
+    fn route(&mut self, key: &str, r: file::RouteFile) -> Option<Route> {
+        let method = match r.method.as_deref() {
+            None | Some("*") => None,
+            Some(m) => Some(self.method(&format!("{key}.method"), m)?),
+        };
+        let path = self.route_path(&format!("{key}.path"), r.path.as_deref())?;
+        Some(Route { method, path })
+    }
+
+    fn policy(&mut self, p: file::PolicyRefFile) -> Option<PolicyRef> {
+        let file = self.existing_file("policy.file", p.file.as_deref().unwrap_or("policy.toml"))?;
+        Some(PolicyRef {
+            file,
+            watch_interval: self.duration(
+                "policy.watch_interval",
+                p.watch_interval,
+                Duration::from_secs(5),
+            ),
+        })
+    }
+}
+
+/// Parses `"30s"`, `"5m"`, `"12h"`, `"1h 30m"`, `"250ms"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|_| format!("not a duration: {s:?} (examples: \"30s\", \"5m\", \"12h\")"))
+}
+
+fn valid_prefix(p: &str) -> bool {
+    p.len() >= 3
+        && p.starts_with('/')
+        && p.ends_with('/')
+        && p[1..p.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+}
+
+fn is_cookie_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The form in which user names are compared and stored: trimmed, and lower-cased unless the
+/// VMS treats user names as case-sensitive.
+pub fn normalize_username(raw: &str, case_sensitive: bool) -> String {
+    let t = raw.trim();
+    if case_sensitive {
+        t.to_string()
+    } else {
+        t.to_lowercase()
+    }
+}
+
+/// The static user-to-role file: a TOML table `[users]` of `"username" = "role"`.
+fn load_static_roles(path: &Path, case_sensitive: bool) -> Result<HashMap<String, String>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct StaticRoles {
+        users: BTreeMap<String, String>,
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let parsed: StaticRoles =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), toml_error(&e)))?;
+    Ok(parsed
+        .users
+        .into_iter()
+        .map(|(k, v)| (normalize_username(&k, case_sensitive), v))
+        .collect())
+}

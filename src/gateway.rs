@@ -1,0 +1,101 @@
+//! The shared state of one running gateway: configuration, upstream pool, key ring, store,
+//! policy, revocations, metrics and clock. One `Arc<Gateway>` is shared by every connection.
+
+use std::sync::Arc;
+
+use crate::auth::crypto::KeyRing;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::live_policy::LivePolicy;
+use crate::metrics::Metrics;
+use crate::mfa::revocation::Revocations;
+use crate::pages::{Branding, Lang};
+use crate::proxy::upstream::Upstream;
+use crate::store::Store;
+
+/// Paths the gateway answers itself, all under the reserved prefix.
+#[derive(Debug, Clone)]
+pub struct OwnedPaths {
+    pub prefix: String,
+    pub health: String,
+    pub ready: String,
+    pub metrics: String,
+    pub verify: String,
+    pub enroll: String,
+    pub offer: String,
+    pub recovery: String,
+}
+
+impl OwnedPaths {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            health: format!("{prefix}health"),
+            ready: format!("{prefix}ready"),
+            metrics: format!("{prefix}metrics"),
+            verify: format!("{prefix}verify"),
+            enroll: format!("{prefix}enroll"),
+            offer: format!("{prefix}offer"),
+            recovery: format!("{prefix}recovery-codes"),
+        }
+    }
+}
+
+pub struct Gateway {
+    pub cfg: Arc<Config>,
+    pub paths: OwnedPaths,
+    pub upstream: Upstream,
+    pub metrics: Arc<Metrics>,
+    pub keys: Arc<KeyRing>,
+    pub store: Store,
+    pub policy: Arc<LivePolicy>,
+    pub revocations: Arc<Revocations>,
+    pub branding: Branding,
+    pub default_lang: Lang,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("paths", &self.paths)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Assembles the state. `keys` and `store` are made by the caller (start-up or tests).
+    pub fn new(
+        cfg: Arc<Config>,
+        keys: KeyRing,
+        store: Store,
+        policy: Arc<LivePolicy>,
+        clock: Clock,
+    ) -> Result<Arc<Self>, String> {
+        let upstream = Upstream::new(&cfg.upstream)?;
+        let branding = Branding {
+            product_name: cfg.mfa.product_name.clone(),
+            logo_data_uri: cfg.mfa.logo_data_uri.clone(),
+            support_text: cfg.mfa.support_text.clone(),
+        };
+        let default_lang = if cfg.mfa.default_language == "nl" {
+            Lang::Nl
+        } else {
+            Lang::En
+        };
+        Ok(Arc::new(Self {
+            paths: OwnedPaths::new(&cfg.server.prefix),
+            upstream,
+            metrics: Arc::new(Metrics::new()),
+            keys: Arc::new(keys),
+            store,
+            policy,
+            revocations: Revocations::new(),
+            branding,
+            default_lang,
+            clock,
+            cfg,
+        }))
+    }
+}

@@ -1,0 +1,136 @@
+//! The policy in force, reloaded from its file without a restart.
+//!
+//! The policy file is polled (modified time, length and content hash) every
+//! `policy.watch_interval` and re-read on SIGHUP. A file that fails to load leaves the old
+//! policy in force; the failure is logged, counted in metrics and reported by readiness until
+//! a good file is loaded again.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+
+#[derive(Debug)]
+pub struct LivePolicy {
+    path: PathBuf,
+    current: ArcSwap<Policy>,
+    fingerprint: std::sync::Mutex<Option<FileFingerprint>>,
+    last_reload_ok: AtomicBool,
+}
+
+/// What identifies a version of a file without trusting timestamps alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFingerprint {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    hash: [u8; 32],
+}
+
+impl FileFingerprint {
+    pub fn of(path: &std::path::Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        let bytes = std::fs::read(path).ok()?;
+        Some(Self {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            hash: crate::auth::crypto::sha256(&bytes),
+        })
+    }
+}
+
+impl LivePolicy {
+    /// Loads the file; at start-up a bad file is an error (the gateway does not start).
+    pub fn load(path: PathBuf) -> Result<Arc<Self>, String> {
+        let policy = Policy::load(&path).map_err(|e| e.to_string())?;
+        Ok(Arc::new(Self {
+            fingerprint: std::sync::Mutex::new(FileFingerprint::of(&path)),
+            path,
+            current: ArcSwap::from_pointee(policy),
+            last_reload_ok: AtomicBool::new(true),
+        }))
+    }
+
+    pub fn from_policy(policy: Policy, path: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            path,
+            current: ArcSwap::from_pointee(policy),
+            fingerprint: std::sync::Mutex::new(None),
+            last_reload_ok: AtomicBool::new(true),
+        })
+    }
+
+    pub fn current(&self) -> Arc<Policy> {
+        self.current.load_full()
+    }
+
+    pub fn healthy(&self) -> bool {
+        self.last_reload_ok.load(Ordering::Relaxed)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Re-reads the file. On error the old policy stays.
+    pub fn reload(&self, metrics: &Metrics) -> Result<(), String> {
+        let fp = FileFingerprint::of(&self.path);
+        match Policy::load(&self.path) {
+            Ok(p) => {
+                self.current.store(Arc::new(p));
+                self.last_reload_ok.store(true, Ordering::Relaxed);
+                metrics.policy_reload(true);
+                if let Ok(mut g) = self.fingerprint.lock() {
+                    *g = fp;
+                }
+                tracing::info!(file = %self.path.display(), "policy reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.last_reload_ok.store(false, Ordering::Relaxed);
+                metrics.policy_reload(false);
+                if let Ok(mut g) = self.fingerprint.lock() {
+                    *g = fp;
+                }
+                tracing::error!(file = %self.path.display(), error = %e, "policy reload failed; the previous policy stays in force");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Reloads when the file changed since the last look.
+    pub fn reload_if_changed(&self, metrics: &Metrics) {
+        let fp = FileFingerprint::of(&self.path);
+        let changed = self.fingerprint.lock().map(|g| *g != fp).unwrap_or(false);
+        if changed {
+            let _ = self.reload(metrics);
+        }
+    }
+
+    pub fn spawn_watcher(
+        self: &Arc<Self>,
+        metrics: Arc<Metrics>,
+        every: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let this = Arc::clone(&this);
+                        let metrics = Arc::clone(&metrics);
+                        let _ = tokio::task::spawn_blocking(move || this.reload_if_changed(&metrics)).await;
+                    }
+                    _ = shutdown.changed() => break,
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,348 @@
+//! Prometheus metrics, kept in plain atomics so that recording on the proxied hot path costs a
+//! few relaxed increments and no lock or allocation.
+//!
+//! The set is fixed and small, so a registry crate would add more than it saves. Every metric
+//! name and help text is declared here, in one place; [`Metrics::render`] writes the text
+//! exposition format served at `<prefix>metrics` (or on the separate metrics listener).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Outcome of one request, as counted in `mfa_gateway_requests_total{outcome=...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forwarded to the VMS and answered by it.
+    Proxied,
+    /// Answered by the gateway itself (its pages, health, metrics).
+    Gateway,
+    /// A login response withheld pending MFA.
+    Withheld,
+    /// The gateway refused the request (4xx).
+    Rejected,
+    /// The VMS could not be reached or failed (502/504).
+    UpstreamError,
+    /// The gateway could not complete the request (503/500).
+    Unavailable,
+}
+
+const OUTCOMES: [(Outcome, &str); 6] = [
+    (Outcome::Proxied, "proxied"),
+    (Outcome::Gateway, "gateway"),
+    (Outcome::Withheld, "withheld"),
+    (Outcome::Rejected, "rejected"),
+    (Outcome::UpstreamError, "upstream_error"),
+    (Outcome::Unavailable, "unavailable"),
+];
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// MFA events counted in `mfa_gateway_mfa_events_total{event=...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaEvent {
+    ChallengeIssued,
+    EnrollmentStarted,
+    Enrolled,
+    VerifySuccess,
+    VerifyFailure,
+    Replay,
+    Locked,
+    Released,
+    Postponed,
+    ChallengeExpired,
+    SessionStripped,
+    Logout,
+    StoreError,
+}
+
+const EVENTS: [(MfaEvent, &str); 13] = [
+    (MfaEvent::ChallengeIssued, "challenge_issued"),
+    (MfaEvent::EnrollmentStarted, "enrollment_started"),
+    (MfaEvent::Enrolled, "enrolled"),
+    (MfaEvent::VerifySuccess, "verify_success"),
+    (MfaEvent::VerifyFailure, "verify_failure"),
+    (MfaEvent::Replay, "replay_rejected"),
+    (MfaEvent::Locked, "locked"),
+    (MfaEvent::Released, "released"),
+    (MfaEvent::Postponed, "postponed"),
+    (MfaEvent::ChallengeExpired, "challenge_expired"),
+    (MfaEvent::SessionStripped, "session_stripped"),
+    (MfaEvent::Logout, "logout"),
+    (MfaEvent::StoreError, "store_error"),
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: [AtomicU64; 6],
+    latency_buckets: [AtomicU64; 14],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+    upstream_errors_connect: AtomicU64,
+    upstream_errors_timeout: AtomicU64,
+    upstream_errors_other: AtomicU64,
+    open_connections: AtomicI64,
+    tls_handshake_failures: AtomicU64,
+    open_tunnels: AtomicI64,
+    mfa_events: [AtomicU64; 13],
+    cert_reload_failures: AtomicU64,
+    policy_reload_failures: AtomicU64,
+    policy_ok: AtomicU64,
+    store_up: AtomicU64,
+}
+
+/// Which kind of upstream failure happened.
+#[derive(Debug, Clone, Copy)]
+pub enum UpstreamFailure {
+    Connect,
+    Timeout,
+    Other,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Self::default();
+        m.policy_ok.store(1, Relaxed);
+        m
+    }
+
+    pub fn request(&self, outcome: Outcome, elapsed: Duration) {
+        let idx = OUTCOMES
+            .iter()
+            .position(|(o, _)| *o == outcome)
+            .unwrap_or(0);
+        if let Some(c) = self.requests.get(idx) {
+            c.fetch_add(1, Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        if let Some(b) = BUCKETS
+            .iter()
+            .position(|le| secs <= *le)
+            .and_then(|i| self.latency_buckets.get(i))
+        {
+            b.fetch_add(1, Relaxed);
+        }
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_sum_micros
+            .fetch_add(elapsed.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
+    pub fn upstream_failure(&self, kind: UpstreamFailure) {
+        match kind {
+            UpstreamFailure::Connect => &self.upstream_errors_connect,
+            UpstreamFailure::Timeout => &self.upstream_errors_timeout,
+            UpstreamFailure::Other => &self.upstream_errors_other,
+        }
+        .fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Relaxed);
+    }
+    pub fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Relaxed);
+    }
+    pub fn open_connections(&self) -> i64 {
+        self.open_connections.load(Relaxed)
+    }
+    pub fn tunnel_opened(&self) {
+        self.open_tunnels.fetch_add(1, Relaxed);
+    }
+    pub fn tunnel_closed(&self) {
+        self.open_tunnels.fetch_sub(1, Relaxed);
+    }
+    pub fn handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Relaxed);
+    }
+    pub fn mfa(&self, e: MfaEvent) {
+        if let Some(c) = EVENTS
+            .iter()
+            .position(|(x, _)| *x == e)
+            .and_then(|i| self.mfa_events.get(i))
+        {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+    pub fn mfa_count(&self, e: MfaEvent) -> u64 {
+        EVENTS
+            .iter()
+            .position(|(x, _)| *x == e)
+            .and_then(|i| self.mfa_events.get(i))
+            .map_or(0, |c| c.load(Relaxed))
+    }
+    pub fn cert_reload_failed(&self) {
+        self.cert_reload_failures.fetch_add(1, Relaxed);
+    }
+    pub fn policy_reload(&self, ok: bool) {
+        if !ok {
+            self.policy_reload_failures.fetch_add(1, Relaxed);
+        }
+        self.policy_ok.store(u64::from(ok), Relaxed);
+    }
+    pub fn policy_ok(&self) -> bool {
+        self.policy_ok.load(Relaxed) == 1
+    }
+    pub fn store_up(&self, up: bool) {
+        self.store_up.store(u64::from(up), Relaxed);
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = self.render_into(&mut out);
+        out
+    }
+
+    fn render_into(&self, out: &mut String) -> std::fmt::Result {
+        writeln!(
+            out,
+            "# HELP mfa_gateway_requests_total Requests handled, by outcome."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_requests_total counter")?;
+        for ((_, name), c) in OUTCOMES.iter().zip(&self.requests) {
+            writeln!(
+                out,
+                "mfa_gateway_requests_total{{outcome=\"{name}\"}} {}",
+                c.load(Relaxed)
+            )?;
+        }
+        writeln!(
+            out,
+            "# HELP mfa_gateway_request_duration_seconds Time from request head to response head."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_request_duration_seconds histogram")?;
+        let mut cumulative = 0;
+        for (le, c) in BUCKETS.iter().zip(&self.latency_buckets) {
+            cumulative += c.load(Relaxed);
+            writeln!(
+                out,
+                "mfa_gateway_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            )?;
+        }
+        let count = self.latency_count.load(Relaxed);
+        writeln!(
+            out,
+            "mfa_gateway_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        )?;
+        writeln!(
+            out,
+            "mfa_gateway_request_duration_seconds_sum {}",
+            self.latency_sum_micros.load(Relaxed) as f64 / 1e6
+        )?;
+        writeln!(out, "mfa_gateway_request_duration_seconds_count {count}")?;
+        writeln!(
+            out,
+            "# HELP mfa_gateway_upstream_errors_total Failed upstream requests, by kind."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_upstream_errors_total counter")?;
+        for (kind, c) in [
+            ("connect", &self.upstream_errors_connect),
+            ("timeout", &self.upstream_errors_timeout),
+            ("other", &self.upstream_errors_other),
+        ] {
+            writeln!(
+                out,
+                "mfa_gateway_upstream_errors_total{{kind=\"{kind}\"}} {}",
+                c.load(Relaxed)
+            )?;
+        }
+        gauge(
+            out,
+            "mfa_gateway_open_connections",
+            "Client connections currently open.",
+            self.open_connections.load(Relaxed),
+        )?;
+        gauge(
+            out,
+            "mfa_gateway_open_tunnels",
+            "Upgraded (WebSocket) tunnels currently open.",
+            self.open_tunnels.load(Relaxed),
+        )?;
+        counter(
+            out,
+            "mfa_gateway_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out.",
+            self.tls_handshake_failures.load(Relaxed),
+        )?;
+        writeln!(
+            out,
+            "# HELP mfa_gateway_mfa_events_total MFA events, by kind."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_mfa_events_total counter")?;
+        for ((_, name), c) in EVENTS.iter().zip(&self.mfa_events) {
+            writeln!(
+                out,
+                "mfa_gateway_mfa_events_total{{event=\"{name}\"}} {}",
+                c.load(Relaxed)
+            )?;
+        }
+        counter(
+            out,
+            "mfa_gateway_cert_reload_failures_total",
+            "Certificate reloads that failed (the old certificate stays).",
+            self.cert_reload_failures.load(Relaxed),
+        )?;
+        counter(
+            out,
+            "mfa_gateway_policy_reload_failures_total",
+            "Policy reloads that failed (the old policy stays).",
+            self.policy_reload_failures.load(Relaxed),
+        )?;
+        gauge(
+            out,
+            "mfa_gateway_policy_file_valid",
+            "1 when the policy file on disk was loaded, 0 when its last reload failed.",
+            self.policy_ok.load(Relaxed) as i64,
+        )?;
+        gauge(
+            out,
+            "mfa_gateway_store_up",
+            "1 when the shared store (Redis) answered its last check.",
+            self.store_up.load(Relaxed) as i64,
+        )?;
+        Ok(())
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, v: i64) -> std::fmt::Result {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} gauge")?;
+    writeln!(out, "{name} {v}")
+}
+
+fn counter(out: &mut String, name: &str, help: &str, v: u64) -> std::fmt::Result {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} counter")?;
+    writeln!(out, "{name} {v}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_cumulative_buckets() {
+        let m = Metrics::new();
+        m.request(Outcome::Proxied, Duration::from_micros(300));
+        m.request(Outcome::Proxied, Duration::from_millis(3));
+        m.request(Outcome::UpstreamError, Duration::from_secs(20));
+        m.upstream_failure(UpstreamFailure::Timeout);
+        m.connection_opened();
+        m.mfa(MfaEvent::Replay);
+        let text = m.render();
+        assert!(
+            text.contains("mfa_gateway_requests_total{outcome=\"proxied\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("mfa_gateway_requests_total{outcome=\"upstream_error\"} 1"));
+        assert!(text.contains("mfa_gateway_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(text.contains("mfa_gateway_request_duration_seconds_bucket{le=\"0.005\"} 2"));
+        assert!(text.contains("mfa_gateway_request_duration_seconds_bucket{le=\"10\"} 2"));
+        assert!(text.contains("mfa_gateway_request_duration_seconds_bucket{le=\"+Inf\"} 3"));
+        assert!(text.contains("mfa_gateway_upstream_errors_total{kind=\"timeout\"} 1"));
+        assert!(text.contains("mfa_gateway_open_connections 1"));
+        assert!(text.contains("mfa_gateway_mfa_events_total{event=\"replay_rejected\"} 1"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The MFA step wrapped around the VMS login: interception ([`login`]), withheld responses
+//! ([`challenge`]), the pages' logic ([`flow`]), approved sessions ([`approval`]), their
+//! revocation across instances ([`revocation`]), cookies ([`cookies`]) and the ending of
+//! abandoned sessions ([`sweeper`]).
+
+pub mod approval;
+pub mod challenge;
+pub mod cookies;
+pub mod flow;
+pub mod login;
+pub mod revocation;
+pub mod sweeper;

@@ -1,0 +1,253 @@
+//! Header rewriting at the proxy boundary.
+//!
+//! hyper forwards whatever it is given, so a proxy must itself remove hop-by-hop headers
+//! (RFC 9110 7.6.1): `Connection` and every header it names, plus the fixed list below, in
+//! both directions. Upgrades (WebSocket) are the one exception: `Connection: upgrade` and
+//! `Upgrade` are put back for the upgrade request and its `101` response.
+//!
+//! Forwarding headers (`X-Forwarded-For`, `-Proto`, `-Host`) are set by the gateway. What a
+//! client sends in them is believed only when the TCP peer is a configured trusted proxy
+//! (a load balancer in front of the gateway); otherwise they are overwritten, so nobody can
+//! pretend to come from another address.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+
+/// Hop-by-hop headers that never cross the proxy (besides those named by `Connection`).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Removes hop-by-hop headers. Returns the `Upgrade` header value when the message asked for
+/// a protocol upgrade (`Connection: upgrade` + `Upgrade`), so the caller can restore it.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
+    let mut upgrade_requested = false;
+    let upgrade = headers.remove(header::UPGRADE);
+    if headers.contains_key(header::CONNECTION) {
+        // Names listed in Connection are hop-by-hop too. Collect first, then remove.
+        let mut listed: Vec<HeaderName> = Vec::new();
+        for v in headers.get_all(header::CONNECTION) {
+            let Ok(v) = v.to_str() else { continue };
+            for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                if name.eq_ignore_ascii_case("upgrade") {
+                    upgrade_requested = true;
+                }
+                if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+                    listed.push(n);
+                }
+            }
+        }
+        for n in listed {
+            headers.remove(n);
+        }
+    }
+    for h in &HOP_BY_HOP {
+        headers.remove(h);
+    }
+    if upgrade_requested { upgrade } else { None }
+}
+
+/// Puts back the two headers that make an upgrade.
+pub fn restore_upgrade(headers: &mut HeaderMap, upgrade: HeaderValue) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, upgrade);
+}
+
+pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    !trusted.is_empty() && trusted.iter().any(|n| n.contains(&canonical(peer)))
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The address of the client as far as the gateway can tell: the TCP peer, or, behind
+/// trusted proxies, the right-most address in `X-Forwarded-For` that is not itself trusted.
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
+    if !is_trusted(peer, trusted) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for v in headers.get_all(&X_FORWARDED_FOR) {
+        let Ok(v) = v.to_str() else { return peer };
+        for part in v.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => chain.push(canonical(ip)),
+                // An unparsable entry ends what can be believed.
+                Err(_) => return peer,
+            }
+        }
+    }
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(*ip, trusted))
+        .unwrap_or(peer)
+}
+
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host` for the upstream request.
+///
+/// `original_host` is the host the client asked for (`Host` or `:authority`).
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    trusted: &[IpNet],
+    original_host: Option<&HeaderValue>,
+) {
+    let peer = canonical(peer);
+    let peer_trusted = is_trusted(peer, trusted);
+    let peer_text = peer.to_string();
+    let xff = if peer_trusted {
+        let prior: Vec<&str> = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if prior.is_empty() {
+            peer_text
+        } else {
+            format!("{}, {peer_text}", prior.join(", "))
+        }
+    } else {
+        peer_text
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    if !(peer_trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    }
+    if !(peer_trusted && headers.contains_key(&X_FORWARDED_HOST)) {
+        match original_host {
+            Some(h) => {
+                headers.insert(X_FORWARDED_HOST, h.clone());
+            }
+            None => {
+                headers.remove(&X_FORWARDED_HOST);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_fixed_and_listed_hop_by_hop_headers() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret-hop"),
+            ("x-secret-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic xxx"),
+            ("upgrade", "h2c"),
+            ("x-kept", "yes"),
+        ]);
+        assert_eq!(
+            strip_hop_by_hop(&mut h),
+            None,
+            "no upgrade without Connection: upgrade"
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn reports_requested_upgrade() {
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "k"),
+        ]);
+        let up = strip_hop_by_hop(&mut h).unwrap();
+        assert_eq!(up, "websocket");
+        assert!(!h.contains_key("upgrade"));
+        restore_upgrade(&mut h, up);
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["sec-websocket-key"], "k");
+    }
+
+    #[test]
+    fn untrusted_peer_cannot_spoof_forwarding_headers() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = map(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-host", "evil"),
+        ]);
+        let peer: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_ip(&h, peer, &trusted), peer);
+        set_forwarded(
+            &mut h,
+            peer,
+            &trusted,
+            Some(&HeaderValue::from_static("vms.example")),
+        );
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "vms.example");
+    }
+
+    #[test]
+    fn trusted_peer_extends_the_chain() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = map(&[
+            ("x-forwarded-for", "203.0.113.9, 10.1.1.1"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            client_ip(&h, peer, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        set_forwarded(&mut h, peer, &trusted, None);
+        assert_eq!(h["x-forwarded-for"], "203.0.113.9, 10.1.1.1, 10.0.0.2");
+    }
+
+    #[test]
+    fn garbage_in_chain_falls_back_to_peer() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let h = map(&[("x-forwarded-for", "203.0.113.9, not-an-ip")]);
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(client_ip(&h, peer, &trusted), peer);
+    }
+
+    #[test]
+    fn ipv4_mapped_peer_is_matched() {
+        let trusted: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        assert!(is_trusted("::ffff:127.0.0.1".parse().unwrap(), &trusted));
+        assert!(!is_trusted("::1".parse().unwrap(), &trusted));
+    }
+}

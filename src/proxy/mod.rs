@@ -1,0 +1,376 @@
+//! The request path, as a sequence of phases (after pingora's proxy phases):
+//!
+//! ```text
+//!  request ──► classify ──┬─ under the reserved prefix ──► gateway-owned handlers (health,
+//!                         │                                 readiness, metrics, MFA pages)
+//!                         ├─ a configured VMS login ──────► mfa::login (buffer, forward,
+//!                         │                                 inspect, withhold or release)
+//!                         └─ everything else ─────────────► gate ──► rewrite ──► forward
+//!                                                                          │
+//!  response ◄── respond (strip hop-by-hop, guard Set-Cookie, follow rotation) ◄┘
+//! ```
+//!
+//! *gate* decides what of the client's VMS session may pass: a session cookie goes upstream
+//! only with a valid approval (see `mfa::approval`); otherwise it is removed and the VMS sees
+//! a logged-out client. *respond* makes sure a VMS session cookie set on a response reaches
+//! the client only for a session that is already approved (login responses go through
+//! `mfa::login` instead).
+
+pub mod headers;
+pub mod owned;
+pub mod upgrade;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue, SET_COOKIE};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::metrics::{MfaEvent, Outcome};
+use crate::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use crate::mfa::cookies::{self, CHALLENGE_COOKIE};
+use crate::pages::{self, Lang};
+use crate::policy::MfaState;
+
+/// Facts about the client connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+}
+
+/// What the gate decided for a request's VMS session.
+#[derive(Debug)]
+pub enum Gate {
+    /// No VMS session cookie in the request.
+    Anonymous,
+    /// The session is approved.
+    Approved(Approval),
+    /// A session cookie was present without valid approval and has been removed.
+    Stripped,
+}
+
+impl Gateway {
+    /// Entry point for every request on the TLS listener.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+        let start = Instant::now();
+        let lang = Lang::negotiate(
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+            self.default_lang,
+        );
+        let (resp, outcome) = match self.route(req, conn, lang).await {
+            Ok(r) => r,
+            Err(e) => {
+                let outcome = match &e {
+                    GatewayError::Client(_) => Outcome::Rejected,
+                    GatewayError::Upstream(_) => Outcome::UpstreamError,
+                    GatewayError::Internal(_) => Outcome::Unavailable,
+                };
+                if matches!(e, GatewayError::Client(_)) {
+                    tracing::debug!(error = %e, "request refused");
+                } else {
+                    tracing::warn!(error = %e, "request failed");
+                }
+                (self.error_response(&e, lang), outcome)
+            }
+        };
+        self.metrics.request(outcome, start.elapsed());
+        resp
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        lang: Lang,
+    ) -> Result<(Response<Body>, Outcome), GatewayError> {
+        let path = req.uri().path();
+        if path.starts_with(&self.paths.prefix) || path == self.paths.prefix.trim_end_matches('/') {
+            return owned::handle(self, req, conn, lang).await;
+        }
+        if let Some(route) = self
+            .cfg
+            .vms
+            .login
+            .iter()
+            .position(|l| l.method == req.method() && l.path == path)
+        {
+            return crate::mfa::login::intercept(self, req, conn, lang, route).await;
+        }
+        let is_logout = self
+            .cfg
+            .vms
+            .logout
+            .iter()
+            .any(|r| r.matches(req.method(), path));
+        self.pass_through(req, conn, is_logout)
+            .await
+            .map(|r| (r, Outcome::Proxied))
+    }
+
+    /// Builds the page for an error.
+    pub fn error_response(&self, e: &GatewayError, lang: Lang) -> Response<Body> {
+        self.page_response(e.page(), lang)
+    }
+
+    pub fn page_response(&self, page: pages::ErrorPage, lang: Lang) -> Response<Body> {
+        html_page(page.status(), pages::error_page(lang, &self.branding, page))
+    }
+
+    /// Decides what of the request's VMS session may pass, and removes what may not (as well
+    /// as the gateway's own cookies, which the VMS has no use for).
+    pub fn gate(&self, headers: &mut http::HeaderMap, now: u64) -> Gate {
+        let names = &self.cfg.vms.session_cookies;
+        let Some(hash) = session_hash(names, |n| cookies::request_cookie(headers, n)) else {
+            cookies::remove_request_cookies(headers, is_gateway_cookie);
+            return Gate::Anonymous;
+        };
+        let approval = cookies::request_cookie(headers, APPROVAL_COOKIE)
+            .and_then(|v| Approval::open(v, &self.keys, &hash, now).ok())
+            .filter(|a| !self.revocations.is_revoked(&hash, &a.user, a.issued))
+            .filter(|a| self.still_allowed(a, now));
+        match approval {
+            Some(a) => {
+                cookies::remove_request_cookies(headers, is_gateway_cookie);
+                Gate::Approved(a)
+            }
+            None => {
+                cookies::remove_request_cookies(headers, |n| {
+                    is_gateway_cookie(n) || names.iter().any(|s| s == n)
+                });
+                self.metrics.mfa(MfaEvent::SessionStripped);
+                Gate::Stripped
+            }
+        }
+    }
+
+    /// An approval without MFA stops counting once the user's role has become `enforced`
+    /// (unless it was itself granted under `enforced`, during an enrollment grace).
+    fn still_allowed(&self, a: &Approval, now: u64) -> bool {
+        if a.mfa_passed || a.state == MfaState::Enforced {
+            return true;
+        }
+        let ts = jiff::Timestamp::from_second(i64::try_from(now).unwrap_or(i64::MAX))
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let state = self
+            .policy
+            .current()
+            .decide(&a.role, ts)
+            .map_or(self.cfg.vms.unmapped, |d| d.state);
+        state != MfaState::Enforced
+    }
+
+    /// Rewrites a client request for the upstream: absolute URI, HTTP/1.1, hop-by-hop headers
+    /// removed, `Host` and `X-Forwarded-*` set. Returns the upgrade protocol if one was asked.
+    pub fn rewrite_request(
+        &self,
+        parts: &mut http::request::Parts,
+        conn: ConnInfo,
+    ) -> Result<Option<HeaderValue>, GatewayError> {
+        let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        let upgrade = headers::strip_hop_by_hop(&mut parts.headers);
+        // An upgrade over HTTP/2 (RFC 8441) is not offered, so only HTTP/1 can ask for one.
+        let upgrade = upgrade.filter(|_| parts.version <= http::Version::HTTP_11);
+        if let Some(u) = &upgrade {
+            headers::restore_upgrade(&mut parts.headers, u.clone());
+        }
+        let host = match &self.cfg.upstream.host_header {
+            crate::config::HostHeader::Preserve => original_host.clone(),
+            crate::config::HostHeader::Upstream => {
+                HeaderValue::from_str(&self.cfg.upstream.authority).ok()
+            }
+            crate::config::HostHeader::Fixed(h) => HeaderValue::from_str(h).ok(),
+        };
+        match host.or_else(|| HeaderValue::from_str(&self.cfg.upstream.authority).ok()) {
+            Some(h) => {
+                parts.headers.insert(header::HOST, h);
+            }
+            None => return Err(crate::error::ClientError::BadRequest("no host").into()),
+        }
+        headers::set_forwarded(
+            &mut parts.headers,
+            conn.peer.ip(),
+            &self.cfg.server.trusted_proxies,
+            original_host.as_ref(),
+        );
+        parts.uri = self.upstream.uri_for(parts.uri.path_and_query())?;
+        parts.version = http::Version::HTTP_11;
+        Ok(upgrade)
+    }
+
+    /// Forwards a request that the gateway does not own and that is not a login.
+    async fn pass_through(
+        &self,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        is_logout: bool,
+    ) -> Result<Response<Body>, GatewayError> {
+        let now = self.clock.unix();
+        let (mut parts, body) = req.into_parts();
+        let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let gate = self.gate(&mut parts.headers, now);
+        let logout_hash = if is_logout {
+            session_hash_of(&gate)
+        } else {
+            None
+        };
+        let upgrade = self.rewrite_request(&mut parts, conn)?;
+        let up_req = Request::from_parts(parts, Body::from(body));
+        let mut resp = self.upstream.send(up_req, &self.metrics).await?;
+        if let Some(hash) = logout_hash {
+            self.end_approval(hash, &gate, now).await;
+        }
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            match (upgrade, client_upgrade) {
+                (Some(_), Some(client)) => {
+                    let upstream_side = hyper::upgrade::on(&mut resp);
+                    upgrade::spawn_tunnel(
+                        client,
+                        upstream_side,
+                        std::sync::Arc::clone(&self.metrics),
+                    );
+                }
+                _ => {
+                    return Err(crate::error::UpstreamError::Protocol(
+                        "101 without an upgrade request".into(),
+                    )
+                    .into());
+                }
+            }
+        }
+        let mut resp = self.respond(resp, &gate, now);
+        if is_logout {
+            resp.headers_mut()
+                .append(SET_COOKIE, cookies::clear_gateway_cookie(APPROVAL_COOKIE));
+        }
+        Ok(resp)
+    }
+
+    /// Prepares an upstream response for the client.
+    pub fn respond(&self, resp: Response<Incoming>, gate: &Gate, now: u64) -> Response<Body> {
+        let (mut parts, body) = resp.into_parts();
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+            let upgrade = headers::strip_hop_by_hop(&mut parts.headers);
+            if let Some(u) = upgrade {
+                headers::restore_upgrade(&mut parts.headers, u);
+            }
+        } else {
+            headers::strip_hop_by_hop(&mut parts.headers);
+        }
+        if parts.headers.contains_key(SET_COOKIE) {
+            self.guard_set_cookie(&mut parts.headers, gate, now);
+        }
+        Response::from_parts(parts, Body::from(body))
+    }
+
+    /// A VMS session cookie set outside a login reaches the client only for an approved
+    /// session; then the approval follows the new session value (session rotation).
+    fn guard_set_cookie(&self, headers: &mut http::HeaderMap, gate: &Gate, now: u64) {
+        let names = &self.cfg.vms.session_cookies;
+        let set = cookies::response_cookies(headers);
+        let sets_session = set.iter().any(|c| !c.removal && names.contains(&c.name));
+        if !sets_session {
+            return;
+        }
+        match gate {
+            Gate::Approved(a) => {
+                let new_values: Vec<(&str, &str)> = set
+                    .iter()
+                    .filter(|c| !c.removal && names.contains(&c.name))
+                    .map(|c| (c.name.as_str(), c.value.as_str()))
+                    .collect();
+                if let Some(hash) = session_hash(names, |n| {
+                    new_values.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)
+                }) {
+                    let rotated = Approval {
+                        session_hash: hash,
+                        issued: now,
+                        ..a.clone()
+                    };
+                    let max_age = std::time::Duration::from_secs(a.expires.saturating_sub(now));
+                    headers.append(
+                        SET_COOKIE,
+                        cookies::gateway_cookie(
+                            APPROVAL_COOKIE,
+                            &rotated.seal(&self.keys),
+                            Some(max_age),
+                            cookie::SameSite::Lax,
+                        ),
+                    );
+                }
+            }
+            Gate::Anonymous | Gate::Stripped => {
+                let kept: Vec<HeaderValue> = headers
+                    .get_all(SET_COOKIE)
+                    .iter()
+                    .filter(|v| {
+                        let parsed = cookies::response_cookies(&single(SET_COOKIE, (*v).clone()));
+                        !parsed.iter().any(|c| !c.removal && names.contains(&c.name))
+                    })
+                    .cloned()
+                    .collect();
+                headers.remove(SET_COOKIE);
+                for v in kept {
+                    headers.append(SET_COOKIE, v);
+                }
+                self.metrics.mfa(MfaEvent::SessionStripped);
+            }
+        }
+    }
+
+    /// Ends an approved session (VMS logout): every instance stops accepting it.
+    async fn end_approval(&self, hash: [u8; 16], gate: &Gate, now: u64) {
+        let Gate::Approved(a) = gate else { return };
+        let entry = crate::mfa::revocation::Revocation::Session {
+            hash: crate::mfa::revocation::hex16(&hash),
+            until: a.expires,
+        };
+        self.revocations.apply(std::slice::from_ref(&entry), now);
+        self.metrics.mfa(MfaEvent::Logout);
+        if let Err(e) = self
+            .store
+            .revoke(&entry, now, self.cfg.mfa.approval_max_age)
+            .await
+        {
+            tracing::warn!(error = %e, "logout could not be shared with other instances");
+        }
+    }
+}
+
+/// A gateway page: HTML with the security headers every gateway page carries.
+pub fn html_page(status: StatusCode, html: String) -> Response<Body> {
+    let mut r = Response::new(Body::from(html));
+    *r.status_mut() = status;
+    pages::page_headers(r.headers_mut());
+    r
+}
+
+fn single(name: http::HeaderName, v: HeaderValue) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert(name, v);
+    h
+}
+
+fn session_hash_of(gate: &Gate) -> Option<[u8; 16]> {
+    match gate {
+        Gate::Approved(a) => Some(a.session_hash),
+        _ => None,
+    }
+}
+
+/// The gateway's own cookies never travel to the VMS.
+pub fn is_gateway_cookie(name: &str) -> bool {
+    name == APPROVAL_COOKIE || name == CHALLENGE_COOKIE
+}

@@ -1,0 +1,218 @@
+//! Start-up and the process lifecycle: from a validated [`Config`] to running listeners and
+//! background tasks (certificate and policy watchers, revocation feed, session sweeper), and
+//! the signals an operator uses: SIGHUP reloads certificate and policy, SIGTERM or Ctrl-C
+//! shuts down gracefully.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::auth::crypto::{self, KeyRing};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::live_policy::LivePolicy;
+use crate::server::Listeners;
+use crate::store::{Store, memory::MemoryStore, redis::RedisStore};
+use crate::tls::{CertPaths, ReloadingCert};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("mfa.keys: {0}")]
+    Keys(String),
+    #[error("policy.file: {0}")]
+    Policy(String),
+    #[error("tls: {0}")]
+    Tls(String),
+    #[error("upstream: {0}")]
+    Upstream(String),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// How to start, beyond the configuration.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub clock: Clock,
+    /// A pre-bound HTTPS listener (tests bind port 0).
+    pub https_listener: Option<TcpListener>,
+    /// Demo mode: a random key and a development certificate when none is configured.
+    pub demo: bool,
+    /// Where the demo keeps its development certificate.
+    pub dev_cert_dir: Option<PathBuf>,
+    /// Use this store instead of building one from the configuration.
+    pub store: Option<Store>,
+}
+
+pub struct Running {
+    pub gateway: Arc<Gateway>,
+    pub listeners: Listeners,
+    pub cert: Arc<ReloadingCert>,
+    /// The development CA, when a development certificate was made.
+    pub dev_ca: Option<PathBuf>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// SIGHUP: re-read the certificate and the policy. Failures keep what is in force.
+    pub fn reload(&self) {
+        match self.cert.reload() {
+            Ok(true) => tracing::info!("certificate reloaded"),
+            Ok(false) => tracing::info!("certificate unchanged"),
+            Err(e) => {
+                self.gateway.metrics.cert_reload_failed();
+                tracing::error!(error = %e, "certificate reload failed; the previous certificate stays in use");
+            }
+        }
+        let _ = self.gateway.policy.reload(&self.gateway.metrics);
+    }
+
+    pub async fn shutdown(self) {
+        self.listeners.shutdown().await;
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+pub fn key_ring(cfg: &Config, demo: bool) -> Result<KeyRing, StartError> {
+    if cfg.mfa.keys.is_empty() {
+        if !demo {
+            return Err(StartError::Keys("no key configured".into()));
+        }
+        tracing::warn!(
+            "DEMO: using a random key made at start; enrollments will not survive a restart"
+        );
+        let material = crypto::parse_key_material(&crypto::generate_key_material())
+            .map_err(|e| StartError::Keys(e.to_string()))?;
+        return KeyRing::new("demo", vec![("demo".into(), material)])
+            .map_err(|e| StartError::Keys(e.to_string()));
+    }
+    let mut keys = Vec::new();
+    for k in &cfg.mfa.keys {
+        let material = crypto::parse_key_material(&k.material)
+            .map_err(|e| StartError::Keys(format!("key {:?}: {e}", k.id)))?;
+        keys.push((k.id.clone(), material));
+    }
+    KeyRing::new(&cfg.mfa.active_key, keys).map_err(|e| StartError::Keys(e.to_string()))
+}
+
+/// Builds the store from the configuration; in demo mode falls back to memory, loudly.
+pub async fn store_for(cfg: &Config) -> Store {
+    let redis = Store::Redis(RedisStore::new(&cfg.redis));
+    if cfg.redis.memory_fallback
+        && let Err(e) = redis.ping().await
+    {
+        tracing::warn!(error = %e, "*** Redis does not answer: using the IN-MEMORY store. Nothing is shared or kept. Demo only. ***");
+        return Store::Memory(MemoryStore::new());
+    }
+    redis
+}
+
+pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
+    crate::tls::install_crypto_provider();
+    let keys = key_ring(&cfg, opts.demo)?;
+    let store = match opts.store {
+        Some(s) => s,
+        None => store_for(&cfg).await,
+    };
+    if let Err(e) = store.ping().await {
+        tracing::warn!(error = %e, "the store does not answer yet; logins that need MFA get 503 until it does");
+    }
+    let policy = LivePolicy::load(cfg.policy.file.clone()).map_err(StartError::Policy)?;
+    let (cert_paths, dev_ca) = match (&cfg.tls.cert, &cfg.tls.key) {
+        (Some(c), Some(k)) => (
+            CertPaths {
+                cert: c.clone(),
+                key: k.clone(),
+            },
+            None,
+        ),
+        _ => {
+            let dir = opts
+                .dev_cert_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("certs/dev"));
+            let files = crate::tls::devcert::ensure(&dir, &[], jiff::Timestamp::now())
+                .map_err(|e| StartError::Tls(e.to_string()))?;
+            (files.server, Some(files.ca))
+        }
+    };
+    let cert = ReloadingCert::load(cert_paths).map_err(|e| StartError::Tls(e.to_string()))?;
+    let tls =
+        crate::tls::server_config(Arc::clone(&cert) as Arc<dyn rustls::server::ResolvesServerCert>)
+            .map_err(|e| StartError::Tls(e.to_string()))?;
+    let cfg = Arc::new(cfg);
+    let gateway = Gateway::new(
+        Arc::clone(&cfg),
+        keys,
+        store.clone(),
+        Arc::clone(&policy),
+        opts.clock.clone(),
+    )
+    .map_err(StartError::Upstream)?;
+    gateway
+        .revocations
+        .poll_once(&store, gateway.clock.unix())
+        .await;
+    let listeners = crate::server::bind(Arc::clone(&gateway), tls, opts.https_listener).await?;
+    let shutdown = listeners.shutdown_signal();
+    let tasks = vec![
+        cert.spawn_watcher(cfg.tls.watch_interval, shutdown.clone()),
+        policy.spawn_watcher(
+            Arc::clone(&gateway.metrics),
+            cfg.policy.watch_interval,
+            shutdown.clone(),
+        ),
+        gateway.revocations.spawn_poller(
+            store.clone(),
+            gateway.clock.clone(),
+            cfg.mfa.revocation_poll,
+            shutdown.clone(),
+        ),
+        crate::mfa::sweeper::spawn(Arc::clone(&gateway), Duration::from_secs(5), shutdown),
+    ];
+    tracing::info!(
+        https = %listeners.https,
+        redirect = ?listeners.redirect,
+        metrics = ?listeners.metrics,
+        upstream = %cfg.upstream.url,
+        store = store.kind(),
+        "mfa-gateway listening"
+    );
+    Ok(Running {
+        gateway,
+        listeners,
+        cert,
+        dev_ca,
+        tasks,
+    })
+}
+
+/// Runs until SIGTERM or Ctrl-C; SIGHUP reloads certificate and policy.
+pub async fn run_until_signal(running: Running) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).ok();
+        let mut term = signal(SignalKind::terminate()).ok();
+        loop {
+            tokio::select! {
+                _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {
+                    tracing::info!("SIGHUP: reloading certificate and policy");
+                    running.reload();
+                }
+                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: no new connections; waiting for requests in flight");
+    running.shutdown().await;
+}

@@ -1,0 +1,293 @@
+//! Listeners and connections: the TLS listener (HTTP/1.1 and HTTP/2 over rustls), the optional
+//! plain-HTTP listener that only redirects to HTTPS, and the optional metrics listener.
+//!
+//! Each accepted connection runs in its own task: TLS handshake under a timeout, then hyper's
+//! auto (h1/h2) connection with upgrades, watched by a graceful-shutdown handle. On shutdown
+//! the listeners stop accepting, in-flight requests get `server.shutdown_grace` to finish, and
+//! what is still open after that is dropped.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::Body;
+use crate::gateway::Gateway;
+use crate::proxy::ConnInfo;
+
+/// A running set of listeners.
+pub struct Listeners {
+    pub https: SocketAddr,
+    pub redirect: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Listeners {
+    /// Stops accepting, waits for in-flight requests (bounded by `server.shutdown_grace`).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+/// Binds every configured listener. `https` may be given pre-bound (tests bind port 0).
+pub async fn bind(
+    gw: Arc<Gateway>,
+    tls: Arc<rustls::ServerConfig>,
+    https: Option<TcpListener>,
+) -> std::io::Result<Listeners> {
+    let cfg = &gw.cfg.server;
+    let https = match https {
+        Some(l) => l,
+        None => TcpListener::bind(cfg.listen).await?,
+    };
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let https_addr = https.local_addr()?;
+    let redirect = match cfg.redirect_listen {
+        Some(a) => {
+            let l = TcpListener::bind(a).await?;
+            let addr = l.local_addr()?;
+            tasks.push(tokio::spawn(serve_plain(
+                l,
+                rx.clone(),
+                PlainKind::Redirect(cfg.public_port),
+                Arc::clone(&gw),
+            )));
+            Some(addr)
+        }
+        None => None,
+    };
+    let metrics = match (gw.cfg.metrics.enabled, gw.cfg.metrics.listen) {
+        (true, Some(a)) => {
+            let l = TcpListener::bind(a).await?;
+            let addr = l.local_addr()?;
+            tasks.push(tokio::spawn(serve_plain(
+                l,
+                rx.clone(),
+                PlainKind::Metrics,
+                Arc::clone(&gw),
+            )));
+            Some(addr)
+        }
+        _ => None,
+    };
+    tasks.push(tokio::spawn(serve_tls(
+        https,
+        TlsAcceptor::from(tls),
+        gw,
+        rx,
+    )));
+    Ok(Listeners {
+        https: https_addr,
+        redirect,
+        metrics,
+        shutdown: tx,
+        tasks,
+    })
+}
+
+fn builder(gw: &Gateway) -> auto::Builder<TokioExecutor> {
+    let cfg = &gw.cfg.server;
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .max_buf_size(cfg.max_header_bytes.max(8192))
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(cfg.idle_timeout / 2))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(250);
+    b
+}
+
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    gw: Arc<Gateway>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = Arc::new(builder(&gw));
+    let limit = Arc::new(tokio::sync::Semaphore::new(gw.cfg.server.max_connections));
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            tracing::warn!("connection limit reached; closing a new connection");
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let gw = Arc::clone(&gw);
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls =
+                match tokio::time::timeout(gw.cfg.server.handshake_timeout, acceptor.accept(tcp))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        gw.metrics.handshake_failed();
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        gw.metrics.handshake_failed();
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            gw.metrics.connection_opened();
+            let conn_info = ConnInfo { peer };
+            let svc_gw = Arc::clone(&gw);
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let gw = Arc::clone(&svc_gw);
+                async move { Ok::<_, Infallible>(gw.handle(req, conn_info).await) }
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            gw.metrics.connection_closed();
+        });
+    }
+    drop(listener);
+    let grace = gw.cfg.server.shutdown_grace;
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(grace) => tracing::warn!(?grace, "shutdown grace elapsed; closing remaining connections"),
+    }
+}
+
+enum PlainKind {
+    Redirect(u16),
+    Metrics,
+}
+
+async fn serve_plain(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    kind: PlainKind,
+    gw: Arc<Gateway>,
+) {
+    let kind = Arc::new(kind);
+    loop {
+        let (tcp, _) = tokio::select! {
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; } },
+            _ = shutdown.changed() => break,
+        };
+        let kind = Arc::clone(&kind);
+        let gw = Arc::clone(&gw);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let kind = Arc::clone(&kind);
+                let gw = Arc::clone(&gw);
+                async move {
+                    Ok::<_, Infallible>(match &*kind {
+                        PlainKind::Redirect(port) => redirect_to_https(&req, *port),
+                        PlainKind::Metrics => metrics_only(&req, &gw),
+                    })
+                }
+            });
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10));
+            let _ = b.serve_connection(TokioIo::new(tcp), svc).await;
+        });
+    }
+}
+
+/// `308` to the same host and path over HTTPS. Only the host the client named is used, so
+/// this cannot send anyone elsewhere.
+pub fn redirect_to_https(req: &Request<Incoming>, port: u16) -> Response<Body> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(strip_port)
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':')
+                })
+        });
+    let mut r = Response::new(Body::empty());
+    let Some(host) = host else {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        return r;
+    };
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let target = if port == 443 {
+        format!("https://{host}{pq}")
+    } else {
+        format!("https://{host}:{port}{pq}")
+    };
+    *r.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(v) = header::HeaderValue::from_str(&target) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn strip_port(h: &str) -> &str {
+    if h.starts_with('[') {
+        return h
+            .split_once(']')
+            .map_or(h, |(a, _)| a.get(..).map_or(h, |_| &h[..=a.len()]));
+    }
+    h.rsplit_once(':').map_or(h, |(a, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            a
+        } else {
+            h
+        }
+    })
+}
+
+fn metrics_only(req: &Request<Incoming>, gw: &Gateway) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    if req.uri().path() == "/metrics" {
+        *r.body_mut() = Body::from(gw.metrics.render());
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+    } else {
+        *r.status_mut() = StatusCode::NOT_FOUND;
+    }
+    r
+}

@@ -1,0 +1,325 @@
+//! In-process store with the same semantics as the Redis store: for unit tests and for the
+//! demo when no Redis answers. It is not shared between processes and keeps nothing across
+//! restarts, which is why production configurations refuse it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::{FailureOutcome, Limits, StoreError, UserRecord, lock_duration};
+use crate::mfa::revocation::Revocation;
+
+#[derive(Default)]
+struct Inner {
+    challenges: HashMap<String, (Vec<u8>, Instant)>,
+    users: HashMap<String, UserRecord>,
+    /// key -> (count, expires)
+    counters: HashMap<String, (u32, Instant)>,
+    feed: Vec<(u64, Revocation, u64)>,
+    pending: HashMap<String, u64>,
+    next_id: u64,
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("memory store poisoned".into()))
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.lock().map(|_| ())
+    }
+
+    pub async fn put_challenge(
+        &self,
+        id: &str,
+        blob: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        let now = Instant::now();
+        g.challenges.retain(|_, (_, exp)| *exp > now);
+        g.challenges
+            .insert(id.to_string(), (blob.to_vec(), now + ttl));
+        Ok(())
+    }
+
+    pub async fn get_challenge(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let g = self.lock()?;
+        Ok(g.challenges
+            .get(id)
+            .filter(|(_, exp)| *exp > Instant::now())
+            .map(|(b, _)| b.clone()))
+    }
+
+    pub async fn replace_challenge(&self, id: &str, blob: &[u8]) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        match g.challenges.get_mut(id) {
+            Some((b, exp)) if *exp > Instant::now() => {
+                *b = blob.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    pub async fn take_challenge(&self, id: &str) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        Ok(g.challenges
+            .remove(id)
+            .is_some_and(|(_, exp)| exp > Instant::now()))
+    }
+
+    pub async fn user(&self, user: &str) -> Result<UserRecord, StoreError> {
+        Ok(self.lock()?.users.get(user).cloned().unwrap_or_default())
+    }
+
+    pub async fn enroll(
+        &self,
+        user: &str,
+        sealed: &[u8],
+        _key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        if rec.secret.is_some() {
+            return Ok(false);
+        }
+        rec.secret = Some(sealed.to_vec());
+        rec.enrolled_at = Some(now);
+        rec.last_used = Some(now);
+        rec.last_step = Some(step);
+        Ok(true)
+    }
+
+    pub async fn accept_step(&self, user: &str, step: u64, now: u64) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let Some(rec) = g.users.get_mut(user).filter(|r| r.secret.is_some()) else {
+            return Ok(false);
+        };
+        if rec.last_step.is_some_and(|last| step <= last) {
+            return Ok(false);
+        }
+        rec.last_step = Some(step);
+        rec.last_used = Some(now);
+        Ok(true)
+    }
+
+    fn counter(g: &Inner, key: &str) -> Option<(u32, Instant)> {
+        g.counters
+            .get(key)
+            .copied()
+            .filter(|(_, exp)| *exp > Instant::now())
+    }
+
+    pub async fn locked(&self, user: &str, addr: &str) -> Result<Option<Duration>, StoreError> {
+        let g = self.lock()?;
+        let now = Instant::now();
+        let rem = [format!("u:{user}:lock"), format!("a:{addr}:lock")]
+            .iter()
+            .filter_map(|k| Self::counter(&g, k))
+            .map(|(_, exp)| exp.saturating_duration_since(now))
+            .max();
+        Ok(rem)
+    }
+
+    pub async fn record_failure(
+        &self,
+        user: &str,
+        addr: &str,
+        limits: Limits,
+    ) -> Result<FailureOutcome, StoreError> {
+        let mut g = self.lock()?;
+        let now = Instant::now();
+        let bump = |g: &mut Inner, key: String, ttl: Duration| -> u32 {
+            let n = Self::counter(g, &key).map_or(0, |(n, _)| n) + 1;
+            g.counters.insert(key, (n, now + ttl));
+            n
+        };
+        let mut outcome = FailureOutcome {
+            user_failures: bump(&mut g, format!("u:{user}:fails"), limits.lock),
+            locked_for: None,
+        };
+        if outcome.user_failures >= limits.max_failures {
+            let level = bump(
+                &mut g,
+                format!("u:{user}:level"),
+                Duration::from_secs(30 * 86400),
+            );
+            let d = lock_duration(limits.lock, level);
+            g.counters.insert(format!("u:{user}:lock"), (1, now + d));
+            g.counters.remove(&format!("u:{user}:fails"));
+            outcome = FailureOutcome {
+                user_failures: 0,
+                locked_for: Some(d),
+            };
+        }
+        let per_addr = bump(&mut g, format!("a:{addr}:fails"), limits.lock);
+        if per_addr >= limits.max_failures_per_address {
+            g.counters
+                .insert(format!("a:{addr}:lock"), (1, now + limits.lock));
+            g.counters.remove(&format!("a:{addr}:fails"));
+            outcome.locked_for = Some(
+                outcome
+                    .locked_for
+                    .map_or(limits.lock, |d| d.max(limits.lock)),
+            );
+        }
+        Ok(outcome)
+    }
+
+    pub async fn clear_failures(&self, user: &str) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        g.counters.remove(&format!("u:{user}:fails"));
+        g.counters.remove(&format!("u:{user}:level"));
+        Ok(())
+    }
+
+    pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let had = g.counters.remove(&format!("u:{user}:lock")).is_some();
+        g.counters.remove(&format!("u:{user}:fails"));
+        g.counters.remove(&format!("u:{user}:level"));
+        Ok(had)
+    }
+
+    pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        rec.postponed += 1;
+        Ok(rec.postponed)
+    }
+
+    pub async fn set_offer_declined(&self, user: &str, now: u64) -> Result<(), StoreError> {
+        self.lock()?
+            .users
+            .entry(user.to_string())
+            .or_default()
+            .offer_declined = Some(now);
+        Ok(())
+    }
+
+    pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let Some(rec) = g.users.get_mut(user) else {
+            return Ok(false);
+        };
+        let had = rec.secret.take().is_some();
+        rec.enrolled_at = None;
+        rec.last_used = None;
+        Ok(had)
+    }
+
+    pub async fn pending_add(&self, member: &str, expires: u64) -> Result<(), StoreError> {
+        self.lock()?.pending.insert(member.to_string(), expires);
+        Ok(())
+    }
+
+    pub async fn pending_remove(&self, member: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.pending.remove(member).is_some())
+    }
+
+    pub async fn pending_due(&self, now: u64) -> Result<Vec<String>, StoreError> {
+        let mut g = self.lock()?;
+        let due: Vec<String> = g
+            .pending
+            .iter()
+            .filter(|(_, exp)| **exp <= now)
+            .map(|(m, _)| m.clone())
+            .collect();
+        for m in &due {
+            g.pending.remove(m);
+        }
+        Ok(due)
+    }
+
+    pub async fn revoke(
+        &self,
+        entry: &Revocation,
+        now: u64,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        g.next_id += 1;
+        let id = g.next_id;
+        let oldest = now.saturating_sub(keep.as_secs());
+        g.feed.retain(|(_, _, at)| *at >= oldest);
+        g.feed.push((id, entry.clone(), now));
+        Ok(())
+    }
+
+    pub async fn read_revocations(
+        &self,
+        from: &str,
+    ) -> Result<(String, Vec<Revocation>), StoreError> {
+        let g = self.lock()?;
+        let from: u64 = from.parse().unwrap_or(0);
+        let entries: Vec<Revocation> = g
+            .feed
+            .iter()
+            .filter(|(id, _, _)| *id > from)
+            .map(|(_, e, _)| e.clone())
+            .collect();
+        Ok((g.next_id.max(from).to_string(), entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn enroll_once_and_accept_each_step_once() {
+        let s = MemoryStore::new();
+        assert!(s.enroll("u", b"sealed", "k1", 100, 10).await.unwrap());
+        assert!(
+            !s.enroll("u", b"other", "k1", 100, 10).await.unwrap(),
+            "second enrollment refused"
+        );
+        assert!(
+            !s.accept_step("u", 10, 101).await.unwrap(),
+            "confirming step is used"
+        );
+        assert!(s.accept_step("u", 11, 101).await.unwrap());
+        assert!(!s.accept_step("u", 11, 102).await.unwrap());
+        assert!(!s.accept_step("nobody", 12, 102).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn failures_lock_and_escalate() {
+        let s = MemoryStore::new();
+        let limits = Limits {
+            max_failures: 3,
+            lock: Duration::from_secs(60),
+            max_failures_per_address: 100,
+        };
+        for i in 1..3 {
+            let o = s.record_failure("u", "ip", limits).await.unwrap();
+            assert_eq!(
+                o,
+                FailureOutcome {
+                    user_failures: i,
+                    locked_for: None
+                }
+            );
+        }
+        let o = s.record_failure("u", "ip", limits).await.unwrap();
+        assert_eq!(o.locked_for, Some(Duration::from_secs(60)));
+        assert!(s.locked("u", "other").await.unwrap().is_some());
+        assert!(s.unlock("u").await.unwrap());
+        assert!(s.locked("u", "other").await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,270 @@
+//! Shared state: challenges, enrollments, accepted time steps, failure counters, the
+//! revocation feed.
+//!
+//! [`Store`] is an enum over two implementations with identical semantics:
+//! [`redis::RedisStore`] (production, shared by every gateway instance) and
+//! [`memory::MemoryStore`] (unit tests and the demo without Redis). Every operation that must
+//! hold across instances is a single Redis command or a Lua script on keys of one hash slot,
+//! so it is atomic on standalone Redis, Sentinel and Cluster alike.
+//!
+//! Key layout (`P` is `redis.key_prefix`, `U` the user name, percent-encoded):
+//!
+//! ```text
+//!   P{u:U}            hash    secret (sealed), key_id, enrolled_at, last_used, last_step,
+//!                             postponed, offer_declined
+//!   P{u:U}:fails      string  failures in the current window (TTL = lock window)
+//!   P{u:U}:lock       string  present while the MFA step is locked (TTL = lock time)
+//!   P{u:U}:level      string  consecutive locks, doubles the next lock (TTL 30 days)
+//!   P{a:IP}:fails / :lock     the same per client address
+//!   P{c:ID}           string  a withheld login (sealed with a key only the client's cookie
+//!                             can re-derive), TTL = mfa.challenge_ttl
+//!   P{rev}            stream  revocation feed (trimmed by age)
+//!   P{pending}        zset    withheld sessions by expiry, to end them upstream
+//! ```
+
+pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
+
+use crate::mfa::revocation::Revocation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unreachable: {0}")]
+    Unavailable(String),
+    #[error("store returned unexpected data: {0}")]
+    Corrupt(String),
+}
+
+/// What is stored about one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The TOTP secret sealed with the key ring (`None`: not enrolled).
+    pub secret: Option<Vec<u8>>,
+    pub enrolled_at: Option<u64>,
+    pub last_used: Option<u64>,
+    pub last_step: Option<u64>,
+    pub postponed: u32,
+    pub offer_declined: Option<u64>,
+}
+
+impl UserRecord {
+    pub fn enrolled(&self) -> bool {
+        self.secret.is_some()
+    }
+}
+
+/// Result of recording a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureOutcome {
+    /// Failures counted in the user's current window (0 right after a lock was set).
+    pub user_failures: u32,
+    /// When set, the MFA step is now locked for this long.
+    pub locked_for: Option<Duration>,
+}
+
+/// Limits for failure counting.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_failures: u32,
+    pub lock: Duration,
+    pub max_failures_per_address: u32,
+}
+
+#[derive(Clone)]
+pub enum Store {
+    Redis(redis::RedisStore),
+    Memory(memory::MemoryStore),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::Redis(_) => "Store::Redis",
+            Store::Memory(_) => "Store::Memory",
+        })
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Redis($s) => $e,
+            Store::Memory($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Redis(_) => "redis",
+            Store::Memory(_) => "memory",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    pub async fn put_challenge(
+        &self,
+        id: &str,
+        blob: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.put_challenge(id, blob, ttl).await)
+    }
+
+    pub async fn get_challenge(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.get_challenge(id).await)
+    }
+
+    /// Replaces a challenge that still exists, keeping its expiry. False if it is gone.
+    pub async fn replace_challenge(&self, id: &str, blob: &[u8]) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.replace_challenge(id, blob).await)
+    }
+
+    /// Removes a challenge and says whether this caller removed it (exactly one caller wins).
+    pub async fn take_challenge(&self, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.take_challenge(id).await)
+    }
+
+    pub async fn user(&self, user: &str) -> Result<UserRecord, StoreError> {
+        dispatch!(self, s => s.user(user).await)
+    }
+
+    /// Stores a confirmed enrollment unless the user is already enrolled; `step` is the time
+    /// step of the confirming code, which can then not be used again.
+    pub async fn enroll(
+        &self,
+        user: &str,
+        sealed: &[u8],
+        key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.enroll(user, sealed, key_id, now, step).await)
+    }
+
+    /// Accepts a time step once: true only if it is later than every step accepted before
+    /// for this user (RFC 6238 5.2 one-time use), atomically across instances.
+    pub async fn accept_step(&self, user: &str, step: u64, now: u64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.accept_step(user, step, now).await)
+    }
+
+    /// Remaining lock time of the MFA step for this user or address, if locked.
+    pub async fn locked(&self, user: &str, addr: &str) -> Result<Option<Duration>, StoreError> {
+        dispatch!(self, s => s.locked(user, addr).await)
+    }
+
+    pub async fn record_failure(
+        &self,
+        user: &str,
+        addr: &str,
+        limits: Limits,
+    ) -> Result<FailureOutcome, StoreError> {
+        dispatch!(self, s => s.record_failure(user, addr, limits).await)
+    }
+
+    /// After a success: the user's failure count and lock escalation start again.
+    pub async fn clear_failures(&self, user: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.clear_failures(user).await)
+    }
+
+    /// Removes the lock of a user (MSP unlock).
+    pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.unlock(user).await)
+    }
+
+    pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {
+        dispatch!(self, s => s.incr_postponed(user).await)
+    }
+
+    pub async fn set_offer_declined(&self, user: &str, now: u64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_offer_declined(user, now).await)
+    }
+
+    /// Removes the user's secret (MFA disconnected). True if there was one.
+    pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_enrollment(user).await)
+    }
+
+    /// Remembers a withheld session so it can be ended upstream if its challenge expires.
+    pub async fn pending_add(&self, member: &str, expires: u64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.pending_add(member, expires).await)
+    }
+
+    /// Forgets a withheld session (it was released). True if this caller removed it.
+    pub async fn pending_remove(&self, member: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.pending_remove(member).await)
+    }
+
+    /// Withheld sessions whose challenge expired, each claimed by exactly one caller.
+    pub async fn pending_due(&self, now: u64) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.pending_due(now).await)
+    }
+
+    /// Appends to the revocation feed; entries older than `keep` may be trimmed.
+    pub async fn revoke(
+        &self,
+        entry: &Revocation,
+        now: u64,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.revoke(entry, now, keep).await)
+    }
+
+    /// Entries after `from` (an opaque position, "0" for the start) and the new position.
+    pub async fn read_revocations(
+        &self,
+        from: &str,
+    ) -> Result<(String, Vec<Revocation>), StoreError> {
+        dispatch!(self, s => s.read_revocations(from).await)
+    }
+}
+
+/// A user name made safe for a Redis key: bytes outside `[A-Za-z0-9._@-]` are
+/// percent-encoded, so `{`, `}` and `:` cannot break the hash tag or the layout.
+pub fn key_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Lock length after the `level`-th consecutive lock: doubles each time, at most 24 h.
+pub fn lock_duration(base: Duration, level: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(level.saturating_sub(1).min(16))
+        .unwrap_or(u32::MAX);
+    base.saturating_mul(factor)
+        .min(Duration::from_secs(24 * 3600))
+        .max(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_safe_escapes_tag_characters() {
+        assert_eq!(key_safe("alice@example.com"), "alice@example.com");
+        assert_eq!(key_safe("a{b}:c d"), "a%7Bb%7D%3Ac%20d");
+    }
+
+    #[test]
+    fn lock_doubles_and_is_capped() {
+        let b = Duration::from_secs(900);
+        assert_eq!(lock_duration(b, 1), b);
+        assert_eq!(lock_duration(b, 2), b * 2);
+        assert_eq!(lock_duration(b, 3), b * 4);
+        assert_eq!(lock_duration(b, 40), Duration::from_secs(86400));
+    }
+}

@@ -1,0 +1,564 @@
+//! The Redis store: standalone, Sentinel or Cluster, through the `redis` crate on tokio.
+//!
+//! Connections are made lazily and re-made after failures, so the gateway starts and keeps
+//! proxying while Redis is away; operations fail fast with [`StoreError::Unavailable`] (the
+//! caller shows a 503 and fails closed) and succeed again as soon as Redis is back.
+//!
+//! * Standalone: a `ConnectionManager`, which reconnects by itself.
+//! * Sentinel: the master is asked of the sentinels at connect time. The crate does not follow
+//!   fail-overs, so any error (including `READONLY` from a demoted master) drops the
+//!   connection and the next operation asks the sentinels again.
+//! * Cluster: `ClusterConnection`; every script touches keys of one hash slot (`{u:...}`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use tokio::sync::Mutex;
+
+use super::{FailureOutcome, Limits, StoreError, UserRecord, key_safe, lock_duration};
+use crate::config::{Redis as RedisConfig, RedisMode, redact_url};
+use crate::mfa::revocation::Revocation;
+
+/// One live connection of whichever kind.
+#[derive(Clone)]
+enum Conn {
+    Managed(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Managed(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        p: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Managed(c) => c.req_packed_commands(p, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(p, offset, count),
+        }
+    }
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Managed(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+struct Scripts {
+    enroll: Script,
+    accept_step: Script,
+    fail_user: Script,
+    fail_addr: Script,
+}
+
+#[derive(Clone)]
+pub struct RedisStore {
+    cfg: Arc<RedisConfig>,
+    conn: Arc<Mutex<Option<Conn>>>,
+    scripts: Arc<Scripts>,
+}
+
+const ENROLL: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'key_id', ARGV[2], 'enrolled_at', ARGV[3], 'last_used', ARGV[3], 'last_step', ARGV[4])
+return 1
+"#;
+
+const ACCEPT_STEP: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 0 then return 0 end
+local last = tonumber(redis.call('HGET', KEYS[1], 'last_step') or '-1')
+local step = tonumber(ARGV[1])
+if step <= last then return 0 end
+redis.call('HSET', KEYS[1], 'last_step', ARGV[1], 'last_used', ARGV[2])
+return 1
+"#;
+
+// KEYS: fails, lock, level. ARGV: max, window secs, base lock secs, max lock secs.
+// Returns {failures in window, lock seconds (0 = not locked)}.
+const FAIL_USER: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if n >= tonumber(ARGV[1]) then
+  local level = redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], 2592000)
+  local secs = tonumber(ARGV[3]) * (2 ^ math.min(level - 1, 16))
+  if secs > tonumber(ARGV[4]) then secs = tonumber(ARGV[4]) end
+  if secs < tonumber(ARGV[3]) then secs = tonumber(ARGV[3]) end
+  redis.call('SET', KEYS[2], '1', 'EX', math.floor(secs))
+  redis.call('DEL', KEYS[1])
+  return {0, math.floor(secs)}
+end
+return {n, 0}
+"#;
+
+// KEYS: fails, lock. ARGV: max, secs.
+const FAIL_ADDR: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if n >= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+  redis.call('DEL', KEYS[1])
+  return tonumber(ARGV[2])
+end
+return 0
+"#;
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl RedisStore {
+    pub fn new(cfg: &RedisConfig) -> Self {
+        Self {
+            cfg: Arc::new(cfg.clone()),
+            conn: Arc::new(Mutex::new(None)),
+            scripts: Arc::new(Scripts {
+                enroll: Script::new(ENROLL),
+                accept_step: Script::new(ACCEPT_STEP),
+                fail_user: Script::new(FAIL_USER),
+                fail_addr: Script::new(FAIL_ADDR),
+            }),
+        }
+    }
+
+    fn connection_info(&self, url: &str) -> Result<redis::ConnectionInfo, StoreError> {
+        use redis::IntoConnectionInfo;
+        let info = url.into_connection_info().map_err(|e| {
+            StoreError::Unavailable(format!("bad redis url {}: {e}", redact_url(url)))
+        })?;
+        Ok(match &self.cfg.password {
+            Some(p) => {
+                let settings = info.redis_settings().clone().set_password(p.as_str());
+                info.set_redis_settings(settings)
+            }
+            None => info,
+        })
+    }
+
+    async fn connect(&self) -> Result<Conn, StoreError> {
+        let timeout = self.cfg.connect_timeout;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(self.cfg.response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let fut = async {
+            match self.cfg.mode {
+                RedisMode::Standalone => {
+                    let url = self
+                        .cfg
+                        .nodes
+                        .first()
+                        .ok_or_else(|| StoreError::Unavailable("no redis url".into()))?;
+                    let client =
+                        redis::Client::open(self.connection_info(url)?).map_err(unavailable)?;
+                    ConnectionManager::new_with_config(client, manager_config)
+                        .await
+                        .map(Conn::Managed)
+                        .map_err(unavailable)
+                }
+                RedisMode::Sentinel => {
+                    let master = self.cfg.sentinel_master.clone().unwrap_or_default();
+                    let node_info = redis::sentinel::SentinelNodeConnectionInfo::default()
+                        .set_redis_connection_info(
+                            self.cfg
+                                .password
+                                .as_ref()
+                                .map(|p| {
+                                    redis::RedisConnectionInfo::default().set_password(p.as_str())
+                                })
+                                .unwrap_or_default(),
+                        );
+                    let mut sentinel = redis::sentinel::SentinelClient::build(
+                        self.cfg.nodes.clone(),
+                        master,
+                        Some(node_info),
+                        redis::sentinel::SentinelServerType::Master,
+                    )
+                    .map_err(unavailable)?;
+                    let client = sentinel.async_get_client().await.map_err(unavailable)?;
+                    ConnectionManager::new_with_config(client, manager_config)
+                        .await
+                        .map(Conn::Managed)
+                        .map_err(unavailable)
+                }
+                RedisMode::Cluster => {
+                    let mut builder =
+                        redis::cluster::ClusterClient::builder(self.cfg.nodes.clone())
+                            .connection_timeout(timeout)
+                            .response_timeout(self.cfg.response_timeout);
+                    if let Some(p) = &self.cfg.password {
+                        builder = builder.password(p.as_str());
+                    }
+                    let client = builder.build().map_err(unavailable)?;
+                    client
+                        .get_async_connection()
+                        .await
+                        .map(Conn::Cluster)
+                        .map_err(unavailable)
+                }
+            }
+        };
+        match tokio::time::timeout(timeout + Duration::from_secs(1), fut).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {timeout:?}"
+            ))),
+        }
+    }
+
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = self.connect().await?;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// After an error in sentinel mode the master may have moved: ask the sentinels again.
+    async fn on_error(&self, e: &redis::RedisError) {
+        let must_reresolve = self.cfg.mode == RedisMode::Sentinel
+            && (e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_timeout()
+                || e.to_string().contains("READONLY"));
+        if must_reresolve {
+            *self.conn.lock().await = None;
+        }
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        let mut c = self.conn().await?;
+        match cmd.query_async::<T>(&mut c).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.on_error(&e).await;
+                Err(unavailable(e))
+            }
+        }
+    }
+
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        inv: redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut c = self.conn().await?;
+        match inv.invoke_async::<T>(&mut c).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.on_error(&e).await;
+                Err(unavailable(e))
+            }
+        }
+    }
+
+    fn user_key(&self, user: &str) -> String {
+        format!("{}{{u:{}}}", self.cfg.key_prefix, key_safe(user))
+    }
+    fn addr_key(&self, addr: &str) -> String {
+        format!("{}{{a:{}}}", self.cfg.key_prefix, key_safe(addr))
+    }
+    fn challenge_key(&self, id: &str) -> String {
+        format!("{}{{c:{}}}", self.cfg.key_prefix, key_safe(id))
+    }
+    fn feed_key(&self) -> String {
+        format!("{}{{rev}}", self.cfg.key_prefix)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let pong: String = self.run(&redis::cmd("PING")).await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("PING answered {pong:?}")))
+        }
+    }
+
+    pub async fn put_challenge(
+        &self,
+        id: &str,
+        blob: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.challenge_key(id))
+            .arg(blob)
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        self.run::<()>(&cmd).await
+    }
+
+    pub async fn get_challenge(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(redis::cmd("GET").arg(self.challenge_key(id)))
+            .await
+    }
+
+    pub async fn replace_challenge(&self, id: &str, blob: &[u8]) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.challenge_key(id))
+            .arg(blob)
+            .arg("XX")
+            .arg("KEEPTTL");
+        let r: Option<String> = self.run(&cmd).await?;
+        Ok(r.is_some())
+    }
+
+    pub async fn take_challenge(&self, id: &str) -> Result<bool, StoreError> {
+        let n: u64 = self
+            .run(redis::cmd("DEL").arg(self.challenge_key(id)))
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn user(&self, user: &str) -> Result<UserRecord, StoreError> {
+        let fields: std::collections::HashMap<String, Vec<u8>> = self
+            .run(redis::cmd("HGETALL").arg(self.user_key(user)))
+            .await?;
+        let num = |k: &str| -> Option<u64> {
+            fields
+                .get(k)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|s| s.parse().ok())
+        };
+        Ok(UserRecord {
+            secret: fields.get("secret").cloned(),
+            enrolled_at: num("enrolled_at"),
+            last_used: num("last_used"),
+            last_step: num("last_step"),
+            postponed: num("postponed").map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+            offer_declined: num("offer_declined"),
+        })
+    }
+
+    pub async fn enroll(
+        &self,
+        user: &str,
+        sealed: &[u8],
+        key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.enroll.prepare_invoke();
+        inv.key(self.user_key(user))
+            .arg(sealed)
+            .arg(key_id)
+            .arg(now)
+            .arg(step);
+        let r: i64 = self.script(inv).await?;
+        Ok(r == 1)
+    }
+
+    pub async fn accept_step(&self, user: &str, step: u64, now: u64) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.accept_step.prepare_invoke();
+        inv.key(self.user_key(user)).arg(step).arg(now);
+        let r: i64 = self.script(inv).await?;
+        Ok(r == 1)
+    }
+
+    pub async fn locked(&self, user: &str, addr: &str) -> Result<Option<Duration>, StoreError> {
+        let u: i64 = self
+            .run(redis::cmd("PTTL").arg(format!("{}:lock", self.user_key(user))))
+            .await?;
+        let a: i64 = self
+            .run(redis::cmd("PTTL").arg(format!("{}:lock", self.addr_key(addr))))
+            .await?;
+        let ms = u.max(a);
+        Ok((ms > 0).then(|| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
+    }
+
+    pub async fn record_failure(
+        &self,
+        user: &str,
+        addr: &str,
+        limits: Limits,
+    ) -> Result<FailureOutcome, StoreError> {
+        let uk = self.user_key(user);
+        let window = limits.lock.as_secs().max(1);
+        let mut inv = self.scripts.fail_user.prepare_invoke();
+        inv.key(format!("{uk}:fails"))
+            .key(format!("{uk}:lock"))
+            .key(format!("{uk}:level"))
+            .arg(limits.max_failures)
+            .arg(window)
+            .arg(window)
+            .arg(lock_duration(limits.lock, 64).as_secs());
+        let (n, lock_secs): (u32, u64) = self.script(inv).await?;
+        let ak = self.addr_key(addr);
+        let mut inv = self.scripts.fail_addr.prepare_invoke();
+        inv.key(format!("{ak}:fails"))
+            .key(format!("{ak}:lock"))
+            .arg(limits.max_failures_per_address)
+            .arg(window);
+        let addr_lock: u64 = self.script(inv).await?;
+        let locked = lock_secs.max(addr_lock);
+        Ok(FailureOutcome {
+            user_failures: n,
+            locked_for: (locked > 0).then(|| Duration::from_secs(locked)),
+        })
+    }
+
+    pub async fn clear_failures(&self, user: &str) -> Result<(), StoreError> {
+        let uk = self.user_key(user);
+        self.run::<()>(
+            redis::cmd("DEL")
+                .arg(format!("{uk}:fails"))
+                .arg(format!("{uk}:level")),
+        )
+        .await
+    }
+
+    pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
+        let uk = self.user_key(user);
+        let n: u64 = self
+            .run(
+                redis::cmd("DEL")
+                    .arg(format!("{uk}:lock"))
+                    .arg(format!("{uk}:fails"))
+                    .arg(format!("{uk}:level")),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {
+        let n: u64 = self
+            .run(
+                redis::cmd("HINCRBY")
+                    .arg(self.user_key(user))
+                    .arg("postponed")
+                    .arg(1),
+            )
+            .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    pub async fn set_offer_declined(&self, user: &str, now: u64) -> Result<(), StoreError> {
+        self.run::<()>(
+            redis::cmd("HSET")
+                .arg(self.user_key(user))
+                .arg("offer_declined")
+                .arg(now),
+        )
+        .await
+    }
+
+    pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
+        let n: u64 = self
+            .run(
+                redis::cmd("HDEL")
+                    .arg(self.user_key(user))
+                    .arg("secret")
+                    .arg("key_id")
+                    .arg("enrolled_at")
+                    .arg("last_used"),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    fn pending_key(&self) -> String {
+        format!("{}{{pending}}", self.cfg.key_prefix)
+    }
+
+    pub async fn pending_add(&self, member: &str, expires: u64) -> Result<(), StoreError> {
+        self.run::<()>(
+            redis::cmd("ZADD")
+                .arg(self.pending_key())
+                .arg(expires)
+                .arg(member),
+        )
+        .await
+    }
+
+    pub async fn pending_remove(&self, member: &str) -> Result<bool, StoreError> {
+        let n: u64 = self
+            .run(redis::cmd("ZREM").arg(self.pending_key()).arg(member))
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn pending_due(&self, now: u64) -> Result<Vec<String>, StoreError> {
+        let due: Vec<String> = self
+            .run(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(self.pending_key())
+                    .arg("-inf")
+                    .arg(now)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(500),
+            )
+            .await?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for m in due {
+            // ZREM is the claim: of several instances sweeping at once, one gets 1.
+            if self.pending_remove(&m).await? {
+                claimed.push(m);
+            }
+        }
+        Ok(claimed)
+    }
+
+    pub async fn revoke(
+        &self,
+        entry: &Revocation,
+        now: u64,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let min_id = now.saturating_sub(keep.as_secs()).saturating_mul(1000);
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.feed_key())
+            .arg("MINID")
+            .arg("~")
+            .arg(min_id)
+            .arg("*")
+            .arg("e")
+            .arg(json);
+        self.run::<String>(&cmd).await.map(|_| ())
+    }
+
+    pub async fn read_revocations(
+        &self,
+        from: &str,
+    ) -> Result<(String, Vec<Revocation>), StoreError> {
+        let mut cmd = redis::cmd("XRANGE");
+        let start = if from == "0" {
+            "-".to_string()
+        } else {
+            format!("({from}")
+        };
+        cmd.arg(self.feed_key())
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(10_000);
+        let rows: Vec<(String, Vec<(String, String)>)> = self.run(&cmd).await?;
+        let mut last = from.to_string();
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, fields) in rows {
+            for (k, v) in fields {
+                if k == "e" {
+                    match serde_json::from_str::<Revocation>(&v) {
+                        Ok(e) => out.push(e),
+                        Err(e) => tracing::warn!(error = %e, "ignoring malformed revocation entry"),
+                    }
+                }
+            }
+            last = id;
+        }
+        Ok((last, out))
+    }
+}

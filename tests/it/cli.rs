@@ -1,0 +1,80 @@
+//! The binary's command line: configuration errors and the policy commands.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+}
+
+#[test]
+fn check_config_names_the_key_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("g.toml");
+    std::fs::write(&f, "[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n[upstream]\nurl = \"ftp://x\"\n[server]\nlisten = \"nowhere\"\n").unwrap();
+    let out = bin().arg("check-config").arg(&f).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tls.cert: file not found: /nonexistent/cert.pem"),
+        "{err}"
+    );
+    assert!(
+        err.contains("upstream.url: scheme must be http or https"),
+        "{err}"
+    );
+    assert!(err.contains("server.listen: not an address"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("g.toml");
+    std::fs::write(&f, "[upsteam]\nurl = \"http://x\"\n").unwrap();
+    let out = bin().arg("check-config").arg(&f).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("upsteam"), "{err}");
+}
+
+#[test]
+fn example_config_is_valid_apart_from_its_files() {
+    // The example names production paths; check that it parses with no unknown keys.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/gateway.example.toml"
+    ))
+    .unwrap();
+    let parsed: Result<mfa_gateway::config::file::FileConfig, _> = toml::from_str(&text);
+    assert!(parsed.is_ok(), "{parsed:?}");
+}
+
+#[test]
+fn policy_show_prints_the_matrix_for_a_date() {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.toml");
+    let out = bin()
+        .args(["policy", "show", "--at", "2021-12-01", "--file", policy])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("msp") && text.contains("available"), "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("msp") || l.starts_with("customer"))
+            .all(|l| l.contains("available")),
+        "{text}"
+    );
+    let out = bin()
+        .args(["policy", "show", "--at", "2022-01-01", "--file", policy])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("enforced"));
+    let out = bin().args(["policy", "check", policy]).output().unwrap();
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("p.toml");
+    std::fs::write(&bad, "timezone = \"Mars/Olympus\"\n").unwrap();
+    let out = bin().args(["policy", "check"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+}

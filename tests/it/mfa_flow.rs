@@ -1,0 +1,471 @@
+//! The MFA flow end to end: demo VMS upstream, real Redis, real gateway, a browser-like client.
+
+use std::time::Duration;
+
+use mfa_gateway::auth::totp;
+use mfa_gateway::clock::Clock;
+
+use crate::support::*;
+
+struct World {
+    gw: Gw,
+    redis: RedisProc,
+    vms: mfa_gateway::demo::vms::DemoVms,
+    vms_addr: std::net::SocketAddr,
+    text: String,
+    _dir: tempfile::TempDir,
+    _certs: Certs,
+}
+
+async fn world(date: &str, mfa_extra: &str) -> World {
+    let redis = RedisProc::start();
+    let (vms_addr, vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&c, vms_addr, &redis.url(), DEMO_VMS, "").replace(
+        "revocation_poll = \"200ms\"",
+        &format!("revocation_poll = \"200ms\"\n{mfa_extra}"),
+    );
+    let gw = start_gateway(dir.path(), &text, &c.ca_pem, Clock::manual(at(date))).await;
+    World {
+        gw,
+        redis,
+        vms,
+        vms_addr,
+        text,
+        _dir: dir,
+        _certs: c,
+    }
+}
+
+async fn login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
+    c.post(url(gw, "/login"))
+        .form(&[("username", user), ("password", "demo")])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn sets_vms_session(r: &reqwest::Response) -> bool {
+    set_cookies(r)
+        .iter()
+        .any(|c| c.starts_with("VMSSESSION=") && !c.starts_with("VMSSESSION=;"))
+}
+
+fn csrf(html: &str) -> String {
+    let i = html.find("name=\"csrf\"").expect("csrf field");
+    let rest = &html[i..];
+    let v = rest.find("value=\"").unwrap() + 7;
+    rest[v..v + rest[v..].find('"').unwrap()].to_string()
+}
+
+/// The pairing code on the enrollment page (Base32, grouped in fours).
+fn pairing_secret(html: &str) -> Vec<u8> {
+    let start = html
+        .find("<p class=\"pairing\">")
+        .expect("pairing code shown")
+        + "<p class=\"pairing\">".len();
+    let code = &html[start..start + html[start..].find('<').unwrap()];
+    let compact: String = code.chars().filter(|c| *c != ' ').collect();
+    assert_eq!(compact.len(), 32, "160-bit secret: {code}");
+    assert!(
+        code.split(' ').all(|g| g.len() == 4),
+        "grouped in fours: {code}"
+    );
+    totp_rs::Secret::try_from_base32(&compact)
+        .unwrap()
+        .as_ref()
+        .to_vec()
+}
+
+async fn post_code(c: &reqwest::Client, gw: &Gw, page: &str, code: &str) -> reqwest::Response {
+    let html = c
+        .get(url(gw, page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    c.post(url(gw, page))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Enrolls `user` and returns the secret; leaves the client logged in.
+async fn enroll(c: &reqwest::Client, w: &World, user: &str) -> Vec<u8> {
+    let r = login(c, &w.gw, user).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = c
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = pairing_secret(&html);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = c
+        .post(url(&w.gw, "/.mfa/enroll"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{:?}", r.text().await);
+    secret
+}
+
+#[tokio::test]
+async fn policy_phases_decide_who_is_asked() {
+    let w = world("2021-10-15T10:00:00Z", "").await;
+    let cases = [
+        ("2021-10-31T22:59:59Z", ["release"; 6]),
+        (
+            "2021-10-31T23:00:00Z",
+            ["offer", "offer", "offer", "release", "release", "release"],
+        ),
+        (
+            "2021-12-31T22:59:59Z",
+            ["offer", "offer", "offer", "release", "release", "release"],
+        ),
+        (
+            "2021-12-31T23:00:00Z",
+            [
+                "enroll", "enroll", "enroll", "release", "release", "release",
+            ],
+        ),
+        (
+            "2026-11-27T12:00:00Z",
+            [
+                "enroll", "enroll", "enroll", "release", "release", "release",
+            ],
+        ),
+    ];
+    let users = [
+        "admin",
+        "msp",
+        "customer",
+        "supplier",
+        "contractor",
+        "resource",
+    ];
+    for (date, expected) in cases {
+        w.gw.clock.set(at(date));
+        for (user, want) in users.iter().zip(expected) {
+            let c = client(&w.gw);
+            let r = login(&c, &w.gw, user).await;
+            let got = match (r.status().as_u16(), location(&r).as_str()) {
+                (302, "/home") => "release",
+                (303, "/.mfa/offer") => "offer",
+                (303, "/.mfa/enroll") => "enroll",
+                other => panic!("{date} {user}: unexpected {other:?}"),
+            };
+            assert_eq!(got, want, "{date} {user}");
+            assert_eq!(
+                sets_vms_session(&r),
+                want == "release",
+                "{date} {user}: session cookie only when released"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn enrollment_challenge_release_and_replay() {
+    let w = world("2022-02-01T09:00:00Z", "").await;
+    let c = client(&w.gw);
+    // No session cookie before approval; a wrong code does not release it either.
+    let r = login(&c, &w.gw, "customer").await;
+    assert!(!sets_vms_session(&r));
+    let r = post_code(&c, &w.gw, "/.mfa/enroll", "000000").await;
+    assert!(!sets_vms_session(&r));
+    assert!(r.text().await.unwrap().contains("role=\"alert\""));
+    let html = c
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = pairing_secret(&html);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = c
+        .post(url(&w.gw, "/.mfa/enroll"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), "/home");
+    let cookies = set_cookies(&r);
+    assert!(
+        cookies.iter().any(
+            |c| c.starts_with("VMSSESSION=") && c.ends_with("; Path=/; HttpOnly; SameSite=Lax")
+        ),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c == "vms_lang=en; Path=/"),
+        "second VMS cookie released as sent: {cookies:?}"
+    );
+    assert!(cookies.iter().any(|c| c.starts_with("__Host-mfagw=")));
+    assert!(
+        r.headers().get("x-vms-role").is_some(),
+        "VMS headers released as sent"
+    );
+    let home = c.get(url(&w.gw, "/home")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.text().await.unwrap().contains("Customer"));
+
+    // Next login: the code challenge. The code used at enrollment cannot be used again.
+    let c2 = client(&w.gw);
+    let r = login(&c2, &w.gw, "customer").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    let r = post_code(&c2, &w.gw, "/.mfa/verify", &code).await;
+    assert_eq!(r.status(), 200, "replayed code refused");
+    assert!(!sets_vms_session(&r));
+    w.gw.clock.advance(30);
+    let r = post_code(
+        &c2,
+        &w.gw,
+        "/.mfa/verify",
+        &totp::code_at(&secret, w.gw.clock.unix()),
+    )
+    .await;
+    assert_eq!(r.status(), 302);
+    assert!(sets_vms_session(&r));
+    assert_eq!(
+        c2.get(url(&w.gw, "/home")).send().await.unwrap().status(),
+        200
+    );
+    // The challenge is gone once released.
+    let again = c2.get(url(&w.gw, "/.mfa/verify")).send().await.unwrap();
+    assert_eq!(again.status(), 403);
+}
+
+#[tokio::test]
+async fn unapproved_session_cookies_never_reach_the_vms() {
+    let w = world("2022-02-01T09:00:00Z", "").await;
+    // A real VMS session obtained behind the gateway's back.
+    let direct = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = direct
+        .post(format!("http://{}/login", w.vms_addr))
+        .form(&[("username", "supplier"), ("password", "demo")])
+        .send()
+        .await
+        .unwrap();
+    let stolen = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("VMSSESSION="))
+        .unwrap();
+    let stolen = stolen.split(';').next().unwrap().to_string();
+    let c = client(&w.gw);
+    let r = c
+        .get(url(&w.gw, "/api/me"))
+        .header("cookie", &stolen)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the VMS saw no session");
+    // A forged approval cookie does not help.
+    let r = c
+        .get(url(&w.gw, "/api/me"))
+        .header("cookie", format!("{stolen}; __Host-mfagw=AAAA.k1.AAAA"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn lockout_after_failures_then_unlock_after_the_lock_time() {
+    let w = world(
+        "2022-02-01T09:00:00Z",
+        "max_failures = 3\nlock_duration = \"2s\"",
+    )
+    .await;
+    let c = client(&w.gw);
+    let secret = enroll(&c, &w, "msp").await;
+    w.gw.clock.advance(60);
+    let c2 = client(&w.gw);
+    assert_eq!(location(&login(&c2, &w.gw, "msp").await), "/.mfa/verify");
+    let good = totp::code_at(&secret, w.gw.clock.unix());
+    let wrong = if good == "123456" { "654321" } else { "123456" };
+    for _ in 0..2 {
+        assert_eq!(
+            post_code(&c2, &w.gw, "/.mfa/verify", wrong).await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        post_code(&c2, &w.gw, "/.mfa/verify", wrong).await.status(),
+        429,
+        "third failure locks"
+    );
+    // Even the right code is refused while locked, and a new login does not reset the count.
+    let r = post_code(&c2, &w.gw, "/.mfa/verify", &good).await;
+    assert_eq!(r.status(), 429);
+    assert!(!sets_vms_session(&r));
+    let c3 = client(&w.gw);
+    login(&c3, &w.gw, "msp").await;
+    assert_eq!(
+        post_code(&c3, &w.gw, "/.mfa/verify", &good).await.status(),
+        429,
+        "lock is per user, across sessions"
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let r = post_code(&c3, &w.gw, "/.mfa/verify", &good).await;
+    assert_eq!(r.status(), 302, "unlocked after the lock time");
+}
+
+#[tokio::test]
+async fn expired_challenge_releases_nothing_and_ends_the_vms_session() {
+    let w = world("2022-02-01T09:00:00Z", "").await;
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, "msp").await;
+    assert_eq!(r.status(), 303);
+    let (_, logouts_before) = w.vms.stats();
+    w.gw.clock.advance(301);
+    let r = c.get(url(&w.gw, "/.mfa/enroll")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    mfa_gateway::mfa::sweeper::sweep_once(w.gw.gateway()).await;
+    let mut ended = false;
+    for _ in 0..50 {
+        if w.vms.stats().1 > logouts_before {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ended, "withheld VMS session ended");
+}
+
+#[tokio::test]
+async fn two_instances_share_challenges_and_redis_outage_fails_closed() {
+    let mut w = world("2022-02-01T09:00:00Z", "").await;
+    let c = client(&w.gw);
+    let secret = enroll(&c, &w, "admin").await;
+    // A second instance with the same configuration and Redis.
+    let dir2 = tempfile::tempdir().unwrap();
+    let gw2 = start_gateway(dir2.path(), &w.text, &w.gw.ca_pem, w.gw.clock.clone()).await;
+    let ca = w.gw.ca_pem.clone();
+    let a = client_for(w.gw.addr, &ca, false);
+    let r = login(&a, &w.gw, "admin").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    let ch = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-mfagw-ch="))
+        .unwrap();
+    let ch = ch.split(';').next().unwrap().to_string();
+    let b = client_for(gw2.addr, &ca, false);
+    let html = b
+        .get(url(&gw2, "/.mfa/verify"))
+        .header("cookie", &ch)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    w.gw.clock.advance(30);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = b
+        .post(url(&gw2, "/.mfa/verify"))
+        .header("cookie", &ch)
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "challenge from instance A completed on B");
+
+    // Redis goes away: logins needing MFA fail closed with 503; approved sessions still pass.
+    w.redis.stop();
+    let r = login(&client(&w.gw), &w.gw, "admin").await;
+    assert_eq!(r.status(), 503);
+    assert!(!sets_vms_session(&r));
+    assert_eq!(
+        c.get(url(&w.gw, "/home")).send().await.unwrap().status(),
+        200,
+        "approved session unaffected"
+    );
+    // Redis returns (with its append-only file): the enrollment is still there.
+    w.redis.restart();
+    let mut back = false;
+    for _ in 0..40 {
+        let r = login(&client(&w.gw), &w.gw, "admin").await;
+        if r.status() == 303 {
+            assert_eq!(
+                location(&r),
+                "/.mfa/verify",
+                "enrollment survived the restart"
+            );
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(back, "gateway recovered by itself");
+    w.gw.stop().await;
+}
+
+#[tokio::test]
+async fn policy_reload_valid_and_invalid() {
+    let w = world("2022-02-01T09:00:00Z", "").await;
+    let policy = w.gw.dir.join("policy.toml");
+    let stricter = POLICY.replace("supplier = \"none\"", "supplier = \"enforced\"");
+    assert_ne!(
+        stricter, POLICY,
+        "the shipped policy names supplier = \"none\""
+    );
+    std::fs::write(&policy, stricter).unwrap();
+    let mut switched = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if location(&login(&client(&w.gw), &w.gw, "supplier").await) == "/.mfa/enroll" {
+            switched = true;
+            break;
+        }
+    }
+    assert!(switched, "new policy in force without restart");
+    std::fs::write(&policy, "this is = not [ a policy").unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ready = client(&w.gw)
+        .get(url(&w.gw, "/.mfa/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready.status(),
+        503,
+        "broken policy file visible in readiness"
+    );
+    assert_eq!(
+        location(&login(&client(&w.gw), &w.gw, "supplier").await),
+        "/.mfa/enroll",
+        "old policy stays in force"
+    );
+}

@@ -1,0 +1,453 @@
+//! The gateway as a plain reverse proxy: fidelity, headers, streaming, upgrades, failures.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+type EchoBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+fn full(b: impl Into<Bytes>) -> EchoBody {
+    Full::new(b.into()).boxed()
+}
+
+/// An upstream that reports what it received.
+async fn echo(mut req: Request<Incoming>) -> Result<Response<EchoBody>, Infallible> {
+    let path = req.uri().path().to_string();
+    match path.as_str() {
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(Response::new(full("late")))
+        }
+        "/big" => {
+            let n: u64 = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("n="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+            let count = n / chunk.len() as u64;
+            let stream = futures_util::stream::iter(
+                (0..count).map(move |_| Ok::<_, Infallible>(Frame::data(chunk.clone()))),
+            );
+            Ok(Response::new(StreamBody::new(stream).boxed()))
+        }
+        "/ws" => {
+            let on = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                if let Ok(up) = on.await {
+                    let mut io = TokioIo::new(up);
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = io.read(&mut buf).await {
+                        if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            Ok(Response::builder()
+                .status(101)
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .body(full(""))
+                .unwrap())
+        }
+        _ => {
+            let method = req.method().to_string();
+            let pq = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            let headers: Vec<(String, String)> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            // Count the body without keeping it.
+            let mut body = req.into_body();
+            let mut len = 0u64;
+            while let Some(Ok(f)) = body.frame().await {
+                if let Some(d) = f.data_ref() {
+                    len += d.len() as u64;
+                }
+            }
+            let json = serde_json::json!({ "method": method, "path": pq, "headers": headers, "body_len": len });
+            Ok(Response::builder()
+                .status(201)
+                .header("content-type", "application/json")
+                .header("set-cookie", "a=1; Path=/")
+                .header("set-cookie", "b=two; HttpOnly; Path=/x")
+                .header("keep-alive", "timeout=5")
+                .header("connection", "x-hop")
+                .header("x-hop", "secret")
+                .header("x-upstream", "yes")
+                .body(full(json.to_string()))
+                .unwrap())
+        }
+    }
+}
+
+pub async fn spawn_echo() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = l.accept().await else {
+                break;
+            };
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), hyper::service::service_fn(echo))
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+const ECHO_VMS: &str = r#"
+[vms]
+session_cookies = ["VMSSESSION"]
+[[vms.login]]
+path = "/login"
+username_field = "username"
+"#;
+
+async fn proxy_gateway(upstream: SocketAddr, extra: &str) -> (Gw, RedisProc, tempfile::TempDir) {
+    let redis = RedisProc::start();
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&c, upstream, &redis.url(), ECHO_VMS, extra);
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        mfa_gateway::clock::Clock::System,
+    )
+    .await;
+    std::mem::forget(c);
+    (gw, redis, dir)
+}
+
+fn echo_headers(v: &serde_json::Value) -> Vec<(String, String)> {
+    serde_json::from_value(v["headers"].clone()).unwrap()
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    h.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn pass_through_is_faithful_and_strips_hop_by_hop() {
+    let up = spawn_echo().await;
+    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let c = client(&gw);
+    let resp = c
+        .post(url(&gw, "/some/path?q=1&r=%20x"))
+        .header("x-custom", "kept")
+        .header("connection", "x-drop-me")
+        .header("x-drop-me", "gone")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("cookie", "other=1")
+        .body("hello body")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let set: Vec<_> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        set,
+        vec!["a=1; Path=/", "b=two; HttpOnly; Path=/x"],
+        "each Set-Cookie separate and byte-identical"
+    );
+    assert_eq!(resp.headers()["x-upstream"], "yes");
+    assert!(
+        resp.headers().get("x-hop").is_none(),
+        "header named by Connection removed"
+    );
+    assert!(resp.headers().get("keep-alive").is_none());
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["path"], "/some/path?q=1&r=%20x");
+    assert_eq!(v["body_len"], 10);
+    let h = echo_headers(&v);
+    assert_eq!(header(&h, "x-custom"), vec!["kept"]);
+    assert!(header(&h, "x-drop-me").is_empty());
+    assert_eq!(
+        header(&h, "x-forwarded-for"),
+        vec!["127.0.0.1"],
+        "client-sent XFF not trusted"
+    );
+    assert_eq!(header(&h, "x-forwarded-proto"), vec!["https"]);
+    assert_eq!(
+        header(&h, "host"),
+        vec![format!("localhost:{}", gw.addr.port()).as_str()]
+    );
+    assert_eq!(
+        header(&h, "x-forwarded-host"),
+        vec![format!("localhost:{}", gw.addr.port()).as_str()]
+    );
+    assert_eq!(header(&h, "cookie"), vec!["other=1"]);
+}
+
+#[tokio::test]
+async fn http2_clients_keep_their_host() {
+    let up = spawn_echo().await;
+    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let c = client_for(gw.addr, &gw.ca_pem, true);
+    let resp = c.get(url(&gw, "/h2")).send().await.unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let h = echo_headers(&v);
+    assert_eq!(
+        header(&h, "host"),
+        vec![format!("localhost:{}", gw.addr.port()).as_str()],
+        "{h:?}"
+    );
+}
+
+fn peak_rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[tokio::test]
+async fn large_bodies_stream_both_ways_with_bounded_memory() {
+    let up = spawn_echo().await;
+    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let c = client(&gw);
+    const SIZE: u64 = 256 * 1024 * 1024;
+    reset_peak_rss();
+    let before = peak_rss_kib();
+    // Download.
+    let resp = c
+        .get(url(&gw, &format!("/big?n={SIZE}")))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut got = 0u64;
+    use futures_util::StreamExt;
+    while let Some(chunk) = stream.next().await {
+        got += chunk.unwrap().len() as u64;
+    }
+    assert_eq!(got, SIZE);
+    // Upload.
+    let chunk = Bytes::from(vec![b'y'; 64 * 1024]);
+    let body = futures_util::stream::iter(
+        (0..SIZE / chunk.len() as u64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+    );
+    let resp = c
+        .put(url(&gw, "/upload"))
+        .body(reqwest::Body::wrap_stream(body))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["body_len"], SIZE);
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 64,
+        "peak memory grew by {grown_mib} MiB while 2 x 256 MiB streamed"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_tunnels_bytes_both_ways() {
+    let up = spawn_echo().await;
+    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let ca = reqwest::Certificate::from_pem(gw.ca_pem.as_bytes()).unwrap();
+    let _ = ca;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(gw.ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    use rustls_pki_types::pem::PemObject;
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut tls = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tls.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    tls.write_all(b"ping through the tunnel").await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 23 {
+        let n = tls.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(&got, b"ping through the tunnel");
+}
+
+#[tokio::test]
+async fn upstream_down_is_502_and_slow_is_504() {
+    let up = spawn_echo().await;
+    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let c = client(&gw);
+    let slow = c.get(url(&gw, "/slow")).send().await.unwrap();
+    assert_eq!(slow.status(), 504);
+    assert!(
+        slow.text().await.unwrap().contains("<html"),
+        "a small page, not a bare error"
+    );
+    // A port nobody listens on.
+    let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (gw2, _redis2, _dir2) = proxy_gateway(dead, "").await;
+    let r = client(&gw2).get(url(&gw2, "/")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let ready = client(&gw2)
+        .get(url(&gw2, "/.mfa/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let up = spawn_echo().await;
+    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let c = client(&gw);
+    assert_eq!(
+        c.get(url(&gw, "/.mfa/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready = c.get(url(&gw, "/.mfa/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let v: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(v["store"]["status"], "ok");
+    c.get(url(&gw, "/x")).send().await.unwrap();
+    let m = c
+        .get(url(&gw, "/.mfa/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("mfa_gateway_requests_total{outcome=\"proxied\"}"),
+        "{m}"
+    );
+    assert!(m.contains("mfa_gateway_open_connections"));
+    assert_eq!(
+        c.get(url(&gw, "/.mfa/nope")).send().await.unwrap().status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn certificate_reload_keeps_serving() {
+    let up = spawn_echo().await;
+    let redis = RedisProc::start();
+    let c1 = certs();
+    let dir = tempfile::tempdir().unwrap();
+    // The gateway reads its certificate from files in `dir` that the test then replaces.
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    std::fs::copy(&c1.cert, &cert).unwrap();
+    std::fs::copy(&c1.key, &key).unwrap();
+    let mut c_in_dir = certs();
+    c_in_dir.cert = cert.clone();
+    c_in_dir.key = key.clone();
+    let text = config_text(&c_in_dir, up, &redis.url(), ECHO_VMS, "");
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c1.ca_pem,
+        mfa_gateway::clock::Clock::System,
+    )
+    .await;
+    let old = client_for(gw.addr, &c1.ca_pem, false);
+    assert_eq!(old.get(url(&gw, "/a")).send().await.unwrap().status(), 201);
+    // A broken file is refused and the old certificate stays.
+    std::fs::write(&cert, "garbage").unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        client_for(gw.addr, &c1.ca_pem, false)
+            .get(url(&gw, "/b"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    // A new certificate from another CA is picked up without a restart.
+    let c2 = certs();
+    std::fs::copy(&c2.key, &key).unwrap();
+    std::fs::copy(&c2.cert, &cert).unwrap();
+    let mut ok = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if client_for(gw.addr, &c2.ca_pem, false)
+            .get(url(&gw, "/c"))
+            .send()
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "new certificate served after reload");
+    assert!(
+        client_for(gw.addr, &c1.ca_pem, false)
+            .get(url(&gw, "/d"))
+            .send()
+            .await
+            .is_err(),
+        "old CA no longer matches"
+    );
+}
