@@ -3,4 +3,5 @@
 //!
 //! The crate is organised by concern; `main.rs` is only the command line.
 
+pub mod auth;
 pub mod policy;

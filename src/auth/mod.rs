@@ -1,0 +1,11 @@
+//! Authentication building blocks that need no I/O: TOTP maths and the crypto core.
+//!
+//! They are kept pure (time, keys and input are passed in; nothing reads the clock, the
+//! network or Redis) so that they can be tested exhaustively and reused by the login flow.
+//!
+//! - [`totp`]: secrets, pairing codes, `otpauth://` URIs and code verification (RFC 6238).
+//! - [`crypto`]: master key ring, AEAD for secrets at rest, MACs, random values and
+//!   recovery-code hashing (aws-lc-rs).
+
+pub mod crypto;
+pub mod totp;
