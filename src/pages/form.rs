@@ -1,0 +1,325 @@
+//! What the gateway's forms have in common: field names, submit actions, the code field and
+//! the error message shown above it.
+//!
+//! The request handlers parse what these forms send, so the names live here as constants
+//! ([`CODE_FIELD`], [`CSRF_FIELD`], [`ACTION_FIELD`], [`FormAction`]) instead of being
+//! repeated as literals on both sides.
+//!
+//! The code field is the one users touch most, often on a phone. It is a text field (not
+//! `type="number"`, which drops leading zeros and shows spinners) with
+//! `inputmode="numeric"` for the digit keypad, `autocomplete="one-time-code"` so phones can
+//! offer the code, and `pattern="[0-9 ]*"` so a code copied as `123 456` is accepted.
+//! Recovery codes are typed into the same field on the login page, so they must also be
+//! digits, optionally grouped with spaces.
+
+use std::fmt::Write;
+
+use super::html::{escape, hidden_field};
+use super::lang::Lang;
+use super::strings::strings;
+
+/// Form field holding the TOTP or recovery code.
+pub const CODE_FIELD: &str = "code";
+/// Form field holding the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+/// Form field (a submit button's or hidden value) saying what the user chose.
+pub const ACTION_FIELD: &str = "action";
+
+/// Longest input the code field allows; far above a 6-digit code or a grouped recovery code,
+/// it only stops a pasted paragraph.
+const CODE_MAX_LEN: usize = 32;
+
+/// What a submitted gateway form asks for, sent as [`ACTION_FIELD`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormAction {
+    /// Enrollment: check the code and store the new authenticator.
+    Confirm,
+    /// Login challenge: check the code.
+    Verify,
+    /// Offer page: go to enrollment.
+    SetUp,
+    /// Enrollment or offer page: not now, continue to the VMS.
+    Postpone,
+    /// Recovery codes page: the user has saved the codes.
+    Continue,
+}
+
+impl FormAction {
+    /// The value sent in the form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FormAction::Confirm => "confirm",
+            FormAction::Verify => "verify",
+            FormAction::SetUp => "setup",
+            FormAction::Postpone => "postpone",
+            FormAction::Continue => "continue",
+        }
+    }
+
+    /// Reads a submitted [`ACTION_FIELD`] value; unknown values are `None`.
+    pub fn parse(value: &str) -> Option<FormAction> {
+        [
+            FormAction::Confirm,
+            FormAction::Verify,
+            FormAction::SetUp,
+            FormAction::Postpone,
+            FormAction::Continue,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == value)
+    }
+}
+
+/// Why a submitted code form is shown again. The messages are deliberately generic: they
+/// never reveal whether the account exists or which part of the input was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormError {
+    /// The code (or recovery code) was not accepted.
+    WrongCode,
+    /// The input was not a code at all (letters, wrong length).
+    CodeFormat,
+    /// Too many failures; the account is locked for about this many minutes.
+    Locked { minutes: u64 },
+    /// The code was too old or already used.
+    Expired,
+    /// The form's CSRF token was missing, stale or wrong.
+    CsrfInvalid,
+    /// The client is sending too many requests.
+    TooManyRequests,
+}
+
+impl FormError {
+    /// The message for the user, as plain text.
+    pub fn message(&self, lang: Lang) -> String {
+        let t = &strings(lang).form_errors;
+        match self {
+            FormError::WrongCode => t.wrong_code.to_owned(),
+            FormError::CodeFormat => t.code_format.to_owned(),
+            FormError::Locked { minutes } if *minutes <= 1 => t.locked_one_minute.to_owned(),
+            FormError::Locked { minutes } => {
+                t.locked_minutes.replace("{minutes}", &minutes.to_string())
+            }
+            FormError::Expired => t.expired.to_owned(),
+            FormError::CsrfInvalid => t.csrf_invalid.to_owned(),
+            FormError::TooManyRequests => t.too_many_requests.to_owned(),
+        }
+    }
+}
+
+/// The opening of a gateway form: `<form method="post">` plus the CSRF token.
+pub(crate) fn form_start(action: &str, csrf: &str) -> String {
+    format!(
+        r#"<form method="post" action="{}">{}"#,
+        escape(action),
+        hidden_field(CSRF_FIELD, csrf)
+    )
+}
+
+/// How a page wants its code field.
+pub(crate) struct CodeField<'a> {
+    pub lang: Lang,
+    pub label: &'a str,
+    /// Help text read out with the field.
+    pub hint: Option<&'a str>,
+    pub error: Option<FormError>,
+    /// Whether the field takes focus on load. Pages where the field is the first thing to
+    /// do set it; a long page sets it only when it is shown again after an error, so a
+    /// first visit starts at the instructions rather than scrolled past them.
+    pub autofocus: bool,
+}
+
+const ERROR_ID: &str = "code-error";
+const HINT_ID: &str = "code-hint";
+
+/// The error alert (if any), the label, the hint and the code input.
+pub(crate) fn code_field(f: &CodeField<'_>) -> String {
+    let mut out = String::new();
+    let mut described_by = Vec::new();
+    if let Some(error) = f.error {
+        let _ = write!(
+            out,
+            r#"<p class="alert" role="alert" id="{ERROR_ID}">{}</p>"#,
+            escape(&error.message(f.lang))
+        );
+        described_by.push(ERROR_ID);
+    }
+    let _ = write!(
+        out,
+        r#"<label for="{CODE_FIELD}">{}</label>"#,
+        escape(f.label)
+    );
+    if let Some(hint) = f.hint {
+        let _ = write!(
+            out,
+            r#"<p class="muted" id="{HINT_ID}">{}</p>"#,
+            escape(hint)
+        );
+        described_by.push(HINT_ID);
+    }
+    let _ = write!(
+        out,
+        concat!(
+            r#"<input class="code" id="{name}" name="{name}" type="text" "#,
+            r#"autocomplete="one-time-code" inputmode="numeric" pattern="[0-9 ]*" "#,
+            r#"maxlength="{max}" autocapitalize="off" spellcheck="false" required"#,
+        ),
+        name = CODE_FIELD,
+        max = CODE_MAX_LEN
+    );
+    if !described_by.is_empty() {
+        let _ = write!(out, r#" aria-describedby="{}""#, described_by.join(" "));
+    }
+    if f.error.is_some() {
+        out.push_str(r#" aria-invalid="true""#);
+    }
+    if f.autofocus {
+        out.push_str(" autofocus");
+    }
+    out.push('>');
+    out
+}
+
+/// A submit button. `action` sets [`ACTION_FIELD`] when the form has more than one choice.
+pub(crate) fn button(class: &str, label: &str, action: Option<FormAction>) -> String {
+    match action {
+        Some(action) => format!(
+            r#"<button class="{class}" type="submit" name="{ACTION_FIELD}" value="{}">{}</button>"#,
+            action.as_str(),
+            escape(label)
+        ),
+        None => format!(
+            r#"<button class="{class}" type="submit">{}</button>"#,
+            escape(label)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_round_trip_and_unknown_is_rejected() {
+        for a in [
+            FormAction::Confirm,
+            FormAction::Verify,
+            FormAction::SetUp,
+            FormAction::Postpone,
+            FormAction::Continue,
+        ] {
+            assert_eq!(FormAction::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(FormAction::parse("Postpone"), None);
+        assert_eq!(FormAction::parse(""), None);
+    }
+
+    #[test]
+    fn lock_message_states_the_minutes() {
+        assert_eq!(
+            FormError::Locked { minutes: 15 }.message(Lang::En),
+            "Too many attempts. Please try again in 15 minutes."
+        );
+        assert_eq!(
+            FormError::Locked { minutes: 15 }.message(Lang::Nl),
+            "Te veel pogingen. Probeer het over 15 minuten opnieuw."
+        );
+        assert_eq!(
+            FormError::Locked { minutes: 1 }.message(Lang::Nl),
+            "Te veel pogingen. Probeer het over 1 minuut opnieuw."
+        );
+        assert_eq!(
+            FormError::Locked { minutes: 0 }.message(Lang::En),
+            "Too many attempts. Please try again in 1 minute."
+        );
+    }
+
+    #[test]
+    fn messages_never_mention_accounts_or_users() {
+        let all = [
+            FormError::WrongCode,
+            FormError::CodeFormat,
+            FormError::Locked { minutes: 5 },
+            FormError::Expired,
+            FormError::CsrfInvalid,
+            FormError::TooManyRequests,
+        ];
+        for lang in [Lang::En, Lang::Nl] {
+            for e in all {
+                let m = e.message(lang).to_lowercase();
+                for word in [
+                    "user",
+                    "account",
+                    "gebruiker",
+                    "exist",
+                    "bestaat",
+                    "password",
+                ] {
+                    assert!(!m.contains(word), "{e:?} {lang:?}: {m}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn code_field_has_the_phone_friendly_attributes() {
+        let html = code_field(&CodeField {
+            lang: Lang::En,
+            label: "Code",
+            hint: Some("From the app"),
+            error: None,
+            autofocus: true,
+        });
+        for attr in [
+            r#"<label for="code">Code</label>"#,
+            r#"id="code" name="code" type="text""#,
+            r#"autocomplete="one-time-code""#,
+            r#"inputmode="numeric""#,
+            r#"pattern="[0-9 ]*""#,
+            " required",
+            r#"aria-describedby="code-hint""#,
+            " autofocus>",
+        ] {
+            assert!(html.contains(attr), "{attr} missing in {html}");
+        }
+        assert!(!html.contains("role=\"alert\""));
+        assert!(!html.contains("aria-invalid"));
+    }
+
+    #[test]
+    fn code_field_with_error_announces_it() {
+        let html = code_field(&CodeField {
+            lang: Lang::Nl,
+            label: "Code",
+            hint: Some("hint"),
+            error: Some(FormError::WrongCode),
+            autofocus: false,
+        });
+        assert!(html.starts_with(r#"<p class="alert" role="alert" id="code-error">Die code"#));
+        assert!(html.contains(r#"aria-describedby="code-error code-hint""#));
+        assert!(html.contains(r#"aria-invalid="true""#));
+        assert!(!html.contains("autofocus"));
+    }
+
+    #[test]
+    fn form_start_posts_and_carries_escaped_csrf() {
+        assert_eq!(
+            form_start("/_mfa/verify?a=1&b=2", "tok\"en"),
+            concat!(
+                r#"<form method="post" action="/_mfa/verify?a=1&amp;b=2">"#,
+                r#"<input type="hidden" name="csrf" value="tok&quot;en">"#
+            )
+        );
+    }
+
+    #[test]
+    fn buttons_carry_their_action() {
+        assert_eq!(
+            button("secondary", "Not now", Some(FormAction::Postpone)),
+            r#"<button class="secondary" type="submit" name="action" value="postpone">Not now</button>"#
+        );
+        assert_eq!(
+            button("primary", "<Go>", None),
+            r#"<button class="primary" type="submit">&lt;Go&gt;</button>"#
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! The frame around every gateway page: document head, branding, card and footer.
+//!
+//! Each page module renders only its own content; [`render`] wraps it in the same shell so
+//! that every page gets the `lang` attribute, the viewport meta tag, the shared stylesheet
+//! (whose hash the CSP names) and the operator's branding. Nothing here loads from the
+//! network: the logo is a data URI and the favicon is an empty data URI, so a gateway page
+//! causes no further requests to the VMS behind it.
+//!
+//! ```text
+//! <html lang>  <head> title, viewport, <style> </head>
+//!   <main>     brand (logo + product name)
+//!              page content (h1, text, forms)
+//!   </main>
+//!   <footer>   operator's support text (optional)
+//! ```
+
+use std::fmt::Write;
+
+use super::html::escape;
+use super::lang::Lang;
+use super::strings::strings;
+use super::style::STYLE;
+
+/// How the operator's organisation presents itself on the gateway pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Branding {
+    /// Shown above every page and in the browser tab, e.g. "Acme VMS".
+    pub product_name: String,
+    /// A `data:image/…` URI; any other value is ignored because the CSP allows only data
+    /// images and the pages must not reach out to other hosts.
+    pub logo_data_uri: Option<String>,
+    /// A short line under every page, e.g. who to call for help.
+    pub support_text: Option<String>,
+}
+
+impl Branding {
+    /// The logo URI if it is one the pages can show.
+    fn usable_logo(&self) -> Option<&str> {
+        self.logo_data_uri
+            .as_deref()
+            .map(str::trim)
+            .filter(|uri| uri.starts_with("data:image/"))
+    }
+}
+
+/// Wraps page content (already HTML) in the shared document shell.
+pub(crate) fn render(lang: Lang, branding: &Branding, title: &str, content: &str) -> String {
+    let product = branding.product_name.trim();
+    let mut out = String::with_capacity(STYLE.len() + content.len() + 1024);
+    out.push_str("<!doctype html>\n");
+    let _ = write!(out, r#"<html lang="{}">"#, lang.code());
+    out.push_str(concat!(
+        r#"<head><meta charset="utf-8">"#,
+        r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#,
+        r#"<meta name="color-scheme" content="light dark">"#,
+        r#"<meta name="robots" content="noindex, nofollow">"#,
+        r#"<link rel="icon" href="data:,">"#,
+    ));
+    out.push_str("<title>");
+    out.push_str(&escape(title));
+    if !product.is_empty() {
+        out.push_str(&escape(strings(lang).common.title_separator));
+        out.push_str(&escape(product));
+    }
+    out.push_str("</title><style>");
+    out.push_str(STYLE);
+    out.push_str("</style></head>\n<body>\n<main>\n");
+    let logo = branding.usable_logo();
+    if logo.is_some() || !product.is_empty() {
+        out.push_str(r#"<div class="brand">"#);
+        if let Some(uri) = logo {
+            // The product name next to it says what the logo says, so it is decorative.
+            let _ = write!(out, r#"<img src="{}" alt="">"#, escape(uri));
+        }
+        if !product.is_empty() {
+            let _ = write!(out, "<span>{}</span>", escape(product));
+        }
+        out.push_str("</div>\n");
+    }
+    out.push_str(content);
+    out.push_str("\n</main>\n");
+    if let Some(support) = branding.support_text.as_deref().map(str::trim)
+        && !support.is_empty()
+    {
+        let _ = writeln!(out, "<footer><p>{}</p></footer>", escape(support));
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn branding() -> Branding {
+        Branding {
+            product_name: "Acme <VMS>".into(),
+            logo_data_uri: Some("data:image/png;base64,iVBORw0KGgo=".into()),
+            support_text: Some("Help: \"desk\" & co".into()),
+        }
+    }
+
+    #[test]
+    fn shell_has_language_viewport_and_style() {
+        let page = render(Lang::Nl, &branding(), "Titel", "<h1>x</h1>");
+        assert!(page.starts_with("<!doctype html>\n<html lang=\"nl\">"));
+        assert!(page.contains(r#"content="width=device-width, initial-scale=1""#));
+        assert!(page.contains(&format!("<style>{STYLE}</style>")));
+        assert!(page.contains("<h1>x</h1>"));
+        assert!(page.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn branding_is_escaped_everywhere() {
+        let page = render(Lang::En, &branding(), "A & B", "");
+        assert!(page.contains("<title>A &amp; B – Acme &lt;VMS&gt;</title>"));
+        assert!(page.contains("<span>Acme &lt;VMS&gt;</span>"));
+        assert!(page.contains("<footer><p>Help: &quot;desk&quot; &amp; co</p></footer>"));
+        assert!(page.contains(r#"<img src="data:image/png;base64,iVBORw0KGgo=" alt="">"#));
+        assert!(!page.contains("<VMS>"));
+    }
+
+    #[test]
+    fn logo_that_is_not_a_data_image_is_dropped() {
+        for uri in [
+            "https://cdn.example/logo.png",
+            "javascript:alert(1)",
+            "data:text/html,<b>",
+        ] {
+            let b = Branding {
+                logo_data_uri: Some(uri.into()),
+                ..branding()
+            };
+            let page = render(Lang::En, &b, "t", "");
+            assert!(!page.contains("<img"), "{uri}");
+        }
+    }
+
+    #[test]
+    fn empty_branding_leaves_out_brand_and_footer() {
+        let page = render(Lang::En, &Branding::default(), "Only title", "");
+        assert!(page.contains("<title>Only title</title>"));
+        assert!(!page.contains("class=\"brand\""));
+        assert!(!page.contains("<footer>"));
+    }
+}

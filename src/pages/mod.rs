@@ -1,0 +1,338 @@
+//! The gateway's own pages: MFA offer, enrollment, recovery codes, login code, and errors.
+//!
+//! The VMS behind the gateway cannot be changed, so every screen MFA needs is served by the
+//! gateway itself. Thousands of people see these pages daily, mostly on phones, so they are
+//! plain server-rendered HTML: no JavaScript, no external fonts or images, one small inline
+//! stylesheet, large touch targets, labelled fields, and error messages in `role="alert"`.
+//! Text exists in English and Dutch ([`strings`]), chosen per request with
+//! [`Lang::negotiate`]. Every interpolated value is escaped ([`escape`]).
+//!
+//! Where the pages sit in a sign-in (the handlers decide; these are only the screens):
+//!
+//! ```text
+//!  VMS accepts password
+//!          |
+//!          v
+//!   MFA enrolled? --yes--> verify_page ---- code ok ----> session released to the VMS
+//!          | no
+//!          v
+//!   role policy: available --> offer_page --"Not now"--> session released
+//!          | enforced                  | "Set up now"
+//!          v                           v
+//!      enroll_page <-------------------+  (retry with FormError on a wrong code)
+//!          | code ok
+//!          v
+//!   recovery_codes_page --"Continue"--> session released
+//!
+//!   any failure the gateway answers itself --> error_page(ErrorPage::…)
+//! ```
+//!
+//! Every page is served with [`page_headers`] (no caching, no framing, a strict CSP that
+//! allows only the stylesheet by hash); [`html_response`] builds the whole response.
+//! Forms post to the URL the handler passes in, always carry the CSRF token as
+//! [`CSRF_FIELD`], the code as [`CODE_FIELD`] and the choice as [`ACTION_FIELD`]
+//! ([`FormAction`]).
+
+mod enroll;
+mod error_page;
+mod form;
+mod headers;
+mod html;
+mod lang;
+mod layout;
+mod offer;
+mod qr;
+mod recovery;
+pub mod strings;
+mod style;
+mod verify;
+
+pub use enroll::{EnrollView, enroll_page};
+pub use error_page::{ErrorPage, error_page, error_response};
+pub use form::{ACTION_FIELD, CODE_FIELD, CSRF_FIELD, FormAction, FormError};
+pub use headers::{html_response, page_headers};
+pub use html::escape;
+pub use lang::Lang;
+pub use layout::Branding;
+pub use offer::{OfferView, offer_page};
+pub use qr::{QrError, qr_svg};
+pub use recovery::{RecoveryCodesView, recovery_codes_page};
+pub use style::content_security_policy;
+pub use verify::{VerifyView, verify_page};
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const EVIL: &str = "<script>alert('x')</script>\"&";
+    const LANGS: [Lang; 2] = [Lang::En, Lang::Nl];
+    const ERRORS: [ErrorPage; 10] = [
+        ErrorPage::BadRequest,
+        ErrorPage::Forbidden,
+        ErrorPage::NotFound,
+        ErrorPage::PayloadTooLarge,
+        ErrorPage::TooManyRequests,
+        ErrorPage::ChallengeExpired,
+        ErrorPage::BadGateway,
+        ErrorPage::GatewayTimeout,
+        ErrorPage::ServiceUnavailable,
+        ErrorPage::Internal,
+    ];
+
+    fn branding() -> Branding {
+        Branding {
+            product_name: format!("Acme {EVIL}"),
+            logo_data_uri: Some(format!("data:image/svg+xml;base64,{EVIL}")),
+            support_text: Some(format!("Call {EVIL}")),
+        }
+    }
+
+    fn codes() -> Vec<String> {
+        vec![EVIL.to_owned(), "1234 5678".to_owned()]
+    }
+
+    /// Every page, in one language, with hostile values in every interpolated field.
+    fn all_pages(lang: Lang, b: &Branding, codes: &[String]) -> Vec<(&'static str, String)> {
+        let mut pages = vec![
+            (
+                "enroll",
+                enroll_page(&EnrollView {
+                    lang,
+                    branding: b,
+                    account: EVIL,
+                    issuer: EVIL,
+                    otpauth_uri: &format!("otpauth://totp/{EVIL}?secret=JBSWY3DPEHPK3PXP"),
+                    pairing_code: EVIL,
+                    form_action: EVIL,
+                    csrf: EVIL,
+                    error: Some(FormError::WrongCode),
+                    required: true,
+                    can_postpone: true,
+                }),
+            ),
+            (
+                "recovery",
+                recovery_codes_page(&RecoveryCodesView {
+                    lang,
+                    branding: b,
+                    codes,
+                    form_action: EVIL,
+                    csrf: EVIL,
+                }),
+            ),
+            (
+                "verify",
+                verify_page(&VerifyView {
+                    lang,
+                    branding: b,
+                    account: EVIL,
+                    form_action: EVIL,
+                    csrf: EVIL,
+                    error: Some(FormError::CsrfInvalid),
+                }),
+            ),
+            (
+                "offer",
+                offer_page(&OfferView {
+                    lang,
+                    branding: b,
+                    form_action: EVIL,
+                    csrf: EVIL,
+                }),
+            ),
+        ];
+        for e in ERRORS {
+            pages.push(("error", error_page(lang, b, e)));
+        }
+        pages
+    }
+
+    /// Whether any tag carries an `on…=` attribute.
+    fn has_event_handler(html: &str) -> bool {
+        html.split('<').skip(1).any(|tag| {
+            let tag = tag.split('>').next().unwrap();
+            tag.split_whitespace().skip(1).any(|attr| {
+                attr.starts_with("on")
+                    && attr
+                        .split('=')
+                        .next()
+                        .unwrap()
+                        .bytes()
+                        .all(|b| b.is_ascii_alphabetic())
+                    && attr.contains('=')
+            })
+        })
+    }
+
+    #[test]
+    fn event_handler_check_can_fail() {
+        assert!(has_event_handler(r#"<img src="x" onerror="y">"#));
+        assert!(!has_event_handler("<p>only one</p>"));
+    }
+
+    fn forms(page: &str) -> Vec<&str> {
+        page.split("<form ")
+            .skip(1)
+            .map(|rest| rest.split("</form>").next().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_page_renders_in_both_languages() {
+        let (b, c) = (branding(), codes());
+        let en = all_pages(Lang::En, &b, &c);
+        let nl = all_pages(Lang::Nl, &b, &c);
+        for ((name, en), (_, nl)) in en.iter().zip(&nl) {
+            assert!(en.contains(r#"<html lang="en">"#), "{name}");
+            assert!(nl.contains(r#"<html lang="nl">"#), "{name}");
+            assert!(en.contains("<h1>") && nl.contains("<h1>"), "{name}");
+            let h1 = |p: &str| {
+                p.split("<h1>")
+                    .nth(1)
+                    .unwrap()
+                    .split("</h1>")
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            };
+            assert_ne!(h1(en), h1(nl), "{name}: heading not translated");
+        }
+    }
+
+    #[test]
+    fn interpolated_values_are_escaped() {
+        let (b, c) = (branding(), codes());
+        for lang in LANGS {
+            for (name, page) in all_pages(lang, &b, &c) {
+                assert!(!page.contains("<script"), "{name} {lang:?}");
+                assert!(!page.contains("alert('x')"), "{name} {lang:?}");
+                assert!(!page.contains("\"&\""), "{name} {lang:?}");
+                // The only way a value shows up is escaped.
+                assert!(
+                    page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;"),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pages_contain_no_script_and_no_remote_resources() {
+        let (b, c) = (Branding::default(), codes());
+        for lang in LANGS {
+            for (name, page) in all_pages(lang, &b, &c) {
+                let lower = page.to_lowercase();
+                assert!(!lower.contains("<script"), "{name}");
+                assert!(
+                    !has_event_handler(&lower),
+                    "{name}: event handler attribute"
+                );
+                assert!(
+                    !lower.contains("http://")
+                        || lower.contains("xmlns=\"http://www.w3.org/2000/svg\""),
+                    "{name}"
+                );
+                assert!(!lower.contains("https://"), "{name}");
+                assert!(
+                    !lower.contains(" style="),
+                    "{name}: style attribute defeats the CSP hash"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_form_posts_with_the_csrf_token() {
+        let (b, c) = (Branding::default(), codes());
+        let mut seen = 0;
+        for lang in LANGS {
+            for (name, page) in all_pages(lang, &b, &c) {
+                for form in forms(&page) {
+                    seen += 1;
+                    assert!(
+                        form.starts_with(r#"method="post" action=""#),
+                        "{name}: {form}"
+                    );
+                    assert!(
+                        form.contains(r#"<input type="hidden" name="csrf" value="&lt;script&gt;"#),
+                        "{name}: {form}"
+                    );
+                    assert!(form.contains(r#"type="submit""#), "{name}");
+                }
+            }
+        }
+        // enroll (2 forms), recovery, verify, offer: five forms per language.
+        assert_eq!(seen, 10);
+    }
+
+    #[test]
+    fn code_inputs_have_the_one_time_code_attributes() {
+        let (b, c) = (Branding::default(), codes());
+        for lang in LANGS {
+            for (name, page) in all_pages(lang, &b, &c) {
+                if !(name == "enroll" || name == "verify") {
+                    assert!(!page.contains("name=\"code\""), "{name}");
+                    continue;
+                }
+                for attr in [
+                    r#"autocomplete="one-time-code""#,
+                    r#"inputmode="numeric""#,
+                    r#"pattern="[0-9 ]*""#,
+                    r#"<label for="code">"#,
+                    r#"id="code" name="code""#,
+                    r#"role="alert""#,
+                    " autofocus",
+                ] {
+                    assert!(page.contains(attr), "{name} {lang:?}: {attr}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn csp_hash_matches_the_style_in_the_page() {
+        let (b, c) = (branding(), codes());
+        let mut headers = http::HeaderMap::new();
+        page_headers(&mut headers);
+        let csp = headers
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for lang in LANGS {
+            for (name, page) in all_pages(lang, &b, &c) {
+                assert_eq!(page.matches("<style>").count(), 1, "{name}");
+                let css = page
+                    .split("<style>")
+                    .nth(1)
+                    .unwrap()
+                    .split("</style>")
+                    .next()
+                    .unwrap();
+                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, css.as_bytes());
+                let hash = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    digest.as_ref(),
+                );
+                assert!(
+                    csp.contains(&format!("style-src 'sha256-{hash}';")),
+                    "{name}: {csp}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn error_pages_link_home() {
+        let b = Branding::default();
+        for lang in LANGS {
+            for e in ERRORS {
+                let page = error_page(lang, &b, e);
+                assert!(page.contains(r#"href="/""#), "{e:?}");
+                assert!(page.contains(e.status().as_str()), "{e:?}");
+            }
+        }
+    }
+}

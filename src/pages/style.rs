@@ -1,0 +1,146 @@
+//! The one stylesheet all gateway pages share, and the Content-Security-Policy that allows
+//! exactly it.
+//!
+//! Pages carry no external assets and no script, so the policy can be `default-src 'none'`.
+//! The stylesheet is inlined as a single `<style>` element and allowed by its SHA-256 hash
+//! (CSP level 2 "hash-source"); no `'unsafe-inline'` is needed, and the policy stays correct
+//! by construction because the hash is computed from [`STYLE`] itself the first time a page
+//! is served. Style *attributes* are not allowed by a hash, so no page uses them.
+//!
+//! Design choices: system fonts, one centred card of at most 28rem, 48px touch targets, a
+//! large spaced code field, a visible focus ring, and colours chosen for at least 4.5:1
+//! contrast in both light and dark mode. The QR code keeps a white background in dark mode
+//! because scanners expect dark modules on a light field.
+
+use std::sync::LazyLock;
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// The stylesheet, exactly as it appears between `<style>` and `</style>`.
+pub const STYLE: &str = concat!(
+    ":root{color-scheme:light dark;--bg:#f2f4f7;--card:#fff;--text:#1b1f24;--muted:#4a5360;",
+    "--line:#c9ced6;--accent:#0b57d0;--on-accent:#fff;--err-bg:#fdecea;--err-line:#b3261e;",
+    "--err-text:#5c1a14;--box:#f2f4f7}",
+    "@media (prefers-color-scheme:dark){:root{--bg:#111418;--card:#1c2128;--text:#e6e8eb;",
+    "--muted:#b0b7c1;--line:#48515d;--accent:#8ab4f8;--on-accent:#0b1b33;--err-bg:#3b1512;",
+    "--err-line:#f2b8b5;--err-text:#fbe0de;--box:#262c34}}",
+    "*{box-sizing:border-box}",
+    "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}",
+    "body{margin:0;min-height:100vh;padding:1rem;background:var(--bg);color:var(--text);",
+    "font:1rem/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,sans-serif}",
+    "main{max-width:28rem;margin:1rem auto;padding:1.5rem;background:var(--card);",
+    "border:1px solid var(--line);border-radius:.75rem}",
+    ".brand{display:flex;align-items:center;gap:.75rem;margin:0 0 1.25rem;font-weight:600;",
+    "color:var(--muted)}",
+    ".brand img{display:block;max-height:2.5rem;max-width:10rem}",
+    "h1{font-size:1.5rem;line-height:1.25;margin:0 0 .75rem}",
+    "p{margin:0 0 1rem}",
+    ".muted{color:var(--muted);font-size:.9375rem}",
+    "ol.steps{margin:0 0 1rem;padding-left:1.5rem}",
+    "ol.steps>li{margin:0 0 1.5rem;padding-left:.25rem}",
+    "ol.steps>li::marker{font-weight:700}",
+    "label{display:block;font-weight:600;margin:0 0 .5rem}",
+    ".code{display:block;width:100%;margin:0;padding:.625rem .5rem;",
+    "font:600 1.75rem/1.2 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;",
+    "letter-spacing:.25em;text-align:center;color:var(--text);background:var(--card);",
+    "border:2px solid var(--muted);border-radius:.5rem}",
+    ".code[aria-invalid=true]{border-color:var(--err-line)}",
+    "button,.button{display:block;width:100%;min-height:3rem;margin:1rem 0 0;",
+    "padding:.75rem 1rem;font:inherit;font-weight:600;text-align:center;text-decoration:none;",
+    "border:2px solid var(--accent);border-radius:.5rem;cursor:pointer}",
+    ".primary{background:var(--accent);color:var(--on-accent)}",
+    ".secondary{background:transparent;color:var(--accent)}",
+    "a{color:var(--accent);text-underline-offset:.15em}",
+    ":focus-visible{outline:3px solid var(--accent);outline-offset:3px}",
+    ".code:focus-visible{outline-offset:1px}",
+    ".alert{margin:0 0 1rem;padding:.75rem 1rem;color:var(--err-text);background:var(--err-bg);",
+    "border:2px solid var(--err-line);border-radius:.5rem}",
+    ".qr{width:min(100%,15rem);margin:.75rem 0 1rem;padding:.5rem;background:#fff;",
+    "border-radius:.5rem}",
+    ".qr svg{display:block;width:100%;height:auto}",
+    ".pairing{margin:.5rem 0;padding:.75rem;",
+    "font:600 1.125rem/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;",
+    "word-spacing:.2em;overflow-wrap:anywhere;background:var(--box);",
+    "border:1px solid var(--line);border-radius:.5rem;-webkit-user-select:all;user-select:all}",
+    ".facts{display:grid;grid-template-columns:auto 1fr;gap:.25rem .75rem;margin:.75rem 0 0}",
+    ".facts dt{color:var(--muted)}",
+    ".facts dd{margin:0;overflow-wrap:anywhere}",
+    ".codes{display:grid;grid-template-columns:1fr 1fr;gap:.5rem;margin:0 0 1rem;padding:0;",
+    "list-style:none}",
+    ".codes li{padding:.5rem;text-align:center;",
+    "font:600 1.0625rem/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;",
+    "background:var(--box);border:1px solid var(--line);border-radius:.375rem;",
+    "-webkit-user-select:all;user-select:all}",
+    "footer{max-width:28rem;margin:0 auto;text-align:center;color:var(--muted);",
+    "font-size:.875rem}",
+    "@media (max-width:22rem){body{padding:.5rem}main{padding:1rem}}",
+);
+
+/// `'sha256-…'` for [`STYLE`], computed once.
+static STYLE_HASH: LazyLock<String> = LazyLock::new(|| style_hash(STYLE));
+
+/// The Content-Security-Policy every gateway page is served with.
+static CSP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "default-src 'none'; style-src {}; img-src data:; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+        *STYLE_HASH
+    )
+});
+
+/// A CSP hash-source (`'sha256-<base64>'`) for the given inline stylesheet text.
+pub fn style_hash(style: &str) -> String {
+    let digest = digest::digest(&digest::SHA256, style.as_bytes());
+    format!("'sha256-{}'", STANDARD.encode(digest.as_ref()))
+}
+
+/// The Content-Security-Policy header value for gateway pages.
+pub fn content_security_policy() -> &'static str {
+    CSP.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_matches_a_known_value() {
+        // echo -n 'a{}' | openssl dgst -sha256 -binary | base64
+        assert_eq!(
+            style_hash("a{}"),
+            "'sha256-X1RutGBrXCt9KkSaXMK7tHftWiRscFHOhxsS8tv8hBk='"
+        );
+    }
+
+    #[test]
+    fn policy_names_the_hash_of_the_stylesheet() {
+        let csp = content_security_policy();
+        assert!(
+            csp.contains(&format!("style-src {};", style_hash(STYLE))),
+            "{csp}"
+        );
+        assert!(csp.starts_with("default-src 'none';"));
+        assert!(!csp.contains("unsafe"));
+    }
+
+    #[test]
+    fn stylesheet_cannot_end_the_style_element_or_load_anything() {
+        assert!(!STYLE.contains('<'));
+        assert!(!STYLE.contains("url("));
+        assert!(!STYLE.contains("@import"));
+    }
+
+    #[test]
+    fn qr_stays_dark_on_white_in_dark_mode() {
+        let dark_block = STYLE
+            .split("@media (prefers-color-scheme:dark){")
+            .nth(1)
+            .and_then(|rest| rest.split("}}").next())
+            .unwrap_or_default();
+        assert!(dark_block.contains("--bg:"), "dark block not found");
+        assert!(!dark_block.contains(".qr"));
+        assert!(STYLE.contains(".qr{") && STYLE.contains("background:#fff"));
+    }
+}

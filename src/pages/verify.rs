@@ -1,0 +1,101 @@
+//! The login code challenge, shown after the VMS accepted the password and before the
+//! gateway releases the session.
+//!
+//! One field takes either the app's 6-digit code or a recovery code, and the page says so,
+//! so a user without their phone does not have to hunt for another page. It also tells a
+//! user who lost their phone what to do (the MSP disconnects MFA), and offers a way back to
+//! the sign-in page for someone on the wrong account.
+
+use std::fmt::Write;
+
+use super::form::{ACTION_FIELD, CodeField, FormAction, FormError, button, code_field, form_start};
+use super::html::{escape, fill, hidden_field};
+use super::lang::Lang;
+use super::layout::{Branding, render};
+use super::strings::strings;
+
+/// What the login code page shows.
+#[derive(Debug, Clone)]
+pub struct VerifyView<'a> {
+    pub lang: Lang,
+    pub branding: &'a Branding,
+    /// The account that is signing in.
+    pub account: &'a str,
+    pub form_action: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<FormError>,
+}
+
+/// Renders the login code page.
+pub fn verify_page(v: &VerifyView<'_>) -> String {
+    let t = &strings(v.lang).verify;
+    let mut c = String::new();
+    let _ = write!(c, "<h1>{}</h1>", escape(t.title));
+    let account = format!("<strong>{}</strong>", escape(v.account));
+    let _ = write!(
+        c,
+        "<p>{}</p>",
+        fill(t.signing_in_as, &[("{account}", &account)])
+    );
+    c.push_str(&form_start(v.form_action, v.csrf));
+    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Verify.as_str()));
+    let hint = format!("{} {}", t.hint, t.recovery_hint);
+    c.push_str(&code_field(&CodeField {
+        lang: v.lang,
+        label: t.code_label,
+        hint: Some(&hint),
+        error: v.error,
+        autofocus: true,
+    }));
+    c.push_str(&button("primary", t.verify_button, None));
+    c.push_str("</form>");
+    let _ = write!(
+        c,
+        r#"<p class="muted">{}</p><p><a href="/">{}</a></p>"#,
+        escape(t.lost_phone),
+        escape(t.other_account)
+    );
+    render(v.lang, v.branding, t.title, &c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(b: &Branding) -> VerifyView<'_> {
+        VerifyView {
+            lang: Lang::En,
+            branding: b,
+            account: "jan@example.nl",
+            form_action: "/_mfa/verify",
+            csrf: "tok",
+            error: None,
+        }
+    }
+
+    #[test]
+    fn names_the_account_and_says_recovery_codes_work_here() {
+        let b = Branding::default();
+        let page = verify_page(&view(&b));
+        assert!(page.contains("<p>Signing in as <strong>jan@example.nl</strong></p>"));
+        assert!(page.contains("recovery codes in the same field"));
+        assert!(page.contains("Contact your MSP"));
+        assert!(page.contains(r#"<a href="/">Sign in with a different account</a>"#));
+        assert!(page.contains(" autofocus>"));
+        assert!(page.contains(r#"name="action" value="verify""#));
+    }
+
+    #[test]
+    fn errors_are_announced_in_the_page_language() {
+        let b = Branding::default();
+        let page = verify_page(&VerifyView {
+            lang: Lang::Nl,
+            error: Some(FormError::Locked { minutes: 15 }),
+            ..view(&b)
+        });
+        assert!(page.contains(
+            r#"<p class="alert" role="alert" id="code-error">Te veel pogingen. Probeer het over 15 minuten opnieuw.</p>"#
+        ));
+        assert!(page.contains("<h1>Vul je inlogcode in</h1>"));
+    }
+}
