@@ -506,7 +506,7 @@ fn add_login_headers(response: &mut Response<Full<Bytes>>, id: &str, user: &Demo
     }
 }
 
-// === Request helpers ===
+// === Reading requests ===
 
 /// Values of every `VMSSESSION` cookie in the request (HTTP/2 may split `Cookie` headers).
 fn session_ids<B>(req: &Request<B>) -> impl Iterator<Item = &str> {
@@ -559,7 +559,7 @@ where
     }
 }
 
-// === Response helpers ===
+// === Building responses ===
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
