@@ -2,3 +2,5 @@
 //! in front of a legacy Vendor Management System (VMS) without changing it.
 //!
 //! The crate is organised by concern; `main.rs` is only the command line.
+
+pub mod tls;
