@@ -462,6 +462,38 @@ mod tests {
         assert_ne!(std::fs::read(&files.server.cert).unwrap(), second);
     }
 
+    /// The openssl script must produce files this module accepts as a valid development
+    /// certificate. Skipped (with a note) where the `openssl` CLI is not installed.
+    #[test]
+    fn openssl_script_output_is_a_reusable_dev_cert() {
+        let has_openssl = std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_openssl {
+            eprintln!("skipped: openssl CLI not found");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/make-dev-certs.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("gateway.test")
+            .env("DEV_CERT_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let files = DevCertFiles::in_dir(dir.path());
+        let wanted = names(&["gateway.test"]).unwrap();
+        check_reusable(&files, &wanted, now()).unwrap();
+        let other = names(&["other.test"]).unwrap();
+        assert!(check_reusable(&files, &other, now()).is_err());
+    }
+
     #[test]
     fn ensure_replaces_broken_files() {
         let dir = tempfile::tempdir().unwrap();

@@ -125,7 +125,7 @@ impl ReloadingCert {
 
     /// Polls the files every `interval` until `shutdown` becomes `true` (or its sender is
     /// dropped), reloading on change. Success is logged at info with the new expiry, failure
-    /// at error, each distinct failure once.
+    /// at error, each distinct failure once. Must be called from within a Tokio runtime.
     pub fn spawn_watcher(
         self: &Arc<Self>,
         interval: Duration,
