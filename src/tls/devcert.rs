@@ -389,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn generated_chain_is_leaf_then_ca_and_valid_about_ninety_days() {
+    fn new_chain_is_leaf_then_ca_and_valid_about_ninety_days() {
         let now: Timestamp = "2026-11-27T22:13:00Z".parse().unwrap();
         let dev = generate(&["gateway.test"], now).unwrap();
         let chain = chain_of(&dev);

@@ -35,7 +35,7 @@ pub use error::TlsError;
 pub use load::{CertPaths, load_certified_key};
 pub use reload::ReloadingCert;
 
-/// Shared helpers for the TLS tests: file fixtures and in-memory handshakes.
+/// Test fixtures shared by the TLS modules: certificate files and in-memory handshakes.
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod test_support {

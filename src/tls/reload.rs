@@ -70,8 +70,10 @@ pub struct ReloadingCert {
 /// What happened during one watcher poll.
 #[derive(Debug)]
 enum PollOutcome {
-    /// The files hold what is being served, or the same content that already failed.
+    /// The files hold what is being served.
     Unchanged,
+    /// The files hold the same unusable content the previous poll reported.
+    StillBad,
     /// A new pair is being served.
     Reloaded { not_after: Option<Timestamp> },
     /// The files changed (or cannot be read) and the new content is unusable.
@@ -102,7 +104,7 @@ impl ReloadingCert {
     /// hold what is already served. On error the current certificate stays in place.
     pub fn reload(&self) -> Result<bool, TlsError> {
         match self.poll(None) {
-            PollOutcome::Unchanged => Ok(false),
+            PollOutcome::Unchanged | PollOutcome::StillBad => Ok(false),
             PollOutcome::Reloaded { .. } => Ok(true),
             PollOutcome::Failed { error, .. } => Err(error),
         }
@@ -176,8 +178,11 @@ impl ReloadingCert {
             Err(error) => return PollOutcome::Failed { hash: None, error },
         };
         let hash = pair.content_hash();
-        if hash == self.current.load().hash || Some(hash) == known_bad {
+        if hash == self.current.load().hash {
             return PollOutcome::Unchanged;
+        }
+        if Some(hash) == known_bad {
+            return PollOutcome::StillBad;
         }
         match build(&self.paths, &pair, &self.provider) {
             Ok(loaded) => {
@@ -198,7 +203,11 @@ impl ReloadingCert {
         last_failure: &mut Option<(Option<ContentHash>, String)>,
     ) {
         match outcome {
-            PollOutcome::Unchanged => {}
+            PollOutcome::StillBad => {}
+            PollOutcome::Unchanged => {
+                // Back to the served content: a later failure is news again.
+                *last_failure = None;
+            }
             PollOutcome::Reloaded { not_after } => {
                 *last_failure = None;
                 warn_if_key_exposed(&self.paths);
@@ -460,6 +469,28 @@ mod tests {
     }
 
     #[test]
+    fn failure_memory_is_kept_while_bad_and_cleared_when_files_are_fine_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = fresh();
+        let paths = write_pair(dir.path(), &a.cert_chain_pem, &a.key_pem);
+        let resolver = ReloadingCert::load(paths.clone()).unwrap();
+        let mut memory = None;
+
+        std::fs::remove_file(&paths.cert).unwrap();
+        resolver.log_outcome(resolver.poll(None), &mut memory);
+        let (hash, message) = memory.clone().unwrap();
+        assert_eq!(hash, None, "a missing file has no content hash");
+        assert!(message.starts_with("tls.cert: file not found"), "{message}");
+
+        resolver.log_outcome(PollOutcome::StillBad, &mut memory);
+        assert!(memory.is_some());
+
+        std::fs::write(&paths.cert, &a.cert_chain_pem).unwrap();
+        resolver.log_outcome(resolver.poll(None), &mut memory);
+        assert!(memory.is_none(), "restored files clear the failure");
+    }
+
+    #[test]
     fn repeated_failures_are_remembered_by_content() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (fresh(), fresh());
@@ -472,7 +503,8 @@ mod tests {
         else {
             panic!("mismatched pair must fail with a content hash");
         };
-        assert!(matches!(resolver.poll(Some(bad)), PollOutcome::Unchanged));
+        assert!(matches!(resolver.poll(Some(bad)), PollOutcome::StillBad));
+        assert!(matches!(resolver.poll(None), PollOutcome::Failed { .. }));
         std::fs::write(&paths.key, b.key_pem.as_bytes()).unwrap();
         assert!(matches!(
             resolver.poll(Some(bad)),

@@ -1,7 +1,7 @@
 //! Reads the validity period (`notBefore`, `notAfter`) of an X.509 certificate.
 //!
 //! Why: operators want to see when the certificate the gateway is serving expires (logged on
-//! every reload), and the development certificate is regenerated when it is close to expiry.
+//! every reload), and the development certificate is replaced when it is close to expiry.
 //! rustls and webpki validate dates but do not expose them, and a full X.509 parser would be a
 //! new dependency for two timestamps, so this module walks just enough DER to reach them.
 //!
