@@ -411,7 +411,7 @@ mod tests {
     }
 
     async fn wait_for_leaf(resolver: &ReloadingCert, leaf: &[u8]) -> bool {
-        for _ in 0..200 {
+        for _ in 0..500 {
             if served_leaf(resolver) == leaf {
                 return true;
             }
