@@ -77,15 +77,44 @@ impl Running {
     }
 }
 
+/// The demo's key: made once and kept beside the development certificate, so enrollments
+/// stored in a real Redis still open after the demo restarts.
+fn demo_key(dir: Option<&std::path::Path>) -> Result<String, StartError> {
+    let Some(dir) = dir else {
+        return Ok(crypto::generate_key_material());
+    };
+    let path = dir.join("demo.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text);
+    }
+    let text = crypto::generate_key_material();
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StartError::Keys(format!("{}: {e}", dir.display())))?;
+    std::fs::write(&path, &text)
+        .map_err(|e| StartError::Keys(format!("{}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    tracing::warn!(file = %path.display(), "DEMO: made a development key; never use it in production");
+    Ok(text)
+}
+
 pub fn key_ring(cfg: &Config, demo: bool) -> Result<KeyRing, StartError> {
+    key_ring_with(cfg, demo, None)
+}
+
+fn key_ring_with(
+    cfg: &Config,
+    demo: bool,
+    demo_dir: Option<&std::path::Path>,
+) -> Result<KeyRing, StartError> {
     if cfg.mfa.keys.is_empty() {
         if !demo {
             return Err(StartError::Keys("no key configured".into()));
         }
-        tracing::warn!(
-            "DEMO: using a random key made at start; enrollments will not survive a restart"
-        );
-        let material = crypto::parse_key_material(&crypto::generate_key_material())
+        let material = crypto::parse_key_material(&demo_key(demo_dir)?)
             .map_err(|e| StartError::Keys(e.to_string()))?;
         return KeyRing::new("demo", vec![("demo".into(), material)])
             .map_err(|e| StartError::Keys(e.to_string()));
@@ -113,7 +142,7 @@ pub async fn store_for(cfg: &Config) -> Store {
 
 pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
     crate::tls::install_crypto_provider();
-    let keys = key_ring(&cfg, opts.demo)?;
+    let keys = key_ring_with(&cfg, opts.demo, opts.dev_cert_dir.as_deref())?;
     let store = match opts.store {
         Some(s) => s,
         None => store_for(&cfg).await,

@@ -5,7 +5,7 @@
 //! camera cannot see the screen, e.g. when enrolling on the phone itself), type the code the
 //! app shows. Confirming with a code before the secret is stored catches a wrong scan or an
 //! app that ignored a parameter. On a phone the `otpauth://` link opens the authenticator
-//! app directly, which is the easiest path there.
+//! app directly, which is the easiest path there; devices with a mouse do not show that link.
 //!
 //! "Not now" is a separate small form, so postponing sends no code and is not blocked by the
 //! code field being required. It appears only when the role's policy allows postponing.
@@ -67,7 +67,7 @@ pub fn enroll_page(v: &EnrollView<'_>) -> String {
     if is_otpauth(v.otpauth_uri) {
         let _ = write!(
             c,
-            r#"<p><a href="{}">{}</a></p>"#,
+            r#"<p class="phone-only"><a href="{}">{}</a></p>"#,
             escape(v.otpauth_uri),
             escape(t.open_in_app)
         );
@@ -94,7 +94,7 @@ pub fn enroll_page(v: &EnrollView<'_>) -> String {
     c.push_str(&code_field(&CodeField {
         lang: v.lang,
         label: t.step_code,
-        hint: None,
+        hints: &[],
         error: v.error,
         autofocus: v.error.is_some(),
     }));

@@ -119,8 +119,8 @@ pub(crate) fn form_start(action: &str, csrf: &str) -> String {
 pub(crate) struct CodeField<'a> {
     pub lang: Lang,
     pub label: &'a str,
-    /// Help text read out with the field.
-    pub hint: Option<&'a str>,
+    /// Help paragraphs shown under the label and read out with the field.
+    pub hints: &'a [&'a str],
     pub error: Option<FormError>,
     /// Whether the field takes focus on load. Pages where the field is the first thing to
     /// do set it; a long page sets it only when it is shown again after an error, so a
@@ -131,30 +131,27 @@ pub(crate) struct CodeField<'a> {
 const ERROR_ID: &str = "code-error";
 const HINT_ID: &str = "code-hint";
 
-/// The error alert (if any), the label, the hint and the code input.
+/// The label, the error alert (if any), the hints and the code input.
 pub(crate) fn code_field(f: &CodeField<'_>) -> String {
     let mut out = String::new();
-    let mut described_by = Vec::new();
+    let mut described_by: Vec<String> = Vec::new();
+    let _ = write!(
+        out,
+        r#"<label for="{CODE_FIELD}">{}</label>"#,
+        escape(f.label)
+    );
     if let Some(error) = f.error {
         let _ = write!(
             out,
             r#"<p class="alert" role="alert" id="{ERROR_ID}">{}</p>"#,
             escape(&error.message(f.lang))
         );
-        described_by.push(ERROR_ID);
+        described_by.push(ERROR_ID.to_owned());
     }
-    let _ = write!(
-        out,
-        r#"<label for="{CODE_FIELD}">{}</label>"#,
-        escape(f.label)
-    );
-    if let Some(hint) = f.hint {
-        let _ = write!(
-            out,
-            r#"<p class="muted" id="{HINT_ID}">{}</p>"#,
-            escape(hint)
-        );
-        described_by.push(HINT_ID);
+    for (i, hint) in f.hints.iter().enumerate() {
+        let id = format!("{HINT_ID}-{}", i + 1);
+        let _ = write!(out, r#"<p class="muted" id="{id}">{}</p>"#, escape(hint));
+        described_by.push(id);
     }
     let _ = write!(
         out,
@@ -265,7 +262,7 @@ mod tests {
         let html = code_field(&CodeField {
             lang: Lang::En,
             label: "Code",
-            hint: Some("From the app"),
+            hints: &["From the app"],
             error: None,
             autofocus: true,
         });
@@ -276,7 +273,8 @@ mod tests {
             r#"inputmode="numeric""#,
             r#"pattern="[0-9 ]*""#,
             " required",
-            r#"aria-describedby="code-hint""#,
+            r#"<p class="muted" id="code-hint-1">From the app</p>"#,
+            r#"aria-describedby="code-hint-1""#,
             " autofocus>",
         ] {
             assert!(html.contains(attr), "{attr} missing in {html}");
@@ -290,12 +288,14 @@ mod tests {
         let html = code_field(&CodeField {
             lang: Lang::Nl,
             label: "Code",
-            hint: Some("hint"),
+            hints: &["hint", "second"],
             error: Some(FormError::WrongCode),
             autofocus: false,
         });
-        assert!(html.starts_with(r#"<p class="alert" role="alert" id="code-error">Die code"#));
-        assert!(html.contains(r#"aria-describedby="code-error code-hint""#));
+        assert!(html.starts_with(
+            r#"<label for="code">Code</label><p class="alert" role="alert" id="code-error">Die code"#
+        ));
+        assert!(html.contains(r#"aria-describedby="code-error code-hint-1 code-hint-2""#));
         assert!(html.contains(r#"aria-invalid="true""#));
         assert!(!html.contains("autofocus"));
     }

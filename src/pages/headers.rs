@@ -1,4 +1,4 @@
-//! Response headers for the gateway's own pages, and a helper that builds a full response.
+//! Response headers for the gateway's own pages, and the function that builds a full response.
 //!
 //! Gateway pages show pairing codes, recovery codes and CSRF tokens, so they must never be
 //! cached (`no-store`), framed (clickjacking on the code form), sniffed as another type, or

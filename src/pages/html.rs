@@ -1,4 +1,4 @@
-//! HTML escaping and the small helpers every page uses to put text into markup.
+//! HTML escaping and the small functions every page uses to put text into markup.
 //!
 //! Every value that reaches a page from outside the source code (account names, issuer,
 //! branding, CSRF tokens, form targets) passes through [`escape`] before it is written, both

@@ -10,7 +10,8 @@
 //!
 //! Wording follows the VMS announcement: "MFA", "authenticator app", "pairing code"
 //! ("koppelcode") and "login code" ("inlogcode"); lost phones are handled by the MSP. The
-//! Dutch text addresses the reader as "je", like the rest of the sign-in pages users know.
+//! Dutch text addresses the reader as "je". "6‑digit" is written with a non-breaking hyphen
+//! (U+2011) so a narrow screen never splits it across two lines.
 
 use super::lang::Lang;
 
@@ -163,7 +164,7 @@ static EN: Strings = Strings {
         shown_in_app_label: "Shown in the app as",
         key_type_label: "Type of key",
         key_type_value: "Time-based",
-        step_code: "Enter the 6-digit code the app now shows",
+        step_code: "Enter the 6‑digit code the app now shows",
         confirm: "Turn on MFA",
         postpone_hint: "You can set up MFA the next time you sign in.",
     },
@@ -180,7 +181,7 @@ static EN: Strings = Strings {
         title: "Enter your login code",
         signing_in_as: "Signing in as {account}",
         code_label: "Login code",
-        hint: "Open your authenticator app and enter the 6-digit code it shows for this account.",
+        hint: "Open your authenticator app and enter the 6‑digit code it shows for this account.",
         recovery_hint: "No phone at hand? Enter one of your recovery codes in the same field.",
         lost_phone: "Lost your phone? Contact your MSP; they can disconnect MFA from your \
                      account so you can set it up again.",
@@ -275,7 +276,7 @@ static NL: Strings = Strings {
         shown_in_app_label: "In de app te zien als",
         key_type_label: "Type sleutel",
         key_type_value: "Op tijd gebaseerd",
-        step_code: "Vul de 6-cijferige code in die de app nu toont",
+        step_code: "Vul de 6‑cijferige code in die de app nu toont",
         confirm: "MFA inschakelen",
         postpone_hint: "Je kunt MFA ook instellen wanneer je de volgende keer inlogt.",
     },
@@ -292,7 +293,7 @@ static NL: Strings = Strings {
         title: "Vul je inlogcode in",
         signing_in_as: "Je logt in als {account}",
         code_label: "Inlogcode",
-        hint: "Open je authenticator-app en vul de 6-cijferige code in die de app voor dit \
+        hint: "Open je authenticator-app en vul de 6‑cijferige code in die de app voor dit \
                account toont.",
         recovery_hint: "Telefoon niet bij de hand? Vul dan een van je herstelcodes in hetzelfde \
                         veld in.",

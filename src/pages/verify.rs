@@ -39,11 +39,10 @@ pub fn verify_page(v: &VerifyView<'_>) -> String {
     );
     c.push_str(&form_start(v.form_action, v.csrf));
     c.push_str(&hidden_field(ACTION_FIELD, FormAction::Verify.as_str()));
-    let hint = format!("{} {}", t.hint, t.recovery_hint);
     c.push_str(&code_field(&CodeField {
         lang: v.lang,
         label: t.code_label,
-        hint: Some(&hint),
+        hints: &[t.hint, t.recovery_hint],
         error: v.error,
         autofocus: true,
     }));
