@@ -469,3 +469,335 @@ async fn policy_reload_valid_and_invalid() {
         "old policy stays in force"
     );
 }
+
+#[tokio::test]
+async fn optional_mfa_offer_can_be_taken_or_declined() {
+    let w = world("2021-12-01T09:00:00Z", "").await;
+    // Decline: released without MFA, and not asked again at the next login.
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, "msp").await;
+    assert_eq!(location(&r), "/.mfa/offer");
+    let html = c
+        .get(url(&w.gw, "/.mfa/offer"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(url(&w.gw, "/.mfa/offer"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(sets_vms_session(&r));
+    assert_eq!(
+        c.get(url(&w.gw, "/home")).send().await.unwrap().status(),
+        200
+    );
+    let r = login(&client(&w.gw), &w.gw, "msp").await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r).as_str()),
+        (302, "/home"),
+        "declined offer not repeated at once"
+    );
+    // Take it: set up now leads to enrollment, and from then on the code is asked.
+    let c = client(&w.gw);
+    assert_eq!(location(&login(&c, &w.gw, "customer").await), "/.mfa/offer");
+    let html = c
+        .get(url(&w.gw, "/.mfa/offer"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(url(&w.gw, "/.mfa/offer"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "setup")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = c
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = pairing_secret(&html);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = c
+        .post(url(&w.gw, "/.mfa/enroll"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        location(&login(&client(&w.gw), &w.gw, "customer").await),
+        "/.mfa/verify"
+    );
+}
+
+#[tokio::test]
+async fn grace_lets_users_postpone_enrollment_a_limited_number_of_times() {
+    let w = world("2022-01-03T09:00:00Z", "").await;
+    let policy = POLICY.replace(
+        "# [phase.grace]\n# enroll_by = 2022-01-31\n# postpone_logins = 3",
+        "[phase.grace]\npostpone_logins = 2",
+    );
+    assert_ne!(
+        policy, POLICY,
+        "the shipped policy carries the commented grace example"
+    );
+    std::fs::write(w.gw.dir.join("policy.toml"), policy).unwrap();
+    w.gw.gateway()
+        .policy
+        .reload(&w.gw.gateway().metrics)
+        .unwrap();
+    for round in 0..2 {
+        let c = client(&w.gw);
+        assert_eq!(location(&login(&c, &w.gw, "admin").await), "/.mfa/enroll");
+        let html = c
+            .get(url(&w.gw, "/.mfa/enroll"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("value=\"postpone\""),
+            "round {round}: postpone offered"
+        );
+        let r = c
+            .post(url(&w.gw, "/.mfa/enroll"))
+            .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302, "round {round}");
+        assert!(sets_vms_session(&r));
+        assert_eq!(
+            c.get(url(&w.gw, "/home")).send().await.unwrap().status(),
+            200
+        );
+    }
+    let c = client(&w.gw);
+    login(&c, &w.gw, "admin").await;
+    let html = c
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("value=\"postpone\""), "grace used up");
+    let r = c
+        .post(url(&w.gw, "/.mfa/enroll"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!sets_vms_session(&r));
+}
+
+#[tokio::test]
+async fn sessions_approved_without_mfa_end_when_the_role_becomes_enforced() {
+    let w = world("2021-12-31T12:00:00Z", "").await;
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, "supplier").await;
+    assert_eq!(r.status(), 302);
+    let c2 = client(&w.gw);
+    let r = login(&c2, &w.gw, "customer").await;
+    let html = c2
+        .get(url(&w.gw, &location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    c2.post(url(&w.gw, "/.mfa/offer"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        c2.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        200
+    );
+    // Midnight in Amsterdam: customers are enforced from now on.
+    w.gw.clock.set(at("2021-12-31T23:00:01Z"));
+    assert_eq!(
+        c2.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        401,
+        "must log in again with MFA"
+    );
+    assert_eq!(
+        c.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        200,
+        "supplier stays `none`"
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_approval_and_approvals_expire() {
+    let w = world("2022-02-01T09:00:00Z", "approval_max_age = \"1h\"").await;
+    let c = client(&w.gw);
+    login(&c, &w.gw, "supplier").await;
+    let me = c.get(url(&w.gw, "/api/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let r = c.get(url(&w.gw, "/logout")).send().await.unwrap();
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .any(|c| c.starts_with("__Host-mfagw=;")),
+        "approval cookie cleared"
+    );
+    assert!(
+        w.gw.gateway()
+            .metrics
+            .mfa_count(mfa_gateway::metrics::MfaEvent::Logout)
+            >= 1
+    );
+    // Approval lifetime.
+    let c = client(&w.gw);
+    login(&c, &w.gw, "contractor").await;
+    assert_eq!(
+        c.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        200
+    );
+    w.gw.clock.advance(3601);
+    assert_eq!(
+        c.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        401,
+        "approval expired"
+    );
+}
+
+/// A login whose role arrives in the JSON body, at the user-info endpoint, or in a static file.
+async fn world_with_role_source(
+    role_section: &str,
+    login_section: &str,
+    static_roles: Option<&str>,
+) -> World {
+    let redis = RedisProc::start();
+    let (vms_addr, vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(s) = static_roles {
+        std::fs::write(dir.path().join("roles.toml"), s).unwrap();
+    }
+    let vms_section = format!(
+        "[vms]\nsession_cookies = [\"VMSSESSION\"]\n{login_section}\n[vms.role]\n{role_section}\n[vms.role.map]\nMSP = \"msp\"\nSupplier = \"supplier\"\nCustomer = \"customer\"\n"
+    );
+    let text = config_text(&c, vms_addr, &redis.url(), &vms_section, "");
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        Clock::manual(at("2022-02-01T09:00:00Z")),
+    )
+    .await;
+    World {
+        gw,
+        redis,
+        vms,
+        vms_addr,
+        text,
+        _dir: dir,
+        _certs: c,
+    }
+}
+
+const JSON_LOGIN: &str = "[[vms.login]]\npath = \"/api/login\"\nusername_pointer = \"/username\"\nsuccess_status = [200]";
+const FORM_LOGIN: &str =
+    "[[vms.login]]\npath = \"/login\"\nusername_field = \"username\"\nsuccess_status = [302]";
+
+async fn json_login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
+    c.post(url(gw, "/api/login"))
+        .json(&serde_json::json!({"username": user, "password": "demo"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn role_from_json_body() {
+    let w = world_with_role_source(
+        "source = \"json_body\"\npointer = \"/user/role\"",
+        JSON_LOGIN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        location(&json_login(&client(&w.gw), &w.gw, "msp").await),
+        "/.mfa/enroll"
+    );
+    let r = json_login(&client(&w.gw), &w.gw, "supplier").await;
+    assert_eq!(r.status(), 200);
+    assert!(sets_vms_session(&r));
+    let bad = client(&w.gw)
+        .post(url(&w.gw, "/api/login"))
+        .json(&serde_json::json!({"username": "msp", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401, "a failed login passes through untouched");
+}
+
+#[tokio::test]
+async fn role_from_userinfo_request() {
+    let w = world_with_role_source(
+        "source = \"userinfo\"\nuserinfo_path = \"/api/me\"\nuserinfo_user_pointer = \"/username\"\nuserinfo_role_pointer = \"/role\"",
+        FORM_LOGIN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        location(&login(&client(&w.gw), &w.gw, "customer").await),
+        "/.mfa/enroll"
+    );
+    assert_eq!(
+        location(&login(&client(&w.gw), &w.gw, "supplier").await),
+        "/home"
+    );
+}
+
+#[tokio::test]
+async fn role_from_static_file_and_unmapped_roles_are_enforced() {
+    let w = world_with_role_source(
+        "source = \"static\"\nstatic_file = \"roles.toml\"",
+        FORM_LOGIN,
+        Some("[users]\nsupplier = \"Supplier\"\nMSP = \"MSP\"\nresource = \"SomethingNew\"\n"),
+    )
+    .await;
+    assert_eq!(
+        location(&login(&client(&w.gw), &w.gw, "supplier").await),
+        "/home"
+    );
+    assert_eq!(
+        location(&login(&client(&w.gw), &w.gw, "msp").await),
+        "/.mfa/enroll",
+        "user names compared case-insensitively"
+    );
+    assert_eq!(
+        location(&login(&client(&w.gw), &w.gw, "resource").await),
+        "/.mfa/enroll",
+        "unknown role -> enforced"
+    );
+    assert_eq!(
+        location(&login(&client(&w.gw), &w.gw, "contractor").await),
+        "/.mfa/enroll",
+        "user not in file -> enforced"
+    );
+}

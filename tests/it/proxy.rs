@@ -451,3 +451,162 @@ async fn certificate_reload_keeps_serving() {
         "old CA no longer matches"
     );
 }
+
+#[tokio::test]
+async fn graceful_shutdown_lets_requests_in_flight_finish() {
+    let up = spawn_echo().await;
+    let (mut gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let c = client(&gw);
+    // /slow answers after 5 s, beyond the test config's 2 s response timeout: use a request
+    // that is in flight while the gateway stops: a slow upload.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let fut = tokio::spawn(c.put(url(&gw, "/upload")).body(body).send());
+    tx.send(Ok(Bytes::from_static(b"first part ")))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let running = gw.running.take().unwrap();
+    let stopping = tokio::spawn(running.shutdown());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New connections are refused while the old request is still being served.
+    assert!(
+        tokio::net::TcpStream::connect(gw.addr).await.is_err(),
+        "listener closed"
+    );
+    tx.send(Ok(Bytes::from_static(b"second part")))
+        .await
+        .unwrap();
+    drop(tx);
+    let resp = fut.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 201);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["body_len"], 22);
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn plain_listener_only_redirects_and_metrics_can_listen_apart() {
+    let up = spawn_echo().await;
+    let redirect_port = free_port();
+    let metrics_port = free_port();
+    let extra = "";
+    let redis = RedisProc::start();
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&c, up, &redis.url(), ECHO_VMS, extra)
+        .replace(
+            "shutdown_grace = \"5s\"",
+            &format!("shutdown_grace = \"5s\"\nredirect_listen = \"127.0.0.1:{redirect_port}\"\npublic_port = 443"),
+        )
+        .replace("[policy]", &format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[policy]"));
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        mfa_gateway::clock::Clock::System,
+    )
+    .await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain
+        .get(format!("http://127.0.0.1:{redirect_port}/a/b?c=d"))
+        .header("host", "vms.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "https://vms.example/a/b?c=d");
+    let m = plain
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(m.status(), 200);
+    assert!(
+        m.text()
+            .await
+            .unwrap()
+            .contains("mfa_gateway_requests_total")
+    );
+    // With a metrics listener, the TLS side does not serve them.
+    assert_eq!(
+        client(&gw)
+            .get(url(&gw, "/.mfa/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+/// An HTTPS upstream signed by a private CA named in `upstream.ca`.
+#[tokio::test]
+async fn https_upstream_with_custom_ca() {
+    let up_certs = certs();
+    let resolver = mfa_gateway::tls::ReloadingCert::load(mfa_gateway::tls::CertPaths {
+        cert: up_certs.cert.clone(),
+        key: up_certs.key.clone(),
+    })
+    .unwrap();
+    let tls = mfa_gateway::tls::server_config(
+        resolver as std::sync::Arc<dyn rustls::server::ResolvesServerCert>,
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = l.accept().await else {
+                break;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), hyper::service::service_fn(echo))
+                        .await;
+                }
+            });
+        }
+    });
+    let ca_file = up_certs.cert.parent().unwrap().join("ca.pem");
+    let redis = RedisProc::start();
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&c, up_addr, &redis.url(), ECHO_VMS, "").replace(
+        &format!("url = \"http://{up_addr}\""),
+        &format!(
+            "url = \"https://localhost:{}\"\nca = \"{}\"\nhost_header = \"upstream\"",
+            up_addr.port(),
+            ca_file.display()
+        ),
+    );
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        mfa_gateway::clock::Clock::System,
+    )
+    .await;
+    let r = client(&gw).get(url(&gw, "/over-tls")).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        header(&echo_headers(&v), "host"),
+        vec![format!("localhost:{}", up_addr.port()).as_str()]
+    );
+}
