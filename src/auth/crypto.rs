@@ -575,18 +575,18 @@ fn to_array32(bytes: &[u8]) -> [u8; 32] {
 
 // === Recovery codes ===
 
-/// Crockford base32 alphabet in lower case: no i, l, o or u, so codes are easy to read out
-/// and type.
-const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-/// Symbols in a recovery code: 16 x 5 bits = 80 bits of entropy.
-const RECOVERY_CODE_SYMBOLS: usize = 16;
+/// Digits in a recovery code: 20 decimal digits carry 66 bits of entropy. Digits only, so
+/// the same numeric code field (with a numeric keypad on phones) takes a TOTP code or a
+/// recovery code; 66 bits are far beyond reach online (the MFA step locks after a few
+/// failures) and, salted and stretched below, offline.
+const RECOVERY_CODE_DIGITS: usize = 20;
 /// Longest input considered for a recovery code, to bound work on garbage.
 const RECOVERY_CODE_MAX_INPUT: usize = 64;
-/// PBKDF2 iterations for recovery codes. A code carries 80 bits of entropy, so even an
-/// unsalted fast hash could not be brute-forced offline (2^80 guesses); the salt rules out
-/// precomputation and the iterations add margin. The count stays modest because a login
-/// with a recovery code checks it against each of the user's stored codes (about 10), which
-/// must stay within a few milliseconds.
+/// PBKDF2 iterations for recovery codes. A code carries 66 bits of entropy, so the stored
+/// hashes cannot be brute-forced offline (2^66 guesses of 10,000 iterations each); the salt
+/// rules out precomputation. The count stays modest because a login with a recovery code
+/// checks it against each of the user's stored codes (about 10), which must stay within a
+/// few milliseconds.
 const RECOVERY_PBKDF2_ITERATIONS: NonZeroU32 = match NonZeroU32::new(10_000) {
     Some(n) => n,
     None => NonZeroU32::MIN,
@@ -597,46 +597,42 @@ const RECOVERY_SALT_LEN: usize = 16;
 const RECOVERY_HASH_LEN: usize = 32;
 const RECOVERY_HASH_SCHEME: &str = "pbkdf2-sha256";
 
-/// A new one-time recovery code: 16 Crockford base32 symbols (80 bits) in groups of four,
-/// e.g. `7q2m-h9xk-0dz4-ta1c`.
+/// A new one-time recovery code: 20 random decimal digits in groups of four,
+/// e.g. `4821 3905 7112 0086 5530`.
 pub fn new_recovery_code() -> String {
-    let bytes = Zeroizing::new(random_bytes::<10>());
-    let value = bytes
-        .iter()
-        .fold(0u128, |acc, &b| (acc << 8) | u128::from(b));
-    let mut out = String::with_capacity(RECOVERY_CODE_SYMBOLS + 3);
-    for i in 0..RECOVERY_CODE_SYMBOLS {
-        if i > 0 && i % 4 == 0 {
-            out.push('-');
-        }
-        let shift = 5 * (RECOVERY_CODE_SYMBOLS - 1 - i);
-        let index = usize::try_from((value >> shift) & 0x1f).unwrap_or(0);
-        if let Some(&symbol) = CROCKFORD.get(index) {
-            out.push(char::from(symbol));
+    let mut out = String::with_capacity(RECOVERY_CODE_DIGITS + 4);
+    let mut produced = 0;
+    while produced < RECOVERY_CODE_DIGITS {
+        // Rejection sampling keeps every digit uniform: bytes >= 250 are drawn again.
+        for b in random_bytes::<32>() {
+            if b >= 250 || produced == RECOVERY_CODE_DIGITS {
+                continue;
+            }
+            if produced > 0 && produced % 4 == 0 {
+                out.push(' ');
+            }
+            out.push(char::from(b'0' + b % 10));
+            produced += 1;
         }
     }
     out
 }
 
-/// The canonical form of a typed recovery code, or `None` if it cannot be one. Spaces and
-/// dashes are ignored, case does not matter, and the look-alikes Crockford defines are
-/// mapped (`i`/`l` -> `1`, `o` -> `0`).
+/// The canonical form of a typed recovery code (its 20 digits), or `None` if it cannot be
+/// one. Spaces and dashes are ignored.
 pub fn normalize_recovery_code(input: &str) -> Option<String> {
     if input.len() > RECOVERY_CODE_MAX_INPUT {
         return None;
     }
-    let mut out = String::with_capacity(RECOVERY_CODE_SYMBOLS);
+    let mut out = String::with_capacity(RECOVERY_CODE_DIGITS);
     for c in input.chars() {
-        let c = match c.to_ascii_lowercase() {
+        match c {
             ' ' | '-' | '\t' => continue,
-            'i' | 'l' => '1',
-            'o' => '0',
-            c if c.is_ascii() && CROCKFORD.contains(&(c as u8)) => c,
+            c if c.is_ascii_digit() => out.push(c),
             _ => return None,
-        };
-        out.push(c);
+        }
     }
-    (out.len() == RECOVERY_CODE_SYMBOLS).then_some(out)
+    (out.len() == RECOVERY_CODE_DIGITS).then_some(out)
 }
 
 /// Salted PBKDF2-HMAC-SHA256 of a recovery code for storage:
@@ -1173,17 +1169,17 @@ mod tests {
     fn recovery_code_format() {
         for _ in 0..50 {
             let code = new_recovery_code();
-            assert_eq!(code.len(), 19, "{code}");
-            let groups: Vec<&str> = code.split('-').collect();
-            assert_eq!(groups.len(), 4, "{code}");
-            assert!(groups.iter().all(|g| g.len() == 4));
+            assert_eq!(code.len(), 24, "{code}");
+            let groups: Vec<&str> = code.split(' ').collect();
+            assert_eq!(groups.len(), 5, "{code}");
             assert!(
-                code.bytes().all(|b| b == b'-' || CROCKFORD.contains(&b)),
-                "{code}"
+                groups
+                    .iter()
+                    .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit()))
             );
             assert_eq!(
                 normalize_recovery_code(&code).unwrap(),
-                code.replace('-', "")
+                code.replace(' ', "")
             );
         }
         assert_ne!(new_recovery_code(), new_recovery_code());
@@ -1192,22 +1188,17 @@ mod tests {
     #[test]
     fn recovery_code_normalization() {
         assert_eq!(
-            normalize_recovery_code(" 7Q2M-H9XK 0DZ4-TA1C ").unwrap(),
-            "7q2mh9xk0dz4ta1c"
-        );
-        // Crockford look-alikes.
-        assert_eq!(
-            normalize_recovery_code("OIL0-0000-0000-0000").unwrap(),
-            "0110000000000000"
+            normalize_recovery_code(" 4821-3905 7112 0086 5530 ").unwrap(),
+            "48213905711200865530"
         );
         for bad in [
             "",
-            "7q2m-h9xk-0dz4-ta1",
-            "7q2m-h9xk-0dz4-ta1cc",
-            "7q2m-h9xk-0dz4-ta1u",
-            "7q2m_h9xk_0dz4_ta1c",
-            "７q2m-h9xk-0dz4-ta1c",
-            &"a".repeat(10_000),
+            "4821 3905 7112 0086 553",
+            "4821 3905 7112 0086 55301",
+            "4821 3905 7112 0086 553a",
+            "4821_3905_7112_0086_5530",
+            "４821 3905 7112 0086 5530",
+            &"1".repeat(10_000),
         ] {
             assert_eq!(normalize_recovery_code(bad), None, "{bad:?}");
         }
@@ -1218,11 +1209,10 @@ mod tests {
         let code = new_recovery_code();
         let stored = hash_recovery_code(&code).unwrap();
         assert!(stored.starts_with("pbkdf2-sha256$10000$"), "{stored}");
-        assert!(!stored.contains(&code.replace('-', "")));
+        assert!(!stored.contains(&code.replace(' ', "")));
         assert!(verify_recovery_code(&code, &stored));
-        assert!(verify_recovery_code(&code.to_uppercase(), &stored));
-        assert!(verify_recovery_code(&code.replace('-', " "), &stored));
-        assert!(verify_recovery_code(&code.replace('-', ""), &stored));
+        assert!(verify_recovery_code(&code.replace(' ', "-"), &stored));
+        assert!(verify_recovery_code(&code.replace(' ', ""), &stored));
         // Salted: the same code hashes differently each time.
         assert_ne!(hash_recovery_code(&code).unwrap(), stored);
 
