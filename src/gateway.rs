@@ -24,6 +24,18 @@ pub struct OwnedPaths {
     pub enroll: String,
     pub offer: String,
     pub recovery: String,
+    pub notice: String,
+    pub account: String,
+    pub account_repair: String,
+    pub account_enroll: String,
+    pub account_recovery: String,
+    pub account_disable: String,
+    pub account_setup: String,
+    pub admin: String,
+    pub admin_user: String,
+    pub admin_reset: String,
+    pub admin_unlock: String,
+    pub admin_api: String,
 }
 
 impl OwnedPaths {
@@ -37,6 +49,18 @@ impl OwnedPaths {
             enroll: format!("{prefix}enroll"),
             offer: format!("{prefix}offer"),
             recovery: format!("{prefix}recovery-codes"),
+            notice: format!("{prefix}notice"),
+            account: format!("{prefix}account"),
+            account_repair: format!("{prefix}account/replace-phone"),
+            account_enroll: format!("{prefix}account/enroll"),
+            account_recovery: format!("{prefix}account/recovery-codes"),
+            account_disable: format!("{prefix}account/disable"),
+            account_setup: format!("{prefix}account/set-up"),
+            admin: format!("{prefix}admin/"),
+            admin_user: format!("{prefix}admin/user"),
+            admin_reset: format!("{prefix}admin/reset"),
+            admin_unlock: format!("{prefix}admin/unlock"),
+            admin_api: format!("{prefix}admin/api/"),
         }
     }
 }
@@ -53,6 +77,7 @@ pub struct Gateway {
     pub branding: Branding,
     pub default_lang: Lang,
     pub clock: Clock,
+    pub audit: crate::audit::Audit,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -89,12 +114,13 @@ impl Gateway {
             upstream,
             metrics: Arc::new(Metrics::new()),
             keys: Arc::new(keys),
-            store,
+            store: store.clone(),
             policy,
             revocations: Revocations::new(),
             branding,
             default_lang,
             clock,
+            audit: crate::audit::Audit::new(store.clone(), cfg.admin.audit_max_records),
             cfg,
         }))
     }

@@ -13,6 +13,8 @@
 //! * [`pages`]: the HTML users see. [`metrics`]: Prometheus counters.
 //! * [`demo`]: a stand-in VMS and the `demo` command.
 
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod clock;

@@ -21,6 +21,7 @@ pub struct LivePolicy {
     current: ArcSwap<Policy>,
     fingerprint: std::sync::Mutex<Option<FileFingerprint>>,
     last_reload_ok: AtomicBool,
+    audit: std::sync::OnceLock<crate::audit::Audit>,
 }
 
 /// What identifies a version of a file without trusting timestamps alone.
@@ -52,6 +53,7 @@ impl LivePolicy {
             path,
             current: ArcSwap::from_pointee(policy),
             last_reload_ok: AtomicBool::new(true),
+            audit: std::sync::OnceLock::new(),
         }))
     }
 
@@ -61,6 +63,7 @@ impl LivePolicy {
             current: ArcSwap::from_pointee(policy),
             fingerprint: std::sync::Mutex::new(None),
             last_reload_ok: AtomicBool::new(true),
+            audit: std::sync::OnceLock::new(),
         })
     }
 
@@ -76,6 +79,21 @@ impl LivePolicy {
         &self.path
     }
 
+    /// Policy reloads are recorded in this audit trail from now on.
+    pub fn set_audit(&self, audit: crate::audit::Audit) {
+        let _ = self.audit.set(audit);
+    }
+
+    fn audit(&self, event: crate::audit::Event, detail: String) {
+        if let Some(a) = self.audit.get() {
+            let now = crate::clock::Clock::System.unix();
+            a.record_in_background(
+                crate::audit::Record::new(event, now, crate::audit::ActorKind::System, "gateway")
+                    .detail(detail),
+            );
+        }
+    }
+
     /// Re-reads the file. On error the old policy stays.
     pub fn reload(&self, metrics: &Metrics) -> Result<(), String> {
         let fp = FileFingerprint::of(&self.path);
@@ -88,6 +106,10 @@ impl LivePolicy {
                     *g = fp;
                 }
                 tracing::info!(file = %self.path.display(), "policy reloaded");
+                self.audit(
+                    crate::audit::Event::PolicyReloaded,
+                    format!("file={}", self.path.display()),
+                );
                 Ok(())
             }
             Err(e) => {
@@ -97,6 +119,10 @@ impl LivePolicy {
                     *g = fp;
                 }
                 tracing::error!(file = %self.path.display(), error = %e, "policy reload failed; the previous policy stays in force");
+                self.audit(
+                    crate::audit::Event::PolicyReloadFailed,
+                    format!("file={}; {e}", self.path.display()),
+                );
                 Err(e.to_string())
             }
         }

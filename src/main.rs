@@ -45,6 +45,52 @@ enum Command {
     },
     /// Print a new random encryption key (base64) for mfa.keys.
     GenKey,
+    /// Print a new administration API token and the SHA-256 to put in [[admin.tokens]].
+    GenToken,
+    /// Break-glass administration straight on Redis (when the web path is unusable).
+    Admin {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Show a user's MFA state.
+    Status { user: String },
+    /// Disconnect MFA for a user (lost phone): deletes the secret and recovery codes and ends
+    /// the user's sessions on every instance.
+    Reset {
+        user: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift the lock of a user's MFA step.
+    Unlock { user: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write audit records out.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        /// First date (YYYY-MM-DD, UTC) or Unix seconds.
+        #[arg(long)]
+        since: String,
+        #[arg(long)]
+        user: Option<String>,
+        /// jsonl or csv.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,7 +213,147 @@ fn main() -> ExitCode {
             println!("{}", mfa_gateway::auth::crypto::generate_key_material());
             ExitCode::SUCCESS
         }
+        Command::GenToken => {
+            let token = mfa_gateway::auth::crypto::random_token();
+            let hash: String = mfa_gateway::auth::crypto::sha256(token.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            println!("token:  {token}");
+            println!("sha256: {hash}");
+            println!("Give the token to the API client; put only the sha256 in [[admin.tokens]].");
+            ExitCode::SUCCESS
+        }
+        Command::Admin { config, command } => {
+            with_store(&config, |cfg, rt| rt.block_on(admin_command(cfg, command)))
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    config,
+                    since,
+                    user,
+                    format,
+                },
+        } => with_store(&config, |cfg, rt| {
+            rt.block_on(audit_export(cfg, &since, user.as_deref(), &format))
+        }),
     }
+}
+
+/// Loads the configuration and a runtime for the commands that talk to Redis directly.
+fn with_store(
+    config: &std::path::Path,
+    f: impl FnOnce(Config, tokio::runtime::Runtime) -> ExitCode,
+) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("{} is not valid:\n{e}", config.display())),
+    };
+    init_logging(LogFormat::Text, "warn");
+    match runtime(Some(1)) {
+        Ok(rt) => f(cfg, rt),
+        Err(e) => fail(format!("cannot start the runtime: {e}")),
+    }
+}
+
+fn os_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
+    use mfa_gateway::admin::ops::{Actor, Ops};
+    use mfa_gateway::audit::{ActorKind, Audit};
+    let store =
+        mfa_gateway::store::Store::Redis(mfa_gateway::store::redis::RedisStore::new(&cfg.redis));
+    if let Err(e) = store.ping().await {
+        return fail(format!("Redis does not answer: {e}"));
+    }
+    let policy = match mfa_gateway::policy::Policy::load(&cfg.policy.file) {
+        Ok(p) => std::sync::Arc::new(p),
+        Err(e) => return fail(e),
+    };
+    let ops = Ops {
+        audit: Audit::new(store.clone(), cfg.admin.audit_max_records),
+        store,
+        policy,
+        approval_max_age: cfg.mfa.approval_max_age,
+        revocations: None,
+    };
+    let actor = Actor {
+        kind: ActorKind::Cli,
+        name: format!("cli:{}", os_user()),
+        client: None,
+    };
+    let now = mfa_gateway::clock::Clock::System.unix();
+    let norm =
+        |u: &str| mfa_gateway::config::normalize_username(u, cfg.vms.username_case_sensitive);
+    let result = match command {
+        AdminCommand::Status { user } => ops.status(&norm(&user), now).await.map(|s| {
+            println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        }),
+        AdminCommand::Reset { user, reason } => {
+            if reason.trim().is_empty() {
+                return fail("--reason must not be empty");
+            }
+            ops.reset(&norm(&user), &actor, reason.trim(), now).await.map(|had| {
+                println!("MFA disconnected for {} (had an app: {had}); their sessions end on every instance.", norm(&user));
+            })
+        }
+        AdminCommand::Unlock { user } => ops.unlock(&norm(&user), &actor, now).await.map(|was| {
+            println!("{} unlocked (was locked: {was}).", norm(&user));
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn audit_export(cfg: Config, since: &str, user: Option<&str>, format: &str) -> ExitCode {
+    use std::io::Write as _;
+    let since = match since.parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => match since
+            .parse::<jiff::civil::Date>()
+            .ok()
+            .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        {
+            Some(z) => u64::try_from(z.timestamp().as_second()).unwrap_or(0),
+            None => {
+                return fail(format!(
+                    "--since: a date (YYYY-MM-DD) or Unix seconds, not {since:?}"
+                ));
+            }
+        },
+    };
+    if format != "jsonl" && format != "csv" {
+        return fail("--format: jsonl or csv");
+    }
+    let store =
+        mfa_gateway::store::Store::Redis(mfa_gateway::store::redis::RedisStore::new(&cfg.redis));
+    let records = match mfa_gateway::audit::export(&store, since, user).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut out = std::io::stdout().lock();
+    if format == "csv" {
+        let _ = writeln!(out, "{}", mfa_gateway::audit::Record::CSV_HEADER);
+    }
+    for r in &records {
+        let line = if format == "csv" {
+            r.csv_row()
+        } else {
+            serde_json::to_string(r).unwrap_or_default()
+        };
+        if writeln!(out, "{line}").is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn policy_command(c: PolicyCommand) -> ExitCode {

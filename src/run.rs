@@ -182,6 +182,7 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         opts.clock.clone(),
     )
     .map_err(StartError::Upstream)?;
+    policy.set_audit(gateway.audit.clone());
     gateway
         .revocations
         .poll_once(&store, gateway.clock.unix())

@@ -23,6 +23,22 @@ pub struct FileConfig {
     pub mfa: Option<MfaFile>,
     pub vms: Option<VmsFile>,
     pub policy: Option<PolicyRefFile>,
+    pub admin: Option<AdminFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFile {
+    pub name: Option<String>,
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub roles: Option<Vec<String>>,
+    pub tokens: Option<Vec<TokenFile>>,
+    pub audit_max_records: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -78,6 +78,23 @@ pub struct Config {
     pub mfa: Mfa,
     pub vms: Vms,
     pub policy: PolicyRef,
+    pub admin: Admin,
+}
+
+/// An API token: the operator keeps the token, the gateway only its SHA-256.
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub sha256: [u8; 32],
+}
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Policy roles whose users (signed in with MFA) may use the administration pages.
+    pub roles: Vec<String>,
+    pub tokens: Vec<ApiToken>,
+    /// Approximate number of audit records kept in Redis (older ones are trimmed).
+    pub audit_max_records: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -373,6 +390,7 @@ impl Validator {
         let mfa = self.mfa(f.mfa.unwrap_or_default());
         let vms = self.vms(f.vms.unwrap_or_default());
         let policy = self.policy(f.policy.unwrap_or_default());
+        let admin = self.admin(f.admin.unwrap_or_default());
         if let (Some(m), Some(s)) = (&metrics, &server)
             && m.listen == Some(s.listen)
         {
@@ -391,6 +409,7 @@ impl Validator {
                 Some(vms),
                 Some(policy),
             ) if self.errors.errors.is_empty() => Ok(Config {
+                admin,
                 source: path.to_path_buf(),
                 server,
                 tls,
@@ -1172,6 +1191,41 @@ impl Validator {
         Some(Route { method, path })
     }
 
+    fn admin(&mut self, a: file::AdminFile) -> Admin {
+        let roles = a
+            .roles
+            .unwrap_or_else(|| vec!["msp".to_string(), "administrator".to_string()]);
+        let mut tokens = Vec::new();
+        for (i, t) in a.tokens.unwrap_or_default().into_iter().enumerate() {
+            let key = format!("admin.tokens[{i}]");
+            let name = t.name.unwrap_or_default();
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                self.errors.push(
+                    format!("{key}.name"),
+                    "1 to 64 characters of [A-Za-z0-9._-]",
+                );
+            }
+            let hash = t.sha256.as_deref().and_then(parse_hex32);
+            match hash {
+                Some(sha256) => tokens.push(ApiToken { name, sha256 }),
+                None => self.errors.push(
+                    format!("{key}.sha256"),
+                    "64 hex characters: the SHA-256 of the token (make a token with `mfa-gateway gen-token`)",
+                ),
+            }
+        }
+        Admin {
+            roles,
+            tokens,
+            audit_max_records: a.audit_max_records.unwrap_or(100_000).max(1000),
+        }
+    }
+
     fn policy(&mut self, p: file::PolicyRefFile) -> Option<PolicyRef> {
         let file = self.existing_file("policy.file", p.file.as_deref().unwrap_or("policy.toml"))?;
         Some(PolicyRef {
@@ -1183,6 +1237,19 @@ impl Validator {
             ),
         })
     }
+}
+
+/// 64 hex characters -> 32 bytes.
+pub fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Parses `"30s"`, `"5m"`, `"12h"`, `"1h 30m"`, `"250ms"`.

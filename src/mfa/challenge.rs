@@ -7,7 +7,10 @@
 //!                    ├─ Offer ──"set up"──► Enroll ──code ok──► release (approved, MFA)
 //!                    │        └─"not now"──────────────────────► release (approved, no MFA)
 //!                    ├─ Enroll ──"postpone" (grace)────────────► release (approved, no MFA)
-//!                    └─ Verify ──code ok───────────────────────► release (approved, MFA)
+//!                    ├─ Verify ──code ok───────────────────────► release (approved, MFA)
+//!                    │        └─recovery code ok──► Notice ──"continue"──► release (approved, MFA)
+//!                    └─ (after Enroll, when the policy gives recovery codes)
+//!                       Recovery (codes shown once) ──"continue"──► release (approved, MFA)
 //!   TTL passes ──► nothing is released; the sweeper ends the withheld VMS session
 //! ```
 //!
@@ -27,6 +30,10 @@ pub enum Step {
     Verify,
     Enroll,
     Offer,
+    /// After enrollment: the new recovery codes are shown once.
+    Recovery,
+    /// After a recovery code was used: how many remain.
+    Notice,
 }
 
 /// The VMS response, exactly as received (minus hop-by-hop headers).
@@ -83,6 +90,12 @@ pub struct Challenge {
     pub pending_member: Option<String>,
     pub session_hash: [u8; 16],
     pub response: Withheld,
+    /// Recovery codes to show once (step `Recovery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+    /// Recovery codes left after one was used (step `Notice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_remaining: Option<usize>,
 }
 
 /// A fresh random challenge id (what the cookie holds).
@@ -183,6 +196,8 @@ mod tests {
                 headers: vec![("set-cookie".into(), B64.encode("S=1"))],
                 body: String::new(),
             },
+            recovery_codes: None,
+            recovery_remaining: None,
         }
     }
 

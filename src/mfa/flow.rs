@@ -1,15 +1,11 @@
-//! The MFA pages: code challenge, enrollment and the optional offer.
+//! The MFA pages of a sign-in: code challenge, enrollment, the optional offer, recovery codes
+//! shown once, and the notice after a recovery code was used.
 //!
 //! Every request here must carry the challenge cookie of a live challenge; every POST must
 //! carry the CSRF token bound to that challenge. A correct code (or the choices that allow it:
 //! "not now" where the policy permits) releases the withheld VMS response exactly as the VMS
-//! sent it, with the approval cookie added.
-//!
-//! Failed codes count per user (across sessions, challenges and instances) and per client
-//! address; at the limit the MFA step locks (the VMS password is not affected), and each
-//! further lock of the same user doubles in length, up to a day.
-
-use std::time::Duration;
+//! sent it, with the approval cookie added. Codes are checked by [`super::codes`], which
+//! counts failures per user and address and locks the MFA step (never the VMS password).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -18,8 +14,9 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::challenge::{self, Challenge, Step};
+use super::codes::{self, Check, Who};
 use super::cookies::{self, CHALLENGE_COOKIE};
-use crate::auth::crypto::Purpose;
+use crate::audit::{ActorKind, Event};
 use crate::auth::totp;
 use crate::body::{Body, CollectError, collect_limited};
 use crate::error::{ClientError, GatewayError, InternalError};
@@ -27,10 +24,9 @@ use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
 use crate::pages::{self, FormError, Lang};
 use crate::proxy::{ConnInfo, headers, html_page};
-use crate::store::Limits;
 
 /// Forms on these pages are tiny; anything larger is refused.
-const MAX_FORM_BYTES: usize = 4096;
+pub const MAX_FORM_BYTES: usize = 4096;
 
 struct Ctx<'a> {
     gw: &'a Gateway,
@@ -40,6 +36,16 @@ struct Ctx<'a> {
     ch: Challenge,
     now: u64,
     addr: String,
+}
+
+impl Ctx<'_> {
+    fn who(&self) -> Who<'_> {
+        Who {
+            user: &self.ch.user,
+            addr: &self.addr,
+            now: self.now,
+        }
+    }
 }
 
 pub async fn handle(
@@ -81,13 +87,15 @@ pub async fn handle(
         now,
         addr,
     };
-    let page_step = if path == gw.paths.verify {
-        Step::Verify
-    } else if path == gw.paths.enroll {
-        Step::Enroll
-    } else if path == gw.paths.offer {
-        Step::Offer
-    } else {
+    let Some(page_step) = [
+        Step::Verify,
+        Step::Enroll,
+        Step::Offer,
+        Step::Recovery,
+        Step::Notice,
+    ]
+    .into_iter()
+    .find(|s| step_path(gw, *s) == path) else {
         return Err(ClientError::NotFound.into());
     };
     if page_step != ctx.ch.step {
@@ -111,22 +119,27 @@ pub async fn handle(
                 Step::Verify => verify(ctx, &form).await,
                 Step::Enroll => enroll(ctx, &form).await,
                 Step::Offer => offer(ctx, &form).await,
+                // Both only confirm that the user has read the page.
+                Step::Recovery | Step::Notice => finish(ctx, true).await,
             }
         }
         _ => Err(ClientError::MethodNotAllowed.into()),
     }
 }
 
+/// A submitted `application/x-www-form-urlencoded` form.
 #[derive(Debug, Default)]
-struct Form(Vec<(String, String)>);
+pub struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn get(&self, k: &str) -> Option<&str> {
+    pub fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
 }
 
-async fn read_form(req: Request<Incoming>) -> Result<Form, GatewayError> {
+/// Reads a small form body; invalid UTF-8 is replaced, not refused (the values are then
+/// simply wrong).
+pub async fn read_form(req: Request<Incoming>) -> Result<Form, GatewayError> {
     let body = collect_limited(req.into_body(), MAX_FORM_BYTES)
         .await
         .map_err(|e| match e {
@@ -140,15 +153,18 @@ async fn read_form(req: Request<Incoming>) -> Result<Form, GatewayError> {
     ))
 }
 
-fn step_path(gw: &Gateway, s: Step) -> &str {
+pub fn step_path(gw: &Gateway, s: Step) -> &str {
     match s {
         Step::Verify => &gw.paths.verify,
         Step::Enroll => &gw.paths.enroll,
         Step::Offer => &gw.paths.offer,
+        Step::Recovery => &gw.paths.recovery,
+        Step::Notice => &gw.paths.notice,
     }
 }
 
-fn redirect(to: &str) -> Response<Body> {
+/// `303 See Other` to a path of the gateway.
+pub fn redirect(to: &str) -> Response<Body> {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SEE_OTHER;
     if let Ok(v) = HeaderValue::from_str(to) {
@@ -189,124 +205,106 @@ fn show(
             form_action: &gw.paths.offer,
             csrf: &csrf,
         }),
+        Step::Recovery => pages::recovery_codes_page(&pages::RecoveryCodesView {
+            lang: ctx.lang,
+            branding: &gw.branding,
+            codes: ctx.ch.recovery_codes.as_deref().unwrap_or_default(),
+            form_action: &gw.paths.recovery,
+            csrf: &csrf,
+        }),
+        Step::Notice => pages::notice_page(&pages::NoticeView {
+            lang: ctx.lang,
+            branding: &gw.branding,
+            kind: pages::NoticeKind::RecoveryCodeUsed {
+                remaining: ctx.ch.recovery_remaining.unwrap_or(0),
+            },
+            form_action: &gw.paths.notice,
+            csrf: &csrf,
+        }),
         Step::Enroll => {
-            let secret = pending_secret(&ctx.ch)?;
-            let uri = totp::otpauth_uri(&gw.cfg.mfa.issuer, &ctx.ch.user, &secret)
-                .map_err(|e| InternalError::Other(format!("otpauth uri: {e}")))?;
-            let pairing = totp::pairing_code(&secret);
-            pages::enroll_page(&pages::EnrollView {
-                lang: ctx.lang,
-                branding: &gw.branding,
-                account: &ctx.ch.user,
-                issuer: &gw.cfg.mfa.issuer,
-                otpauth_uri: &uri,
-                pairing_code: &pairing,
-                form_action: &gw.paths.enroll,
-                csrf: &csrf,
+            let secret = pending_secret(ctx.ch.pending_secret.as_deref())?;
+            enroll_html(
+                gw,
+                ctx.lang,
+                &ctx.ch.user,
+                &secret,
+                &gw.paths.enroll,
+                &csrf,
                 error,
-                required: ctx.ch.state == "enforced",
-                can_postpone: ctx.ch.can_postpone,
-            })
+                ctx.ch.state == "enforced",
+                ctx.ch.can_postpone,
+            )?
         }
     };
     Ok(html_page(status, html))
 }
 
-fn pending_secret(ch: &Challenge) -> Result<zeroize::Zeroizing<Vec<u8>>, GatewayError> {
-    let s = ch
-        .pending_secret
-        .as_deref()
-        .ok_or_else(|| InternalError::Other("enrollment without secret".into()))?;
+/// The enrollment page for a secret (also used by self-service).
+#[allow(clippy::too_many_arguments)]
+pub fn enroll_html(
+    gw: &Gateway,
+    lang: Lang,
+    user: &str,
+    secret: &[u8],
+    action: &str,
+    csrf: &str,
+    error: Option<FormError>,
+    required: bool,
+    can_postpone: bool,
+) -> Result<String, GatewayError> {
+    let uri = totp::otpauth_uri(&gw.cfg.mfa.issuer, user, secret)
+        .map_err(|e| InternalError::Other(format!("otpauth uri: {e}")))?;
+    let pairing = totp::pairing_code(secret);
+    Ok(pages::enroll_page(&pages::EnrollView {
+        lang,
+        branding: &gw.branding,
+        account: user,
+        issuer: &gw.cfg.mfa.issuer,
+        otpauth_uri: &uri,
+        pairing_code: &pairing,
+        form_action: action,
+        csrf,
+        error,
+        required,
+        can_postpone,
+    }))
+}
+
+/// Decodes a pending secret kept (sealed) in a challenge or self-service record.
+pub fn pending_secret(s: Option<&str>) -> Result<zeroize::Zeroizing<Vec<u8>>, GatewayError> {
+    let s = s.ok_or_else(|| InternalError::Other("enrollment without secret".into()))?;
     B64.decode(s)
         .map(zeroize::Zeroizing::new)
         .map_err(|_| InternalError::Other("bad pending secret".into()).into())
 }
 
-fn limits(gw: &Gateway) -> Limits {
-    Limits {
-        max_failures: gw.cfg.mfa.max_failures,
-        lock: gw.cfg.mfa.lock_duration,
-        max_failures_per_address: gw.cfg.mfa.max_failures_per_address,
+/// The form error to show for a failed check, and its status.
+pub fn check_error(c: Check) -> (FormError, StatusCode) {
+    match c {
+        Check::Locked { minutes } => (FormError::Locked { minutes }, StatusCode::TOO_MANY_REQUESTS),
+        Check::Format => (FormError::CodeFormat, StatusCode::OK),
+        _ => (FormError::WrongCode, StatusCode::OK),
     }
-}
-
-fn minutes(d: Duration) -> u64 {
-    d.as_secs().div_ceil(60).max(1)
-}
-
-/// Checks the lock; `Some(page)` when locked.
-async fn refuse_if_locked(ctx: &Ctx<'_>) -> Result<Option<Response<Body>>, GatewayError> {
-    if let Some(rem) = ctx.gw.store.locked(&ctx.ch.user, &ctx.addr).await? {
-        return Ok(Some(show(
-            ctx,
-            Some(FormError::Locked {
-                minutes: minutes(rem),
-            }),
-            StatusCode::TOO_MANY_REQUESTS,
-        )?));
-    }
-    Ok(None)
-}
-
-/// Counts a failed attempt and renders the answer.
-async fn failed(ctx: &Ctx<'_>, event: MfaEvent) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let gw = ctx.gw;
-    gw.metrics.mfa(event);
-    let outcome = gw
-        .store
-        .record_failure(&ctx.ch.user, &ctx.addr, limits(gw))
-        .await?;
-    tracing::info!(user = %ctx.ch.user, failures = outcome.user_failures, locked = outcome.locked_for.is_some(), "MFA code rejected");
-    if let Some(d) = outcome.locked_for {
-        gw.metrics.mfa(MfaEvent::Locked);
-        tracing::warn!(user = %ctx.ch.user, minutes = minutes(d), "MFA step locked after repeated failures");
-        return Ok((
-            show(
-                ctx,
-                Some(FormError::Locked {
-                    minutes: minutes(d),
-                }),
-                StatusCode::TOO_MANY_REQUESTS,
-            )?,
-            Outcome::Rejected,
-        ));
-    }
-    Ok((
-        show(ctx, Some(FormError::WrongCode), StatusCode::OK)?,
-        Outcome::Rejected,
-    ))
 }
 
 async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let gw = ctx.gw;
-    let Some(code) = form.get("code").and_then(totp::normalize_code) else {
-        return Ok((
-            show(&ctx, Some(FormError::CodeFormat), StatusCode::OK)?,
-            Outcome::Rejected,
-        ));
-    };
-    if let Some(r) = refuse_if_locked(&ctx).await? {
-        return Ok((r, Outcome::Rejected));
-    }
-    let record = gw.store.user(&ctx.ch.user).await?;
-    let Some(sealed) = record.secret else {
+    let check =
+        codes::check_enrolled(ctx.gw, ctx.who(), form.get("code").unwrap_or(""), true).await?;
+    match check {
+        Check::Accepted { .. } => finish(ctx, true).await,
+        Check::RecoveryAccepted { remaining } => {
+            let ch = Challenge {
+                step: Step::Notice,
+                recovery_remaining: Some(remaining),
+                ..ctx.ch.clone()
+            };
+            next_step(&ctx, ch).await
+        }
         // Disconnected (MSP reset) while the challenge was open: start over.
-        return Ok((expired(gw, ctx.lang), Outcome::Rejected));
-    };
-    let secret = gw
-        .keys
-        .open(Purpose::TotpSecret, ctx.ch.user.as_bytes(), &sealed)
-        .map_err(|e| InternalError::Crypto(format!("secret of a user does not open: {e}")))?;
-    match totp::verify(&secret, &code, ctx.now, gw.cfg.mfa.window) {
-        None => failed(&ctx, MfaEvent::VerifyFailure).await,
-        Some(step) => {
-            if !gw.store.accept_step(&ctx.ch.user, step, ctx.now).await? {
-                return failed(&ctx, MfaEvent::Replay).await;
-            }
-            gw.store.clear_failures(&ctx.ch.user).await?;
-            gw.metrics.mfa(MfaEvent::VerifySuccess);
-            tracing::info!(user = %ctx.ch.user, "MFA code accepted");
-            finish(ctx, true).await
+        Check::NotEnrolled => Ok((expired(ctx.gw, ctx.lang), Outcome::Rejected)),
+        other => {
+            let (e, status) = check_error(other);
+            Ok((show(&ctx, Some(e), status)?, Outcome::Rejected))
         }
     }
 }
@@ -319,26 +317,24 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         }
         let n = gw.store.incr_postponed(&ctx.ch.user).await?;
         gw.metrics.mfa(MfaEvent::Postponed);
-        tracing::info!(user = %ctx.ch.user, postponed = n, "MFA enrollment postponed within grace");
+        gw.audit
+            .record(
+                codes::record(ctx.who(), Event::EnrollmentPostponed)
+                    .detail(format!("postponed={n}")),
+            )
+            .await;
         return finish(ctx, false).await;
     }
-    let Some(code) = form.get("code").and_then(totp::normalize_code) else {
-        return Ok((
-            show(&ctx, Some(FormError::CodeFormat), StatusCode::OK)?,
-            Outcome::Rejected,
-        ));
-    };
-    if let Some(r) = refuse_if_locked(&ctx).await? {
-        return Ok((r, Outcome::Rejected));
-    }
-    let secret = pending_secret(&ctx.ch)?;
-    let Some(step) = totp::verify(&secret, &code, ctx.now, gw.cfg.mfa.window) else {
-        return failed(&ctx, MfaEvent::VerifyFailure).await;
-    };
-    let sealed = gw
-        .keys
-        .seal(Purpose::TotpSecret, ctx.ch.user.as_bytes(), &secret)
-        .map_err(|e| InternalError::Crypto(e.to_string()))?;
+    let secret = pending_secret(ctx.ch.pending_secret.as_deref())?;
+    let step =
+        match codes::check_new(gw, ctx.who(), &secret, form.get("code").unwrap_or("")).await? {
+            Check::Accepted { step } => step,
+            other => {
+                let (e, status) = check_error(other);
+                return Ok((show(&ctx, Some(e), status)?, Outcome::Rejected));
+            }
+        };
+    let sealed = codes::seal_secret(gw, &ctx.ch.user, &secret)?;
     if !gw
         .store
         .enroll(&ctx.ch.user, &sealed, gw.keys.active_id(), ctx.now, step)
@@ -350,15 +346,22 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
             pending_secret: None,
             ..ctx.ch.clone()
         };
-        let blob = ch
-            .seal(&gw.keys, &ctx.id)
-            .map_err(|e| InternalError::Crypto(e.to_string()))?;
-        gw.store.replace_challenge(&ctx.key, &blob).await?;
-        return Ok((redirect(&gw.paths.verify), Outcome::Gateway));
+        return next_step(&ctx, ch).await;
     }
-    gw.store.clear_failures(&ctx.ch.user).await?;
     gw.metrics.mfa(MfaEvent::Enrolled);
-    tracing::info!(user = %ctx.ch.user, "MFA enrollment confirmed");
+    gw.audit
+        .record(codes::record(ctx.who(), Event::Enrolled))
+        .await;
+    if gw.policy.current().recovery_codes() {
+        let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+        let ch = Challenge {
+            step: Step::Recovery,
+            pending_secret: None,
+            recovery_codes: Some(codes),
+            ..ctx.ch.clone()
+        };
+        return next_step(&ctx, ch).await;
+    }
     finish(ctx, true).await
 }
 
@@ -371,20 +374,32 @@ async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), G
                 pending_secret: Some(super::login::new_secret_b64()),
                 ..ctx.ch.clone()
             };
-            let blob = ch
-                .seal(&gw.keys, &ctx.id)
-                .map_err(|e| InternalError::Crypto(e.to_string()))?;
-            if !gw.store.replace_challenge(&ctx.key, &blob).await? {
-                return Ok((expired(gw, ctx.lang), Outcome::Rejected));
-            }
-            Ok((redirect(&gw.paths.enroll), Outcome::Gateway))
+            next_step(&ctx, ch).await
         }
         Some("postpone") => {
             gw.store.set_offer_declined(&ctx.ch.user, ctx.now).await?;
+            gw.audit
+                .record(codes::record(ctx.who(), Event::OfferDeclined))
+                .await;
             finish(ctx, false).await
         }
         _ => Err(ClientError::BadRequest("unknown action").into()),
     }
+}
+
+/// Moves the challenge on to another page.
+async fn next_step(
+    ctx: &Ctx<'_>,
+    ch: Challenge,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
+    let blob = ch
+        .seal(&gw.keys, &ctx.id)
+        .map_err(|e| InternalError::Crypto(e.to_string()))?;
+    if !gw.store.replace_challenge(&ctx.key, &blob).await? {
+        return Ok((expired(gw, ctx.lang), Outcome::Rejected));
+    }
+    Ok((redirect(step_path(gw, ch.step)), Outcome::Gateway))
 }
 
 /// Claims the challenge (exactly once across instances) and releases the VMS response.

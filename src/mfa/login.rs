@@ -169,8 +169,11 @@ pub async fn intercept(
         pending_member: None,
         session_hash: hash,
         response: withheld,
+        recovery_codes: None,
+        recovery_remaining: None,
     };
     if state == MfaState::None {
+        note_login_in_background(gw, &user, &role, now);
         return Ok((release(gw, &base, false, now)?, Outcome::Proxied));
     }
     let record = match gw.store.user(&user).await {
@@ -181,6 +184,11 @@ pub async fn intercept(
             return Err(e.into());
         }
     };
+    if let Err(e) = gw.store.note_login(&user, &role, now).await {
+        gw.metrics.mfa(MfaEvent::StoreError);
+        end.fire();
+        return Err(e.into());
+    }
     let step = if record.enrolled() {
         Step::Verify
     } else if state == MfaState::Available {
@@ -195,8 +203,10 @@ pub async fn intercept(
     } else {
         Step::Enroll
     };
+    // A reset by the MSP never reopens a grace period.
     let can_postpone = step == Step::Enroll
         && state == MfaState::Enforced
+        && record.reset_at.is_none()
         && grace.as_ref().is_some_and(|g| {
             crate::policy::Policy::may_postpone(g, policy.today(ts), record.postponed)
         });
@@ -233,6 +243,18 @@ pub fn new_secret_b64() -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(crate::auth::totp::new_secret().as_slice())
+}
+
+/// For roles without MFA the login must not depend on Redis: the user is noted for the
+/// administrators' search on a best-effort basis.
+fn note_login_in_background(gw: &Gateway, user: &str, role: &str, now: u64) {
+    let store = gw.store.clone();
+    let (user, role) = (user.to_string(), role.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = store.note_login(&user, &role, now).await {
+            tracing::debug!(error = %e, "login not noted for search");
+        }
+    });
 }
 
 /// Takes the user name from the login body: a form field or a JSON pointer.
@@ -430,11 +452,7 @@ async fn withhold(
         _ => MfaEvent::ChallengeIssued,
     });
     let _ = now;
-    let target = match ch.step {
-        Step::Verify => &gw.paths.verify,
-        Step::Enroll => &gw.paths.enroll,
-        Step::Offer => &gw.paths.offer,
-    };
+    let target = super::flow::step_path(gw, ch.step);
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SEE_OTHER;
     let h = resp.headers_mut();

@@ -3,8 +3,10 @@
 //! revocation across instances ([`revocation`]), cookies ([`cookies`]) and the ending of
 //! abandoned sessions ([`sweeper`]).
 
+pub mod account;
 pub mod approval;
 pub mod challenge;
+pub mod codes;
 pub mod cookies;
 pub mod flow;
 pub mod login;

@@ -51,8 +51,22 @@ pub async fn handle(
             Outcome::Gateway,
         ));
     }
-    if path == p.verify || path == p.enroll || path == p.offer || path == p.recovery {
+    if path == p.verify
+        || path == p.enroll
+        || path == p.offer
+        || path == p.recovery
+        || path == p.notice
+    {
         return crate::mfa::flow::handle(gw, req, conn, lang).await;
+    }
+    if path.starts_with(p.admin_api.as_str()) {
+        return crate::admin::api::handle(gw, req, conn).await;
+    }
+    if path.starts_with(p.admin.as_str()) || path == p.admin.trim_end_matches('/') {
+        return crate::admin::web::handle(gw, req, conn, lang).await;
+    }
+    if path == p.account || path.starts_with(&format!("{}/", p.account)) {
+        return crate::mfa::account::handle(gw, req, conn, lang).await;
     }
     Err(ClientError::NotFound.into())
 }

@@ -17,6 +17,7 @@ struct Inner {
     counters: HashMap<String, (u32, Instant)>,
     feed: Vec<(u64, Revocation, u64)>,
     pending: HashMap<String, u64>,
+    audit: Vec<(u64, String)>,
     next_id: u64,
 }
 
@@ -219,6 +220,7 @@ impl MemoryStore {
         let had = rec.secret.take().is_some();
         rec.enrolled_at = None;
         rec.last_used = None;
+        rec.recovery.clear();
         Ok(had)
     }
 
@@ -243,6 +245,122 @@ impl MemoryStore {
             g.pending.remove(m);
         }
         Ok(due)
+    }
+
+    pub async fn note_login(&self, user: &str, role: &str, now: u64) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        rec.role = Some(role.to_string());
+        rec.last_login = Some(now);
+        Ok(())
+    }
+
+    pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
+        self.lock()?
+            .users
+            .entry(user.to_string())
+            .or_default()
+            .recovery = hashes.to_vec();
+        Ok(())
+    }
+
+    pub async fn use_recovery(&self, user: &str, hash: &str) -> Result<Option<usize>, StoreError> {
+        let mut g = self.lock()?;
+        let Some(rec) = g.users.get_mut(user) else {
+            return Ok(None);
+        };
+        let Some(i) = rec.recovery.iter().position(|h| h == hash) else {
+            return Ok(None);
+        };
+        rec.recovery.remove(i);
+        Ok(Some(rec.recovery.len()))
+    }
+
+    pub async fn reset(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        let had = rec.secret.take().is_some();
+        rec.enrolled_at = None;
+        rec.last_used = None;
+        rec.recovery.clear();
+        rec.reset_at = Some(now);
+        Ok(had)
+    }
+
+    pub async fn replace_secret(
+        &self,
+        user: &str,
+        sealed: &[u8],
+        _key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        rec.secret = Some(sealed.to_vec());
+        rec.enrolled_at = Some(now);
+        rec.last_used = Some(now);
+        rec.last_step = Some(step);
+        Ok(())
+    }
+
+    pub async fn search_users(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let g = self.lock()?;
+        let mut names: Vec<String> = g
+            .users
+            .iter()
+            .filter(|(n, r)| n.starts_with(prefix) && r.last_login.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names.truncate(limit);
+        Ok(names)
+    }
+
+    pub async fn user_lock(&self, user: &str) -> Result<Option<Duration>, StoreError> {
+        let g = self.lock()?;
+        let now = Instant::now();
+        Ok(Self::counter(&g, &format!("u:{user}:lock"))
+            .map(|(_, exp)| exp.saturating_duration_since(now)))
+    }
+
+    pub async fn audit_append(&self, json: &str, keep: usize) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        g.next_id += 1;
+        let id = g.next_id;
+        g.audit.push((id, json.to_string()));
+        let excess = g.audit.len().saturating_sub(keep);
+        g.audit.drain(..excess);
+        Ok(())
+    }
+
+    pub async fn audit_range(
+        &self,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let g = self.lock()?;
+        let after: u64 = after.parse().unwrap_or(0);
+        Ok(g.audit
+            .iter()
+            .filter(|(id, _)| *id > after)
+            .take(count)
+            .map(|(id, j)| (id.to_string(), j.clone()))
+            .collect())
+    }
+
+    pub async fn audit_recent(&self, count: usize) -> Result<Vec<String>, StoreError> {
+        let g = self.lock()?;
+        Ok(g.audit
+            .iter()
+            .rev()
+            .take(count)
+            .map(|(_, j)| j.clone())
+            .collect())
     }
 
     pub async fn revoke(

@@ -11,7 +11,8 @@
 //!
 //! ```text
 //!   P{u:U}            hash    secret (sealed), key_id, enrolled_at, last_used, last_step,
-//!                             postponed, offer_declined
+//!                             postponed, offer_declined, recovery (hashes, one per line),
+//!                             role, last_login, reset_at
 //!   P{u:U}:fails      string  failures in the current window (TTL = lock window)
 //!   P{u:U}:lock       string  present while the MFA step is locked (TTL = lock time)
 //!   P{u:U}:level      string  consecutive locks, doubles the next lock (TTL 30 days)
@@ -20,6 +21,8 @@
 //!                             can re-derive), TTL = mfa.challenge_ttl
 //!   P{rev}            stream  revocation feed (trimmed by age)
 //!   P{pending}        zset    withheld sessions by expiry, to end them upstream
+//!   P{users}          zset    user names (score 0) for prefix search by administrators
+//!   P{audit}          stream  audit trail (trimmed to about admin.audit_max_records)
 //! ```
 
 pub mod memory;
@@ -47,6 +50,13 @@ pub struct UserRecord {
     pub last_step: Option<u64>,
     pub postponed: u32,
     pub offer_declined: Option<u64>,
+    /// Salted hashes of the unused recovery codes.
+    pub recovery: Vec<String>,
+    /// Policy role seen at the user's last login through the gateway.
+    pub role: Option<String>,
+    pub last_login: Option<u64>,
+    /// When an MSP last disconnected MFA (a reset never reopens a grace period).
+    pub reset_at: Option<u64>,
 }
 
 impl UserRecord {
@@ -204,6 +214,74 @@ impl Store {
     /// Withheld sessions whose challenge expired, each claimed by exactly one caller.
     pub async fn pending_due(&self, now: u64) -> Result<Vec<String>, StoreError> {
         dispatch!(self, s => s.pending_due(now).await)
+    }
+
+    /// Notes a login through the gateway: the role it had and the user name for search.
+    pub async fn note_login(&self, user: &str, role: &str, now: u64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.note_login(user, role, now).await)
+    }
+
+    /// Replaces the user's recovery codes (salted hashes).
+    pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_recovery(user, hashes).await)
+    }
+
+    /// Consumes one recovery code by its stored hash, atomically. `None` if it was not (or
+    /// no longer) there; otherwise how many remain.
+    pub async fn use_recovery(&self, user: &str, hash: &str) -> Result<Option<usize>, StoreError> {
+        dispatch!(self, s => s.use_recovery(user, hash).await)
+    }
+
+    /// MSP reset: removes secret and recovery codes and notes the time. True if the user
+    /// was enrolled.
+    pub async fn reset(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.reset(user, now).await)
+    }
+
+    /// Replaces the secret of an enrolled user (new phone); `step` of the confirming code.
+    pub async fn replace_secret(
+        &self,
+        user: &str,
+        sealed: &[u8],
+        key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.replace_secret(user, sealed, key_id, now, step).await)
+    }
+
+    /// User names starting with `prefix` (of those who logged in through the gateway).
+    pub async fn search_users(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.search_users(prefix, limit).await)
+    }
+
+    /// Remaining lock of the user's MFA step.
+    pub async fn user_lock(&self, user: &str) -> Result<Option<Duration>, StoreError> {
+        dispatch!(self, s => s.user_lock(user).await)
+    }
+
+    /// Appends an audit record (JSON), keeping about `keep` records.
+    pub async fn audit_append(&self, json: &str, keep: usize) -> Result<(), StoreError> {
+        dispatch!(self, s => s.audit_append(json, keep).await)
+    }
+
+    /// Audit records from `since_ms` (Unix milliseconds) on, oldest first, at most `count`,
+    /// each with its position; pass the last position + 1 ms... use `after` to page on.
+    pub async fn audit_range(
+        &self,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, s => s.audit_range(after, count).await)
+    }
+
+    /// The newest audit records, newest first.
+    pub async fn audit_recent(&self, count: usize) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.audit_recent(count).await)
     }
 
     /// Appends to the revocation feed; entries older than `keep` may be trimmed.

@@ -55,6 +55,8 @@ impl ConnectionLike for Conn {
 }
 
 struct Scripts {
+    use_recovery: Script,
+    reset: Script,
     enroll: Script,
     accept_step: Script,
     fail_user: Script,
@@ -67,6 +69,28 @@ pub struct RedisStore {
     conn: Arc<Mutex<Option<Conn>>>,
     scripts: Arc<Scripts>,
 }
+
+// KEYS: user hash. ARGV: the stored hash to consume. Returns remaining count or -1.
+const USE_RECOVERY: &str = r#"
+local all = redis.call('HGET', KEYS[1], 'recovery')
+if not all then return -1 end
+local kept = {}
+local found = false
+for line in string.gmatch(all, '[^\n]+') do
+  if (not found) and line == ARGV[1] then found = true else table.insert(kept, line) end
+end
+if not found then return -1 end
+redis.call('HSET', KEYS[1], 'recovery', table.concat(kept, '\n'))
+return #kept
+"#;
+
+// KEYS: user hash. ARGV: now. Returns 1 if a secret was removed.
+const RESET: &str = r#"
+local had = redis.call('HEXISTS', KEYS[1], 'secret')
+redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery')
+redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
+return had
+"#;
 
 const ENROLL: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
@@ -123,6 +147,8 @@ impl RedisStore {
             cfg: Arc::new(cfg.clone()),
             conn: Arc::new(Mutex::new(None)),
             scripts: Arc::new(Scripts {
+                use_recovery: Script::new(USE_RECOVERY),
+                reset: Script::new(RESET),
                 enroll: Script::new(ENROLL),
                 accept_step: Script::new(ACCEPT_STEP),
                 fail_user: Script::new(FAIL_USER),
@@ -339,6 +365,21 @@ impl RedisStore {
             last_step: num("last_step"),
             postponed: num("postponed").map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
             offer_declined: num("offer_declined"),
+            recovery: fields
+                .get("recovery")
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(|s| {
+                    s.lines()
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            role: fields
+                .get("role")
+                .and_then(|v| String::from_utf8(v.clone()).ok()),
+            last_login: num("last_login"),
+            reset_at: num("reset_at"),
         })
     }
 
@@ -509,6 +550,152 @@ impl RedisStore {
             }
         }
         Ok(claimed)
+    }
+
+    fn users_key(&self) -> String {
+        format!("{}{{users}}", self.cfg.key_prefix)
+    }
+    fn audit_key(&self) -> String {
+        format!("{}{{audit}}", self.cfg.key_prefix)
+    }
+
+    pub async fn note_login(&self, user: &str, role: &str, now: u64) -> Result<(), StoreError> {
+        self.run::<()>(
+            redis::cmd("HSET")
+                .arg(self.user_key(user))
+                .arg("role")
+                .arg(role)
+                .arg("last_login")
+                .arg(now),
+        )
+        .await?;
+        self.run::<()>(redis::cmd("ZADD").arg(self.users_key()).arg(0).arg(user))
+            .await
+    }
+
+    pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
+        self.run::<()>(
+            redis::cmd("HSET")
+                .arg(self.user_key(user))
+                .arg("recovery")
+                .arg(hashes.join("\n")),
+        )
+        .await
+    }
+
+    pub async fn use_recovery(&self, user: &str, hash: &str) -> Result<Option<usize>, StoreError> {
+        let mut inv = self.scripts.use_recovery.prepare_invoke();
+        inv.key(self.user_key(user)).arg(hash);
+        let n: i64 = self.script(inv).await?;
+        Ok(usize::try_from(n).ok())
+    }
+
+    pub async fn reset(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.reset.prepare_invoke();
+        inv.key(self.user_key(user)).arg(now);
+        let n: i64 = self.script(inv).await?;
+        Ok(n == 1)
+    }
+
+    pub async fn replace_secret(
+        &self,
+        user: &str,
+        sealed: &[u8],
+        key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(self.user_key(user))
+            .arg("secret")
+            .arg(sealed)
+            .arg("key_id")
+            .arg(key_id)
+            .arg("enrolled_at")
+            .arg(now)
+            .arg("last_used")
+            .arg(now)
+            .arg("last_step")
+            .arg(step);
+        self.run::<()>(&cmd).await
+    }
+
+    pub async fn search_users(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut cmd = redis::cmd("ZRANGEBYLEX");
+        let start = format!("[{prefix}");
+        let end = format!("[{prefix}\u{10ffff}");
+        cmd.arg(self.users_key())
+            .arg(start)
+            .arg(end)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit);
+        self.run(&cmd).await
+    }
+
+    pub async fn user_lock(&self, user: &str) -> Result<Option<Duration>, StoreError> {
+        let ms: i64 = self
+            .run(redis::cmd("PTTL").arg(format!("{}:lock", self.user_key(user))))
+            .await?;
+        Ok((ms > 0).then(|| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
+    }
+
+    pub async fn audit_append(&self, json: &str, keep: usize) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.audit_key())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(keep)
+            .arg("*")
+            .arg("r")
+            .arg(json);
+        self.run::<String>(&cmd).await.map(|_| ())
+    }
+
+    pub async fn audit_range(
+        &self,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let start = if after == "0" || after.is_empty() {
+            "-".to_string()
+        } else {
+            format!("({after}")
+        };
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(self.audit_key())
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count);
+        let rows: Vec<(String, Vec<(String, String)>)> = self.run(&cmd).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, fields)| {
+                fields
+                    .into_iter()
+                    .find(|(k, _)| k == "r")
+                    .map(|(_, v)| (id, v))
+            })
+            .collect())
+    }
+
+    pub async fn audit_recent(&self, count: usize) -> Result<Vec<String>, StoreError> {
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(self.audit_key())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count);
+        let rows: Vec<(String, Vec<(String, String)>)> = self.run(&cmd).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, fields)| fields.into_iter().find(|(k, _)| k == "r").map(|(_, v)| v))
+            .collect())
     }
 
     pub async fn revoke(

@@ -7,17 +7,17 @@ use mfa_gateway::clock::Clock;
 
 use crate::support::*;
 
-struct World {
-    gw: Gw,
-    redis: RedisProc,
-    vms: mfa_gateway::demo::vms::DemoVms,
-    vms_addr: std::net::SocketAddr,
-    text: String,
-    _dir: tempfile::TempDir,
-    _certs: Certs,
+pub struct World {
+    pub gw: Gw,
+    pub redis: RedisProc,
+    pub vms: mfa_gateway::demo::vms::DemoVms,
+    pub vms_addr: std::net::SocketAddr,
+    pub text: String,
+    pub _dir: tempfile::TempDir,
+    pub _certs: Certs,
 }
 
-async fn world(date: &str, mfa_extra: &str) -> World {
+pub async fn world(date: &str, mfa_extra: &str) -> World {
     let redis = RedisProc::start();
     let (vms_addr, vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
     std::mem::forget(stop);
@@ -39,7 +39,7 @@ async fn world(date: &str, mfa_extra: &str) -> World {
     }
 }
 
-async fn login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
+pub async fn login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
     c.post(url(gw, "/login"))
         .form(&[("username", user), ("password", "demo")])
         .send()
@@ -47,14 +47,14 @@ async fn login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn location(r: &reqwest::Response) -> String {
+pub fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get("location")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default()
 }
 
-fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
     r.headers()
         .get_all("set-cookie")
         .iter()
@@ -62,13 +62,13 @@ fn set_cookies(r: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
-fn sets_vms_session(r: &reqwest::Response) -> bool {
+pub fn sets_vms_session(r: &reqwest::Response) -> bool {
     set_cookies(r)
         .iter()
         .any(|c| c.starts_with("VMSSESSION=") && !c.starts_with("VMSSESSION=;"))
 }
 
-fn csrf(html: &str) -> String {
+pub fn csrf(html: &str) -> String {
     let i = html.find("name=\"csrf\"").expect("csrf field");
     let rest = &html[i..];
     let v = rest.find("value=\"").unwrap() + 7;
@@ -76,7 +76,7 @@ fn csrf(html: &str) -> String {
 }
 
 /// The pairing code on the enrollment page (Base32, grouped in fours).
-fn pairing_secret(html: &str) -> Vec<u8> {
+pub fn pairing_secret(html: &str) -> Vec<u8> {
     let start = html
         .find("<p class=\"pairing\">")
         .expect("pairing code shown")
@@ -94,7 +94,7 @@ fn pairing_secret(html: &str) -> Vec<u8> {
         .to_vec()
 }
 
-async fn post_code(c: &reqwest::Client, gw: &Gw, page: &str, code: &str) -> reqwest::Response {
+pub async fn post_code(c: &reqwest::Client, gw: &Gw, page: &str, code: &str) -> reqwest::Response {
     let html = c
         .get(url(gw, page))
         .send()
@@ -110,8 +110,58 @@ async fn post_code(c: &reqwest::Client, gw: &Gw, page: &str, code: &str) -> reqw
         .unwrap()
 }
 
+/// After an enrollment: when the policy gives recovery codes, the gateway shows them once
+/// (10 codes, 20 digits each) and releases the login on "continue".
+pub async fn through_recovery_codes(
+    c: &reqwest::Client,
+    gw: &Gw,
+    r: reqwest::Response,
+) -> reqwest::Response {
+    if location(&r) != "/.mfa/recovery-codes" {
+        return r;
+    }
+    assert!(!sets_vms_session(&r));
+    let html = c
+        .get(url(gw, "/.mfa/recovery-codes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(recovery_codes(&html).len(), 10, "ten recovery codes shown");
+    c.post(url(gw, "/.mfa/recovery-codes"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The recovery codes on a page: runs of five groups of four digits.
+pub fn recovery_codes(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = html.chars().collect();
+    let mut i = 0;
+    while i + 24 <= chars.len() {
+        let cand: String = chars[i..i + 24].iter().collect();
+        let ok = cand.split(' ').count() == 5
+            && cand
+                .split(' ')
+                .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_digit()));
+        let bounded = (i == 0 || !chars[i - 1].is_ascii_digit())
+            && chars.get(i + 24).is_none_or(|c| !c.is_ascii_digit());
+        if ok && bounded {
+            out.push(cand);
+            i += 24;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Enrolls `user` and returns the secret; leaves the client logged in.
-async fn enroll(c: &reqwest::Client, w: &World, user: &str) -> Vec<u8> {
+pub async fn enroll(c: &reqwest::Client, w: &World, user: &str) -> Vec<u8> {
     let r = login(c, &w.gw, user).await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/.mfa/enroll");
@@ -131,6 +181,7 @@ async fn enroll(c: &reqwest::Client, w: &World, user: &str) -> Vec<u8> {
         .send()
         .await
         .unwrap();
+    let r = through_recovery_codes(c, &w.gw, r).await;
     assert_eq!(r.status(), 302, "{:?}", r.text().await);
     secret
 }
@@ -216,6 +267,7 @@ async fn enrollment_challenge_release_and_replay() {
         .send()
         .await
         .unwrap();
+    let r = through_recovery_codes(&c, &w.gw, r).await;
     assert_eq!(r.status(), 302);
     assert_eq!(location(&r), "/home");
     let cookies = set_cookies(&r);
@@ -537,6 +589,7 @@ async fn optional_mfa_offer_can_be_taken_or_declined() {
         .send()
         .await
         .unwrap();
+    let r = through_recovery_codes(&c, &w.gw, r).await;
     assert_eq!(r.status(), 302);
     assert_eq!(
         location(&login(&client(&w.gw), &w.gw, "customer").await),

@@ -1,0 +1,147 @@
+//! The administration operations shared by the web pages, the API and the command line.
+//!
+//! * **reset** (the lost-phone case, "disconnect MFA"): deletes the user's secret and recovery
+//!   codes, notes the time (so a reset never reopens an enrollment grace period), ends every
+//!   approved session of the user on every gateway instance (a user entry in the revocation
+//!   feed), and records who did it and why.
+//! * **unlock**: lifts the lock of the user's MFA step (never anything in the VMS).
+//! * **status**: what an MSP needs to help: enrolled since, last use, lock, role and the
+//!   policy state of that role today, recovery codes left, recent events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::{ActorKind, Audit, Event, Record};
+use crate::mfa::approval::user_hash;
+use crate::mfa::revocation::{Revocation, Revocations, hex16};
+use crate::policy::{MfaState, Policy};
+use crate::store::{Store, StoreError};
+
+/// Who performs an operation.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub name: String,
+    pub client: Option<String>,
+}
+
+/// What the operations need; the gateway and the command line each build one.
+#[derive(Clone)]
+pub struct Ops {
+    pub store: Store,
+    pub audit: Audit,
+    pub policy: Arc<Policy>,
+    pub approval_max_age: Duration,
+    /// The running instance's own revocation view, updated at once (others follow the feed).
+    pub revocations: Option<Arc<Revocations>>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserStatus {
+    pub user: String,
+    pub enrolled: bool,
+    pub enrolled_at: Option<u64>,
+    pub last_used: Option<u64>,
+    pub last_login: Option<u64>,
+    /// Seconds the MFA step stays locked.
+    pub locked_for_secs: Option<u64>,
+    pub role: Option<String>,
+    pub policy_state: Option<String>,
+    pub recovery_codes_left: usize,
+    pub reset_at: Option<u64>,
+    /// Whether the gateway has seen this user at all.
+    pub known: bool,
+}
+
+impl Ops {
+    pub async fn status(&self, user: &str, now: u64) -> Result<UserStatus, StoreError> {
+        let r = self.store.user(user).await?;
+        let lock = self.store.user_lock(user).await?;
+        let ts = jiff::Timestamp::from_second(i64::try_from(now).unwrap_or(0))
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let state = r
+            .role
+            .as_deref()
+            .and_then(|role| self.policy.decide(role, ts))
+            .map(|d| d.state);
+        Ok(UserStatus {
+            user: user.to_string(),
+            enrolled: r.enrolled(),
+            enrolled_at: r.enrolled_at,
+            last_used: r.last_used,
+            last_login: r.last_login,
+            locked_for_secs: lock.map(|d| d.as_secs().max(1)),
+            role: r.role.clone(),
+            policy_state: state.map(|s: MfaState| s.to_string()),
+            recovery_codes_left: r.recovery.len(),
+            reset_at: r.reset_at,
+            known: r.last_login.is_some() || r.enrolled() || r.reset_at.is_some(),
+        })
+    }
+
+    /// Disconnects MFA for a user. Returns whether the user had an enrolled app.
+    pub async fn reset(
+        &self,
+        user: &str,
+        actor: &Actor,
+        reason: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let had = self.store.reset(user, now).await?;
+        self.end_sessions(user, now).await?;
+        let mut r = Record::new(Event::Reset, now, actor.kind, &actor.name)
+            .user(user)
+            .reason(reason)
+            .detail(if had {
+                "enrolled=true"
+            } else {
+                "enrolled=false"
+            });
+        if let Some(c) = &actor.client {
+            r = r.client(c);
+        }
+        self.audit.record(r).await;
+        Ok(had)
+    }
+
+    /// Ends every approved session of the user, on every instance.
+    pub async fn end_sessions(&self, user: &str, now: u64) -> Result<(), StoreError> {
+        // `before` is exclusive and approvals carry whole seconds: end everything issued up
+        // to and including this second.
+        let entry = Revocation::User {
+            hash: hex16(&user_hash(user)),
+            before: now + 1,
+            until: now + self.approval_max_age.as_secs() + 1,
+        };
+        if let Some(r) = &self.revocations {
+            r.apply(std::slice::from_ref(&entry), now);
+        }
+        self.store.revoke(&entry, now, self.approval_max_age).await
+    }
+
+    /// Lifts the lock of the user's MFA step. Returns whether it was locked.
+    pub async fn unlock(&self, user: &str, actor: &Actor, now: u64) -> Result<bool, StoreError> {
+        let was = self.store.unlock(user).await?;
+        let mut r = Record::new(Event::Unlocked, now, actor.kind, &actor.name)
+            .user(user)
+            .detail(if was { "locked=true" } else { "locked=false" });
+        if let Some(c) = &actor.client {
+            r = r.client(c);
+        }
+        self.audit.record(r).await;
+        Ok(was)
+    }
+}
+
+impl crate::gateway::Gateway {
+    /// The administration operations of this instance.
+    pub fn ops(&self) -> Ops {
+        Ops {
+            store: self.store.clone(),
+            audit: self.audit.clone(),
+            policy: self.policy.current(),
+            approval_max_age: self.cfg.mfa.approval_max_age,
+            revocations: Some(Arc::clone(&self.revocations)),
+        }
+    }
+}

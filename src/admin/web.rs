@@ -1,0 +1,284 @@
+//! The administration pages under `<prefix>admin/`.
+//!
+//! Who may enter: a request whose VMS session the gateway approved, whose policy role is in
+//! `admin.roles` (default MSP and administrator), and whose own MFA step was passed in that
+//! session. This is checked on every request, including every action; everyone else gets a
+//! 403 page (never a redirect loop). Changes are POST-only with a CSRF token bound to the
+//! administrator's session, and follow POST-redirect-GET so a reload repeats nothing.
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::ops::Actor;
+use crate::audit::{ActorKind, Event, Record};
+use crate::auth::crypto::Purpose;
+use crate::error::{ClientError, GatewayError};
+use crate::gateway::Gateway;
+use crate::metrics::Outcome;
+use crate::mfa::approval::Approval;
+use crate::mfa::flow::{read_form, redirect};
+use crate::pages::{self, AdminError, AdminEvent, AdminMessage, Lang};
+use crate::proxy::{ConnInfo, Gate, headers, html_page};
+
+/// Formats Unix seconds for people: `2026-11-27 14:03 UTC`.
+pub fn fmt_time(t: u64) -> String {
+    jiff::Timestamp::from_second(i64::try_from(t).unwrap_or(0))
+        .map(|ts| ts.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// A CSRF token bound to a signed-in session and a purpose.
+pub fn session_csrf(gw: &Gateway, purpose: &str, a: &Approval) -> String {
+    use base64::Engine as _;
+    let mut data = purpose.as_bytes().to_vec();
+    data.extend_from_slice(&a.session_hash);
+    let (kid, tag) = gw.keys.mac(Purpose::Csrf, &data);
+    format!(
+        "{kid}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+    )
+}
+
+pub fn session_csrf_ok(gw: &Gateway, purpose: &str, a: &Approval, token: Option<&str>) -> bool {
+    use base64::Engine as _;
+    let Some((kid, tag)) = token.and_then(|t| t.split_once('.')) else {
+        return false;
+    };
+    let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag) else {
+        return false;
+    };
+    let mut data = purpose.as_bytes().to_vec();
+    data.extend_from_slice(&a.session_hash);
+    gw.keys.verify_mac(Purpose::Csrf, kid, &data, &tag)
+}
+
+/// The signed-in session of a request, if approved.
+pub fn signed_in(gw: &Gateway, req: &Request<Incoming>, now: u64) -> Option<Approval> {
+    let mut h = req.headers().clone();
+    match gw.gate(&mut h, now) {
+        Gate::Approved(a) => Some(a),
+        _ => None,
+    }
+}
+
+fn query(req: &Request<Incoming>, key: &str) -> Option<String> {
+    req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+pub async fn handle(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    lang: Lang,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let now = gw.clock.unix();
+    let client = headers::client_ip(
+        req.headers(),
+        conn.peer.ip(),
+        &gw.cfg.server.trusted_proxies,
+    )
+    .to_string();
+    let admin =
+        signed_in(gw, &req, now).filter(|a| a.mfa_passed && gw.cfg.admin.roles.contains(&a.role));
+    let Some(admin) = admin else {
+        let who = signed_in(gw, &req, now).map_or_else(|| "anonymous".to_string(), |a| a.user);
+        gw.audit
+            .record(
+                Record::new(Event::AdminAccessDenied, now, ActorKind::User, who)
+                    .client(&client)
+                    .detail(format!("path={}", req.uri().path())),
+            )
+            .await;
+        return Ok((
+            gw.page_response(pages::ErrorPage::Forbidden, lang),
+            Outcome::Rejected,
+        ));
+    };
+    let csrf = session_csrf(gw, "admin", &admin);
+    let norm = |u: &str| crate::config::normalize_username(u, gw.cfg.vms.username_case_sensitive);
+    let path = req.uri().path().to_string();
+    let p = &gw.paths;
+    let method = req.method().clone();
+    if path == p.admin && matches!(method, Method::GET | Method::HEAD) {
+        let q = query(&req, "q").unwrap_or_default();
+        let q = q.trim();
+        let results = if q.is_empty() {
+            Vec::new()
+        } else {
+            gw.store.search_users(&norm(q), 50).await?
+        };
+        let html = pages::admin_search_page(&pages::AdminSearchView {
+            lang,
+            branding: &gw.branding,
+            admin: &admin.user,
+            query: q,
+            results: &results,
+            search_action: &p.admin,
+            user_link_base: &format!("{}?u=", p.admin_user),
+        });
+        return Ok((html_page(StatusCode::OK, html), Outcome::Gateway));
+    }
+    if path == p.admin_user && matches!(method, Method::GET | Method::HEAD) {
+        let user = norm(&query(&req, "u").unwrap_or_default());
+        let message = match query(&req, "done").as_deref() {
+            Some("reset") => Some(AdminMessage::ResetDone),
+            Some("unlock") => Some(AdminMessage::Unlocked),
+            _ => None,
+        };
+        return user_page(
+            gw,
+            lang,
+            &admin,
+            &csrf,
+            &user,
+            message,
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    if (path == p.admin_reset || path == p.admin_unlock) && method == Method::POST {
+        let form = read_form(req).await?;
+        let user = norm(form.get("user").unwrap_or(""));
+        if !session_csrf_ok(gw, "admin", &admin, form.get("csrf")) {
+            return user_page(
+                gw,
+                lang,
+                &admin,
+                &csrf,
+                &user,
+                None,
+                Some(AdminError::CsrfInvalid),
+                StatusCode::FORBIDDEN,
+            )
+            .await;
+        }
+        let actor = Actor {
+            kind: ActorKind::Admin,
+            name: admin.user.clone(),
+            client: Some(client),
+        };
+        let ops = gw.ops();
+        if user.is_empty() || !ops.status(&user, now).await?.known {
+            return user_page(
+                gw,
+                lang,
+                &admin,
+                &csrf,
+                &user,
+                None,
+                Some(AdminError::UnknownUser),
+                StatusCode::NOT_FOUND,
+            )
+            .await;
+        }
+        let back = format!(
+            "{}?u={}",
+            p.admin_user,
+            percent_encoding::utf8_percent_encode(&user, percent_encoding::NON_ALPHANUMERIC)
+        );
+        if path == p.admin_reset {
+            let reason = form.get("reason").map(str::trim).unwrap_or("");
+            if reason.is_empty() || reason.len() > 500 {
+                return user_page(
+                    gw,
+                    lang,
+                    &admin,
+                    &csrf,
+                    &user,
+                    None,
+                    Some(AdminError::ReasonMissing),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
+            if form.get("confirm") != Some("yes") {
+                return user_page(
+                    gw,
+                    lang,
+                    &admin,
+                    &csrf,
+                    &user,
+                    None,
+                    Some(AdminError::ConfirmMissing),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
+            ops.reset(&user, &actor, reason, now).await?;
+            return Ok((redirect(&format!("{back}&done=reset")), Outcome::Gateway));
+        }
+        ops.unlock(&user, &actor, now).await?;
+        return Ok((redirect(&format!("{back}&done=unlock")), Outcome::Gateway));
+    }
+    if [&p.admin, &p.admin_user, &p.admin_reset, &p.admin_unlock].contains(&&path) {
+        return Err(ClientError::MethodNotAllowed.into());
+    }
+    Err(ClientError::NotFound.into())
+}
+
+use crate::body::Body;
+
+#[allow(clippy::too_many_arguments)]
+async fn user_page(
+    gw: &Gateway,
+    lang: Lang,
+    admin: &Approval,
+    csrf: &str,
+    user: &str,
+    message: Option<AdminMessage>,
+    error: Option<AdminError>,
+    status: StatusCode,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let now = gw.clock.unix();
+    let s = gw.ops().status(user, now).await?;
+    let events: Vec<AdminEvent> = gw
+        .audit
+        .recent_for(user, 5000, 30)
+        .await
+        .into_iter()
+        .map(|r| AdminEvent {
+            at: fmt_time(r.ts),
+            event: r.event.as_str().to_string(),
+            actor: r.actor.clone(),
+            detail: [r.reason.clone(), r.detail.clone(), r.client.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect();
+    let enrolled_since = s.enrolled_at.map(fmt_time);
+    let last_used = s.last_used.map(fmt_time);
+    let locked_until = s.locked_for_secs.map(|secs| fmt_time(now + secs));
+    let error = if !s.known && error.is_none() && !user.is_empty() {
+        Some(AdminError::UnknownUser)
+    } else {
+        error
+    };
+    let html = pages::admin_user_page(&pages::AdminUserView {
+        lang,
+        branding: &gw.branding,
+        admin: &admin.user,
+        user,
+        enrolled: s.enrolled,
+        enrolled_since: enrolled_since.as_deref(),
+        last_used: last_used.as_deref(),
+        locked_until: locked_until.as_deref(),
+        role: s.role.as_deref(),
+        policy_state: s.policy_state.as_deref(),
+        recovery_remaining: s.recovery_codes_left,
+        events: &events,
+        csrf,
+        reset_action: &gw.paths.admin_reset,
+        unlock_action: &gw.paths.admin_unlock,
+        back_link: &gw.paths.admin,
+        message,
+        error,
+    });
+    Ok((html_page(status, html), Outcome::Gateway))
+}

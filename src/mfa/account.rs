@@ -1,0 +1,343 @@
+//! Self-service for every signed-in user, under `<prefix>account`.
+//!
+//! * see one's own MFA state;
+//! * replace the phone: a current code from the old app first, then pairing the new one
+//!   (shown like an enrollment; the old secret stays in force until the new one is confirmed);
+//! * new recovery codes (needs a current code; the old ones stop working);
+//! * turn MFA off, only where the role's policy today is not `enforced` (needs a current code);
+//! * set MFA up, where it is offered and not yet set up.
+//!
+//! The pairing in progress is kept sealed in the store for 10 minutes under a key bound to the
+//! signed-in session. Every change is audited with the user as actor.
+
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+
+use super::approval::Approval;
+use super::codes::{self, Check, Who};
+use super::flow::{check_error, enroll_html, pending_secret, read_form, redirect};
+use crate::admin::web::{fmt_time, session_csrf, session_csrf_ok, signed_in};
+use crate::audit::{ActorKind, Event};
+use crate::auth::crypto::Purpose;
+use crate::body::Body;
+use crate::error::{ClientError, GatewayError, InternalError};
+use crate::gateway::Gateway;
+use crate::metrics::{MfaEvent, Outcome};
+use crate::pages::{self, AccountMessage, FormError, Lang};
+use crate::policy::MfaState;
+use crate::proxy::{ConnInfo, headers, html_page};
+
+const PAIRING_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Serialize, Deserialize)]
+struct Pairing {
+    user: String,
+    secret: String,
+}
+
+fn pairing_key(a: &Approval) -> String {
+    format!("acct-{}", crate::mfa::revocation::hex16(&a.session_hash))
+}
+
+fn pairing_aad(a: &Approval) -> Vec<u8> {
+    let mut aad = b"account-pairing:".to_vec();
+    aad.extend_from_slice(&a.session_hash);
+    aad
+}
+
+struct Ctx<'a> {
+    gw: &'a Gateway,
+    lang: Lang,
+    a: Approval,
+    addr: String,
+    now: u64,
+    csrf: String,
+}
+
+impl Ctx<'_> {
+    fn who(&self) -> Who<'_> {
+        Who {
+            user: &self.a.user,
+            addr: &self.addr,
+            now: self.now,
+        }
+    }
+    fn state_today(&self) -> MfaState {
+        let ts = jiff::Timestamp::from_second(i64::try_from(self.now).unwrap_or(0))
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        self.gw
+            .policy
+            .current()
+            .decide(&self.a.role, ts)
+            .map_or(self.gw.cfg.vms.unmapped, |d| d.state)
+    }
+}
+
+pub async fn handle(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    lang: Lang,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let now = gw.clock.unix();
+    let Some(a) = signed_in(gw, &req, now) else {
+        return Ok((
+            gw.page_response(pages::ErrorPage::Forbidden, lang),
+            Outcome::Rejected,
+        ));
+    };
+    let addr = headers::client_ip(
+        req.headers(),
+        conn.peer.ip(),
+        &gw.cfg.server.trusted_proxies,
+    )
+    .to_string();
+    let csrf = session_csrf(gw, "account", &a);
+    let ctx = Ctx {
+        gw,
+        lang,
+        a,
+        addr,
+        now,
+        csrf,
+    };
+    let p = &gw.paths;
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    if matches!(method, Method::GET | Method::HEAD) {
+        if path == p.account {
+            let message = match req.uri().query().unwrap_or("") {
+                "done=replaced" => Some(AccountMessage::PhoneReplaced),
+                "done=disabled" => Some(AccountMessage::MfaDisabled),
+                "done=enabled" => Some(AccountMessage::MfaEnabled),
+                _ => None,
+            };
+            return Ok((
+                page(&ctx, None, message, StatusCode::OK).await?,
+                Outcome::Gateway,
+            ));
+        }
+        if path == p.account_enroll {
+            return match load_pairing(&ctx).await? {
+                Some(secret) => Ok((
+                    pairing_page(&ctx, &secret, None, StatusCode::OK)?,
+                    Outcome::Gateway,
+                )),
+                None => Ok((redirect(&p.account), Outcome::Gateway)),
+            };
+        }
+        return Err(ClientError::NotFound.into());
+    }
+    if method != Method::POST {
+        return Err(ClientError::MethodNotAllowed.into());
+    }
+    let form = read_form(req).await?;
+    if !session_csrf_ok(gw, "account", &ctx.a, form.get("csrf")) {
+        return Ok((
+            page(
+                &ctx,
+                Some(FormError::CsrfInvalid),
+                None,
+                StatusCode::FORBIDDEN,
+            )
+            .await?,
+            Outcome::Rejected,
+        ));
+    }
+    let code = form.get("code").unwrap_or("");
+    if path == p.account {
+        // "Continue" after new recovery codes were shown.
+        return Ok((redirect(&p.account), Outcome::Gateway));
+    }
+    if path == p.account_setup {
+        let record = gw.store.user(&ctx.a.user).await?;
+        if record.enrolled() || ctx.state_today() == MfaState::None {
+            return Err(ClientError::Forbidden.into());
+        }
+        start_pairing(&ctx).await?;
+        return Ok((redirect(&p.account_enroll), Outcome::Gateway));
+    }
+    if path == p.account_repair || path == p.account_recovery || path == p.account_disable {
+        if path == p.account_disable && ctx.state_today() == MfaState::Enforced {
+            return Ok((
+                gw.page_response(pages::ErrorPage::Forbidden, ctx.lang),
+                Outcome::Rejected,
+            ));
+        }
+        if path == p.account_recovery && !gw.policy.current().recovery_codes() {
+            return Err(ClientError::Forbidden.into());
+        }
+        match codes::check_enrolled(gw, ctx.who(), code, false).await? {
+            Check::Accepted { .. } => {}
+            other => {
+                let (e, status) = check_error(other);
+                return Ok((page(&ctx, Some(e), None, status).await?, Outcome::Rejected));
+            }
+        }
+        if path == p.account_repair {
+            start_pairing(&ctx).await?;
+            return Ok((redirect(&p.account_enroll), Outcome::Gateway));
+        }
+        if path == p.account_recovery {
+            let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+            return Ok((recovery_page(&ctx, &codes), Outcome::Gateway));
+        }
+        gw.store.delete_enrollment(&ctx.a.user).await?;
+        gw.audit
+            .record(codes::record(ctx.who(), Event::SelfMfaDisabled))
+            .await;
+        return Ok((
+            redirect(&format!("{}?done=disabled", p.account)),
+            Outcome::Gateway,
+        ));
+    }
+    if path == p.account_enroll {
+        let Some(secret) = load_pairing(&ctx).await? else {
+            return Ok((redirect(&p.account), Outcome::Gateway));
+        };
+        let step = match codes::check_new(gw, ctx.who(), &secret, code).await? {
+            Check::Accepted { step } => step,
+            other => {
+                let (e, status) = check_error(other);
+                return Ok((
+                    pairing_page(&ctx, &secret, Some(e), status)?,
+                    Outcome::Rejected,
+                ));
+            }
+        };
+        let sealed = codes::seal_secret(gw, &ctx.a.user, &secret)?;
+        let was_enrolled = gw.store.user(&ctx.a.user).await?.enrolled();
+        if was_enrolled {
+            gw.store
+                .replace_secret(&ctx.a.user, &sealed, gw.keys.active_id(), ctx.now, step)
+                .await?;
+            gw.audit
+                .record(codes::record(ctx.who(), Event::SelfPhoneReplaced))
+                .await;
+        } else {
+            gw.store
+                .enroll(&ctx.a.user, &sealed, gw.keys.active_id(), ctx.now, step)
+                .await?;
+            gw.metrics.mfa(MfaEvent::Enrolled);
+            gw.audit
+                .record(codes::record(ctx.who(), Event::Enrolled).detail("via=account"))
+                .await;
+        }
+        let _ = gw.store.take_challenge(&pairing_key(&ctx.a)).await;
+        if gw.policy.current().recovery_codes() {
+            let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+            return Ok((recovery_page(&ctx, &codes), Outcome::Gateway));
+        }
+        let done = if was_enrolled { "replaced" } else { "enabled" };
+        return Ok((
+            redirect(&format!("{}?done={done}", p.account)),
+            Outcome::Gateway,
+        ));
+    }
+    Err(ClientError::NotFound.into())
+}
+
+async fn start_pairing(ctx: &Ctx<'_>) -> Result<(), GatewayError> {
+    let gw = ctx.gw;
+    let json = serde_json::to_vec(&Pairing {
+        user: ctx.a.user.clone(),
+        secret: super::login::new_secret_b64(),
+    })
+    .map_err(|e| InternalError::Other(e.to_string()))?;
+    let sealed = gw
+        .keys
+        .seal(Purpose::Challenge, &pairing_aad(&ctx.a), &json)
+        .map_err(|e| InternalError::Crypto(e.to_string()))?;
+    gw.store
+        .put_challenge(&pairing_key(&ctx.a), &sealed, PAIRING_TTL)
+        .await?;
+    Ok(())
+}
+
+async fn load_pairing(ctx: &Ctx<'_>) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, GatewayError> {
+    let gw = ctx.gw;
+    let Some(blob) = gw.store.get_challenge(&pairing_key(&ctx.a)).await? else {
+        return Ok(None);
+    };
+    let Ok(json) = gw
+        .keys
+        .open(Purpose::Challenge, &pairing_aad(&ctx.a), &blob)
+    else {
+        return Ok(None);
+    };
+    let Ok(p) = serde_json::from_slice::<Pairing>(&json) else {
+        return Ok(None);
+    };
+    if p.user != ctx.a.user {
+        return Ok(None);
+    }
+    pending_secret(Some(&p.secret)).map(Some)
+}
+
+fn pairing_page(
+    ctx: &Ctx<'_>,
+    secret: &[u8],
+    error: Option<FormError>,
+    status: StatusCode,
+) -> Result<Response<Body>, GatewayError> {
+    let required = ctx.state_today() == MfaState::Enforced;
+    let html = enroll_html(
+        ctx.gw,
+        ctx.lang,
+        &ctx.a.user,
+        secret,
+        &ctx.gw.paths.account_enroll,
+        &ctx.csrf,
+        error,
+        required,
+        false,
+    )?;
+    Ok(html_page(status, html))
+}
+
+fn recovery_page(ctx: &Ctx<'_>, codes: &[String]) -> Response<Body> {
+    let html = pages::recovery_codes_page(&pages::RecoveryCodesView {
+        lang: ctx.lang,
+        branding: &ctx.gw.branding,
+        codes,
+        form_action: &ctx.gw.paths.account,
+        csrf: &ctx.csrf,
+    });
+    html_page(StatusCode::OK, html)
+}
+
+async fn page(
+    ctx: &Ctx<'_>,
+    error: Option<FormError>,
+    message: Option<AccountMessage>,
+    status: StatusCode,
+) -> Result<Response<Body>, GatewayError> {
+    let gw = ctx.gw;
+    let r = gw.store.user(&ctx.a.user).await?;
+    let state = ctx.state_today();
+    let since = r.enrolled_at.map(fmt_time);
+    let used = r.last_used.map(fmt_time);
+    let html = pages::account_page(&pages::AccountView {
+        lang: ctx.lang,
+        branding: &gw.branding,
+        account: &ctx.a.user,
+        enrolled: r.enrolled(),
+        enrolled_since: since.as_deref(),
+        last_used: used.as_deref(),
+        required: state == MfaState::Enforced,
+        can_disable: r.enrolled() && state != MfaState::Enforced,
+        recovery_enabled: gw.policy.current().recovery_codes(),
+        recovery_remaining: r.recovery.len(),
+        csrf: &ctx.csrf,
+        repair_action: &gw.paths.account_repair,
+        recovery_action: &gw.paths.account_recovery,
+        disable_action: &gw.paths.account_disable,
+        setup_action: &gw.paths.account_setup,
+        error,
+        message,
+    });
+    Ok(html_page(status, html))
+}

@@ -1,0 +1,252 @@
+//! Checking what a user typed in a code field: a TOTP code from the enrolled app, a code
+//! from a new app being paired, or a one-time recovery code.
+//!
+//! Every check here follows the same rules, wherever it is used (sign-in challenge,
+//! enrollment, self-service):
+//!
+//! 1. a locked user or address is refused without checking anything;
+//! 2. the code is compared in constant time; a TOTP time step is accepted once per user
+//!    (replays fail), a recovery code is consumed atomically;
+//! 3. a failure is counted per user and per address and may set a lock; a success clears the
+//!    user's count;
+//! 4. failures, locks, successes and recovery-code use go to the audit trail.
+
+use std::time::Duration;
+
+use crate::audit::{ActorKind, Event, Record};
+use crate::auth::crypto::{self, Purpose};
+use crate::auth::totp;
+use crate::error::{GatewayError, InternalError};
+use crate::gateway::Gateway;
+use crate::metrics::MfaEvent;
+use crate::store::Limits;
+
+/// Who is being checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub user: &'a str,
+    pub addr: &'a str,
+    pub now: u64,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Accepted. For a new secret: the time step of the code (used at enrollment).
+    Accepted { step: u64 },
+    /// A recovery code was accepted; this many remain.
+    RecoveryAccepted { remaining: usize },
+    /// Not a code at all (letters, wrong length).
+    Format,
+    /// Wrong (or replayed) and counted.
+    Wrong,
+    /// Locked for about this many minutes.
+    Locked { minutes: u64 },
+    /// The user has no enrolled secret (reset meanwhile).
+    NotEnrolled,
+}
+
+pub fn minutes(d: Duration) -> u64 {
+    d.as_secs().div_ceil(60).max(1)
+}
+
+fn limits(gw: &Gateway) -> Limits {
+    Limits {
+        max_failures: gw.cfg.mfa.max_failures,
+        lock: gw.cfg.mfa.lock_duration,
+        max_failures_per_address: gw.cfg.mfa.max_failures_per_address,
+    }
+}
+
+pub fn record(who: Who<'_>, event: Event) -> Record {
+    Record::new(event, who.now, ActorKind::User, who.user)
+        .user(who.user)
+        .client(who.addr)
+}
+
+async fn locked(gw: &Gateway, who: Who<'_>) -> Result<Option<Check>, GatewayError> {
+    Ok(gw
+        .store
+        .locked(who.user, who.addr)
+        .await?
+        .map(|d| Check::Locked {
+            minutes: minutes(d),
+        }))
+}
+
+/// Counts a failure; returns `Wrong` or, when this failure set a lock, `Locked`.
+async fn fail(gw: &Gateway, who: Who<'_>, event: MfaEvent) -> Result<Check, GatewayError> {
+    gw.metrics.mfa(event);
+    let audit_event = if event == MfaEvent::Replay {
+        Event::ReplayRejected
+    } else {
+        Event::VerifyFailure
+    };
+    gw.audit.record(record(who, audit_event)).await;
+    let outcome = gw
+        .store
+        .record_failure(who.user, who.addr, limits(gw))
+        .await?;
+    match outcome.locked_for {
+        Some(d) => {
+            gw.metrics.mfa(MfaEvent::Locked);
+            tracing::warn!(user = %who.user, minutes = minutes(d), "MFA step locked after repeated failures");
+            gw.audit
+                .record(
+                    Record::new(Event::Locked, who.now, ActorKind::System, "gateway")
+                        .user(who.user)
+                        .client(who.addr)
+                        .detail(format!("minutes={}", minutes(d))),
+                )
+                .await;
+            Ok(Check::Locked {
+                minutes: minutes(d),
+            })
+        }
+        None => Ok(Check::Wrong),
+    }
+}
+
+async fn succeeded(
+    gw: &Gateway,
+    who: Who<'_>,
+    event: Event,
+    detail: Option<String>,
+) -> Result<(), GatewayError> {
+    gw.store.clear_failures(who.user).await?;
+    gw.metrics.mfa(MfaEvent::VerifySuccess);
+    let mut r = record(who, event);
+    if let Some(d) = detail {
+        r = r.detail(d);
+    }
+    gw.audit.record(r).await;
+    Ok(())
+}
+
+/// A code from the user's enrolled app, or (when the policy gives them) a recovery code.
+pub async fn check_enrolled(
+    gw: &Gateway,
+    who: Who<'_>,
+    input: &str,
+    allow_recovery: bool,
+) -> Result<Check, GatewayError> {
+    let recovery = if allow_recovery && gw.policy.current().recovery_codes() {
+        crypto::normalize_recovery_code(input)
+    } else {
+        None
+    };
+    let code = totp::normalize_code(input);
+    if recovery.is_none() && code.is_none() {
+        return Ok(Check::Format);
+    }
+    if let Some(l) = locked(gw, who).await? {
+        return Ok(l);
+    }
+    let record_ = gw.store.user(who.user).await?;
+    let Some(sealed) = record_.secret else {
+        return Ok(Check::NotEnrolled);
+    };
+    if let Some(recovery) = recovery {
+        let hashes = record_.recovery;
+        // PBKDF2 over up to ten hashes: off the async workers.
+        let matched = tokio::task::spawn_blocking(move || {
+            hashes
+                .into_iter()
+                .find(|h| crypto::verify_recovery_code(&recovery, h))
+        })
+        .await
+        .map_err(|e| InternalError::Other(e.to_string()))?;
+        let remaining = match matched {
+            Some(h) => gw.store.use_recovery(who.user, &h).await?,
+            None => None,
+        };
+        return match remaining {
+            Some(remaining) => {
+                succeeded(
+                    gw,
+                    who,
+                    Event::RecoveryCodeUsed,
+                    Some(format!("remaining={remaining}")),
+                )
+                .await?;
+                Ok(Check::RecoveryAccepted { remaining })
+            }
+            None => fail(gw, who, MfaEvent::VerifyFailure).await,
+        };
+    }
+    let Some(code) = code else {
+        return Ok(Check::Format);
+    };
+    let secret = gw
+        .keys
+        .open(Purpose::TotpSecret, who.user.as_bytes(), &sealed)
+        .map_err(|e| InternalError::Crypto(format!("the secret of a user does not open: {e}")))?;
+    match totp::verify(&secret, &code, who.now, gw.cfg.mfa.window) {
+        None => fail(gw, who, MfaEvent::VerifyFailure).await,
+        Some(step) => {
+            if !gw.store.accept_step(who.user, step, who.now).await? {
+                return fail(gw, who, MfaEvent::Replay).await;
+            }
+            succeeded(gw, who, Event::VerifySuccess, None).await?;
+            Ok(Check::Accepted { step })
+        }
+    }
+}
+
+/// A code from an app being paired with `secret` (not stored yet).
+pub async fn check_new(
+    gw: &Gateway,
+    who: Who<'_>,
+    secret: &[u8],
+    input: &str,
+) -> Result<Check, GatewayError> {
+    let Some(code) = totp::normalize_code(input) else {
+        return Ok(Check::Format);
+    };
+    if let Some(l) = locked(gw, who).await? {
+        return Ok(l);
+    }
+    match totp::verify(secret, &code, who.now, gw.cfg.mfa.window) {
+        None => fail(gw, who, MfaEvent::VerifyFailure).await,
+        Some(step) => {
+            gw.store.clear_failures(who.user).await?;
+            Ok(Check::Accepted { step })
+        }
+    }
+}
+
+/// How many recovery codes a user gets.
+pub const RECOVERY_CODES: usize = 10;
+
+/// Makes new recovery codes, stores their hashes (replacing any old ones) and returns them.
+pub async fn issue_recovery_codes(
+    gw: &Gateway,
+    who: Who<'_>,
+    actor: ActorKind,
+) -> Result<Vec<String>, GatewayError> {
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| crypto::new_recovery_code())
+        .collect();
+    let to_hash = codes.clone();
+    let hashes = tokio::task::spawn_blocking(move || {
+        to_hash
+            .iter()
+            .map(|c| crypto::hash_recovery_code(c))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| InternalError::Other(e.to_string()))?
+    .map_err(|e| InternalError::Crypto(e.to_string()))?;
+    gw.store.set_recovery(who.user, &hashes).await?;
+    let mut r = record(who, Event::RecoveryCodesIssued).detail(format!("count={}", codes.len()));
+    r.actor_kind = actor;
+    gw.audit.record(r).await;
+    Ok(codes)
+}
+
+/// Seals a new secret for storage.
+pub fn seal_secret(gw: &Gateway, user: &str, secret: &[u8]) -> Result<Vec<u8>, GatewayError> {
+    gw.keys
+        .seal(Purpose::TotpSecret, user.as_bytes(), secret)
+        .map_err(|e| InternalError::Crypto(e.to_string()).into())
+}

@@ -1,0 +1,721 @@
+//! MSP administration, self-service, recovery codes and the audit trail, end to end.
+
+use std::time::Duration;
+
+use mfa_gateway::auth::totp;
+
+use crate::mfa_flow::*;
+use crate::support::*;
+
+const TOKEN: &str = "test-api-token-0123456789";
+
+fn token_section() -> String {
+    let hash: String = mfa_gateway::auth::crypto::sha256(TOKEN.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("[admin]\ntokens = [{{ name = \"servicedesk\", sha256 = \"{hash}\" }}]\n")
+}
+
+/// A world whose config also carries an API token.
+async fn admin_world(date: &str, mfa_extra: &str) -> World {
+    let w = world(date, mfa_extra).await;
+    // Restart the gateway with the token added (same Redis, same VMS, same key).
+    let text = format!("{}\n{}", w.text, token_section());
+    let mut w = w;
+    w.gw.stop().await;
+    let gw = start_gateway(
+        &w.gw.dir.clone(),
+        &text,
+        &w.gw.ca_pem.clone(),
+        w.gw.clock.clone(),
+    )
+    .await;
+    w.gw = gw;
+    w.text = text;
+    w
+}
+
+async fn page(c: &reqwest::Client, gw: &Gw, path: &str) -> (u16, String) {
+    let r = c.get(url(gw, path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Signs in with MFA (the user must be enrolled with `secret`).
+async fn sign_in(gw: &Gw, user: &str, secret: &[u8]) -> reqwest::Client {
+    let c = client(gw);
+    let r = login(&c, gw, user).await;
+    assert_eq!(location(&r), "/.mfa/verify", "{user}");
+    gw.clock.advance(30);
+    let r = post_code(
+        &c,
+        gw,
+        "/.mfa/verify",
+        &totp::code_at(secret, gw.clock.unix()),
+    )
+    .await;
+    assert_eq!(r.status(), 302, "{user} signed in");
+    c
+}
+
+#[tokio::test]
+async fn msp_resets_a_lost_phone_and_the_sessions_end_everywhere() {
+    let w = admin_world("2022-02-01T09:00:00Z", "").await;
+    let customer = client(&w.gw);
+    let customer_secret = enroll(&customer, &w, "customer").await;
+    assert_eq!(
+        customer
+            .get(url(&w.gw, "/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let msp = client(&w.gw);
+    enroll(&msp, &w, "msp").await;
+
+    // A second instance, where the customer is also signed in (the same cookies).
+    let dir2 = tempfile::tempdir().unwrap();
+    let gw2 = start_gateway(dir2.path(), &w.text, &w.gw.ca_pem, w.gw.clock.clone()).await;
+    let c_b = client_for(gw2.addr, &w.gw.ca_pem, false);
+    let r = login(&c_b, &gw2, "customer").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+
+    // The MSP finds the customer and disconnects MFA.
+    let (status, html) = page(&msp, &w.gw, "/.mfa/admin/?q=cust").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("customer"));
+    let (status, html) = page(&msp, &w.gw, "/.mfa/admin/user?u=customer").await;
+    assert_eq!(status, 200);
+    let token = csrf(&html);
+    // Without a reason or confirmation nothing happens.
+    let r = msp
+        .post(url(&w.gw, "/.mfa/admin/reset"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("user", "customer"),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = msp
+        .post(url(&w.gw, "/.mfa/admin/reset"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("user", "customer"),
+            ("reason", "lost phone"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        customer
+            .get(url(&w.gw, "/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = msp
+        .post(url(&w.gw, "/.mfa/admin/reset"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("user", "customer"),
+            ("reason", "lost phone, ticket 4711"),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // The customer's open session stops working at once.
+    assert_eq!(
+        customer
+            .get(url(&w.gw, "/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // The next login asks for enrollment again, with no way to postpone.
+    let again = client(&w.gw);
+    assert_eq!(
+        location(&login(&again, &w.gw, "customer").await),
+        "/.mfa/enroll"
+    );
+    // A challenge opened on instance B before the reset no longer completes.
+    w.gw.clock.advance(30);
+    let r = post_code(
+        &c_b,
+        &gw2,
+        "/.mfa/verify",
+        &totp::code_at(&customer_secret, w.gw.clock.unix()),
+    )
+    .await;
+    assert_eq!(r.status(), 403, "challenge of a reset user ends");
+    assert!(!sets_vms_session(&r));
+    let (_, html) = page(&msp, &w.gw, "/.mfa/admin/user?u=customer").await;
+    assert!(
+        html.contains("lost phone, ticket 4711"),
+        "the reset is in the user's recent events"
+    );
+}
+
+#[tokio::test]
+async fn reset_reaches_a_second_instance_within_seconds() {
+    let w = admin_world("2022-02-01T09:00:00Z", "").await;
+    let msp = client(&w.gw);
+    enroll(&msp, &w, "msp").await;
+    let dir2 = tempfile::tempdir().unwrap();
+    let gw2 = start_gateway(dir2.path(), &w.text, &w.gw.ca_pem, w.gw.clock.clone()).await;
+    // The customer signs in on instance B.
+    let c_b = client_for(gw2.addr, &w.gw.ca_pem, false);
+    let r = login(&c_b, &gw2, "customer").await;
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = c_b
+        .get(url(&gw2, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = pairing_secret(&html);
+    let code = totp::code_at(&secret, gw2.clock.unix());
+    let r = c_b
+        .post(url(&gw2, "/.mfa/enroll"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let r = through_recovery_codes(&c_b, &gw2, r).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        c_b.get(url(&gw2, "/api/me")).send().await.unwrap().status(),
+        200
+    );
+    // The MSP resets on instance A, through the API this time.
+    let api = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(w.gw.ca_pem.as_bytes()).unwrap()])
+        .resolve("localhost", w.gw.addr)
+        .build()
+        .unwrap();
+    let r = api
+        .post(url(&w.gw, "/.mfa/admin/api/users/customer/reset"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"reason": "phone stolen"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut ended = false;
+    for _ in 0..50 {
+        if c_b.get(url(&gw2, "/api/me")).send().await.unwrap().status() == 401 {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ended, "instance B ended the customer's session within 5 s");
+}
+
+#[tokio::test]
+async fn only_signed_in_admins_with_mfa_reach_the_admin_pages() {
+    let w = admin_world("2022-02-01T09:00:00Z", "").await;
+    let customer = client(&w.gw);
+    enroll(&customer, &w, "customer").await;
+    assert_eq!(
+        page(&customer, &w.gw, "/.mfa/admin/").await.0,
+        403,
+        "customer"
+    );
+    let supplier = client(&w.gw);
+    login(&supplier, &w.gw, "supplier").await;
+    assert_eq!(
+        page(&supplier, &w.gw, "/.mfa/admin/").await.0,
+        403,
+        "supplier"
+    );
+    assert_eq!(
+        page(&client(&w.gw), &w.gw, "/.mfa/admin/").await.0,
+        403,
+        "anonymous"
+    );
+    let r = customer
+        .post(url(&w.gw, "/.mfa/admin/reset"))
+        .form(&[
+            ("csrf", "x"),
+            ("user", "customer"),
+            ("reason", "r"),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // An MSP session approved without MFA (before enforcement) is not enough either.
+    w.gw.clock.set(at("2021-12-01T09:00:00Z"));
+    let msp = client(&w.gw);
+    let r = login(&msp, &w.gw, "msp").await;
+    let html = msp
+        .get(url(&w.gw, &location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    msp.post(url(&w.gw, "/.mfa/offer"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page(&msp, &w.gw, "/.mfa/admin/").await.0,
+        403,
+        "admin needs MFA in this session"
+    );
+    // The API: no token, a wrong token.
+    let api = client(&w.gw);
+    let r = api
+        .get(url(&w.gw, "/.mfa/admin/api/users/customer"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("unauthorized"));
+    let r = api
+        .get(url(&w.gw, "/.mfa/admin/api/users/customer"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = api
+        .get(url(&w.gw, "/.mfa/admin/api/users/customer"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["enrolled"], true);
+    assert_eq!(v["role"], "customer");
+    assert_eq!(v["recovery_codes_left"], 10);
+}
+
+#[tokio::test]
+async fn csrf_tokens_are_bound_to_the_admin_session() {
+    let w = admin_world("2022-02-01T09:00:00Z", "").await;
+    let customer = client(&w.gw);
+    enroll(&customer, &w, "customer").await;
+    let admin1 = client(&w.gw);
+    let secret = enroll(&admin1, &w, "admin").await;
+    let admin2 = sign_in(&w.gw, "admin", &secret).await;
+    let (_, html1) = page(&admin1, &w.gw, "/.mfa/admin/user?u=customer").await;
+    let t1 = csrf(&html1);
+    // Session 2 replaying session 1's token, and a forged one: refused, nothing changes.
+    for token in [
+        t1.as_str(),
+        "k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "",
+    ] {
+        let r = admin2
+            .post(url(&w.gw, "/.mfa/admin/reset"))
+            .form(&[
+                ("csrf", token),
+                ("user", "customer"),
+                ("reason", "x"),
+                ("confirm", "yes"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "token {token:?}");
+    }
+    assert_eq!(
+        customer
+            .get(url(&w.gw, "/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn unlock_recovery_codes_self_service_and_audit_export() {
+    let w = admin_world(
+        "2022-02-01T09:00:00Z",
+        "max_failures = 3\nlock_duration = \"10m\"",
+    )
+    .await;
+    // Enrollment shows ten recovery codes once.
+    let customer = client(&w.gw);
+    let r = login(&customer, &w.gw, "customer").await;
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = customer
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = pairing_secret(&html);
+    let r = customer
+        .post(url(&w.gw, "/.mfa/enroll"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("code", totp::code_at(&secret, w.gw.clock.unix()).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/.mfa/recovery-codes");
+    let html = customer
+        .get(url(&w.gw, "/.mfa/recovery-codes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let codes = recovery_codes(&html);
+    assert_eq!(codes.len(), 10);
+    let r = customer
+        .post(url(&w.gw, "/.mfa/recovery-codes"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(sets_vms_session(&r));
+
+    // A recovery code works once, and the user is told how many remain.
+    let c = client(&w.gw);
+    login(&c, &w.gw, "customer").await;
+    let r = post_code(&c, &w.gw, "/.mfa/verify", &codes[0]).await;
+    assert_eq!(location(&r), "/.mfa/notice");
+    let html = c
+        .get(url(&w.gw, "/.mfa/notice"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains('9'), "nine remain");
+    let r = c
+        .post(url(&w.gw, "/.mfa/notice"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(sets_vms_session(&r));
+    let c = client(&w.gw);
+    login(&c, &w.gw, "customer").await;
+    let r = post_code(&c, &w.gw, "/.mfa/verify", &codes[0]).await;
+    assert_eq!(r.status(), 200, "a used recovery code is refused");
+    assert!(!sets_vms_session(&r));
+
+    // Lock the customer (two more failures: three in all), then the MSP unlocks.
+    assert_eq!(
+        post_code(&c, &w.gw, "/.mfa/verify", "000000")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        post_code(&c, &w.gw, "/.mfa/verify", "000001")
+            .await
+            .status(),
+        429
+    );
+    let api = client(&w.gw);
+    let r = api
+        .post(url(&w.gw, "/.mfa/admin/api/users/customer/unlock"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["was_locked"], true);
+    w.gw.clock.advance(30);
+    let r = post_code(
+        &c,
+        &w.gw,
+        "/.mfa/verify",
+        &totp::code_at(&secret, w.gw.clock.unix()),
+    )
+    .await;
+    assert_eq!(r.status(), 302, "unlocked");
+
+    // Self-service: MFA cannot be turned off where it is enforced.
+    let (status, html) = page(&c, &w.gw, "/.mfa/account").await;
+    assert_eq!(status, 200);
+    w.gw.clock.advance(30);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = c
+        .post(url(&w.gw, "/.mfa/account/disable"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // New recovery codes need a current code and replace the old ones.
+    let r = c
+        .post(url(&w.gw, "/.mfa/account/recovery-codes"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let fresh = recovery_codes(&r.text().await.unwrap());
+    assert_eq!(fresh.len(), 10);
+    let c2 = client(&w.gw);
+    login(&c2, &w.gw, "customer").await;
+    assert_eq!(
+        post_code(&c2, &w.gw, "/.mfa/verify", &codes[1])
+            .await
+            .status(),
+        200,
+        "old codes stopped working"
+    );
+    assert_eq!(
+        location(&post_code(&c2, &w.gw, "/.mfa/verify", &fresh[0]).await),
+        "/.mfa/notice"
+    );
+
+    // Replace the phone: a current code first, then the new app's code.
+    w.gw.clock.advance(30);
+    let (_, html) = page(&c, &w.gw, "/.mfa/account").await;
+    let r = c
+        .post(url(&w.gw, "/.mfa/account/replace-phone"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("code", totp::code_at(&secret, w.gw.clock.unix()).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/.mfa/account/enroll");
+    let html = c
+        .get(url(&w.gw, "/.mfa/account/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let new_secret = pairing_secret(&html);
+    assert_ne!(new_secret, secret);
+    let r = c
+        .post(url(&w.gw, "/.mfa/account/enroll"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            (
+                "code",
+                totp::code_at(&new_secret, w.gw.clock.unix()).as_str(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "new recovery codes shown");
+    w.gw.clock.advance(30);
+    let c3 = client(&w.gw);
+    login(&c3, &w.gw, "customer").await;
+    assert_eq!(
+        post_code(
+            &c3,
+            &w.gw,
+            "/.mfa/verify",
+            &totp::code_at(&secret, w.gw.clock.unix())
+        )
+        .await
+        .status(),
+        200,
+        "old phone refused"
+    );
+    assert_eq!(
+        post_code(
+            &c3,
+            &w.gw,
+            "/.mfa/verify",
+            &totp::code_at(&new_secret, w.gw.clock.unix())
+        )
+        .await
+        .status(),
+        302
+    );
+
+    // Break-glass command line, then the audit export with the right actors.
+    let cfg = w.gw.dir.join("gateway.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+        .arg("admin")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["reset", "customer", "--reason", "break-glass test"])
+        .env("USER", "opsperson")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+        .args([
+            "audit",
+            "export",
+            "--since",
+            "2020-01-01",
+            "--format",
+            "jsonl",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |event: &str, kind: &str, actor: &str| {
+        records.iter().any(|r| {
+            r["event"] == event
+                && r["actor_kind"] == kind
+                && r["actor"] == actor
+                && r["user"] == "customer"
+        })
+    };
+    assert!(has("enrolled", "user", "customer"), "{text}");
+    assert!(has("recovery_codes_issued", "user", "customer"));
+    assert!(has("recovery_code_used", "user", "customer"));
+    assert!(has("verify_failure", "user", "customer"));
+    assert!(has("locked", "system", "gateway"));
+    assert!(has("unlocked", "api", "servicedesk"));
+    assert!(has("self_phone_replaced", "user", "customer"));
+    assert!(has("reset", "cli", "cli:opsperson"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["event"] == "admin_api_call" && r["actor"] == "servicedesk")
+    );
+    for secret_text in [
+        totp::pairing_code(&secret).replace(' ', ""),
+        codes[2].replace(' ', ""),
+        TOKEN.to_string(),
+    ] {
+        assert!(
+            !text.contains(&secret_text),
+            "nothing secret in the audit trail"
+        );
+    }
+    let csv = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+        .args([
+            "audit",
+            "export",
+            "--since",
+            "2020-01-01",
+            "--user",
+            "customer",
+            "--format",
+            "csv",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert!(csv.starts_with("at,ts,event,user,actor_kind,actor,reason,client,detail\n"));
+    assert!(
+        csv.contains(",reset,customer,cli,cli:opsperson,break-glass test,"),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn self_service_may_turn_off_optional_mfa() {
+    let w = admin_world("2021-12-01T09:00:00Z", "").await;
+    let c = client(&w.gw);
+    assert_eq!(location(&login(&c, &w.gw, "msp").await), "/.mfa/offer");
+    let html = c
+        .get(url(&w.gw, "/.mfa/offer"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(url(&w.gw, "/.mfa/offer"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "setup")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = c
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = pairing_secret(&html);
+    let r = c
+        .post(url(&w.gw, "/.mfa/enroll"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("code", totp::code_at(&secret, w.gw.clock.unix()).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let r = through_recovery_codes(&c, &w.gw, r).await;
+    assert_eq!(r.status(), 302);
+    w.gw.clock.advance(30);
+    let (_, html) = page(&c, &w.gw, "/.mfa/account").await;
+    let r = c
+        .post(url(&w.gw, "/.mfa/account/disable"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", "999999")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 303, "a wrong code changes nothing");
+    let r = c
+        .post(url(&w.gw, "/.mfa/account/disable"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("code", totp::code_at(&secret, w.gw.clock.unix()).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = login(&client(&w.gw), &w.gw, "msp").await;
+    assert_eq!(
+        location(&r),
+        "/.mfa/offer",
+        "no code asked any more: MFA is only offered again"
+    );
+}
