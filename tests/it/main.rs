@@ -8,3 +8,4 @@ mod support;
 mod cli;
 mod mfa_flow;
 mod proxy;
+mod scaleout;
