@@ -5,26 +5,53 @@
 //! caller shows a 503 and fails closed) and succeed again as soon as Redis is back.
 //!
 //! * Standalone: a `ConnectionManager`, which reconnects by itself.
-//! * Sentinel: the master is asked of the sentinels at connect time. The crate does not follow
-//!   fail-overs, so any error (including `READONLY` from a demoted master) drops the
-//!   connection and the next operation asks the sentinels again.
-//! * Cluster: `ClusterConnection`; every script touches keys of one hash slot (`{u:...}`).
+//! * Sentinel: the crate does not follow fail-overs, and a `ConnectionManager` would reconnect
+//!   to the address it started with (after a fail-over: a dead server or a demoted replica).
+//!   So the master is asked of the sentinels and reached over a plain multiplexed connection.
+//!   Any error that is not plainly the command's own (a dead or killed connection, a timeout,
+//!   `READONLY` from a demoted master, ...) drops that connection, and the next operation asks
+//!   the sentinels again. Every [`SENTINEL_RECHECK`] the sentinels are also asked in the
+//!   background whether the master is still the same one, for a master that was replaced
+//!   while the gateway's connection to it stayed up (e.g. one cut off from the sentinels).
+//! * Cluster: `ClusterConnection`, which follows slot moves and fail-overs by itself; every
+//!   script and multi-key command touches keys of one hash slot (`{u:...}`, `{a:...}`).
+//!
+//! Acknowledged writes: Redis replicates asynchronously, so a write the master acknowledged is
+//! lost if the master dies before a replica has it. In sentinel mode the two writes a user or
+//! an MSP is told about and must not see undone by a fail-over (an enrollment, and removing
+//! one) are followed by `WAIT 1`; see [`RedisStore::durable`] for the trade-off.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::{
+    AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisFuture, Script, ServerErrorKind, Value,
+};
 use tokio::sync::Mutex;
 
 use super::{FailureOutcome, Limits, StoreError, UserRecord, key_safe, lock_duration};
 use crate::config::{Redis as RedisConfig, RedisMode, redact_url};
 use crate::mfa::revocation::Revocation;
 
+/// How often, in sentinel mode, the sentinels are asked whether the master has moved although
+/// the connection to the old one still works.
+pub const SENTINEL_RECHECK: Duration = Duration::from_secs(5);
+
+/// After a failed connection attempt, operations fail at once for this long rather than
+/// each trying again (a sentinel or server that does not answer would otherwise cost every
+/// queued request a full connect timeout).
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
 /// One live connection of whichever kind.
 #[derive(Clone)]
 enum Conn {
+    /// Standalone: reconnects by itself to the one configured address.
     Managed(ConnectionManager),
+    /// Sentinel: the master the sentinels named; dropped on errors, never reconnected.
+    Direct(MultiplexedConnection),
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
@@ -32,6 +59,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Managed(c) => c.req_packed_command(cmd),
+            Conn::Direct(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -43,18 +71,53 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Managed(c) => c.req_packed_commands(p, offset, count),
+            Conn::Direct(c) => c.req_packed_commands(p, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(p, offset, count),
         }
     }
     fn get_db(&self) -> i64 {
         match self {
             Conn::Managed(c) => c.get_db(),
+            Conn::Direct(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
     }
 }
 
+/// The master a sentinel-mode connection goes to.
+#[derive(Clone)]
+struct Master {
+    client: redis::Client,
+    addr: String,
+    checked: Instant,
+}
+
+/// The connection in use; `generation` tells it from the ones made before and after, so an
+/// error on an old connection does not drop a new one.
+struct Live {
+    conn: Conn,
+    master: Option<Master>,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Slot {
+    live: Option<Live>,
+    generations: u64,
+    /// The last failed connection attempt, so operations queued behind it fail at once
+    /// instead of each waiting out its own attempt.
+    failed: Option<(Instant, String)>,
+}
+
+/// What one operation uses: the connection, and which one it was.
+struct Lease {
+    conn: Conn,
+    master: Option<redis::Client>,
+    generation: u64,
+}
+
 struct Scripts {
+    hset: Script,
     use_recovery: Script,
     reset: Script,
     enroll: Script,
@@ -66,9 +129,16 @@ struct Scripts {
 #[derive(Clone)]
 pub struct RedisStore {
     cfg: Arc<RedisConfig>,
-    conn: Arc<Mutex<Option<Conn>>>,
+    slot: Arc<Mutex<Slot>>,
     scripts: Arc<Scripts>,
 }
+
+// HSET that always answers 1, so `durable` waits for a replica even when only existing
+// fields were overwritten (HSET itself counts new fields only).
+const HSET_ALL: &str = r#"
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"#;
 
 // KEYS: user hash. ARGV: the stored hash to consume. Returns remaining count or -1.
 const USE_RECOVERY: &str = r#"
@@ -92,6 +162,12 @@ redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
 return had
 "#;
 
+/// A write whose effect must survive a fail-over (see [`RedisStore::durable`]).
+enum Write<'a> {
+    Script(redis::ScriptInvocation<'a>),
+    Cmd(&'a Cmd),
+}
+
 const ENROLL: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'key_id', ARGV[2], 'enrolled_at', ARGV[3], 'last_used', ARGV[3], 'last_step', ARGV[4])
@@ -107,8 +183,8 @@ redis.call('HSET', KEYS[1], 'last_step', ARGV[1], 'last_used', ARGV[2])
 return 1
 "#;
 
-// KEYS: fails, lock, level. ARGV: max, window secs, base lock secs, max lock secs.
-// Returns {failures in window, lock seconds (0 = not locked)}.
+// KEYS: fails, lock, level (one user: one hash slot). ARGV: max, window secs, base lock secs,
+// max lock secs. Returns {failures in window, lock seconds (0 = not locked)}.
 const FAIL_USER: &str = r#"
 local n = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -125,7 +201,7 @@ end
 return {n, 0}
 "#;
 
-// KEYS: fails, lock. ARGV: max, secs.
+// KEYS: fails, lock (one address: one hash slot). ARGV: max, secs.
 const FAIL_ADDR: &str = r#"
 local n = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -141,12 +217,32 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// Whether an error is the command's own (a script error, a wrong type, ...) and says nothing
+/// about the server behind the connection. Every other error — I/O, timeouts, `READONLY`,
+/// `LOADING`, `MASTERDOWN`, an unparsable answer — may mean the master has moved.
+fn is_command_error(e: &redis::RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::ResponseError
+                | ServerErrorKind::ExecAbort
+                | ServerErrorKind::NoScript
+                | ServerErrorKind::CrossSlot
+                | ServerErrorKind::NotBusy
+                | ServerErrorKind::NoSub
+                | ServerErrorKind::NoPerm
+        ) | ErrorKind::UnexpectedReturnType
+            | ErrorKind::Extension
+    )
+}
+
 impl RedisStore {
     pub fn new(cfg: &RedisConfig) -> Self {
         Self {
             cfg: Arc::new(cfg.clone()),
-            conn: Arc::new(Mutex::new(None)),
+            slot: Arc::new(Mutex::new(Slot::default())),
             scripts: Arc::new(Scripts {
+                hset: Script::new(HSET_ALL),
                 use_recovery: Script::new(USE_RECOVERY),
                 reset: Script::new(RESET),
                 enroll: Script::new(ENROLL),
@@ -171,7 +267,42 @@ impl RedisStore {
         })
     }
 
-    async fn connect(&self) -> Result<Conn, StoreError> {
+    /// Connection settings of a sentinel-mode connection answering within `response`.
+    fn direct_config(&self, response: Duration) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.cfg.connect_timeout))
+            .set_response_timeout(Some(response))
+    }
+
+    /// Asks the sentinels for the current master (the crate also checks with `ROLE` that it
+    /// is one), bounded by the connect timeout.
+    async fn resolve_master(&self) -> Result<redis::Client, StoreError> {
+        let master = self.cfg.sentinel_master.clone().unwrap_or_default();
+        let node_info = redis::sentinel::SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(
+                self.cfg
+                    .password
+                    .as_ref()
+                    .map(|p| redis::RedisConnectionInfo::default().set_password(p.as_str()))
+                    .unwrap_or_default(),
+            );
+        let mut sentinel = redis::sentinel::SentinelClient::build(
+            self.cfg.nodes.clone(),
+            master,
+            Some(node_info),
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map_err(unavailable)?;
+        let timeout = self.cfg.connect_timeout + Duration::from_secs(1);
+        match tokio::time::timeout(timeout, sentinel.async_get_client()).await {
+            Ok(r) => r.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the sentinels named no master within {timeout:?}"
+            ))),
+        }
+    }
+
+    async fn connect(&self) -> Result<(Conn, Option<Master>), StoreError> {
         let timeout = self.cfg.connect_timeout;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -190,33 +321,25 @@ impl RedisStore {
                         redis::Client::open(self.connection_info(url)?).map_err(unavailable)?;
                     ConnectionManager::new_with_config(client, manager_config)
                         .await
-                        .map(Conn::Managed)
+                        .map(|c| (Conn::Managed(c), None))
                         .map_err(unavailable)
                 }
                 RedisMode::Sentinel => {
-                    let master = self.cfg.sentinel_master.clone().unwrap_or_default();
-                    let node_info = redis::sentinel::SentinelNodeConnectionInfo::default()
-                        .set_redis_connection_info(
-                            self.cfg
-                                .password
-                                .as_ref()
-                                .map(|p| {
-                                    redis::RedisConnectionInfo::default().set_password(p.as_str())
-                                })
-                                .unwrap_or_default(),
-                        );
-                    let mut sentinel = redis::sentinel::SentinelClient::build(
-                        self.cfg.nodes.clone(),
-                        master,
-                        Some(node_info),
-                        redis::sentinel::SentinelServerType::Master,
-                    )
-                    .map_err(unavailable)?;
-                    let client = sentinel.async_get_client().await.map_err(unavailable)?;
-                    ConnectionManager::new_with_config(client, manager_config)
+                    let client = self.resolve_master().await?;
+                    let conn = client
+                        .get_multiplexed_async_connection_with_config(
+                            &self.direct_config(self.cfg.response_timeout),
+                        )
                         .await
-                        .map(Conn::Managed)
-                        .map_err(unavailable)
+                        .map_err(unavailable)?;
+                    let addr = client.get_connection_info().addr().to_string();
+                    tracing::info!(master = %addr, "connected to the Redis master named by the sentinels");
+                    let master = Master {
+                        client,
+                        addr,
+                        checked: Instant::now(),
+                    };
+                    Ok((Conn::Direct(conn), Some(master)))
                 }
                 RedisMode::Cluster => {
                     let mut builder =
@@ -230,12 +353,13 @@ impl RedisStore {
                     client
                         .get_async_connection()
                         .await
-                        .map(Conn::Cluster)
+                        .map(|c| (Conn::Cluster(c), None))
                         .map_err(unavailable)
                 }
             }
         };
-        match tokio::time::timeout(timeout + Duration::from_secs(1), fut).await {
+        // Sentinel mode takes two steps (the sentinels, then the master), each bounded.
+        match tokio::time::timeout(timeout * 2 + Duration::from_secs(1), fut).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer within {timeout:?}"
@@ -243,34 +367,91 @@ impl RedisStore {
         }
     }
 
-    async fn conn(&self) -> Result<Conn, StoreError> {
-        let mut guard = self.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            return Ok(c.clone());
+    /// The connection to use, made if there is none (at most one attempt per
+    /// [`RECONNECT_PAUSE`]). In sentinel mode, starts a background check of the master every
+    /// [`SENTINEL_RECHECK`].
+    async fn lease(&self) -> Result<Lease, StoreError> {
+        let mut slot = self.slot.lock().await;
+        if slot.live.is_none() {
+            if let Some((at, why)) = &slot.failed
+                && at.elapsed() < RECONNECT_PAUSE
+            {
+                return Err(StoreError::Unavailable(why.clone()));
+            }
+            let (conn, master) = match self.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    slot.failed = Some((Instant::now(), e.to_string()));
+                    return Err(e);
+                }
+            };
+            slot.failed = None;
+            slot.generations += 1;
+            slot.live = Some(Live {
+                conn,
+                master,
+                generation: slot.generations,
+            });
         }
-        let c = self.connect().await?;
-        *guard = Some(c.clone());
-        Ok(c)
+        let Some(live) = slot.live.as_mut() else {
+            return Err(StoreError::Unavailable("no connection".into()));
+        };
+        if let Some(m) = live.master.as_mut()
+            && m.checked.elapsed() >= SENTINEL_RECHECK
+        {
+            m.checked = Instant::now();
+            self.spawn_recheck(live.generation, m.addr.clone());
+        }
+        Ok(Lease {
+            conn: live.conn.clone(),
+            master: live.master.as_ref().map(|m| m.client.clone()),
+            generation: live.generation,
+        })
     }
 
-    /// After an error in sentinel mode the master may have moved: ask the sentinels again.
-    async fn on_error(&self, e: &redis::RedisError) {
-        let must_reresolve = self.cfg.mode == RedisMode::Sentinel
-            && (e.is_io_error()
-                || e.is_connection_dropped()
-                || e.is_timeout()
-                || e.to_string().contains("READONLY"));
-        if must_reresolve {
-            *self.conn.lock().await = None;
+    /// Asks the sentinels, off the request path, whether the master is still `addr`; if not,
+    /// drops the connection so the next operation goes to the new one.
+    fn spawn_recheck(&self, generation: u64, addr: String) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            match store.resolve_master().await {
+                Ok(client) => {
+                    let now_at = client.get_connection_info().addr().to_string();
+                    if now_at != addr {
+                        tracing::warn!(old = %addr, new = %now_at, "the sentinels name a new Redis master: reconnecting");
+                        store.forget(generation).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "sentinels not reachable for the master check")
+                }
+            }
+        });
+    }
+
+    /// Drops the connection of this generation (not a newer one).
+    async fn forget(&self, generation: u64) {
+        let mut slot = self.slot.lock().await;
+        if slot.live.as_ref().map(|l| l.generation) == Some(generation) {
+            slot.live = None;
+        }
+    }
+
+    /// After an error in sentinel mode the master may have moved: unless the error was the
+    /// command's own, forget the connection so the next operation asks the sentinels again.
+    async fn on_error(&self, generation: u64, e: &redis::RedisError) {
+        if self.cfg.mode == RedisMode::Sentinel && !is_command_error(e) {
+            tracing::debug!(error = %e, "dropping the Redis connection; asking the sentinels again");
+            self.forget(generation).await;
         }
     }
 
     async fn run<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        let mut c = self.conn().await?;
-        match cmd.query_async::<T>(&mut c).await {
+        let mut lease = self.lease().await?;
+        match cmd.query_async::<T>(&mut lease.conn).await {
             Ok(v) => Ok(v),
             Err(e) => {
-                self.on_error(&e).await;
+                self.on_error(lease.generation, &e).await;
                 Err(unavailable(e))
             }
         }
@@ -280,11 +461,75 @@ impl RedisStore {
         &self,
         inv: redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut c = self.conn().await?;
-        match inv.invoke_async::<T>(&mut c).await {
+        let mut lease = self.lease().await?;
+        match inv.invoke_async::<T>(&mut lease.conn).await {
             Ok(v) => Ok(v),
             Err(e) => {
-                self.on_error(&e).await;
+                self.on_error(lease.generation, &e).await;
+                Err(unavailable(e))
+            }
+        }
+    }
+
+    /// Runs a write whose effect someone is told about (an enrollment, or removing one) and,
+    /// in sentinel mode, returns only once a replica has it: `WAIT 1` on the connection that
+    /// wrote. The write's result is a count; 0 means nothing was written and nothing is waited
+    /// for.
+    ///
+    /// Trade-off: with asynchronous replication, a master that dies right after acknowledging
+    /// would take the enrollment with it, and the user's next login would ask them to enroll
+    /// again although their app shows a working entry (or a removed secret would come back).
+    /// Waiting costs one replication round trip on these rare writes only (code checks, logins
+    /// and counters do not wait). If no replica confirms within `redis.response_timeout`, the
+    /// operation fails (503, "try again"): while every replica is down, new enrollments are
+    /// refused rather than promised. The write itself may still be on the master; the retry
+    /// then finds the user enrolled and asks for the next code. A dedicated connection is
+    /// used, because `WAIT` blocks the connection it is sent on and the shared one carries
+    /// every other request of this instance. Standalone and Cluster do not wait: a standalone
+    /// server has no fail-over, and a cluster may have no replicas at all.
+    async fn durable(&self, write: Write<'_>) -> Result<i64, StoreError> {
+        let lease = self.lease().await?;
+        let Some(client) = lease.master else {
+            return match write {
+                Write::Script(inv) => self.script(inv).await,
+                Write::Cmd(cmd) => self.run(cmd).await,
+            };
+        };
+        let wait = self.cfg.response_timeout;
+        let result = async {
+            let mut own = client
+                .get_multiplexed_async_connection_with_config(
+                    &self.direct_config(self.cfg.response_timeout + wait),
+                )
+                .await?;
+            let n: i64 = match write {
+                Write::Script(inv) => inv.invoke_async(&mut own).await?,
+                Write::Cmd(cmd) => cmd.query_async(&mut own).await?,
+            };
+            if n == 0 {
+                return Ok((n, 1));
+            }
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            let acked: i64 = redis::cmd("WAIT")
+                .arg(1)
+                .arg(ms)
+                .query_async(&mut own)
+                .await?;
+            Ok::<_, redis::RedisError>((n, acked))
+        }
+        .await;
+        match result {
+            Ok((n, acked)) if acked >= 1 => Ok(n),
+            Ok(_) => {
+                tracing::warn!(
+                    "no Redis replica confirmed a write within {wait:?}: reported as failed"
+                );
+                Err(StoreError::Unavailable(format!(
+                    "no replica confirmed the write within {wait:?}"
+                )))
+            }
+            Err(e) => {
+                self.on_error(lease.generation, &e).await;
                 Err(unavailable(e))
             }
         }
@@ -397,7 +642,7 @@ impl RedisStore {
             .arg(key_id)
             .arg(now)
             .arg(step);
-        let r: i64 = self.script(inv).await?;
+        let r = self.durable(Write::Script(inv)).await?;
         Ok(r == 1)
     }
 
@@ -496,16 +741,14 @@ impl RedisStore {
     }
 
     pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
-        let n: u64 = self
-            .run(
-                redis::cmd("HDEL")
-                    .arg(self.user_key(user))
-                    .arg("secret")
-                    .arg("key_id")
-                    .arg("enrolled_at")
-                    .arg("last_used"),
-            )
-            .await?;
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(self.user_key(user))
+            .arg("secret")
+            .arg("key_id")
+            .arg("enrolled_at")
+            .arg("last_used")
+            .arg("recovery");
+        let n = self.durable(Write::Cmd(&cmd)).await?;
         Ok(n > 0)
     }
 
@@ -574,26 +817,24 @@ impl RedisStore {
     }
 
     pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
-        self.run::<()>(
-            redis::cmd("HSET")
-                .arg(self.user_key(user))
-                .arg("recovery")
-                .arg(hashes.join("\n")),
-        )
-        .await
+        let mut inv = self.scripts.hset.prepare_invoke();
+        inv.key(self.user_key(user))
+            .arg("recovery")
+            .arg(hashes.join("\n"));
+        self.durable(Write::Script(inv)).await.map(|_| ())
     }
 
     pub async fn use_recovery(&self, user: &str, hash: &str) -> Result<Option<usize>, StoreError> {
         let mut inv = self.scripts.use_recovery.prepare_invoke();
         inv.key(self.user_key(user)).arg(hash);
-        let n: i64 = self.script(inv).await?;
+        let n = self.durable(Write::Script(inv)).await?;
         Ok(usize::try_from(n).ok())
     }
 
     pub async fn reset(&self, user: &str, now: u64) -> Result<bool, StoreError> {
         let mut inv = self.scripts.reset.prepare_invoke();
         inv.key(self.user_key(user)).arg(now);
-        let n: i64 = self.script(inv).await?;
+        let n = self.durable(Write::Script(inv)).await?;
         Ok(n == 1)
     }
 
@@ -605,8 +846,8 @@ impl RedisStore {
         now: u64,
         step: u64,
     ) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(self.user_key(user))
+        let mut inv = self.scripts.hset.prepare_invoke();
+        inv.key(self.user_key(user))
             .arg("secret")
             .arg(sealed)
             .arg("key_id")
@@ -617,7 +858,7 @@ impl RedisStore {
             .arg(now)
             .arg("last_step")
             .arg(step);
-        self.run::<()>(&cmd).await
+        self.durable(Write::Script(inv)).await.map(|_| ())
     }
 
     pub async fn search_users(
@@ -747,5 +988,49 @@ impl RedisStore {
             last = id;
         }
         Ok((last, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(kind: ServerErrorKind) -> redis::RedisError {
+        redis::RedisError::from((ErrorKind::Server(kind), "from the server"))
+    }
+
+    #[test]
+    fn errors_that_may_mean_a_moved_master_drop_the_connection() {
+        for kind in [
+            ServerErrorKind::ReadOnly,
+            ServerErrorKind::MasterDown,
+            ServerErrorKind::BusyLoading,
+            ServerErrorKind::TryAgain,
+        ] {
+            assert!(!is_command_error(&server(kind)), "{kind:?}");
+        }
+        for io in [
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::UnexpectedEof,
+            std::io::ErrorKind::TimedOut,
+        ] {
+            let e = redis::RedisError::from(std::io::Error::from(io));
+            assert!(!is_command_error(&e), "{io:?}");
+        }
+        assert!(!is_command_error(&redis::RedisError::from((
+            ErrorKind::MasterNameNotFoundBySentinel,
+            "no master"
+        ))));
+    }
+
+    #[test]
+    fn a_command_error_keeps_the_connection() {
+        assert!(is_command_error(&server(ServerErrorKind::ResponseError)));
+        assert!(is_command_error(&server(ServerErrorKind::NoScript)));
+        assert!(is_command_error(&redis::RedisError::from((
+            ErrorKind::UnexpectedReturnType,
+            "not a number"
+        ))));
     }
 }

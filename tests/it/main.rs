@@ -9,3 +9,4 @@ mod admin;
 mod cli;
 mod mfa_flow;
 mod proxy;
+mod scaleout;

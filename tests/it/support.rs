@@ -266,3 +266,440 @@ pub fn url(gw: &Gw, path: &str) -> String {
 pub fn at(s: &str) -> i64 {
     s.parse::<jiff::Timestamp>().unwrap().as_second()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Redis topologies (replicas, sentinels, cluster) for the scale-out tests.
+
+/// A `redis-server` process (data node or sentinel) with its own port and directory, killed
+/// on drop.
+pub struct RedisNode {
+    pub port: u16,
+    /// Keeps the node's files (data, sentinel configuration) as long as it runs.
+    _dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl RedisNode {
+    /// A data node on a free loopback port; `extra` arguments follow the defaults
+    /// (no persistence, replication without the 5 s diskless delay).
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--repl-diskless-sync-delay", "0"])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(extra);
+        Self::spawn(cmd, port, dir)
+    }
+
+    /// A sentinel watching the master at `master_port` under the name `name`, quorum 2,
+    /// down after 1 s, fail-over timeout 5 s.
+    pub fn sentinel(name: &str, master_port: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 sentinel monitor {name} 127.0.0.1 {master_port} 2\n\
+                 sentinel down-after-milliseconds {name} 1000\n\
+                 sentinel failover-timeout {name} 5000\n",
+                dir = dir.path().display(),
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new("redis-server");
+        cmd.arg(&conf).arg("--sentinel");
+        Self::spawn(cmd, port, dir)
+    }
+
+    fn spawn(mut cmd: Command, port: u16, dir: tempfile::TempDir) -> Self {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the test command installs it)");
+        let node = RedisNode {
+            port,
+            _dir: dir,
+            child: Some(child),
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return node;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Ends the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) the process: alive for the kernel, silent for
+    /// everyone else.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().map(Child::id).unwrap();
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+}
+
+impl Drop for RedisNode {
+    fn drop(&mut self) {
+        // SIGKILL ends a stopped process too.
+        self.kill();
+    }
+}
+
+/// One command to the Redis (or sentinel) on `port`, over a connection of its own with
+/// timeouts, so a test never hangs on a dead or stopped server.
+pub async fn redis_query<T: redis::FromRedisValue>(
+    port: u16,
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+    let cfg = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(3)));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(&mut conn).await
+}
+
+/// The `field:value` lines of an `INFO` (or `CLUSTER INFO`) answer, as a lookup.
+pub fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// Polls `check` until it says true, at most `limit`; returns how long it took. Each attempt
+/// is itself cut off at the deadline. Panics with `what` when the time is up.
+pub async fn eventually<F>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: AsyncFnMut() -> bool,
+{
+    let start = std::time::Instant::now();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Ok(true) = tokio::time::timeout_at(deadline, check()).await {
+            return start.elapsed();
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("not within {limit:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// A Redis Cluster of `n` primaries (no replicas) on loopback, created with
+/// `redis-cli --cluster create` and ready (`cluster_state:ok` on every node).
+pub struct Cluster {
+    pub nodes: Vec<RedisNode>,
+}
+
+impl Cluster {
+    pub async fn start(n: usize) -> Self {
+        let nodes: Vec<RedisNode> = (0..n)
+            .map(|_| {
+                // The bus port is chosen too: port + 10000 may be out of range or taken.
+                let bus = free_port().to_string();
+                RedisNode::start(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-port",
+                    &bus,
+                    "--cluster-node-timeout",
+                    "5000",
+                ])
+            })
+            .collect();
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["--cluster", "create"])
+            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = tokio::task::spawn_blocking(move || run_bounded(cmd, Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert!(out.status.success(), "redis-cli --cluster create: {out:?}");
+        let cluster = Cluster { nodes };
+        for node in &cluster.nodes {
+            let port = node.port;
+            eventually(Duration::from_secs(30), "cluster_state:ok", async || {
+                redis_query::<String>(port, &["CLUSTER", "INFO"])
+                    .await
+                    .is_ok_and(|i| info_field(&i, "cluster_state").as_deref() == Some("ok"))
+            })
+            .await;
+        }
+        cluster
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisNode::url).collect()
+    }
+}
+
+/// Runs a command to its end, killing it if it takes longer than `limit`.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `[redis]` lines naming several nodes, e.g. `redis_lines("cluster", &urls, None)`.
+pub fn redis_lines(mode: &str, nodes: &[String], sentinel_master: Option<&str>) -> String {
+    let list = nodes
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut s = format!("mode = \"{mode}\"\nnodes = [{list}]");
+    if let Some(m) = sentinel_master {
+        s.push_str(&format!("\nsentinel_master = \"{m}\""));
+    }
+    s
+}
+
+/// [`config_text`] with `redis` (lines such as [`redis_lines`] makes) in place of the one URL,
+/// Redis timeouts of 1 s for a loaded machine, and `mfa_extra` added to `[mfa]`.
+pub fn config_with_redis(
+    certs: &Certs,
+    upstream: SocketAddr,
+    redis: &str,
+    vms_section: &str,
+    mfa_extra: &str,
+) -> String {
+    const PLACEHOLDER: &str = "redis://placeholder";
+    config_text(certs, upstream, PLACEHOLDER, vms_section, "")
+        .replace(&format!("url = \"{PLACEHOLDER}\""), redis)
+        .replace("connect_timeout = \"500ms\"", "connect_timeout = \"1s\"")
+        .replace("response_timeout = \"500ms\"", "response_timeout = \"1s\"")
+        .replace(
+            "revocation_poll = \"200ms\"",
+            &format!("revocation_poll = \"200ms\"\n{mfa_extra}"),
+        )
+}
+
+/// A client without a cookie store, for sending another browser's cookies by hand.
+pub fn plain_client(addr: SocketAddr, ca_pem: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .resolve("localhost", addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// The browser's steps through the MFA pages against the demo VMS.
+pub mod browser {
+    use super::{Gw, url};
+    use mfa_gateway::auth::totp;
+
+    pub async fn login(
+        c: &reqwest::Client,
+        gw: &Gw,
+        user: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        c.post(url(gw, "/login"))
+            .form(&[("username", user), ("password", "demo")])
+            .send()
+            .await
+    }
+
+    pub fn location(r: &reqwest::Response) -> String {
+        r.headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn sets_vms_session(r: &reqwest::Response) -> bool {
+        set_cookies(r)
+            .iter()
+            .any(|c| c.starts_with("VMSSESSION=") && !c.starts_with("VMSSESSION=;"))
+    }
+
+    /// A `Cookie` header carrying every cookie a response set (not the removals).
+    pub fn cookie_header(r: &reqwest::Response) -> String {
+        set_cookies(r)
+            .iter()
+            .filter_map(|c| c.split(';').next())
+            .filter(|nv| !nv.ends_with('='))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn csrf(html: &str) -> Option<String> {
+        let rest = &html[html.find("name=\"csrf\"")?..];
+        let v = rest.find("value=\"")? + 7;
+        Some(rest[v..v + rest[v..].find('"')?].to_string())
+    }
+
+    /// The secret behind the pairing code on the enrollment page.
+    pub fn pairing_secret(html: &str) -> Option<Vec<u8>> {
+        const TAG: &str = "<p class=\"pairing\">";
+        let start = html.find(TAG)? + TAG.len();
+        let code = &html[start..start + html[start..].find('<')?];
+        let compact: String = code.chars().filter(|c| *c != ' ').collect();
+        totp_rs::Secret::try_from_base32(&compact)
+            .ok()
+            .map(|s| s.as_ref().to_vec())
+    }
+
+    /// GETs an MFA page and posts `code` with its form token.
+    pub async fn post_code(
+        c: &reqwest::Client,
+        gw: &Gw,
+        page: &str,
+        code: &str,
+    ) -> Result<reqwest::Response, String> {
+        let r = c
+            .get(url(gw, page))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status();
+        let html = r.text().await.map_err(|e| e.to_string())?;
+        let token = csrf(&html).ok_or(format!("{page}: {status}, no form"))?;
+        c.post(url(gw, page))
+            .form(&[("csrf", token.as_str()), ("code", code)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Logs a first-time user in and enrolls: the enrollment page's answer to the code
+    /// (302 with the session when it worked) and the secret.
+    pub async fn try_enroll(
+        c: &reqwest::Client,
+        gw: &Gw,
+        user: &str,
+    ) -> Result<(reqwest::Response, Vec<u8>), String> {
+        let r = login(c, gw, user).await.map_err(|e| e.to_string())?;
+        if (r.status().as_u16(), location(&r).as_str()) != (303, "/.mfa/enroll") {
+            return Err(format!("login of {user}: {} {}", r.status(), location(&r)));
+        }
+        let page = c
+            .get(url(gw, "/.mfa/enroll"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let html = page.text().await.map_err(|e| e.to_string())?;
+        let secret = pairing_secret(&html).ok_or("no pairing code")?;
+        let token = csrf(&html).ok_or("no form")?;
+        let code = totp::code_at(&secret, gw.clock.unix());
+        let r = c
+            .post(url(gw, "/.mfa/enroll"))
+            .form(&[("csrf", token.as_str()), ("code", code.as_str())])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if location(&r) != "/.mfa/recovery-codes" {
+            return Ok((r, secret));
+        }
+        // The recovery codes are shown once; "continue" releases the login.
+        let html = c
+            .get(url(gw, "/.mfa/recovery-codes"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let token = csrf(&html).ok_or("no form on the recovery codes page")?;
+        let r = c
+            .post(url(gw, "/.mfa/recovery-codes"))
+            .form(&[("csrf", token.as_str()), ("action", "continue")])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((r, secret))
+    }
+
+    /// Enrolls `user` (must work) and returns the secret; the client is then logged in.
+    pub async fn enroll(c: &reqwest::Client, gw: &Gw, user: &str) -> Vec<u8> {
+        let (r, secret) = try_enroll(c, gw, user).await.unwrap();
+        assert_eq!(r.status(), 302, "enrollment of {user} confirmed");
+        assert!(sets_vms_session(&r));
+        secret
+    }
+
+    /// Logs an enrolled user in with the code of the next time step: the released VMS
+    /// answer, or what went wrong (a 503 while Redis fails over, an enrollment page if the
+    /// enrollment was lost, ...).
+    pub async fn try_login_with_code(
+        c: &reqwest::Client,
+        gw: &Gw,
+        user: &str,
+        secret: &[u8],
+    ) -> Result<reqwest::Response, String> {
+        let r = login(c, gw, user).await.map_err(|e| e.to_string())?;
+        if (r.status().as_u16(), location(&r).as_str()) != (303, "/.mfa/verify") {
+            return Err(format!("login of {user}: {} {}", r.status(), location(&r)));
+        }
+        gw.clock.advance(30);
+        let code = totp::code_at(secret, gw.clock.unix());
+        let r = post_code(c, gw, "/.mfa/verify", &code).await?;
+        if r.status() != 302 || !sets_vms_session(&r) {
+            return Err(format!("code of {user}: {}", r.status()));
+        }
+        Ok(r)
+    }
+
+    pub async fn login_with_code(
+        c: &reqwest::Client,
+        gw: &Gw,
+        user: &str,
+        secret: &[u8],
+    ) -> reqwest::Response {
+        try_login_with_code(c, gw, user, secret).await.unwrap()
+    }
+}
