@@ -6,5 +6,6 @@
 mod support;
 
 mod cli;
+mod deploy;
 mod mfa_flow;
 mod proxy;
