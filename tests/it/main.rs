@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod cli;
+mod deploy;
 mod mfa_flow;
 mod proxy;
 mod scaleout;
