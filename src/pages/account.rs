@@ -9,7 +9,7 @@
 //! required the page says so and that a lost phone goes through the MSP.
 //!
 //! ```text
-//!   h1, signed in as …, confirmation (role=status) or error (role=alert)
+//!   signed in as … / back to the application; h1; confirmation (role=status) or error (alert)
 //!   state: on since … / last used … / off; required or optional
 //!   [not enrolled] Turn on MFA            -> setup_action     (no code)
 //!   [enrolled]     Replace your phone     -> repair_action    (code)
@@ -91,9 +91,10 @@ pub fn account_page(v: &AccountView<'_>) -> String {
     let account = format!("<strong>{}</strong>", escape(v.account));
     let _ = write!(
         c,
-        r#"<h1>{}</h1><p class="muted">{}</p>"#,
-        escape(t.title),
-        fill(s.common.signed_in_as, &[("{account}", &account)])
+        r#"<p class="muted who"><span>{}</span><a href="/">{}</a></p><h1>{}</h1>"#,
+        fill(s.common.signed_in_as, &[("{account}", &account)]),
+        escape(t.back),
+        escape(t.title)
     );
     if let Some(message) = v.message {
         let _ = write!(
@@ -166,7 +167,6 @@ pub fn account_page(v: &AccountView<'_>) -> String {
         c.push_str(&button("primary", t.setup_button, None));
         c.push_str("</form></section>");
     }
-    let _ = write!(c, r#"<p><a href="/">{}</a></p>"#, escape(t.back));
     render(v.lang, v.branding, t.title, &c)
 }
 
@@ -304,9 +304,10 @@ mod tests {
         assert!(page.contains("<strong>MFA is on for your account.</strong>"));
         assert!(page.contains("<dt>Set up on</dt><dd>2026-11-27 14:03 UTC</dd>"));
         assert!(page.contains("<dt>Last used</dt><dd>2026-12-01 08:15 UTC</dd>"));
-        assert!(
-            page.contains(r#"<p class="muted">Signed in as <strong>jan@example.nl</strong></p>"#)
-        );
+        assert!(page.contains(concat!(
+            r#"<p class="muted who"><span>Signed in as <strong>jan@example.nl</strong></span>"#,
+            r#"<a href="/">Back to the application</a></p><h1>Your MFA settings</h1>"#
+        )));
         assert!(page.contains("<strong>7 unused codes left.</strong>"));
         assert!(page.contains("Make new codes (the old ones stop working)"));
         for (target, action) in [

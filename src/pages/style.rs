@@ -12,7 +12,8 @@
 //! contrast in both light and dark mode. Confirmations (`.ok`), warnings (`.warn`) and the
 //! destructive admin action (`.danger`, `.danger-zone`) get their own colour pairs, again for
 //! both modes. The admin user page marks its content `.wide` and the card widens for its table
-//! (`main:has(.wide)`; a browser without `:has` keeps the narrow card). The QR code keeps a white background in dark mode
+//! (`main:has(.wide)`; a browser without `:has` keeps the narrow card); on a phone the table's
+//! rows become stacked blocks, each cell labelled by its `data-label`. The QR code keeps a white background in dark mode
 //! because scanners expect dark modules on a light field.
 
 use std::sync::LazyLock;
@@ -107,6 +108,16 @@ pub const STYLE: &str = concat!(
     ".events th{color:var(--muted)}",
     ".events td:first-child{white-space:nowrap}",
     ".events td:last-child{min-width:10rem;overflow-wrap:anywhere}",
+    "@media (max-width:40rem){.events thead{position:absolute;width:1px;height:1px;",
+    "overflow:hidden;clip-path:inset(50%);white-space:nowrap}",
+    ".events tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}",
+    ".events td{display:block;min-width:0;padding:0;border:0}",
+    ".events td:first-child{color:var(--muted);font-size:.875rem}",
+    ".events td:nth-child(2){font-weight:600}",
+    ".events td[data-label]::before{content:attr(data-label) \": \";color:var(--muted)}",
+    ".events td:empty{display:none}.events tbody tr:last-child{border-bottom:0}}",
+    ".facts+p{margin-top:1rem}",
+    ".ok>:last-child,.warn>:last-child{margin-bottom:0}",
     "main:has(.wide){max-width:48rem}",
     "@media (min-width:40rem){.wide .facts{display:grid;grid-template-columns:max-content 1fr;",
     "gap:.25rem 1.5rem}.wide .facts dd{margin:0}}",

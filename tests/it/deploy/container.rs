@@ -293,6 +293,31 @@ async fn compose_services_run_a_gateway_in_front_of_the_demo_vms() {
         .send()
         .await
         .unwrap();
+    // The recovery codes are shown once; "continue" releases the session.
+    assert_eq!(r.status(), 303, "{}", gw.log());
+    let codes_page = format!("{base}{DEFAULT_PREFIX}recovery-codes");
+    assert_eq!(
+        r.headers()["location"],
+        format!("{DEFAULT_PREFIX}recovery-codes")
+    );
+    assert!(!has_session(&r));
+    let html = client
+        .get(&codes_page)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = client
+        .post(&codes_page)
+        .form(&[
+            ("csrf", field(&html, "csrf").as_str()),
+            ("action", "continue"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302, "{}", gw.log());
     assert!(has_session(&r), "released after enrollment");
     drop(demo);
