@@ -40,9 +40,33 @@ pub enum FormAction {
     SetUp,
     /// Enrollment or offer page: not now, continue to the VMS.
     Postpone,
-    /// Recovery codes page: the user has saved the codes.
+    /// Recovery codes page or a notice: the user has read it, continue.
     Continue,
+    /// Account page: replace the phone (re-pair), proven with a code from the current one.
+    ReplacePhone,
+    /// Account page: make new recovery codes, proven with a current code.
+    NewRecoveryCodes,
+    /// Account page: turn MFA off, proven with a current code.
+    Disable,
+    /// Admin user page: disconnect the user's MFA (the lost-phone reset).
+    Reset,
+    /// Admin user page: lift the lock of the user's code step.
+    Unlock,
 }
+
+/// Every [`FormAction`], for [`FormAction::parse`] and the tests.
+const ALL_ACTIONS: [FormAction; 10] = [
+    FormAction::Confirm,
+    FormAction::Verify,
+    FormAction::SetUp,
+    FormAction::Postpone,
+    FormAction::Continue,
+    FormAction::ReplacePhone,
+    FormAction::NewRecoveryCodes,
+    FormAction::Disable,
+    FormAction::Reset,
+    FormAction::Unlock,
+];
 
 impl FormAction {
     /// The value sent in the form.
@@ -53,20 +77,19 @@ impl FormAction {
             FormAction::SetUp => "setup",
             FormAction::Postpone => "postpone",
             FormAction::Continue => "continue",
+            FormAction::ReplacePhone => "replace-phone",
+            FormAction::NewRecoveryCodes => "new-recovery-codes",
+            FormAction::Disable => "disable",
+            FormAction::Reset => "reset",
+            FormAction::Unlock => "unlock",
         }
     }
 
     /// Reads a submitted [`ACTION_FIELD`] value; unknown values are `None`.
     pub fn parse(value: &str) -> Option<FormAction> {
-        [
-            FormAction::Confirm,
-            FormAction::Verify,
-            FormAction::SetUp,
-            FormAction::Postpone,
-            FormAction::Continue,
-        ]
-        .into_iter()
-        .find(|action| action.as_str() == value)
+        ALL_ACTIONS
+            .into_iter()
+            .find(|action| action.as_str() == value)
     }
 }
 
@@ -128,38 +151,46 @@ pub(crate) struct CodeField<'a> {
     pub autofocus: bool,
 }
 
-const ERROR_ID: &str = "code-error";
-const HINT_ID: &str = "code-hint";
-
-/// The label, the error alert (if any), the hints and the code input.
+/// The label, the error alert (if any), the hints and the code input, with the element id
+/// [`CODE_FIELD`]: the one code field of a page.
 pub(crate) fn code_field(f: &CodeField<'_>) -> String {
+    code_field_with_id(f, CODE_FIELD)
+}
+
+/// Like [`code_field`], for a page with several code forms: element ids must be unique in a
+/// page (or a label points at the wrong field), so each gets its own `id`, and its error and
+/// hints are `{id}-error` and `{id}-hint-N`. The field name stays [`CODE_FIELD`].
+pub(crate) fn code_field_with_id(f: &CodeField<'_>, id: &str) -> String {
+    let id = escape(id);
     let mut out = String::new();
     let mut described_by: Vec<String> = Vec::new();
-    let _ = write!(
-        out,
-        r#"<label for="{CODE_FIELD}">{}</label>"#,
-        escape(f.label)
-    );
+    let _ = write!(out, r#"<label for="{id}">{}</label>"#, escape(f.label));
     if let Some(error) = f.error {
+        let error_id = format!("{id}-error");
         let _ = write!(
             out,
-            r#"<p class="alert" role="alert" id="{ERROR_ID}">{}</p>"#,
+            r#"<p class="alert" role="alert" id="{error_id}">{}</p>"#,
             escape(&error.message(f.lang))
         );
-        described_by.push(ERROR_ID.to_owned());
+        described_by.push(error_id);
     }
     for (i, hint) in f.hints.iter().enumerate() {
-        let id = format!("{HINT_ID}-{}", i + 1);
-        let _ = write!(out, r#"<p class="muted" id="{id}">{}</p>"#, escape(hint));
-        described_by.push(id);
+        let hint_id = format!("{id}-hint-{}", i + 1);
+        let _ = write!(
+            out,
+            r#"<p class="muted" id="{hint_id}">{}</p>"#,
+            escape(hint)
+        );
+        described_by.push(hint_id);
     }
     let _ = write!(
         out,
         concat!(
-            r#"<input class="code" id="{name}" name="{name}" type="text" "#,
+            r#"<input class="code" id="{id}" name="{name}" type="text" "#,
             r#"autocomplete="one-time-code" inputmode="numeric" pattern="[0-9 ]*" "#,
             r#"maxlength="{max}" autocapitalize="off" spellcheck="false" required"#,
         ),
+        id = id,
         name = CODE_FIELD,
         max = CODE_MAX_LEN
     );
@@ -197,15 +228,13 @@ mod tests {
 
     #[test]
     fn actions_round_trip_and_unknown_is_rejected() {
-        for a in [
-            FormAction::Confirm,
-            FormAction::Verify,
-            FormAction::SetUp,
-            FormAction::Postpone,
-            FormAction::Continue,
-        ] {
+        let mut values: Vec<&str> = ALL_ACTIONS.iter().map(FormAction::as_str).collect();
+        for a in ALL_ACTIONS {
             assert_eq!(FormAction::parse(a.as_str()), Some(a));
         }
+        values.sort_unstable();
+        values.dedup();
+        assert_eq!(values.len(), ALL_ACTIONS.len(), "two actions share a value");
         assert_eq!(FormAction::parse("Postpone"), None);
         assert_eq!(FormAction::parse(""), None);
     }
@@ -298,6 +327,26 @@ mod tests {
         assert!(html.contains(r#"aria-describedby="code-error code-hint-1 code-hint-2""#));
         assert!(html.contains(r#"aria-invalid="true""#));
         assert!(!html.contains("autofocus"));
+    }
+
+    #[test]
+    fn code_field_with_its_own_id_keeps_the_name() {
+        let html = code_field_with_id(
+            &CodeField {
+                lang: Lang::En,
+                label: "Code",
+                hints: &["hint"],
+                error: Some(FormError::WrongCode),
+                autofocus: false,
+            },
+            "code-disable",
+        );
+        assert!(html.starts_with(r#"<label for="code-disable">Code</label>"#));
+        assert!(html.contains(r#"id="code-disable-error""#));
+        assert!(html.contains(r#"<p class="muted" id="code-disable-hint-1">hint</p>"#));
+        assert!(html.contains(r#"id="code-disable" name="code" type="text""#));
+        assert!(html.contains(r#"aria-describedby="code-disable-error code-disable-hint-1""#));
+        assert!(!html.contains(r#"id="code""#));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The gateway's own pages: MFA offer, enrollment, recovery codes, login code, and errors.
+//! The gateway's own pages: MFA offer, enrollment, recovery codes, login code, notices,
+//! self-service, MSP administration, and errors.
 //!
 //! The VMS behind the gateway cannot be changed, so every screen MFA needs is served by the
 //! gateway itself. Thousands of people see these pages daily, mostly on phones, so they are
@@ -24,15 +25,27 @@
 //!          v
 //!   recovery_codes_page --"Continue"--> session released
 //!
+//!   verify_page with a recovery code --> notice_page(RecoveryCodeUsed) --"Continue"--> released
+//!
 //!   any failure the gateway answers itself --> error_page(ErrorPage::…)
+//! ```
+//!
+//! With an approved session, under the gateway's own prefix:
+//!
+//! ```text
+//!   account_page           own MFA: set up, replace phone, new recovery codes, turn off
+//!   admin_search_page  --> admin_user_page   MSP: find a user, disconnect MFA, unlock
 //! ```
 //!
 //! Every page is served with [`page_headers`] (no caching, no framing, a strict CSP that
 //! allows only the stylesheet by hash); [`html_response`] builds the whole response.
 //! Forms post to the URL the handler passes in, always carry the CSRF token as
 //! [`CSRF_FIELD`], the code as [`CODE_FIELD`] and the choice as [`ACTION_FIELD`]
-//! ([`FormAction`]).
+//! ([`FormAction`]). The admin forms add [`USER_FIELD`], [`REASON_FIELD`] and
+//! [`CONFIRM_FIELD`]; the one GET form, the admin search, sends [`SEARCH_FIELD`] and no token.
 
+mod account;
+mod admin;
 mod enroll;
 mod error_page;
 mod form;
@@ -40,6 +53,7 @@ mod headers;
 mod html;
 mod lang;
 mod layout;
+mod notice;
 mod offer;
 mod qr;
 mod recovery;
@@ -47,6 +61,12 @@ pub mod strings;
 mod style;
 mod verify;
 
+pub use account::{AccountMessage, AccountView, account_page};
+pub use admin::{
+    AdminError, AdminEvent, AdminMessage, AdminSearchView, AdminUserView, CONFIRM_FIELD,
+    CONFIRM_VALUE, REASON_FIELD, REASON_MAX_LEN, SEARCH_FIELD, SEARCH_MAX_LEN, USER_FIELD,
+    admin_search_page, admin_user_page,
+};
 pub use enroll::{EnrollView, enroll_page};
 pub use error_page::{ErrorPage, error_page, error_response};
 pub use form::{ACTION_FIELD, CODE_FIELD, CSRF_FIELD, FormAction, FormError};
@@ -54,6 +74,7 @@ pub use headers::{html_response, page_headers};
 pub use html::escape;
 pub use lang::Lang;
 pub use layout::Branding;
+pub use notice::{NoticeKind, NoticeView, notice_page};
 pub use offer::{OfferView, offer_page};
 pub use qr::{QrError, qr_svg};
 pub use recovery::{RecoveryCodesView, recovery_codes_page};
@@ -142,10 +163,111 @@ mod tests {
                 }),
             ),
         ];
+        for remaining in [0, 3] {
+            pages.push((
+                "notice",
+                notice_page(&NoticeView {
+                    lang,
+                    branding: b,
+                    kind: NoticeKind::RecoveryCodeUsed { remaining },
+                    form_action: EVIL,
+                    csrf: EVIL,
+                }),
+            ));
+        }
+        for enrolled in [true, false] {
+            pages.push((
+                if enrolled {
+                    "account-enrolled"
+                } else {
+                    "account"
+                },
+                account_page(&AccountView {
+                    lang,
+                    branding: b,
+                    account: EVIL,
+                    enrolled,
+                    enrolled_since: Some(EVIL),
+                    last_used: Some(EVIL),
+                    required: !enrolled,
+                    can_disable: enrolled,
+                    recovery_enabled: true,
+                    recovery_remaining: 0,
+                    csrf: EVIL,
+                    repair_action: EVIL,
+                    recovery_action: EVIL,
+                    disable_action: EVIL,
+                    setup_action: EVIL,
+                    error: Some(FormError::WrongCode),
+                    message: Some(AccountMessage::MfaEnabled),
+                }),
+            ));
+        }
+        let results = [EVIL.to_owned(), "jan".to_owned()];
+        for query in ["", EVIL] {
+            pages.push((
+                "admin-search",
+                admin_search_page(&AdminSearchView {
+                    lang,
+                    branding: b,
+                    admin: EVIL,
+                    query,
+                    results: &results,
+                    search_action: EVIL,
+                    user_link_base: EVIL,
+                }),
+            ));
+        }
+        let event = AdminEvent {
+            at: EVIL.to_owned(),
+            event: EVIL.to_owned(),
+            actor: EVIL.to_owned(),
+            detail: EVIL.to_owned(),
+        };
+        let events = [event.clone(), event];
+        pages.push((
+            "admin-user",
+            admin_user_page(&AdminUserView {
+                lang,
+                branding: b,
+                admin: EVIL,
+                user: EVIL,
+                enrolled: true,
+                enrolled_since: Some(EVIL),
+                last_used: Some(EVIL),
+                locked_until: Some(EVIL),
+                role: Some(EVIL),
+                policy_state: Some(EVIL),
+                recovery_remaining: 2,
+                events: &events,
+                csrf: EVIL,
+                reset_action: EVIL,
+                unlock_action: EVIL,
+                back_link: EVIL,
+                message: Some(AdminMessage::Unlocked),
+                error: Some(AdminError::ReasonMissing),
+            }),
+        ));
         for e in ERRORS {
             pages.push(("error", error_page(lang, b, e)));
         }
         pages
+    }
+
+    /// The opening tags of one element type, e.g. every `<input …>`.
+    fn tags<'p>(page: &'p str, name: &str) -> Vec<&'p str> {
+        page.split(&format!("<{name} "))
+            .skip(1)
+            .map(|rest| rest.split('>').next().unwrap())
+            .collect()
+    }
+
+    /// The value of an attribute in an opening tag's text.
+    fn attr<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
+        tag.split(&format!(" {name}=\""))
+            .nth(1)
+            .or_else(|| tag.strip_prefix(&format!("{name}=\"")))
+            .and_then(|rest| rest.split('"').next())
     }
 
     /// Whether any tag carries an `on…=` attribute.
@@ -245,10 +367,19 @@ mod tests {
     #[test]
     fn every_form_posts_with_the_csrf_token() {
         let (b, c) = (Branding::default(), codes());
-        let mut seen = 0;
+        let (mut seen, mut searches) = (0, 0);
         for lang in LANGS {
             for (name, page) in all_pages(lang, &b, &c) {
                 for form in forms(&page) {
+                    if form.starts_with(r#"method="get""#) {
+                        // Only the admin search reads, and it must not leak the token into
+                        // a URL.
+                        assert_eq!(name, "admin-search", "{form}");
+                        assert!(!form.contains("csrf"), "{name}: {form}");
+                        assert!(form.contains(r#"name="q""#), "{name}");
+                        searches += 1;
+                        continue;
+                    }
                     seen += 1;
                     assert!(
                         form.starts_with(r#"method="post" action=""#),
@@ -262,8 +393,59 @@ mod tests {
                 }
             }
         }
-        // enroll (2 forms), recovery, verify, offer: five forms per language.
-        assert_eq!(seen, 10);
+        // Per language: enroll (2 forms), recovery, verify, offer, two notices, account with
+        // MFA (3) and without (1), admin user (reset and unlock): thirteen.
+        assert_eq!(seen, 26);
+        assert_eq!(searches, 4);
+    }
+
+    #[test]
+    fn every_field_has_a_label_and_a_unique_id() {
+        let (b, c) = (Branding::default(), codes());
+        let mut fields = 0;
+        for lang in LANGS {
+            for (name, page) in all_pages(lang, &b, &c) {
+                let mut ids: Vec<&str> = tags(&page, "input")
+                    .into_iter()
+                    .chain(tags(&page, "textarea"))
+                    .filter(|tag| attr(tag, "type") != Some("hidden"))
+                    .map(|tag| {
+                        fields += 1;
+                        let id = attr(tag, "id");
+                        assert!(id.is_some(), "{name}: field without id: {tag}");
+                        id.unwrap_or_default()
+                    })
+                    .collect();
+                for id in &ids {
+                    assert_eq!(
+                        page.matches(&format!(r#"<label for="{id}">"#)).count(),
+                        1,
+                        "{name}: label for {id}"
+                    );
+                }
+                // Every id in the page, not just the fields', is unique.
+                ids = page
+                    .split(" id=\"")
+                    .skip(1)
+                    .map(|rest| rest.split('"').next().unwrap())
+                    .collect();
+                let all = ids.len();
+                ids.sort_unstable();
+                ids.dedup();
+                assert_eq!(ids.len(), all, "{name}: duplicate id");
+                // Whatever aria-describedby / aria-labelledby names exists.
+                for tag in page.split('<').skip(1) {
+                    let tag = tag.split('>').next().unwrap();
+                    for a in ["aria-describedby", "aria-labelledby"] {
+                        for id in attr(tag, a).unwrap_or_default().split_whitespace() {
+                            assert!(ids.contains(&id), "{name}: {a} names missing {id}");
+                        }
+                    }
+                }
+            }
+        }
+        // Code fields in enroll, verify and account (3); search (2); reason and confirm.
+        assert_eq!(fields, 2 * (1 + 1 + 3 + 2 + 2));
     }
 
     #[test]
@@ -271,23 +453,44 @@ mod tests {
         let (b, c) = (Branding::default(), codes());
         for lang in LANGS {
             for (name, page) in all_pages(lang, &b, &c) {
-                if !(name == "enroll" || name == "verify") {
-                    assert!(!page.contains("name=\"code\""), "{name}");
-                    continue;
+                let codes: Vec<&str> = tags(&page, "input")
+                    .into_iter()
+                    .filter(|tag| attr(tag, "name") == Some(CODE_FIELD))
+                    .collect();
+                let expected = match name {
+                    "enroll" | "verify" => 1,
+                    "account-enrolled" => 3,
+                    _ => 0,
+                };
+                assert_eq!(codes.len(), expected, "{name}");
+                for tag in codes {
+                    for a in [
+                        r#"autocomplete="one-time-code""#,
+                        r#"inputmode="numeric""#,
+                        r#"pattern="[0-9 ]*""#,
+                        " required",
+                    ] {
+                        assert!(tag.contains(a), "{name} {lang:?}: {a}");
+                    }
                 }
-                for attr in [
-                    r#"autocomplete="one-time-code""#,
-                    r#"inputmode="numeric""#,
-                    r#"pattern="[0-9 ]*""#,
-                    r#"<label for="code">"#,
-                    r#"id="code" name="code""#,
-                    r#"role="alert""#,
-                    " autofocus",
-                ] {
-                    assert!(page.contains(attr), "{name} {lang:?}: {attr}");
+                if expected > 0 {
+                    assert!(page.contains(r#"role="alert""#), "{name}");
+                }
+                if name == "enroll" || name == "verify" {
+                    assert!(page.contains(r#"<label for="code">"#), "{name}");
+                    assert!(page.contains(r#"id="code" name="code""#), "{name}");
+                    assert!(page.contains(" autofocus"), "{name}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn attribute_helper_can_fail() {
+        assert_eq!(attr(r#"a id="x" type="hidden""#, "type"), Some("hidden"));
+        assert_eq!(attr(r#"type="text" data-id="y""#, "id"), None);
+        assert_eq!(attr(r#"type="text" data-id="y""#, "type"), Some("text"));
+        assert_eq!(tags("<p><input a><input b>", "input"), vec!["a", "b"]);
     }
 
     #[test]

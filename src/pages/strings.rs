@@ -6,7 +6,9 @@
 //! [`strings`] and never contain user-facing literals of their own.
 //!
 //! Texts are plain text, not HTML: pages escape them. A few carry a placeholder
-//! (`{account}`, `{minutes}`, `{status}`) that the page fills with an escaped value.
+//! (`{account}`, `{minutes}`, `{status}`, `{count}`, `{user}`, …) that the page fills with an
+//! escaped value. Where a count can be one, there is a separate text for one, because Dutch
+//! and English both change the noun.
 //!
 //! Wording follows the VMS announcement: "MFA", "authenticator app", "pairing code"
 //! ("koppelcode") and "login code" ("inlogcode"); lost phones are handled by the MSP. The
@@ -23,6 +25,9 @@ pub struct Strings {
     pub recovery: RecoveryText,
     pub verify: VerifyText,
     pub offer: OfferText,
+    pub notice: NoticeText,
+    pub account: AccountText,
+    pub admin: AdminText,
     pub form_errors: FormErrorText,
     pub error_pages: ErrorPagesText,
 }
@@ -37,6 +42,8 @@ pub struct CommonText {
     /// Small print on error pages; `{status}` is the HTTP status code.
     pub error_code: &'static str,
     pub not_now: &'static str,
+    /// `{account}` is the signed-in user, on pages for a user who is already in.
+    pub signed_in_as: &'static str,
 }
 
 /// The enrollment page: connecting an authenticator app.
@@ -94,6 +101,124 @@ pub struct OfferText {
     pub later_hint: &'static str,
 }
 
+/// One-message interstitials shown during a sign-in.
+#[derive(Debug)]
+pub struct NoticeText {
+    pub recovery_used_title: &'static str,
+    pub recovery_used_once: &'static str,
+    pub recovery_left_none: &'static str,
+    pub recovery_left_one: &'static str,
+    /// `{count}` is the number of unused codes (two or more).
+    pub recovery_left_many: &'static str,
+    /// Advice when no codes are left: without them and without the phone there is no way in.
+    pub recovery_none_advice: &'static str,
+    pub continue_button: &'static str,
+}
+
+/// The self-service page where a signed-in user manages their own MFA.
+#[derive(Debug)]
+pub struct AccountText {
+    pub title: &'static str,
+    pub state_on: &'static str,
+    pub state_off: &'static str,
+    pub since_label: &'static str,
+    pub last_used_label: &'static str,
+    pub never_used: &'static str,
+    /// Enforced role, MFA on: it stays on; a lost phone goes through the MSP.
+    pub required_on: &'static str,
+    /// Enforced role, MFA not (yet) set up, e.g. right after an MSP reset.
+    pub required_off: &'static str,
+    pub optional: &'static str,
+    pub setup_heading: &'static str,
+    pub setup_text: &'static str,
+    pub setup_button: &'static str,
+    pub replace_heading: &'static str,
+    pub replace_text: &'static str,
+    pub replace_code_label: &'static str,
+    pub replace_button: &'static str,
+    pub recovery_heading: &'static str,
+    pub recovery_left_none: &'static str,
+    pub recovery_left_one: &'static str,
+    /// `{count}` is the number of unused codes (two or more).
+    pub recovery_left_many: &'static str,
+    pub recovery_text: &'static str,
+    pub recovery_code_label: &'static str,
+    pub recovery_button: &'static str,
+    pub disable_heading: &'static str,
+    pub disable_text: &'static str,
+    pub disable_code_label: &'static str,
+    pub disable_button: &'static str,
+    pub back: &'static str,
+    pub done_phone_replaced: &'static str,
+    pub done_recovery_replaced: &'static str,
+    pub done_disabled: &'static str,
+    pub done_enabled: &'static str,
+}
+
+/// The MSP administration pages: find a user, look at their MFA, reset or unlock it.
+#[derive(Debug)]
+pub struct AdminText {
+    pub search_title: &'static str,
+    pub search_intro: &'static str,
+    pub search_label: &'static str,
+    pub search_hint: &'static str,
+    pub search_button: &'static str,
+    pub found_one: &'static str,
+    /// `{count}` is the number of users found (two or more).
+    pub found_many: &'static str,
+    /// `{query}` is what was searched for.
+    pub found_none: &'static str,
+    /// `{user}` is the user name.
+    pub user_title: &'static str,
+    pub back_to_search: &'static str,
+    pub mfa_label: &'static str,
+    /// `{since}` is a date and time.
+    pub enrolled_since: &'static str,
+    pub enrolled: &'static str,
+    pub not_enrolled: &'static str,
+    pub last_used_label: &'static str,
+    pub never_used: &'static str,
+    pub lock_label: &'static str,
+    /// `{until}` is a date and time.
+    pub locked_until: &'static str,
+    pub not_locked: &'static str,
+    pub role_label: &'static str,
+    pub role_unknown: &'static str,
+    pub policy_label: &'static str,
+    pub policy_none: &'static str,
+    pub policy_available: &'static str,
+    pub policy_enforced: &'static str,
+    pub recovery_label: &'static str,
+    pub reset_heading: &'static str,
+    pub reset_intro: &'static str,
+    /// What a reset does, one list item each.
+    pub reset_effects: [&'static str; 4],
+    pub reset_check: &'static str,
+    pub reason_label: &'static str,
+    /// `{max}` is the longest reason accepted, in characters.
+    pub reason_hint: &'static str,
+    /// `{user}` is the user name.
+    pub confirm_label: &'static str,
+    pub reset_button: &'static str,
+    pub reset_not_enrolled: &'static str,
+    pub unlock_heading: &'static str,
+    pub unlock_text: &'static str,
+    pub unlock_button: &'static str,
+    pub events_heading: &'static str,
+    pub events_none: &'static str,
+    pub col_time: &'static str,
+    pub col_event: &'static str,
+    pub col_actor: &'static str,
+    pub col_detail: &'static str,
+    /// `{user}` is the user name.
+    pub done_reset: &'static str,
+    /// `{user}` is the user name.
+    pub done_unlocked: &'static str,
+    pub error_reason_missing: &'static str,
+    pub error_confirm_missing: &'static str,
+    pub error_unknown_user: &'static str,
+}
+
 /// Messages shown above a code field after a failed submit. They never say whether the
 /// account exists or which part of the input was wrong.
 #[derive(Debug)]
@@ -145,6 +270,7 @@ static EN: Strings = Strings {
         try_again: "Try again",
         error_code: "Error code: {status}",
         not_now: "Not now",
+        signed_in_as: "Signed in as {account}",
     },
     enroll: EnrollText {
         title: "Set up MFA for your account",
@@ -196,6 +322,121 @@ static EN: Strings = Strings {
         optional: "MFA is optional for your account. Setting it up takes about two minutes.",
         set_up_now: "Set up now",
         later_hint: "If you choose not now, we will ask again next time you sign in.",
+    },
+    notice: NoticeText {
+        recovery_used_title: "You signed in with a recovery code",
+        recovery_used_once: "That code no longer works: each recovery code works once.",
+        recovery_left_none: "That was your last recovery code.",
+        recovery_left_one: "You have 1 unused recovery code left.",
+        recovery_left_many: "You have {count} unused recovery codes left.",
+        recovery_none_advice: "Please sort this out now, or you may not be able to sign in \
+                               next time. Still have your phone? Make new codes in your MFA \
+                               settings. Lost your phone? Ask your MSP to disconnect MFA, so \
+                               you can set it up on a new phone.",
+        continue_button: "Continue",
+    },
+    account: AccountText {
+        title: "Your MFA settings",
+        state_on: "MFA is on for your account.",
+        state_off: "MFA is off for your account.",
+        since_label: "Set up on",
+        last_used_label: "Last used",
+        never_used: "Not used yet",
+        required_on: "Your organisation requires MFA for your account, so it cannot be turned \
+                      off. Lost your phone? Contact your MSP; they can disconnect MFA so you can \
+                      set it up on a new phone.",
+        required_off: "Your organisation requires MFA for your account. You can set it up now; \
+                       otherwise you will be asked the next time you sign in.",
+        optional: "MFA is optional for your account.",
+        setup_heading: "Turn on MFA",
+        setup_text: "You scan a QR code with an authenticator app on your phone. It takes about \
+                     two minutes.",
+        setup_button: "Set up MFA",
+        replace_heading: "Replace your phone",
+        replace_text: "New phone? Enter a code from the app on your current phone. You then \
+                       scan a new QR code with the new phone, and the old one stops working.",
+        replace_code_label: "Code from your current phone",
+        replace_button: "Replace phone",
+        recovery_heading: "Recovery codes",
+        recovery_left_none: "You have no unused codes left.",
+        recovery_left_one: "1 unused code left.",
+        recovery_left_many: "{count} unused codes left.",
+        recovery_text: "Used some, or can't find them? Make new ones with a code from your app. \
+                        The new codes are shown once.",
+        recovery_code_label: "Code from your authenticator app",
+        recovery_button: "Make new codes (the old ones stop working)",
+        disable_heading: "Turn off MFA",
+        disable_text: "Signing in then needs only your password again, and your recovery codes \
+                       are deleted. You can turn MFA on again here at any time.",
+        disable_code_label: "Code from your authenticator app",
+        disable_button: "Turn off MFA",
+        back: "Back to the application",
+        done_phone_replaced: "Your new phone is connected. Codes from the old phone no longer \
+                              work.",
+        done_recovery_replaced: "You have new recovery codes. The old ones no longer work.",
+        done_disabled: "MFA is now off for your account.",
+        done_enabled: "MFA is now on for your account.",
+    },
+    admin: AdminText {
+        search_title: "Find a user",
+        search_intro: "Look up a user's MFA to disconnect a lost phone or to lift a lock.",
+        search_label: "User name",
+        search_hint: "The start of the name is enough.",
+        search_button: "Search",
+        found_one: "1 user found",
+        found_many: "{count} users found",
+        found_none: "No user name starts with \u{201c}{query}\u{201d}.",
+        user_title: "MFA for {user}",
+        back_to_search: "Back to search",
+        mfa_label: "MFA status",
+        enrolled_since: "Set up since {since}",
+        enrolled: "Set up",
+        not_enrolled: "Not set up",
+        last_used_label: "Last successful use",
+        never_used: "Never",
+        lock_label: "Lock",
+        locked_until: "Locked until {until}",
+        not_locked: "Not locked",
+        role_label: "Role at last sign-in",
+        role_unknown: "Unknown",
+        policy_label: "MFA for this role today",
+        policy_none: "Not offered",
+        policy_available: "Optional",
+        policy_enforced: "Required",
+        recovery_label: "Unused recovery codes",
+        reset_heading: "Disconnect MFA (lost phone)",
+        reset_intro: "Use this when the user has lost their phone or can no longer use their \
+                      authenticator app. It takes effect at once:",
+        reset_effects: [
+            "The user's authenticator app is disconnected.",
+            "The user's recovery codes are deleted.",
+            "All of the user's sessions end, on every gateway.",
+            "At the next sign-in the user connects a new app.",
+        ],
+        reset_check: "First make sure the request really comes from this user, for example by \
+                      calling them back on a number you know. Your name and the reason are \
+                      recorded.",
+        reason_label: "Reason",
+        reason_hint: "For example: phone lost, ticket 12345. At most {max} characters.",
+        confirm_label: "I have checked the request and want to disconnect MFA for {user}",
+        reset_button: "Disconnect MFA",
+        reset_not_enrolled: "MFA is not set up for this user, so there is nothing to disconnect.",
+        unlock_heading: "Lift the lock",
+        unlock_text: "The user entered too many wrong codes. Unlocking only lifts this lock on \
+                      the code step; the user's app, recovery codes and password stay as they are.",
+        unlock_button: "Unlock",
+        events_heading: "Recent MFA events",
+        events_none: "No MFA events are recorded for this user.",
+        col_time: "Time",
+        col_event: "Event",
+        col_actor: "By",
+        col_detail: "Details",
+        done_reset: "MFA is disconnected for {user}. Their sessions have ended; at the next \
+                     sign-in they connect a new app.",
+        done_unlocked: "The lock is lifted. {user} can enter codes again.",
+        error_reason_missing: "Enter a reason for disconnecting MFA.",
+        error_confirm_missing: "Tick the confirmation box to disconnect MFA.",
+        error_unknown_user: "There is no user with this name. Please search again.",
     },
     form_errors: FormErrorText {
         wrong_code: "That code didn't work. Enter the code your app shows now and try again.",
@@ -257,6 +498,7 @@ static NL: Strings = Strings {
         try_again: "Opnieuw proberen",
         error_code: "Foutcode: {status}",
         not_now: "Niet nu",
+        signed_in_as: "Ingelogd als {account}",
     },
     enroll: EnrollText {
         title: "MFA instellen voor je account",
@@ -310,6 +552,126 @@ static NL: Strings = Strings {
         optional: "MFA is voor jouw account niet verplicht. Instellen duurt ongeveer twee minuten.",
         set_up_now: "Nu instellen",
         later_hint: "Kies je voor niet nu, dan vragen we het de volgende keer dat je inlogt opnieuw.",
+    },
+    notice: NoticeText {
+        recovery_used_title: "Je bent ingelogd met een herstelcode",
+        recovery_used_once: "Die code werkt nu niet meer: elke herstelcode werkt één keer.",
+        recovery_left_none: "Dat was je laatste herstelcode.",
+        recovery_left_one: "Je hebt nog 1 ongebruikte herstelcode.",
+        recovery_left_many: "Je hebt nog {count} ongebruikte herstelcodes.",
+        recovery_none_advice: "Regel dit nu, anders kun je de volgende keer misschien niet \
+                               inloggen. Heb je je telefoon nog? Maak dan nieuwe codes aan in \
+                               je MFA-instellingen. Telefoon kwijt? Vraag je MSP dan om MFA \
+                               los te koppelen, zodat je het op een nieuwe telefoon kunt \
+                               instellen.",
+        continue_button: "Doorgaan",
+    },
+    account: AccountText {
+        title: "Je MFA-instellingen",
+        state_on: "MFA staat aan voor je account.",
+        state_off: "MFA staat uit voor je account.",
+        since_label: "Ingesteld op",
+        last_used_label: "Laatst gebruikt",
+        never_used: "Nog niet gebruikt",
+        required_on: "Je organisatie vereist MFA voor je account, dus je kunt het niet \
+                      uitzetten. Telefoon kwijt? Neem contact op met je MSP. Die kan MFA \
+                      loskoppelen, zodat je het op een nieuwe telefoon kunt instellen.",
+        required_off: "Je organisatie vereist MFA voor je account. Je kunt het nu instellen; \
+                       anders wordt het je gevraagd wanneer je de volgende keer inlogt.",
+        optional: "MFA is voor jouw account niet verplicht.",
+        setup_heading: "MFA aanzetten",
+        setup_text: "Je scant een QR-code met een authenticator-app op je telefoon. Dat duurt \
+                     ongeveer twee minuten.",
+        setup_button: "MFA instellen",
+        replace_heading: "Je telefoon vervangen",
+        replace_text: "Nieuwe telefoon? Vul een code in uit de app op je huidige telefoon. \
+                       Daarna scan je met de nieuwe telefoon een nieuwe QR-code, en werkt de \
+                       oude niet meer.",
+        replace_code_label: "Code van je huidige telefoon",
+        replace_button: "Telefoon vervangen",
+        recovery_heading: "Herstelcodes",
+        recovery_left_none: "Je hebt geen ongebruikte codes meer.",
+        recovery_left_one: "Nog 1 ongebruikte code.",
+        recovery_left_many: "Nog {count} ongebruikte codes.",
+        recovery_text: "Een paar gebruikt, of kun je ze niet meer vinden? Maak nieuwe aan met \
+                        een code uit je app. De nieuwe codes worden één keer getoond.",
+        recovery_code_label: "Code uit je authenticator-app",
+        recovery_button: "Nieuwe codes maken (de oude werken dan niet meer)",
+        disable_heading: "MFA uitzetten",
+        disable_text: "Inloggen gaat dan weer alleen met je wachtwoord, en je herstelcodes \
+                       worden verwijderd. Je kunt MFA hier altijd weer aanzetten.",
+        disable_code_label: "Code uit je authenticator-app",
+        disable_button: "MFA uitzetten",
+        back: "Terug naar de applicatie",
+        done_phone_replaced: "Je nieuwe telefoon is gekoppeld. Codes van de oude telefoon \
+                              werken niet meer.",
+        done_recovery_replaced: "Je hebt nieuwe herstelcodes. De oude werken niet meer.",
+        done_disabled: "MFA staat nu uit voor je account.",
+        done_enabled: "MFA staat nu aan voor je account.",
+    },
+    admin: AdminText {
+        search_title: "Gebruiker zoeken",
+        search_intro: "Zoek de MFA van een gebruiker op om een verloren telefoon los te koppelen \
+                       of een blokkering op te heffen.",
+        search_label: "Gebruikersnaam",
+        search_hint: "Het begin van de naam is genoeg.",
+        search_button: "Zoeken",
+        found_one: "1 gebruiker gevonden",
+        found_many: "{count} gebruikers gevonden",
+        found_none: "Er is geen gebruikersnaam die begint met \u{201c}{query}\u{201d}.",
+        user_title: "MFA van {user}",
+        back_to_search: "Terug naar zoeken",
+        mfa_label: "MFA-status",
+        enrolled_since: "Ingesteld sinds {since}",
+        enrolled: "Ingesteld",
+        not_enrolled: "Niet ingesteld",
+        last_used_label: "Laatst met succes gebruikt",
+        never_used: "Nooit",
+        lock_label: "Blokkering",
+        locked_until: "Geblokkeerd tot {until}",
+        not_locked: "Niet geblokkeerd",
+        role_label: "Rol bij laatste keer inloggen",
+        role_unknown: "Onbekend",
+        policy_label: "MFA voor deze rol op dit moment",
+        policy_none: "Niet aangeboden",
+        policy_available: "Niet verplicht",
+        policy_enforced: "Verplicht",
+        recovery_label: "Ongebruikte herstelcodes",
+        reset_heading: "MFA loskoppelen (telefoon kwijt)",
+        reset_intro: "Gebruik dit als de gebruiker de telefoon kwijt is of de authenticator-app \
+                      niet meer kan gebruiken. Het werkt meteen:",
+        reset_effects: [
+            "De authenticator-app van de gebruiker wordt losgekoppeld.",
+            "De herstelcodes van de gebruiker worden verwijderd.",
+            "Alle sessies van de gebruiker worden beëindigd, op elke gateway.",
+            "Bij de volgende keer inloggen koppelt de gebruiker een nieuwe app.",
+        ],
+        reset_check: "Controleer eerst of het verzoek echt van deze gebruiker komt, \
+                      bijvoorbeeld door terug te bellen op een nummer dat je kent. Je naam en \
+                      de reden worden vastgelegd.",
+        reason_label: "Reden",
+        reason_hint: "Bijvoorbeeld: telefoon kwijt, ticket 12345. Hoogstens {max} tekens.",
+        confirm_label: "Ik heb het verzoek gecontroleerd en wil MFA loskoppelen voor {user}",
+        reset_button: "MFA loskoppelen",
+        reset_not_enrolled: "Deze gebruiker heeft geen MFA ingesteld, dus er is niets om los te \
+                             koppelen.",
+        unlock_heading: "Blokkering opheffen",
+        unlock_text: "De gebruiker heeft te vaak een verkeerde code ingevuld. Ontgrendelen heft \
+                      alleen deze blokkering van de codestap op; de app, de herstelcodes en het \
+                      wachtwoord van de gebruiker blijven zoals ze zijn.",
+        unlock_button: "Ontgrendelen",
+        events_heading: "Recente MFA-gebeurtenissen",
+        events_none: "Er zijn geen MFA-gebeurtenissen van deze gebruiker vastgelegd.",
+        col_time: "Tijdstip",
+        col_event: "Gebeurtenis",
+        col_actor: "Door",
+        col_detail: "Toelichting",
+        done_reset: "MFA is losgekoppeld voor {user}. De sessies zijn beëindigd; bij de \
+                     volgende keer inloggen koppelt de gebruiker een nieuwe app.",
+        done_unlocked: "De blokkering is opgeheven. {user} kan weer codes invullen.",
+        error_reason_missing: "Vul een reden in voor het loskoppelen van MFA.",
+        error_confirm_missing: "Vink het bevestigingsvakje aan om MFA los te koppelen.",
+        error_unknown_user: "Er is geen gebruiker met deze naam. Zoek opnieuw.",
     },
     form_errors: FormErrorText {
         wrong_code: "Die code klopt niet. Vul de code in die je app nu toont en probeer het opnieuw.",
@@ -410,6 +772,14 @@ mod tests {
             s.offer.optional,
             s.offer.set_up_now,
             s.offer.later_hint,
+            s.common.signed_in_as,
+            s.notice.recovery_used_title,
+            s.notice.recovery_used_once,
+            s.notice.recovery_left_none,
+            s.notice.recovery_left_one,
+            s.notice.recovery_left_many,
+            s.notice.recovery_none_advice,
+            s.notice.continue_button,
             s.form_errors.wrong_code,
             s.form_errors.code_format,
             s.form_errors.locked_one_minute,
@@ -418,6 +788,93 @@ mod tests {
             s.form_errors.csrf_invalid,
             s.form_errors.too_many_requests,
         ];
+        let a = &s.account;
+        v.extend([
+            a.title,
+            a.state_on,
+            a.state_off,
+            a.since_label,
+            a.last_used_label,
+            a.never_used,
+            a.required_on,
+            a.required_off,
+            a.optional,
+            a.setup_heading,
+            a.setup_text,
+            a.setup_button,
+            a.replace_heading,
+            a.replace_text,
+            a.replace_code_label,
+            a.replace_button,
+            a.recovery_heading,
+            a.recovery_left_none,
+            a.recovery_left_one,
+            a.recovery_left_many,
+            a.recovery_text,
+            a.recovery_code_label,
+            a.recovery_button,
+            a.disable_heading,
+            a.disable_text,
+            a.disable_code_label,
+            a.disable_button,
+            a.back,
+            a.done_phone_replaced,
+            a.done_recovery_replaced,
+            a.done_disabled,
+            a.done_enabled,
+        ]);
+        let m = &s.admin;
+        v.extend([
+            m.search_title,
+            m.search_intro,
+            m.search_label,
+            m.search_hint,
+            m.search_button,
+            m.found_one,
+            m.found_many,
+            m.found_none,
+            m.user_title,
+            m.back_to_search,
+            m.mfa_label,
+            m.enrolled_since,
+            m.enrolled,
+            m.not_enrolled,
+            m.last_used_label,
+            m.never_used,
+            m.lock_label,
+            m.locked_until,
+            m.not_locked,
+            m.role_label,
+            m.role_unknown,
+            m.policy_label,
+            m.policy_none,
+            m.policy_available,
+            m.policy_enforced,
+            m.recovery_label,
+            m.reset_heading,
+            m.reset_intro,
+            m.reset_check,
+            m.reason_label,
+            m.reason_hint,
+            m.confirm_label,
+            m.reset_button,
+            m.reset_not_enrolled,
+            m.unlock_heading,
+            m.unlock_text,
+            m.unlock_button,
+            m.events_heading,
+            m.events_none,
+            m.col_time,
+            m.col_event,
+            m.col_actor,
+            m.col_detail,
+            m.done_reset,
+            m.done_unlocked,
+            m.error_reason_missing,
+            m.error_confirm_missing,
+            m.error_unknown_user,
+        ]);
+        v.extend(m.reset_effects);
         for t in [
             &e.bad_request,
             &e.forbidden,
@@ -473,6 +930,23 @@ mod tests {
                 "{lang:?}"
             );
             assert!(s.common.error_code.contains("{status}"), "{lang:?}");
+            assert!(s.common.signed_in_as.contains("{account}"), "{lang:?}");
+            assert!(s.notice.recovery_left_many.contains("{count}"), "{lang:?}");
+            assert!(s.account.recovery_left_many.contains("{count}"), "{lang:?}");
+            let m = &s.admin;
+            for (text, placeholder) in [
+                (m.found_many, "{count}"),
+                (m.found_none, "{query}"),
+                (m.user_title, "{user}"),
+                (m.enrolled_since, "{since}"),
+                (m.locked_until, "{until}"),
+                (m.reason_hint, "{max}"),
+                (m.confirm_label, "{user}"),
+                (m.done_reset, "{user}"),
+                (m.done_unlocked, "{user}"),
+            ] {
+                assert!(text.contains(placeholder), "{lang:?}: {text}");
+            }
         }
     }
 

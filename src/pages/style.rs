@@ -9,7 +9,11 @@
 //!
 //! Design choices: system fonts, one centred card of at most 28rem, 48px touch targets, a
 //! large spaced code field, a visible focus ring, and colours chosen for at least 4.5:1
-//! contrast in both light and dark mode. The QR code keeps a white background in dark mode
+//! contrast in both light and dark mode. Confirmations (`.ok`), warnings (`.warn`) and the
+//! destructive admin action (`.danger`, `.danger-zone`) get their own colour pairs, again for
+//! both modes. The admin user page marks its content `.wide` and the card widens for its table
+//! (`main:has(.wide)`; a browser without `:has` keeps the narrow card); on a phone the table's
+//! rows become stacked blocks, each cell labelled by its `data-label`. The QR code keeps a white background in dark mode
 //! because scanners expect dark modules on a light field.
 
 use std::sync::LazyLock;
@@ -22,10 +26,13 @@ use base64::engine::general_purpose::STANDARD;
 pub const STYLE: &str = concat!(
     ":root{color-scheme:light dark;--bg:#f2f4f7;--card:#fff;--text:#1b1f24;--muted:#4a5360;",
     "--line:#c9ced6;--accent:#0b57d0;--on-accent:#fff;--err-bg:#fdecea;--err-line:#b3261e;",
-    "--err-text:#5c1a14;--box:#f2f4f7}",
+    "--err-text:#5c1a14;--box:#f2f4f7;--ok-bg:#e6f4ea;--ok-line:#1e7e34;--ok-text:#0f3d1b;",
+    "--warn-bg:#fff4e5;--warn-line:#a35200;--warn-text:#4a2600;--danger:#b3261e;--on-danger:#fff}",
     "@media (prefers-color-scheme:dark){:root{--bg:#111418;--card:#1c2128;--text:#e6e8eb;",
     "--muted:#b0b7c1;--line:#48515d;--accent:#8ab4f8;--on-accent:#0b1b33;--err-bg:#3b1512;",
-    "--err-line:#f2b8b5;--err-text:#fbe0de;--box:#262c34}}",
+    "--err-line:#f2b8b5;--err-text:#fbe0de;--box:#262c34;--ok-bg:#12301c;--ok-line:#81c995;",
+    "--ok-text:#d7f5df;--warn-bg:#35260f;--warn-line:#f0b45a;--warn-text:#ffe6c4;",
+    "--danger:#f2b8b5;--on-danger:#3b1512}}",
     "*{box-sizing:border-box}",
     "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}",
     "body{margin:0;min-height:100vh;padding:1rem;background:var(--bg);color:var(--text);",
@@ -73,9 +80,51 @@ pub const STYLE: &str = concat!(
     "font:600 1.0625rem/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;",
     "background:var(--box);border:1px solid var(--line);border-radius:.375rem;",
     "-webkit-user-select:all;user-select:all}",
+    "h2{font-size:1.1875rem;line-height:1.3;margin:0 0 .5rem}",
+    "section{margin:1.5rem 0 0;padding:1.5rem 0 0;border-top:1px solid var(--line)}",
+    ".ok,.warn{margin:0 0 1rem;padding:.75rem 1rem;border:2px solid;border-radius:.5rem}",
+    ".ok{color:var(--ok-text);background:var(--ok-bg);border-color:var(--ok-line)}",
+    ".warn{color:var(--warn-text);background:var(--warn-bg);border-color:var(--warn-line)}",
+    ".danger{background:var(--danger);color:var(--on-danger);border-color:var(--danger)}",
+    "section.danger-zone{padding:1.25rem;border:2px solid var(--err-line);border-radius:.5rem}",
+    ".danger-zone ul{margin:0 0 1rem;padding-left:1.25rem}",
+    ".field{display:block;width:100%;margin:0 0 1rem;padding:.625rem .75rem;font:inherit;",
+    "color:var(--text);background:var(--card);border:2px solid var(--muted);border-radius:.5rem}",
+    "textarea.field{min-height:5.5rem;resize:vertical}",
+    ".field[aria-invalid=true]{border-color:var(--err-line)}",
+    ".check{display:flex;align-items:flex-start;gap:.75rem;margin:0 0 1rem}",
+    ".check label{margin:0}",
+    ".check input{flex:none;width:1.5rem;height:1.5rem;margin:.125rem 0 0;",
+    "accent-color:var(--danger)}",
+    ".check input[aria-invalid=true]{outline:2px solid var(--err-line);outline-offset:2px}",
+    ".who{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.25rem 1rem}",
+    ".results{margin:0 0 1rem;padding:0;list-style:none}",
+    ".results a{display:block;margin:0 0 .5rem;padding:.75rem 1rem;border:1px solid var(--line);",
+    "border-radius:.5rem;overflow-wrap:anywhere}",
+    ".scroll{overflow-x:auto;margin:0 0 1rem}",
+    ".events{width:100%;border-collapse:collapse;font-size:.9375rem}",
+    ".events th,.events td{padding:.5rem .75rem .5rem 0;text-align:left;vertical-align:top;",
+    "border-bottom:1px solid var(--line)}",
+    ".events th{color:var(--muted)}",
+    ".events td:first-child{white-space:nowrap}",
+    ".events td:last-child{min-width:10rem;overflow-wrap:anywhere}",
+    "@media (max-width:40rem){.events thead{position:absolute;width:1px;height:1px;",
+    "overflow:hidden;clip-path:inset(50%);white-space:nowrap}",
+    ".events tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}",
+    ".events td{display:block;min-width:0;padding:0;border:0}",
+    ".events td:first-child{color:var(--muted);font-size:.875rem}",
+    ".events td:nth-child(2){font-weight:600}",
+    ".events td[data-label]::before{content:attr(data-label) \": \";color:var(--muted)}",
+    ".events td:empty{display:none}.events tbody tr:last-child{border-bottom:0}}",
+    ".facts+p{margin-top:1rem}",
+    ".ok>:last-child,.warn>:last-child{margin-bottom:0}",
+    "main:has(.wide){max-width:48rem}",
+    "@media (min-width:40rem){.wide .facts{display:grid;grid-template-columns:max-content 1fr;",
+    "gap:.25rem 1.5rem}.wide .facts dd{margin:0}}",
     "footer{max-width:28rem;margin:0 auto;text-align:center;color:var(--muted);",
     "font-size:.875rem}",
-    "main>:last-child,main>form:last-child>:last-child,ol.steps>li:last-child{margin-bottom:0}",
+    "main>:last-child,main>form:last-child>:last-child,ol.steps>li:last-child,",
+    "section>:last-child,section>form:last-child>:last-child,.wide>:last-child{margin-bottom:0}",
     "@media (hover:hover) and (pointer:fine){.phone-only{display:none}}",
     "@media (max-width:22rem){body{padding:.5rem}main{padding:1rem}}",
 );

@@ -1,0 +1,426 @@
+//! The self-service page: a signed-in user sees their own MFA and changes what they may.
+//!
+//! Most MFA support calls are "I have a new phone" and "I used up my recovery codes"; both can
+//! be done by the user as long as the old phone still works, so the page offers them with a
+//! plain explanation of what happens. Every change that weakens or moves the second factor
+//! (replace the phone, new recovery codes, turn MFA off) asks for a current code in its own
+//! form, so a session left open on a shared computer is not enough to take over the account.
+//! Turning MFA off appears only where the role's policy makes MFA optional; where it is
+//! required the page says so and that a lost phone goes through the MSP.
+//!
+//! ```text
+//!   signed in as … / back to the application; h1; confirmation (role=status) or error (alert)
+//!   state: on since … / last used … / off; required or optional
+//!   [not enrolled] Turn on MFA            -> setup_action     (no code)
+//!   [enrolled]     Replace your phone     -> repair_action    (code)
+//!   [+ recovery]   Recovery codes: N left -> recovery_action  (code)
+//!   [+ optional]   Turn off MFA           -> disable_action   (code)
+//! ```
+//!
+//! The page has up to three code fields, so each has its own element id
+//! (`code-<action>`); all send the code as [`super::CODE_FIELD`].
+
+use std::fmt::Write;
+
+use super::form::{
+    ACTION_FIELD, CodeField, FormAction, FormError, button, code_field_with_id, form_start,
+};
+use super::html::{escape, fill, fill_text, hidden_field};
+use super::lang::Lang;
+use super::layout::{Branding, render};
+use super::strings::{AccountText, strings};
+
+/// What the account page shows.
+#[derive(Debug, Clone)]
+pub struct AccountView<'a> {
+    pub lang: Lang,
+    pub branding: &'a Branding,
+    /// User name.
+    pub account: &'a str,
+    pub enrolled: bool,
+    /// Preformatted date-time text, e.g. "2026-11-27 14:03 UTC".
+    pub enrolled_since: Option<&'a str>,
+    pub last_used: Option<&'a str>,
+    /// The role's policy today is `enforced`.
+    pub required: bool,
+    /// Policy `available` (or none) and enrolled.
+    pub can_disable: bool,
+    /// The policy offers recovery codes.
+    pub recovery_enabled: bool,
+    pub recovery_remaining: usize,
+    pub csrf: &'a str,
+    /// POST code -> replace phone (needs current code).
+    pub repair_action: &'a str,
+    /// POST code -> new recovery codes (needs current code).
+    pub recovery_action: &'a str,
+    /// POST code -> turn MFA off (needs current code).
+    pub disable_action: &'a str,
+    /// POST (no code) -> set up MFA when not enrolled.
+    pub setup_action: &'a str,
+    /// Shown at the top (role="alert") after a failed code.
+    pub error: Option<FormError>,
+    /// Confirmation after a successful change.
+    pub message: Option<AccountMessage>,
+}
+
+/// A change that just succeeded, confirmed at the top of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountMessage {
+    PhoneReplaced,
+    RecoveryCodesReplaced,
+    MfaDisabled,
+    MfaEnabled,
+}
+
+impl AccountMessage {
+    fn text(self, t: &AccountText) -> &'static str {
+        match self {
+            AccountMessage::PhoneReplaced => t.done_phone_replaced,
+            AccountMessage::RecoveryCodesReplaced => t.done_recovery_replaced,
+            AccountMessage::MfaDisabled => t.done_disabled,
+            AccountMessage::MfaEnabled => t.done_enabled,
+        }
+    }
+}
+
+/// Renders the account page.
+pub fn account_page(v: &AccountView<'_>) -> String {
+    let s = strings(v.lang);
+    let t = &s.account;
+    let mut c = String::new();
+    let account = format!("<strong>{}</strong>", escape(v.account));
+    let _ = write!(
+        c,
+        r#"<p class="muted who"><span>{}</span><a href="/">{}</a></p><h1>{}</h1>"#,
+        fill(s.common.signed_in_as, &[("{account}", &account)]),
+        escape(t.back),
+        escape(t.title)
+    );
+    if let Some(message) = v.message {
+        let _ = write!(
+            c,
+            r#"<p class="ok" role="status">{}</p>"#,
+            escape(message.text(t))
+        );
+    }
+    if let Some(error) = v.error {
+        let _ = write!(
+            c,
+            r#"<p class="alert" role="alert">{}</p>"#,
+            escape(&error.message(v.lang))
+        );
+    }
+    state(&mut c, v, t);
+    if v.enrolled {
+        change_section(
+            &mut c,
+            v,
+            &Change {
+                action: FormAction::ReplacePhone,
+                target: v.repair_action,
+                heading: t.replace_heading,
+                intro: format!("<p>{}</p>", escape(t.replace_text)),
+                label: t.replace_code_label,
+                class: "primary",
+                submit: t.replace_button,
+            },
+        );
+        if v.recovery_enabled {
+            change_section(
+                &mut c,
+                v,
+                &Change {
+                    action: FormAction::NewRecoveryCodes,
+                    target: v.recovery_action,
+                    heading: t.recovery_heading,
+                    intro: recovery_intro(v.recovery_remaining, t),
+                    label: t.recovery_code_label,
+                    class: "secondary",
+                    submit: t.recovery_button,
+                },
+            );
+        }
+        if v.can_disable {
+            change_section(
+                &mut c,
+                v,
+                &Change {
+                    action: FormAction::Disable,
+                    target: v.disable_action,
+                    heading: t.disable_heading,
+                    intro: format!("<p>{}</p>", escape(t.disable_text)),
+                    label: t.disable_code_label,
+                    class: "danger",
+                    submit: t.disable_button,
+                },
+            );
+        }
+    } else {
+        let _ = write!(
+            c,
+            r#"<section aria-labelledby="h-setup"><h2 id="h-setup">{}</h2><p>{}</p>"#,
+            escape(t.setup_heading),
+            escape(t.setup_text)
+        );
+        c.push_str(&form_start(v.setup_action, v.csrf));
+        c.push_str(&hidden_field(ACTION_FIELD, FormAction::SetUp.as_str()));
+        c.push_str(&button("primary", t.setup_button, None));
+        c.push_str("</form></section>");
+    }
+    render(v.lang, v.branding, t.title, &c)
+}
+
+/// On or off, since when, last used, and whether the role requires it.
+fn state(c: &mut String, v: &AccountView<'_>, t: &AccountText) {
+    let on = if v.enrolled { t.state_on } else { t.state_off };
+    let _ = write!(c, "<p><strong>{}</strong></p>", escape(on));
+    if v.enrolled {
+        c.push_str(r#"<dl class="facts">"#);
+        if let Some(since) = v.enrolled_since {
+            let _ = write!(
+                c,
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(t.since_label),
+                escape(since)
+            );
+        }
+        let _ = write!(
+            c,
+            "<dt>{}</dt><dd>{}</dd></dl>",
+            escape(t.last_used_label),
+            escape(v.last_used.unwrap_or(t.never_used))
+        );
+    }
+    let policy = match (v.required, v.enrolled) {
+        (true, true) => t.required_on,
+        (true, false) => t.required_off,
+        (false, _) => t.optional,
+    };
+    let _ = write!(c, "<p>{}</p>", escape(policy));
+    if v.enrolled && !v.required {
+        let _ = write!(
+            c,
+            r#"<p class="muted">{}</p>"#,
+            escape(strings(v.lang).verify.lost_phone)
+        );
+    }
+}
+
+/// A change to the user's MFA that needs a current code: one section, one form.
+struct Change<'a> {
+    action: FormAction,
+    target: &'a str,
+    heading: &'a str,
+    /// Explanation above the form, already HTML.
+    intro: String,
+    label: &'a str,
+    /// Button style: `primary`, `secondary` or `danger`.
+    class: &'a str,
+    submit: &'a str,
+}
+
+/// Heading, explanation, and a form with the CSRF token, the action, a code field with its
+/// own id and one button.
+fn change_section(c: &mut String, v: &AccountView<'_>, ch: &Change<'_>) {
+    let action = ch.action.as_str();
+    let _ = write!(
+        c,
+        r#"<section aria-labelledby="h-{action}"><h2 id="h-{action}">{}</h2>{}"#,
+        escape(ch.heading),
+        ch.intro
+    );
+    c.push_str(&form_start(ch.target, v.csrf));
+    c.push_str(&hidden_field(ACTION_FIELD, action));
+    c.push_str(&code_field_with_id(
+        &CodeField {
+            lang: v.lang,
+            label: ch.label,
+            hints: &[],
+            // The alert at the top says what went wrong; the page cannot tell which form
+            // was sent, so no single field is marked.
+            error: None,
+            autofocus: false,
+        },
+        &format!("code-{action}"),
+    ));
+    c.push_str(&button(ch.class, ch.submit, None));
+    c.push_str("</form></section>");
+}
+
+/// "N unused codes left" (a warning at zero) and what making new ones does.
+fn recovery_intro(remaining: usize, t: &AccountText) -> String {
+    let (class, count) = match remaining {
+        0 => (r#" class="warn""#, escape(t.recovery_left_none)),
+        1 => ("", escape(t.recovery_left_one)),
+        n => (
+            "",
+            fill_text(t.recovery_left_many, "{count}", &n.to_string()),
+        ),
+    };
+    format!(
+        "<p{class}><strong>{count}</strong></p><p>{}</p>",
+        escape(t.recovery_text)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn view(b: &Branding) -> AccountView<'_> {
+        AccountView {
+            lang: Lang::En,
+            branding: b,
+            account: "jan@example.nl",
+            enrolled: true,
+            enrolled_since: Some("2026-11-27 14:03 UTC"),
+            last_used: Some("2026-12-01 08:15 UTC"),
+            required: false,
+            can_disable: true,
+            recovery_enabled: true,
+            recovery_remaining: 7,
+            csrf: "tok",
+            repair_action: "/.mfa/account/repair",
+            recovery_action: "/.mfa/account/recovery",
+            disable_action: "/.mfa/account/disable",
+            setup_action: "/.mfa/account/setup",
+            error: None,
+            message: None,
+        }
+    }
+
+    fn form_to<'p>(page: &'p str, target: &str) -> Option<&'p str> {
+        page.split("<form ")
+            .skip(1)
+            .map(|f| f.split("</form>").next().unwrap())
+            .find(|f| f.starts_with(&format!(r#"method="post" action="{target}""#)))
+    }
+
+    #[test]
+    fn optional_and_enrolled_offers_all_three_changes_each_with_a_code() {
+        let b = Branding::default();
+        let page = account_page(&view(&b));
+        assert!(page.contains("<strong>MFA is on for your account.</strong>"));
+        assert!(page.contains("<dt>Set up on</dt><dd>2026-11-27 14:03 UTC</dd>"));
+        assert!(page.contains("<dt>Last used</dt><dd>2026-12-01 08:15 UTC</dd>"));
+        assert!(page.contains(concat!(
+            r#"<p class="muted who"><span>Signed in as <strong>jan@example.nl</strong></span>"#,
+            r#"<a href="/">Back to the application</a></p><h1>Your MFA settings</h1>"#
+        )));
+        assert!(page.contains("<strong>7 unused codes left.</strong>"));
+        assert!(page.contains("Make new codes (the old ones stop working)"));
+        for (target, action) in [
+            ("/.mfa/account/repair", "replace-phone"),
+            ("/.mfa/account/recovery", "new-recovery-codes"),
+            ("/.mfa/account/disable", "disable"),
+        ] {
+            let form = form_to(&page, target).unwrap();
+            assert!(
+                form.contains(&format!(r#"name="action" value="{action}""#)),
+                "{target}"
+            );
+            assert!(
+                form.contains(&format!(r#"<label for="code-{action}">"#)),
+                "{target}"
+            );
+            assert!(
+                form.contains(&format!(r#"id="code-{action}" name="code""#)),
+                "{target}"
+            );
+        }
+        assert!(form_to(&page, "/.mfa/account/setup").is_none());
+        assert_eq!(page.matches(r#"id="code""#).count(), 0);
+    }
+
+    #[test]
+    fn required_role_cannot_turn_off_and_is_sent_to_the_msp() {
+        let b = Branding::default();
+        let page = account_page(&AccountView {
+            required: true,
+            can_disable: false,
+            ..view(&b)
+        });
+        assert!(form_to(&page, "/.mfa/account/disable").is_none());
+        assert!(!page.contains("Turn off MFA"));
+        assert!(page.contains("so it cannot be turned off"));
+        assert!(page.contains("Contact your MSP"));
+        assert!(form_to(&page, "/.mfa/account/repair").is_some());
+    }
+
+    #[test]
+    fn not_enrolled_offers_only_set_up_without_a_code() {
+        let b = Branding::default();
+        let page = account_page(&AccountView {
+            enrolled: false,
+            enrolled_since: None,
+            last_used: None,
+            can_disable: false,
+            lang: Lang::Nl,
+            ..view(&b)
+        });
+        assert!(page.contains("<strong>MFA staat uit voor je account.</strong>"));
+        let setup = form_to(&page, "/.mfa/account/setup").unwrap();
+        assert!(setup.contains(r#"name="action" value="setup""#));
+        assert!(!page.contains(r#"name="code""#));
+        assert_eq!(page.matches("<form ").count(), 1);
+        assert!(!page.contains("<dl"));
+    }
+
+    #[test]
+    fn recovery_section_follows_the_policy_and_warns_at_zero() {
+        let b = Branding::default();
+        let off = account_page(&AccountView {
+            recovery_enabled: false,
+            ..view(&b)
+        });
+        assert!(form_to(&off, "/.mfa/account/recovery").is_none());
+        assert!(!off.contains("Recovery codes"));
+        let none = account_page(&AccountView {
+            recovery_remaining: 0,
+            ..view(&b)
+        });
+        assert!(
+            none.contains(r#"<p class="warn"><strong>You have no unused codes left.</strong></p>"#)
+        );
+        let one = account_page(&AccountView {
+            recovery_remaining: 1,
+            lang: Lang::Nl,
+            ..view(&b)
+        });
+        assert!(one.contains("<strong>Nog 1 ongebruikte code.</strong>"));
+    }
+
+    #[test]
+    fn never_used_says_so() {
+        let b = Branding::default();
+        let page = account_page(&AccountView {
+            last_used: None,
+            ..view(&b)
+        });
+        assert!(page.contains("<dt>Last used</dt><dd>Not used yet</dd>"));
+    }
+
+    #[test]
+    fn messages_and_errors_are_announced() {
+        let b = Branding::default();
+        let done = account_page(&AccountView {
+            message: Some(AccountMessage::PhoneReplaced),
+            ..view(&b)
+        });
+        assert!(done.contains(r#"<p class="ok" role="status">Your new phone is connected."#));
+        assert!(!done.contains("role=\"alert\""));
+        let failed = account_page(&AccountView {
+            error: Some(FormError::WrongCode),
+            lang: Lang::Nl,
+            ..view(&b)
+        });
+        let alert = failed.find(r#"<p class="alert" role="alert">Die code klopt niet."#);
+        let first_form = failed.find("<form ");
+        assert!(
+            alert.is_some() && alert < first_form,
+            "alert must come first"
+        );
+        assert!(!failed.contains("role=\"status\""));
+    }
+}

@@ -1,0 +1,715 @@
+//! The MSP administration pages: find a user, see their MFA, disconnect a lost phone, unlock.
+//!
+//! The announcement promises that a lost phone is handled by the MSP; these two pages are how
+//! an MSP does that without shell access. The search page is a plain GET form (it changes
+//! nothing, and a result list can be bookmarked or reloaded). The user page shows the facts an
+//! MSP needs on the phone with a caller (set up since, last used, locked, role and what the
+//! policy says for it today, recent events) and the two changes:
+//!
+//! - **Disconnect MFA** (the reset) is destructive and a favourite of social engineers, so it
+//!   sits in a danger box that lists exactly what happens, asks the MSP to verify the caller,
+//!   and requires a reason (recorded in the audit trail) and an explicit confirmation
+//!   checkbox. The browser enforces both with `required`; the handler checks them again and
+//!   shows [`AdminError::ReasonMissing`] / [`AdminError::ConfirmMissing`] on the field.
+//! - **Unlock** appears only while the user is locked and says that it lifts only the lock of
+//!   the code step.
+//!
+//! Both are POST forms with the CSRF token and the user name as [`USER_FIELD`]. The field
+//! names are constants here because the handlers parse them.
+//!
+//! A link to a user is `user_link_base` followed by the percent-encoded user name, with every
+//! byte outside the RFC 3986 unreserved set encoded, so it is safe both as a path segment and
+//! as a query value (`…/user?u=`). A name that is exactly `.` or `..` is a dot-segment in a
+//! path however it is encoded; a query-style base avoids that.
+
+use std::fmt::Write;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::form::{ACTION_FIELD, FormAction, button, form_start};
+use super::html::{escape, fill, fill_text, hidden_field};
+use super::lang::Lang;
+use super::layout::{Branding, render};
+use super::strings::{AdminText, strings};
+
+/// Search form field (GET) holding the start of a user name.
+pub const SEARCH_FIELD: &str = "q";
+/// Reset and unlock forms: the user the change is for.
+pub const USER_FIELD: &str = "user";
+/// Reset form: why the MSP disconnects MFA, recorded in the audit trail.
+pub const REASON_FIELD: &str = "reason";
+/// Reset form: the confirmation checkbox, sent as [`CONFIRM_VALUE`] only when ticked.
+pub const CONFIRM_FIELD: &str = "confirm";
+/// The value the ticked confirmation checkbox sends.
+pub const CONFIRM_VALUE: &str = "yes";
+/// Longest reason the form accepts, in characters.
+pub const REASON_MAX_LEN: usize = 500;
+/// Longest search text the form accepts; far above any user name.
+pub const SEARCH_MAX_LEN: usize = 256;
+
+/// Bytes left as they are in a user link: RFC 3986 unreserved characters.
+const LINK_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Element id of the page-level error, which the field in error also points at.
+const ERROR_ID: &str = "admin-error";
+
+/// What the user search page shows.
+#[derive(Debug, Clone)]
+pub struct AdminSearchView<'a> {
+    pub lang: Lang,
+    pub branding: &'a Branding,
+    /// Who is signed in (shown in a header line).
+    pub admin: &'a str,
+    pub query: &'a str,
+    /// User names.
+    pub results: &'a [String],
+    /// GET form, field name [`SEARCH_FIELD`].
+    pub search_action: &'a str,
+    /// Link to a user = `user_link_base` + percent-encoded name.
+    pub user_link_base: &'a str,
+}
+
+/// One line of a user's MFA history, already formatted for reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminEvent {
+    pub at: String,
+    pub event: String,
+    pub actor: String,
+    pub detail: String,
+}
+
+/// What the admin user page shows.
+#[derive(Debug, Clone)]
+pub struct AdminUserView<'a> {
+    pub lang: Lang,
+    pub branding: &'a Branding,
+    pub admin: &'a str,
+    pub user: &'a str,
+    pub enrolled: bool,
+    pub enrolled_since: Option<&'a str>,
+    pub last_used: Option<&'a str>,
+    /// Preformatted; `None` = not locked.
+    pub locked_until: Option<&'a str>,
+    /// Policy role last seen at login.
+    pub role: Option<&'a str>,
+    /// "none" / "available" / "enforced" today (shown translated).
+    pub policy_state: Option<&'a str>,
+    pub recovery_remaining: usize,
+    /// Recent MFA events of this user, newest first.
+    pub events: &'a [AdminEvent],
+    pub csrf: &'a str,
+    /// POST: [`USER_FIELD`], [`REASON_FIELD`] (required, at most [`REASON_MAX_LEN`]),
+    /// [`CONFIRM_FIELD`] (checkbox sending [`CONFIRM_VALUE`], required).
+    pub reset_action: &'a str,
+    /// POST: [`USER_FIELD`] (form shown only when locked).
+    pub unlock_action: &'a str,
+    pub back_link: &'a str,
+    pub message: Option<AdminMessage>,
+    pub error: Option<AdminError>,
+}
+
+/// A change that just succeeded, confirmed at the top of the user page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminMessage {
+    ResetDone,
+    Unlocked,
+}
+
+/// Why an admin form is shown again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminError {
+    ReasonMissing,
+    ConfirmMissing,
+    CsrfInvalid,
+    UnknownUser,
+}
+
+impl AdminError {
+    fn message(self, lang: Lang) -> &'static str {
+        let s = strings(lang);
+        match self {
+            AdminError::ReasonMissing => s.admin.error_reason_missing,
+            AdminError::ConfirmMissing => s.admin.error_confirm_missing,
+            AdminError::CsrfInvalid => s.form_errors.csrf_invalid,
+            AdminError::UnknownUser => s.admin.error_unknown_user,
+        }
+    }
+}
+
+/// The link to a user's page.
+fn user_link(base: &str, user: &str) -> String {
+    format!("{base}{}", utf8_percent_encode(user, LINK_COMPONENT))
+}
+
+/// "Signed in as …" and, on the user page, the way back to the search.
+fn header_line(c: &mut String, lang: Lang, admin: &str, back: Option<&str>) {
+    let s = strings(lang);
+    let who = format!("<strong>{}</strong>", escape(admin));
+    let _ = write!(
+        c,
+        r#"<p class="muted who"><span>{}</span>"#,
+        fill(s.common.signed_in_as, &[("{account}", &who)])
+    );
+    if let Some(href) = back {
+        let _ = write!(
+            c,
+            r#"<a href="{}">{}</a>"#,
+            escape(href),
+            escape(s.admin.back_to_search)
+        );
+    }
+    c.push_str("</p>");
+}
+
+/// Renders the user search page.
+pub fn admin_search_page(v: &AdminSearchView<'_>) -> String {
+    let t = &strings(v.lang).admin;
+    let query = v.query.trim();
+    let mut c = String::new();
+    header_line(&mut c, v.lang, v.admin, None);
+    let _ = write!(
+        c,
+        "<h1>{}</h1><p>{}</p>",
+        escape(t.search_title),
+        escape(t.search_intro)
+    );
+    let _ = write!(
+        c,
+        concat!(
+            r#"<form method="get" action="{action}" role="search">"#,
+            r#"<label for="{q}">{label}</label><p class="muted" id="{q}-hint">{hint}</p>"#,
+            r#"<input class="field" id="{q}" name="{q}" type="search" value="{value}" "#,
+            r#"maxlength="{max}" autocomplete="off" autocapitalize="off" spellcheck="false" "#,
+            r#"aria-describedby="{q}-hint"{focus}>"#,
+        ),
+        action = escape(v.search_action),
+        q = SEARCH_FIELD,
+        label = escape(t.search_label),
+        hint = escape(t.search_hint),
+        value = escape(v.query),
+        max = SEARCH_MAX_LEN,
+        // Searching is the one thing to do here, until there are results to look at.
+        focus = if query.is_empty() { " autofocus" } else { "" },
+    );
+    c.push_str(&button("primary", t.search_button, None));
+    c.push_str("</form>");
+    if !query.is_empty() {
+        let found = match v.results.len() {
+            0 => fill_text(t.found_none, "{query}", query),
+            1 => escape(t.found_one),
+            n => fill_text(t.found_many, "{count}", &n.to_string()),
+        };
+        let _ = write!(
+            c,
+            r#"<section aria-labelledby="h-results"><h2 id="h-results">{found}</h2>"#
+        );
+        if !v.results.is_empty() {
+            c.push_str(r#"<ul class="results">"#);
+            for user in v.results {
+                let _ = write!(
+                    c,
+                    r#"<li><a href="{}">{}</a></li>"#,
+                    escape(&user_link(v.user_link_base, user)),
+                    escape(user)
+                );
+            }
+            c.push_str("</ul>");
+        }
+        c.push_str("</section>");
+    }
+    render(v.lang, v.branding, t.search_title, &c)
+}
+
+/// Renders the page of one user.
+pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
+    let t = &strings(v.lang).admin;
+    let title = t.user_title.replace("{user}", v.user);
+    let mut c = String::from(r#"<div class="wide">"#);
+    header_line(&mut c, v.lang, v.admin, Some(v.back_link));
+    let _ = write!(c, "<h1>{}</h1>", fill_text(t.user_title, "{user}", v.user));
+    if let Some(message) = v.message {
+        let text = match message {
+            AdminMessage::ResetDone => t.done_reset,
+            AdminMessage::Unlocked => t.done_unlocked,
+        };
+        let _ = write!(
+            c,
+            r#"<p class="ok" role="status">{}</p>"#,
+            fill_text(text, "{user}", v.user)
+        );
+    }
+    if let Some(error) = v.error {
+        let _ = write!(
+            c,
+            r#"<p class="alert" role="alert" id="{ERROR_ID}">{}</p>"#,
+            escape(error.message(v.lang))
+        );
+    }
+    facts(&mut c, v, t);
+    if v.locked_until.is_some() {
+        unlock_section(&mut c, v, t);
+    }
+    reset_section(&mut c, v, t);
+    events_section(&mut c, v, t);
+    c.push_str("</div>");
+    render(v.lang, v.branding, &title, &c)
+}
+
+/// The user's MFA state as a list of label and value.
+fn facts(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
+    let mfa = match (v.enrolled, v.enrolled_since) {
+        (true, Some(since)) => fill_text(t.enrolled_since, "{since}", since),
+        (true, None) => escape(t.enrolled),
+        (false, _) => escape(t.not_enrolled),
+    };
+    let lock = match v.locked_until {
+        Some(until) => format!(
+            "<strong>{}</strong>",
+            fill_text(t.locked_until, "{until}", until)
+        ),
+        None => escape(t.not_locked),
+    };
+    let policy = match v.policy_state {
+        Some("none") => t.policy_none,
+        Some("available") => t.policy_available,
+        Some("enforced") => t.policy_enforced,
+        Some(other) => other,
+        None => t.role_unknown,
+    };
+    let mut rows = vec![
+        (t.mfa_label, mfa),
+        (
+            t.last_used_label,
+            escape(v.last_used.unwrap_or(t.never_used)),
+        ),
+        (t.lock_label, lock),
+        (t.role_label, escape(v.role.unwrap_or(t.role_unknown))),
+        (t.policy_label, escape(policy)),
+    ];
+    if v.enrolled {
+        rows.push((t.recovery_label, v.recovery_remaining.to_string()));
+    }
+    c.push_str(r#"<dl class="facts">"#);
+    for (label, value) in rows {
+        let _ = write!(c, "<dt>{}</dt><dd>{value}</dd>", escape(label));
+    }
+    c.push_str("</dl>");
+}
+
+/// Lift the lock of the code step; shown only while the user is locked.
+fn unlock_section(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
+    let _ = write!(
+        c,
+        r#"<section aria-labelledby="h-unlock"><h2 id="h-unlock">{}</h2><p>{}</p>"#,
+        escape(t.unlock_heading),
+        escape(t.unlock_text)
+    );
+    c.push_str(&form_start(v.unlock_action, v.csrf));
+    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Unlock.as_str()));
+    c.push_str(&hidden_field(USER_FIELD, v.user));
+    c.push_str(&button("secondary", t.unlock_button, None));
+    c.push_str("</form></section>");
+}
+
+/// The lost-phone reset: what it does, a reason, a confirmation, a red button.
+fn reset_section(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
+    if !v.enrolled {
+        let _ = write!(
+            c,
+            r#"<section aria-labelledby="h-reset"><h2 id="h-reset">{}</h2><p>{}</p></section>"#,
+            escape(t.reset_heading),
+            escape(t.reset_not_enrolled)
+        );
+        return;
+    }
+    let _ = write!(
+        c,
+        r#"<section class="danger-zone" aria-labelledby="h-reset"><h2 id="h-reset">{}</h2><p>{}</p><ul>"#,
+        escape(t.reset_heading),
+        escape(t.reset_intro)
+    );
+    for effect in t.reset_effects {
+        let _ = write!(c, "<li>{}</li>", escape(effect));
+    }
+    let _ = write!(c, "</ul><p>{}</p>", escape(t.reset_check));
+    c.push_str(&form_start(v.reset_action, v.csrf));
+    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Reset.as_str()));
+    c.push_str(&hidden_field(USER_FIELD, v.user));
+
+    let reason_error = v.error == Some(AdminError::ReasonMissing);
+    let _ = write!(
+        c,
+        concat!(
+            r#"<label for="{f}">{label}</label><p class="muted" id="{f}-hint">{hint}</p>"#,
+            r#"<textarea class="field" id="{f}" name="{f}" rows="3" maxlength="{max}" required "#,
+            r#"aria-describedby="{described}"{invalid}></textarea>"#,
+        ),
+        f = REASON_FIELD,
+        label = escape(t.reason_label),
+        hint = fill_text(t.reason_hint, "{max}", &REASON_MAX_LEN.to_string()),
+        max = REASON_MAX_LEN,
+        described = described_by(&format!("{REASON_FIELD}-hint"), reason_error),
+        invalid = invalid_attrs(reason_error),
+    );
+
+    let confirm_error = v.error == Some(AdminError::ConfirmMissing);
+    let _ = write!(
+        c,
+        concat!(
+            r#"<div class="check"><input type="checkbox" id="{f}" name="{f}" value="{value}" "#,
+            r#"required{described}{invalid}><label for="{f}">{label}</label></div>"#,
+        ),
+        f = CONFIRM_FIELD,
+        value = CONFIRM_VALUE,
+        described = if confirm_error {
+            format!(r#" aria-describedby="{ERROR_ID}""#)
+        } else {
+            String::new()
+        },
+        invalid = invalid_attrs(confirm_error),
+        label = fill_text(t.confirm_label, "{user}", v.user),
+    );
+    c.push_str(&button("danger", t.reset_button, None));
+    c.push_str("</form></section>");
+}
+
+/// `aria-describedby` value: the field's hint, plus the page error when it is about the field.
+fn described_by(hint_id: &str, in_error: bool) -> String {
+    if in_error {
+        format!("{ERROR_ID} {hint_id}")
+    } else {
+        hint_id.to_owned()
+    }
+}
+
+/// Marks the field the error is about, and puts the cursor there.
+fn invalid_attrs(in_error: bool) -> &'static str {
+    if in_error {
+        r#" aria-invalid="true" autofocus"#
+    } else {
+        ""
+    }
+}
+
+/// Recent events as a table. On a phone the stylesheet stacks each row; `display:block` makes
+/// some screen readers forget that it is a table, so the roles are stated explicitly, and the
+/// cells that need it carry their column name as `data-label` for the stacked view. Where the
+/// table does not fit (a browser without `:has` keeps the narrow card), it scrolls sideways.
+fn events_section(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
+    let _ = write!(
+        c,
+        r#"<section aria-labelledby="h-events"><h2 id="h-events">{}</h2>"#,
+        escape(t.events_heading)
+    );
+    if v.events.is_empty() {
+        let _ = write!(
+            c,
+            r#"<p class="muted">{}</p></section>"#,
+            escape(t.events_none)
+        );
+        return;
+    }
+    // A scrollable region must be reachable by keyboard to be scrolled without a mouse.
+    let _ = write!(
+        c,
+        concat!(
+            r#"<div class="scroll" role="region" aria-labelledby="h-events" tabindex="0">"#,
+            r#"<table class="events" role="table"><thead role="rowgroup"><tr role="row">"#,
+            r#"<th role="columnheader" scope="col">{time}</th>"#,
+            r#"<th role="columnheader" scope="col">{event}</th>"#,
+            r#"<th role="columnheader" scope="col">{actor}</th>"#,
+            r#"<th role="columnheader" scope="col">{detail}</th>"#,
+            r#"</tr></thead><tbody role="rowgroup">"#
+        ),
+        time = escape(t.col_time),
+        event = escape(t.col_event),
+        actor = escape(t.col_actor),
+        detail = escape(t.col_detail)
+    );
+    for e in v.events {
+        let _ = write!(
+            c,
+            concat!(
+                r#"<tr role="row"><td role="cell">{}</td><td role="cell">{}</td>"#,
+                r#"<td role="cell" data-label="{actor}">{}</td>"#,
+                r#"<td role="cell" data-label="{detail}">{}</td></tr>"#
+            ),
+            escape(&e.at),
+            escape(&e.event),
+            escape(&e.actor),
+            escape(&e.detail),
+            actor = escape(t.col_actor),
+            detail = escape(t.col_detail)
+        );
+    }
+    c.push_str("</tbody></table></div></section>");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn search(b: &Branding, query: &'static str, results: &'static [String]) -> String {
+        admin_search_page(&AdminSearchView {
+            lang: Lang::En,
+            branding: b,
+            admin: "msp-anna",
+            query,
+            results,
+            search_action: "/.mfa/admin/",
+            user_link_base: "/.mfa/admin/user?u=",
+        })
+    }
+
+    fn events() -> Vec<AdminEvent> {
+        vec![AdminEvent {
+            at: "2026-12-01 08:15 UTC".into(),
+            event: "verify_failed".into(),
+            actor: "jan".into(),
+            detail: "3 of 5".into(),
+        }]
+    }
+
+    fn user_view<'a>(b: &'a Branding, events: &'a [AdminEvent]) -> AdminUserView<'a> {
+        AdminUserView {
+            lang: Lang::En,
+            branding: b,
+            admin: "msp-anna",
+            user: "jan",
+            enrolled: true,
+            enrolled_since: Some("2026-11-27 14:03 UTC"),
+            last_used: Some("2026-12-01 08:10 UTC"),
+            locked_until: None,
+            role: Some("customer"),
+            policy_state: Some("enforced"),
+            recovery_remaining: 8,
+            events,
+            csrf: "tok",
+            reset_action: "/.mfa/admin/reset",
+            unlock_action: "/.mfa/admin/unlock",
+            back_link: "/.mfa/admin/?q=ja",
+            message: None,
+            error: None,
+        }
+    }
+
+    /// The page without its head, whose stylesheet names attributes too.
+    fn body(page: &str) -> &str {
+        page.split("</head>").nth(1).unwrap()
+    }
+
+    fn form_to<'p>(page: &'p str, target: &str) -> Option<&'p str> {
+        page.split("<form ")
+            .skip(1)
+            .map(|f| f.split("</form>").next().unwrap())
+            .find(|f| f.contains(&format!(r#"action="{target}""#)))
+    }
+
+    #[test]
+    fn links_encode_every_reserved_byte() {
+        assert_eq!(
+            user_link("/u?u=", "a b&c=d+e/f#g?é.~_-"),
+            "/u?u=a%20b%26c%3Dd%2Be%2Ff%23g%3F%C3%A9.~_-"
+        );
+    }
+
+    #[test]
+    fn search_is_a_get_form_without_token_and_lists_linked_results() {
+        let b = Branding::default();
+        static RESULTS: [String; 0] = [];
+        let empty = search(&b, "", &RESULTS);
+        let form = form_to(&empty, "/.mfa/admin/").unwrap();
+        assert!(form.starts_with(r#"method="get""#));
+        assert!(form.contains(r#"role="search""#));
+        assert!(!form.contains("csrf"));
+        assert!(form.contains(r#"<label for="q">User name</label>"#));
+        assert!(form.contains(r#"id="q" name="q" type="search" value="""#));
+        assert!(
+            empty.contains(" autofocus>"),
+            "an empty search starts in the field"
+        );
+        assert!(!empty.contains("<h2"), "no result heading before a search");
+        assert!(empty.contains("Signed in as <strong>msp-anna</strong>"));
+
+        let none = search(&b, " zz ", &RESULTS);
+        assert!(none.contains("No user name starts with \u{201c}zz\u{201d}."));
+        assert!(!none.contains("<ul"));
+        assert!(!none.contains(" autofocus"));
+    }
+
+    #[test]
+    fn results_are_counted_and_linked() {
+        let b = Branding::default();
+        let results = vec!["jan".to_owned(), "jan de vries".to_owned()];
+        let page = admin_search_page(&AdminSearchView {
+            lang: Lang::Nl,
+            branding: &b,
+            admin: "msp-anna",
+            query: "jan",
+            results: &results,
+            search_action: "/.mfa/admin/",
+            user_link_base: "/.mfa/admin/user?u=",
+        });
+        assert!(page.contains(r#"<h2 id="h-results">2 gebruikers gevonden</h2>"#));
+        assert!(page.contains(r#"<li><a href="/.mfa/admin/user?u=jan">jan</a></li>"#));
+        assert!(page.contains(
+            r#"<li><a href="/.mfa/admin/user?u=jan%20de%20vries">jan de vries</a></li>"#
+        ));
+        assert!(page.contains(r#"value="jan""#));
+    }
+
+    #[test]
+    fn user_page_shows_the_state_in_words() {
+        let b = Branding::default();
+        let ev = events();
+        let page = admin_user_page(&user_view(&b, &ev));
+        for part in [
+            "<h1>MFA for jan</h1>",
+            "<dt>MFA status</dt><dd>Set up since 2026-11-27 14:03 UTC</dd>",
+            "<dt>Last successful use</dt><dd>2026-12-01 08:10 UTC</dd>",
+            "<dt>Lock</dt><dd>Not locked</dd>",
+            "<dt>Role at last sign-in</dt><dd>customer</dd>",
+            "<dt>MFA for this role today</dt><dd>Required</dd>",
+            "<dt>Unused recovery codes</dt><dd>8</dd>",
+            r#"<a href="/.mfa/admin/?q=ja">Back to search</a>"#,
+            concat!(
+                r#"<td role="cell">2026-12-01 08:15 UTC</td><td role="cell">verify_failed</td>"#,
+                r#"<td role="cell" data-label="By">jan</td>"#,
+                r#"<td role="cell" data-label="Details">3 of 5</td>"#
+            ),
+            r#"<th role="columnheader" scope="col">Time</th>"#,
+        ] {
+            assert!(page.contains(part), "{part}");
+        }
+        assert!(page.contains(r#"<div class="wide">"#));
+    }
+
+    #[test]
+    fn policy_states_are_translated_and_unknown_ones_shown_as_they_are() {
+        let b = Branding::default();
+        for (state, en, nl) in [
+            ("none", "Not offered", "Niet aangeboden"),
+            ("available", "Optional", "Niet verplicht"),
+            ("enforced", "Required", "Verplicht"),
+            ("grace", "grace", "grace"),
+        ] {
+            let v = AdminUserView {
+                policy_state: Some(state),
+                ..user_view(&b, &[])
+            };
+            let want = |x| format!("<dd>{x}</dd>");
+            assert!(admin_user_page(&v).contains(&want(en)), "{state}");
+            let nl_page = admin_user_page(&AdminUserView {
+                lang: Lang::Nl,
+                ..v
+            });
+            assert!(nl_page.contains(&want(nl)), "{state}");
+        }
+    }
+
+    #[test]
+    fn reset_requires_reason_and_confirmation_and_lists_its_effects() {
+        let b = Branding::default();
+        let page = admin_user_page(&user_view(&b, &[]));
+        let form = form_to(&page, "/.mfa/admin/reset").unwrap();
+        assert!(form.starts_with(r#"method="post""#));
+        assert!(form.contains(r#"<input type="hidden" name="csrf" value="tok">"#));
+        assert!(form.contains(r#"<input type="hidden" name="user" value="jan">"#));
+        assert!(form.contains(r#"<input type="hidden" name="action" value="reset">"#));
+        assert!(form.contains(r#"<label for="reason">Reason</label>"#));
+        assert!(form.contains(
+            r#"<textarea class="field" id="reason" name="reason" rows="3" maxlength="500" required "#
+        ));
+        assert!(form.contains(
+            r#"<input type="checkbox" id="confirm" name="confirm" value="yes" required>"#
+        ));
+        assert!(form.contains(r#"<label for="confirm">I have checked the request and want to disconnect MFA for jan</label>"#));
+        assert!(form.contains(r#"<button class="danger" type="submit">Disconnect MFA</button>"#));
+        assert!(page.contains(r#"<section class="danger-zone" aria-labelledby="h-reset">"#));
+        for effect in strings(Lang::En).admin.reset_effects {
+            assert!(
+                page.contains(&format!("<li>{}</li>", escape(effect))),
+                "{effect}"
+            );
+        }
+        assert!(!body(&page).contains("autofocus"));
+        assert!(!body(&page).contains("aria-invalid"));
+    }
+
+    #[test]
+    fn reset_errors_point_at_their_field() {
+        let b = Branding::default();
+        let reason = admin_user_page(&AdminUserView {
+            error: Some(AdminError::ReasonMissing),
+            ..user_view(&b, &[])
+        });
+        assert!(reason.contains(
+            r#"<p class="alert" role="alert" id="admin-error">Enter a reason for disconnecting MFA.</p>"#
+        ));
+        assert!(reason.contains(
+            r#"aria-describedby="admin-error reason-hint" aria-invalid="true" autofocus></textarea>"#
+        ));
+        let confirm = admin_user_page(&AdminUserView {
+            error: Some(AdminError::ConfirmMissing),
+            lang: Lang::Nl,
+            ..user_view(&b, &[])
+        });
+        assert!(confirm.contains(
+            r#"value="yes" required aria-describedby="admin-error" aria-invalid="true" autofocus>"#
+        ));
+        assert!(confirm.contains(r#"aria-describedby="reason-hint"></textarea>"#));
+        assert_eq!(confirm.matches("autofocus").count(), 1);
+        let csrf = admin_user_page(&AdminUserView {
+            error: Some(AdminError::CsrfInvalid),
+            ..user_view(&b, &[])
+        });
+        assert!(csrf.contains(strings(Lang::En).form_errors.csrf_invalid));
+        assert!(!body(&csrf).contains("aria-invalid"));
+    }
+
+    #[test]
+    fn unlock_only_while_locked_and_says_what_it_lifts() {
+        let b = Branding::default();
+        let open = admin_user_page(&user_view(&b, &[]));
+        assert!(form_to(&open, "/.mfa/admin/unlock").is_none());
+        let locked = admin_user_page(&AdminUserView {
+            locked_until: Some("2026-12-01 08:30 UTC"),
+            ..user_view(&b, &[])
+        });
+        let form = form_to(&locked, "/.mfa/admin/unlock").unwrap();
+        assert!(form.contains(r#"<input type="hidden" name="user" value="jan">"#));
+        assert!(form.contains(r#"<input type="hidden" name="action" value="unlock">"#));
+        assert!(locked.contains("<dd><strong>Locked until 2026-12-01 08:30 UTC</strong></dd>"));
+        assert!(locked.contains("only lifts this lock on the code step"));
+        assert_eq!(
+            locked.matches("Locked until").count(),
+            1,
+            "said once, in the facts"
+        );
+    }
+
+    #[test]
+    fn nothing_to_disconnect_without_mfa() {
+        let b = Branding::default();
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            enrolled_since: None,
+            last_used: None,
+            message: Some(AdminMessage::ResetDone),
+            ..user_view(&b, &[])
+        });
+        assert!(form_to(&page, "/.mfa/admin/reset").is_none());
+        assert!(page.contains("there is nothing to disconnect"));
+        assert!(page.contains("<dd>Not set up</dd>"));
+        assert!(page.contains("<dt>Last successful use</dt><dd>Never</dd>"));
+        assert!(!page.contains("Unused recovery codes"));
+        assert!(page.contains(r#"<p class="ok" role="status">MFA is disconnected for jan."#));
+        assert!(page.contains("No MFA events are recorded for this user."));
+        assert!(!page.contains("<table"));
+    }
+}
