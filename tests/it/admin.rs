@@ -719,3 +719,58 @@ async fn self_service_may_turn_off_optional_mfa() {
         "no code asked any more: MFA is only offered again"
     );
 }
+
+#[tokio::test]
+async fn a_reset_never_reopens_a_grace_period() {
+    let w = admin_world("2022-01-03T09:00:00Z", "").await;
+    let policy = POLICY.replace(
+        "# [phase.grace]\n# enroll_by = 2022-01-31\n# postpone_logins = 3",
+        "[phase.grace]\npostpone_logins = 3",
+    );
+    std::fs::write(w.gw.dir.join("policy.toml"), policy).unwrap();
+    w.gw.gateway()
+        .policy
+        .reload(&w.gw.gateway().metrics)
+        .unwrap();
+    // Grace exists: a first-time user may postpone.
+    let c = client(&w.gw);
+    login(&c, &w.gw, "customer").await;
+    let html = c
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("value=\"postpone\""));
+    // The user enrolls, loses the phone, the MSP resets: no postponing any more.
+    let c = client(&w.gw);
+    enroll(&c, &w, "customer").await;
+    let api = client(&w.gw);
+    let r = api
+        .post(url(&w.gw, "/.mfa/admin/api/users/customer/reset"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"reason": "lost phone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let c = client(&w.gw);
+    assert_eq!(
+        location(&login(&c, &w.gw, "customer").await),
+        "/.mfa/enroll"
+    );
+    let html = c
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("value=\"postpone\""),
+        "no grace after a reset"
+    );
+}
