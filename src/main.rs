@@ -251,6 +251,7 @@ fn with_store(
         Err(e) => return fail(format!("{} is not valid:\n{e}", config.display())),
     };
     init_logging(LogFormat::Text, "warn");
+    mfa_gateway::tls::install_crypto_provider();
     match runtime(Some(1)) {
         Ok(rt) => f(cfg, rt),
         Err(e) => fail(format!("cannot start the runtime: {e}")),

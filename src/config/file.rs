@@ -116,6 +116,7 @@ pub struct RedisFile {
     pub connect_timeout: Option<String>,
     pub response_timeout: Option<String>,
     pub memory_fallback: Option<bool>,
+    pub ca: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

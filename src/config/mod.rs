@@ -186,6 +186,8 @@ pub struct Redis {
     pub response_timeout: Duration,
     /// Use the in-memory store when Redis does not answer at start (demo only).
     pub memory_fallback: bool,
+    /// CA bundle (PEM) for `rediss://` servers signed by a private CA.
+    pub ca: Option<PathBuf>,
 }
 
 impl fmt::Debug for Redis {
@@ -349,11 +351,18 @@ impl Config {
             .as_ref()
             .and_then(|v| v.username_case_sensitive)
             .unwrap_or(false);
+        let allow_inline = mode == Mode::Demo
+            || file
+                .mfa
+                .as_ref()
+                .and_then(|m| m.allow_inline_secrets)
+                .unwrap_or(false);
         Validator {
             base,
             errors: ConfigErrors::default(),
             mode,
             case_sensitive,
+            allow_inline,
         }
         .run(file, path)
     }
@@ -369,6 +378,8 @@ struct Validator {
     errors: ConfigErrors,
     mode: Mode,
     case_sensitive: bool,
+    /// Inline `value` secrets are accepted (demo, tests, `mfa.allow_inline_secrets`).
+    allow_inline: bool,
 }
 
 impl Validator {
@@ -485,6 +496,13 @@ impl Validator {
         if count != 1 {
             self.errors
                 .push(key, "give exactly one of `file`, `env` or `value`");
+            return None;
+        }
+        if s.value.is_some() && !self.allow_inline {
+            self.errors.push(
+                key,
+                "inline `value` secrets are refused: use `file` or `env` (or set mfa.allow_inline_secrets for a test set-up)",
+            );
             return None;
         }
         if let Some(f) = &s.file {
@@ -789,6 +807,14 @@ impl Validator {
             self.errors
                 .push("redis.key_prefix", "must not contain '{', '}' or spaces");
         }
+        let ca = match r.ca.as_deref() {
+            Some(c) => self.existing_file("redis.ca", c),
+            None => None,
+        };
+        if ca.is_some() && !nodes.iter().any(|n| n.starts_with("rediss://")) {
+            self.errors
+                .push("redis.ca", "only meaningful with rediss:// URLs");
+        }
         let memory_fallback = r.memory_fallback.unwrap_or(false);
         if memory_fallback && self.mode != Mode::Demo {
             self.errors.push(
@@ -813,6 +839,7 @@ impl Validator {
                 Duration::from_secs(2),
             ),
             memory_fallback,
+            ca,
         })
     }
 
@@ -846,7 +873,7 @@ impl Validator {
                 "between 1 and 100 (NIST SP 800-63B allows at most 100)",
             );
         }
-        let allow_inline = m.allow_inline_secrets.unwrap_or(false) || self.mode == Mode::Demo;
+        let allow_inline = self.allow_inline;
         let mut keys = Vec::new();
         for (i, k) in m.keys.unwrap_or_default().iter().enumerate() {
             let key = format!("mfa.keys[{i}]");

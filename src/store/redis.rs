@@ -267,6 +267,20 @@ impl RedisStore {
         })
     }
 
+    /// The private CA for `rediss://`, when configured (read at each connect, so a renewed
+    /// bundle is picked up by the next reconnect).
+    fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>, StoreError> {
+        let Some(path) = &self.cfg.ca else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| StoreError::Unavailable(format!("redis.ca {}: {e}", path.display())))?;
+        Ok(Some(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        }))
+    }
+
     /// Connection settings of a sentinel-mode connection answering within `response`.
     fn direct_config(&self, response: Duration) -> AsyncConnectionConfig {
         AsyncConnectionConfig::new()
@@ -317,8 +331,12 @@ impl RedisStore {
                         .nodes
                         .first()
                         .ok_or_else(|| StoreError::Unavailable("no redis url".into()))?;
-                    let client =
-                        redis::Client::open(self.connection_info(url)?).map_err(unavailable)?;
+                    let info = self.connection_info(url)?;
+                    let client = match self.tls_certificates()? {
+                        Some(certs) => redis::Client::build_with_tls(info, certs),
+                        None => redis::Client::open(info),
+                    }
+                    .map_err(unavailable)?;
                     ConnectionManager::new_with_config(client, manager_config)
                         .await
                         .map(|c| (Conn::Managed(c), None))
@@ -348,6 +366,9 @@ impl RedisStore {
                             .response_timeout(self.cfg.response_timeout);
                     if let Some(p) = &self.cfg.password {
                         builder = builder.password(p.as_str());
+                    }
+                    if let Some(certs) = self.tls_certificates()? {
+                        builder = builder.certs(certs);
                     }
                     let client = builder.build().map_err(unavailable)?;
                     client

@@ -854,3 +854,42 @@ async fn role_from_static_file_and_unmapped_roles_are_enforced() {
         "user not in file -> enforced"
     );
 }
+
+/// Redis over TLS with a private CA and a password.
+#[tokio::test]
+async fn redis_over_tls_with_a_password() {
+    let c = certs();
+    let ca = c.cert.parent().unwrap().join("ca.pem");
+    let redis = RedisProc::start_tls(&c.cert, &c.key, &ca, "s3cret-redis");
+    let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    let dir = tempfile::tempdir().unwrap();
+    let redis_url = format!("rediss://localhost:{}/0", redis.port);
+    let text = config_text(&c, vms_addr, &redis_url, DEMO_VMS, "").replace(
+        "key_prefix = \"t:\"",
+        &format!(
+            "key_prefix = \"t:\"\nca = \"{}\"\npassword = {{ value = \"s3cret-redis\" }}",
+            ca.display()
+        ),
+    );
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        Clock::manual(at("2022-02-01T09:00:00Z")),
+    )
+    .await;
+    let ready = client(&gw)
+        .get(url(&gw, "/.mfa/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
+    let b = client(&gw);
+    let r = login(&b, &gw, "customer").await;
+    assert_eq!(
+        location(&r),
+        "/.mfa/enroll",
+        "state read from Redis over TLS"
+    );
+}

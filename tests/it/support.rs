@@ -15,6 +15,8 @@ pub struct RedisProc {
     pub port: u16,
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Extra arguments (TLS, password).
+    extra: Vec<String>,
 }
 
 pub fn free_port() -> u16 {
@@ -32,6 +34,36 @@ impl RedisProc {
             port: free_port(),
             dir,
             child: None,
+            extra: Vec::new(),
+        };
+        r.spawn();
+        r
+    }
+
+    /// A server that speaks only TLS (with the given certificate files) and wants a password.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path, password: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let path = |p: &Path| p.display().to_string();
+        let extra = vec![
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            path(cert),
+            "--tls-key-file".into(),
+            path(key),
+            "--tls-ca-cert-file".into(),
+            path(ca),
+            "--tls-auth-clients".into(),
+            "no".into(),
+            "--requirepass".into(),
+            password.into(),
+        ];
+        let mut r = RedisProc {
+            port,
+            dir,
+            child: None,
+            extra,
         };
         r.spawn();
         r
@@ -42,10 +74,16 @@ impl RedisProc {
     }
 
     fn spawn(&mut self) {
+        let plain_port = if self.extra.is_empty() {
+            self.port.to_string()
+        } else {
+            "0".into()
+        };
         let child = Command::new("redis-server")
+            .args(&self.extra)
             .args([
                 "--port",
-                &self.port.to_string(),
+                &plain_port,
                 "--bind",
                 "127.0.0.1",
                 "--save",
