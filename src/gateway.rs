@@ -98,7 +98,7 @@ impl Gateway {
         policy: Arc<LivePolicy>,
         clock: Clock,
     ) -> Result<Arc<Self>, String> {
-        let upstream = Upstream::new(&cfg.upstream)?;
+        let upstream = Upstream::new(&cfg.upstream, cfg.server.max_header_bytes)?;
         let branding = Branding {
             product_name: cfg.mfa.product_name.clone(),
             logo_data_uri: cfg.mfa.logo_data_uri.clone(),

@@ -38,7 +38,9 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    pub fn new(cfg: &UpstreamConfig) -> Result<Self, String> {
+    /// `max_head_bytes` bounds the response head the VMS may send (the same limit as for
+    /// client requests); a larger one is a 502.
+    pub fn new(cfg: &UpstreamConfig, max_head_bytes: usize) -> Result<Self, String> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(cfg.connect_timeout));
@@ -57,6 +59,7 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .http1_preserve_header_case(false)
+            .http1_max_buf_size(max_head_bytes.max(8192))
             .set_host(false)
             .build(connector);
         let authority = cfg

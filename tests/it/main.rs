@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod cli;
 mod deploy;
+mod faults;
 mod mfa_flow;
 mod proxy;
 mod scaleout;
