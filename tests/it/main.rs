@@ -12,3 +12,4 @@ mod faults;
 mod mfa_flow;
 mod proxy;
 mod scaleout;
+mod soak;
