@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use mfa_gateway::auth::totp;
 
-use crate::mfa_flow::*;
+use crate::mfa_flow::{World, enroll, world};
+use crate::support::browser::*;
 use crate::support::*;
 
 const TOKEN: &str = "test-api-token-0123456789";

@@ -10,7 +10,8 @@ use mfa_gateway::auth::totp;
 use mfa_gateway::clock::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::mfa_flow::*;
+use crate::mfa_flow::{enroll, world};
+use crate::support::browser::*;
 use crate::support::*;
 
 /// A TCP relay that can add delay to every chunk and cut every connection.

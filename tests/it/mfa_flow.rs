@@ -5,6 +5,10 @@ use std::time::Duration;
 use mfa_gateway::auth::totp;
 use mfa_gateway::clock::Clock;
 
+use crate::support::browser::{
+    csrf, location, login, pairing_secret, post_code, set_cookies, sets_vms_session,
+    through_recovery_codes,
+};
 use crate::support::*;
 
 pub struct World {
@@ -39,151 +43,10 @@ pub async fn world(date: &str, mfa_extra: &str) -> World {
     }
 }
 
-pub async fn login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
-    c.post(url(gw, "/login"))
-        .form(&[("username", user), ("password", "demo")])
-        .send()
-        .await
-        .unwrap()
-}
-
-pub fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
-pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect()
-}
-
-pub fn sets_vms_session(r: &reqwest::Response) -> bool {
-    set_cookies(r)
-        .iter()
-        .any(|c| c.starts_with("VMSSESSION=") && !c.starts_with("VMSSESSION=;"))
-}
-
-pub fn csrf(html: &str) -> String {
-    let i = html.find("name=\"csrf\"").expect("csrf field");
-    let rest = &html[i..];
-    let v = rest.find("value=\"").unwrap() + 7;
-    rest[v..v + rest[v..].find('"').unwrap()].to_string()
-}
-
-/// The pairing code on the enrollment page (Base32, grouped in fours).
-pub fn pairing_secret(html: &str) -> Vec<u8> {
-    let start = html
-        .find("<p class=\"pairing\">")
-        .expect("pairing code shown")
-        + "<p class=\"pairing\">".len();
-    let code = &html[start..start + html[start..].find('<').unwrap()];
-    let compact: String = code.chars().filter(|c| *c != ' ').collect();
-    assert_eq!(compact.len(), 32, "160-bit secret: {code}");
-    assert!(
-        code.split(' ').all(|g| g.len() == 4),
-        "grouped in fours: {code}"
-    );
-    totp_rs::Secret::try_from_base32(&compact)
-        .unwrap()
-        .as_ref()
-        .to_vec()
-}
-
-pub async fn post_code(c: &reqwest::Client, gw: &Gw, page: &str, code: &str) -> reqwest::Response {
-    let html = c
-        .get(url(gw, page))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    c.post(url(gw, page))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", code)])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// After an enrollment: when the policy gives recovery codes, the gateway shows them once
-/// (10 codes, 20 digits each) and releases the login on "continue".
-pub async fn through_recovery_codes(
-    c: &reqwest::Client,
-    gw: &Gw,
-    r: reqwest::Response,
-) -> reqwest::Response {
-    if location(&r) != "/.mfa/recovery-codes" {
-        return r;
-    }
-    assert!(!sets_vms_session(&r));
-    let html = c
-        .get(url(gw, "/.mfa/recovery-codes"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(recovery_codes(&html).len(), 10, "ten recovery codes shown");
-    c.post(url(gw, "/.mfa/recovery-codes"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The recovery codes on a page: runs of five groups of four digits.
-pub fn recovery_codes(html: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = html.chars().collect();
-    let mut i = 0;
-    while i + 24 <= chars.len() {
-        let cand: String = chars[i..i + 24].iter().collect();
-        let ok = cand.split(' ').count() == 5
-            && cand
-                .split(' ')
-                .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_digit()));
-        let bounded = (i == 0 || !chars[i - 1].is_ascii_digit())
-            && chars.get(i + 24).is_none_or(|c| !c.is_ascii_digit());
-        if ok && bounded {
-            out.push(cand);
-            i += 24;
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Enrolls `user` and returns the secret; leaves the client logged in.
+/// Enrolls `user` through the whole browser flow (recovery codes included) and returns the
+/// secret; the client is then signed in.
 pub async fn enroll(c: &reqwest::Client, w: &World, user: &str) -> Vec<u8> {
-    let r = login(c, &w.gw, user).await;
-    assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), "/.mfa/enroll");
-    let html = c
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let secret = pairing_secret(&html);
-    let code = totp::code_at(&secret, w.gw.clock.unix());
-    let r = c
-        .post(url(&w.gw, "/.mfa/enroll"))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let r = through_recovery_codes(c, &w.gw, r).await;
-    assert_eq!(r.status(), 302, "{:?}", r.text().await);
-    secret
+    crate::support::browser::enroll(c, &w.gw, user).await
 }
 
 #[tokio::test]

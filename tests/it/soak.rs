@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use mfa_gateway::auth::totp;
 use tokio::sync::Mutex;
 
-use crate::mfa_flow::*;
+use crate::mfa_flow::{enroll, world};
+use crate::support::browser::*;
 use crate::support::*;
 
 fn rss_kib() -> u64 {

@@ -571,7 +571,8 @@ pub mod browser {
     use super::{Gw, url};
     use mfa_gateway::auth::totp;
 
-    pub async fn login(
+    /// Posts the demo VMS's login form (password `demo`).
+    pub async fn try_login(
         c: &reqwest::Client,
         gw: &Gw,
         user: &str,
@@ -580,6 +581,10 @@ pub mod browser {
             .form(&[("username", user), ("password", "demo")])
             .send()
             .await
+    }
+
+    pub async fn login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
+        try_login(c, gw, user).await.unwrap()
     }
 
     pub fn location(r: &reqwest::Response) -> String {
@@ -615,17 +620,30 @@ pub mod browser {
             .join("; ")
     }
 
-    pub fn csrf(html: &str) -> Option<String> {
+    pub fn csrf(html: &str) -> String {
+        try_csrf(html).expect("the page has a form with a CSRF token")
+    }
+
+    pub fn try_csrf(html: &str) -> Option<String> {
         let rest = &html[html.find("name=\"csrf\"")?..];
         let v = rest.find("value=\"")? + 7;
         Some(rest[v..v + rest[v..].find('"')?].to_string())
     }
 
-    /// The secret behind the pairing code on the enrollment page.
-    pub fn pairing_secret(html: &str) -> Option<Vec<u8>> {
+    /// The secret behind the pairing code on the enrollment page (Base32, in groups of four).
+    pub fn pairing_secret(html: &str) -> Vec<u8> {
+        let secret = try_pairing_secret(html).expect("the enrollment page shows a pairing code");
+        assert_eq!(secret.len(), 20, "160-bit secret");
+        secret
+    }
+
+    pub fn try_pairing_secret(html: &str) -> Option<Vec<u8>> {
         const TAG: &str = "<p class=\"pairing\">";
         let start = html.find(TAG)? + TAG.len();
         let code = &html[start..start + html[start..].find('<')?];
+        if !code.split(' ').all(|g| g.len() == 4) {
+            return None;
+        }
         let compact: String = code.chars().filter(|c| *c != ' ').collect();
         totp_rs::Secret::try_from_base32(&compact)
             .ok()
@@ -638,6 +656,15 @@ pub mod browser {
         gw: &Gw,
         page: &str,
         code: &str,
+    ) -> reqwest::Response {
+        try_post_code(c, gw, page, code).await.unwrap()
+    }
+
+    pub async fn try_post_code(
+        c: &reqwest::Client,
+        gw: &Gw,
+        page: &str,
+        code: &str,
     ) -> Result<reqwest::Response, String> {
         let r = c
             .get(url(gw, page))
@@ -646,7 +673,7 @@ pub mod browser {
             .map_err(|e| e.to_string())?;
         let status = r.status();
         let html = r.text().await.map_err(|e| e.to_string())?;
-        let token = csrf(&html).ok_or(format!("{page}: {status}, no form"))?;
+        let token = try_csrf(&html).ok_or(format!("{page}: {status}, no form"))?;
         c.post(url(gw, page))
             .form(&[("csrf", token.as_str()), ("code", code)])
             .send()
@@ -661,7 +688,7 @@ pub mod browser {
         gw: &Gw,
         user: &str,
     ) -> Result<(reqwest::Response, Vec<u8>), String> {
-        let r = login(c, gw, user).await.map_err(|e| e.to_string())?;
+        let r = try_login(c, gw, user).await.map_err(|e| e.to_string())?;
         if (r.status().as_u16(), location(&r).as_str()) != (303, "/.mfa/enroll") {
             return Err(format!("login of {user}: {} {}", r.status(), location(&r)));
         }
@@ -671,8 +698,8 @@ pub mod browser {
             .await
             .map_err(|e| e.to_string())?;
         let html = page.text().await.map_err(|e| e.to_string())?;
-        let secret = pairing_secret(&html).ok_or("no pairing code")?;
-        let token = csrf(&html).ok_or("no form")?;
+        let secret = try_pairing_secret(&html).ok_or("no pairing code")?;
+        let token = try_csrf(&html).ok_or("no form")?;
         let code = totp::code_at(&secret, gw.clock.unix());
         let r = c
             .post(url(gw, "/.mfa/enroll"))
@@ -692,7 +719,12 @@ pub mod browser {
             .text()
             .await
             .map_err(|e| e.to_string())?;
-        let token = csrf(&html).ok_or("no form on the recovery codes page")?;
+        assert_eq!(
+            recovery_codes(&html).len(),
+            10,
+            "ten recovery codes shown once"
+        );
+        let token = try_csrf(&html).ok_or("no form on the recovery codes page")?;
         let r = c
             .post(url(gw, "/.mfa/recovery-codes"))
             .form(&[("csrf", token.as_str()), ("action", "continue")])
@@ -719,13 +751,13 @@ pub mod browser {
         user: &str,
         secret: &[u8],
     ) -> Result<reqwest::Response, String> {
-        let r = login(c, gw, user).await.map_err(|e| e.to_string())?;
+        let r = try_login(c, gw, user).await.map_err(|e| e.to_string())?;
         if (r.status().as_u16(), location(&r).as_str()) != (303, "/.mfa/verify") {
             return Err(format!("login of {user}: {} {}", r.status(), location(&r)));
         }
         gw.clock.advance(30);
         let code = totp::code_at(secret, gw.clock.unix());
-        let r = post_code(c, gw, "/.mfa/verify", &code).await?;
+        let r = try_post_code(c, gw, "/.mfa/verify", &code).await?;
         if r.status() != 302 || !sets_vms_session(&r) {
             return Err(format!("code of {user}: {}", r.status()));
         }
@@ -739,5 +771,55 @@ pub mod browser {
         secret: &[u8],
     ) -> reqwest::Response {
         try_login_with_code(c, gw, user, secret).await.unwrap()
+    }
+
+    /// After an enrollment: when the policy gives recovery codes, the gateway shows them once
+    /// (10 codes, 20 digits each) and releases the login on "continue".
+    pub async fn through_recovery_codes(
+        c: &reqwest::Client,
+        gw: &Gw,
+        r: reqwest::Response,
+    ) -> reqwest::Response {
+        if location(&r) != "/.mfa/recovery-codes" {
+            return r;
+        }
+        assert!(!sets_vms_session(&r));
+        let html = c
+            .get(url(gw, "/.mfa/recovery-codes"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(recovery_codes(&html).len(), 10, "ten recovery codes shown");
+        c.post(url(gw, "/.mfa/recovery-codes"))
+            .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The recovery codes on a page: runs of five groups of four digits.
+    pub fn recovery_codes(html: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let chars: Vec<char> = html.chars().collect();
+        let mut i = 0;
+        while i + 24 <= chars.len() {
+            let cand: String = chars[i..i + 24].iter().collect();
+            let ok = cand.split(' ').count() == 5
+                && cand
+                    .split(' ')
+                    .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_digit()));
+            let bounded = (i == 0 || !chars[i - 1].is_ascii_digit())
+                && chars.get(i + 24).is_none_or(|c| !c.is_ascii_digit());
+            if ok && bounded {
+                out.push(cand);
+                i += 24;
+            } else {
+                i += 1;
+            }
+        }
+        out
     }
 }
