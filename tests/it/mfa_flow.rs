@@ -383,6 +383,28 @@ async fn policy_reload_valid_and_invalid() {
         "/.mfa/enroll",
         "old policy stays in force"
     );
+    // Both reloads are in the audit trail.
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        events = w.gw.gateway().store.audit_recent(100).await.unwrap();
+        if events
+            .iter()
+            .any(|e| e.contains("\"policy_reload_failed\""))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        events.iter().any(|e| e.contains("\"policy_reloaded\"")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("\"policy_reload_failed\"")),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
