@@ -9,13 +9,24 @@ use std::time::{Duration, Instant};
 
 use crate::{Opts, emit, percentile};
 
-/// `startup --bin PATH --config FILE --url BASE --ca FILE [--runs N] [--out F]`.
+/// `startup --bin PATH --config FILE --url BASE --ca FILE [--runs N] [--log F] [--out F]`.
 pub async fn run(opts: &Opts) -> Result<(), String> {
     let bin = opts.path("bin")?;
     let config = opts.path("config")?;
     let url = format!("{}/", opts.loopback_url("url")?);
     let runs: usize = opts.num("runs", 5)?;
     let http = crate::client(&opts.path("ca")?, 0)?;
+    let log = |what: &str| -> Result<Stdio, String> {
+        match opts.opt("log") {
+            None => Ok(Stdio::null()),
+            Some(p) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map(Stdio::from)
+                .map_err(|e| format!("{what}: {p}: {e}")),
+        }
+    };
     let mut times = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
@@ -23,7 +34,7 @@ pub async fn run(opts: &Opts) -> Result<(), String> {
             .arg("--config")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log("--log")?)
             .spawn()
             .map_err(|e| format!("{}: {e}", bin.display()))?;
         let mut result = Err("no answer within 10 s".to_string());
@@ -35,7 +46,9 @@ pub async fn run(opts: &Opts) -> Result<(), String> {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                result = Err(format!("the gateway exited: {status}"));
+                result = Err(format!(
+                    "the gateway exited: {status} (its messages: --log FILE)"
+                ));
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
