@@ -1,0 +1,295 @@
+//! The per-request hot path without sockets, for the CPU-only regression guard and profiles.
+//!
+//! Wall-clock timings are useless on a shared 2-core CI machine, so the guard counts
+//! instructions under `valgrind --tool=callgrind` instead. This program runs one workload N
+//! times inside a function whose name the guard gives to callgrind's `--toggle-collect`, so
+//! only the loop is counted (not start-up):
+//!
+//! * `pass`: what the gateway does for a proxied request carrying an approved VMS session:
+//!   language negotiation, route classification, `Gateway::gate` (session hash, approval MAC,
+//!   revocation lookup, gateway cookie removed), `rewrite_request` (hop-by-hop headers, Host,
+//!   X-Forwarded-*, upstream URI), response header clean-up and the request metric;
+//! * `nomfa`: the same for a session approved without MFA (a role where MFA is not enforced),
+//!   which adds a policy decision per request;
+//! * `anon`: the same request without a session cookie;
+//! * `base`: the baseline, SHA-256 of the same request head, N times.
+//!
+//! The guard compares each workload with the baseline in the same build, so the ratio does not
+//! move with the compiler's optimisation level as much as raw counts would.
+//!
+//! Usage: `bench-hotpath pass|nomfa|anon|base N` (prints the wall time per iteration, for
+//! information only).
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
+use mfa_gateway::auth::crypto::{self, KeyRing};
+use mfa_gateway::clock::Clock;
+use mfa_gateway::config::{Config, Mode};
+use mfa_gateway::gateway::Gateway;
+use mfa_gateway::live_policy::LivePolicy;
+use mfa_gateway::metrics::Outcome;
+use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use mfa_gateway::mfa::cookies;
+use mfa_gateway::pages::Lang;
+use mfa_gateway::policy::MfaState;
+use mfa_gateway::proxy::{ConnInfo, Gate, headers};
+use mfa_gateway::store::{Store, memory::MemoryStore};
+
+/// 2026-03-02T12:00:00Z: inside the shipped policy's "enforced" phase for customers.
+const NOW: u64 = 1_772_452_800;
+
+const CONFIG: &str = r#"
+version = 1
+[server]
+listen = "127.0.0.1:0"
+[upstream]
+url = "http://127.0.0.1:9"
+[redis]
+url = "redis://127.0.0.1:9/0"
+[mfa]
+active_key = "k1"
+keys = [{ id = "k1", value = "KEY" }]
+[vms]
+session_cookies = ["VMSSESSION"]
+logout = [{ path = "/logout" }]
+[[vms.login]]
+method = "POST"
+path = "/login"
+username_field = "username"
+success_status = [302]
+success_cookie = "VMSSESSION"
+[vms.role]
+source = "header"
+header = "X-VMS-Role"
+[policy]
+file = "policy.toml"
+"#;
+
+/// Everything one iteration needs, built once.
+struct Fixture {
+    gw: Arc<Gateway>,
+    conn: ConnInfo,
+    uri: Uri,
+    request_headers: HeaderMap,
+    response_headers: HeaderMap,
+    head_bytes: Vec<u8>,
+}
+
+fn fixture(kind: &str) -> Result<Fixture, String> {
+    let key = crypto::generate_key_material();
+    let text = CONFIG.replace("KEY", &key);
+    // Resolved against the repository's config/ folder, where the shipped policy lives.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/bench-hotpath.toml");
+    let cfg = Config::from_toml(&text, &path, Mode::Demo).map_err(|e| e.to_string())?;
+    let material = crypto::parse_key_material(&key).map_err(|e| e.to_string())?;
+    let keys = KeyRing::new("k1", vec![("k1".into(), material)]).map_err(|e| e.to_string())?;
+    let policy = LivePolicy::load(cfg.policy.file.clone())?;
+    let gw = Gateway::new(
+        Arc::new(cfg),
+        keys,
+        Store::Memory(MemoryStore::new()),
+        policy,
+        Clock::manual(i64::try_from(NOW).map_err(|e| e.to_string())?),
+    )?;
+
+    let session = "Zk3q9V1bX0c2mNw7yLr4TtUe8sPoA6hJdGfKi5Ba0Qs";
+    let names = vec!["VMSSESSION".to_string()];
+    let hash = session_hash(&names, |n| (n == "VMSSESSION").then_some(session))
+        .ok_or("no session hash")?;
+    let (mfa_passed, state, role) = match kind {
+        "nomfa" => (false, MfaState::None, "supplier"),
+        _ => (true, MfaState::Enforced, "customer"),
+    };
+    let approval = Approval {
+        issued: NOW - 600,
+        expires: NOW + 12 * 3600,
+        mfa_passed,
+        state,
+        session_hash: hash,
+        role: role.into(),
+        user: "alice.jansen@example.com".into(),
+    }
+    .seal(&gw.keys);
+    let cookie = if kind == "anon" {
+        "_ga=GA1.2.1234567890.1700000000; theme=light".to_string()
+    } else {
+        format!(
+            "VMSSESSION={session}; {APPROVAL_COOKIE}={approval}; _ga=GA1.2.1234567890.1700000000"
+        )
+    };
+    let mut h = HeaderMap::new();
+    let pairs = [
+        ("host", "vms.example.com"),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        ),
+        (
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        ("accept-language", "nl,en-US;q=0.7,en;q=0.3"),
+        ("accept-encoding", "gzip, deflate, br"),
+        ("connection", "keep-alive"),
+        ("upgrade-insecure-requests", "1"),
+        ("cookie", cookie.as_str()),
+    ];
+    let mut head_bytes = b"GET /app/orders?page=2 HTTP/1.1\r\n".to_vec();
+    for (n, v) in pairs {
+        h.append(
+            header::HeaderName::from_static(n),
+            HeaderValue::from_str(v).map_err(|e| e.to_string())?,
+        );
+        head_bytes.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+    }
+    head_bytes.extend_from_slice(b"\r\n");
+    let mut r = HeaderMap::new();
+    for (n, v) in [
+        ("content-type", "text/html; charset=utf-8"),
+        ("content-length", "1024"),
+        ("connection", "keep-alive"),
+        ("keep-alive", "timeout=5"),
+        ("cache-control", "no-cache"),
+        ("date", "Mon, 02 Mar 2026 12:00:00 GMT"),
+    ] {
+        r.append(
+            header::HeaderName::from_static(n),
+            HeaderValue::from_static(v),
+        );
+    }
+    let peer: SocketAddr = "127.0.0.1:50000".parse().map_err(|_| "peer address")?;
+    Ok(Fixture {
+        gw,
+        conn: ConnInfo { peer },
+        uri: Uri::from_static("/app/orders?page=2"),
+        request_headers: h,
+        response_headers: r,
+        head_bytes,
+    })
+}
+
+/// One proxied request's CPU work in the gateway, outside hyper and the sockets.
+fn one_request(f: &Fixture) -> Result<bool, String> {
+    let gw = &f.gw;
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = Method::GET;
+    parts.uri = f.uri.clone();
+    parts.headers = f.request_headers.clone();
+    let lang = Lang::negotiate(
+        parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+        gw.default_lang,
+    );
+    let path = parts.uri.path();
+    let owned = path.starts_with(&gw.paths.prefix);
+    let login = gw
+        .cfg
+        .vms
+        .login
+        .iter()
+        .any(|l| l.method == parts.method && l.path == path);
+    let logout = gw
+        .cfg
+        .vms
+        .logout
+        .iter()
+        .any(|r| r.matches(&parts.method, path));
+    let now = gw.clock.unix();
+    let gate = gw.gate(&mut parts.headers, now);
+    let approved = matches!(gate, Gate::Approved(_));
+    gw.rewrite_request(&mut parts, f.conn)
+        .map_err(|e| e.to_string())?;
+    let mut resp = f.response_headers.clone();
+    headers::strip_hop_by_hop(&mut resp);
+    gw.metrics
+        .request(Outcome::Proxied, Duration::from_micros(250));
+    black_box((lang, owned, login, logout, gate, parts, resp));
+    Ok(approved)
+}
+
+#[inline(never)]
+fn hot_loop(f: &Fixture, n: u64) -> Result<u64, String> {
+    let mut approved = 0;
+    for _ in 0..n {
+        if one_request(black_box(f))? {
+            approved += 1;
+        }
+    }
+    Ok(approved)
+}
+
+#[inline(never)]
+fn base_loop(f: &Fixture, n: u64) -> u8 {
+    let mut acc = 0u8;
+    for _ in 0..n {
+        let d = crypto::sha256(black_box(&f.head_bytes));
+        acc ^= d.first().copied().unwrap_or(0);
+    }
+    acc
+}
+
+/// Checks, before anything is counted, that the workload takes the path it claims to.
+fn check(kind: &str, f: &Fixture) -> Result<(), String> {
+    let mut h = f.request_headers.clone();
+    let gate = f.gw.gate(&mut h, f.gw.clock.unix());
+    let sent = cookies::request_cookie(&h, "VMSSESSION").is_some();
+    let leaked = cookies::request_cookie(&h, APPROVAL_COOKIE).is_some();
+    let ok = match kind {
+        "pass" | "nomfa" | "base" => matches!(gate, Gate::Approved(_)) && sent && !leaked,
+        "anon" => matches!(gate, Gate::Anonymous) && !sent && !leaked,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "workload {kind}: the gate did not take the expected path ({gate:?})"
+        ))
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: bench-hotpath pass|nomfa|anon|base N";
+    let kind = args.next().ok_or(usage)?;
+    let n: u64 = args
+        .next()
+        .ok_or(usage)?
+        .parse()
+        .map_err(|_| usage.to_string())?;
+    let f = fixture(&kind)?;
+    check(&kind, &f)?;
+    let start = Instant::now();
+    if kind == "base" {
+        black_box(base_loop(&f, n));
+    } else {
+        let approved = hot_loop(&f, n)?;
+        let want = if kind == "anon" { 0 } else { n };
+        if approved != want {
+            return Err(format!(
+                "{approved} of {n} requests approved, expected {want}"
+            ));
+        }
+    }
+    let per = start.elapsed().as_nanos() / u128::from(n.max(1));
+    println!("{kind}: {n} iterations, {per} ns each (wall clock; information only)");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-hotpath: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
