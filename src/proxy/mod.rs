@@ -18,6 +18,7 @@
 
 pub mod headers;
 pub mod owned;
+pub mod path;
 pub mod upgrade;
 pub mod upstream;
 
@@ -92,8 +93,12 @@ impl Gateway {
         lang: Lang,
     ) -> Result<(Response<Body>, Outcome), GatewayError> {
         let path = req.uri().path();
-        if path.starts_with(&self.paths.prefix) || path == self.paths.prefix.trim_end_matches('/') {
-            return owned::handle(self, req, conn, lang).await;
+        match path::classify(path, &self.paths.prefix) {
+            path::PathVerdict::Owned => return owned::handle(self, req, conn, lang).await,
+            path::PathVerdict::Refuse => {
+                return Err(crate::error::ClientError::BadRequest("ambiguous path").into());
+            }
+            path::PathVerdict::Forward => {}
         }
         if let Some(route) = self
             .cfg
