@@ -5,6 +5,8 @@
 
 mod support;
 
+mod bad_input;
 mod cli;
+mod logs;
 mod mfa_flow;
 mod proxy;
