@@ -1,0 +1,76 @@
+//! Property tests for rewriting the `Cookie` request header.
+//!
+//! The gate removes the VMS session cookie of unapproved requests and the gateway's own
+//! cookies from every request. For any set of cookies spread over any number of header
+//! fields, a removed name must be gone completely, and every other cookie must reach the VMS
+//! unchanged and in order.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use http::header::{COOKIE, HeaderMap, HeaderValue};
+use proptest::prelude::*;
+
+use super::{remove_request_cookies, request_cookie, request_cookies};
+
+fn cookie() -> impl Strategy<Value = (String, String)> {
+    (
+        prop_oneof![
+            Just("VMSSESSION".to_string()),
+            Just("__Host-mfagw".to_string()),
+            Just("__Host-mfagw-ch".to_string()),
+            "[A-Za-z0-9_-]{1,12}",
+        ],
+        "[A-Za-z0-9!#$%&'()*+./:<>?@\\[\\]^_`{|}~-]{0,24}",
+    )
+}
+
+fn removed(name: &str) -> bool {
+    name == "VMSSESSION" || name.starts_with("__Host-mfagw")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn removal_is_complete_and_keeps_the_rest_verbatim(
+        cookies in prop::collection::vec(cookie(), 0..12),
+        splits in prop::collection::vec(any::<bool>(), 12),
+        tight in any::<bool>(),
+    ) {
+        let sep = if tight { ";" } else { "; " };
+        let mut fields: Vec<Vec<String>> = vec![Vec::new()];
+        for (i, (n, v)) in cookies.iter().enumerate() {
+            if i > 0 && splits[i] {
+                fields.push(Vec::new());
+            }
+            fields.last_mut().unwrap().push(format!("{n}={v}"));
+        }
+        let mut h = HeaderMap::new();
+        for f in fields.iter().filter(|f| !f.is_empty()) {
+            h.append(COOKIE, HeaderValue::from_str(&f.join(sep)).unwrap());
+        }
+        let first_session = cookies.iter().find(|(n, _)| n == "VMSSESSION").map(|(_, v)| v.as_str());
+        prop_assert_eq!(request_cookie(&h, "VMSSESSION"), first_session);
+
+        let n = remove_request_cookies(&mut h, removed);
+        prop_assert_eq!(n, cookies.iter().filter(|(n, _)| removed(n)).count());
+        let left: Vec<(String, String)> = request_cookies(&h)
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let kept: Vec<(String, String)> = cookies.iter().filter(|(n, _)| !removed(n)).cloned().collect();
+        prop_assert_eq!(left, kept);
+        prop_assert!(h.get_all(COOKIE).iter().count() <= 1);
+    }
+
+    #[test]
+    fn arbitrary_header_bytes_never_smuggle_a_removed_cookie(
+        bytes in prop::collection::vec(prop_oneof![0x20u8..0x7f, 0x80u8..=0xff, Just(b'\t')], 0..120),
+    ) {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_bytes(&bytes).unwrap());
+        h.append(COOKIE, HeaderValue::from_static("VMSSESSION=s"));
+        remove_request_cookies(&mut h, removed);
+        prop_assert!(request_cookies(&h).all(|(n, _)| !removed(n)));
+        prop_assert!(h.get_all(COOKIE).iter().all(|v| v.to_str().is_ok()));
+    }
+}
