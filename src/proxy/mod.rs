@@ -134,7 +134,7 @@ impl Gateway {
     pub fn gate(&self, headers: &mut http::HeaderMap, now: u64) -> Gate {
         let names = &self.cfg.vms.session_cookies;
         let Some(hash) = session_hash(names, |n| cookies::request_cookie(headers, n)) else {
-            cookies::remove_request_cookies(headers, is_gateway_cookie);
+            cookies::filter_for_upstream(headers, names, false);
             return Gate::Anonymous;
         };
         let approval = cookies::request_cookie(headers, APPROVAL_COOKIE)
@@ -143,13 +143,11 @@ impl Gateway {
             .filter(|a| self.still_allowed(a, now));
         match approval {
             Some(a) => {
-                cookies::remove_request_cookies(headers, is_gateway_cookie);
+                cookies::filter_for_upstream(headers, names, true);
                 Gate::Approved(a)
             }
             None => {
-                cookies::remove_request_cookies(headers, |n| {
-                    is_gateway_cookie(n) || names.iter().any(|s| s == n)
-                });
+                cookies::filter_for_upstream(headers, names, false);
                 self.metrics.mfa(MfaEvent::SessionStripped);
                 Gate::Stripped
             }

@@ -807,11 +807,15 @@ async fn lenient(
         resp.status(299)
             .body(full(format!("the VMS read {raw} as {view}")))
     } else if view == "/login" && method == hyper::Method::POST {
+        let supplier = body.windows(17).any(|w| w == b"username=supplier");
         resp.status(302)
             .header("location", "/home")
-            .header("x-vms-role", "Customer")
+            .header("x-vms-role", if supplier { "Supplier" } else { "Customer" })
             .header("set-cookie", "VMSSESSION=lenient-session; Path=/")
             .body(full(String::new()))
+    } else if raw == "/whoami" {
+        let json = serde_json::json!({ "sessions": lenient_sessions(&headers) });
+        resp.status(200).body(full(json.to_string()))
     } else {
         let json = serde_json::json!({
             "raw": raw,
@@ -821,6 +825,25 @@ async fn lenient(
         resp.status(200).body(full(json.to_string()))
     };
     Ok(resp.unwrap())
+}
+
+/// Every value a lenient server could take for the session cookie: it also splits on `,`
+/// (RFC 2965), strips quotes, percent-decodes names and ignores their case.
+fn lenient_sessions(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(n, _)| n == "cookie")
+        .flat_map(|(_, v)| v.split([';', ',']))
+        .filter_map(|part| {
+            let (name, value) = part.split_once('=')?;
+            let name = name.trim().trim_matches('"');
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            name.trim_start_matches('$')
+                .eq_ignore_ascii_case("vmssession")
+                .then(|| value.trim().trim_matches('"').to_string())
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 async fn spawn_lenient() -> SocketAddr {
@@ -908,6 +931,65 @@ async fn path_tricks_never_reach_a_handler_or_the_vms_in_disguise() {
     // The configured login path is intercepted as usual.
     let r = Flow::login(&g.client(), &g, "customer").await;
     assert_eq!(Flow::location(&r), "/.mfa/enroll");
+    g.assert_alive().await;
+}
+
+/// The VMS session cookie reaches the VMS only with a valid approval, also where a server
+/// reads cookies more leniently than the gateway: a session hidden behind a comma, in
+/// another case, percent-encoded or quoted, and duplicates next to an approved session.
+#[tokio::test]
+async fn hidden_session_cookies_never_reach_the_vms() {
+    let up = spawn_lenient().await;
+    let mut g = GatewayProcess::start_in_front_of(up, "", "").await;
+    let whoami = async |cookie: &str| -> Vec<String> {
+        let r = expect(
+            &g,
+            cookie,
+            &get("/whoami", &format!("Cookie: {cookie}\r\n")),
+            200,
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        serde_json::from_value(v["sessions"].clone()).unwrap()
+    };
+    let hidden = [
+        "a=1, VMSSESSION=stolen",
+        "a=1,VMSSESSION=stolen; b=2",
+        "vmssession=stolen",
+        "VmsSession=stolen",
+        "VMS%53ESSION=stolen",
+        "\"VMSSESSION\"=stolen",
+        "$VMSSESSION=stolen",
+        "VMSSESSION=; VMSSESSION=stolen",
+        "VMSSESSION=stolen; __Host-mfagw=AAAA.k1.AAAA",
+    ];
+    for cookie in hidden {
+        assert_eq!(whoami(cookie).await, Vec::<String>::new(), "{cookie}");
+    }
+    // An approved session passes alone: no second session value rides along with it.
+    let r = Flow::login(&g.client(), &g, "supplier").await;
+    let session = Flow::cookie(&r, "VMSSESSION").unwrap();
+    let approval = Flow::cookie(&r, "__Host-mfagw").unwrap();
+    let own = format!("VMSSESSION={session}; __Host-mfagw={approval}");
+    assert_eq!(whoami(&own).await, vec![session.clone()], "harness");
+    for extra in [
+        "VMSSESSION=stolen",
+        "vmssession=stolen",
+        "a=1, VMSSESSION=stolen",
+        "VMS%53ESSION=stolen",
+    ] {
+        for cookie in [format!("{own}; {extra}"), format!("{extra}; {own}")] {
+            let seen = whoami(&cookie).await;
+            assert!(
+                seen.is_empty() || seen == vec![session.clone()],
+                "{cookie}: the VMS saw {seen:?}"
+            );
+        }
+        assert_eq!(
+            whoami(&format!("{own}; {extra}")).await,
+            vec![session.clone()]
+        );
+    }
     g.assert_alive().await;
 }
 

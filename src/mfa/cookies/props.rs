@@ -3,14 +3,16 @@
 //! The gate removes the VMS session cookie of unapproved requests and the gateway's own
 //! cookies from every request. For any set of cookies spread over any number of header
 //! fields, a removed name must be gone completely, and every other cookie must reach the VMS
-//! unchanged and in order.
+//! unchanged and in order. For the session cookie "gone" is judged by the most lenient
+//! reading a server might apply (commas, case, percent-encoding, quotes), and an approved
+//! session must arrive alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use http::header::{COOKIE, HeaderMap, HeaderValue};
 use proptest::prelude::*;
 
-use super::{remove_request_cookies, request_cookie, request_cookies};
+use super::{filter_for_upstream, remove_request_cookies, request_cookie, request_cookies};
 
 fn cookie() -> impl Strategy<Value = (String, String)> {
     (
@@ -72,5 +74,83 @@ proptest! {
         remove_request_cookies(&mut h, removed);
         prop_assert!(request_cookies(&h).all(|(n, _)| !removed(n)));
         prop_assert!(h.get_all(COOKIE).iter().all(|v| v.to_str().is_ok()));
+    }
+}
+
+/// Session values a lenient server would find: split on `;` and `,`, names unquoted,
+/// percent-decoded, without `$`, compared ignoring case.
+fn lenient_sessions(h: &HeaderMap) -> Vec<String> {
+    h.get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([';', ',']))
+        .filter_map(|part| {
+            let (name, value) = part.split_once('=')?;
+            let name = name.trim().trim_matches('"');
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            name.trim_start_matches('$')
+                .eq_ignore_ascii_case("VMSSESSION")
+                .then(|| value.trim().to_string())
+        })
+        .collect()
+}
+
+fn disguised() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("VMSSESSION=s1".to_string()),
+        Just("VMSSESSION=s2".to_string()),
+        Just("vmssession=d1".to_string()),
+        Just("VMS%53ESSION=d2".to_string()),
+        Just("\"VMSSESSION\"=d3".to_string()),
+        Just("$VMSSESSION=d4".to_string()),
+        Just("a=1, VMSSESSION=d5".to_string()),
+        Just("VMSSESSION".to_string()),
+        Just("__Host-mfagw=x".to_string()),
+        "[a-z]{1,6}=[a-z0-9]{0,6}",
+        "[a-z]{1,6}=\"[a-z ,]{0,6}\"",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn only_an_approved_session_reaches_the_vms_and_it_arrives_alone(
+        pairs in prop::collection::vec(disguised(), 0..10),
+        splits in prop::collection::vec(any::<bool>(), 10),
+        keep in any::<bool>(),
+    ) {
+        let mut fields: Vec<Vec<&str>> = vec![Vec::new()];
+        for (i, p) in pairs.iter().enumerate() {
+            if i > 0 && splits[i] {
+                fields.push(Vec::new());
+            }
+            fields.last_mut().unwrap().push(p);
+        }
+        let mut h = HeaderMap::new();
+        for f in fields.iter().filter(|f| !f.is_empty()) {
+            h.append(COOKIE, HeaderValue::from_str(&f.join("; ")).unwrap());
+        }
+        let approved = request_cookie(&h, "VMSSESSION").map(str::to_string);
+        let harmless: Vec<(String, String)> = request_cookies(&h)
+            .filter(|(n, v)| {
+                n.bytes().all(|b| b.is_ascii_lowercase()) && n.len() <= 6 && !v.contains("VMSSESSION")
+            })
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+
+        filter_for_upstream(&mut h, &["VMSSESSION".to_string()], keep);
+
+        let seen = lenient_sessions(&h);
+        match (&approved, keep) {
+            (Some(v), true) => prop_assert_eq!(seen, vec![v.clone()]),
+            _ => prop_assert!(seen.is_empty(), "{:?}", seen),
+        }
+        prop_assert!(request_cookie(&h, "__Host-mfagw").is_none());
+        let left: Vec<(String, String)> = request_cookies(&h)
+            .filter(|(n, _)| *n != "VMSSESSION")
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        prop_assert_eq!(left, harmless);
     }
 }
