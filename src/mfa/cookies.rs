@@ -116,7 +116,8 @@ pub fn filter_for_upstream(
                 if let Some(s) = seen.get_mut(i) {
                     *s = true;
                 }
-                if keep_session && first {
+                // A value with another session cookie behind a comma is not one a VMS issues.
+                if keep_session && first && !hides_session(pair.split(',').skip(1), sessions) {
                     kept.push(pair);
                 } else {
                     removed += 1;
@@ -146,7 +147,12 @@ pub fn filter_for_upstream(
 /// Whether some server could read this `;`-separated pair as one of the `sessions` cookies
 /// (see [`filter_for_upstream`]).
 fn looks_like_session(pair: &str, sessions: &[String]) -> bool {
-    pair.split(',').any(|part| {
+    hides_session(pair.split(','), sessions)
+}
+
+/// Whether one of these `,`-separated parts of a pair reads as a session cookie's name.
+fn hides_session<'a>(mut parts: impl Iterator<Item = &'a str>, sessions: &[String]) -> bool {
+    parts.any(|part| {
         let name = part.split_once('=').map_or(part, |(n, _)| n);
         let name = name.trim().trim_matches('"').trim();
         let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();

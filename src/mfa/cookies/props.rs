@@ -104,6 +104,7 @@ fn disguised() -> impl Strategy<Value = String> {
         Just("\"VMSSESSION\"=d3".to_string()),
         Just("$VMSSESSION=d4".to_string()),
         Just("a=1, VMSSESSION=d5".to_string()),
+        Just("VMSSESSION=s3,VMSSESSION=d6".to_string()),
         Just("VMSSESSION".to_string()),
         Just("__Host-mfagw=x".to_string()),
         "[a-z]{1,6}=[a-z0-9]{0,6}",
@@ -143,7 +144,7 @@ proptest! {
 
         let seen = lenient_sessions(&h);
         match (&approved, keep) {
-            (Some(v), true) => prop_assert_eq!(seen, vec![v.clone()]),
+            (Some(v), true) if !v.contains(',') => prop_assert_eq!(seen, vec![v.clone()]),
             _ => prop_assert!(seen.is_empty(), "{:?}", seen),
         }
         prop_assert!(request_cookie(&h, "__Host-mfagw").is_none());
