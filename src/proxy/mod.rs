@@ -17,6 +17,7 @@
 //! `mfa::login` instead).
 
 pub mod headers;
+pub mod hsts;
 pub mod owned;
 pub mod path;
 pub mod upgrade;
@@ -66,7 +67,8 @@ impl Gateway {
                 .and_then(|v| v.to_str().ok()),
             self.default_lang,
         );
-        let (resp, outcome) = match self.route(req, conn, lang).await {
+        let hsts = hsts::wanted(&req);
+        let (mut resp, outcome) = match self.route(req, conn, lang).await {
             Ok(r) => r,
             Err(e) => {
                 let outcome = match &e {
@@ -82,6 +84,9 @@ impl Gateway {
                 (self.error_response(&e, lang), outcome)
             }
         };
+        if hsts {
+            hsts::add(resp.headers_mut());
+        }
         self.metrics.request(outcome, start.elapsed());
         resp
     }

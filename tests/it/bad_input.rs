@@ -1094,6 +1094,33 @@ async fn no_redirect_leaves_the_site() {
     g.assert_alive().await;
 }
 
+/// Browsers are told to use HTTPS only (HSTS) for real host names, on every answer: the
+/// gateway's pages, its errors and what the VMS sends; not for localhost or addresses.
+#[tokio::test]
+async fn hsts_for_host_names_only() {
+    let mut g = GatewayProcess::start("", "").await;
+    let cases = [
+        ("/.mfa/health", "vms.example.test", true),
+        ("/login", "vms.example.test:8443", true),
+        ("/.mfa/nope", "vms.example.test", true),
+        ("//.mfa/health", "vms.example.test", true),
+        ("/.mfa/health", "localhost", false),
+        ("/login", "127.0.0.1:8443", false),
+        ("/login", "[::1]", false),
+    ];
+    for (path, host, want) in cases {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let r = raw(&g, request.as_bytes()).await.unwrap();
+        assert_eq!(
+            r.header("strict-transport-security"),
+            want.then_some("max-age=31536000"),
+            "{path} for {host}: {}",
+            r.head
+        );
+    }
+    g.assert_alive().await;
+}
+
 #[test]
 fn on_site_recognises_off_site_locations() {
     assert!(on_site("/home", "h"));
