@@ -155,3 +155,21 @@ proptest! {
         prop_assert_eq!(left, harmless);
     }
 }
+
+/// Found by the `cookies` fuzz target: a comma inside the approved value. A reader that also
+/// splits on commas sees only the part before it; nothing else reaches the VMS.
+#[test]
+fn a_comma_inside_an_approved_value_adds_no_other_session() {
+    let mut h = HeaderMap::new();
+    h.insert(COOKIE, HeaderValue::from_static("VMSSESSION=abck1.,A"));
+    filter_for_upstream(&mut h, &["VMSSESSION".to_string()], true);
+    assert_eq!(request_cookie(&h, "VMSSESSION"), Some("abck1.,A"));
+    assert_eq!(lenient_sessions(&h), vec!["abck1.".to_string()]);
+    let mut h = HeaderMap::new();
+    h.insert(
+        COOKIE,
+        HeaderValue::from_static("VMSSESSION=abck1.,VMSSESSION=x"),
+    );
+    filter_for_upstream(&mut h, &["VMSSESSION".to_string()], true);
+    assert!(lenient_sessions(&h).is_empty());
+}
