@@ -12,6 +12,8 @@
 //! parameters, `//`, `..`, case). It answers status 299 whenever it sees a request it reads
 //! as one under the prefix, so a forwarded disguise is caught, and it logs anyone in at any
 //! path it reads as `/login`, so a login that bypasses the gateway's interception is caught.
+//! It also reads cookies leniently (commas, case, percent-encoding, quotes) and reports every
+//! session value it finds, so a session the gateway did not check cannot slip through.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
