@@ -168,6 +168,13 @@ fn a_comma_inside_an_approved_value_adds_no_other_session() {
     let mut h = HeaderMap::new();
     h.insert(
         COOKIE,
+        HeaderValue::from_static("VMSSESSION=abc.\t\t,)XiXAAAAIDA"),
+    );
+    filter_for_upstream(&mut h, &["VMSSESSION".to_string()], true);
+    assert_eq!(lenient_sessions(&h), vec!["abc.".to_string()]);
+    let mut h = HeaderMap::new();
+    h.insert(
+        COOKIE,
         HeaderValue::from_static("VMSSESSION=abck1.,VMSSESSION=x"),
     );
     filter_for_upstream(&mut h, &["VMSSESSION".to_string()], true);
