@@ -44,6 +44,10 @@ pub enum UpstreamError {
     Failed(String),
     #[error("upstream response not understood: {0}")]
     Protocol(String),
+    /// The client's request body broke off or was malformed while it was forwarded: the
+    /// client's fault, so it becomes a 400 (see `From<UpstreamError> for GatewayError`).
+    #[error("request body from the client could not be read: {0}")]
+    RequestBody(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +65,7 @@ pub enum GatewayError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error(transparent)]
-    Upstream(#[from] UpstreamError),
+    Upstream(UpstreamError),
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -80,6 +84,7 @@ impl GatewayError {
                 ClientError::ChallengeExpired => ErrorPage::ChallengeExpired,
             },
             GatewayError::Upstream(UpstreamError::Timeout(_)) => ErrorPage::GatewayTimeout,
+            GatewayError::Upstream(UpstreamError::RequestBody(_)) => ErrorPage::BadRequest,
             GatewayError::Upstream(_) => ErrorPage::BadGateway,
             GatewayError::Internal(InternalError::StoreUnavailable(_)) => {
                 ErrorPage::ServiceUnavailable
@@ -90,6 +95,17 @@ impl GatewayError {
 
     pub fn status(&self) -> StatusCode {
         self.page().status()
+    }
+}
+
+impl From<UpstreamError> for GatewayError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::RequestBody(_) => {
+                GatewayError::Client(ClientError::BadRequest("request body could not be read"))
+            }
+            other => GatewayError::Upstream(other),
+        }
     }
 }
 
@@ -105,7 +121,7 @@ mod tests {
 
     #[test]
     fn each_side_maps_to_its_status() {
-        let cases: [(GatewayError, u16); 6] = [
+        let cases: [(GatewayError, u16); 7] = [
             (ClientError::BadRequest("x").into(), 400),
             (ClientError::ChallengeExpired.into(), 403),
             (UpstreamError::Connect("refused".into()).into(), 502),
@@ -115,6 +131,7 @@ mod tests {
             ),
             (InternalError::StoreUnavailable("down".into()).into(), 503),
             (InternalError::Crypto("bad key".into()).into(), 500),
+            (UpstreamError::RequestBody("bad chunk".into()).into(), 400),
         ];
         for (e, s) in cases {
             assert_eq!(e.status().as_u16(), s, "{e}");

@@ -1089,3 +1089,6 @@ supplier = "enforced"
         assert_eq!(e, "phase[1].name: must not be empty (or leave it out)");
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -1249,3 +1249,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -439,3 +439,6 @@ mod tests {
         assert!(check_issuer("a:b").is_err());
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -323,3 +323,6 @@ mod tests {
         assert_eq!(h(&[("S", "")]), None);
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -245,3 +245,6 @@ mod tests {
         assert_eq!(body, b"body\x00\xff");
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -72,6 +72,99 @@ pub fn remove_request_cookies(headers: &mut HeaderMap, remove: impl Fn(&str) -> 
     hits
 }
 
+/// Prepares the `Cookie` header of a request for the VMS: removes the gateway's own cookies
+/// and everything the VMS could take for one of its `sessions` cookies, except (when
+/// `keep_session` is set, for an approved session) the first exact occurrence of each,
+/// which is the value the approval was checked against. Returns how many were removed.
+///
+/// The gateway reads cookies strictly (`;`-separated, exact names, the first occurrence
+/// counts). Legacy servers may be more lenient: split on `,` as well (RFC 2965), ignore the
+/// case of names, percent-decode them, strip quotes or a leading `$`, or take the last of
+/// two cookies with the same name. Any of that could let a session the gateway never saw
+/// (or never approved) reach the VMS, so every pair that looks like a session cookie under
+/// any of those readings is removed too.
+pub fn filter_for_upstream(
+    headers: &mut HeaderMap,
+    sessions: &[String],
+    keep_session: bool,
+) -> usize {
+    let fields = headers.get_all(COOKIE).iter().count();
+    if fields == 0 {
+        return 0;
+    }
+    let mut seen = vec![false; sessions.len()];
+    let mut kept: Vec<&str> = Vec::new();
+    let mut removed = 0;
+    for v in headers.get_all(COOKIE).iter() {
+        // Not visible ASCII: cannot be split safely, so it is dropped whole.
+        let Ok(v) = v.to_str() else {
+            removed += 1;
+            continue;
+        };
+        for pair in v.split(';') {
+            let pair = pair.trim_matches(|c| c == ' ' || c == '\t');
+            if pair.is_empty() {
+                continue;
+            }
+            let exact = pair.split_once('=').map(|(n, _)| n.trim());
+            if exact.is_some_and(|n| n == APPROVAL_COOKIE || n == CHALLENGE_COOKIE) {
+                removed += 1;
+                continue;
+            }
+            if let Some(i) = exact.and_then(|n| sessions.iter().position(|s| s == n)) {
+                let first = seen.get(i).is_some_and(|s| !s);
+                if let Some(s) = seen.get_mut(i) {
+                    *s = true;
+                }
+                // A value with another session cookie behind a comma is not one a VMS issues.
+                if keep_session && first && !hides_session(pair.split(',').skip(1), sessions) {
+                    kept.push(pair);
+                } else {
+                    removed += 1;
+                }
+                continue;
+            }
+            if looks_like_session(pair, sessions) {
+                removed += 1;
+                continue;
+            }
+            kept.push(pair);
+        }
+    }
+    if removed == 0 && fields == 1 {
+        return 0;
+    }
+    let joined = kept.join("; ");
+    headers.remove(COOKIE);
+    if !joined.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&joined)
+    {
+        headers.insert(COOKIE, v);
+    }
+    removed
+}
+
+/// Whether some server could read this `;`-separated pair as one of the `sessions` cookies
+/// (see [`filter_for_upstream`]).
+fn looks_like_session(pair: &str, sessions: &[String]) -> bool {
+    hides_session(pair.split(','), sessions)
+}
+
+/// Whether one of these `,`-separated parts of a pair reads as a session cookie's name.
+fn hides_session<'a>(mut parts: impl Iterator<Item = &'a str>, sessions: &[String]) -> bool {
+    parts.any(|part| {
+        let name = part.split_once('=').map_or(part, |(n, _)| n);
+        let name = name.trim().trim_matches('"').trim();
+        let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+        let name = decoded
+            .trim()
+            .trim_matches('"')
+            .trim_start_matches('$')
+            .trim();
+        sessions.iter().any(|s| name.eq_ignore_ascii_case(s))
+    })
+}
+
 /// A cookie set by a response: name, value, and whether it removes the cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetCookie {
@@ -227,3 +320,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -17,7 +17,9 @@
 //! `mfa::login` instead).
 
 pub mod headers;
+pub mod hsts;
 pub mod owned;
+pub mod path;
 pub mod upgrade;
 pub mod upstream;
 
@@ -65,7 +67,8 @@ impl Gateway {
                 .and_then(|v| v.to_str().ok()),
             self.default_lang,
         );
-        let (resp, outcome) = match self.route(req, conn, lang).await {
+        let hsts = hsts::wanted(&req);
+        let (mut resp, outcome) = match self.route(req, conn, lang).await {
             Ok(r) => r,
             Err(e) => {
                 let outcome = match &e {
@@ -81,6 +84,9 @@ impl Gateway {
                 (self.error_response(&e, lang), outcome)
             }
         };
+        if hsts {
+            hsts::add(resp.headers_mut());
+        }
         self.metrics.request(outcome, start.elapsed());
         resp
     }
@@ -92,8 +98,12 @@ impl Gateway {
         lang: Lang,
     ) -> Result<(Response<Body>, Outcome), GatewayError> {
         let path = req.uri().path();
-        if path.starts_with(&self.paths.prefix) || path == self.paths.prefix.trim_end_matches('/') {
-            return owned::handle(self, req, conn, lang).await;
+        match path::classify(path, &self.paths.prefix) {
+            path::PathVerdict::Owned => return owned::handle(self, req, conn, lang).await,
+            path::PathVerdict::Refuse => {
+                return Err(crate::error::ClientError::BadRequest("ambiguous path").into());
+            }
+            path::PathVerdict::Forward => {}
         }
         if let Some(route) = self
             .cfg
@@ -129,7 +139,7 @@ impl Gateway {
     pub fn gate(&self, headers: &mut http::HeaderMap, now: u64) -> Gate {
         let names = &self.cfg.vms.session_cookies;
         let Some(hash) = session_hash(names, |n| cookies::request_cookie(headers, n)) else {
-            cookies::remove_request_cookies(headers, is_gateway_cookie);
+            cookies::filter_for_upstream(headers, names, false);
             return Gate::Anonymous;
         };
         let approval = cookies::request_cookie(headers, APPROVAL_COOKIE)
@@ -138,13 +148,11 @@ impl Gateway {
             .filter(|a| self.still_allowed(a, now));
         match approval {
             Some(a) => {
-                cookies::remove_request_cookies(headers, is_gateway_cookie);
+                cookies::filter_for_upstream(headers, names, true);
                 Gate::Approved(a)
             }
             None => {
-                cookies::remove_request_cookies(headers, |n| {
-                    is_gateway_cookie(n) || names.iter().any(|s| s == n)
-                });
+                cookies::filter_for_upstream(headers, names, false);
                 self.metrics.mfa(MfaEvent::SessionStripped);
                 Gate::Stripped
             }

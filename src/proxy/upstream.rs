@@ -108,6 +108,9 @@ impl Upstream {
                 metrics.upstream_failure(UpstreamFailure::Timeout);
                 Err(UpstreamError::Timeout(self.response_timeout))
             }
+            Ok(Err(e)) if client_body_failed(&e) => {
+                Err(UpstreamError::RequestBody(error_chain(&e)))
+            }
             Ok(Err(e)) if e.is_connect() => {
                 metrics.upstream_failure(UpstreamFailure::Connect);
                 Err(UpstreamError::Connect(error_chain(&e)))
@@ -119,6 +122,24 @@ impl Upstream {
             Ok(Ok(resp)) => Ok(resp),
         }
     }
+}
+
+/// Whether sending failed because the body the client was sending broke off or was
+/// malformed (a bad chunk, a reset stream): hyper then reports an error from the request
+/// body, whose cause is the error of the client connection. That is the client's fault, not
+/// the VMS's.
+fn client_body_failed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>()
+            && h.is_user()
+            && std::error::Error::source(h).is_some_and(|c| c.is::<hyper::Error>())
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Joins an error with its sources, for one log line.

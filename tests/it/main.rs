@@ -6,9 +6,11 @@
 mod support;
 
 mod admin;
+mod bad_input;
 mod cli;
 mod deploy;
 mod faults;
+mod logs;
 mod mfa_flow;
 mod proxy;
 mod scaleout;

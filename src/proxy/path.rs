@@ -1,0 +1,174 @@
+//! Which request paths belong to the gateway, which go to the VMS, and which are refused.
+//!
+//! The reserved prefix (`/.mfa/` by default) is matched on the raw path, byte for byte, and
+//! only exact paths under it reach a gateway handler; nothing under it is ever forwarded.
+//! Legacy servers, however, often read a path more leniently than the gateway does: they
+//! decode `%2e` and `%2f`, treat `\` as `/`, drop `;jsessionid=...` parameters, merge `//`,
+//! resolve `..`, and compare case-insensitively. Forwarding `//.mfa/health`,
+//! `/%2emfa/health` or `/.MFA/health` would hand the VMS a request that it may read as one
+//! under the reserved prefix. Such disguised paths are refused (400) instead, so that one
+//! path never means "gateway" to one reader and "VMS" to the other:
+//!
+//! ```text
+//!   raw path starts with the prefix         -> Owned   (exact handler or 404, never forwarded)
+//!   raw path not origin-form ("*", "host")  -> Refuse
+//!   lenient reading starts with the prefix  -> Refuse
+//!   anything else                           -> Forward (untouched)
+//! ```
+//!
+//! Browsers normalise dot segments (also `%2e`) before they send a request, so refusing
+//! these costs real users nothing.
+
+use std::borrow::Cow;
+
+/// What to do with a request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathVerdict {
+    /// Under the reserved prefix, as written: the gateway answers.
+    Owned,
+    /// Not the gateway's: forwarded to the VMS unchanged.
+    Forward,
+    /// Ambiguous or not a path: refused with 400.
+    Refuse,
+}
+
+/// How many rounds of percent-decoding a lenient server might apply (double decoding).
+const DECODE_ROUNDS: usize = 3;
+
+/// Classifies `path` (the request's raw path, without query) against `prefix` (`/x/`).
+pub fn classify(path: &str, prefix: &str) -> PathVerdict {
+    let bare = prefix.trim_end_matches('/');
+    if path.starts_with(prefix) || path == bare {
+        return PathVerdict::Owned;
+    }
+    if !path.starts_with('/') {
+        return PathVerdict::Refuse;
+    }
+    let lenient = lenient_reading(path);
+    let prefix_lc = prefix.to_ascii_lowercase();
+    if lenient.starts_with(&prefix_lc) || lenient == prefix_lc.trim_end_matches('/') {
+        return PathVerdict::Refuse;
+    }
+    PathVerdict::Forward
+}
+
+/// The path as the most lenient common server would read it: percent-decoded (repeatedly),
+/// `\` as `/`, `;` parameters dropped, empty, `.` and `..` segments resolved, trailing dots
+/// and spaces of a segment ignored, lower case.
+pub fn lenient_reading(path: &str) -> String {
+    let mut decoded: Cow<'_, str> = Cow::Borrowed(path);
+    for _ in 0..DECODE_ROUNDS {
+        if !decoded.contains('%') {
+            break;
+        }
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == decoded {
+            break;
+        }
+        decoded = Cow::Owned(next);
+    }
+    let unified = decoded.replace('\\', "/").to_ascii_lowercase();
+    let mut out: Vec<&str> = Vec::new();
+    for raw in unified.split('/') {
+        let seg = raw.split(';').next().unwrap_or_default();
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => {
+                let trimmed = s.trim_end_matches(['.', ' ']);
+                out.push(if trimmed.is_empty() { s } else { trimmed });
+            }
+        }
+    }
+    let mut s = String::with_capacity(unified.len() + 1);
+    for seg in &out {
+        s.push('/');
+        s.push_str(seg);
+    }
+    if s.is_empty() || unified.ends_with('/') {
+        s.push('/');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "/.mfa/";
+
+    #[test]
+    fn the_prefix_as_written_is_owned() {
+        for p in [
+            "/.mfa/health",
+            "/.mfa/",
+            "/.mfa",
+            "/.mfa/../x",
+            "/.mfa/nope",
+        ] {
+            assert_eq!(classify(p, P), PathVerdict::Owned, "{p}");
+        }
+    }
+
+    #[test]
+    fn disguised_prefixes_are_refused() {
+        for p in [
+            "//.mfa/health",
+            "/%2emfa/health",
+            "/%2Emfa/health",
+            "/.MFA/health",
+            "/.Mfa",
+            "/.mfa%2fhealth",
+            "/.mfa%2Fhealth",
+            "/.mfa%5chealth",
+            "/.mfa;x=1/health",
+            "/x/../.mfa/health",
+            "/./.mfa/verify",
+            "/%252emfa/health",
+            "/.mfa./health",
+            "/.mfa%20/health",
+            "///.mfa",
+        ] {
+            assert_eq!(classify(p, P), PathVerdict::Refuse, "{p}");
+        }
+    }
+
+    #[test]
+    fn other_targets_are_refused() {
+        for p in ["*", "", "localhost:443", "x/y"] {
+            assert_eq!(classify(p, P), PathVerdict::Refuse, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_paths_are_forwarded() {
+        for p in [
+            "/",
+            "/login",
+            "/home",
+            "/a//b",
+            "/x/../y",
+            "/files/%2e%2e/z",
+            "/mfa/health",
+            "/.mfax/health",
+            "/.mfa-old/x",
+            "/x/.mfa/health",
+            "/%ff%fe",
+            "/login;jsessionid=1",
+        ] {
+            assert_eq!(classify(p, P), PathVerdict::Forward, "{p}");
+        }
+    }
+
+    #[test]
+    fn lenient_reading_resolves_what_servers_resolve() {
+        assert_eq!(lenient_reading("/a/./b/../c//d;x=1/"), "/a/c/d/");
+        assert_eq!(lenient_reading("/../../"), "/");
+        assert_eq!(lenient_reading("/A%2FB"), "/a/b");
+        assert_eq!(lenient_reading("/%2525252e"), "/%2e");
+    }
+}

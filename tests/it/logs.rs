@@ -1,0 +1,439 @@
+//! Secrets never reach the logs.
+//!
+//! Operators ship gateway logs to log stores that many people can read, so a TOTP code, an
+//! enrollment secret, a VMS session cookie, the gateway's own cookies, a CSRF token or key
+//! material in a log line would hand out exactly what MFA protects. This module runs the real
+//! binary as a child process with JSON logs at `trace` (the most verbose level, every crate)
+//! captured to a file, drives a full flow through it over HTTP/1.1 and HTTP/2 (enrollment,
+//! wrong codes, a correct code, a second login, logout, refused requests with forged
+//! cookies), and then searches every log line for every secret value the flow produced.
+//!
+//! The child-process fixture ([`GatewayProcess`]) is also used by `bad_input`, which checks
+//! the same captured log for panics.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use mfa_gateway::auth::totp;
+
+use crate::support::*;
+
+/// The real `mfa-gateway` binary serving on loopback, with its log captured to a file.
+pub struct GatewayProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    pub ca_pem: String,
+    /// The master key from the configuration (base64), to forge cookies in tests.
+    pub key: String,
+    pub log: PathBuf,
+    _redis: RedisProc,
+    _certs: Certs,
+    _dir: tempfile::TempDir,
+}
+
+impl GatewayProcess {
+    /// Starts Redis, the demo VMS (in this process) and the gateway binary in front of it.
+    /// `server_extra` lines go into `[server]`, `mfa_extra` lines into `[mfa]`.
+    pub async fn start(server_extra: &str, mfa_extra: &str) -> Self {
+        let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+        std::mem::forget(stop);
+        Self::start_in_front_of(vms_addr, server_extra, mfa_extra).await
+    }
+
+    /// Like [`GatewayProcess::start`], in front of another upstream (configured as the
+    /// demo VMS is: form login at `/login`, session cookie `VMSSESSION`, role header).
+    pub async fn start_in_front_of(
+        vms_addr: SocketAddr,
+        server_extra: &str,
+        mfa_extra: &str,
+    ) -> Self {
+        let redis = RedisProc::start();
+        let certs = certs();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let text = config_text(
+            &certs,
+            vms_addr,
+            &redis.url(),
+            DEMO_VMS,
+            "[log]\nformat = \"json\"\nlevel = \"trace\"\n",
+        )
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\"\n{server_extra}"),
+        )
+        .replace(
+            "revocation_poll = \"200ms\"",
+            &format!("revocation_poll = \"200ms\"\n{mfa_extra}"),
+        );
+        let key = text
+            .split("value = \"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .to_string();
+        std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+        let cfg = dir.path().join("gateway.toml");
+        std::fs::write(&cfg, &text).unwrap();
+        let log = dir.path().join("gateway.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+            .arg("--config")
+            .arg(&cfg)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut p = GatewayProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            ca_pem: certs.ca_pem.clone(),
+            key,
+            log,
+            _redis: redis,
+            _certs: certs,
+            _dir: dir,
+        };
+        p.wait_healthy().await;
+        p
+    }
+
+    async fn wait_healthy(&mut self) {
+        let c = self.client();
+        for _ in 0..200 {
+            if let Ok(r) = c.get(self.url("/.mfa/health")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "gateway exited at start:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gateway not healthy:\n{}", self.log_text());
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        client_for(self.addr, &self.ca_pem, false)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process is still running and its log shows no panic.
+    pub async fn assert_alive(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "gateway process exited:\n{}",
+            self.log_text()
+        );
+        let r = self.client().get(self.url("/.mfa/health")).send().await;
+        assert_eq!(r.map(|r| r.status().as_u16()).ok(), Some(200), "health");
+        let log = self.log_text();
+        assert!(
+            !log.contains("panicked"),
+            "panic in the gateway log:\n{log}"
+        );
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Values a browser-like client saw during a flow, for the log search.
+pub struct Flow;
+
+impl Flow {
+    pub async fn login(c: &reqwest::Client, g: &GatewayProcess, user: &str) -> reqwest::Response {
+        c.post(g.url("/login"))
+            .form(&[("username", user), ("password", "demo")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn location(r: &reqwest::Response) -> String {
+        r.headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    /// `name=value` of every cookie the response sets (attributes dropped).
+    pub fn cookies(r: &reqwest::Response) -> Vec<(String, String)> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| {
+                let first = v.to_str().ok()?.split(';').next()?;
+                let (n, v) = first.split_once('=')?;
+                Some((n.to_string(), v.to_string()))
+            })
+            .collect()
+    }
+
+    pub fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+        Self::cookies(r)
+            .into_iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v)
+    }
+
+    pub fn csrf(html: &str) -> String {
+        let i = html.find("name=\"csrf\"").expect("csrf field");
+        let rest = &html[i..];
+        let v = rest.find("value=\"").unwrap() + 7;
+        rest[v..v + rest[v..].find('"').unwrap()].to_string()
+    }
+
+    /// The pairing code as shown (grouped) and the secret bytes.
+    pub fn pairing(html: &str) -> (String, Vec<u8>) {
+        let tag = "<p class=\"pairing\">";
+        let start = html.find(tag).expect("pairing code shown") + tag.len();
+        let shown = html[start..start + html[start..].find('<').unwrap()].to_string();
+        let compact: String = shown.chars().filter(|c| *c != ' ').collect();
+        let bytes = totp_rs::Secret::try_from_base32(&compact)
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        (shown, bytes)
+    }
+
+    pub async fn page(c: &reqwest::Client, g: &GatewayProcess, path: &str) -> String {
+        c.get(g.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_code(
+        c: &reqwest::Client,
+        g: &GatewayProcess,
+        path: &str,
+        code: &str,
+    ) -> reqwest::Response {
+        let html = Self::page(c, g, path).await;
+        c.post(g.url(path))
+            .form(&[("csrf", Self::csrf(&html).as_str()), ("code", code)])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A six-digit code that is not valid around `now` for `secret`.
+pub fn wrong_code(secret: &[u8], seed: u32) -> String {
+    let now = unix_now();
+    (0..)
+        .map(|i: u32| format!("{:06}", (seed.wrapping_mul(7919) + i * 104_729) % 1_000_000))
+        .find(|c| totp::verify(secret, c, now, 2).is_none() && !c.starts_with("00"))
+        .unwrap()
+}
+
+/// Whether `needle` (all digits) occurs in `hay` as a whole number, not inside a longer run
+/// of digits (so a code is not "found" in the middle of an unrelated long number).
+fn has_number(hay: &str, needle: &str) -> bool {
+    let b = hay.as_bytes();
+    hay.match_indices(needle).any(|(i, _)| {
+        let before = i.checked_sub(1).map(|j| b[j]);
+        let after = b.get(i + needle.len()).copied();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+/// Every log line as JSON, without its timestamp (whose fraction of a second is six digits
+/// and would make codes appear by chance).
+fn log_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.remove("timestamp");
+                serde_json::Value::Object(m).to_string()
+            }
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_full_flow_leaves_no_secret_in_the_logs() {
+    let mut g = GatewayProcess::start("", "").await;
+    let mut codes: Vec<String> = Vec::new();
+    let mut secrets: Vec<String> = vec![g.key.clone()];
+
+    // Enrollment, with a wrong code first.
+    let c = g.client();
+    let r = Flow::login(&c, &g, "customer").await;
+    assert_eq!(Flow::location(&r), "/.mfa/enroll");
+    let challenge1 = Flow::cookie(&r, "__Host-mfagw-ch").unwrap();
+    let html = Flow::page(&c, &g, "/.mfa/enroll").await;
+    let csrf1 = Flow::csrf(&html);
+    let (shown, secret) = Flow::pairing(&html);
+    let wrong = wrong_code(&secret, 1);
+    codes.push(wrong.clone());
+    let r = Flow::post_code(&c, &g, "/.mfa/enroll", &wrong).await;
+    assert_eq!(r.status(), 200);
+    let now = unix_now();
+    let good = totp::code_at(&secret, now);
+    codes.push(good.clone());
+    let r = c
+        .post(g.url("/.mfa/enroll"))
+        .form(&[("csrf", csrf1.as_str()), ("code", good.as_str())])
+        .send()
+        .await
+        .unwrap();
+    // The recovery codes are shown once; they are secrets too.
+    assert_eq!(Flow::location(&r), "/.mfa/recovery-codes");
+    let html = Flow::page(&c, &g, "/.mfa/recovery-codes").await;
+    let recovery = crate::support::browser::recovery_codes(&html);
+    assert_eq!(recovery.len(), 10);
+    for code in &recovery {
+        codes.push(code.replace(' ', ""));
+        codes.push(code.clone());
+    }
+    let r = c
+        .post(g.url("/.mfa/recovery-codes"))
+        .form(&[("csrf", Flow::csrf(&html).as_str()), ("action", "continue")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "enrollment confirmed");
+    let session1 = Flow::cookie(&r, "VMSSESSION").unwrap();
+    let approval1 = Flow::cookie(&r, "__Host-mfagw").unwrap();
+    assert_eq!(c.get(g.url("/home")).send().await.unwrap().status(), 200);
+
+    // A second login on another client, over HTTP/2: two wrong codes, then the next step's code (the
+    // window accepts one step ahead, and the enrollment step cannot be used twice).
+    let c2 = client_for(g.addr, &g.ca_pem, true);
+    let r = Flow::login(&c2, &g, "customer").await;
+    assert_eq!(Flow::location(&r), "/.mfa/verify");
+    let challenge2 = Flow::cookie(&r, "__Host-mfagw-ch").unwrap();
+    let csrf2 = Flow::csrf(&Flow::page(&c2, &g, "/.mfa/verify").await);
+    for seed in [2, 3] {
+        let w = wrong_code(&secret, seed);
+        codes.push(w.clone());
+        assert_eq!(
+            Flow::post_code(&c2, &g, "/.mfa/verify", &w).await.status(),
+            200
+        );
+    }
+    let next = totp::code_at(&secret, now + 30);
+    codes.push(next.clone());
+    let r = Flow::post_code(&c2, &g, "/.mfa/verify", &next).await;
+    assert_eq!(r.status(), 302, "second login released");
+    let session2 = Flow::cookie(&r, "VMSSESSION").unwrap();
+    let approval2 = Flow::cookie(&r, "__Host-mfagw").unwrap();
+    assert_eq!(c2.get(g.url("/home")).send().await.unwrap().status(), 200);
+    // Logout ends the approval.
+    let r = c2.get(g.url("/logout")).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+
+    // Forged and stale values in refused requests are not logged either.
+    let forged = [
+        "ForgedApprovalValue1",
+        "ForgedChallengeValue2",
+        "ForgedCsrfValue3",
+        "ForgedSessionValue4",
+    ];
+    let raw = g.client();
+    let cookie = format!(
+        "__Host-mfagw={}; __Host-mfagw-ch={}; VMSSESSION={}",
+        forged[0], forged[1], forged[3]
+    );
+    for path in ["/home", "/.mfa/verify", "/.mfa/enroll"] {
+        let r = raw
+            .post(g.url(path))
+            .header("cookie", &cookie)
+            .form(&[("csrf", forged[2]), ("code", "424242")])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().as_u16() < 500);
+    }
+    codes.push("424242".into());
+    let r = raw
+        .post(g.url("/.mfa/verify"))
+        .header("cookie", format!("__Host-mfagw-ch={challenge2}"))
+        .form(&[("csrf", forged[2]), ("code", "424243")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "released challenge");
+    codes.push("424243".into());
+    secrets.extend(forged.iter().map(|s| s.to_string()));
+    g.assert_alive().await;
+
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let b64s = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    secrets.extend([
+        shown.clone(),
+        shown.replace(' ', ""),
+        b64(&secret),
+        b64s(&secret),
+        hex,
+        session1,
+        session2,
+        approval1.clone(),
+        approval2.clone(),
+        // The MACed parts of the approvals on their own.
+        approval1.split('.').next_back().unwrap().to_string(),
+        approval2.split('.').next_back().unwrap().to_string(),
+        challenge1,
+        challenge2.clone(),
+        csrf1.split('.').next_back().unwrap().to_string(),
+        csrf2.split('.').next_back().unwrap().to_string(),
+    ]);
+
+    let text = g.log_text();
+    let lines = log_lines(&text);
+    assert!(
+        lines.len() >= 10 && text.contains("verify_success"),
+        "the log was captured:\n{text}"
+    );
+    for line in &lines {
+        for s in &secrets {
+            assert!(
+                !line.contains(s.as_str()),
+                "secret {s:?} in log line: {line}"
+            );
+        }
+        for code in &codes {
+            assert!(!has_number(line, code), "code {code} in log line: {line}");
+        }
+    }
+}
+
+#[test]
+fn number_search_ignores_longer_runs() {
+    assert!(has_number("code 123456 x", "123456"));
+    assert!(has_number("\"123456\"", "123456"));
+    assert!(!has_number("91234567", "123456"));
+    assert!(!has_number("nothing", "123456"));
+}
