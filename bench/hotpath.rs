@@ -36,7 +36,6 @@ use mfa_gateway::live_policy::LivePolicy;
 use mfa_gateway::metrics::Outcome;
 use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
 use mfa_gateway::mfa::cookies;
-use mfa_gateway::pages::Lang;
 use mfa_gateway::policy::MfaState;
 use mfa_gateway::proxy::{ConnInfo, Gate, headers};
 use mfa_gateway::store::{Store, memory::MemoryStore};
@@ -181,15 +180,10 @@ fn one_request(f: &Fixture) -> Result<bool, String> {
     parts.method = Method::GET;
     parts.uri = f.uri.clone();
     parts.headers = f.request_headers.clone();
-    let lang = Lang::negotiate(
-        parts
-            .headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-        gw.default_lang,
-    );
+    // As `Gateway::handle`: the language is only negotiated for the gateway's own pages.
+    let lang = parts.headers.get(header::ACCEPT_LANGUAGE).cloned();
     let path = parts.uri.path();
-    let owned = path.starts_with(&gw.paths.prefix);
+    let owned = mfa_gateway::proxy::path::classify(path, &gw.paths.prefix);
     let login = gw
         .cfg
         .vms

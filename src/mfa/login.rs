@@ -29,7 +29,6 @@ use crate::config::{RoleSource, UsernameIn, normalize_username};
 use crate::error::{ClientError, GatewayError, InternalError, UpstreamError};
 use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
-use crate::pages::Lang;
 use crate::policy::MfaState;
 use crate::proxy::{ConnInfo, Gate, headers};
 
@@ -40,7 +39,6 @@ pub async fn intercept(
     gw: &Gateway,
     req: Request<Incoming>,
     conn: ConnInfo,
-    _lang: Lang,
     route_idx: usize,
 ) -> Result<(Response<Body>, Outcome), GatewayError> {
     let vms = &gw.cfg.vms;

@@ -61,14 +61,11 @@ impl Gateway {
     /// Entry point for every request on the TLS listener.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
         let start = Instant::now();
-        let lang = Lang::negotiate(
-            req.headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-            self.default_lang,
-        );
+        // Kept (a cheap reference-counted clone) so the language is negotiated only when the
+        // gateway answers with a page of its own, not on every proxied request.
+        let accept_language = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
         let hsts = hsts::wanted(&req);
-        let (mut resp, outcome) = match self.route(req, conn, lang).await {
+        let (mut resp, outcome) = match self.route(req, conn, accept_language.as_ref()).await {
             Ok(r) => r,
             Err(e) => {
                 let outcome = match &e {
@@ -81,7 +78,10 @@ impl Gateway {
                 } else {
                     tracing::warn!(error = %e, "request failed");
                 }
-                (self.error_response(&e, lang), outcome)
+                (
+                    self.error_response(&e, self.lang(accept_language.as_ref())),
+                    outcome,
+                )
             }
         };
         if hsts {
@@ -91,15 +91,25 @@ impl Gateway {
         resp
     }
 
+    /// The language of the gateway's pages for a request's `Accept-Language`.
+    pub fn lang(&self, accept_language: Option<&HeaderValue>) -> Lang {
+        Lang::negotiate(
+            accept_language.and_then(|v| v.to_str().ok()),
+            self.default_lang,
+        )
+    }
+
     async fn route(
         &self,
         req: Request<Incoming>,
         conn: ConnInfo,
-        lang: Lang,
+        accept_language: Option<&HeaderValue>,
     ) -> Result<(Response<Body>, Outcome), GatewayError> {
         let path = req.uri().path();
         match path::classify(path, &self.paths.prefix) {
-            path::PathVerdict::Owned => return owned::handle(self, req, conn, lang).await,
+            path::PathVerdict::Owned => {
+                return owned::handle(self, req, conn, self.lang(accept_language)).await;
+            }
             path::PathVerdict::Refuse => {
                 return Err(crate::error::ClientError::BadRequest("ambiguous path").into());
             }
@@ -112,7 +122,7 @@ impl Gateway {
             .iter()
             .position(|l| l.method == req.method() && l.path == path)
         {
-            return crate::mfa::login::intercept(self, req, conn, lang, route).await;
+            return crate::mfa::login::intercept(self, req, conn, route).await;
         }
         let is_logout = self
             .cfg
