@@ -113,7 +113,7 @@ async fn expect(g: &GatewayProcess, name: &str, request: &[u8], want: u16) -> Re
     r
 }
 
-// === Browser-like helpers ===
+// === Browser-like steps ===
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
