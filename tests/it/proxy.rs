@@ -24,7 +24,7 @@ async fn echo(mut req: Request<Incoming>) -> Result<Response<EchoBody>, Infallib
     let path = req.uri().path().to_string();
     match path.as_str() {
         "/slow" => {
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
             Ok(Response::new(full("late")))
         }
         "/big" => {
@@ -457,7 +457,7 @@ async fn graceful_shutdown_lets_requests_in_flight_finish() {
     let up = spawn_echo().await;
     let (mut gw, _redis, _dir) = proxy_gateway(up, "").await;
     let c = client(&gw);
-    // /slow answers after 5 s, beyond the test config's 2 s response timeout: use a request
+    // /slow answers after 10 s, beyond the test config's 4 s response timeout: use a request
     // that is in flight while the gateway stops: a slow upload.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));

@@ -174,7 +174,7 @@ watch_interval = "200ms"
 [upstream]
 url = "http://{upstream}"
 connect_timeout = "1s"
-response_timeout = "2s"
+response_timeout = "4s"
 readiness_path = "/"
 
 [redis]
