@@ -354,3 +354,88 @@ async fn graceful_shutdown_under_load_completes_every_request_in_flight() {
         .unwrap()
         .unwrap();
 }
+
+/// With append-only persistence, what Redis acknowledged survives a restart: the enrollment,
+/// the recovery codes (an unused one still works, a used one still does not), and the audit
+/// records.
+#[tokio::test]
+async fn enrollments_recovery_codes_and_audit_survive_a_redis_restart() {
+    let mut w = world("2022-02-01T09:00:00Z", "").await;
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, "customer").await;
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = c
+        .get(url(&w.gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = pairing_secret(&html);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = c
+        .post(url(&w.gw, "/.mfa/enroll"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/.mfa/recovery-codes");
+    let html = c
+        .get(url(&w.gw, "/.mfa/recovery-codes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let codes = recovery_codes(&html);
+    c.post(url(&w.gw, "/.mfa/recovery-codes"))
+        .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
+        .send()
+        .await
+        .unwrap();
+    // Use one recovery code before the restart.
+    let c1 = client(&w.gw);
+    login(&c1, &w.gw, "customer").await;
+    assert_eq!(
+        location(&post_code(&c1, &w.gw, "/.mfa/verify", &codes[0]).await),
+        "/.mfa/notice"
+    );
+    let audit_before = w.gw.gateway().store.audit_recent(1000).await.unwrap().len();
+    assert!(audit_before >= 3);
+
+    w.redis.restart();
+    let mut back = false;
+    for _ in 0..40 {
+        if w.gw.gateway().store.ping().await.is_ok() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(back);
+    let after = w.gw.gateway().store.audit_recent(1000).await.unwrap().len();
+    assert!(
+        after >= audit_before,
+        "audit records kept: {audit_before} -> {after}"
+    );
+    let c2 = client(&w.gw);
+    assert_eq!(
+        location(&login(&c2, &w.gw, "customer").await),
+        "/.mfa/verify",
+        "enrollment kept"
+    );
+    assert_eq!(
+        post_code(&c2, &w.gw, "/.mfa/verify", &codes[0])
+            .await
+            .status(),
+        200,
+        "a used code stays used"
+    );
+    assert_eq!(
+        location(&post_code(&c2, &w.gw, "/.mfa/verify", &codes[1]).await),
+        "/.mfa/notice",
+        "unused codes kept"
+    );
+}

@@ -610,3 +610,64 @@ async fn https_upstream_with_custom_ca() {
         vec![format!("localhost:{}", up_addr.port()).as_str()]
     );
 }
+
+/// A client that opens a connection and never completes the TLS handshake is dropped after
+/// `server.handshake_timeout`; the listener keeps serving others meanwhile.
+#[tokio::test]
+async fn stalled_tls_handshakes_are_dropped() {
+    let up = spawn_echo().await;
+    let redis = RedisProc::start();
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&c, up, &redis.url(), ECHO_VMS, "").replace(
+        "shutdown_grace = \"5s\"",
+        "shutdown_grace = \"5s\"\nhandshake_timeout = \"500ms\"",
+    );
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        mfa_gateway::clock::Clock::System,
+    )
+    .await;
+    let mut idle = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut half = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    // A few bytes of a ClientHello, then silence.
+    half.write_all(&[0x16, 0x03, 0x01, 0x00]).await.unwrap();
+    assert_eq!(
+        client(&gw)
+            .get(url(&gw, "/served"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    for s in [&mut idle, &mut half] {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed by the gateway");
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "connection closed without a response"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let m = client(&gw)
+        .get(url(&gw, "/.mfa/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures: u64 = m
+        .lines()
+        .find(|l| l.starts_with("mfa_gateway_tls_handshake_failures_total "))
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(failures >= 2, "{failures}");
+}
