@@ -26,6 +26,7 @@ pub mod live_policy;
 pub mod metrics;
 pub mod mfa;
 pub mod pages;
+pub mod periodic;
 pub mod policy;
 pub mod proxy;
 pub mod run;

@@ -141,21 +141,14 @@ impl LivePolicy {
         self: &Arc<Self>,
         metrics: Arc<Metrics>,
         every: Duration,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        let this = Arc::clone(&this);
-                        let metrics = Arc::clone(&metrics);
-                        let _ = tokio::task::spawn_blocking(move || this.reload_if_changed(&metrics)).await;
-                    }
-                    _ = shutdown.changed() => break,
-                }
+        crate::periodic::spawn_every(every, shutdown, move || {
+            let (this, metrics) = (Arc::clone(&this), Arc::clone(&metrics));
+            // Reading and hashing the file is blocking I/O.
+            async move {
+                let _ = tokio::task::spawn_blocking(move || this.reload_if_changed(&metrics)).await;
             }
         })
     }

@@ -189,7 +189,7 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         .await;
     let listeners = crate::server::bind(Arc::clone(&gateway), tls, opts.https_listener).await?;
     let shutdown = listeners.shutdown_signal();
-    let tasks = vec![
+    let mut tasks = vec![
         cert.spawn_watcher(cfg.tls.watch_interval, shutdown.clone()),
         policy.spawn_watcher(
             Arc::clone(&gateway.metrics),
@@ -202,8 +202,12 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
             cfg.mfa.revocation_poll,
             shutdown.clone(),
         ),
-        crate::mfa::sweeper::spawn(Arc::clone(&gateway), Duration::from_secs(5), shutdown),
     ];
+    tasks.extend(crate::mfa::sweeper::spawn(
+        Arc::clone(&gateway),
+        Duration::from_secs(5),
+        shutdown,
+    ));
     tracing::info!(
         https = %listeners.https,
         redirect = ?listeners.redirect,

@@ -164,17 +164,13 @@ impl Revocations {
         store: Store,
         clock: crate::clock::Clock,
         every: Duration,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => { this.poll_once(&store, clock.unix()).await; }
-                    _ = shutdown.changed() => break,
-                }
+        crate::periodic::spawn_every(every, shutdown, move || {
+            let (this, store, clock) = (Arc::clone(&this), store.clone(), clock.clone());
+            async move {
+                this.poll_once(&store, clock.unix()).await;
             }
         })
     }

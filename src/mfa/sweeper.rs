@@ -98,21 +98,13 @@ pub async fn forget(gw: &Gateway, member: Option<&str>) {
 pub fn spawn(
     gw: std::sync::Arc<Gateway>,
     every: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if gw.cfg.vms.end_session.is_none() {
-            return;
-        }
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => sweep_once(&gw).await,
-                _ = shutdown.changed() => break,
-            }
-        }
-    })
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    gw.cfg.vms.end_session.as_ref()?;
+    Some(crate::periodic::spawn_every(every, shutdown, move || {
+        let gw = std::sync::Arc::clone(&gw);
+        async move { sweep_once(&gw).await }
+    }))
 }
 
 pub async fn sweep_once(gw: &Gateway) {
