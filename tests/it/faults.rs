@@ -439,3 +439,94 @@ async fn enrollments_recovery_codes_and_audit_survive_a_redis_restart() {
         "unused codes kept"
     );
 }
+
+/// A VMS that sets its session cookie where it should not: on a pre-login page, on a failed
+/// login, on a login whose role cannot be found, and on a login answer too large to hold.
+async fn leaky_vms() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                break;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let user = head
+                    .rsplit("username=")
+                    .next()
+                    .and_then(|r| r.split('&').next())
+                    .unwrap_or("")
+                    .to_string();
+                let answer = if head.starts_with("GET /pre") {
+                    "HTTP/1.1 200 OK\r\nset-cookie: VMSSESSION=prelogin; Path=/\r\nset-cookie: other=1\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_string()
+                } else if head.starts_with("POST /login") && user == "wrongpw" {
+                    "HTTP/1.1 200 OK\r\nset-cookie: VMSSESSION=failed; Path=/\r\ncontent-length: 5\r\nconnection: close\r\n\r\nwrong".to_string()
+                } else if head.starts_with("POST /login") && user == "huge" {
+                    let body = "x".repeat(2 * 1024 * 1024);
+                    format!(
+                        "HTTP/1.1 302 Found\r\nlocation: /home\r\nset-cookie: VMSSESSION=huge; Path=/\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else if head.starts_with("POST /login") {
+                    "HTTP/1.1 302 Found\r\nlocation: /home\r\nset-cookie: VMSSESSION=granted; Path=/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string()
+                } else if head.starts_with("GET /api/me") {
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\noops".to_string()
+                } else {
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        .to_string()
+                };
+                let _ = s.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn no_vms_session_cookie_reaches_a_client_on_any_error_path() {
+    let up = leaky_vms().await;
+    let redis = RedisProc::start();
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let vms = "[vms]\nsession_cookies = [\"VMSSESSION\"]\nend_session = { path = \"/logout\" }\n[[vms.login]]\npath = \"/login\"\nusername_field = \"username\"\nsuccess_status = [302]\n[vms.role]\nsource = \"userinfo\"\nuserinfo_path = \"/api/me\"\nuserinfo_role_pointer = \"/role\"\n";
+    let text = config_text(&c, up, &redis.url(), vms, "");
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        Clock::manual(at("2022-02-01T09:00:00Z")),
+    )
+    .await;
+    let cl = client(&gw);
+    let post = |user: &'static str| {
+        cl.post(url(&gw, "/login"))
+            .form(&[("username", user), ("password", "x")])
+            .send()
+    };
+    // A pre-login page: the other cookie passes, the session cookie does not.
+    let r = cl.get(url(&gw, "/pre")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!sets_vms_session(&r));
+    assert!(set_cookies(&r).iter().any(|c| c.starts_with("other=1")));
+    // A failed login: the VMS's own answer, without the session cookie.
+    let r = post("wrongpw").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!sets_vms_session(&r));
+    assert_eq!(r.text().await.unwrap(), "wrong");
+    // The role cannot be found (user info answers 500): 502, nothing released.
+    let r = post("someone").await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(!sets_vms_session(&r));
+    // A login answer larger than the gateway holds: 502, nothing released.
+    let r = post("huge").await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(!sets_vms_session(&r));
+    // Redis away: 503, nothing released.
+    drop(redis);
+    let r = post("someone").await.unwrap();
+    assert!(r.status() == 502 || r.status() == 503, "{}", r.status());
+    assert!(!sets_vms_session(&r));
+}
