@@ -54,7 +54,9 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(180);
-    let mut w = world("2022-02-01T09:00:00Z", "").await;
+    // The clock moves 30 s per MFA login, so a long run spans days of gateway time: approvals
+    // must outlive the run (the VMS's own sessions follow the real clock).
+    let mut w = world("2022-02-01T09:00:00Z", "approval_max_age = \"365d\"").await;
     // Enrolled before the run: these must survive everything.
     let msp_secret = enroll(&client(&w.gw), &w, "msp").await;
     let admin_secret = enroll(&client(&w.gw), &w, "admin").await;
@@ -77,6 +79,7 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
             Arc::clone(&redis_down),
             Arc::clone(&stop),
         );
+        let (diag_gw, diag_vms) = (Arc::clone(w.gw.gateway()), w.vms.clone());
         tasks.push(tokio::spawn(async move {
             let c = client_for(gw_addr, &ca, false);
             let r = c
@@ -104,7 +107,14 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
                             }
                         }
                         Ok(r) => {
-                            assert_ne!(r.status(), 401, "{user}: approved session lost on {path}");
+                            assert_ne!(
+                                r.status(),
+                                401,
+                                "{user}: approved session lost on {path} (gateway clock {}, stripped so far {}, VMS sessions {})",
+                                diag_gw.clock.unix(),
+                                diag_gw.metrics.mfa_count(mfa_gateway::metrics::MfaEvent::SessionStripped),
+                                diag_vms.active_sessions(),
+                            );
                             let _ = r.bytes().await;
                             tally.proxied_ok.fetch_add(1, Ordering::Relaxed);
                         }
@@ -146,11 +156,11 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
                         .text()
                         .await
                         .ok()?;
-                    let code = {
-                        let _g = lock.lock().await;
-                        clock.advance(30);
-                        totp::code_at(&secret, clock.unix())
-                    };
+                    // The clock must not move on between computing the code and its check
+                    // (two steps later it would be outside the window): hold the lock over both.
+                    let _g = lock.lock().await;
+                    clock.advance(30);
+                    let code = totp::code_at(&secret, clock.unix());
                     let r = c
                         .post(format!("{base}/.mfa/verify"))
                         .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
@@ -186,6 +196,7 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
         );
         let msp = sign_in_client(gw_addr, &ca, &clock, &clock_lock, "msp", &msp_secret).await;
         let clock2 = clock.clone();
+        let lock2 = Arc::clone(&clock_lock);
         tasks.push(tokio::spawn(async move {
             let base = format!("https://localhost:{}", gw_addr.port());
             while !stop.load(Ordering::SeqCst) {
@@ -241,6 +252,7 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
                     .await
                     .unwrap();
                 let new_secret = pairing_secret(&html);
+                let _g = lock2.lock().await;
                 let code = totp::code_at(&new_secret, clock2.unix());
                 let r = c
                     .post(format!("{base}/.mfa/enroll"))
@@ -374,11 +386,9 @@ async fn sign_in_client(
         .text()
         .await
         .unwrap();
-    let code = {
-        let _g = lock.lock().await;
-        clock.advance(30);
-        totp::code_at(secret, clock.unix())
-    };
+    let _g = lock.lock().await;
+    clock.advance(30);
+    let code = totp::code_at(secret, clock.unix());
     let r = c
         .post(format!("{base}/.mfa/verify"))
         .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
