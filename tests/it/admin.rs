@@ -64,15 +64,7 @@ async fn msp_resets_a_lost_phone_and_the_sessions_end_everywhere() {
     let w = admin_world("2022-02-01T09:00:00Z", "").await;
     let customer = client(&w.gw);
     let customer_secret = enroll(&customer, &w, "customer").await;
-    assert_eq!(
-        customer
-            .get(url(&w.gw, "/api/me"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&customer, &w.gw, "/api/me").await, 200);
     let msp = client(&w.gw);
     enroll(&msp, &w, "msp").await;
 
@@ -91,59 +83,46 @@ async fn msp_resets_a_lost_phone_and_the_sessions_end_everywhere() {
     assert_eq!(status, 200);
     let token = csrf(&html);
     // Without a reason or confirmation nothing happens.
-    let r = msp
-        .post(url(&w.gw, "/.mfa/admin/reset"))
-        .form(&[
+    let r = post_form(
+        &msp,
+        &w.gw,
+        "/.mfa/admin/reset",
+        &[
             ("csrf", token.as_str()),
             ("user", "customer"),
             ("confirm", "yes"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    let r = msp
-        .post(url(&w.gw, "/.mfa/admin/reset"))
-        .form(&[
+    let r = post_form(
+        &msp,
+        &w.gw,
+        "/.mfa/admin/reset",
+        &[
             ("csrf", token.as_str()),
             ("user", "customer"),
             ("reason", "lost phone"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(
-        customer
-            .get(url(&w.gw, "/api/me"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let r = msp
-        .post(url(&w.gw, "/.mfa/admin/reset"))
-        .form(&[
+    assert_eq!(get_status(&customer, &w.gw, "/api/me").await, 200);
+    let r = post_form(
+        &msp,
+        &w.gw,
+        "/.mfa/admin/reset",
+        &[
             ("csrf", token.as_str()),
             ("user", "customer"),
             ("reason", "lost phone, ticket 4711"),
             ("confirm", "yes"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     // The customer's open session stops working at once.
-    assert_eq!(
-        customer
-            .get(url(&w.gw, "/api/me"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(get_status(&customer, &w.gw, "/api/me").await, 401);
     // The next login asks for enrollment again, with no way to postpone.
     let again = client(&w.gw);
     assert_eq!(
@@ -179,28 +158,19 @@ async fn reset_reaches_a_second_instance_within_seconds() {
     let c_b = client_for(gw2.addr, &w.gw.ca_pem, false);
     let r = login(&c_b, &gw2, "customer").await;
     assert_eq!(location(&r), "/.mfa/enroll");
-    let html = c_b
-        .get(url(&gw2, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c_b, &gw2, "/.mfa/enroll").await;
     let secret = pairing_secret(&html);
     let code = totp::code_at(&secret, gw2.clock.unix());
-    let r = c_b
-        .post(url(&gw2, "/.mfa/enroll"))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c_b,
+        &gw2,
+        "/.mfa/enroll",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
     let r = through_recovery_codes(&c_b, &gw2, r).await;
     assert_eq!(r.status(), 302);
-    assert_eq!(
-        c_b.get(url(&gw2, "/api/me")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get_status(&c_b, &gw2, "/api/me").await, 200);
     // The MSP resets on instance A, through the API this time.
     let api = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(w.gw.ca_pem.as_bytes()).unwrap()])
@@ -217,7 +187,7 @@ async fn reset_reaches_a_second_instance_within_seconds() {
     assert_eq!(r.status(), 200);
     let mut ended = false;
     for _ in 0..50 {
-        if c_b.get(url(&gw2, "/api/me")).send().await.unwrap().status() == 401 {
+        if get_status(&c_b, &gw2, "/api/me").await == 401 {
             ended = true;
             break;
         }
@@ -248,17 +218,18 @@ async fn only_signed_in_admins_with_mfa_reach_the_admin_pages() {
         403,
         "anonymous"
     );
-    let r = customer
-        .post(url(&w.gw, "/.mfa/admin/reset"))
-        .form(&[
+    let r = post_form(
+        &customer,
+        &w.gw,
+        "/.mfa/admin/reset",
+        &[
             ("csrf", "x"),
             ("user", "customer"),
             ("reason", "r"),
             ("confirm", "yes"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 403);
     // An MSP session approved without MFA (before enforcement) is not enough either.
     w.gw.clock.set(at("2021-12-01T09:00:00Z"));
@@ -272,11 +243,13 @@ async fn only_signed_in_admins_with_mfa_reach_the_admin_pages() {
         .text()
         .await
         .unwrap();
-    msp.post(url(&w.gw, "/.mfa/offer"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
-        .send()
-        .await
-        .unwrap();
+    post_form(
+        &msp,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await;
     assert_eq!(
         page(&msp, &w.gw, "/.mfa/admin/").await.0,
         403,
@@ -329,28 +302,21 @@ async fn csrf_tokens_are_bound_to_the_admin_session() {
         "k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         "",
     ] {
-        let r = admin2
-            .post(url(&w.gw, "/.mfa/admin/reset"))
-            .form(&[
+        let r = post_form(
+            &admin2,
+            &w.gw,
+            "/.mfa/admin/reset",
+            &[
                 ("csrf", token),
                 ("user", "customer"),
                 ("reason", "x"),
                 ("confirm", "yes"),
-            ])
-            .send()
-            .await
-            .unwrap();
+            ],
+        )
+        .await;
         assert_eq!(r.status(), 403, "token {token:?}");
     }
-    assert_eq!(
-        customer
-            .get(url(&w.gw, "/api/me"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&customer, &w.gw, "/api/me").await, 200);
 }
 
 #[tokio::test]
@@ -364,41 +330,29 @@ async fn unlock_recovery_codes_self_service_and_audit_export() {
     let customer = client(&w.gw);
     let r = login(&customer, &w.gw, "customer").await;
     assert_eq!(location(&r), "/.mfa/enroll");
-    let html = customer
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&customer, &w.gw, "/.mfa/enroll").await;
     let secret = pairing_secret(&html);
-    let r = customer
-        .post(url(&w.gw, "/.mfa/enroll"))
-        .form(&[
+    let r = post_form(
+        &customer,
+        &w.gw,
+        "/.mfa/enroll",
+        &[
             ("csrf", csrf(&html).as_str()),
             ("code", totp::code_at(&secret, w.gw.clock.unix()).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(location(&r), "/.mfa/recovery-codes");
-    let html = customer
-        .get(url(&w.gw, "/.mfa/recovery-codes"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&customer, &w.gw, "/.mfa/recovery-codes").await;
     let codes = recovery_codes(&html);
     assert_eq!(codes.len(), 10);
-    let r = customer
-        .post(url(&w.gw, "/.mfa/recovery-codes"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &customer,
+        &w.gw,
+        "/.mfa/recovery-codes",
+        &[("csrf", csrf(&html).as_str()), ("action", "continue")],
+    )
+    .await;
     assert_eq!(r.status(), 302);
     assert!(sets_vms_session(&r));
 
@@ -407,21 +361,15 @@ async fn unlock_recovery_codes_self_service_and_audit_export() {
     login(&c, &w.gw, "customer").await;
     let r = post_code(&c, &w.gw, "/.mfa/verify", &codes[0]).await;
     assert_eq!(location(&r), "/.mfa/notice");
-    let html = c
-        .get(url(&w.gw, "/.mfa/notice"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/notice").await;
     assert!(html.contains('9'), "nine remain");
-    let r = c
-        .post(url(&w.gw, "/.mfa/notice"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/notice",
+        &[("csrf", csrf(&html).as_str()), ("action", "continue")],
+    )
+    .await;
     assert_eq!(r.status(), 302);
     assert!(sets_vms_session(&r));
     let c = client(&w.gw);
@@ -468,20 +416,22 @@ async fn unlock_recovery_codes_self_service_and_audit_export() {
     assert_eq!(status, 200);
     w.gw.clock.advance(30);
     let code = totp::code_at(&secret, w.gw.clock.unix());
-    let r = c
-        .post(url(&w.gw, "/.mfa/account/disable"))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/disable",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
     assert_eq!(r.status(), 403);
     // New recovery codes need a current code and replace the old ones.
-    let r = c
-        .post(url(&w.gw, "/.mfa/account/recovery-codes"))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/recovery-codes",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let fresh = recovery_codes(&r.text().await.unwrap());
     assert_eq!(fresh.len(), 10);
@@ -502,38 +452,33 @@ async fn unlock_recovery_codes_self_service_and_audit_export() {
     // Replace the phone: a current code first, then the new app's code.
     w.gw.clock.advance(30);
     let (_, html) = page(&c, &w.gw, "/.mfa/account").await;
-    let r = c
-        .post(url(&w.gw, "/.mfa/account/replace-phone"))
-        .form(&[
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/replace-phone",
+        &[
             ("csrf", csrf(&html).as_str()),
             ("code", totp::code_at(&secret, w.gw.clock.unix()).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(location(&r), "/.mfa/account/enroll");
-    let html = c
-        .get(url(&w.gw, "/.mfa/account/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/account/enroll").await;
     let new_secret = pairing_secret(&html);
     assert_ne!(new_secret, secret);
-    let r = c
-        .post(url(&w.gw, "/.mfa/account/enroll"))
-        .form(&[
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/enroll",
+        &[
             ("csrf", csrf(&html).as_str()),
             (
                 "code",
                 totp::code_at(&new_secret, w.gw.clock.unix()).as_str(),
             ),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 200, "new recovery codes shown");
     w.gw.clock.advance(30);
     let c3 = client(&w.gw);
@@ -659,59 +604,49 @@ async fn self_service_may_turn_off_optional_mfa() {
     let w = admin_world("2021-12-01T09:00:00Z", "").await;
     let c = client(&w.gw);
     assert_eq!(location(&login(&c, &w.gw, "msp").await), "/.mfa/offer");
-    let html = c
-        .get(url(&w.gw, "/.mfa/offer"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(url(&w.gw, "/.mfa/offer"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "setup")])
-        .send()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/offer").await;
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
     assert_eq!(location(&r), "/.mfa/enroll");
-    let html = c
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
     let secret = pairing_secret(&html);
-    let r = c
-        .post(url(&w.gw, "/.mfa/enroll"))
-        .form(&[
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/enroll",
+        &[
             ("csrf", csrf(&html).as_str()),
             ("code", totp::code_at(&secret, w.gw.clock.unix()).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     let r = through_recovery_codes(&c, &w.gw, r).await;
     assert_eq!(r.status(), 302);
     w.gw.clock.advance(30);
     let (_, html) = page(&c, &w.gw, "/.mfa/account").await;
-    let r = c
-        .post(url(&w.gw, "/.mfa/account/disable"))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", "999999")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/disable",
+        &[("csrf", csrf(&html).as_str()), ("code", "999999")],
+    )
+    .await;
     assert_ne!(r.status(), 303, "a wrong code changes nothing");
-    let r = c
-        .post(url(&w.gw, "/.mfa/account/disable"))
-        .form(&[
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/disable",
+        &[
             ("csrf", csrf(&html).as_str()),
             ("code", totp::code_at(&secret, w.gw.clock.unix()).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let r = login(&client(&w.gw), &w.gw, "msp").await;
     assert_eq!(
@@ -736,14 +671,7 @@ async fn a_reset_never_reopens_a_grace_period() {
     // Grace exists: a first-time user may postpone.
     let c = client(&w.gw);
     login(&c, &w.gw, "customer").await;
-    let html = c
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
     assert!(html.contains("value=\"postpone\""));
     // The user enrolls, loses the phone, the MSP resets: no postponing any more.
     let c = client(&w.gw);
@@ -762,14 +690,7 @@ async fn a_reset_never_reopens_a_grace_period() {
         location(&login(&c, &w.gw, "customer").await),
         "/.mfa/enroll"
     );
-    let html = c
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
     assert!(
         !html.contains("value=\"postpone\""),
         "no grace after a reset"

@@ -120,12 +120,7 @@ async fn slow_or_cut_redis_fails_closed_and_recovers() {
     assert_eq!(r.status(), 503);
     assert!(!sets_vms_session(&r));
     assert_eq!(
-        supplier
-            .get(url(&gw, "/api/me"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&supplier, &gw, "/api/me").await,
         200,
         "approved sessions unaffected"
     );
@@ -219,11 +214,7 @@ async fn misbehaving_upstream_gives_502_and_nothing_leaks() {
             "truncated body reported as an error"
         )
     }
-    assert_eq!(
-        cl.get(url(&gw, "/fine")).send().await.unwrap().status(),
-        200,
-        "still serving"
-    );
+    assert_eq!(get_status(&cl, &gw, "/fine").await, 200, "still serving");
 }
 
 #[tokio::test]
@@ -364,37 +355,26 @@ async fn enrollments_recovery_codes_and_audit_survive_a_redis_restart() {
     let c = client(&w.gw);
     let r = login(&c, &w.gw, "customer").await;
     assert_eq!(location(&r), "/.mfa/enroll");
-    let html = c
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
     let secret = pairing_secret(&html);
     let code = totp::code_at(&secret, w.gw.clock.unix());
-    let r = c
-        .post(url(&w.gw, "/.mfa/enroll"))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/enroll",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
     assert_eq!(location(&r), "/.mfa/recovery-codes");
-    let html = c
-        .get(url(&w.gw, "/.mfa/recovery-codes"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/recovery-codes").await;
     let codes = recovery_codes(&html);
-    c.post(url(&w.gw, "/.mfa/recovery-codes"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "continue")])
-        .send()
-        .await
-        .unwrap();
+    post_form(
+        &c,
+        &w.gw,
+        "/.mfa/recovery-codes",
+        &[("csrf", csrf(&html).as_str()), ("action", "continue")],
+    )
+    .await;
     // Use one recovery code before the restart.
     let c1 = client(&w.gw);
     login(&c1, &w.gw, "customer").await;

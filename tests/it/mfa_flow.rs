@@ -6,8 +6,8 @@ use mfa_gateway::auth::totp;
 use mfa_gateway::clock::Clock;
 
 use crate::support::browser::{
-    csrf, location, login, pairing_secret, post_code, set_cookies, sets_vms_session,
-    through_recovery_codes,
+    csrf, get_status, get_text, location, login, pairing_secret, post_code, post_form, set_cookies,
+    sets_vms_session, through_recovery_codes,
 };
 use crate::support::*;
 
@@ -114,22 +114,16 @@ async fn enrollment_challenge_release_and_replay() {
     let r = post_code(&c, &w.gw, "/.mfa/enroll", "000000").await;
     assert!(!sets_vms_session(&r));
     assert!(r.text().await.unwrap().contains("role=\"alert\""));
-    let html = c
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
     let secret = pairing_secret(&html);
     let code = totp::code_at(&secret, w.gw.clock.unix());
-    let r = c
-        .post(url(&w.gw, "/.mfa/enroll"))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/enroll",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
     let r = through_recovery_codes(&c, &w.gw, r).await;
     assert_eq!(r.status(), 302);
     assert_eq!(location(&r), "/home");
@@ -170,10 +164,7 @@ async fn enrollment_challenge_release_and_replay() {
     .await;
     assert_eq!(r.status(), 302);
     assert!(sets_vms_session(&r));
-    assert_eq!(
-        c2.get(url(&w.gw, "/home")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get_status(&c2, &w.gw, "/home").await, 200);
     // The challenge is gone once released.
     let again = c2.get(url(&w.gw, "/.mfa/verify")).send().await.unwrap();
     assert_eq!(again.status(), 403);
@@ -323,7 +314,7 @@ async fn two_instances_share_challenges_and_redis_outage_fails_closed() {
     assert_eq!(r.status(), 503);
     assert!(!sets_vms_session(&r));
     assert_eq!(
-        c.get(url(&w.gw, "/home")).send().await.unwrap().status(),
+        get_status(&c, &w.gw, "/home").await,
         200,
         "approved session unaffected"
     );
@@ -414,26 +405,17 @@ async fn optional_mfa_offer_can_be_taken_or_declined() {
     let c = client(&w.gw);
     let r = login(&c, &w.gw, "msp").await;
     assert_eq!(location(&r), "/.mfa/offer");
-    let html = c
-        .get(url(&w.gw, "/.mfa/offer"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(url(&w.gw, "/.mfa/offer"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
-        .send()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/offer").await;
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await;
     assert_eq!(r.status(), 302);
     assert!(sets_vms_session(&r));
-    assert_eq!(
-        c.get(url(&w.gw, "/home")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get_status(&c, &w.gw, "/home").await, 200);
     let r = login(&client(&w.gw), &w.gw, "msp").await;
     assert_eq!(
         (r.status().as_u16(), location(&r).as_str()),
@@ -443,37 +425,25 @@ async fn optional_mfa_offer_can_be_taken_or_declined() {
     // Take it: set up now leads to enrollment, and from then on the code is asked.
     let c = client(&w.gw);
     assert_eq!(location(&login(&c, &w.gw, "customer").await), "/.mfa/offer");
-    let html = c
-        .get(url(&w.gw, "/.mfa/offer"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(url(&w.gw, "/.mfa/offer"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "setup")])
-        .send()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/offer").await;
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
     assert_eq!(location(&r), "/.mfa/enroll");
-    let html = c
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
     let secret = pairing_secret(&html);
     let code = totp::code_at(&secret, w.gw.clock.unix());
-    let r = c
-        .post(url(&w.gw, "/.mfa/enroll"))
-        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/enroll",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
     let r = through_recovery_codes(&c, &w.gw, r).await;
     assert_eq!(r.status(), 302);
     assert_eq!(
@@ -501,48 +471,33 @@ async fn grace_lets_users_postpone_enrollment_a_limited_number_of_times() {
     for round in 0..2 {
         let c = client(&w.gw);
         assert_eq!(location(&login(&c, &w.gw, "admin").await), "/.mfa/enroll");
-        let html = c
-            .get(url(&w.gw, "/.mfa/enroll"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
         assert!(
             html.contains("value=\"postpone\""),
             "round {round}: postpone offered"
         );
-        let r = c
-            .post(url(&w.gw, "/.mfa/enroll"))
-            .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
-            .send()
-            .await
-            .unwrap();
+        let r = post_form(
+            &c,
+            &w.gw,
+            "/.mfa/enroll",
+            &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+        )
+        .await;
         assert_eq!(r.status(), 302, "round {round}");
         assert!(sets_vms_session(&r));
-        assert_eq!(
-            c.get(url(&w.gw, "/home")).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(get_status(&c, &w.gw, "/home").await, 200);
     }
     let c = client(&w.gw);
     login(&c, &w.gw, "admin").await;
-    let html = c
-        .get(url(&w.gw, "/.mfa/enroll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
     assert!(!html.contains("value=\"postpone\""), "grace used up");
-    let r = c
-        .post(url(&w.gw, "/.mfa/enroll"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/enroll",
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await;
     assert_eq!(r.status(), 403);
     assert!(!sets_vms_session(&r));
 }
@@ -563,24 +518,23 @@ async fn sessions_approved_without_mfa_end_when_the_role_becomes_enforced() {
         .text()
         .await
         .unwrap();
-    c2.post(url(&w.gw, "/.mfa/offer"))
-        .form(&[("csrf", csrf(&html).as_str()), ("action", "postpone")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        c2.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
-        200
-    );
+    post_form(
+        &c2,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await;
+    assert_eq!(get_status(&c2, &w.gw, "/api/me").await, 200);
     // Midnight in Amsterdam: customers are enforced from now on.
     w.gw.clock.set(at("2021-12-31T23:00:01Z"));
     assert_eq!(
-        c2.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        get_status(&c2, &w.gw, "/api/me").await,
         401,
         "must log in again with MFA"
     );
     assert_eq!(
-        c.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        get_status(&c, &w.gw, "/api/me").await,
         200,
         "supplier stays `none`"
     );
@@ -609,13 +563,10 @@ async fn logout_ends_the_approval_and_approvals_expire() {
     // Approval lifetime.
     let c = client(&w.gw);
     login(&c, &w.gw, "contractor").await;
-    assert_eq!(
-        c.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get_status(&c, &w.gw, "/api/me").await, 200);
     w.gw.clock.advance(3601);
     assert_eq!(
-        c.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        get_status(&c, &w.gw, "/api/me").await,
         401,
         "approval expired"
     );

@@ -822,4 +822,30 @@ pub mod browser {
         }
         out
     }
+
+    /// POSTs a form to a path of the gateway.
+    pub async fn post_form(
+        c: &reqwest::Client,
+        gw: &Gw,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        c.post(url(gw, path)).form(fields).send().await.unwrap()
+    }
+
+    /// The status of a GET of a path of the gateway.
+    pub async fn get_status(c: &reqwest::Client, gw: &Gw, path: &str) -> u16 {
+        c.get(url(gw, path)).send().await.unwrap().status().as_u16()
+    }
+
+    /// The body of a GET of a path of the gateway.
+    pub async fn get_text(c: &reqwest::Client, gw: &Gw, path: &str) -> String {
+        c.get(url(gw, path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 }
