@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use super::ops::Actor;
 use crate::audit::{ActorKind, Event, Record};
 use crate::auth::crypto::Purpose;
+use crate::body::Body;
 use crate::error::{ClientError, GatewayError};
 use crate::gateway::Gateway;
 use crate::metrics::Outcome;
@@ -99,6 +100,12 @@ pub async fn handle(
         ));
     };
     let csrf = session_csrf(gw, "admin", &admin);
+    let view = View {
+        gw,
+        lang,
+        admin: &admin,
+        csrf: &csrf,
+    };
     let norm = |u: &str| crate::config::normalize_username(u, gw.cfg.vms.username_case_sensitive);
     let path = req.uri().path().to_string();
     let p = &gw.paths;
@@ -129,33 +136,20 @@ pub async fn handle(
             Some("unlock") => Some(AdminMessage::Unlocked),
             _ => None,
         };
-        return user_page(
-            gw,
-            lang,
-            &admin,
-            &csrf,
-            &user,
-            message,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+        return view.user_page(&user, message, None, StatusCode::OK).await;
     }
     if (path == p.admin_reset || path == p.admin_unlock) && method == Method::POST {
         let form = read_form(req).await?;
         let user = norm(form.get("user").unwrap_or(""));
         if !session_csrf_ok(gw, "admin", &admin, form.get("csrf")) {
-            return user_page(
-                gw,
-                lang,
-                &admin,
-                &csrf,
-                &user,
-                None,
-                Some(AdminError::CsrfInvalid),
-                StatusCode::FORBIDDEN,
-            )
-            .await;
+            return view
+                .user_page(
+                    &user,
+                    None,
+                    Some(AdminError::CsrfInvalid),
+                    StatusCode::FORBIDDEN,
+                )
+                .await;
         }
         let actor = Actor {
             kind: ActorKind::Admin,
@@ -164,17 +158,14 @@ pub async fn handle(
         };
         let ops = gw.ops();
         if user.is_empty() || !ops.status(&user, now).await?.known {
-            return user_page(
-                gw,
-                lang,
-                &admin,
-                &csrf,
-                &user,
-                None,
-                Some(AdminError::UnknownUser),
-                StatusCode::NOT_FOUND,
-            )
-            .await;
+            return view
+                .user_page(
+                    &user,
+                    None,
+                    Some(AdminError::UnknownUser),
+                    StatusCode::NOT_FOUND,
+                )
+                .await;
         }
         let back = format!(
             "{}?u={}",
@@ -184,30 +175,24 @@ pub async fn handle(
         if path == p.admin_reset {
             let reason = form.get("reason").map(str::trim).unwrap_or("");
             if reason.is_empty() || reason.len() > 500 {
-                return user_page(
-                    gw,
-                    lang,
-                    &admin,
-                    &csrf,
-                    &user,
-                    None,
-                    Some(AdminError::ReasonMissing),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
+                return view
+                    .user_page(
+                        &user,
+                        None,
+                        Some(AdminError::ReasonMissing),
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .await;
             }
             if form.get("confirm") != Some("yes") {
-                return user_page(
-                    gw,
-                    lang,
-                    &admin,
-                    &csrf,
-                    &user,
-                    None,
-                    Some(AdminError::ConfirmMissing),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
+                return view
+                    .user_page(
+                        &user,
+                        None,
+                        Some(AdminError::ConfirmMissing),
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .await;
             }
             ops.reset(&user, &actor, reason, now).await?;
             return Ok((redirect(&format!("{back}&done=reset")), Outcome::Gateway));
@@ -221,64 +206,76 @@ pub async fn handle(
     Err(ClientError::NotFound.into())
 }
 
-use crate::body::Body;
-
 #[allow(clippy::too_many_arguments)]
-async fn user_page(
-    gw: &Gateway,
+/// What every administration page of one request shares.
+struct View<'a> {
+    gw: &'a Gateway,
     lang: Lang,
-    admin: &Approval,
-    csrf: &str,
-    user: &str,
-    message: Option<AdminMessage>,
-    error: Option<AdminError>,
-    status: StatusCode,
-) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let now = gw.clock.unix();
-    let s = gw.ops().status(user, now).await?;
-    let events: Vec<AdminEvent> = gw
-        .audit
-        .recent_for(user, 5000, 30)
-        .await
-        .into_iter()
-        .map(|r| AdminEvent {
-            at: fmt_time(r.ts),
-            event: r.event.as_str().to_string(),
-            actor: r.actor.clone(),
-            detail: [r.reason.clone(), r.detail.clone(), r.client.clone()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join("; "),
-        })
-        .collect();
-    let enrolled_since = s.enrolled_at.map(fmt_time);
-    let last_used = s.last_used.map(fmt_time);
-    let locked_until = s.locked_for_secs.map(|secs| fmt_time(now + secs));
-    let error = if !s.known && error.is_none() && !user.is_empty() {
-        Some(AdminError::UnknownUser)
-    } else {
-        error
-    };
-    let html = pages::admin_user_page(&pages::AdminUserView {
-        lang,
-        branding: &gw.branding,
-        admin: &admin.user,
-        user,
-        enrolled: s.enrolled,
-        enrolled_since: enrolled_since.as_deref(),
-        last_used: last_used.as_deref(),
-        locked_until: locked_until.as_deref(),
-        role: s.role.as_deref(),
-        policy_state: s.policy_state.as_deref(),
-        recovery_remaining: s.recovery_codes_left,
-        events: &events,
-        csrf,
-        reset_action: &gw.paths.admin_reset,
-        unlock_action: &gw.paths.admin_unlock,
-        back_link: &gw.paths.admin,
-        message,
-        error,
-    });
-    Ok((html_page(status, html), Outcome::Gateway))
+    admin: &'a Approval,
+    csrf: &'a str,
+}
+
+impl View<'_> {
+    /// The user page, optionally with a confirmation or an error.
+    async fn user_page(
+        &self,
+        user: &str,
+        message: Option<AdminMessage>,
+        error: Option<AdminError>,
+        status: StatusCode,
+    ) -> Result<(Response<Body>, Outcome), GatewayError> {
+        let View {
+            gw,
+            lang,
+            admin,
+            csrf,
+        } = *self;
+        let now = gw.clock.unix();
+        let s = gw.ops().status(user, now).await?;
+        let events: Vec<AdminEvent> = gw
+            .audit
+            .recent_for(user, 5000, 30)
+            .await
+            .into_iter()
+            .map(|r| AdminEvent {
+                at: fmt_time(r.ts),
+                event: r.event.as_str().to_string(),
+                actor: r.actor.clone(),
+                detail: [r.reason.clone(), r.detail.clone(), r.client.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+            .collect();
+        let enrolled_since = s.enrolled_at.map(fmt_time);
+        let last_used = s.last_used.map(fmt_time);
+        let locked_until = s.locked_for_secs.map(|secs| fmt_time(now + secs));
+        let error = if !s.known && error.is_none() && !user.is_empty() {
+            Some(AdminError::UnknownUser)
+        } else {
+            error
+        };
+        let html = pages::admin_user_page(&pages::AdminUserView {
+            lang,
+            branding: &gw.branding,
+            admin: &admin.user,
+            user,
+            enrolled: s.enrolled,
+            enrolled_since: enrolled_since.as_deref(),
+            last_used: last_used.as_deref(),
+            locked_until: locked_until.as_deref(),
+            role: s.role.as_deref(),
+            policy_state: s.policy_state.as_deref(),
+            recovery_remaining: s.recovery_codes_left,
+            events: &events,
+            csrf,
+            reset_action: &gw.paths.admin_reset,
+            unlock_action: &gw.paths.admin_unlock,
+            back_link: &gw.paths.admin,
+            message,
+            error,
+        });
+        Ok((html_page(status, html), Outcome::Gateway))
+    }
 }
