@@ -203,6 +203,15 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
             shutdown.clone(),
         ),
     ];
+    let upstream = gateway.upstream.clone();
+    tasks.push(crate::periodic::spawn_every(
+        (cfg.upstream.pool_idle_timeout / 2).max(Duration::from_secs(1)),
+        shutdown.clone(),
+        move || {
+            upstream.evict_idle();
+            std::future::ready(())
+        },
+    ));
     tasks.extend(crate::mfa::sweeper::spawn(
         Arc::clone(&gateway),
         Duration::from_secs(5),

@@ -4,35 +4,81 @@
 //! The VMS is assumed to speak HTTP/1.1 (legacy applications do); clients that speak HTTP/2
 //! to the gateway are served all the same, because every request is rewritten to HTTP/1.1
 //! before it leaves.
+//!
+//! # Why a pool of its own
+//!
+//! Every proxied request passes through here, so the pool is kept as small as nginx's
+//! per-worker keep-alive cache: hyper's HTTP/1 client connections (one task each, driving the
+//! socket) and, per worker thread, a stack of their idle request handles. A request takes the
+//! most recently used handle of its own thread's stack (the connection whose buffers and
+//! socket are warm, and whose task most likely runs on the same thread), sends, and puts the
+//! handle back as soon as the response head has arrived. A handle whose previous response is
+//! still streaming is not ready and is skipped. No task is spawned per request and no lock
+//! is shared between threads on the hot path.
+//!
+//! ```text
+//!   checkout ──► stack of this thread (LIFO) ──► ready handle? ──yes──► send ──► head ──► checkin
+//!                        │                            │ no (busy: keep; closed/stale: drop)
+//!                        └── empty ──► connect (TCP [+ TLS], under connect_timeout) ─┘
+//! ```
+//!
+//! A request that a reused connection could not even start to send (the VMS had closed it
+//! while idle) is sent once more on a new connection; hyper hands such a request back
+//! untouched, so nothing is sent twice.
 
-use std::time::Duration;
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use crate::body::Body;
 use crate::config::Upstream as UpstreamConfig;
 use crate::error::UpstreamError;
 use crate::metrics::{Metrics, UpstreamFailure};
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-
-/// A pooled client for the one upstream.
+/// A pooled client for the one upstream. Cheap to clone.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<Connector, Body>,
-    scheme: http::uri::Scheme,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     authority: http::uri::Authority,
+    /// Host name or address to connect to (without IPv6 brackets) and port.
+    host: String,
+    port: u16,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    connect_timeout: Duration,
     response_timeout: Duration,
+    idle_timeout: Duration,
+    max_idle_per_shard: usize,
+    max_head_bytes: usize,
+    shards: Box<[Mutex<Vec<Idle>>]>,
+}
+
+/// An idle (or still streaming) connection's request handle.
+struct Idle {
+    sender: SendRequest<Body>,
+    since: Instant,
 }
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
-            .field("authority", &self.authority)
+            .field("authority", &self.inner.authority)
             .finish_non_exhaustive()
     }
 }
@@ -41,58 +87,53 @@ impl Upstream {
     /// `max_head_bytes` bounds the response head the VMS may send (the same limit as for
     /// client requests); a larger one is a 502.
     pub fn new(cfg: &UpstreamConfig, max_head_bytes: usize) -> Result<Self, String> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(cfg.connect_timeout));
-        http.set_nodelay(true);
-        http.set_keepalive(Some(Duration::from_secs(60)));
-        let tls =
-            crate::tls::upstream_client_config(cfg.ca.as_deref()).map_err(|e| e.to_string())?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(cfg.pool_idle_timeout)
-            .pool_max_idle_per_host(cfg.pool_max_idle)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .http1_preserve_header_case(false)
-            .http1_max_buf_size(max_head_bytes.max(8192))
-            .set_host(false)
-            .build(connector);
-        let authority = cfg
+        let authority: http::uri::Authority = cfg
             .authority
             .parse()
             .map_err(|e| format!("upstream authority: {e}"))?;
-        let scheme = if cfg.https {
-            http::uri::Scheme::HTTPS
+        let default_port = if cfg.https { 443 } else { 80 };
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = authority.port_u16().unwrap_or(default_port);
+        let tls = if cfg.https {
+            let mut tls =
+                crate::tls::upstream_client_config(cfg.ca.as_deref()).map_err(|e| e.to_string())?;
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| format!("upstream host {host:?} as a TLS name: {e}"))?;
+            Some((TlsConnector::from(Arc::new(tls)), name))
         } else {
-            http::uri::Scheme::HTTP
+            None
         };
+        let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
-            client,
-            scheme,
-            authority,
-            response_timeout: cfg.response_timeout,
+            inner: Arc::new(Inner {
+                authority,
+                host,
+                port,
+                tls,
+                connect_timeout: cfg.connect_timeout,
+                response_timeout: cfg.response_timeout,
+                idle_timeout: cfg.pool_idle_timeout,
+                max_idle_per_shard: cfg.pool_max_idle.div_ceil(shards).max(1),
+                max_head_bytes: max_head_bytes.max(8192),
+                shards: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+            }),
         })
     }
 
-    /// The absolute URI for a path-and-query on the upstream.
+    /// The request target (origin form, `/path?query`) for a path-and-query on the upstream;
+    /// the upstream's authority travels in the `Host` header the caller sets.
     pub fn uri_for(
         &self,
         path_and_query: Option<&http::uri::PathAndQuery>,
     ) -> Result<Uri, UpstreamError> {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(
-            path_and_query
-                .cloned()
-                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-        );
-        Uri::from_parts(parts).map_err(|e| UpstreamError::Protocol(e.to_string()))
+        Ok(Uri::from(path_and_query.cloned().unwrap_or_else(|| {
+            http::uri::PathAndQuery::from_static("/")
+        })))
     }
 
     /// Sends a request whose URI is already absolute; waits at most the response timeout for
@@ -103,23 +144,288 @@ impl Upstream {
         metrics: &Metrics,
     ) -> Result<Response<Incoming>, UpstreamError> {
         *req.version_mut() = Version::HTTP_11;
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+        // hyper's client connection writes the request target as given: origin form.
+        if req.uri().scheme().is_some() {
+            let pq = req.uri().path_and_query().cloned();
+            *req.uri_mut() = self.uri_for(pq.as_ref())?;
+        }
+        let result = tokio::time::timeout(self.inner.response_timeout, self.exchange(req)).await;
+        match result {
             Err(_) => {
                 metrics.upstream_failure(UpstreamFailure::Timeout);
-                Err(UpstreamError::Timeout(self.response_timeout))
+                Err(UpstreamError::Timeout(self.inner.response_timeout))
             }
-            Ok(Err(e)) if client_body_failed(&e) => {
+            Ok(Err(Failure::Connect(e))) => {
+                metrics.upstream_failure(UpstreamFailure::Connect);
+                Err(UpstreamError::Connect(e))
+            }
+            Ok(Err(Failure::Http(e)))
+                if client_body_failed(&e as &(dyn std::error::Error + 'static)) =>
+            {
                 Err(UpstreamError::RequestBody(error_chain(&e)))
             }
-            Ok(Err(e)) if e.is_connect() => {
-                metrics.upstream_failure(UpstreamFailure::Connect);
-                Err(UpstreamError::Connect(error_chain(&e)))
-            }
-            Ok(Err(e)) => {
+            Ok(Err(Failure::Http(e))) => {
                 metrics.upstream_failure(UpstreamFailure::Other);
                 Err(UpstreamError::Failed(error_chain(&e)))
             }
             Ok(Ok(resp)) => Ok(resp),
+        }
+    }
+
+    async fn exchange(&self, req: Request<Body>) -> Result<Response<Incoming>, Failure> {
+        let shard = self.inner.shard();
+        let req = match self.inner.checkout(shard) {
+            Some(mut sender) => match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    self.inner.checkin(shard, sender, &resp);
+                    return Ok(resp);
+                }
+                Err(mut e) => match e.take_message() {
+                    // Never written: the connection had closed while idle. Once more below.
+                    Some(req) => req,
+                    None => return Err(Failure::Http(e.into_error())),
+                },
+            },
+            None => req,
+        };
+        let mut sender = self.inner.connect().await?;
+        let resp = sender.send_request(req).await.map_err(Failure::Http)?;
+        self.inner.checkin(shard, sender, &resp);
+        Ok(resp)
+    }
+
+    /// Closes idle connections older than the pool's idle timeout. Called periodically, so
+    /// that a quiet gateway does not keep connections the VMS would rather close.
+    pub fn evict_idle(&self) {
+        let now = Instant::now();
+        for shard in &self.inner.shards {
+            if let Ok(mut idle) = shard.lock() {
+                idle.retain(|i| !i.sender.is_closed() && !i.stale(now, self.inner.idle_timeout));
+            }
+        }
+    }
+
+    /// Connections held in the pool (idle or still streaming a response), for tests.
+    pub fn pooled(&self) -> usize {
+        self.inner
+            .shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |v| v.len()))
+            .sum()
+    }
+}
+
+enum Failure {
+    Connect(String),
+    Http(hyper::Error),
+}
+
+impl Idle {
+    fn stale(&self, now: Instant, idle_timeout: Duration) -> bool {
+        now.saturating_duration_since(self.since) >= idle_timeout
+    }
+}
+
+thread_local! {
+    /// This thread's pool shard, assigned on first use.
+    static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+}
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+impl Inner {
+    fn shard(&self) -> usize {
+        let n = SHARD.with(|s| match s.get() {
+            Some(n) => n,
+            None => {
+                let n = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+                s.set(Some(n));
+                n
+            }
+        });
+        n % self.shards.len()
+    }
+
+    /// The most recently used ready connection of a shard. Closed and stale handles are
+    /// dropped on the way; busy ones (a response still streaming) stay.
+    fn checkout(&self, shard: usize) -> Option<SendRequest<Body>> {
+        let now = Instant::now();
+        let mut idle = self.shards.get(shard)?.lock().ok()?;
+        let mut i = idle.len();
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        while i > 0 {
+            i -= 1;
+            let Some(entry) = idle.get_mut(i) else { break };
+            if entry.sender.is_closed() || entry.stale(now, self.idle_timeout) {
+                idle.swap_remove(i);
+                continue;
+            }
+            match entry.sender.poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => return Some(idle.swap_remove(i).sender),
+                Poll::Ready(Err(_)) => {
+                    idle.swap_remove(i);
+                }
+                Poll::Pending => {}
+            }
+        }
+        None
+    }
+
+    /// Puts a handle back after its response head arrived (not after an upgrade, which takes
+    /// the connection over, nor when the VMS said it will close).
+    fn checkin(&self, shard: usize, sender: SendRequest<Body>, resp: &Response<Incoming>) {
+        if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
+            || sender.is_closed()
+            || closes(resp.headers())
+        {
+            return;
+        }
+        let Some(Ok(mut idle)) = self.shards.get(shard).map(|s| s.lock()) else {
+            return;
+        };
+        if idle.len() >= self.max_idle_per_shard {
+            // The oldest entry goes: it is the least likely to be warm.
+            idle.remove(0);
+        }
+        idle.push(Idle {
+            sender,
+            since: Instant::now(),
+        });
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Body>, Failure> {
+        let io = tokio::time::timeout(self.connect_timeout, self.open())
+            .await
+            .map_err(|_| {
+                Failure::Connect(format!(
+                    "no connection within {:?} to {}",
+                    self.connect_timeout, self.authority
+                ))
+            })??;
+        let (sender, conn) = http1::Builder::new()
+            .max_buf_size(self.max_head_bytes)
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(Failure::Http)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    async fn open(&self) -> Result<Stream, Failure> {
+        let addrs: Vec<SocketAddr> = match self.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, self.port)],
+            Err(_) => tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await
+                .map_err(|e| Failure::Connect(format!("resolving {}: {e}", self.host)))?
+                .collect(),
+        };
+        let mut last = format!("{} resolves to no address", self.host);
+        for addr in addrs {
+            match tcp_connect(addr).await {
+                Ok(tcp) => {
+                    return match &self.tls {
+                        None => Ok(Stream::Plain(tcp)),
+                        Some((connector, name)) => connector
+                            .connect(name.clone(), tcp)
+                            .await
+                            .map(|s| Stream::Tls(Box::new(s)))
+                            .map_err(|e| {
+                                Failure::Connect(format!("TLS to {}: {e}", self.authority))
+                            }),
+                    };
+                }
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+        }
+        Err(Failure::Connect(last))
+    }
+}
+
+async fn tcp_connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_keepalive(true)?;
+    let tcp = socket.connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+/// `Connection: close` from the VMS: hyper closes the connection after this response.
+fn closes(headers: &http::HeaderMap) -> bool {
+    headers.get_all(http::header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+/// The socket to the VMS, with or without TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -152,4 +458,225 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::atomic::AtomicUsize;
+
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn config(addr: SocketAddr, response_timeout: Duration) -> UpstreamConfig {
+        UpstreamConfig {
+            url: format!("http://{addr}/").parse().unwrap(),
+            https: false,
+            authority: addr.to_string(),
+            host_header: crate::config::HostHeader::Upstream,
+            ca: None,
+            connect_timeout: Duration::from_secs(2),
+            response_timeout,
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle: 8,
+            readiness_path: "/".into(),
+        }
+    }
+
+    /// A raw HTTP/1.1 server: answers each request on a connection with `answer`, counts the
+    /// connections it accepted, and closes a connection after `per_conn` requests.
+    async fn server(answer: &'static str, per_conn: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut served = 0;
+                    let mut chunk = [0u8; 4096];
+                    while served < per_conn {
+                        let Ok(n) = s.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            if s.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            served += 1;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    fn get(path: &str) -> Request<Body> {
+        Request::builder()
+            .uri(path)
+            .header(http::header::HOST, "vms.test")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    async fn fetch(up: &Upstream, m: &Metrics) -> Result<String, UpstreamError> {
+        let resp = up.send(get("/x"), m).await?;
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn sequential_requests_reuse_one_connection() {
+        let (addr, accepted) = server(OK, usize::MAX).await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        for _ in 0..20 {
+            assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(up.pooled(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_vms_closed_while_idle_is_replaced_without_an_error() {
+        // The server closes every connection after one answer (without saying so).
+        let (addr, accepted) = server(OK, 1).await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        for _ in 0..5 {
+            assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+            // Let the connection task see the close, or not: both must work.
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn connection_close_answers_are_not_pooled() {
+        let (addr, accepted) = server(
+            "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+            1,
+        )
+        .await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        for _ in 0..3 {
+            assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        assert_eq!(up.pooled(), 0);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_open_no_more_connections_than_requests_in_flight() {
+        let (addr, accepted) = server(OK, usize::MAX).await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Arc::new(Metrics::new());
+        for _ in 0..3 {
+            let mut tasks = Vec::new();
+            for _ in 0..4 {
+                let (up, m) = (up.clone(), Arc::clone(&m));
+                tasks.push(tokio::spawn(async move { fetch(&up, &m).await }));
+            }
+            for t in tasks {
+                assert_eq!(t.await.unwrap().unwrap(), "ok");
+            }
+        }
+        let n = accepted.load(Ordering::SeqCst);
+        assert!((1..=4).contains(&n), "{n} connections for 4 at a time");
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_a_connect_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        assert!(matches!(
+            fetch(&up, &m).await,
+            Err(UpstreamError::Connect(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn silent_upstream_is_a_timeout_and_its_connection_is_not_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+        let up = Upstream::new(&config(addr, Duration::from_millis(200)), 65536).unwrap();
+        let m = Metrics::new();
+        assert!(matches!(
+            fetch(&up, &m).await,
+            Err(UpstreamError::Timeout(_))
+        ));
+        assert!(matches!(
+            fetch(&up, &m).await,
+            Err(UpstreamError::Timeout(_))
+        ));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(up.pooled(), 0);
+    }
+
+    #[tokio::test]
+    async fn malformed_answer_is_a_failure_not_a_panic() {
+        let (addr, _) = server("NOT HTTP AT ALL\r\n\r\n", usize::MAX).await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        assert!(matches!(
+            fetch(&up, &m).await,
+            Err(UpstreamError::Failed(_))
+        ));
+        assert_eq!(up.pooled(), 0);
+    }
+
+    #[tokio::test]
+    async fn stale_connections_are_evicted() {
+        let (addr, _) = server(OK, usize::MAX).await;
+        let mut cfg = config(addr, Duration::from_secs(5));
+        cfg.pool_idle_timeout = Duration::from_millis(50);
+        let up = Upstream::new(&cfg, 65536).unwrap();
+        let m = Metrics::new();
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        assert_eq!(up.pooled(), 1);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        up.evict_idle();
+        assert_eq!(up.pooled(), 0);
+    }
+
+    #[test]
+    fn connection_close_is_recognised_in_any_token_position() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::CONNECTION,
+            "keep-alive, Close".parse().unwrap(),
+        );
+        assert!(closes(&h));
+        h.insert(http::header::CONNECTION, "keep-alive".parse().unwrap());
+        assert!(!closes(&h));
+    }
 }
