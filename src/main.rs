@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mfa_gateway::config::{Config, LogFormat};
 
+/// mimalloc instead of the system allocator: every proxied request allocates and frees its
+/// header maps and buffers across two threads, where glibc's malloc costs measurably more
+/// (see bench/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mfa-gateway",
@@ -177,7 +183,9 @@ fn main() -> ExitCode {
                 Err(e) => return fail(e),
             };
             init_logging(format, &cfg.log.level);
-            let rt = match runtime(cfg.server.worker_threads) {
+            // Requests are served on worker threads of their own (see `server`); this runtime
+            // keeps the background work and the Redis connections.
+            let rt = match runtime(Some(1)) {
                 Ok(rt) => rt,
                 Err(e) => return fail(format!("cannot start the runtime: {e}")),
             };

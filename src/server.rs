@@ -1,8 +1,9 @@
 //! Listeners and connections: the TLS listener (HTTP/1.1 and HTTP/2 over rustls), the optional
 //! plain-HTTP listener that only redirects to HTTPS, and the optional metrics listener.
 //!
-//! Each accepted connection runs in its own task: TLS handshake under a timeout, then hyper's
-//! auto (h1/h2) connection with upgrades, watched by a graceful-shutdown handle. On shutdown
+//! The TLS listener is served by worker threads (see [`serve_tls`]). Each accepted connection
+//! runs in its own task on the worker that accepted it: TLS handshake under a timeout, then
+//! hyper's auto (h1/h2) connection with upgrades, watched by a graceful-shutdown handle. On shutdown
 //! the listeners stop accepting, in-flight requests get `server.shutdown_grace` to finish, and
 //! what is still open after that is dropped.
 
@@ -121,43 +122,136 @@ fn builder(gw: &Gateway) -> auto::Builder<TokioExecutor> {
     b
 }
 
+/// Serves the TLS listener on `server.worker_threads` threads (default: one per CPU), each
+/// with a single-threaded runtime of its own, as nginx runs one worker process per core.
+///
+/// ```text
+///   listening socket ──dup──► worker 0: accept ─► connection task ─► upstream connection task
+///                    ──dup──► worker 1: accept ─► ...                (same thread, same pool shard)
+/// ```
+///
+/// A connection, the upstream connection its requests use (see `proxy::upstream`: one pool
+/// shard per thread) and their timers all stay on the thread that accepted it, so a proxied
+/// request never waits for a wake-up from another thread. Every worker accepts from the same
+/// socket (duplicated descriptors, not `SO_REUSEPORT`), so no queued connection is lost when
+/// the workers stop. Background work (policy and certificate watchers, the revocation feed,
+/// Redis connections) stays on the main runtime.
 async fn serve_tls(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     gw: Arc<Gateway>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = Arc::new(builder(&gw));
+    let workers = gw
+        .cfg
+        .server
+        .worker_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let limit = Arc::new(tokio::sync::Semaphore::new(gw.cfg.server.max_connections));
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
+    let builder = Arc::new(builder(&gw));
+    let std_listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot hand the listener to the worker threads");
+            return;
+        }
+    };
+    let mut finished = Vec::with_capacity(workers);
+    for index in 0..workers {
+        let worker = Worker {
+            acceptor: acceptor.clone(),
+            gw: Arc::clone(&gw),
+            builder: Arc::clone(&builder),
+            limit: Arc::clone(&limit),
+            shutdown: shutdown.clone(),
         };
-        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-            tracing::warn!("connection limit reached; closing a new connection");
-            drop(tcp);
-            continue;
+        let listener = match std_listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, index, "cannot start a worker thread");
+                continue;
+            }
         };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let gw = Arc::clone(&gw);
-        let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let tls =
-                match tokio::time::timeout(gw.cfg.server.handshake_timeout, acceptor.accept(tcp))
-                    .await
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name(format!("mfa-gw-worker-{index}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, index, "cannot start a worker runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(l) => worker.accept_loop(l).await,
+                        Err(e) => tracing::error!(error = %e, index, "worker cannot listen"),
+                    }
+                });
+                // Dropping the runtime ends what is left of its tasks (after the grace).
+                drop(rt);
+                let _ = done_tx.send(());
+            });
+        match spawned {
+            Ok(_) => finished.push(done_rx),
+            Err(e) => tracing::error!(error = %e, index, "cannot start a worker thread"),
+        }
+    }
+    drop(std_listener);
+    for done in finished {
+        let _ = done.await;
+    }
+    tracing::info!("all connections closed");
+}
+
+/// What one worker thread needs to serve connections.
+struct Worker {
+    acceptor: TlsAcceptor,
+    gw: Arc<Gateway>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limit: Arc<tokio::sync::Semaphore>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Worker {
+    async fn accept_loop(mut self, listener: TcpListener) {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        loop {
+            let (tcp, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = self.shutdown.changed() => break,
+            };
+            let Ok(permit) = Arc::clone(&self.limit).try_acquire_owned() else {
+                tracing::warn!("connection limit reached; closing a new connection");
+                drop(tcp);
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = self.acceptor.clone();
+            let gw = Arc::clone(&self.gw);
+            let builder = Arc::clone(&self.builder);
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let tls = match tokio::time::timeout(
+                    gw.cfg.server.handshake_timeout,
+                    acceptor.accept(tcp),
+                )
+                .await
                 {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
@@ -171,25 +265,26 @@ async fn serve_tls(
                         return;
                     }
                 };
-            gw.metrics.connection_opened();
-            let conn_info = ConnInfo { peer };
-            let svc_gw = Arc::clone(&gw);
-            let svc = service_fn(move |req: Request<Incoming>| {
-                let gw = Arc::clone(&svc_gw);
-                async move { Ok::<_, Infallible>(gw.handle(req, conn_info).await) }
+                gw.metrics.connection_opened();
+                let conn_info = ConnInfo { peer };
+                let svc_gw = Arc::clone(&gw);
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let gw = Arc::clone(&svc_gw);
+                    async move { Ok::<_, Infallible>(gw.handle(req, conn_info).await) }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                gw.metrics.connection_closed();
             });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-            gw.metrics.connection_closed();
-        });
-    }
-    drop(listener);
-    let grace = gw.cfg.server.shutdown_grace;
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(grace) => tracing::warn!(?grace, "shutdown grace elapsed; closing remaining connections"),
+        }
+        drop(listener);
+        let grace = self.gw.cfg.server.shutdown_grace;
+        tokio::select! {
+            _ = graceful.shutdown() => tracing::debug!("all connections of a worker closed"),
+            _ = tokio::time::sleep(grace) => tracing::warn!(?grace, "shutdown grace elapsed; closing remaining connections"),
+        }
     }
 }
 
