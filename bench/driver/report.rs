@@ -278,11 +278,83 @@ fn check_line(check: &Value) -> String {
     )
 }
 
+/// The scale part: the pass-through request through a TCP balancer (haproxy) to one gateway
+/// and to two, each gateway with one worker thread. Returns the printed lines (empty when the
+/// part did not run) and its JSON (null then).
+fn scale_part(dir: &Path, cpus: usize) -> (String, Value) {
+    let one = runs(dir, "scale-1");
+    let two = runs(dir, "scale-2");
+    if one.is_empty() && two.is_empty() {
+        return (String::new(), Value::Null);
+    }
+    let rows: [Row; 2] = [
+        (
+            "1 instance behind the balancer",
+            "one_instance",
+            median_run(&one),
+            &one,
+        ),
+        (
+            "2 instances behind the balancer",
+            "two_instances",
+            median_run(&two),
+            &two,
+        ),
+    ];
+    let per_round_ratios = per_round(&two, &one, Run::rps);
+    let two_over_one = median_ratio(&per_round_ratios);
+    let check = upstream_check(dir, "scale");
+    let rounds = one.len().max(two.len());
+    let shared = format!(
+        "wrk, the balancer, both gateways, the upstream and Redis share the same {cpus} CPUs: the ratio shows two instances sharing the load on this machine, not what instances on separate hosts would give"
+    );
+
+    let mut out = String::new();
+    out.push_str(
+        "\n  scale: haproxy in TCP mode (round robin, TLS at the gateways) in front of 1 or 2 gateways with 1 worker thread each; the pass-through row's requests\n",
+    );
+    out.push_str(&table_header(
+        "through the TCP balancer",
+        "(us per request; proxy CPU: the gateways)",
+    ));
+    for (label, _, run, _) in &rows {
+        out.push_str(&wrk_row(label, *run));
+    }
+    out.push_str(&format!(
+        "\n  ratio (req/s): 2 instances / 1 instance {} (median of {rounds} round(s); per round: {})\n",
+        show(two_over_one, 3),
+        show_rounds(&per_round_ratios),
+    ));
+    out.push_str(&format!(
+        "  scale check (2 instances, round 1): {}\n",
+        check_line(&check)
+    ));
+    out.push_str(&format!("  note: {shared}\n"));
+
+    let doc = json!({
+        "balancer": "haproxy, mode tcp, balance roundrobin",
+        "gateway_worker_threads": 1,
+        // Each row: wrk's figures of its round with the median req/s.
+        "rows": row_map(&rows, |r| r.wrk.clone()),
+        "cpu_us_per_request": row_map(&rows, |r| r.proxy_cpu().into()),
+        "ratio_two_over_one": two_over_one,
+        "rounds": {
+            "count": rounds,
+            "shown_round": row_map(&rows, |r| r.round.into()),
+            "runs": rows_runs(&rows),
+            "ratio_two_over_one": rounds_json(&per_round_ratios),
+        },
+        "check": check,
+        "note": shared,
+    });
+    (out, doc)
+}
+
 fn mib(kib: Option<f64>) -> Option<f64> {
     kib.map(|k| k / 1024.0)
 }
 
-/// `report --dir TMP --out FILE [--nginx V --wrk V --redis V --conditions TEXT]`.
+/// `report --dir TMP --out FILE [--nginx V --wrk V --redis V --haproxy V --conditions TEXT]`.
 pub fn run(opts: &Opts) -> Result<(), String> {
     let dir = opts.path("dir")?;
     let direct = runs(&dir, "direct");
@@ -417,6 +489,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     let load_end = read_text(&dir, "loadavg-end").unwrap_or_default();
     let commit = read_text(&dir, "commit").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let (scale_text, scale_doc) = scale_part(&dir, cpus);
 
     let mut out = String::new();
     out.push_str(&format!(
@@ -451,6 +524,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         "  pass-through check (round 1): {}\n",
         check_line(&check)
     ));
+    out.push_str(&scale_text);
     out.push('\n');
     for (label, m) in [
         ("MFA path, loaded", &mfa),
@@ -521,6 +595,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
             "nginx": opts.opt("nginx"),
             "wrk": opts.opt("wrk"),
             "redis": opts.opt("redis"),
+            "haproxy": opts.opt("haproxy"),
         },
         "settings": read_json(&dir, "settings.json"),
         // Each row: wrk's figures of its round with the median req/s (as the table shows).
@@ -547,6 +622,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
             },
         },
         "pass_through_check": check,
+        "scale": scale_doc,
         "mfa": { "loaded": mfa, "one_at_a_time": mfa_light },
         "idle_connections": { "gateway": conns_gw, "nginx": conns_ngx },
         "streaming": stream,
