@@ -6,12 +6,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mfa_gateway::config::{Config, LogFormat};
 
-/// mimalloc instead of the system allocator: every proxied request allocates and frees its
-/// header maps and buffers across two threads, where glibc's malloc costs measurably more
-/// (see bench/README.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "mfa-gateway",
