@@ -84,6 +84,7 @@ pub struct Metrics {
     upstream_errors_timeout: AtomicU64,
     upstream_errors_other: AtomicU64,
     open_connections: AtomicI64,
+    parked_connections: AtomicI64,
     tls_handshake_failures: AtomicU64,
     open_tunnels: AtomicI64,
     mfa_events: [AtomicU64; 13],
@@ -143,6 +144,17 @@ impl Metrics {
     }
     pub fn connection_closed(&self) {
         self.open_connections.fetch_sub(1, Relaxed);
+    }
+    /// An idle HTTP/1.1 connection released hyper's buffers (`parked`) or resumed.
+    pub fn connection_parked(&self, parked: bool) {
+        if parked {
+            self.parked_connections.fetch_add(1, Relaxed);
+        } else {
+            self.parked_connections.fetch_sub(1, Relaxed);
+        }
+    }
+    pub fn parked_connections(&self) -> i64 {
+        self.parked_connections.load(Relaxed)
     }
     pub fn open_connections(&self) -> i64 {
         self.open_connections.load(Relaxed)
@@ -253,6 +265,12 @@ impl Metrics {
             "mfa_gateway_open_connections",
             "Client connections currently open.",
             self.open_connections.load(Relaxed),
+        )?;
+        gauge(
+            out,
+            "mfa_gateway_parked_connections",
+            "Idle HTTP/1.1 keep-alive connections waiting without request buffers.",
+            self.parked_connections.load(Relaxed),
         )?;
         gauge(
             out,

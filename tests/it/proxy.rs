@@ -671,3 +671,123 @@ async fn stalled_tls_handshakes_are_dropped() {
         .unwrap();
     assert!(failures >= 2, "{failures}");
 }
+
+/// A raw TLS connection to the gateway, for tests that must control the one connection.
+async fn raw_tls(gw: &Gw) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(gw.ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// Reads one response with a `content-length` body; returns the status line and the body.
+async fn read_response(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    pending: &mut Vec<u8>,
+) -> (String, Vec<u8>) {
+    let mut buf = vec![0u8; 16384];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if pending.len() >= end + 4 + len {
+                let body = pending[end + 4..end + 4 + len].to_vec();
+                pending.drain(..end + 4 + len);
+                let status = head.lines().next().unwrap_or_default().to_string();
+                return (status, body);
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+            .await
+            .expect("response in time")
+            .unwrap();
+        assert!(n > 0, "connection closed before a whole response");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_park_without_buffers_and_resume() {
+    let up = spawn_echo().await;
+    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let metrics = std::sync::Arc::clone(&gw.gateway().metrics);
+    let mut tls = raw_tls(&gw).await;
+    let mut pending = Vec::new();
+    let get = b"GET /one HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    // One exchange, then idle: the connection parks.
+    tls.write_all(get).await.unwrap();
+    let (status, _) = read_response(&mut tls, &mut pending).await;
+    assert!(status.starts_with("http/1.1 201"), "{status}");
+    eventually(
+        Duration::from_secs(5),
+        "the idle connection parks",
+        async || metrics.parked_connections() == 1,
+    )
+    .await;
+
+    // The same connection serves again: two pipelined requests in one write.
+    tls.write_all(b"GET /two HTTP/1.1\r\nHost: localhost\r\n\r\nGET /three HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let (s2, b2) = read_response(&mut tls, &mut pending).await;
+    let (s3, b3) = read_response(&mut tls, &mut pending).await;
+    assert!(s2.starts_with("http/1.1 201") && s3.starts_with("http/1.1 201"));
+    assert!(String::from_utf8_lossy(&b2).contains("/two"));
+    assert!(String::from_utf8_lossy(&b3).contains("/three"));
+    eventually(Duration::from_secs(5), "it parks again", async || {
+        metrics.parked_connections() == 1
+    })
+    .await;
+
+    // A request with a body makes the connection ineligible until a bodiless exchange ends:
+    // nothing of a request body can be left behind at a segment boundary.
+    tls.write_all(b"POST /post HTTP/1.1\r\nHost: localhost\r\ncontent-length: 5\r\n\r\nhello")
+        .await
+        .unwrap();
+    let (s4, b4) = read_response(&mut tls, &mut pending).await;
+    assert!(s4.starts_with("http/1.1 201"), "{s4}");
+    assert!(
+        String::from_utf8_lossy(&b4).contains("\"body_len\":5"),
+        "{}",
+        String::from_utf8_lossy(&b4)
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        metrics.parked_connections(),
+        0,
+        "parked after a request body"
+    );
+    tls.write_all(get).await.unwrap();
+    let (s5, _) = read_response(&mut tls, &mut pending).await;
+    assert!(s5.starts_with("http/1.1 201"), "{s5}");
+    eventually(
+        Duration::from_secs(5),
+        "a bodiless exchange makes it eligible again",
+        async || metrics.parked_connections() == 1,
+    )
+    .await;
+    assert_eq!(metrics.open_connections(), 1);
+
+    // The client closes a parked connection: it is gone from both gauges.
+    drop(tls);
+    eventually(
+        Duration::from_secs(5),
+        "the closed connection is released",
+        async || metrics.parked_connections() == 0 && metrics.open_connections() == 0,
+    )
+    .await;
+}

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode, header};
+use http_body::Body as _;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -24,6 +25,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::body::Body;
 use crate::gateway::Gateway;
 use crate::proxy::ConnInfo;
+
+mod park;
 
 /// A running set of listeners.
 pub struct Listeners {
@@ -105,21 +108,28 @@ pub async fn bind(
     })
 }
 
-fn builder(gw: &Gateway) -> auto::Builder<TokioExecutor> {
+/// hyper's HTTP/1.1 and HTTP/2 server settings, chosen per connection by ALPN.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+fn builders(gw: &Gateway) -> Builders {
     let cfg = &gw.cfg.server;
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
+    let mut http1 = http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
         .max_buf_size(cfg.max_header_bytes.max(8192))
         .keep_alive(true);
-    b.http2()
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(cfg.idle_timeout / 2))
         .keep_alive_timeout(Duration::from_secs(20))
         .max_concurrent_streams(250);
-    b
+    Builders { http1, http2 }
 }
 
 /// Serves the TLS listener on `server.worker_threads` threads (default: one per CPU), each
@@ -149,7 +159,7 @@ async fn serve_tls(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let limit = Arc::new(tokio::sync::Semaphore::new(gw.cfg.server.max_connections));
-    let builder = Arc::new(builder(&gw));
+    let builders = Arc::new(builders(&gw));
     let std_listener = match listener.into_std() {
         Ok(l) => l,
         Err(e) => {
@@ -162,7 +172,7 @@ async fn serve_tls(
         let worker = Worker {
             acceptor: acceptor.clone(),
             gw: Arc::clone(&gw),
-            builder: Arc::clone(&builder),
+            builders: Arc::clone(&builders),
             limit: Arc::clone(&limit),
             shutdown: shutdown.clone(),
         };
@@ -213,14 +223,14 @@ async fn serve_tls(
 struct Worker {
     acceptor: TlsAcceptor,
     gw: Arc<Gateway>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     limit: Arc<tokio::sync::Semaphore>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Worker {
     async fn accept_loop(mut self, listener: TcpListener) {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut conns = tokio::task::JoinSet::new();
         loop {
             let (tcp, peer) = tokio::select! {
                 r = listener.accept() => match r {
@@ -233,6 +243,7 @@ impl Worker {
                         continue;
                     }
                 },
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
                 _ = self.shutdown.changed() => break,
             };
             let Ok(permit) = Arc::clone(&self.limit).try_acquire_owned() else {
@@ -241,49 +252,154 @@ impl Worker {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
+            let conn = Conn {
+                gw: Arc::clone(&self.gw),
+                builders: Arc::clone(&self.builders),
+                shutdown: self.shutdown.clone(),
+                info: ConnInfo { peer },
+            };
             let acceptor = self.acceptor.clone();
-            let gw = Arc::clone(&self.gw);
-            let builder = Arc::clone(&self.builder);
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
+            conns.spawn(async move {
                 let _permit = permit;
-                let tls = match tokio::time::timeout(
-                    gw.cfg.server.handshake_timeout,
-                    acceptor.accept(tcp),
-                )
-                .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        gw.metrics.handshake_failed();
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        gw.metrics.handshake_failed();
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                gw.metrics.connection_opened();
-                let conn_info = ConnInfo { peer };
-                let svc_gw = Arc::clone(&gw);
-                let svc = service_fn(move |req: Request<Incoming>| {
-                    let gw = Arc::clone(&svc_gw);
-                    async move { Ok::<_, Infallible>(gw.handle(req, conn_info).await) }
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
-                if let Err(e) = watcher.watch(conn.into_owned()).await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                gw.metrics.connection_closed();
+                conn.serve(acceptor, tcp).await;
             });
         }
         drop(listener);
+        // Connections see the same signal: idle ones close at once, busy ones finish their
+        // requests; what is still open after the grace is dropped with the runtime.
         let grace = self.gw.cfg.server.shutdown_grace;
+        let all_closed = async { while conns.join_next().await.is_some() {} };
         tokio::select! {
-            _ = graceful.shutdown() => tracing::debug!("all connections of a worker closed"),
+            _ = all_closed => tracing::debug!("all connections of a worker closed"),
             _ = tokio::time::sleep(grace) => tracing::warn!(?grace, "shutdown grace elapsed; closing remaining connections"),
+        }
+    }
+}
+
+/// One client connection.
+struct Conn {
+    gw: Arc<Gateway>,
+    builders: Arc<Builders>,
+    shutdown: watch::Receiver<bool>,
+    info: ConnInfo,
+}
+
+impl Conn {
+    async fn serve(self, acceptor: TlsAcceptor, tcp: tokio::net::TcpStream) {
+        let gw = Arc::clone(&self.gw);
+        let peer = self.info.peer;
+        let tls = match tokio::time::timeout(gw.cfg.server.handshake_timeout, acceptor.accept(tcp))
+            .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                gw.metrics.handshake_failed();
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                gw.metrics.handshake_failed();
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        gw.metrics.connection_opened();
+        if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+            self.serve_h2(tls).await;
+        } else {
+            self.serve_h1(tls).await;
+        }
+        gw.metrics.connection_closed();
+    }
+
+    async fn serve_h2(mut self, tls: park::TlsIo) {
+        let (gw, info) = (Arc::clone(&self.gw), self.info);
+        let svc = service_fn(move |req: Request<Incoming>| {
+            let gw = Arc::clone(&gw);
+            async move { Ok::<_, Infallible>(gw.handle(req, info).await) }
+        });
+        let conn = self.builders.http2.serve_connection(TokioIo::new(tls), svc);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            _ = self.shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(peer = %self.info.peer, error = %e, "connection ended with an error");
+        }
+    }
+
+    /// HTTP/1.1 in segments (see [`park`]): hyper serves while requests come; an idle
+    /// connection waits without hyper's buffers.
+    async fn serve_h1(mut self, tls: park::TlsIo) {
+        let state = park::ConnState::new();
+        let mut io = tls;
+        loop {
+            let (gw, info, st) = (Arc::clone(&self.gw), self.info, Arc::clone(&state));
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let gw = Arc::clone(&gw);
+                let st = Arc::clone(&st);
+                let bodiless = req.body().is_end_stream();
+                st.request_started();
+                async move {
+                    let resp = gw.handle(req, info).await;
+                    let eligible = bodiless && resp.status() != StatusCode::SWITCHING_PROTOCOLS;
+                    Ok::<_, Infallible>(resp.map(|b| st.track(b, eligible)))
+                }
+            });
+            // The segment in a block of its own: hyper's connection, and with it its
+            // buffers, is dropped before the stream parks.
+            let result = {
+                let park_io = park::ParkIo::new(io, Arc::clone(&state), park::PARK_AFTER);
+                // Boxed, so a parked connection's task does not keep room for it.
+                let mut conn = Box::pin(
+                    self.builders
+                        .http1
+                        .serve_connection(TokioIo::new(park_io), svc)
+                        .with_upgrades(),
+                );
+                let result = tokio::select! {
+                    r = conn.as_mut() => r,
+                    _ = self.shutdown.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.as_mut().await
+                    }
+                };
+                result
+            };
+            if let Err(e) = result {
+                tracing::debug!(peer = %self.info.peer, error = %e, "connection ended with an error");
+                return;
+            }
+            // Ended by the client, by shutdown or by an upgrade, unless it was parked.
+            let Some(parked) = state.take_parked() else {
+                return;
+            };
+            if *self.shutdown.borrow() {
+                return;
+            }
+            // An idle keep-alive connection is closed after `header_read_timeout` in all, as
+            // hyper does.
+            let idle_left = self
+                .gw
+                .cfg
+                .server
+                .header_read_timeout
+                .saturating_sub(park::PARK_AFTER);
+            self.gw.metrics.connection_parked(true);
+            let resume = tokio::select! {
+                r = parked.get_ref().0.readable() => r.is_ok(),
+                _ = tokio::time::sleep(idle_left) => false,
+                _ = self.shutdown.changed() => false,
+            };
+            self.gw.metrics.connection_parked(false);
+            if !resume {
+                return;
+            }
+            io = parked;
         }
     }
 }
