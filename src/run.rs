@@ -200,6 +200,7 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
             store.clone(),
             gateway.clock.clone(),
             cfg.mfa.revocation_poll,
+            Arc::clone(&gateway.metrics),
             shutdown.clone(),
         ),
     ];

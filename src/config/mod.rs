@@ -331,10 +331,34 @@ pub enum Mode {
     Demo,
 }
 
+/// Largest configuration file read (the main file, a static role file).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest secret file read (a key, a password, a token hash list).
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Reads a UTF-8 file of at most `limit` bytes. A path that names something endless (a device
+/// such as `/dev/zero`) or huge is refused with an error instead of hanging start-up or
+/// exhausting memory.
+pub fn read_text_limited(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)?;
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    String::from_utf8(buf)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = read_text_limited(path, MAX_CONFIG_BYTES).map_err(|e| {
             ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
         })?;
         Self::from_toml(&text, path, Mode::Production)
@@ -507,7 +531,7 @@ impl Validator {
         }
         if let Some(f) = &s.file {
             let path = self.path(f);
-            return match std::fs::read_to_string(&path) {
+            return match read_text_limited(&path, MAX_SECRET_BYTES) {
                 Ok(t) => Some(Zeroizing::new(t.trim().to_string())),
                 Err(e) => {
                     self.errors.push(
@@ -1316,7 +1340,7 @@ fn load_static_roles(path: &Path, case_sensitive: bool) -> Result<HashMap<String
     struct StaticRoles {
         users: BTreeMap<String, String>,
     }
-    let text = std::fs::read_to_string(path)
+    let text = read_text_limited(path, MAX_CONFIG_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let parsed: StaticRoles =
         toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), toml_error(&e)))?;

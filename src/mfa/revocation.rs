@@ -158,19 +158,24 @@ impl Revocations {
         }
     }
 
-    /// Polls the feed until `shutdown` flips.
+    /// Polls the feed until `shutdown` flips. Each poll is also the gateway's regular look at
+    /// Redis: its outcome sets `mfa_gateway_store_up`, so the gauge follows Redis even when
+    /// nobody asks for readiness.
     pub fn spawn_poller(
         self: &Arc<Self>,
         store: Store,
         clock: crate::clock::Clock,
         every: Duration,
+        metrics: Arc<crate::metrics::Metrics>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         crate::periodic::spawn_every(every, shutdown, move || {
             let (this, store, clock) = (Arc::clone(&this), store.clone(), clock.clone());
+            let metrics = Arc::clone(&metrics);
             async move {
-                this.poll_once(&store, clock.unix()).await;
+                let ok = this.poll_once(&store, clock.unix()).await;
+                metrics.store_up(ok);
             }
         })
     }

@@ -78,3 +78,27 @@ fn policy_show_prints_the_matrix_for_a_date() {
     let out = bin().args(["policy", "check"]).arg(&bad).output().unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn a_secret_file_that_never_ends_is_refused_not_read_forever() {
+    // `/dev/zero` would never end; a secret file is read up to 64 KiB and refused beyond.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("g.toml");
+    std::fs::write(
+        &f,
+        "[redis]\nurl = \"redis://127.0.0.1:1\"\npassword = { file = \"/dev/zero\" }\n",
+    )
+    .unwrap();
+    let mut cmd = bin();
+    cmd.arg("check-config")
+        .arg(&f)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = crate::support::run_bounded(cmd, std::time::Duration::from_secs(20));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("redis.password: cannot read secret file /dev/zero: larger than 65536 bytes"),
+        "{err}"
+    );
+}

@@ -137,6 +137,15 @@ async fn slow_or_cut_redis_fails_closed_and_recovers() {
     let r = login(&client(&gw), &gw, "customer").await;
     assert_eq!(r.status(), 503);
     assert!(!sets_vms_session(&r));
+    // The store gauge follows Redis by itself (the revocation feed's poll), without anyone
+    // asking for readiness.
+    let metrics = std::sync::Arc::clone(&gw.gateway().metrics);
+    eventually(
+        Duration::from_secs(15),
+        "mfa_gateway_store_up 0",
+        async || metrics.render().contains("mfa_gateway_store_up 0"),
+    )
+    .await;
 
     // Healthy again: recovers by itself.
     relay.cut.store(false, Ordering::SeqCst);
@@ -149,6 +158,12 @@ async fn slow_or_cut_redis_fails_closed_and_recovers() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(ok, "recovered");
+    eventually(
+        Duration::from_secs(15),
+        "mfa_gateway_store_up 1",
+        async || metrics.render().contains("mfa_gateway_store_up 1"),
+    )
+    .await;
 }
 
 /// An upstream that answers garbage, resets, or closes mid-response.
