@@ -289,6 +289,19 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
     let rss_start = rss_kib();
     let fds_start = open_fds();
     let started = Instant::now();
+    // RSS every tenth of the run, printed at the end: a leak shows as a steady climb, warm-up
+    // and allocator caching as a step that levels off.
+    let rss_series = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = {
+        let (series, stop) = (Arc::clone(&rss_series), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let every = Duration::from_secs((secs / 10).max(1));
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(every).await;
+                series.lock().unwrap().push(rss_kib() / 1024);
+            }
+        })
+    };
     // Redis is restarted once, in the middle.
     tokio::time::sleep(Duration::from_secs(secs / 2)).await;
     redis_down.store(true, Ordering::SeqCst);
@@ -318,6 +331,7 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
     for t in tasks {
         t.await.unwrap();
     }
+    sampler.await.unwrap();
     // Let closed connections go away, then measure.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_end = rss_kib();
@@ -342,6 +356,10 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
         t.resets.load(Ordering::Relaxed),
     );
     println!("soak: RSS {rss_start} KiB -> {rss_end} KiB, open fds {fds_start} -> {fds_end}");
+    println!(
+        "soak: RSS every tenth of the run (MiB): {:?}",
+        rss_series.lock().unwrap()
+    );
     assert!(t.proxied_ok.load(Ordering::Relaxed) > 100, "traffic ran");
     assert!(t.mfa_logins.load(Ordering::Relaxed) > 10, "MFA logins ran");
     assert!(t.resets.load(Ordering::Relaxed) >= 1, "resets ran");
