@@ -291,22 +291,7 @@ async fn large_bodies_stream_both_ways_with_bounded_memory() {
 async fn upgrade_tunnels_bytes_both_ways() {
     let up = spawn_echo().await;
     let (gw, _redis, _dir) = proxy_gateway(up, "").await;
-    let ca = reqwest::Certificate::from_pem(gw.ca_pem.as_bytes()).unwrap();
-    let _ = ca;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(gw.ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    use rustls_pki_types::pem::PemObject;
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
-    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let mut tls = connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut tls = raw_tls(&gw).await;
     tls.write_all(
         b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
     )
