@@ -108,7 +108,10 @@ impl Gateway {
         let path = req.uri().path();
         match path::classify(path, &self.paths.prefix) {
             path::PathVerdict::Owned => {
-                return owned::handle(self, req, conn, self.lang(accept_language)).await;
+                // Boxed, like the login below: the future of every request is as large as its
+                // largest branch, and these rare ones would make each proxied request's
+                // future (moved into hyper's dispatcher) several kilobytes larger.
+                return Box::pin(owned::handle(self, req, conn, self.lang(accept_language))).await;
             }
             path::PathVerdict::Refuse => {
                 return Err(crate::error::ClientError::BadRequest("ambiguous path").into());
@@ -122,7 +125,7 @@ impl Gateway {
             .iter()
             .position(|l| l.method == req.method() && l.path == path)
         {
-            return crate::mfa::login::intercept(self, req, conn, route).await;
+            return Box::pin(crate::mfa::login::intercept(self, req, conn, route)).await;
         }
         let is_logout = self
             .cfg
@@ -248,7 +251,7 @@ impl Gateway {
         let up_req = Request::from_parts(parts, Body::from(body));
         let mut resp = self.upstream.send(up_req, &self.metrics).await?;
         if let Some(hash) = logout_hash {
-            self.end_approval(hash, &gate, now).await;
+            Box::pin(self.end_approval(hash, &gate, now)).await;
         }
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             match (upgrade, client_upgrade) {

@@ -188,7 +188,8 @@ impl Upstream {
             },
             None => req,
         };
-        let mut sender = self.inner.connect().await?;
+        // Boxed: connecting (TCP, TLS, handshake) is rare and its future is large.
+        let mut sender = Box::pin(self.inner.connect()).await?;
         let resp = sender.send_request(req).await.map_err(Failure::Http)?;
         self.inner.checkin(shard, sender, &resp);
         Ok(resp)
