@@ -206,8 +206,9 @@ impl Upstream {
         }
     }
 
-    /// Connections held in the pool (idle or still streaming a response), for tests.
-    pub fn pooled(&self) -> usize {
+    /// Connections held in the pool (idle or still streaming a response).
+    #[cfg(test)]
+    fn pooled(&self) -> usize {
         self.inner
             .shards
             .iter()

@@ -361,14 +361,13 @@ impl Conn {
                         .serve_connection(TokioIo::new(park_io), svc)
                         .with_upgrades(),
                 );
-                let result = tokio::select! {
+                tokio::select! {
                     r = conn.as_mut() => r,
                     _ = self.shutdown.changed() => {
                         conn.as_mut().graceful_shutdown();
                         conn.as_mut().await
                     }
-                };
-                result
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(peer = %self.info.peer, error = %e, "connection ended with an error");

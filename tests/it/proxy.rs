@@ -712,17 +712,18 @@ async fn idle_keep_alive_connections_park_without_buffers_and_resume() {
     let mut tls = raw_tls(&gw).await;
     let mut pending = Vec::new();
     let get = b"GET /one HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let parks = async |what: &str| {
+        eventually(Duration::from_secs(5), what, async || {
+            metrics.parked_connections() == 1
+        })
+        .await
+    };
 
     // One exchange, then idle: the connection parks.
     tls.write_all(get).await.unwrap();
     let (status, _) = read_response(&mut tls, &mut pending).await;
     assert!(status.starts_with("http/1.1 201"), "{status}");
-    eventually(
-        Duration::from_secs(5),
-        "the idle connection parks",
-        async || metrics.parked_connections() == 1,
-    )
-    .await;
+    parks("the idle connection parks").await;
 
     // The same connection serves again: two pipelined requests in one write.
     tls.write_all(b"GET /two HTTP/1.1\r\nHost: localhost\r\n\r\nGET /three HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -733,10 +734,7 @@ async fn idle_keep_alive_connections_park_without_buffers_and_resume() {
     assert!(s2.starts_with("http/1.1 201") && s3.starts_with("http/1.1 201"));
     assert!(String::from_utf8_lossy(&b2).contains("/two"));
     assert!(String::from_utf8_lossy(&b3).contains("/three"));
-    eventually(Duration::from_secs(5), "it parks again", async || {
-        metrics.parked_connections() == 1
-    })
-    .await;
+    parks("it parks again").await;
 
     // A request with a body makes the connection ineligible until a bodiless exchange ends:
     // nothing of a request body can be left behind at a segment boundary.
@@ -759,12 +757,7 @@ async fn idle_keep_alive_connections_park_without_buffers_and_resume() {
     tls.write_all(get).await.unwrap();
     let (s5, _) = read_response(&mut tls, &mut pending).await;
     assert!(s5.starts_with("http/1.1 201"), "{s5}");
-    eventually(
-        Duration::from_secs(5),
-        "a bodiless exchange makes it eligible again",
-        async || metrics.parked_connections() == 1,
-    )
-    .await;
+    parks("a bodiless exchange makes it eligible again").await;
     assert_eq!(metrics.open_connections(), 1);
 
     // The client closes a parked connection: it is gone from both gauges.
