@@ -57,7 +57,7 @@ pub fn session_csrf_ok(gw: &Gateway, purpose: &str, a: &Approval, token: Option<
 pub fn signed_in(gw: &Gateway, req: &Request<Incoming>, now: u64) -> Option<Approval> {
     let mut h = req.headers().clone();
     match gw.gate(&mut h, now) {
-        Gate::Approved(a) => Some(a),
+        Gate::Approved(a) => Some(Approval::clone(&a)),
         _ => None,
     }
 }

@@ -288,7 +288,13 @@ fn is_valid_key_id(id: &str) -> bool {
 pub struct KeyRing {
     active: RingKey,
     others: Vec<RingKey>,
+    /// Unique per ring built in this process, so that what was verified under one ring is
+    /// never taken for verified under another (see `mfa::verified`).
+    instance: u64,
 }
+
+/// Source of [`KeyRing::instance`].
+static RING_INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -333,7 +339,17 @@ impl KeyRing {
         let active = active_key.ok_or_else(|| CryptoError::ActiveKeyMissing {
             id: active.to_owned(),
         })?;
-        Ok(KeyRing { active, others })
+        let instance = RING_INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(KeyRing {
+            active,
+            others,
+            instance,
+        })
+    }
+
+    /// A number no other ring built in this process has.
+    pub fn instance(&self) -> u64 {
+        self.instance
     }
 
     /// Id of the key used for new seals and MACs.

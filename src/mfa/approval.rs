@@ -60,21 +60,36 @@ pub fn session_hash<'a>(
     lookup: impl Fn(&str) -> Option<&'a str>,
 ) -> Option<[u8; 16]> {
     let mut material = Vec::with_capacity(128);
+    session_material(names, lookup, &mut material);
+    hash_material(&material)
+}
+
+/// What [`session_hash`] hashes: `name=value` and a zero byte for each configured session
+/// cookie present (empty values skipped), in configuration order, appended to `out`.
+pub fn session_material<'a>(
+    names: &[String],
+    lookup: impl Fn(&str) -> Option<&'a str>,
+    out: &mut Vec<u8>,
+) {
     for name in names {
         if let Some(v) = lookup(name) {
             if v.is_empty() {
                 continue;
             }
-            material.extend_from_slice(name.as_bytes());
-            material.push(b'=');
-            material.extend_from_slice(v.as_bytes());
-            material.push(0);
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(v.as_bytes());
+            out.push(0);
         }
     }
+}
+
+/// The session hash of material from [`session_material`]; `None` for no material.
+pub fn hash_material(material: &[u8]) -> Option<[u8; 16]> {
     if material.is_empty() {
         return None;
     }
-    let full = sha256(&material);
+    let full = sha256(material);
     let mut out = [0u8; 16];
     out.copy_from_slice(full.get(..16)?);
     Some(out)

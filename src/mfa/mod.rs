@@ -12,3 +12,4 @@ pub mod flow;
 pub mod login;
 pub mod revocation;
 pub mod sweeper;
+pub mod verified;

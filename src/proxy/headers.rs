@@ -15,8 +15,10 @@ use std::net::IpAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
+const HOP_BY_HOP_COUNT: usize = 8;
+
 /// Hop-by-hop headers that never cross the proxy (besides those named by `Connection`).
-const HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -34,9 +36,26 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 /// Removes hop-by-hop headers. Returns the `Upgrade` header value when the message asked for
 /// a protocol upgrade (`Connection: upgrade` + `Upgrade`), so the caller can restore it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
+    // One pass over the names present first: most messages carry `Connection` at most, and
+    // removing each absent name would hash it for nothing.
+    let mut present = [false; HOP_BY_HOP_COUNT];
+    let mut upgrade_present = false;
+    for name in headers.keys() {
+        if name == header::UPGRADE {
+            upgrade_present = true;
+        } else if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name)
+            && let Some(p) = present.get_mut(i)
+        {
+            *p = true;
+        }
+    }
     let mut upgrade_requested = false;
-    let upgrade = headers.remove(header::UPGRADE);
-    if headers.contains_key(header::CONNECTION) {
+    let upgrade = if upgrade_present {
+        headers.remove(header::UPGRADE)
+    } else {
+        None
+    };
+    if present.first().copied().unwrap_or(true) {
         // Names listed in Connection are hop-by-hop too. Collect first, then remove.
         let mut listed: Vec<HeaderName> = Vec::new();
         for v in headers.get_all(header::CONNECTION) {
@@ -44,6 +63,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
             for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                 if name.eq_ignore_ascii_case("upgrade") {
                     upgrade_requested = true;
+                } else if name.eq_ignore_ascii_case("keep-alive")
+                    || name.eq_ignore_ascii_case("close")
+                {
+                    // Connection options, not header names (RFC 9112 9.6); `keep-alive` is in
+                    // the fixed list anyway.
+                    continue;
                 }
                 if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
                     listed.push(n);
@@ -54,7 +79,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
             headers.remove(n);
         }
     }
-    for h in &HOP_BY_HOP {
+    for (h, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
         headers.remove(h);
     }
     if upgrade_requested { upgrade } else { None }
@@ -102,6 +127,27 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet]) -> IpAddr
         .unwrap_or(peer)
 }
 
+/// An address as text, IPv4 without the formatting machinery (this runs on every request).
+fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut s = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        if octet >= 100 {
+            s.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            s.push(char::from(b'0' + octet / 10 % 10));
+        }
+        s.push(char::from(b'0' + octet % 10));
+    }
+    s
+}
+
 /// Sets `X-Forwarded-For`, `-Proto` and `-Host` for the upstream request.
 ///
 /// `original_host` is the host the client asked for (`Host` or `:authority`).
@@ -113,7 +159,7 @@ pub fn set_forwarded(
 ) {
     let peer = canonical(peer);
     let peer_trusted = is_trusted(peer, trusted);
-    let peer_text = peer.to_string();
+    let peer_text = ip_text(peer);
     let xff = if peer_trusted {
         let prior: Vec<&str> = headers
             .get_all(&X_FORWARDED_FOR)
@@ -242,6 +288,38 @@ mod tests {
         let h = map(&[("x-forwarded-for", "203.0.113.9, not-an-ip")]);
         let peer: IpAddr = "10.0.0.2".parse().unwrap();
         assert_eq!(client_ip(&h, peer, &trusted), peer);
+    }
+
+    #[test]
+    fn addresses_are_written_as_the_standard_library_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "192.168.100.9",
+            "255.255.255.255",
+            "1.0.99.100",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+        for a in [0u8, 1, 9, 10, 42, 99, 100, 101, 199, 200, 250, 255] {
+            let ip = IpAddr::from([a, 255 - a, a / 2, 7]);
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn messages_without_hop_by_hop_headers_are_left_as_they_are() {
+        let mut h = map(&[("host", "vms"), ("cookie", "a=b"), ("accept", "*/*")]);
+        let before = h.clone();
+        assert_eq!(strip_hop_by_hop(&mut h), None);
+        assert_eq!(h, before);
+        let mut h = map(&[("connection", "close"), ("x-kept", "1")]);
+        assert_eq!(strip_hop_by_hop(&mut h), None);
+        assert_eq!(h.len(), 1);
     }
 
     #[test]

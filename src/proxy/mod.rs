@@ -37,6 +37,7 @@ use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
 use crate::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
 use crate::mfa::cookies::{self, CHALLENGE_COOKIE};
+use crate::mfa::verified;
 use crate::pages::{self, Lang};
 use crate::policy::MfaState;
 
@@ -52,7 +53,7 @@ pub enum Gate {
     /// No VMS session cookie in the request.
     Anonymous,
     /// The session is approved.
-    Approved(Approval),
+    Approved(Arc<Approval>),
     /// A session cookie was present without valid approval and has been removed.
     Stripped,
 }
@@ -151,14 +152,27 @@ impl Gateway {
     /// as the gateway's own cookies, which the VMS has no use for).
     pub fn gate(&self, headers: &mut http::HeaderMap, now: u64) -> Gate {
         let names = &self.cfg.vms.session_cookies;
-        let Some(hash) = session_hash(names, |n| cookies::request_cookie(headers, n)) else {
-            cookies::filter_for_upstream(headers, names, false);
-            return Gate::Anonymous;
+        let check = verified::check(
+            &self.keys,
+            names,
+            |n| cookies::request_cookie(headers, n),
+            cookies::request_cookie(headers, APPROVAL_COOKIE),
+            now,
+        );
+        let approval = match check {
+            verified::Check::NoSession => {
+                cookies::filter_for_upstream(headers, names, false);
+                return Gate::Anonymous;
+            }
+            verified::Check::Approved(a) => Some(a)
+                .filter(|a| {
+                    !self
+                        .revocations
+                        .is_revoked(&a.session_hash, &a.user, a.issued)
+                })
+                .filter(|a| self.still_allowed(a, now)),
+            verified::Check::Rejected(_) => None,
         };
-        let approval = cookies::request_cookie(headers, APPROVAL_COOKIE)
-            .and_then(|v| Approval::open(v, &self.keys, &hash, now).ok())
-            .filter(|a| !self.revocations.is_revoked(&hash, &a.user, a.issued))
-            .filter(|a| self.still_allowed(a, now));
         match approval {
             Some(a) => {
                 cookies::filter_for_upstream(headers, names, true);
@@ -318,7 +332,7 @@ impl Gateway {
                     let rotated = Approval {
                         session_hash: hash,
                         issued: now,
-                        ..a.clone()
+                        ..Approval::clone(a)
                     };
                     let max_age = std::time::Duration::from_secs(a.expires.saturating_sub(now));
                     headers.append(

@@ -44,12 +44,40 @@ pub fn classify(path: &str, prefix: &str) -> PathVerdict {
     if !path.starts_with('/') {
         return PathVerdict::Refuse;
     }
+    if is_plain(path) {
+        // The lenient reading of a plain path is the path in lower case: compare in place.
+        let fold = |p: &str| {
+            path.len() >= p.len()
+                && path
+                    .as_bytes()
+                    .get(..p.len())
+                    .is_some_and(|b| b.eq_ignore_ascii_case(p.as_bytes()))
+        };
+        return if fold(prefix) || path.eq_ignore_ascii_case(bare) {
+            PathVerdict::Refuse
+        } else {
+            PathVerdict::Forward
+        };
+    }
     let lenient = lenient_reading(path);
     let prefix_lc = prefix.to_ascii_lowercase();
     if lenient.starts_with(&prefix_lc) || lenient == prefix_lc.trim_end_matches('/') {
         return PathVerdict::Refuse;
     }
     PathVerdict::Forward
+}
+
+/// A path that no lenient reading changes except for case: no percent-escape, backslash or
+/// `;` parameter, no empty segment, no segment that starts or ends with a dot (which covers
+/// `.`, `..` and trailing dots), no space. Almost every request's path is plain, and its
+/// [`lenient_reading`] is then its lower-case form.
+fn is_plain(path: &str) -> bool {
+    let b = path.as_bytes();
+    !b.iter().any(|c| matches!(c, b'%' | b'\\' | b';' | b' '))
+        && !b
+            .windows(2)
+            .any(|w| matches!(w, [b'/', b'.'] | [b'.', b'/'] | [b'/', b'/']))
+        && !path.ends_with('.')
 }
 
 /// The path as the most lenient common server would read it: percent-decoded (repeatedly),
@@ -100,6 +128,63 @@ mod tests {
     use super::*;
 
     const P: &str = "/.mfa/";
+
+    /// The verdict by the full lenient reading, as `classify` gave it before the fast path.
+    fn classify_slow(path: &str, prefix: &str) -> PathVerdict {
+        let bare = prefix.trim_end_matches('/');
+        if path.starts_with(prefix) || path == bare {
+            return PathVerdict::Owned;
+        }
+        if !path.starts_with('/') {
+            return PathVerdict::Refuse;
+        }
+        let lenient = lenient_reading(path);
+        let prefix_lc = prefix.to_ascii_lowercase();
+        if lenient.starts_with(&prefix_lc) || lenient == prefix_lc.trim_end_matches('/') {
+            return PathVerdict::Refuse;
+        }
+        PathVerdict::Forward
+    }
+
+    #[test]
+    fn plain_paths_read_as_their_lower_case() {
+        for p in [
+            "/",
+            "/app/orders",
+            "/App/Orders/",
+            "/static/app.v2.js",
+            "/a-b_c~d/e!f",
+        ] {
+            assert!(is_plain(p), "{p}");
+            assert_eq!(lenient_reading(p), p.to_ascii_lowercase(), "{p}");
+        }
+        for p in [
+            "/a//b", "/a/./b", "/a/../b", "/.x", "/x.", "/x./y", "/%2e", "/a\\b", "/a;b",
+        ] {
+            assert!(!is_plain(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_full_reading() {
+        let parts = [
+            "", "/", ".", "..", "mfa", ".mfa", ".MFA", "x", "%2e", ";p", "\\", "a.", "MFA-GW",
+        ];
+        for prefix in ["/.mfa/", "/mfa-gw/"] {
+            for a in parts {
+                for b in parts {
+                    for c in parts {
+                        let path = format!("/{a}{b}/{c}");
+                        assert_eq!(
+                            classify(&path, prefix),
+                            classify_slow(&path, prefix),
+                            "{path} under {prefix}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_prefix_as_written_is_owned() {

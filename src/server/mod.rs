@@ -26,6 +26,7 @@ use crate::body::Body;
 use crate::gateway::Gateway;
 use crate::proxy::ConnInfo;
 
+mod balance;
 mod park;
 
 /// A running set of listeners.
@@ -136,21 +137,27 @@ fn builders(gw: &Gateway) -> Builders {
 /// with a single-threaded runtime of its own, as nginx runs one worker process per core.
 ///
 /// ```text
-///   listening socket ──dup──► worker 0: accept ─► connection task ─► upstream connection task
-///                    ──dup──► worker 1: accept ─► ...                (same thread, same pool shard)
+///                                        ┌─► worker 0: connection tasks ─► upstream connections
+///   listening socket ─► accept (here) ───┤            (same thread, same pool shard)
+///                       least-loaded     └─► worker 1: ...
 /// ```
 ///
+/// One task accepts and hands each connection to the worker with the fewest open connections
+/// (see [`balance`]). Left to themselves, workers accepting from one shared socket split
+/// connections by who happens to wake first: on a busy machine one worker can end up with all
+/// of them while the other idles, which caps the gateway at one core. Handing off costs one
+/// cross-thread wake-up per connection, not per request. The listening socket stays one
+/// socket (no `SO_REUSEPORT`), so a second process cannot bind the same port by mistake.
+///
 /// A connection, the upstream connection its requests use (see `proxy::upstream`: one pool
-/// shard per thread) and their timers all stay on the thread that accepted it, so a proxied
-/// request never waits for a wake-up from another thread. Every worker accepts from the same
-/// socket (duplicated descriptors, not `SO_REUSEPORT`), so no queued connection is lost when
-/// the workers stop. Background work (policy and certificate watchers, the revocation feed,
-/// Redis connections) stays on the main runtime.
+/// shard per thread) and their timers then all stay on its worker, so a proxied request never
+/// waits for a wake-up from another thread. Background work (policy and certificate
+/// watchers, the revocation feed, Redis connections) stays on the main runtime.
 async fn serve_tls(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     gw: Arc<Gateway>,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let workers = gw
         .cfg
@@ -160,29 +167,17 @@ async fn serve_tls(
         .max(1);
     let limit = Arc::new(tokio::sync::Semaphore::new(gw.cfg.server.max_connections));
     let builders = Arc::new(builders(&gw));
-    let std_listener = match listener.into_std() {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot hand the listener to the worker threads");
-            return;
-        }
-    };
+    let balance = Arc::new(balance::Balance::new(workers));
+    let mut inboxes = Vec::with_capacity(workers);
     let mut finished = Vec::with_capacity(workers);
     for index in 0..workers {
         let worker = Worker {
             acceptor: acceptor.clone(),
             gw: Arc::clone(&gw),
             builders: Arc::clone(&builders),
-            limit: Arc::clone(&limit),
             shutdown: shutdown.clone(),
         };
-        let listener = match std_listener.try_clone() {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, index, "cannot start a worker thread");
-                continue;
-            }
-        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name(format!("mfa-gw-worker-{index}"))
@@ -197,26 +192,93 @@ async fn serve_tls(
                         return;
                     }
                 };
-                rt.block_on(async move {
-                    match TcpListener::from_std(listener) {
-                        Ok(l) => worker.accept_loop(l).await,
-                        Err(e) => tracing::error!(error = %e, index, "worker cannot listen"),
-                    }
-                });
+                rt.block_on(worker.serve(rx));
                 // Dropping the runtime ends what is left of its tasks (after the grace).
                 drop(rt);
                 let _ = done_tx.send(());
             });
         match spawned {
-            Ok(_) => finished.push(done_rx),
-            Err(e) => tracing::error!(error = %e, index, "cannot start a worker thread"),
+            Ok(_) => {
+                inboxes.push(Some(tx));
+                finished.push(done_rx);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, index, "cannot start a worker thread");
+                inboxes.push(None);
+            }
         }
     }
-    drop(std_listener);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            tracing::warn!("connection limit reached; closing a new connection");
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        // Taken off this runtime's reactor; the worker registers it with its own.
+        let tcp = match tcp.into_std() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "cannot hand a connection over");
+                continue;
+            }
+        };
+        let mut handoff = Handoff {
+            tcp,
+            peer,
+            permit,
+            load: None,
+        };
+        // A worker whose thread is gone is skipped; if none is left the connection closes.
+        while let Some(index) = balance.pick(|i| inboxes.get(i).is_some_and(Option::is_some)) {
+            handoff.load = Some(balance::Load::take(&balance, index));
+            match inboxes
+                .get(index)
+                .and_then(Option::as_ref)
+                .map(|tx| tx.send(handoff))
+            {
+                Some(Ok(())) => break,
+                Some(Err(returned)) => {
+                    tracing::error!(index, "a worker thread has stopped");
+                    handoff = returned.0;
+                    handoff.load = None;
+                    if let Some(slot) = inboxes.get_mut(index) {
+                        *slot = None;
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+    drop(listener);
+    // Closing the inboxes tells the workers that no connection will come any more.
+    drop(inboxes);
     for done in finished {
         let _ = done.await;
     }
     tracing::info!("all connections closed");
+}
+
+/// An accepted connection on its way to a worker, with its share of `server.max_connections`
+/// and of the worker's load, both given back when the connection ends.
+struct Handoff {
+    tcp: std::net::TcpStream,
+    peer: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    load: Option<balance::Load>,
 }
 
 /// What one worker thread needs to serve connections.
@@ -224,34 +286,35 @@ struct Worker {
     acceptor: TlsAcceptor,
     gw: Arc<Gateway>,
     builders: Arc<Builders>,
-    limit: Arc<tokio::sync::Semaphore>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Worker {
-    async fn accept_loop(mut self, listener: TcpListener) {
+    /// Serves the connections handed to this worker until shutdown.
+    async fn serve(mut self, mut inbox: tokio::sync::mpsc::UnboundedReceiver<Handoff>) {
         let mut conns = tokio::task::JoinSet::new();
         loop {
-            let (tcp, peer) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(e) => {
-                        // Out of file descriptors and similar: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
+            let handoff = tokio::select! {
+                h = inbox.recv() => match h {
+                    Some(h) => h,
+                    None => break,
                 },
                 Some(_) = conns.join_next(), if !conns.is_empty() => continue,
                 _ = self.shutdown.changed() => break,
             };
-            let Ok(permit) = Arc::clone(&self.limit).try_acquire_owned() else {
-                tracing::warn!("connection limit reached; closing a new connection");
-                drop(tcp);
-                continue;
+            let Handoff {
+                tcp,
+                peer,
+                permit,
+                load,
+            } = handoff;
+            let tcp = match tokio::net::TcpStream::from_std(tcp) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "worker cannot take a connection");
+                    continue;
+                }
             };
-            let _ = tcp.set_nodelay(true);
             let conn = Conn {
                 gw: Arc::clone(&self.gw),
                 builders: Arc::clone(&self.builders),
@@ -260,11 +323,12 @@ impl Worker {
             };
             let acceptor = self.acceptor.clone();
             conns.spawn(async move {
-                let _permit = permit;
+                let _held = (permit, load);
                 conn.serve(acceptor, tcp).await;
             });
         }
-        drop(listener);
+        // Connections handed over but not yet started are closed, as queued ones are.
+        drop(inbox);
         // Connections see the same signal: idle ones close at once, busy ones finish their
         // requests; what is still open after the grace is dropped with the runtime.
         let grace = self.gw.cfg.server.shutdown_grace;
