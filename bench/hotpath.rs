@@ -6,18 +6,21 @@
 //! only the loop is counted (not start-up):
 //!
 //! * `pass`: what the gateway does for a proxied request carrying an approved VMS session:
-//!   language negotiation, route classification, `Gateway::gate` (session hash, approval MAC,
-//!   revocation lookup, gateway cookie removed), `rewrite_request` (hop-by-hop headers, Host,
+//!   language negotiation, route classification, `Gateway::gate` (the approval found among
+//!   those this thread verified before, revocation lookup, gateway cookie removed), `rewrite_request` (hop-by-hop headers, Host,
 //!   X-Forwarded-*, upstream URI), response header clean-up and the request metric;
 //! * `nomfa`: the same for a session approved without MFA (a role where MFA is not enforced),
 //!   which adds a policy decision per request;
+//! * `fresh`: `pass` with a different session and approval cookie each time, more of them
+//!   than the per-thread cache of verified approvals holds (`mfa::verified`), so every
+//!   request pays the full verification: the first request of a session;
 //! * `anon`: the same request without a session cookie;
 //! * `base`: the baseline, SHA-256 of the same request head, N times.
 //!
 //! The guard compares each workload with the baseline in the same build, so the ratio does not
 //! move with the compiler's optimisation level as much as raw counts would.
 //!
-//! Usage: `bench-hotpath pass|nomfa|anon|base N` (prints the wall time per iteration, for
+//! Usage: `bench-hotpath pass|fresh|nomfa|anon|base N` (prints the wall time per iteration, for
 //! information only).
 
 use std::hint::black_box;
@@ -76,6 +79,8 @@ struct Fixture {
     conn: ConnInfo,
     uri: Uri,
     request_headers: HeaderMap,
+    /// The request headers of each iteration in turn (`fresh`: one per session).
+    variants: Vec<HeaderMap>,
     response_headers: HeaderMap,
     head_bytes: Vec<u8>,
 }
@@ -163,23 +168,65 @@ fn fixture(kind: &str) -> Result<Fixture, String> {
         );
     }
     let peer: SocketAddr = "127.0.0.1:50000".parse().map_err(|_| "peer address")?;
+    let variants = if kind == "fresh" {
+        fresh_variants(&gw, &h)?
+    } else {
+        vec![h.clone()]
+    };
     Ok(Fixture {
         gw,
         conn: ConnInfo { peer },
         uri: Uri::from_static("/app/orders?page=2"),
+        variants,
         request_headers: h,
         response_headers: r,
         head_bytes,
     })
 }
 
+/// More sessions than the per-thread cache of verified approvals holds (4096), so that
+/// cycling through them never finds one still remembered.
+const FRESH_SESSIONS: usize = 5000;
+
+/// `request` with its session and approval cookie replaced, for each of `FRESH_SESSIONS`
+/// distinct approved sessions.
+fn fresh_variants(gw: &Gateway, request: &HeaderMap) -> Result<Vec<HeaderMap>, String> {
+    let names = vec!["VMSSESSION".to_string()];
+    (0..FRESH_SESSIONS)
+        .map(|i| {
+            let session = format!("Zk3q9V1bX0c2mNw7yLr4TtUe8sPoA6hJdGfKi5Ba{i:06}");
+            let hash = session_hash(&names, |_| Some(session.as_str())).ok_or("no hash")?;
+            let approval = Approval {
+                issued: NOW - 600,
+                expires: NOW + 12 * 3600,
+                mfa_passed: true,
+                state: MfaState::Enforced,
+                session_hash: hash,
+                role: "customer".into(),
+                user: format!("user{i}@example.com"),
+            }
+            .seal(&gw.keys);
+            let mut h = request.clone();
+            let cookie = format!(
+                "VMSSESSION={session}; {APPROVAL_COOKIE}={approval}; _ga=GA1.2.1234567890.1700000000"
+            );
+            h.insert(
+                header::COOKIE,
+                HeaderValue::from_str(&cookie).map_err(|e| e.to_string())?,
+            );
+            Ok(h)
+        })
+        .collect()
+}
+
 /// One proxied request's CPU work in the gateway, outside hyper and the sockets.
-fn one_request(f: &Fixture) -> Result<bool, String> {
+fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     let gw = &f.gw;
     let (mut parts, ()) = Request::new(()).into_parts();
     parts.method = Method::GET;
     parts.uri = f.uri.clone();
-    parts.headers = f.request_headers.clone();
+    let index = usize::try_from(i).unwrap_or(0) % f.variants.len().max(1);
+    parts.headers = f.variants.get(index).unwrap_or(&f.request_headers).clone();
     // As `Gateway::handle`: the language is only negotiated for the gateway's own pages.
     let lang = parts.headers.get(header::ACCEPT_LANGUAGE).cloned();
     let path = parts.uri.path();
@@ -212,8 +259,8 @@ fn one_request(f: &Fixture) -> Result<bool, String> {
 #[inline(never)]
 fn hot_loop(f: &Fixture, n: u64) -> Result<u64, String> {
     let mut approved = 0;
-    for _ in 0..n {
-        if one_request(black_box(f))? {
+    for i in 0..n {
+        if one_request(black_box(f), i)? {
             approved += 1;
         }
     }
@@ -237,7 +284,7 @@ fn check(kind: &str, f: &Fixture) -> Result<(), String> {
     let sent = cookies::request_cookie(&h, "VMSSESSION").is_some();
     let leaked = cookies::request_cookie(&h, APPROVAL_COOKIE).is_some();
     let ok = match kind {
-        "pass" | "nomfa" | "base" => matches!(gate, Gate::Approved(_)) && sent && !leaked,
+        "pass" | "fresh" | "nomfa" | "base" => matches!(gate, Gate::Approved(_)) && sent && !leaked,
         "anon" => matches!(gate, Gate::Anonymous) && !sent && !leaked,
         _ => false,
     };
@@ -252,7 +299,7 @@ fn check(kind: &str, f: &Fixture) -> Result<(), String> {
 
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: bench-hotpath pass|nomfa|anon|base N";
+    let usage = "usage: bench-hotpath pass|fresh|nomfa|anon|base N";
     let kind = args.next().ok_or(usage)?;
     let n: u64 = args
         .next()

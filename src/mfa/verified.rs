@@ -61,12 +61,12 @@ thread_local! {
 }
 
 /// Checks the session cookies that `lookup` finds (by configured name) against the approval
-/// cookie value, remembering approvals that verify.
+/// cookie value (looked up only when there is a session), remembering approvals that verify.
 pub fn check<'a>(
     keys: &KeyRing,
     names: &[String],
     lookup: impl Fn(&str) -> Option<&'a str>,
-    approval: Option<&str>,
+    approval: impl FnOnce() -> Option<&'a str>,
     now: u64,
 ) -> Check {
     CACHE.with(|cell| match cell.try_borrow_mut() {
@@ -80,7 +80,7 @@ fn check_uncached<'a>(
     keys: &KeyRing,
     names: &[String],
     lookup: impl Fn(&str) -> Option<&'a str>,
-    approval: Option<&str>,
+    approval: impl FnOnce() -> Option<&'a str>,
     now: u64,
 ) -> Check {
     let mut material = Vec::with_capacity(128);
@@ -88,7 +88,7 @@ fn check_uncached<'a>(
     let Some(hash) = hash_material(&material) else {
         return Check::NoSession;
     };
-    let Some(value) = approval else {
+    let Some(value) = approval() else {
         return Check::Rejected(None);
     };
     match Approval::open(value, keys, &hash, now) {
@@ -103,7 +103,7 @@ impl Cache {
         keys: &KeyRing,
         names: &[String],
         lookup: impl Fn(&str) -> Option<&'a str>,
-        approval: Option<&str>,
+        approval: impl FnOnce() -> Option<&'a str>,
         now: u64,
     ) -> Check {
         if self.ring != keys.instance() {
@@ -118,7 +118,7 @@ impl Cache {
         let material_len = key.len();
         let outcome = if material_len == 0 {
             Check::NoSession
-        } else if let Some(value) = approval {
+        } else if let Some(value) = approval() {
             key.extend_from_slice(&(material_len as u64).to_le_bytes());
             key.extend_from_slice(value.as_bytes());
             self.lookup_or_open(&key, material_len, value, keys, now)
@@ -206,7 +206,7 @@ mod tests {
     }
 
     fn run(keys: &KeyRing, session: Option<&str>, approval: Option<&str>, now: u64) -> Check {
-        check(keys, &names(), |_| session, approval, now)
+        check(keys, &names(), |_| session, || approval, now)
     }
 
     #[test]

@@ -156,7 +156,7 @@ impl Gateway {
             &self.keys,
             names,
             |n| cookies::request_cookie(headers, n),
-            cookies::request_cookie(headers, APPROVAL_COOKIE),
+            || cookies::request_cookie(headers, APPROVAL_COOKIE),
             now,
         );
         let approval = match check {
