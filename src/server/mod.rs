@@ -2,10 +2,10 @@
 //! plain-HTTP listener that only redirects to HTTPS, and the optional metrics listener.
 //!
 //! The TLS listener is served by worker threads (see [`serve_tls`]). Each accepted connection
-//! runs in its own task on the worker that accepted it: TLS handshake under a timeout, then
-//! hyper's auto (h1/h2) connection with upgrades, watched by a graceful-shutdown handle. On shutdown
-//! the listeners stop accepting, in-flight requests get `server.shutdown_grace` to finish, and
-//! what is still open after that is dropped.
+//! is handed to the least-loaded worker and runs in its own task there: TLS handshake under a
+//! timeout, then hyper's auto (h1/h2) connection with upgrades, watched by a graceful-shutdown
+//! handle. On shutdown the listeners stop accepting, in-flight requests get
+//! `server.shutdown_grace` to finish, and what is still open after that is dropped.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
