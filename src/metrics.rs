@@ -6,8 +6,11 @@
 //! exposition format served at `<prefix>metrics` (or on the separate metrics listener).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
 
 /// Outcome of one request, as counted in `mfa_gateway_requests_total{outcome=...}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,11 +90,55 @@ pub struct Metrics {
     parked_connections: AtomicI64,
     tls_handshake_failures: AtomicU64,
     open_tunnels: AtomicI64,
+    /// Per worker thread, once the TLS listener is bound (see [`Metrics::register_workers`]).
+    workers: ArcSwapOption<WorkerGauges>,
     mfa_events: [AtomicU64; 13],
     cert_reload_failures: AtomicU64,
     policy_reload_failures: AtomicU64,
     policy_ok: AtomicU64,
     store_up: AtomicU64,
+}
+
+/// Open client connections per worker thread, as `mfa_gateway_worker_connections{worker=N}`.
+///
+/// The TLS listener counts here from the moment it hands a connection to a worker until the
+/// connection ends (TLS handshake, idle and parked time included), and reads the same counts
+/// to choose the least-loaded worker; so the gauge is exactly what that choice sees.
+#[derive(Debug)]
+pub struct WorkerGauges {
+    open: Box<[AtomicUsize]>,
+}
+
+impl WorkerGauges {
+    pub fn new(workers: usize) -> Self {
+        Self {
+            open: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+
+    /// How many workers are counted.
+    pub fn workers(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Open connections of `worker` (0 for a worker that is not counted).
+    pub fn get(&self, worker: usize) -> usize {
+        self.open.get(worker).map_or(0, |c| c.load(Relaxed))
+    }
+
+    /// A connection was handed to `worker`.
+    pub fn opened(&self, worker: usize) {
+        if let Some(c) = self.open.get(worker) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A connection of `worker` ended.
+    pub fn closed(&self, worker: usize) {
+        if let Some(c) = self.open.get(worker) {
+            c.fetch_sub(1, Relaxed);
+        }
+    }
 }
 
 /// Which kind of upstream failure happened.
@@ -158,6 +205,13 @@ impl Metrics {
     }
     pub fn open_connections(&self) -> i64 {
         self.open_connections.load(Relaxed)
+    }
+    /// Starts counting connections for `workers` worker threads (replacing an earlier set);
+    /// the returned gauges are the ones to update.
+    pub fn register_workers(&self, workers: usize) -> Arc<WorkerGauges> {
+        let gauges = Arc::new(WorkerGauges::new(workers));
+        self.workers.store(Some(Arc::clone(&gauges)));
+        gauges
     }
     pub fn tunnel_opened(&self) {
         self.open_tunnels.fetch_add(1, Relaxed);
@@ -272,6 +326,21 @@ impl Metrics {
             "Idle HTTP/1.1 keep-alive connections waiting without request buffers.",
             self.parked_connections.load(Relaxed),
         )?;
+        writeln!(
+            out,
+            "# HELP mfa_gateway_worker_connections Client connections held by each worker thread, in TLS handshake, busy, idle or parked."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_worker_connections gauge")?;
+        // No samples until the TLS listener has registered its workers.
+        if let Some(w) = self.workers.load_full() {
+            for i in 0..w.workers() {
+                writeln!(
+                    out,
+                    "mfa_gateway_worker_connections{{worker=\"{i}\"}} {}",
+                    w.get(i)
+                )?;
+            }
+        }
         gauge(
             out,
             "mfa_gateway_open_tunnels",
@@ -362,5 +431,48 @@ mod tests {
         assert!(text.contains("mfa_gateway_upstream_errors_total{kind=\"timeout\"} 1"));
         assert!(text.contains("mfa_gateway_open_connections 1"));
         assert!(text.contains("mfa_gateway_mfa_events_total{event=\"replay_rejected\"} 1"));
+    }
+
+    #[test]
+    fn worker_connections_are_counted_once_registered() {
+        let m = Metrics::new();
+        let before = m.render();
+        assert!(before.contains("# TYPE mfa_gateway_worker_connections gauge\n"));
+        assert!(
+            !before.contains("mfa_gateway_worker_connections{"),
+            "no workers, no samples"
+        );
+        let w = m.register_workers(3);
+        w.opened(0);
+        w.opened(0);
+        w.opened(2);
+        w.opened(2);
+        w.closed(2);
+        w.opened(7); // not a worker: ignored
+        let text = m.render();
+        assert!(
+            text.contains(
+                "# HELP mfa_gateway_worker_connections Client connections held by each worker thread"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE mfa_gateway_worker_connections gauge\n"));
+        assert!(text.contains("mfa_gateway_worker_connections{worker=\"0\"} 2\n"));
+        assert!(text.contains("mfa_gateway_worker_connections{worker=\"1\"} 0\n"));
+        assert!(text.contains("mfa_gateway_worker_connections{worker=\"2\"} 1\n"));
+        assert!(!text.contains("worker=\"3\""));
+        assert_eq!(w.get(7), 0);
+        assert_eq!(text.matches("mfa_gateway_worker_connections{").count(), 3);
+    }
+
+    #[test]
+    fn registering_again_replaces_the_workers() {
+        let m = Metrics::new();
+        m.register_workers(4).opened(3);
+        let w = m.register_workers(2);
+        w.opened(1);
+        let text = m.render();
+        assert_eq!(text.matches("mfa_gateway_worker_connections{").count(), 2);
+        assert!(text.contains("mfa_gateway_worker_connections{worker=\"1\"} 1\n"));
     }
 }

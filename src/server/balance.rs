@@ -6,21 +6,27 @@
 //! dealt out in turn instead of all to worker 0. Counts are plain atomics: the acceptor is
 //! the only writer that increments, connection tasks on the workers decrement, and a count
 //! read a moment late only makes one pick slightly less even.
+//!
+//! The counts are the `mfa_gateway_worker_connections` gauges themselves
+//! ([`WorkerGauges`]), so what the metrics show is exactly what the choice is made on.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::metrics::WorkerGauges;
+
 /// Open connections per worker, and where the round robin among equals continues.
 #[derive(Debug)]
 pub struct Balance {
-    open: Vec<AtomicUsize>,
+    open: Arc<WorkerGauges>,
     next: AtomicUsize,
 }
 
 impl Balance {
-    pub fn new(workers: usize) -> Self {
+    /// Balances over the workers `open` counts.
+    pub fn new(open: Arc<WorkerGauges>) -> Self {
         Self {
-            open: (0..workers.max(1)).map(|_| AtomicUsize::new(0)).collect(),
+            open,
             next: AtomicUsize::new(0),
         }
     }
@@ -28,7 +34,10 @@ impl Balance {
     /// The worker for the next connection among those `usable` accepts, or `None` if it
     /// accepts none.
     pub fn pick(&self, usable: impl Fn(usize) -> bool) -> Option<usize> {
-        let n = self.open.len();
+        let n = self.open.workers();
+        if n == 0 {
+            return None;
+        }
         let start = self.next.load(Ordering::Relaxed) % n;
         let mut best: Option<(usize, usize)> = None;
         for offset in 0..n {
@@ -36,10 +45,7 @@ impl Balance {
             if !usable(i) {
                 continue;
             }
-            let load = self
-                .open
-                .get(i)
-                .map_or(usize::MAX, |c| c.load(Ordering::Relaxed));
+            let load = self.open.get(i);
             if best.is_none_or(|(_, b)| load < b) {
                 best = Some((i, load));
             }
@@ -52,26 +58,22 @@ impl Balance {
     /// Open connections of one worker.
     #[cfg(test)]
     pub fn open(&self, index: usize) -> usize {
-        self.open
-            .get(index)
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+        self.open.get(index)
     }
 }
 
 /// One connection's share of a worker's count, given back on drop.
 #[derive(Debug)]
 pub struct Load {
-    balance: Arc<Balance>,
+    open: Arc<WorkerGauges>,
     index: usize,
 }
 
 impl Load {
-    pub fn take(balance: &Arc<Balance>, index: usize) -> Self {
-        if let Some(c) = balance.open.get(index) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
+    pub fn take(balance: &Balance, index: usize) -> Self {
+        balance.open.opened(index);
         Self {
-            balance: Arc::clone(balance),
+            open: Arc::clone(&balance.open),
             index,
         }
     }
@@ -79,9 +81,7 @@ impl Load {
 
 impl Drop for Load {
     fn drop(&mut self) {
-        if let Some(c) = self.balance.open.get(self.index) {
-            c.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.open.closed(self.index);
     }
 }
 
@@ -90,7 +90,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn picks(b: &Arc<Balance>, n: usize) -> (Vec<usize>, Vec<Load>) {
+    fn balance(workers: usize) -> Balance {
+        Balance::new(Arc::new(WorkerGauges::new(workers)))
+    }
+
+    fn picks(b: &Balance, n: usize) -> (Vec<usize>, Vec<Load>) {
         let mut order = Vec::new();
         let mut held = Vec::new();
         for _ in 0..n {
@@ -103,7 +107,7 @@ mod tests {
 
     #[test]
     fn equal_workers_are_dealt_in_turn() {
-        let b = Arc::new(Balance::new(3));
+        let b = balance(3);
         let (order, _held) = picks(&b, 7);
         assert_eq!(order, vec![0, 1, 2, 0, 1, 2, 0]);
         assert_eq!((b.open(0), b.open(1), b.open(2)), (3, 2, 2));
@@ -111,7 +115,7 @@ mod tests {
 
     #[test]
     fn the_least_loaded_worker_gets_the_next_connection() {
-        let b = Arc::new(Balance::new(2));
+        let b = balance(2);
         let (_, mut held) = picks(&b, 4);
         // Both connections of worker 0 close: it gets the next two, then they are equal
         // again and the turn goes on.
@@ -124,7 +128,7 @@ mod tests {
 
     #[test]
     fn counts_go_back_down_when_connections_end() {
-        let b = Arc::new(Balance::new(2));
+        let b = balance(2);
         let (_, held) = picks(&b, 10);
         assert_eq!(b.open(0) + b.open(1), 10);
         drop(held);
@@ -133,7 +137,7 @@ mod tests {
 
     #[test]
     fn unusable_workers_are_skipped_and_none_usable_gives_none() {
-        let b = Arc::new(Balance::new(3));
+        let b = balance(3);
         for _ in 0..5 {
             let i = b.pick(|i| i != 1).unwrap();
             assert_ne!(i, 1);
@@ -144,8 +148,39 @@ mod tests {
     }
 
     #[test]
+    fn the_counts_are_the_metrics_gauges() {
+        let m = crate::metrics::Metrics::new();
+        let b = Balance::new(m.register_workers(2));
+        let (_, held) = picks(&b, 3);
+        let text = m.render();
+        assert!(
+            text.contains("mfa_gateway_worker_connections{worker=\"0\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mfa_gateway_worker_connections{worker=\"1\"} 1\n"),
+            "{text}"
+        );
+        drop(held);
+        let text = m.render();
+        assert!(
+            text.contains("mfa_gateway_worker_connections{worker=\"0\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mfa_gateway_worker_connections{worker=\"1\"} 0\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_workers_gives_none() {
+        assert_eq!(balance(0).pick(|_| true), None);
+    }
+
+    #[test]
     fn one_worker_takes_everything() {
-        let b = Arc::new(Balance::new(1));
+        let b = balance(1);
         let (order, _held) = picks(&b, 3);
         assert_eq!(order, vec![0, 0, 0]);
     }

@@ -2,10 +2,10 @@
 //! plain-HTTP listener that only redirects to HTTPS, and the optional metrics listener.
 //!
 //! The TLS listener is served by worker threads (see [`serve_tls`]). Each accepted connection
-//! runs in its own task on the worker that accepted it: TLS handshake under a timeout, then
-//! hyper's auto (h1/h2) connection with upgrades, watched by a graceful-shutdown handle. On shutdown
-//! the listeners stop accepting, in-flight requests get `server.shutdown_grace` to finish, and
-//! what is still open after that is dropped.
+//! is handed to the least-loaded worker and runs in its own task there: TLS handshake under a
+//! timeout, then hyper's auto (h1/h2) connection with upgrades, watched by a graceful-shutdown
+//! handle. On shutdown the listeners stop accepting, in-flight requests get
+//! `server.shutdown_grace` to finish, and what is still open after that is dropped.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +24,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::Body;
 use crate::gateway::Gateway;
+use crate::metrics::WorkerGauges;
 use crate::proxy::ConnInfo;
 
 mod balance;
@@ -94,11 +95,16 @@ pub async fn bind(
         }
         _ => None,
     };
+    // Registered before the listener runs, so that the gauges are there from the first scrape.
+    let workers = gw
+        .metrics
+        .register_workers(worker_count(cfg.worker_threads));
     tasks.push(tokio::spawn(serve_tls(
         https,
         TlsAcceptor::from(tls),
         gw,
         rx,
+        workers,
     )));
     Ok(Listeners {
         https: https_addr,
@@ -133,6 +139,13 @@ fn builders(gw: &Gateway) -> Builders {
     Builders { http1, http2 }
 }
 
+/// `server.worker_threads`, or one per CPU; at least one.
+fn worker_count(configured: Option<usize>) -> usize {
+    configured
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
 /// Serves the TLS listener on `server.worker_threads` threads (default: one per CPU), each
 /// with a single-threaded runtime of its own, as nginx runs one worker process per core.
 ///
@@ -143,11 +156,12 @@ fn builders(gw: &Gateway) -> Builders {
 /// ```
 ///
 /// One task accepts and hands each connection to the worker with the fewest open connections
-/// (see [`balance`]). Left to themselves, workers accepting from one shared socket split
-/// connections by who happens to wake first: on a busy machine one worker can end up with all
-/// of them while the other idles, which caps the gateway at one core. Handing off costs one
-/// cross-thread wake-up per connection, not per request. The listening socket stays one
-/// socket (no `SO_REUSEPORT`), so a second process cannot bind the same port by mistake.
+/// (see [`balance`]; the counts are the `mfa_gateway_worker_connections` gauges, `gauges`).
+/// Left to themselves, workers accepting from one shared socket split connections by who
+/// happens to wake first: on a busy machine one worker can end up with all of them while the
+/// other idles, which caps the gateway at one core. Handing off costs one cross-thread
+/// wake-up per connection, not per request. The listening socket stays one socket (no
+/// `SO_REUSEPORT`), so a second process cannot bind the same port by mistake.
 ///
 /// A connection, the upstream connection its requests use (see `proxy::upstream`: one pool
 /// shard per thread) and their timers then all stay on its worker, so a proxied request never
@@ -158,16 +172,12 @@ async fn serve_tls(
     acceptor: TlsAcceptor,
     gw: Arc<Gateway>,
     mut shutdown: watch::Receiver<bool>,
+    gauges: Arc<WorkerGauges>,
 ) {
-    let workers = gw
-        .cfg
-        .server
-        .worker_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let workers = gauges.workers();
     let limit = Arc::new(tokio::sync::Semaphore::new(gw.cfg.server.max_connections));
     let builders = Arc::new(builders(&gw));
-    let balance = Arc::new(balance::Balance::new(workers));
+    let balance = balance::Balance::new(gauges);
     let mut inboxes = Vec::with_capacity(workers);
     let mut finished = Vec::with_capacity(workers);
     for index in 0..workers {

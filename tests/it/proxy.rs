@@ -769,3 +769,132 @@ async fn idle_keep_alive_connections_park_without_buffers_and_resume() {
     )
     .await;
 }
+
+/// The values of `mfa_gateway_worker_connections{worker="N"}`, indexed by worker.
+fn worker_connections(metrics: &str) -> Vec<u64> {
+    let mut by_worker: Vec<(usize, u64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("mfa_gateway_worker_connections{worker=\""))
+        .map(|rest| {
+            let (worker, value) = rest.split_once("\"} ").unwrap();
+            (worker.parse().unwrap(), value.parse().unwrap())
+        })
+        .collect();
+    by_worker.sort_unstable();
+    assert!(
+        by_worker.iter().enumerate().all(|(i, (w, _))| i == *w),
+        "one line per worker, from 0: {by_worker:?}"
+    );
+    by_worker.into_iter().map(|(_, v)| v).collect()
+}
+
+/// One value of an unlabelled metric.
+fn metric_value(metrics: &str, name: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
+
+/// The TLS listener hands each new connection to the worker thread with the fewest open
+/// connections, round robin among equals from worker 0, and `mfa_gateway_worker_connections`
+/// shows each worker's count. Metrics are read on their own plain listener, so reading them
+/// adds no connection to any worker.
+#[tokio::test]
+async fn connections_go_to_the_least_loaded_worker_and_the_gauge_shows_it() {
+    let up = spawn_echo().await;
+    let metrics_port = free_port();
+    let redis = RedisProc::start();
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&c, up, &redis.url(), ECHO_VMS, "")
+        .replace(
+            "shutdown_grace = \"5s\"",
+            "shutdown_grace = \"5s\"\nworker_threads = 2",
+        )
+        .replace(
+            "[policy]",
+            &format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[policy]"),
+        );
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        mfa_gateway::clock::Clock::System,
+    )
+    .await;
+    let plain = reqwest::Client::new();
+    let scrape = async || {
+        plain
+            .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let per_worker = async || worker_connections(&scrape().await);
+    // A connection that has been served once, and is kept open.
+    let open_served = async |n: usize| {
+        let mut tls = raw_tls(&gw).await;
+        let mut pending = Vec::new();
+        tls.write_all(format!("GET /c{n} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (status, _) = read_response(&mut tls, &mut pending).await;
+        assert!(status.starts_with("http/1.1 201"), "{status}");
+        tls
+    };
+
+    assert_eq!(per_worker().await, vec![0, 0], "no connection yet");
+
+    // Six connections, one after another: dealt 0, 1, 0, 1, 0, 1.
+    let mut conns = Vec::new();
+    for n in 0..6 {
+        conns.push(open_served(n).await);
+    }
+    let m = scrape().await;
+    assert_eq!(worker_connections(&m), vec![3, 3], "{m}");
+    assert_eq!(metric_value(&m, "mfa_gateway_open_connections"), 6);
+
+    // Idle, they park, and still count for their worker.
+    eventually(Duration::from_secs(5), "all six park", async || {
+        metric_value(&scrape().await, "mfa_gateway_parked_connections") == 6
+    })
+    .await;
+    assert_eq!(per_worker().await, vec![3, 3], "parked connections count");
+
+    // The client closes worker 0's three (the 1st, 3rd and 5th).
+    let mut kept = Vec::new();
+    for (n, tls) in conns.into_iter().enumerate() {
+        if n % 2 == 1 {
+            kept.push(tls);
+        }
+    }
+    eventually(
+        Duration::from_secs(5),
+        "worker 0's connections are released",
+        async || per_worker().await == vec![0, 3],
+    )
+    .await;
+
+    // Worker 0 has the fewest: it gets the next two, whatever the turn.
+    for n in 6..8 {
+        kept.push(open_served(n).await);
+    }
+    assert_eq!(per_worker().await, vec![2, 3]);
+
+    drop(kept);
+    eventually(
+        Duration::from_secs(5),
+        "every connection is released",
+        async || {
+            let m = scrape().await;
+            worker_connections(&m) == vec![0, 0]
+                && metric_value(&m, "mfa_gateway_open_connections") == 0
+        },
+    )
+    .await;
+}
