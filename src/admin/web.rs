@@ -186,11 +186,12 @@ pub async fn handle(
             }
             if form.get("confirm") != Some("yes") {
                 return view
-                    .user_page(
+                    .user_page_with_reason(
                         &user,
                         None,
                         Some(AdminError::ConfirmMissing),
                         StatusCode::BAD_REQUEST,
+                        reason,
                     )
                     .await;
             }
@@ -223,6 +224,19 @@ impl View<'_> {
         message: Option<AdminMessage>,
         error: Option<AdminError>,
         status: StatusCode,
+    ) -> Result<(Response<Body>, Outcome), GatewayError> {
+        self.user_page_with_reason(user, message, error, status, "")
+            .await
+    }
+
+    /// The user page with the reset form's reason filled in (after an error in the form).
+    async fn user_page_with_reason(
+        &self,
+        user: &str,
+        message: Option<AdminMessage>,
+        error: Option<AdminError>,
+        status: StatusCode,
+        reason: &str,
     ) -> Result<(Response<Body>, Outcome), GatewayError> {
         let View {
             gw,
@@ -275,6 +289,7 @@ impl View<'_> {
             back_link: &gw.paths.admin,
             message,
             error,
+            reason,
         });
         Ok((html_page(status, html), Outcome::Gateway))
     }

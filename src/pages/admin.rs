@@ -110,6 +110,9 @@ pub struct AdminUserView<'a> {
     pub back_link: &'a str,
     pub message: Option<AdminMessage>,
     pub error: Option<AdminError>,
+    /// The reason as the administrator typed it, kept when the form comes back with an error
+    /// (empty otherwise).
+    pub reason: &'a str,
 }
 
 /// A change that just succeeded, confirmed at the top of the user page.
@@ -346,9 +349,10 @@ fn reset_section(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
         concat!(
             r#"<label for="{f}">{label}</label><p class="muted" id="{f}-hint">{hint}</p>"#,
             r#"<textarea class="field" id="{f}" name="{f}" rows="3" maxlength="{max}" required "#,
-            r#"aria-describedby="{described}"{invalid}></textarea>"#,
+            r#"aria-describedby="{described}"{invalid}>{kept}</textarea>"#,
         ),
         f = REASON_FIELD,
+        kept = escape(v.reason),
         label = escape(t.reason_label),
         hint = fill_text(t.reason_hint, "{max}", &REASON_MAX_LEN.to_string()),
         max = REASON_MAX_LEN,
@@ -495,6 +499,7 @@ mod tests {
             back_link: "/.mfa/admin/?q=ja",
             message: None,
             error: None,
+            reason: "",
         }
     }
 
@@ -657,12 +662,16 @@ mod tests {
         let confirm = admin_user_page(&AdminUserView {
             error: Some(AdminError::ConfirmMissing),
             lang: Lang::Nl,
+            reason: "Phone lost <on> the train & replaced",
             ..user_view(&b, &[])
         });
         assert!(confirm.contains(
             r#"value="yes" required aria-describedby="admin-error" aria-invalid="true" autofocus>"#
         ));
-        assert!(confirm.contains(r#"aria-describedby="reason-hint"></textarea>"#));
+        // What was typed is kept, escaped, so only the missing confirmation needs doing.
+        assert!(confirm.contains(
+            r#"aria-describedby="reason-hint">Phone lost &lt;on&gt; the train &amp; replaced</textarea>"#
+        ));
         assert_eq!(confirm.matches("autofocus").count(), 1);
         let csrf = admin_user_page(&AdminUserView {
             error: Some(AdminError::CsrfInvalid),

@@ -246,6 +246,7 @@ mod tests {
                 back_link: EVIL,
                 message: Some(AdminMessage::Unlocked),
                 error: Some(AdminError::ReasonMissing),
+                reason: EVIL,
             }),
         ));
         for e in ERRORS {

@@ -102,11 +102,17 @@ async fn msp_resets_a_lost_phone_and_the_sessions_end_everywhere() {
         &[
             ("csrf", token.as_str()),
             ("user", "customer"),
-            ("reason", "lost phone"),
+            ("reason", "lost phone <on> the train"),
         ],
     )
     .await;
     assert_eq!(r.status(), 400);
+    // The form comes back with the reason as typed (escaped): only the confirmation is left.
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(">lost phone &lt;on&gt; the train</textarea>"),
+        "{html}"
+    );
     assert_eq!(get_status(&customer, &w.gw, "/api/me").await, 200);
     let r = post_form(
         &msp,
