@@ -26,7 +26,7 @@ use crate::body::Body;
 use crate::error::{ClientError, GatewayError, InternalError};
 use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
-use crate::pages::{self, AccountMessage, FormError, Lang};
+use crate::pages::{self, AccountMessage, FormAction, FormError, Lang};
 use crate::policy::MfaState;
 use crate::proxy::{ConnInfo, headers, html_page};
 
@@ -174,7 +174,17 @@ pub async fn handle(
             Check::Accepted { .. } => {}
             other => {
                 let (e, status) = check_error(other);
-                return Ok((page(&ctx, Some(e), None, status).await?, Outcome::Rejected));
+                let failed = if path == p.account_repair {
+                    FormAction::ReplacePhone
+                } else if path == p.account_recovery {
+                    FormAction::NewRecoveryCodes
+                } else {
+                    FormAction::Disable
+                };
+                return Ok((
+                    page_after_failed_code(&ctx, e, failed, status).await?,
+                    Outcome::Rejected,
+                ));
             }
         }
         if path == p.account_repair {
@@ -309,9 +319,29 @@ fn recovery_page(ctx: &Ctx<'_>, codes: &[String]) -> Response<Body> {
     html_page(StatusCode::OK, html)
 }
 
+/// The account page with a failed code shown at the form that sent it.
+async fn page_after_failed_code(
+    ctx: &Ctx<'_>,
+    error: FormError,
+    failed: FormAction,
+    status: StatusCode,
+) -> Result<Response<Body>, GatewayError> {
+    render_page(ctx, Some(error), Some(failed), None, status).await
+}
+
 async fn page(
     ctx: &Ctx<'_>,
     error: Option<FormError>,
+    message: Option<AccountMessage>,
+    status: StatusCode,
+) -> Result<Response<Body>, GatewayError> {
+    render_page(ctx, error, None, message, status).await
+}
+
+async fn render_page(
+    ctx: &Ctx<'_>,
+    error: Option<FormError>,
+    failed: Option<FormAction>,
     message: Option<AccountMessage>,
     status: StatusCode,
 ) -> Result<Response<Body>, GatewayError> {
@@ -337,6 +367,7 @@ async fn page(
         disable_action: &gw.paths.account_disable,
         setup_action: &gw.paths.account_setup,
         error,
+        failed,
         message,
     });
     Ok(html_page(status, html))

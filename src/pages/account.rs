@@ -9,7 +9,8 @@
 //! required the page says so and that a lost phone goes through the MSP.
 //!
 //! ```text
-//!   signed in as … / back to the application; h1; confirmation (role=status) or error (alert)
+//!   signed in as … / back to the application; h1; confirmation (role=status); an error
+//!   (alert) at the form whose code failed, or here when no form is to blame
 //!   state: on since … / last used … / off; required or optional
 //!   [not enrolled] Turn on MFA            -> setup_action     (no code)
 //!   [enrolled]     Replace your phone     -> repair_action    (code)
@@ -57,8 +58,11 @@ pub struct AccountView<'a> {
     pub disable_action: &'a str,
     /// POST (no code) -> set up MFA when not enrolled.
     pub setup_action: &'a str,
-    /// Shown at the top (role="alert") after a failed code.
+    /// Shown after a failed code: at the form that was sent (`failed`), or at the top
+    /// (role="alert") when no single form is to blame (an expired page, say).
     pub error: Option<FormError>,
+    /// The form whose code failed: its field carries the error and takes the focus.
+    pub failed: Option<FormAction>,
     /// Confirmation after a successful change.
     pub message: Option<AccountMessage>,
 }
@@ -103,7 +107,7 @@ pub fn account_page(v: &AccountView<'_>) -> String {
             escape(message.text(t))
         );
     }
-    if let Some(error) = v.error {
+    if let (Some(error), None) = (v.error, v.failed) {
         let _ = write!(
             c,
             r#"<p class="alert" role="alert">{}</p>"#,
@@ -236,10 +240,10 @@ fn change_section(c: &mut String, v: &AccountView<'_>, ch: &Change<'_>) {
             lang: v.lang,
             label: ch.label,
             hints: &[],
-            // The alert at the top says what went wrong; the page cannot tell which form
-            // was sent, so no single field is marked.
-            error: None,
-            autofocus: false,
+            // The form that was sent carries its error (and the focus), so the user sees it
+            // where they typed; the others stay as they were.
+            error: v.error.filter(|_| v.failed == Some(ch.action)),
+            autofocus: v.failed == Some(ch.action),
         },
         &format!("code-{action}"),
     ));
@@ -286,6 +290,7 @@ mod tests {
             disable_action: "/.mfa/account/disable",
             setup_action: "/.mfa/account/setup",
             error: None,
+            failed: None,
             message: None,
         }
     }
@@ -399,6 +404,31 @@ mod tests {
             ..view(&b)
         });
         assert!(page.contains("<dt>Last used</dt><dd>Not used yet</dd>"));
+    }
+
+    #[test]
+    fn a_failed_code_is_shown_at_the_form_that_was_sent() {
+        let b = Branding::default();
+        let page = account_page(&AccountView {
+            error: Some(FormError::WrongCode),
+            failed: Some(FormAction::Disable),
+            ..view(&b)
+        });
+        let disable = form_to(&page, "/.mfa/account/disable").unwrap();
+        assert!(
+            disable.contains(r#"role="alert" id="code-disable-error""#),
+            "{disable}"
+        );
+        assert!(disable.contains(r#"aria-invalid="true""#));
+        assert!(disable.contains(" autofocus"));
+        for other in ["/.mfa/account/repair", "/.mfa/account/recovery"] {
+            let form = form_to(&page, other).unwrap();
+            assert!(!form.contains("alert"), "{form}");
+            assert!(!form.contains("aria-invalid"), "{form}");
+            assert!(!form.contains("autofocus"), "{form}");
+        }
+        // Said once, at the form: not also at the top.
+        assert_eq!(page.matches(r#"role="alert""#).count(), 1);
     }
 
     #[test]

@@ -199,6 +199,7 @@ mod tests {
                     disable_action: EVIL,
                     setup_action: EVIL,
                     error: Some(FormError::WrongCode),
+                    failed: Some(FormAction::Disable),
                     message: Some(AccountMessage::MfaEnabled),
                 }),
             ));

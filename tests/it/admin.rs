@@ -643,6 +643,16 @@ async fn self_service_may_turn_off_optional_mfa() {
     )
     .await;
     assert_ne!(r.status(), 303, "a wrong code changes nothing");
+    // The error is shown at the form that was sent, which takes the focus.
+    let again = r.text().await.unwrap();
+    let disable_form = again
+        .split("<form ")
+        .find(|f| f.contains(r#"action="/.mfa/account/disable""#))
+        .unwrap();
+    assert!(
+        disable_form.contains(r#"id="code-disable-error""#) && disable_form.contains("autofocus"),
+        "{again}"
+    );
     let r = post_form(
         &c,
         &w.gw,
