@@ -112,6 +112,7 @@ pub struct RedisFile {
     pub nodes: Option<Vec<String>>,
     pub sentinel_master: Option<String>,
     pub password: Option<SecretFile>,
+    pub sentinel_password: Option<SecretFile>,
     pub key_prefix: Option<String>,
     pub connect_timeout: Option<String>,
     pub response_timeout: Option<String>,

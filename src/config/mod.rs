@@ -181,6 +181,9 @@ pub struct Redis {
     pub nodes: Vec<String>,
     pub sentinel_master: Option<String>,
     pub password: Option<Zeroizing<String>>,
+    /// Sentinel mode: the password of the sentinels themselves (their `requirepass`), which
+    /// may differ from the data nodes' `password`.
+    pub sentinel_password: Option<Zeroizing<String>>,
     pub key_prefix: String,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
@@ -200,6 +203,10 @@ impl fmt::Debug for Redis {
             )
             .field("sentinel_master", &self.sentinel_master)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("key_prefix", &self.key_prefix)
             .finish_non_exhaustive()
     }
@@ -822,10 +829,32 @@ impl Validator {
             self.errors
                 .push("redis.sentinel_master", "required in sentinel mode");
         }
+        // The scheme of the sentinels' URLs decides TLS for the master too, so a mix would
+        // leave it unclear which the operator meant.
+        if mode == RedisMode::Sentinel {
+            let tls = nodes.iter().filter(|n| n.starts_with("rediss://")).count();
+            if tls != 0 && tls != nodes.len() {
+                self.errors.push(
+                    "redis.nodes",
+                    "in sentinel mode every sentinel URL is rediss:// (TLS to the sentinels and \
+                     the master) or none is",
+                );
+            }
+        }
         let password = r
             .password
             .as_ref()
             .and_then(|p| self.secret("redis.password", p));
+        let sentinel_password = r
+            .sentinel_password
+            .as_ref()
+            .and_then(|p| self.secret("redis.sentinel_password", p));
+        if sentinel_password.is_some() && mode != RedisMode::Sentinel {
+            self.errors.push(
+                "redis.sentinel_password",
+                "only meaningful in sentinel mode",
+            );
+        }
         let key_prefix = r.key_prefix.unwrap_or_else(|| "mfa:".to_string());
         if key_prefix.contains(['{', '}', ' ']) {
             self.errors
@@ -851,6 +880,7 @@ impl Validator {
             nodes,
             sentinel_master: r.sentinel_master,
             password,
+            sentinel_password,
             key_prefix,
             connect_timeout: self.duration(
                 "redis.connect_timeout",

@@ -290,23 +290,52 @@ impl RedisStore {
 
     /// Asks the sentinels for the current master (the crate also checks with `ROLE` that it
     /// is one), bounded by the connect timeout.
+    ///
+    /// With `rediss://` sentinels, the master is reached over TLS as well, and both are
+    /// verified against `redis.ca` when it is set (else the system roots). The sentinels get
+    /// `redis.sentinel_password` (or the password in their URL); the master gets
+    /// `redis.password`.
     async fn resolve_master(&self) -> Result<redis::Client, StoreError> {
+        use redis::IntoConnectionInfo;
+        use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
         let master = self.cfg.sentinel_master.clone().unwrap_or_default();
-        let node_info = redis::sentinel::SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(
-                self.cfg
-                    .password
-                    .as_ref()
-                    .map(|p| redis::RedisConnectionInfo::default().set_password(p.as_str()))
-                    .unwrap_or_default(),
-            );
-        let mut sentinel = redis::sentinel::SentinelClient::build(
-            self.cfg.nodes.clone(),
-            master,
-            Some(node_info),
-            redis::sentinel::SentinelServerType::Master,
-        )
-        .map_err(unavailable)?;
+        let mut addrs = Vec::with_capacity(self.cfg.nodes.len());
+        let mut url_password = None;
+        for url in &self.cfg.nodes {
+            let info = url.as_str().into_connection_info().map_err(|e| {
+                StoreError::Unavailable(format!("bad sentinel url {}: {e}", redact_url(url)))
+            })?;
+            if url_password.is_none() {
+                url_password = info.redis_settings().password().map(str::to_owned);
+            }
+            addrs.push(info.addr().clone());
+        }
+        let tls = addrs
+            .iter()
+            .any(|a| matches!(a, redis::ConnectionAddr::TcpTls { .. }));
+        let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)
+            .map_err(unavailable)?;
+        if let Some(p) = &self.cfg.password {
+            builder = builder.set_client_to_redis_password(p.as_str());
+        }
+        let sentinel_password = self
+            .cfg
+            .sentinel_password
+            .as_ref()
+            .map(|p| p.as_str().to_owned())
+            .or(url_password);
+        if let Some(p) = sentinel_password {
+            builder = builder.set_client_to_sentinel_password(p);
+        }
+        if tls {
+            builder = builder.set_client_to_redis_tls_mode(redis::TlsMode::Secure);
+            if let Some(certs) = self.tls_certificates()? {
+                builder = builder
+                    .set_client_to_redis_certificates(certs.clone())
+                    .set_client_to_sentinel_certificates(certs);
+            }
+        }
+        let mut sentinel = builder.build().map_err(unavailable)?;
         let timeout = self.cfg.connect_timeout + Duration::from_secs(1);
         match tokio::time::timeout(timeout, sentinel.async_get_client()).await {
             Ok(r) => r.map_err(unavailable),

@@ -27,6 +27,39 @@ fn check_config_names_the_key_and_fails() {
 }
 
 #[test]
+fn sentinel_settings_that_cannot_mean_what_they_say_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |redis: &str| {
+        let f = dir.path().join("g.toml");
+        std::fs::write(&f, format!("[redis]\n{redis}\n")).unwrap();
+        let out = bin()
+            .env("MFA_TEST_SENTINEL_PASSWORD", "x")
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = check(
+        "mode = \"sentinel\"\nsentinel_master = \"m\"\n\
+         nodes = [\"rediss://a:26379\", \"redis://b:26379\"]",
+    );
+    assert!(
+        err.contains("redis.nodes: in sentinel mode every sentinel URL is rediss://"),
+        "{err}"
+    );
+    let err = check(
+        "url = \"redis://127.0.0.1:6379/0\"\n\
+         sentinel_password = { env = \"MFA_TEST_SENTINEL_PASSWORD\" }",
+    );
+    assert!(
+        err.contains("redis.sentinel_password: only meaningful in sentinel mode"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_keys_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("g.toml");

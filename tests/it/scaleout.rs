@@ -334,3 +334,73 @@ async fn sentinel_failover_is_followed_and_acknowledged_enrollments_survive() {
     .await;
     eprintln!("sentinel: moved to the newly named master after {took:?}");
 }
+
+/// Sentinels and master over TLS with a private CA, each with its own password: the gateway
+/// verifies both against `redis.ca`, sends `redis.sentinel_password` to the sentinels and
+/// `redis.password` to the master, and refuses to start talking without the right one.
+#[tokio::test]
+async fn sentinel_over_tls_with_a_private_ca_and_passwords() {
+    let c = certs();
+    let ca = c.cert.parent().unwrap().join("ca.pem");
+    let master = RedisNode::start_tls(&c, "master-pass");
+    let sentinel = RedisNode::tls_sentinel(MASTER, master.port, &c, "sentinel-pass", "master-pass");
+    let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    let sentinel_url = format!("rediss://localhost:{}", sentinel.port);
+    let redis = |sentinel_password: &str| {
+        format!(
+            "{}\nca = \"{}\"\npassword = {{ value = \"master-pass\" }}\n\
+             sentinel_password = {{ value = \"{sentinel_password}\" }}",
+            redis_lines(
+                "sentinel",
+                std::slice::from_ref(&sentinel_url),
+                Some(MASTER)
+            ),
+            ca.display()
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_with_redis(&c, vms_addr, &redis("sentinel-pass"), DEMO_VMS, "");
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        Clock::manual(at("2022-02-01T09:00:00Z")),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "ready through the TLS sentinel",
+        async || {
+            client(&gw)
+                .get(url(&gw, "/.mfa/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        },
+    )
+    .await;
+    let r = login(&client(&gw), &gw, "customer").await;
+    assert_eq!(
+        location(&r),
+        "/.mfa/enroll",
+        "state read from the TLS master the sentinel named"
+    );
+
+    // The wrong sentinel password: the sentinel refuses, so Redis is unavailable (fail closed).
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_with_redis(&c, vms_addr, &redis("wrong"), DEMO_VMS, "");
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        Clock::manual(at("2022-02-01T09:00:00Z")),
+    )
+    .await;
+    let ready = client(&gw)
+        .get(url(&gw, "/.mfa/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "{:?}", ready.text().await);
+}

@@ -355,6 +355,67 @@ impl RedisNode {
         Self::spawn(cmd, port, dir)
     }
 
+    /// A data node that speaks only TLS (certificate files of [`certs`], the CA beside them)
+    /// and wants `password`.
+    pub fn start_tls(c: &Certs, password: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let ca = c.cert.parent().unwrap().join("ca.pem");
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--tls-cert-file")
+        .arg(&c.cert)
+        .arg("--tls-key-file")
+        .arg(&c.key)
+        .arg("--tls-ca-cert-file")
+        .arg(&ca)
+        .args(["--tls-auth-clients", "no", "--requirepass", password])
+        .arg("--dir")
+        .arg(dir.path());
+        Self::spawn(cmd, port, dir)
+    }
+
+    /// A sentinel that speaks only TLS and wants `password`, watching the TLS master of
+    /// [`RedisNode::start_tls`] (whose password is `master_password`) with quorum 1.
+    pub fn tls_sentinel(
+        name: &str,
+        master_port: u16,
+        c: &Certs,
+        password: &str,
+        master_password: &str,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port 0\ntls-port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 tls-cert-file {cert}\ntls-key-file {key}\ntls-ca-cert-file {ca}\n\
+                 tls-auth-clients no\ntls-replication yes\nrequirepass {password}\n\
+                 sentinel monitor {name} 127.0.0.1 {master_port} 1\n\
+                 sentinel auth-pass {name} {master_password}\n\
+                 sentinel down-after-milliseconds {name} 1000\n",
+                dir = dir.path().display(),
+                cert = c.cert.display(),
+                key = c.key.display(),
+                ca = c.cert.parent().unwrap().join("ca.pem").display(),
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new("redis-server");
+        cmd.arg(&conf).arg("--sentinel");
+        Self::spawn(cmd, port, dir)
+    }
+
     fn spawn(mut cmd: Command, port: u16, dir: tempfile::TempDir) -> Self {
         let child = cmd
             .stdout(Stdio::null())
