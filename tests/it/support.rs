@@ -19,12 +19,37 @@ pub struct RedisProc {
     extra: Vec<String>,
 }
 
+/// A loopback port nobody listens on, for a server a test starts (redis-server, the gateway
+/// binary) that binds it a moment later.
+///
+/// Chosen below Linux's ephemeral range (32768-60999), where the kernel takes the local ports
+/// of outgoing connections: a port asked of the kernel with `bind(0)` comes from that range,
+/// and the many client connections of tests running in parallel could take it between this
+/// check and the server's own bind ("Address already in use"). Ports are handed out in turn
+/// from a per-process starting point, so parallel tests do not pick the same one either.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        start % COUNT,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + n % COUNT).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl RedisProc {
