@@ -368,8 +368,10 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
         t.mfa_login_failures_outside_window.load(Ordering::Relaxed),
         0
     );
+    // Recorded runs grew by at most 14.6 MiB (buffers, pools and allocator arenas warming up
+    // in the first minutes, then flat; docs/security.md): twice that is the bound.
     assert!(
-        rss_end <= rss_start + 64 * 1024,
+        rss_end <= rss_start + 32 * 1024,
         "memory flat: {rss_start} -> {rss_end} KiB"
     );
     assert!(
