@@ -359,15 +359,15 @@ async fn sentinel_over_tls_with_a_private_ca_and_passwords() {
             ca.display()
         )
     };
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_with_redis(&c, vms_addr, &redis("sentinel-pass"), DEMO_VMS, "");
-    let gw = start_gateway(
-        dir.path(),
-        &text,
-        &c.ca_pem,
-        Clock::manual(at("2022-02-01T09:00:00Z")),
-    )
-    .await;
+    // A gateway (and the directory its files live in) whose sentinels get this password.
+    let start = async |sentinel_password: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_with_redis(&c, vms_addr, &redis(sentinel_password), DEMO_VMS, "");
+        let clock = Clock::manual(at("2022-02-01T09:00:00Z"));
+        let gw = start_gateway(dir.path(), &text, &c.ca_pem, clock).await;
+        (gw, dir)
+    };
+    let (gw, _dir) = start("sentinel-pass").await;
     eventually(
         Duration::from_secs(20),
         "ready through the TLS sentinel",
@@ -388,15 +388,7 @@ async fn sentinel_over_tls_with_a_private_ca_and_passwords() {
     );
 
     // The wrong sentinel password: the sentinel refuses, so Redis is unavailable (fail closed).
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_with_redis(&c, vms_addr, &redis("wrong"), DEMO_VMS, "");
-    let gw = start_gateway(
-        dir.path(),
-        &text,
-        &c.ca_pem,
-        Clock::manual(at("2022-02-01T09:00:00Z")),
-    )
-    .await;
+    let (gw, _dir) = start("wrong").await;
     let ready = client(&gw)
         .get(url(&gw, "/.mfa/ready"))
         .send()
