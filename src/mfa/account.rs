@@ -181,8 +181,9 @@ pub async fn handle(
                 } else {
                     FormAction::Disable
                 };
+                // Shown at the form that was sent.
                 return Ok((
-                    page_after_failed_code(&ctx, e, failed, status).await?,
+                    render_page(&ctx, Some(e), Some(failed), None, status).await?,
                     Outcome::Rejected,
                 ));
             }
@@ -317,16 +318,6 @@ fn recovery_page(ctx: &Ctx<'_>, codes: &[String]) -> Response<Body> {
         csrf: &ctx.csrf,
     });
     html_page(StatusCode::OK, html)
-}
-
-/// The account page with a failed code shown at the form that sent it.
-async fn page_after_failed_code(
-    ctx: &Ctx<'_>,
-    error: FormError,
-    failed: FormAction,
-    status: StatusCode,
-) -> Result<Response<Body>, GatewayError> {
-    render_page(ctx, Some(error), Some(failed), None, status).await
 }
 
 async fn page(

@@ -71,30 +71,10 @@ pub fn check<'a>(
 ) -> Check {
     CACHE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut cache) => cache.check(keys, names, lookup, approval, now),
-        // Not reachable (nothing here re-enters), but a check must never fail for it.
-        Err(_) => check_uncached(keys, names, lookup, approval, now),
+        // Not reachable (nothing here re-enters), but a check must never fail for it: the
+        // same check with a cache of its own, forgotten afterwards.
+        Err(_) => Cache::default().check(keys, names, lookup, approval, now),
     })
-}
-
-fn check_uncached<'a>(
-    keys: &KeyRing,
-    names: &[String],
-    lookup: impl Fn(&str) -> Option<&'a str>,
-    approval: impl FnOnce() -> Option<&'a str>,
-    now: u64,
-) -> Check {
-    let mut material = Vec::with_capacity(128);
-    session_material(names, lookup, &mut material);
-    let Some(hash) = hash_material(&material) else {
-        return Check::NoSession;
-    };
-    let Some(value) = approval() else {
-        return Check::Rejected(None);
-    };
-    match Approval::open(value, keys, &hash, now) {
-        Ok(a) => Check::Approved(Arc::new(a)),
-        Err(r) => Check::Rejected(Some(r)),
-    }
 }
 
 impl Cache {

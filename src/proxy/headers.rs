@@ -55,7 +55,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
     } else {
         None
     };
-    if present.first().copied().unwrap_or(true) {
+    let connection_present = HOP_BY_HOP
+        .iter()
+        .zip(present)
+        .any(|(h, p)| p && h == header::CONNECTION);
+    if connection_present {
         // Names listed in Connection are hop-by-hop too. Collect first, then remove.
         let mut listed: Vec<HeaderName> = Vec::new();
         for v in headers.get_all(header::CONNECTION) {

@@ -342,7 +342,7 @@ async fn sentinel_failover_is_followed_and_acknowledged_enrollments_survive() {
 async fn sentinel_over_tls_with_a_private_ca_and_passwords() {
     let c = certs();
     let ca = c.cert.parent().unwrap().join("ca.pem");
-    let master = RedisNode::start_tls(&c, "master-pass");
+    let master = RedisProc::start_tls(&c.cert, &c.key, &ca, "master-pass");
     let sentinel = RedisNode::tls_sentinel(MASTER, master.port, &c, "sentinel-pass", "master-pass");
     let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
     std::mem::forget(stop);

@@ -361,55 +361,18 @@ impl RedisNode {
     /// A sentinel watching the master at `master_port` under the name `name`, quorum 2,
     /// down after 1 s, fail-over timeout 5 s.
     pub fn sentinel(name: &str, master_port: u16) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let conf = dir.path().join("sentinel.conf");
-        std::fs::write(
-            &conf,
+        Self::sentinel_with(|port| {
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                "port {port}\n\
                  sentinel monitor {name} 127.0.0.1 {master_port} 2\n\
                  sentinel down-after-milliseconds {name} 1000\n\
-                 sentinel failover-timeout {name} 5000\n",
-                dir = dir.path().display(),
-            ),
-        )
-        .unwrap();
-        let mut cmd = Command::new("redis-server");
-        cmd.arg(&conf).arg("--sentinel");
-        Self::spawn(cmd, port, dir)
-    }
-
-    /// A data node that speaks only TLS (certificate files of [`certs`], the CA beside them)
-    /// and wants `password`.
-    pub fn start_tls(c: &Certs, password: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let ca = c.cert.parent().unwrap().join("ca.pem");
-        let mut cmd = Command::new("redis-server");
-        cmd.args([
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--tls-cert-file")
-        .arg(&c.cert)
-        .arg("--tls-key-file")
-        .arg(&c.key)
-        .arg("--tls-ca-cert-file")
-        .arg(&ca)
-        .args(["--tls-auth-clients", "no", "--requirepass", password])
-        .arg("--dir")
-        .arg(dir.path());
-        Self::spawn(cmd, port, dir)
+                 sentinel failover-timeout {name} 5000\n"
+            )
+        })
     }
 
     /// A sentinel that speaks only TLS and wants `password`, watching the TLS master of
-    /// [`RedisNode::start_tls`] (whose password is `master_password`) with quorum 1.
+    /// [`RedisProc::start_tls`] (whose password is `master_password`) with quorum 1.
     pub fn tls_sentinel(
         name: &str,
         master_port: u16,
@@ -417,27 +380,35 @@ impl RedisNode {
         password: &str,
         master_password: &str,
     ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let conf = dir.path().join("sentinel.conf");
-        std::fs::write(
-            &conf,
+        Self::sentinel_with(|port| {
             format!(
-                "port 0\ntls-port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                "port 0\ntls-port {port}\n\
                  tls-cert-file {cert}\ntls-key-file {key}\ntls-ca-cert-file {ca}\n\
                  tls-auth-clients no\ntls-replication yes\nrequirepass {password}\n\
                  sentinel monitor {name} 127.0.0.1 {master_port} 1\n\
                  sentinel auth-pass {name} {master_password}\n\
                  sentinel down-after-milliseconds {name} 1000\n",
-                dir = dir.path().display(),
                 cert = c.cert.display(),
                 key = c.key.display(),
                 ca = c.cert.parent().unwrap().join("ca.pem").display(),
-            ),
-        )
-        .unwrap();
+            )
+        })
+    }
+
+    /// A sentinel on a free loopback port, in a directory of its own, with the configuration
+    /// `conf(port)` gives (after `bind` and `dir`, which are set here).
+    fn sentinel_with(conf: impl FnOnce(u16) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let file = dir.path().join("sentinel.conf");
+        let text = format!(
+            "bind 127.0.0.1\ndir {}\n{}",
+            dir.path().display(),
+            conf(port)
+        );
+        std::fs::write(&file, text).unwrap();
         let mut cmd = Command::new("redis-server");
-        cmd.arg(&conf).arg("--sentinel");
+        cmd.arg(&file).arg("--sentinel");
         Self::spawn(cmd, port, dir)
     }
 
