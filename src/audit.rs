@@ -38,6 +38,8 @@ pub enum Event {
     PolicyReloadFailed,
     AdminApiCall,
     AdminAccessDenied,
+    /// Enrolled secrets sealed again with the active key (`admin reseal`).
+    SecretsResealed,
 }
 
 impl Event {
@@ -60,6 +62,7 @@ impl Event {
             Event::PolicyReloadFailed => "policy_reload_failed",
             Event::AdminApiCall => "admin_api_call",
             Event::AdminAccessDenied => "admin_access_denied",
+            Event::SecretsResealed => "secrets_resealed",
         }
     }
 }

@@ -74,6 +74,14 @@ enum AdminCommand {
     },
     /// Lift the lock of a user's MFA step.
     Unlock { user: String },
+    /// After a key rotation: seal every enrolled TOTP secret again with mfa.active_key, so
+    /// older keys protect nothing stored and can leave mfa.keys. Safe while gateways run.
+    /// Exit status 1 if some secret does not open (they are listed and left as they are).
+    Reseal {
+        /// Only count what would be resealed and check that every secret opens.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,6 +314,7 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
                 println!("MFA disconnected for {} (had an app: {had}); their sessions end on every instance.", norm(&user));
             })
         }
+        AdminCommand::Reseal { dry_run } => return reseal(&cfg, &ops, &actor, dry_run, now).await,
         AdminCommand::Unlock { user } => ops.unlock(&norm(&user), &actor, now).await.map(|was| {
             println!("{} unlocked (was locked: {was}).", norm(&user));
         }),
@@ -313,6 +322,48 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
+    }
+}
+
+/// `admin reseal`: see `mfa_gateway::admin::reseal`.
+async fn reseal(
+    cfg: &Config,
+    ops: &mfa_gateway::admin::ops::Ops,
+    actor: &mfa_gateway::admin::ops::Actor,
+    dry_run: bool,
+    now: u64,
+) -> ExitCode {
+    use mfa_gateway::audit::{Event, Record};
+    let keys = match mfa_gateway::run::key_ring(cfg, false) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let report = match mfa_gateway::admin::reseal::reseal_all(&ops.store, &keys, dry_run).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    print!("{}", report.render(keys.active_id(), dry_run));
+    if !dry_run {
+        let resealed: usize = report.resealed.values().sum();
+        let from: Vec<String> = report
+            .resealed
+            .iter()
+            .map(|(id, n)| format!("{id}:{n}"))
+            .collect();
+        let record =
+            Record::new(Event::SecretsResealed, now, actor.kind, &actor.name).detail(format!(
+                "to={} resealed={resealed} from={} unreadable={} busy={}",
+                keys.active_id(),
+                from.join(","),
+                report.unreadable.len(),
+                report.busy.len()
+            ));
+        ops.audit.record(record).await;
+    }
+    if report.complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

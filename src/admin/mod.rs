@@ -5,4 +5,5 @@
 
 pub mod api;
 pub mod ops;
+pub mod reseal;
 pub mod web;

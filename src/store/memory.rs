@@ -304,6 +304,36 @@ impl MemoryStore {
         Ok(())
     }
 
+    pub async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let g = self.lock()?;
+        let mut names: Vec<String> = g
+            .users
+            .keys()
+            .filter(|n| n.as_str() > after)
+            .cloned()
+            .collect();
+        names.sort();
+        names.truncate(limit);
+        Ok(names)
+    }
+
+    pub async fn reseal_secret(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        _key_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        match g.users.get_mut(user) {
+            Some(rec) if rec.secret.as_deref() == Some(current) => {
+                rec.secret = Some(sealed.to_vec());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     pub async fn search_users(
         &self,
         prefix: &str,

@@ -21,7 +21,8 @@
 //!                             can re-derive), TTL = mfa.challenge_ttl
 //!   P{rev}            stream  revocation feed (trimmed by age)
 //!   P{pending}        zset    withheld sessions by expiry, to end them upstream
-//!   P{users}          zset    user names (score 0) for prefix search by administrators
+//!   P{users}          zset    user names (score 0): every user who logged in or enrolled,
+//!                             for prefix search by administrators and key re-encryption
 //!   P{audit}          stream  audit trail (trimmed to about admin.audit_max_records)
 //! ```
 
@@ -248,6 +249,25 @@ impl Store {
         step: u64,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.replace_secret(user, sealed, key_id, now, step).await)
+    }
+
+    /// User names after `after` (exclusive; "" for the first page) in byte order, at most
+    /// `limit`: the whole index of users, page by page (key re-encryption walks it).
+    pub async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.users_after(after, limit).await)
+    }
+
+    /// Replaces a user's sealed secret with `sealed` (the same secret, sealed again with the
+    /// key `key_id`) only if the stored one is still byte for byte `current`; false if it
+    /// changed meanwhile (enrollment removed or replaced), and then nothing is written.
+    pub async fn reseal_secret(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        key_id: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.reseal_secret(user, current, sealed, key_id).await)
     }
 
     /// User names starting with `prefix` (of those who logged in through the gateway).

@@ -121,6 +121,7 @@ struct Scripts {
     use_recovery: Script,
     reset: Script,
     enroll: Script,
+    reseal: Script,
     accept_step: Script,
     fail_user: Script,
     fail_addr: Script,
@@ -171,6 +172,14 @@ enum Write<'a> {
 const ENROLL: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'key_id', ARGV[2], 'enrolled_at', ARGV[3], 'last_used', ARGV[3], 'last_step', ARGV[4])
+return 1
+"#;
+
+// KEYS: user hash. ARGV: the sealed secret expected, the new one, its key id. Returns 1 if
+// replaced, 0 if the stored secret is not the expected one (removed or replaced meanwhile).
+const RESEAL: &str = r#"
+if redis.call('HGET', KEYS[1], 'secret') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'secret', ARGV[2], 'key_id', ARGV[3])
 return 1
 "#;
 
@@ -246,6 +255,7 @@ impl RedisStore {
                 use_recovery: Script::new(USE_RECOVERY),
                 reset: Script::new(RESET),
                 enroll: Script::new(ENROLL),
+                reseal: Script::new(RESEAL),
                 accept_step: Script::new(ACCEPT_STEP),
                 fail_user: Script::new(FAIL_USER),
                 fail_addr: Script::new(FAIL_ADDR),
@@ -686,6 +696,9 @@ impl RedisStore {
         now: u64,
         step: u64,
     ) -> Result<bool, StoreError> {
+        // Indexed before the secret is written, so no enrolled secret is missing from the
+        // index that key re-encryption walks.
+        self.index_user(user).await?;
         let mut inv = self.scripts.enroll.prepare_invoke();
         inv.key(self.user_key(user))
             .arg(sealed)
@@ -862,8 +875,43 @@ impl RedisStore {
                 .arg(now),
         )
         .await?;
+        self.index_user(user).await
+    }
+
+    async fn index_user(&self, user: &str) -> Result<(), StoreError> {
         self.run::<()>(redis::cmd("ZADD").arg(self.users_key()).arg(0).arg(user))
             .await
+    }
+
+    pub async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let start = if after.is_empty() {
+            "-".to_string()
+        } else {
+            format!("({after}")
+        };
+        let mut cmd = redis::cmd("ZRANGEBYLEX");
+        cmd.arg(self.users_key())
+            .arg(start)
+            .arg("+")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit);
+        self.run(&cmd).await
+    }
+
+    pub async fn reseal_secret(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        key_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.reseal.prepare_invoke();
+        inv.key(self.user_key(user))
+            .arg(current)
+            .arg(sealed)
+            .arg(key_id);
+        Ok(self.durable(Write::Script(inv)).await? == 1)
     }
 
     pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
@@ -896,6 +944,7 @@ impl RedisStore {
         now: u64,
         step: u64,
     ) -> Result<(), StoreError> {
+        self.index_user(user).await?;
         let mut inv = self.scripts.hset.prepare_invoke();
         inv.key(self.user_key(user))
             .arg("secret")

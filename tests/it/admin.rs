@@ -712,3 +712,189 @@ async fn a_reset_never_reopens_a_grace_period() {
         "no grace after a reset"
     );
 }
+
+/// Runs `mfa-gateway admin --config <the world's config> reseal [extra]`.
+fn reseal_cli(w: &World, extra: &[&str]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"));
+    cmd.arg("admin")
+        .arg("--config")
+        .arg(w.gw.dir.join("gateway.toml"))
+        .arg("reseal")
+        .args(extra)
+        .env("USER", "keyrotator")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = run_bounded(cmd, Duration::from_secs(30));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Restarts the world's gateway with `text` (same directory, Redis, VMS and clock).
+async fn restart_with(w: &mut World, text: String) {
+    w.gw.stop().await;
+    w.gw = start_gateway(
+        &w.gw.dir.clone(),
+        &text,
+        &w.gw.ca_pem.clone(),
+        w.gw.clock.clone(),
+    )
+    .await;
+    w.text = text;
+}
+
+#[tokio::test]
+async fn key_rotation_ends_with_every_secret_resealed_and_the_old_key_removed() {
+    let mut w = world("2022-02-01T10:00:00Z", "").await;
+    let customer = enroll(&client(&w.gw), &w, "customer").await;
+    let msp = enroll(&client(&w.gw), &w, "msp").await;
+    let port = w.redis.port;
+    let key_id = move |user: &str| {
+        let key = format!("t:{{u:{user}}}");
+        async move {
+            redis_query::<String>(port, &["HGET", &key, "key_id"])
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(key_id("customer").await, "k1");
+    let old_keys = w
+        .text
+        .lines()
+        .find(|l| l.starts_with("keys = ["))
+        .unwrap()
+        .to_string();
+    let k1 = old_keys
+        .trim_start_matches("keys = [")
+        .trim_end_matches(']')
+        .to_string();
+    let k2 = format!(
+        "{{ id = \"k2\", value = \"{}\" }}",
+        mfa_gateway::auth::crypto::generate_key_material()
+    );
+
+    // Steps 1 and 2 of a rotation: the new key known everywhere, then active. Secrets made
+    // before still name k1.
+    let rotated = w.text.replace(
+        &old_keys,
+        &format!("keys = [{k1}, {k2}]\nactive_key = \"k2\""),
+    );
+    restart_with(&mut w, rotated.clone()).await;
+    assert_eq!(key_id("msp").await, "k1");
+
+    // Step 3: a dry run writes nothing; the real run moves both secrets to k2.
+    let (ok, out) = reseal_cli(&w, &["--dry-run"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("to reseal from key \"k1\" to \"k2\": 2"),
+        "{out}"
+    );
+    assert_eq!(key_id("customer").await, "k1");
+    let (ok, out) = reseal_cli(&w, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("resealed from key \"k1\" to \"k2\": 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("every enrolled secret is now sealed with \"k2\""),
+        "{out}"
+    );
+    assert_eq!(
+        (key_id("customer").await, key_id("msp").await),
+        ("k2".into(), "k2".into())
+    );
+    let (ok, out) = reseal_cli(&w, &[]);
+    assert!(
+        ok && out.contains("already sealed with the active key \"k2\": 2"),
+        "{out}"
+    );
+
+    // Step 4: k1 removed. Both users still log in with their own phones.
+    let only_k2 = w
+        .text
+        .replace(&format!("keys = [{k1}, {k2}]"), &format!("keys = [{k2}]"));
+    restart_with(&mut w, only_k2).await;
+    for (user, secret) in [("customer", &customer), ("msp", &msp)] {
+        let c = client(&w.gw);
+        login_with_code(&c, &w.gw, user, secret).await;
+    }
+
+    // A ring that opens nothing: the secrets are listed, left as they are, and the exit
+    // status says so.
+    let stranger = format!(
+        "{{ id = \"k3\", value = \"{}\" }}",
+        mfa_gateway::auth::crypto::generate_key_material()
+    );
+    let foreign = w.text.replace(
+        &format!("keys = [{k2}]\nactive_key = \"k2\""),
+        &format!("keys = [{stranger}]\nactive_key = \"k3\""),
+    );
+    std::fs::write(w.gw.dir.join("gateway.toml"), &foreign).unwrap();
+    let (ok, out) = reseal_cli(&w, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("could not open (left as they are): 2"),
+        "{out}"
+    );
+    assert!(out.contains("customer:") && out.contains("\"k2\""), "{out}");
+    assert_eq!(key_id("customer").await, "k2");
+    std::fs::write(w.gw.dir.join("gateway.toml"), &w.text).unwrap();
+
+    // The store's compare-and-set on the real Redis: a secret that is no longer the one read
+    // is never overwritten; the index pages in byte order.
+    let cfg = mfa_gateway::config::Config::from_toml(
+        &w.text,
+        &w.gw.dir.join("gateway.toml"),
+        mfa_gateway::config::Mode::Production,
+    )
+    .unwrap();
+    let store =
+        mfa_gateway::store::Store::Redis(mfa_gateway::store::redis::RedisStore::new(&cfg.redis));
+    let stored = store.user("customer").await.unwrap().secret.unwrap();
+    assert!(
+        !store
+            .reseal_secret("customer", b"what was read before", b"other", "k9")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.user("customer").await.unwrap().secret, Some(stored));
+    assert_eq!(key_id("customer").await, "k2");
+    assert_eq!(
+        store.users_after("", 10).await.unwrap(),
+        vec!["customer".to_string(), "msp".to_string()]
+    );
+    assert_eq!(
+        store.users_after("customer", 10).await.unwrap(),
+        vec!["msp".to_string()]
+    );
+
+    // The audit trail names who resealed what.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+        .args(["audit", "export", "--since", "2020-01-01", "--config"])
+        .arg(w.gw.dir.join("gateway.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let reseals: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["event"] == "secrets_resealed")
+        .collect();
+    assert_eq!(reseals.len(), 3, "{text}");
+    assert_eq!(reseals[0]["actor"], "cli:keyrotator");
+    assert_eq!(
+        reseals[0]["detail"],
+        "to=k2 resealed=2 from=k1:2 unreadable=0 busy=0"
+    );
+    let pairing: String = totp::pairing_code(&customer)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert!(!text.contains(&pairing), "no secret in the audit trail");
+}
