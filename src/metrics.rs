@@ -57,11 +57,12 @@ pub enum MfaEvent {
     Postponed,
     ChallengeExpired,
     SessionStripped,
+    UrlSessionStripped,
     Logout,
     StoreError,
 }
 
-const EVENTS: [(MfaEvent, &str); 13] = [
+const EVENTS: [(MfaEvent, &str); 14] = [
     (MfaEvent::ChallengeIssued, "challenge_issued"),
     (MfaEvent::EnrollmentStarted, "enrollment_started"),
     (MfaEvent::Enrolled, "enrolled"),
@@ -73,6 +74,7 @@ const EVENTS: [(MfaEvent, &str); 13] = [
     (MfaEvent::Postponed, "postponed"),
     (MfaEvent::ChallengeExpired, "challenge_expired"),
     (MfaEvent::SessionStripped, "session_stripped"),
+    (MfaEvent::UrlSessionStripped, "url_session_stripped"),
     (MfaEvent::Logout, "logout"),
     (MfaEvent::StoreError, "store_error"),
 ];
@@ -92,7 +94,7 @@ pub struct Metrics {
     open_tunnels: AtomicI64,
     /// Per worker thread, once the TLS listener is bound (see [`Metrics::register_workers`]).
     workers: ArcSwapOption<WorkerGauges>,
-    mfa_events: [AtomicU64; 13],
+    mfa_events: [AtomicU64; 14],
     cert_reload_failures: AtomicU64,
     policy_reload_failures: AtomicU64,
     policy_ok: AtomicU64,

@@ -187,6 +187,7 @@ pub struct RoleFile {
 #[serde(deny_unknown_fields)]
 pub struct VmsFile {
     pub session_cookies: Option<Vec<String>>,
+    pub url_session_params: Option<Vec<String>>,
     pub login: Option<Vec<LoginFile>>,
     pub logout: Option<Vec<RouteFile>>,
     pub end_session: Option<RouteFile>,

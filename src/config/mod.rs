@@ -312,6 +312,9 @@ pub enum RoleSource {
 #[derive(Debug, Clone)]
 pub struct Vms {
     pub session_cookies: Vec<String>,
+    /// Path (`;name=`) and query (`name=`) parameters removed from every forwarded URL,
+    /// because they would carry a session past the gate (`proxy::url_session`).
+    pub url_session_params: Vec<String>,
     pub login: Vec<LoginRoute>,
     pub logout: Vec<Route>,
     pub end_session: Option<Route>,
@@ -1147,8 +1150,27 @@ impl Validator {
                 MfaState::Enforced
             }
         };
+        let url_session_params = match v.url_session_params {
+            Some(names) => {
+                for (i, n) in names.iter().enumerate() {
+                    if n.is_empty() || !n.bytes().all(is_cookie_name_byte) {
+                        self.errors.push(
+                            format!("vms.url_session_params[{i}]"),
+                            format!("not a parameter name: {n:?}"),
+                        );
+                    }
+                }
+                names
+            }
+            // The servlet default, and each session cookie's own name (a servlet container
+            // with a renamed session cookie uses that name as the path parameter too).
+            None => std::iter::once("jsessionid".to_string())
+                .chain(session_cookies.iter().cloned())
+                .collect(),
+        };
         Some(Vms {
             session_cookies,
+            url_session_params,
             login,
             logout,
             end_session,

@@ -22,6 +22,7 @@ pub mod owned;
 pub mod path;
 pub mod upgrade;
 pub mod upstream;
+pub mod url_session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -102,12 +103,11 @@ impl Gateway {
 
     async fn route(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         conn: ConnInfo,
         accept_language: Option<&HeaderValue>,
     ) -> Result<(Response<Body>, Outcome), GatewayError> {
-        let path = req.uri().path();
-        match path::classify(path, &self.paths.prefix) {
+        match path::classify(req.uri().path(), &self.paths.prefix) {
             path::PathVerdict::Owned => {
                 // Boxed, like the login below: the future of every request is as large as its
                 // largest branch, and these rare ones would make each proxied request's
@@ -119,6 +119,10 @@ impl Gateway {
             }
             path::PathVerdict::Forward => {}
         }
+        if let Some(stripped) = self.url_session.strip(req.uri().path(), req.uri().query()) {
+            self.strip_url_session(&mut req, stripped)?;
+        }
+        let path = req.uri().path();
         if let Some(route) = self
             .cfg
             .vms
@@ -137,6 +141,28 @@ impl Gateway {
         self.pass_through(req, conn, is_logout)
             .await
             .map(|r| (r, Outcome::Proxied))
+    }
+
+    /// Replaces the request's path and query with `stripped` (the same without session
+    /// parameters, see `url_session`). What remains is classified again: it must still be a
+    /// path for the VMS.
+    #[cold]
+    fn strip_url_session(
+        &self,
+        req: &mut Request<Incoming>,
+        stripped: String,
+    ) -> Result<(), GatewayError> {
+        let bad = || GatewayError::from(crate::error::ClientError::BadRequest("malformed URL"));
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query =
+            Some(http::uri::PathAndQuery::try_from(stripped).map_err(|_| bad())?);
+        let uri = http::Uri::from_parts(parts).map_err(|_| bad())?;
+        if path::classify(uri.path(), &self.paths.prefix) != path::PathVerdict::Forward {
+            return Err(crate::error::ClientError::BadRequest("ambiguous path").into());
+        }
+        *req.uri_mut() = uri;
+        self.metrics.mfa(MfaEvent::UrlSessionStripped);
+        Ok(())
     }
 
     /// Builds the page for an error.

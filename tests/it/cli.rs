@@ -60,6 +60,26 @@ fn sentinel_settings_that_cannot_mean_what_they_say_are_errors() {
 }
 
 #[test]
+fn url_session_parameters_must_be_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("g.toml");
+    std::fs::write(
+        &f,
+        "[vms]\nsession_cookies = [\"JSESSIONID\"]\nurl_session_params = [\"jsessionid\", \"a=b\", \"\"]\n",
+    )
+    .unwrap();
+    let out = bin().arg("check-config").arg(&f).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("vms.url_session_params[1]: not a parameter name: \"a=b\""),
+        "{err}"
+    );
+    assert!(err.contains("vms.url_session_params[2]"), "{err}");
+    assert!(!err.contains("url_session_params[0]"), "{err}");
+}
+
+#[test]
 fn unknown_keys_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("g.toml");

@@ -215,6 +215,47 @@ async fn pass_through_is_faithful_and_strips_hop_by_hop() {
 }
 
 #[tokio::test]
+async fn session_ids_in_the_url_never_reach_the_vms() {
+    let up = spawn_echo().await;
+    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
+    let c = client(&gw);
+    let path_of = |p: &'static str| {
+        let c = c.clone();
+        let u = url(&gw, p);
+        async move {
+            let resp = c.get(u).send().await.unwrap();
+            assert_eq!(resp.status(), 201, "{p}");
+            let v: serde_json::Value = resp.json().await.unwrap();
+            v["path"].as_str().unwrap().to_string()
+        }
+    };
+    // Removed from path segments and the query, by the servlet name and the configured
+    // session cookie's name, in any case and percent-encoded; the rest kept as sent.
+    assert_eq!(
+        path_of("/app;jsessionid=STOLEN/list;v=2?x=1&VMSSESSION=STOLEN&y=%20").await,
+        "/app/list;v=2?x=1&y=%20"
+    );
+    assert_eq!(path_of("/a;JSESSIONID=1;%6Asessionid=2").await, "/a");
+    assert_eq!(path_of("/a;vmssession=S?jsessionid=S").await, "/a");
+    // Untouched when there is none.
+    assert_eq!(
+        path_of("/a;jsessionidx=1/b?sessionid=1&q=jsessionid").await,
+        "/a;jsessionidx=1/b?sessionid=1&q=jsessionid"
+    );
+    let metrics = crate::support::browser::get_text(&c, &gw, "/.mfa/metrics").await;
+    assert!(
+        metrics.contains("mfa_gateway_mfa_events_total{event=\"url_session_stripped\"} 3"),
+        "{metrics}"
+    );
+    // A URL that would reach the gateway's own paths once the parameter is gone stays
+    // refused, as it is with the parameter.
+    for p in ["/;jsessionid=1/.mfa/health", "/.mfa;jsessionid=1/health"] {
+        let status = c.get(url(&gw, p)).send().await.unwrap().status();
+        assert_eq!(status, 400, "{p}");
+    }
+}
+
+#[tokio::test]
 async fn http2_clients_keep_their_host() {
     let up = spawn_echo().await;
     let (gw, _redis, _dir) = proxy_gateway(up, "").await;
