@@ -338,13 +338,11 @@ async fn reseal(
         Ok(k) => k,
         Err(e) => return fail(e),
     };
-    let report = match mfa_gateway::admin::reseal::reseal_all(&ops.store, &keys, dry_run).await {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
+    let report = mfa_gateway::admin::reseal::reseal_all(&ops.store, &keys, dry_run).await;
     print!("{}", report.render(keys.active_id(), dry_run));
+    // Recorded also when Redis failed midway: what was resealed before stays resealed.
     if !dry_run {
-        let resealed: usize = report.resealed.values().sum();
+        let resealed = report.resealed_total();
         let from: Vec<String> = report
             .resealed
             .iter()
@@ -352,11 +350,12 @@ async fn reseal(
             .collect();
         let record =
             Record::new(Event::SecretsResealed, now, actor.kind, &actor.name).detail(format!(
-                "to={} resealed={resealed} from={} unreadable={} busy={}",
+                "to={} resealed={resealed} from={} unreadable={} busy={} complete={}",
                 keys.active_id(),
                 from.join(","),
                 report.unreadable.len(),
-                report.busy.len()
+                report.busy.len(),
+                report.complete()
             ));
         ops.audit.record(record).await;
     }

@@ -60,15 +60,17 @@ pub struct ResealReport {
     pub unreadable: Vec<(String, String)>,
     /// Secrets that changed under the walk on every attempt (left for another run).
     pub busy: Vec<String>,
+    /// Why the walk stopped early (Redis failed). What was resealed before stays resealed.
+    pub stopped: Option<String>,
 }
 
 impl ResealReport {
     /// Every enrolled secret is sealed with the active key (or would be, in a dry run).
     pub fn complete(&self) -> bool {
-        self.unreadable.is_empty() && self.busy.is_empty()
+        self.unreadable.is_empty() && self.busy.is_empty() && self.stopped.is_none()
     }
 
-    fn resealed_total(&self) -> usize {
+    pub fn resealed_total(&self) -> usize {
         self.resealed.values().sum()
     }
 
@@ -113,6 +115,9 @@ impl ResealReport {
                 let _ = writeln!(out, "  {user}");
             }
         }
+        if let Some(why) = &self.stopped {
+            let _ = writeln!(out, "stopped early: {why}");
+        }
         let done = if dry_run {
             format!(
                 "dry run: nothing was written; {} secret(s) would be resealed",
@@ -130,23 +135,32 @@ impl ResealReport {
 
 /// Walks every user in the index and reseals, with the active key of `keys`, each secret
 /// sealed with another key. With `dry_run` nothing is written: the report says what would
-/// be resealed and which secrets do not open.
-pub async fn reseal_all(
+/// be resealed and which secrets do not open. A Redis failure stops the walk; the report
+/// then says so (`stopped`) and still counts what was done before, so it can be audited.
+pub async fn reseal_all(store: &Store, keys: &KeyRing, dry_run: bool) -> ResealReport {
+    let mut report = ResealReport::default();
+    if let Err(e) = walk(store, keys, dry_run, &mut report).await {
+        report.stopped = Some(e.to_string());
+    }
+    report
+}
+
+async fn walk(
     store: &Store,
     keys: &KeyRing,
     dry_run: bool,
-) -> Result<ResealReport, StoreError> {
-    let mut report = ResealReport::default();
+    report: &mut ResealReport,
+) -> Result<(), StoreError> {
     let mut after = String::new();
     loop {
         let page = store.users_after(&after, PAGE).await?;
         for user in &page {
             report.users += 1;
-            reseal_user(store, keys, user, dry_run, &mut report).await?;
+            reseal_user(store, keys, user, dry_run, report).await?;
         }
         match page.last() {
             Some(last) if page.len() == PAGE => after.clone_from(last),
-            _ => return Ok(report),
+            _ => return Ok(()),
         }
     }
 }
@@ -260,7 +274,7 @@ mod tests {
         }
         let before = store.user(&users[0]).await.unwrap();
 
-        let dry = reseal_all(&store, &rotated, true).await.unwrap();
+        let dry = reseal_all(&store, &rotated, true).await;
         assert_eq!(dry.resealed.get("k1"), Some(&PAGE));
         assert_eq!(
             store.user(&users[0]).await.unwrap(),
@@ -268,7 +282,7 @@ mod tests {
             "dry run wrote"
         );
 
-        let report = reseal_all(&store, &rotated, false).await.unwrap();
+        let report = reseal_all(&store, &rotated, false).await;
         assert_eq!(report.users, PAGE + 7);
         assert_eq!(report.enrolled, PAGE + 3);
         assert_eq!(report.current, 3);
@@ -294,7 +308,7 @@ mod tests {
         );
 
         // A second run has nothing left to do.
-        let again = reseal_all(&store, &rotated, false).await.unwrap();
+        let again = reseal_all(&store, &rotated, false).await;
         assert_eq!((again.current, again.resealed_total()), (PAGE + 3, 0));
         assert!(
             again
@@ -312,7 +326,7 @@ mod tests {
         let keys = ring("k2", &[("k1", 1), ("k2", 2)]);
         enroll(&store, &keys, "bob", b"bob's secret").await;
 
-        let report = reseal_all(&store, &keys, false).await.unwrap();
+        let report = reseal_all(&store, &keys, false).await;
         assert_eq!(report.unreadable.len(), 1);
         assert_eq!(report.unreadable[0].0, "alice");
         assert!(

@@ -890,11 +890,22 @@ async fn key_rotation_ends_with_every_secret_resealed_and_the_old_key_removed() 
     assert_eq!(reseals[0]["actor"], "cli:keyrotator");
     assert_eq!(
         reseals[0]["detail"],
-        "to=k2 resealed=2 from=k1:2 unreadable=0 busy=0"
+        "to=k2 resealed=2 from=k1:2 unreadable=0 busy=0 complete=true"
     );
     let pairing: String = totp::pairing_code(&customer)
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
     assert!(!text.contains(&pairing), "no secret in the audit trail");
+
+    // Redis gone: the walk says it stopped and is not complete (the command then exits 1).
+    let keys = mfa_gateway::run::key_ring(&cfg, false).unwrap();
+    let mut redis = w.redis;
+    redis.stop();
+    let report = mfa_gateway::admin::reseal::reseal_all(&store, &keys, false).await;
+    assert!(report.stopped.is_some() && !report.complete(), "{report:?}");
+    assert!(
+        report.render("k2", false).contains("stopped early"),
+        "{report:?}"
+    );
 }
