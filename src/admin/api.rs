@@ -23,7 +23,7 @@ use crate::body::{Body, CollectError, collect_limited};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::metrics::Outcome;
-use crate::proxy::{ConnInfo, headers};
+use crate::proxy::ConnInfo;
 
 const MAX_BODY: usize = 8 * 1024;
 
@@ -69,12 +69,7 @@ pub async fn handle(
     conn: ConnInfo,
 ) -> Result<(Response<Body>, Outcome), GatewayError> {
     let now = gw.clock.unix();
-    let client = headers::client_ip(
-        req.headers(),
-        conn.peer.ip(),
-        &gw.cfg.server.trusted_proxies,
-    )
-    .to_string();
+    let client = gw.client_ip(req.headers(), conn).to_string();
     let Some(name) = token_name(gw, req.headers()) else {
         gw.audit
             .record(

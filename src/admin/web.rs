@@ -19,7 +19,7 @@ use crate::metrics::Outcome;
 use crate::mfa::approval::Approval;
 use crate::mfa::flow::{read_form, redirect};
 use crate::pages::{self, AdminError, AdminEvent, AdminMessage, Lang};
-use crate::proxy::{ConnInfo, Gate, headers, html_page};
+use crate::proxy::{ConnInfo, Gate, html_page};
 
 /// Formats Unix seconds for people: `2026-11-27 14:03 UTC`.
 pub fn fmt_time(t: u64) -> String {
@@ -77,12 +77,7 @@ pub async fn handle(
     lang: Lang,
 ) -> Result<(Response<Body>, Outcome), GatewayError> {
     let now = gw.clock.unix();
-    let client = headers::client_ip(
-        req.headers(),
-        conn.peer.ip(),
-        &gw.cfg.server.trusted_proxies,
-    )
-    .to_string();
+    let client = gw.client_ip(req.headers(), conn).to_string();
     let admin =
         signed_in(gw, &req, now).filter(|a| a.mfa_passed && gw.cfg.admin.roles.contains(&a.role));
     let Some(admin) = admin else {

@@ -28,7 +28,7 @@ use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
 use crate::pages::{self, AccountMessage, FormAction, FormError, Lang};
 use crate::policy::MfaState;
-use crate::proxy::{ConnInfo, headers, html_page};
+use crate::proxy::{ConnInfo, html_page};
 
 const PAIRING_TTL: Duration = Duration::from_secs(600);
 
@@ -89,12 +89,7 @@ pub async fn handle(
             Outcome::Rejected,
         ));
     };
-    let addr = headers::client_ip(
-        req.headers(),
-        conn.peer.ip(),
-        &gw.cfg.server.trusted_proxies,
-    )
-    .to_string();
+    let addr = gw.client_ip(req.headers(), conn).to_string();
     let csrf = session_csrf(gw, "account", &a);
     let ctx = Ctx {
         gw,

@@ -23,7 +23,7 @@ use crate::error::{ClientError, GatewayError, InternalError};
 use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
 use crate::pages::{self, FormError, Lang};
-use crate::proxy::{ConnInfo, headers, html_page};
+use crate::proxy::{ConnInfo, html_page};
 
 /// Forms on these pages are tiny; anything larger is refused.
 pub const MAX_FORM_BYTES: usize = 4096;
@@ -55,12 +55,7 @@ pub async fn handle(
     lang: Lang,
 ) -> Result<(Response<Body>, Outcome), GatewayError> {
     let now = gw.clock.unix();
-    let addr = headers::client_ip(
-        req.headers(),
-        conn.peer.ip(),
-        &gw.cfg.server.trusted_proxies,
-    )
-    .to_string();
+    let addr = gw.client_ip(req.headers(), conn).to_string();
     let Some(id) = cookies::request_cookie(req.headers(), CHALLENGE_COOKIE).map(str::to_string)
     else {
         return Ok((expired(gw, lang), Outcome::Rejected));

@@ -14,8 +14,6 @@
 //! not released, the withheld VMS session is ended if an `end_session` request is configured,
 //! and the user sees an error page.
 
-use std::net::IpAddr;
-
 use bytes::Bytes;
 use http::header::{self, HeaderValue, LOCATION, SET_COOKIE};
 use http::{Request, Response, StatusCode};
@@ -54,7 +52,7 @@ pub async fn intercept(
             CollectError::Io(_) => ClientError::BadRequest("login body could not be read"),
         })?;
     let typed_user = extract_username(&route.username, &body);
-    let client_addr = client_ip(gw, &parts.headers, conn);
+    let client_addr = gw.client_ip(&parts.headers, conn);
     let _ = gw.gate(&mut parts.headers, now);
     gw.rewrite_request(&mut parts, conn)?;
     let client_host = parts.headers.get(header::HOST).cloned();
@@ -223,10 +221,6 @@ pub async fn intercept(
             Err(e)
         }
     }
-}
-
-fn client_ip(gw: &Gateway, h: &http::HeaderMap, conn: ConnInfo) -> IpAddr {
-    headers::client_ip(h, conn.peer.ip(), &gw.cfg.server.trusted_proxies)
 }
 
 fn rank(s: MfaState) -> u8 {

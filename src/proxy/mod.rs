@@ -165,6 +165,11 @@ impl Gateway {
         Ok(())
     }
 
+    /// The client's address: the peer, or what trusted proxies say in `X-Forwarded-For`.
+    pub fn client_ip(&self, headers: &http::HeaderMap, conn: ConnInfo) -> std::net::IpAddr {
+        headers::client_ip(headers, conn.peer.ip(), &self.cfg.server.trusted_proxies)
+    }
+
     /// Builds the page for an error.
     pub fn error_response(&self, e: &GatewayError, lang: Lang) -> Response<Body> {
         self.page_response(e.page(), lang)
