@@ -160,6 +160,9 @@ fn decode(raw: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
