@@ -56,6 +56,7 @@ pub struct ServerFile {
     pub shutdown_grace: Option<String>,
     pub trusted_proxies: Option<Vec<String>>,
     pub worker_threads: Option<usize>,
+    pub ready_requires: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

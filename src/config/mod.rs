@@ -113,6 +113,47 @@ pub struct Server {
     pub shutdown_grace: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub worker_threads: Option<usize>,
+    /// What `/.mfa/ready` must find working to answer 200.
+    pub ready_requires: ReadyRequires,
+}
+
+/// The parts readiness depends on (`server.ready_requires`). Every part is always checked and
+/// reported; only these decide 200 or 503.
+///
+/// Redis and the policy file are shared by every instance, so by default they do not decide:
+/// when Redis is away, every instance is equally affected, approved sessions keep working
+/// without it, and taking all instances out of service would end those too. A broken policy
+/// file leaves the previous policy in force. The VMS decides: an instance that cannot reach it
+/// can serve nothing but its own pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyRequires {
+    pub upstream: bool,
+    pub store: bool,
+    pub policy: bool,
+}
+
+impl Default for ReadyRequires {
+    fn default() -> Self {
+        ReadyRequires {
+            upstream: true,
+            store: false,
+            policy: false,
+        }
+    }
+}
+
+impl ReadyRequires {
+    /// The names, as in the configuration.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.upstream, "upstream"),
+            (self.store, "store"),
+            (self.policy, "policy"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -603,6 +644,28 @@ impl Validator {
                 "must be between 8192 and 1048576",
             );
         }
+        let ready_requires = match s.ready_requires {
+            None => ReadyRequires::default(),
+            Some(parts) => {
+                let mut r = ReadyRequires {
+                    upstream: false,
+                    store: false,
+                    policy: false,
+                };
+                for (i, part) in parts.iter().enumerate() {
+                    match part.as_str() {
+                        "upstream" => r.upstream = true,
+                        "store" => r.store = true,
+                        "policy" => r.policy = true,
+                        other => self.errors.push(
+                            format!("server.ready_requires[{i}]"),
+                            format!("\"upstream\", \"store\" or \"policy\", not {other:?}"),
+                        ),
+                    }
+                }
+                r
+            }
+        };
         let server = Server {
             listen: listen?,
             redirect_listen,
@@ -634,6 +697,7 @@ impl Validator {
             ),
             trusted_proxies: trusted,
             worker_threads: s.worker_threads,
+            ready_requires,
         };
         Some(server)
     }

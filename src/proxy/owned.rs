@@ -93,8 +93,9 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     r
 }
 
-/// Ready when the upstream answers (any HTTP status), the store answers and the policy file
-/// last loaded cleanly.
+/// Checks the upstream (any HTTP answer counts), the store and the policy file's last load,
+/// and reports all three; ready when those that `server.ready_requires` names work (by
+/// default the upstream only: see [`crate::config::ReadyRequires`]).
 pub async fn readiness(gw: &Gateway) -> (bool, String) {
     let upstream_ok = check_upstream(gw).await;
     let store_ok = tokio::time::timeout(std::time::Duration::from_secs(2), gw.store.ping())
@@ -102,9 +103,13 @@ pub async fn readiness(gw: &Gateway) -> (bool, String) {
         .is_ok_and(|r| r.is_ok());
     gw.metrics.store_up(store_ok);
     let policy_ok = gw.policy.healthy();
-    let ok = upstream_ok && store_ok && policy_ok;
+    let requires = gw.cfg.server.ready_requires;
+    let ok = (upstream_ok || !requires.upstream)
+        && (store_ok || !requires.store)
+        && (policy_ok || !requires.policy);
     let body = serde_json::json!({
         "ready": ok,
+        "requires": requires.names(),
         "upstream": if upstream_ok { "ok" } else { "unreachable" },
         "store": { "kind": gw.store.kind(), "status": if store_ok { "ok" } else { "unreachable" } },
         "policy": if policy_ok { "ok" } else { "last reload failed; previous policy in force" },

@@ -80,6 +80,23 @@ fn url_session_parameters_must_be_names() {
 }
 
 #[test]
+fn readiness_parts_must_be_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("g.toml");
+    std::fs::write(&f, "[server]\nready_requires = [\"store\", \"redis\"]\n").unwrap();
+    let out = bin().arg("check-config").arg(&f).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "server.ready_requires[1]: \"upstream\", \"store\" or \"policy\", not \"redis\""
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("ready_requires[0]"), "{err}");
+}
+
+#[test]
 fn unknown_keys_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("g.toml");

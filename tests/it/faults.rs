@@ -146,6 +146,14 @@ async fn slow_or_cut_redis_fails_closed_and_recovers() {
         async || metrics.render().contains("mfa_gateway_store_up 0"),
     )
     .await;
+    // The instance stays in service (Redis is shared: every instance has the same problem,
+    // and approved sessions still work), and says what is missing.
+    let ready = supplier.get(url(&gw, "/.mfa/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let v: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(v["store"]["status"], "unreachable", "{v}");
+    assert_eq!(v["requires"], serde_json::json!(["upstream"]), "{v}");
+    assert_eq!(get_status(&supplier, &gw, "/api/me").await, 200);
 
     // Healthy again: recovers by itself.
     relay.cut.store(false, Ordering::SeqCst);

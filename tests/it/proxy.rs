@@ -394,6 +394,11 @@ async fn health_readiness_and_metrics() {
     assert_eq!(ready.status(), 200);
     let v: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(v["store"]["status"], "ok");
+    assert_eq!(
+        v["requires"],
+        serde_json::json!(["upstream"]),
+        "the default"
+    );
     c.get(url(&gw, "/x")).send().await.unwrap();
     let m = c
         .get(url(&gw, "/.mfa/metrics"))

@@ -362,7 +362,11 @@ async fn sentinel_over_tls_with_a_private_ca_and_passwords() {
     // A gateway (and the directory its files live in) whose sentinels get this password.
     let start = async |sentinel_password: &str| {
         let dir = tempfile::tempdir().unwrap();
-        let text = config_with_redis(&c, vms_addr, &redis(sentinel_password), DEMO_VMS, "");
+        let text = config_with_redis(&c, vms_addr, &redis(sentinel_password), DEMO_VMS, "")
+            .replace(
+                "trusted_proxies = []",
+                "trusted_proxies = []\nready_requires = [\"upstream\", \"store\"]",
+            );
         let clock = Clock::manual(at("2022-02-01T09:00:00Z"));
         let gw = start_gateway(dir.path(), &text, &c.ca_pem, clock).await;
         (gw, dir)
@@ -387,7 +391,8 @@ async fn sentinel_over_tls_with_a_private_ca_and_passwords() {
         "state read from the TLS master the sentinel named"
     );
 
-    // The wrong sentinel password: the sentinel refuses, so Redis is unavailable (fail closed).
+    // The wrong sentinel password: the sentinel refuses, so Redis is unavailable (fail closed;
+    // the gateway below makes readiness depend on Redis).
     let (gw, _dir) = start("wrong").await;
     let ready = client(&gw)
         .get(url(&gw, "/.mfa/ready"))

@@ -180,14 +180,21 @@ pub fn redis_with_password(dir: &Path) -> (Proc, String) {
     panic!("redis-server did not start on {port}");
 }
 
-/// Polls `/.mfa/ready` until it answers 200, and returns its JSON body.
+/// Polls `/.mfa/ready` until it answers 200 with every part it reports up (Redis too, which
+/// does not decide readiness by default), and returns its JSON body.
 pub async fn wait_ready(client: &reqwest::Client, port: u16, gw: &Proc) -> serde_json::Value {
     let url = format!("https://localhost:{port}{DEFAULT_PREFIX}ready");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = String::new();
     while Instant::now() < deadline {
         match client.get(&url).send().await {
-            Ok(r) if r.status() == 200 => return r.json().await.unwrap(),
+            Ok(r) if r.status() == 200 => {
+                let body: serde_json::Value = r.json().await.unwrap();
+                if body["store"]["status"] == "ok" && body["policy"] == "ok" {
+                    return body;
+                }
+                last = body.to_string();
+            }
             Ok(r) => last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
             Err(e) => last = e.to_string(),
         }
