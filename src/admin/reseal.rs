@@ -223,23 +223,8 @@ async fn reseal_user(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::auth::crypto::testing::ring;
     use crate::store::memory::MemoryStore;
-    use zeroize::Zeroizing;
-
-    fn key(fill: u8) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new((0..32u8).map(|i| i.wrapping_mul(31) ^ fill).collect())
-    }
-
-    fn ring(active: &str, ids: &[(&str, u8)]) -> KeyRing {
-        KeyRing::new(
-            active,
-            ids.iter()
-                .map(|(id, f)| (id.to_string(), key(*f)))
-                .collect(),
-        )
-        .unwrap()
-    }
-
     async fn enroll(store: &Store, keys: &KeyRing, user: &str, secret: &[u8]) {
         let sealed = keys
             .seal(Purpose::TotpSecret, user.as_bytes(), secret)

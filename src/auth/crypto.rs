@@ -716,17 +716,20 @@ pub fn verify_recovery_code(code: &str, stored: &str) -> bool {
     .is_ok()
 }
 
+/// Key rings for unit tests elsewhere in the crate.
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod testing {
     use super::*;
 
-    fn key(fill: u8) -> Zeroizing<Vec<u8>> {
-        // Not one repeated byte, so it would also pass parse_key_material.
+    /// 32 bytes made from `fill`; not one repeated byte, so it would also pass
+    /// `parse_key_material`.
+    pub fn key(fill: u8) -> Zeroizing<Vec<u8>> {
         Zeroizing::new((0..32u8).map(|i| i.wrapping_mul(7) ^ fill).collect())
     }
 
-    fn ring(active: &str, ids: &[(&str, u8)]) -> KeyRing {
+    /// A ring of the keys `(id, fill)` with `active` active.
+    pub fn ring(active: &str, ids: &[(&str, u8)]) -> KeyRing {
         KeyRing::new(
             active,
             ids.iter()
@@ -735,6 +738,13 @@ mod tests {
         )
         .unwrap()
     }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::testing::{key, ring};
+    use super::*;
 
     #[test]
     fn keyring_is_shareable_across_tasks() {
