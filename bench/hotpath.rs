@@ -6,7 +6,8 @@
 //! only the loop is counted (not start-up):
 //!
 //! * `pass`: what the gateway does for a proxied request carrying an approved VMS session:
-//!   language negotiation, route classification, `Gateway::gate` (the approval found among
+//!   language negotiation, route classification, the look for session ids in the URL,
+//!   `Gateway::gate` (the approval found among
 //!   those this thread verified before, revocation lookup, gateway cookie removed), `rewrite_request` (hop-by-hop headers, Host,
 //!   X-Forwarded-*, upstream URI), response header clean-up and the request metric;
 //! * `nomfa`: the same for a session approved without MFA (a role where MFA is not enforced),
@@ -231,6 +232,8 @@ fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     let lang = parts.headers.get(header::ACCEPT_LANGUAGE).cloned();
     let path = parts.uri.path();
     let owned = mfa_gateway::proxy::path::classify(path, &gw.paths.prefix);
+    // As `Gateway::route`: session ids in the URL (none here, the common case).
+    let url_session = gw.url_session.strip(path, parts.uri.query());
     let login = gw
         .cfg
         .vms
@@ -252,7 +255,7 @@ fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     headers::strip_hop_by_hop(&mut resp);
     gw.metrics
         .request(Outcome::Proxied, Duration::from_micros(250));
-    black_box((lang, owned, login, logout, gate, parts, resp));
+    black_box((lang, owned, url_session, login, logout, gate, parts, resp));
     Ok(approved)
 }
 
