@@ -233,7 +233,7 @@ fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     let path = parts.uri.path();
     let owned = mfa_gateway::proxy::path::classify(path, &gw.paths.prefix);
     // As `Gateway::route`: session ids in the URL (none here, the common case).
-    let url_session = gw.url_session.strip(path, parts.uri.query());
+    let url_session = gw.cfg.vms.url_session_params.strip(path, parts.uri.query());
     let login = gw
         .cfg
         .vms

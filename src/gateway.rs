@@ -68,8 +68,6 @@ impl OwnedPaths {
 pub struct Gateway {
     pub cfg: Arc<Config>,
     pub paths: OwnedPaths,
-    /// Session parameters removed from forwarded URLs.
-    pub url_session: crate::proxy::url_session::SessionParams,
     pub upstream: Upstream,
     pub metrics: Arc<Metrics>,
     pub keys: Arc<KeyRing>,
@@ -113,7 +111,6 @@ impl Gateway {
         };
         Ok(Arc::new(Self {
             paths: OwnedPaths::new(&cfg.server.prefix),
-            url_session: crate::proxy::url_session::SessionParams::new(&cfg.vms.url_session_params),
             upstream,
             metrics: Arc::new(Metrics::new()),
             keys: Arc::new(keys),

@@ -355,7 +355,7 @@ pub struct Vms {
     pub session_cookies: Vec<String>,
     /// Path (`;name=`) and query (`name=`) parameters removed from every forwarded URL,
     /// because they would carry a session past the gate (`proxy::url_session`).
-    pub url_session_params: Vec<String>,
+    pub url_session_params: crate::proxy::url_session::SessionParams,
     pub login: Vec<LoginRoute>,
     pub logout: Vec<Route>,
     pub end_session: Option<Route>,
@@ -1232,6 +1232,7 @@ impl Validator {
                 .chain(session_cookies.iter().cloned())
                 .collect(),
         };
+        let url_session_params = crate::proxy::url_session::SessionParams::new(url_session_params);
         Some(Vms {
             session_cookies,
             url_session_params,

@@ -119,7 +119,12 @@ impl Gateway {
             }
             path::PathVerdict::Forward => {}
         }
-        if let Some(stripped) = self.url_session.strip(req.uri().path(), req.uri().query()) {
+        if let Some(stripped) = self
+            .cfg
+            .vms
+            .url_session_params
+            .strip(req.uri().path(), req.uri().query())
+        {
             self.strip_url_session(&mut req, stripped)?;
         }
         let path = req.uri().path();
