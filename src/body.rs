@@ -1,9 +1,10 @@
 //! One body type for every direction.
 //!
-//! The gateway either streams a body it received (`Incoming`, from the client or from the VMS)
-//! or sends bytes it holds (its own pages, a buffered login request, a released response). An
-//! enum avoids boxing a trait object on every proxied request and keeps streaming bodies
-//! streaming: an `Incoming` is polled frame by frame and never collected.
+//! The gateway either streams a body it received (`Incoming` from the client or from hyper's
+//! client connections to the VMS, `Vms` from its own) or sends bytes it holds (its own pages,
+//! a buffered login request, a released response). An enum avoids boxing a trait object on
+//! every proxied request and keeps streaming bodies streaming: a received body is polled
+//! frame by frame and never collected.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,6 +12,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
+
+use crate::proxy::upstream::ResponseBody;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -20,6 +23,7 @@ pub enum Body {
     Empty,
     Bytes(Option<Bytes>),
     Incoming(Incoming),
+    Vms(ResponseBody),
 }
 
 impl Body {
@@ -72,6 +76,7 @@ impl HttpBody for Body {
             Body::Empty => Poll::Ready(None),
             Body::Bytes(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
+            Body::Vms(v) => Pin::new(v).poll_frame(cx),
         }
     }
 
@@ -80,6 +85,7 @@ impl HttpBody for Body {
             Body::Empty => true,
             Body::Bytes(b) => b.is_none(),
             Body::Incoming(i) => i.is_end_stream(),
+            Body::Vms(v) => v.is_end_stream(),
         }
     }
 
@@ -89,6 +95,7 @@ impl HttpBody for Body {
             Body::Bytes(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Body::Bytes(None) => SizeHint::with_exact(0),
             Body::Incoming(i) => i.size_hint(),
+            Body::Vms(v) => v.size_hint(),
         }
     }
 }

@@ -330,7 +330,7 @@ impl Gateway {
     }
 
     /// Prepares an upstream response for the client.
-    pub fn respond(&self, resp: Response<Incoming>, gate: &Gate, now: u64) -> Response<Body> {
+    pub fn respond(&self, resp: Response<Body>, gate: &Gate, now: u64) -> Response<Body> {
         let (mut parts, body) = resp.into_parts();
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
             let upgrade = headers::strip_hop_by_hop(&mut parts.headers);
@@ -343,7 +343,7 @@ impl Gateway {
         if parts.headers.contains_key(SET_COOKIE) {
             self.guard_set_cookie(&mut parts.headers, gate, now);
         }
-        Response::from_parts(parts, Body::from(body))
+        Response::from_parts(parts, body)
     }
 
     /// A VMS session cookie set outside a login reaches the client only for an approved

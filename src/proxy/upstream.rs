@@ -5,26 +5,36 @@
 //! to the gateway are served all the same, because every request is rewritten to HTTP/1.1
 //! before it leaves.
 //!
-//! # Why a pool of its own
+//! # Two kinds of connection, one pool each
 //!
 //! Every proxied request passes through here, so the pool is kept as small as nginx's
-//! per-worker keep-alive cache: hyper's HTTP/1 client connections (one task each, driving the
-//! socket) and, per worker thread, a stack of their idle request handles. A request takes the
-//! most recently used handle of its own thread's stack (the connection whose buffers and
-//! socket are warm, and whose task most likely runs on the same thread), sends, and puts the
-//! handle back as soon as the response head has arrived. A handle whose previous response is
-//! still streaming is not ready and is skipped. No task is spawned per request and no lock
-//! is shared between threads on the hot path.
+//! per-worker keep-alive cache: per worker thread, a stack of idle connections. A request
+//! takes the most recently used connection of its own thread's stack (warm buffers and
+//! socket), and no lock is shared between threads on the hot path.
+//!
+//! * Requests whose body the gateway holds (none, as for nearly every page view, or a
+//!   buffered login form) use the gateway's own HTTP/1.1 connections ([`conn`], [`wire`]):
+//!   the request's task writes the request and reads the answer itself, without a task or
+//!   channel per connection. A connection goes back to its stack when the answer's body has
+//!   been read to the end.
+//! * Streaming uploads and protocol upgrades use hyper's HTTP/1 client connections (one task
+//!   each, driving the socket), which send and receive at the same time. Their request
+//!   handles go back to their stack as soon as the answer's head has arrived; a handle whose
+//!   previous answer is still streaming is skipped.
 //!
 //! ```text
-//!   checkout ──► stack of this thread (LIFO) ──► ready handle? ──yes──► send ──► head ──► checkin
-//!                        │                            │ no (busy: keep; closed/stale: drop)
+//!   checkout ──► stack of this thread (LIFO) ──► usable? ──yes──► send ──► head ──► (checkin)
+//!                        │                          │ no (closed/stale: drop)
 //!                        └── empty ──► connect (TCP [+ TLS], under connect_timeout) ─┘
 //! ```
 //!
-//! A request that a reused connection could not even start to send (the VMS had closed it
-//! while idle) is sent once more on a new connection; hyper hands such a request back
-//! untouched, so nothing is sent twice.
+//! A request that a reused connection could not deliver (the VMS had closed it while idle)
+//! is sent once more on a new connection when that cannot do harm: hyper hands back a
+//! request it never wrote, and a request of a safe or idempotent method (RFC 9110 9.2)
+//! whose connection closed before the first byte of an answer is sent again.
+
+mod conn;
+pub mod wire;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -34,8 +44,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{Request, Response, Uri, Version};
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http::{Method, Request, Response, Uri, Version};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
@@ -44,6 +54,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+pub use self::conn::ResponseBody;
+use self::conn::{Conn, ExchangeError};
 use crate::body::Body;
 use crate::config::Upstream as UpstreamConfig;
 use crate::error::UpstreamError;
@@ -66,7 +78,12 @@ struct Inner {
     idle_timeout: Duration,
     max_idle_per_shard: usize,
     max_head_bytes: usize,
+    /// hyper's connections (streaming uploads, upgrades), per worker thread.
     shards: Box<[Mutex<Vec<Idle>>]>,
+    /// The gateway's own connections (everything else), per worker thread. Boxed once when
+    /// opened: the same box moves between the pool and the response bodies.
+    #[allow(clippy::vec_box)]
+    conns: Box<[Mutex<Vec<Box<Conn>>>]>,
 }
 
 /// An idle (or still streaming) connection's request handle.
@@ -121,6 +138,7 @@ impl Upstream {
                 max_idle_per_shard: cfg.pool_max_idle.div_ceil(shards).max(1),
                 max_head_bytes: max_head_bytes.max(8192),
                 shards: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+                conns: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
             }),
         })
     }
@@ -142,7 +160,7 @@ impl Upstream {
         &self,
         mut req: Request<Body>,
         metrics: &Metrics,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<Body>, UpstreamError> {
         *req.version_mut() = Version::HTTP_11;
         // hyper's client connection writes the request target as given: origin form.
         if req.uri().scheme().is_some() {
@@ -168,11 +186,70 @@ impl Upstream {
                 metrics.upstream_failure(UpstreamFailure::Other);
                 Err(UpstreamError::Failed(error_chain(&e)))
             }
+            Ok(Err(Failure::Exchange(e))) => {
+                metrics.upstream_failure(UpstreamFailure::Other);
+                Err(UpstreamError::Failed(e))
+            }
             Ok(Ok(resp)) => Ok(resp),
         }
     }
 
-    async fn exchange(&self, req: Request<Body>) -> Result<Response<Incoming>, Failure> {
+    async fn exchange(&self, req: Request<Body>) -> Result<Response<Body>, Failure> {
+        let (parts, body) = req.into_parts();
+        match held_body(&parts, body) {
+            Ok(bytes) => self.exchange_own(parts, bytes).await,
+            Err(body) => {
+                let resp = self
+                    .exchange_hyper(Request::from_parts(parts, body))
+                    .await?;
+                Ok(resp.map(Body::from))
+            }
+        }
+    }
+
+    /// A request whose body is held: on the gateway's own connections.
+    async fn exchange_own(
+        &self,
+        parts: http::request::Parts,
+        body: Bytes,
+    ) -> Result<Response<Body>, Failure> {
+        let shard = self.inner.shard();
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let mut conn = match self.inner.checkout_conn(shard) {
+            Some(conn) => conn,
+            None => Conn::new(Box::pin(self.inner.connect_stream()).await?),
+        };
+        let max_head = self.inner.max_head_bytes;
+        let head = match conn
+            .exchange(&parts.method, target, &parts.headers, &body, max_head)
+            .await
+        {
+            Ok(head) => head,
+            Err(ExchangeError::ClosedBeforeAnswer(e))
+                if conn.reused && idempotent(&parts.method) =>
+            {
+                tracing::debug!(error = %e, "a reused VMS connection had closed; sending again");
+                conn = Conn::new(Box::pin(self.inner.connect_stream()).await?);
+                conn.exchange(&parts.method, target, &parts.headers, &body, max_head)
+                    .await
+                    .map_err(|e| Failure::Exchange(e.to_string()))?
+            }
+            Err(e) => return Err(Failure::Exchange(e.to_string())),
+        };
+        let pool: Arc<dyn conn::Return> = Arc::clone(&self.inner) as Arc<dyn conn::Return>;
+        let body = ResponseBody::new(conn, &head, pool);
+        let mut resp = Response::new(Body::Vms(body));
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        *resp.headers_mut() = head.headers;
+        Ok(resp)
+    }
+
+    /// A request with a streaming body or asking for an upgrade: on hyper's connections.
+    async fn exchange_hyper(
+        &self,
+        req: Request<Body>,
+    ) -> Result<Response<hyper::body::Incoming>, Failure> {
         let shard = self.inner.shard();
         let req = match self.inner.checkout(shard) {
             Some(mut sender) => match sender.try_send_request(req).await {
@@ -204,22 +281,59 @@ impl Upstream {
                 idle.retain(|i| !i.sender.is_closed() && !i.stale(now, self.inner.idle_timeout));
             }
         }
+        for shard in &self.inner.conns {
+            if let Ok(mut idle) = shard.lock() {
+                idle.retain(|c| c.idle_usable() && !c.stale(now, self.inner.idle_timeout));
+            }
+        }
     }
 
     /// Connections held in the pool (idle or still streaming a response).
     #[cfg(test)]
     fn pooled(&self) -> usize {
-        self.inner
+        let hyper: usize = self
+            .inner
             .shards
             .iter()
             .map(|s| s.lock().map_or(0, |v| v.len()))
-            .sum()
+            .sum();
+        let own: usize = self
+            .inner
+            .conns
+            .iter()
+            .map(|s| s.lock().map_or(0, |v| v.len()))
+            .sum();
+        hyper + own
     }
 }
 
 enum Failure {
     Connect(String),
     Http(hyper::Error),
+    Exchange(String),
+}
+
+/// The body as bytes when the gateway holds all of it (none, or a buffered one), and the
+/// request is not an upgrade; otherwise the body back, for hyper's client.
+fn held_body(parts: &http::request::Parts, body: Body) -> Result<Bytes, Body> {
+    if parts.headers.contains_key(http::header::UPGRADE) {
+        return Err(body);
+    }
+    match body {
+        Body::Empty => Ok(Bytes::new()),
+        Body::Bytes(b) => Ok(b.unwrap_or_default()),
+        Body::Incoming(i) if http_body::Body::is_end_stream(&i) => Ok(Bytes::new()),
+        other => Err(other),
+    }
+}
+
+/// Methods a request of which may be sent again when its connection turned out to be closed
+/// (RFC 9110 9.2.2).
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 impl Idle {
@@ -273,9 +387,27 @@ impl Inner {
         None
     }
 
+    /// The most recently used usable connection of a shard; closed and stale ones are
+    /// dropped on the way.
+    fn checkout_conn(&self, shard: usize) -> Option<Box<Conn>> {
+        let now = Instant::now();
+        let mut idle = self.conns.get(shard)?.lock().ok()?;
+        while let Some(conn) = idle.pop() {
+            if conn.idle_usable() && !conn.stale(now, self.idle_timeout) {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
     /// Puts a handle back after its response head arrived (not after an upgrade, which takes
     /// the connection over, nor when the VMS said it will close).
-    fn checkin(&self, shard: usize, sender: SendRequest<Body>, resp: &Response<Incoming>) {
+    fn checkin(
+        &self,
+        shard: usize,
+        sender: SendRequest<Body>,
+        resp: &Response<hyper::body::Incoming>,
+    ) {
         if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
             || sender.is_closed()
             || closes(resp.headers())
@@ -295,15 +427,20 @@ impl Inner {
         });
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, Failure> {
-        let io = tokio::time::timeout(self.connect_timeout, self.open())
+    /// A new connection (TCP, and TLS when configured), under the connect timeout.
+    async fn connect_stream(&self) -> Result<Stream, Failure> {
+        tokio::time::timeout(self.connect_timeout, self.open())
             .await
             .map_err(|_| {
                 Failure::Connect(format!(
                     "no connection within {:?} to {}",
                     self.connect_timeout, self.authority
                 ))
-            })??;
+            })?
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Body>, Failure> {
+        let io = self.connect_stream().await?;
         let (sender, conn) = http1::Builder::new()
             .max_buf_size(self.max_head_bytes)
             .handshake(TokioIo::new(io))
@@ -347,6 +484,20 @@ impl Inner {
     }
 }
 
+impl conn::Return for Inner {
+    /// Takes a connection back onto the stack of the thread its answer ended on.
+    fn give_back(&self, conn: Box<Conn>) {
+        let Some(Ok(mut idle)) = self.conns.get(self.shard()).map(|s| s.lock()) else {
+            return;
+        };
+        if idle.len() >= self.max_idle_per_shard {
+            // The oldest entry goes: it is the least likely to be warm.
+            idle.remove(0);
+        }
+        idle.push(conn);
+    }
+}
+
 async fn tcp_connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
@@ -372,6 +523,16 @@ fn closes(headers: &http::HeaderMap) -> bool {
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP socket underneath.
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
 }
 
 impl AsyncRead for Stream {
@@ -667,6 +828,234 @@ mod tests {
         assert_eq!(up.pooled(), 1);
         tokio::time::sleep(Duration::from_millis(80)).await;
         up.evict_idle();
+        assert_eq!(up.pooled(), 0);
+    }
+
+    /// A raw HTTP/1.1 server that answers the first request of each connection with
+    /// `answer`, then reads the next request and closes without answering (a VMS that ended
+    /// an idle connection just as it was reused). Records the request lines it received.
+    async fn server_closing_after_first(
+        answer: &'static str,
+    ) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let mut answered = false;
+                    loop {
+                        let Ok(n) = s.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head: Vec<u8> = buf.drain(..end + 4).collect();
+                            let line = String::from_utf8_lossy(&head)
+                                .lines()
+                                .next()
+                                .unwrap_or("")
+                                .to_owned();
+                            log.lock().unwrap().push(line);
+                            if answered {
+                                return; // closes without an answer
+                            }
+                            answered = true;
+                            if s.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    fn post(path: &str, body: &'static str) -> Request<Body> {
+        Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(http::header::HOST, "vms.test")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn chunked_answers_are_decoded_and_their_connection_reused() {
+        let (addr, accepted) = server(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
+            usize::MAX,
+        )
+        .await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        for _ in 0..3 {
+            assert_eq!(fetch(&up, &m).await.unwrap(), "hello world");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_length_ends_with_the_connection_which_is_not_reused() {
+        let (addr, accepted) = server("HTTP/1.1 200 OK\r\n\r\nuntil close", 1).await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        for _ in 0..2 {
+            assert_eq!(fetch(&up, &m).await.unwrap(), "until close");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(up.pooled(), 0);
+    }
+
+    #[tokio::test]
+    async fn interim_answers_are_skipped() {
+        let (addr, _) = server(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            usize::MAX,
+        )
+        .await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_before_its_end_takes_its_connection_along() {
+        let (addr, accepted) = server(
+            "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n0123456789",
+            usize::MAX,
+        )
+        .await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        let resp = up.send(get("/x"), &m).await.unwrap();
+        drop(resp);
+        assert_eq!(up.pooled(), 0);
+        assert_eq!(fetch(&up, &m).await.unwrap(), "0123456789");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(up.pooled(), 1);
+    }
+
+    #[tokio::test]
+    async fn bytes_beyond_an_answer_are_never_taken_for_the_next_answer() {
+        let (addr, accepted) = server(
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nevil",
+            usize::MAX,
+        )
+        .await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        for _ in 0..3 {
+            assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_large_answer_streams_in_pieces_and_arrives_whole() {
+        static BIG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let answer = BIG.get_or_init(|| {
+            let body = "x".repeat(1 << 20);
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        });
+        let (addr, _) = server(answer.as_str(), usize::MAX).await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        let resp = up.send(get("/x"), &m).await.unwrap();
+        assert_eq!(
+            http_body::Body::size_hint(resp.body()).exact(),
+            Some(1 << 20)
+        );
+        let mut body = resp.into_body();
+        let (mut frames, mut len) = (0, 0);
+        while let Some(f) = body.frame().await {
+            len += f.unwrap().into_data().unwrap().len();
+            frames += 1;
+        }
+        assert_eq!(len, 1 << 20);
+        assert!(frames > 1, "{frames} frames");
+        assert_eq!(up.pooled(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_get_on_a_connection_closed_when_reused_is_sent_again() {
+        let (addr, seen) = server_closing_after_first(OK).await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, vec!["GET /x HTTP/1.1"; 3]);
+    }
+
+    #[tokio::test]
+    async fn a_post_on_a_connection_closed_when_reused_is_not_sent_twice() {
+        let (addr, seen) = server_closing_after_first(OK).await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        let r = up.send(post("/login", "u=a"), &m).await;
+        assert!(matches!(r, Err(UpstreamError::Failed(_))), "{r:?}");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, vec!["GET /x HTTP/1.1", "POST /login HTTP/1.1"]);
+    }
+
+    #[tokio::test]
+    async fn a_held_request_body_is_framed_by_the_gateway() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.ends_with(b"u=a&p=b") {
+                let n = s.read(&mut chunk).await.unwrap();
+                assert!(n > 0);
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            s.write_all(OK.as_bytes()).await.unwrap();
+            String::from_utf8(buf).unwrap()
+        });
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let mut req = post("/login", "u=a&p=b");
+        req.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, "99".parse().unwrap());
+        req.headers_mut()
+            .insert(http::header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        let resp = up.send(req, &Metrics::new()).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            got.await.unwrap(),
+            "POST /login HTTP/1.1\r\nhost: vms.test\r\ncontent-length: 7\r\n\r\nu=a&p=b"
+        );
+    }
+
+    #[tokio::test]
+    async fn conflicting_lengths_are_a_failure() {
+        let (addr, _) = server(
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok",
+            usize::MAX,
+        )
+        .await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        assert!(matches!(
+            fetch(&up, &m).await,
+            Err(UpstreamError::Failed(_))
+        ));
         assert_eq!(up.pooled(), 0);
     }
 
