@@ -7,13 +7,15 @@
 //!
 //! * `pass`: what the gateway does for a proxied request carrying an approved VMS session:
 //!   language negotiation, route classification, the look for session ids in the URL,
-//!   `Gateway::gate` (the approval found among
-//!   those this thread verified before, revocation lookup, gateway cookie removed), `rewrite_request` (hop-by-hop headers, Host,
-//!   X-Forwarded-*, upstream URI), response header clean-up and the request metric;
+//!   `Gateway::gate` (the decision this thread remembered for the same `Cookie` header,
+//!   revocation and policy checks, the header for the VMS), `rewrite_request` (hop-by-hop
+//!   headers, Host, X-Forwarded-*, upstream URI), the request head written for the VMS and its answer's
+//!   head read (`proxy::upstream::wire`), response header clean-up and the request metric;
 //! * `nomfa`: the same for a session approved without MFA (a role where MFA is not enforced),
 //!   which adds a policy decision per request;
 //! * `fresh`: `pass` with a different session and approval cookie each time, more of them
-//!   than the per-thread cache of verified approvals holds (`mfa::verified`), so every
+//!   than the per-thread caches of verified approvals (`mfa::verified`) and of gate decisions
+//!   (`proxy::gate_memo`) hold, so every
 //!   request pays the full verification: the first request of a session;
 //! * `anon`: the same request without a session cookie;
 //! * `base`: the baseline, SHA-256 of the same request head, N times.
@@ -31,6 +33,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
 use mfa_gateway::auth::crypto::{self, KeyRing};
 use mfa_gateway::clock::Clock;
@@ -41,6 +44,7 @@ use mfa_gateway::metrics::Outcome;
 use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
 use mfa_gateway::mfa::cookies;
 use mfa_gateway::policy::MfaState;
+use mfa_gateway::proxy::upstream::wire;
 use mfa_gateway::proxy::{ConnInfo, Gate, headers};
 use mfa_gateway::store::{Store, memory::MemoryStore};
 
@@ -82,7 +86,8 @@ struct Fixture {
     request_headers: HeaderMap,
     /// The request headers of each iteration in turn (`fresh`: one per session).
     variants: Vec<HeaderMap>,
-    response_headers: HeaderMap,
+    /// The VMS's answer head as it arrives on the socket.
+    response_head: Vec<u8>,
     head_bytes: Vec<u8>,
 }
 
@@ -154,7 +159,7 @@ fn fixture(kind: &str) -> Result<Fixture, String> {
         head_bytes.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }
     head_bytes.extend_from_slice(b"\r\n");
-    let mut r = HeaderMap::new();
+    let mut response_head = b"HTTP/1.1 200 OK\r\n".to_vec();
     for (n, v) in [
         ("content-type", "text/html; charset=utf-8"),
         ("content-length", "1024"),
@@ -163,11 +168,9 @@ fn fixture(kind: &str) -> Result<Fixture, String> {
         ("cache-control", "no-cache"),
         ("date", "Mon, 02 Mar 2026 12:00:00 GMT"),
     ] {
-        r.append(
-            header::HeaderName::from_static(n),
-            HeaderValue::from_static(v),
-        );
+        response_head.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }
+    response_head.extend_from_slice(b"\r\n");
     let peer: SocketAddr = "127.0.0.1:50000".parse().map_err(|_| "peer address")?;
     let variants = if kind == "fresh" {
         fresh_variants(&gw, &h)?
@@ -180,7 +183,7 @@ fn fixture(kind: &str) -> Result<Fixture, String> {
         uri: Uri::from_static("/app/orders?page=2"),
         variants,
         request_headers: h,
-        response_headers: r,
+        response_head,
         head_bytes,
     })
 }
@@ -221,7 +224,8 @@ fn fresh_variants(gw: &Gateway, request: &HeaderMap) -> Result<Vec<HeaderMap>, S
 }
 
 /// One proxied request's CPU work in the gateway, outside hyper and the sockets.
-fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
+/// `scratch` stands for the VMS connection's buffers, which live as long as the connection.
+fn one_request(f: &Fixture, i: u64, scratch: &mut (Vec<u8>, BytesMut)) -> Result<bool, String> {
     let gw = &f.gw;
     let (mut parts, ()) = Request::new(()).into_parts();
     parts.method = Method::GET;
@@ -251,7 +255,17 @@ fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     let approved = matches!(gate, Gate::Approved(_));
     gw.rewrite_request(&mut parts, f.conn)
         .map_err(|e| e.to_string())?;
-    let mut resp = f.response_headers.clone();
+    // As the VMS connection (`proxy::upstream`): the request head written, the answer's
+    // head read.
+    let (out, inbuf) = scratch;
+    out.clear();
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    wire::encode_request_head(&parts.method, target, &parts.headers, 0, out);
+    inbuf.extend_from_slice(&f.response_head);
+    let head = wire::parse_response_head(inbuf, &parts.method, 65536)
+        .map_err(|e| e.to_string())?
+        .ok_or("incomplete response head")?;
+    let mut resp = head.headers;
     headers::strip_hop_by_hop(&mut resp);
     gw.metrics
         .request(Outcome::Proxied, Duration::from_micros(250));
@@ -262,8 +276,9 @@ fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
 #[inline(never)]
 fn hot_loop(f: &Fixture, n: u64) -> Result<u64, String> {
     let mut approved = 0;
+    let mut scratch = (Vec::with_capacity(1024), BytesMut::with_capacity(8192));
     for i in 0..n {
-        if one_request(black_box(f), i)? {
+        if one_request(black_box(f), i, &mut scratch)? {
             approved += 1;
         }
     }

@@ -16,6 +16,7 @@
 //! the client only for a session that is already approved (login responses go through
 //! `mfa::login` instead).
 
+mod gate_memo;
 pub mod headers;
 pub mod hsts;
 pub mod owned;
@@ -188,6 +189,19 @@ impl Gateway {
     /// as the gateway's own cookies, which the VMS has no use for).
     pub fn gate(&self, headers: &mut http::HeaderMap, now: u64) -> Gate {
         let names = &self.cfg.vms.session_cookies;
+        // One `Cookie` field seen before with an approved session: the same decision again
+        // (see `gate_memo`), with revocations and the policy checked as on the full path.
+        let single = single_cookie(headers);
+        if let Some(cookie) = &single
+            && let Some(hit) = gate_memo::recall(&self.keys, names, cookie, now)
+            && self.still_valid(&hit.approval, now)
+        {
+            match hit.for_vms {
+                Some(v) => headers.insert(header::COOKIE, v),
+                None => headers.remove(header::COOKIE),
+            };
+            return Gate::Approved(hit.approval);
+        }
         let check = verified::check(
             &self.keys,
             names,
@@ -200,18 +214,19 @@ impl Gateway {
                 cookies::filter_for_upstream(headers, names, false);
                 return Gate::Anonymous;
             }
-            verified::Check::Approved(a) => Some(a)
-                .filter(|a| {
-                    !self
-                        .revocations
-                        .is_revoked(&a.session_hash, &a.user, a.issued)
-                })
-                .filter(|a| self.still_allowed(a, now)),
+            verified::Check::Approved(a) => Some(a).filter(|a| self.still_valid(a, now)),
             verified::Check::Rejected(_) => None,
         };
         match approval {
             Some(a) => {
                 cookies::filter_for_upstream(headers, names, true);
+                if let Some(cookie) = &single {
+                    let decision = gate_memo::Remembered {
+                        approval: Arc::clone(&a),
+                        for_vms: headers.get(header::COOKIE).cloned(),
+                    };
+                    gate_memo::remember(&self.keys, names, cookie, decision, now);
+                }
                 Gate::Approved(a)
             }
             None => {
@@ -220,6 +235,15 @@ impl Gateway {
                 Gate::Stripped
             }
         }
+    }
+
+    /// What may end an approval before it expires: a revocation (logout, MSP reset, shared
+    /// by every instance) or a policy that now enforces MFA for an approval without it.
+    fn still_valid(&self, a: &Approval, now: u64) -> bool {
+        !self
+            .revocations
+            .is_revoked(&a.session_hash, &a.user, a.issued)
+            && self.still_allowed(a, now)
     }
 
     /// An approval without MFA stops counting once the user's role has become `enforced`
@@ -432,6 +456,15 @@ fn single(name: http::HeaderName, v: HeaderValue) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
     h.insert(name, v);
     h
+}
+
+/// The request's `Cookie` header when it is a single field (as browsers send it).
+fn single_cookie(headers: &http::HeaderMap) -> Option<HeaderValue> {
+    let mut fields = headers.get_all(header::COOKIE).iter();
+    match (fields.next(), fields.next()) {
+        (Some(v), None) => Some(v.clone()),
+        _ => None,
+    }
 }
 
 fn session_hash_of(gate: &Gate) -> Option<[u8; 16]> {

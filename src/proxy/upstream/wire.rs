@@ -10,7 +10,8 @@
 //! Body framing of a response (RFC 9112 6.3), in order:
 //!
 //! ```text
-//!   answer to HEAD, 1xx, 204, 304 ──► no body
+//!   101 ──► no body, and the connection is not reused
+//!   answer to HEAD, other 1xx, 204, 304 ──► no body
 //!   Transfer-Encoding, last coding chunked ──► chunked (not reused when Content-Length too)
 //!   Transfer-Encoding, anything else ──► until the VMS closes (not reused)
 //!   Content-Length, one value (repeats equal) ──► that many bytes
@@ -160,6 +161,10 @@ fn framing(
     request_method: &Method,
     headers: &HeaderMap,
 ) -> Result<(Framing, bool), WireError> {
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // The connection now speaks another protocol (or the VMS thinks so): never reused.
+        return Ok((Framing::Empty, false));
+    }
     if *request_method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -529,6 +534,8 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(h.framing, Framing::Empty);
+        let h = complete("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n");
+        assert_eq!((h.framing, h.reusable), (Framing::Empty, false));
     }
 
     #[test]
