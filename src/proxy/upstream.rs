@@ -832,10 +832,12 @@ mod tests {
     }
 
     /// A raw HTTP/1.1 server that answers the first request of each connection with
-    /// `answer`, then reads the next request and closes without answering (a VMS that ended
-    /// an idle connection just as it was reused). Records the request lines it received.
+    /// `answer`, then reads the next request, writes `last_words` and closes (with nothing
+    /// written: a VMS that ended an idle connection just as it was reused). Records the
+    /// request lines it received.
     async fn server_closing_after_first(
         answer: &'static str,
+        last_words: &'static str,
     ) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -865,7 +867,8 @@ mod tests {
                                 .to_owned();
                             log.lock().unwrap().push(line);
                             if answered {
-                                return; // closes without an answer
+                                let _ = s.write_all(last_words.as_bytes()).await;
+                                return;
                             }
                             answered = true;
                             if s.write_all(answer.as_bytes()).await.is_err() {
@@ -992,7 +995,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_get_on_a_connection_closed_when_reused_is_sent_again() {
-        let (addr, seen) = server_closing_after_first(OK).await;
+        let (addr, seen) = server_closing_after_first(OK, "").await;
         let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
         let m = Metrics::new();
         assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
@@ -1002,8 +1005,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_get_that_got_an_interim_answer_is_not_sent_again() {
+        let (addr, seen) = server_closing_after_first(OK, "HTTP/1.1 100 Continue\r\n\r\n").await;
+        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let m = Metrics::new();
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        let r = fetch(&up, &m).await;
+        assert!(matches!(r, Err(UpstreamError::Failed(_))), "{r:?}");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
     async fn a_post_on_a_connection_closed_when_reused_is_not_sent_twice() {
-        let (addr, seen) = server_closing_after_first(OK).await;
+        let (addr, seen) = server_closing_after_first(OK, "").await;
         let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
         let m = Metrics::new();
         assert_eq!(fetch(&up, &m).await.unwrap(), "ok");

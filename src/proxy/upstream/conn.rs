@@ -118,6 +118,9 @@ impl Conn {
                 return Err(ExchangeError::ClosedBeforeAnswer(format!("writing: {e}")));
             }
         }
+        // Whether any byte of an answer arrived (an interim `100 Continue` counts: the VMS
+        // has seen the request, so it must not be sent again).
+        let mut answered = !self.buf.is_empty();
         loop {
             if !self.buf.is_empty() {
                 match wire::parse_response_head(&mut self.buf, method, max_head_bytes) {
@@ -133,9 +136,8 @@ impl Conn {
                 }
             }
             self.buf.reserve(READ_CHUNK);
-            let had = self.buf.len();
             match self.io.read_buf(&mut self.buf).await {
-                Ok(0) if had == 0 => {
+                Ok(0) if !answered => {
                     return Err(ExchangeError::ClosedBeforeAnswer("closed".into()));
                 }
                 Ok(0) => {
@@ -143,8 +145,8 @@ impl Conn {
                         "closed within the answer head".into(),
                     ));
                 }
-                Ok(_) => {}
-                Err(e) if had == 0 => {
+                Ok(_) => answered = true,
+                Err(e) if !answered => {
                     return Err(ExchangeError::ClosedBeforeAnswer(format!("reading: {e}")));
                 }
                 Err(e) => return Err(ExchangeError::Failed(format!("reading: {e}"))),
