@@ -583,7 +583,9 @@ async fn plain_listener_only_redirects_and_metrics_can_listen_apart() {
     );
 }
 
-/// An HTTPS upstream signed by a private CA named in `upstream.ca`.
+/// An HTTPS upstream signed by a private CA named in `upstream.ca`; its connections are
+/// reused across requests (bodiless ones on the gateway's own connections, a streamed upload
+/// on hyper's).
 #[tokio::test]
 async fn https_upstream_with_custom_ca() {
     let up_certs = certs();
@@ -599,11 +601,14 @@ async fn https_upstream_with_custom_ca() {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up_addr = l.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = l.accept().await else {
                 break;
             };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
@@ -640,6 +645,29 @@ async fn https_upstream_with_custom_ca() {
         header(&echo_headers(&v), "host"),
         vec![format!("localhost:{}", up_addr.port()).as_str()]
     );
+    // One client, one request at a time: every page view reuses a TLS connection to the VMS.
+    let c = client(&gw);
+    for i in 0..20 {
+        let r = c.get(url(&gw, &format!("/page/{i}"))).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["path"], format!("/page/{i}"));
+    }
+    let r = c
+        .post(url(&gw, "/upload"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            (0..4).map(|_| Ok::<_, std::io::Error>(vec![b'u'; 64 * 1024])),
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["body_len"], 4 * 64 * 1024);
+    let n = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    // The readiness check and the first request may each have opened one, the upload one
+    // more on hyper's side; never one per request.
+    assert!(n <= 4, "{n} TLS connections to the VMS for 22 requests");
 }
 
 /// A client that opens a connection and never completes the TLS handshake is dropped after
