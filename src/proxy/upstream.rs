@@ -417,14 +417,11 @@ impl Inner {
         let Some(Ok(mut idle)) = self.shards.get(shard).map(|s| s.lock()) else {
             return;
         };
-        if idle.len() >= self.max_idle_per_shard {
-            // The oldest entry goes: it is the least likely to be warm.
-            idle.remove(0);
-        }
-        idle.push(Idle {
+        let entry = Idle {
             sender,
             since: Instant::now(),
-        });
+        };
+        push_bounded(&mut idle, entry, self.max_idle_per_shard);
     }
 
     /// A new connection (TCP, and TLS when configured), under the connect timeout.
@@ -490,11 +487,7 @@ impl conn::Return for Inner {
         let Some(Ok(mut idle)) = self.conns.get(self.shard()).map(|s| s.lock()) else {
             return;
         };
-        if idle.len() >= self.max_idle_per_shard {
-            // The oldest entry goes: it is the least likely to be warm.
-            idle.remove(0);
-        }
-        idle.push(conn);
+        push_bounded(&mut idle, conn, self.max_idle_per_shard);
     }
 }
 
@@ -512,11 +505,16 @@ async fn tcp_connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
 
 /// `Connection: close` from the VMS: hyper closes the connection after this response.
 fn closes(headers: &http::HeaderMap) -> bool {
-    headers.get_all(http::header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+    !wire::keeps_alive(Version::HTTP_11, headers)
+}
+
+/// Puts `item` on a shard's stack; when the stack is full, its oldest entry goes (the least
+/// likely to be warm).
+fn push_bounded<T>(stack: &mut Vec<T>, item: T, max: usize) {
+    if stack.len() >= max {
+        stack.remove(0);
+    }
+    stack.push(item);
 }
 
 /// The socket to the VMS, with or without TLS.

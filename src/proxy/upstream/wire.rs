@@ -229,7 +229,7 @@ fn content_length(headers: &HeaderMap) -> Result<u64, WireError> {
 
 /// HTTP/1.1 keeps the connection unless told `close`; HTTP/1.0 closes it unless told
 /// `keep-alive`.
-fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+pub fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
     let mut close = false;
     let mut keep_alive = false;
     for v in headers.get_all(header::CONNECTION) {
