@@ -688,6 +688,11 @@ mod tests {
 
     const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 
+    /// A client for the server at `addr`, with a 5 s response timeout.
+    fn upstream(addr: SocketAddr) -> Upstream {
+        Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap()
+    }
+
     fn get(path: &str) -> Request<Body> {
         Request::builder()
             .uri(path)
@@ -705,7 +710,7 @@ mod tests {
     #[tokio::test]
     async fn sequential_requests_reuse_one_connection() {
         let (addr, accepted) = server(OK, usize::MAX).await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         for _ in 0..20 {
             assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
@@ -718,7 +723,7 @@ mod tests {
     async fn a_connection_the_vms_closed_while_idle_is_replaced_without_an_error() {
         // The server closes every connection after one answer (without saying so).
         let (addr, accepted) = server(OK, 1).await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         for _ in 0..5 {
             assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
@@ -735,7 +740,7 @@ mod tests {
             1,
         )
         .await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         for _ in 0..3 {
             assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
@@ -747,7 +752,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_requests_open_no_more_connections_than_requests_in_flight() {
         let (addr, accepted) = server(OK, usize::MAX).await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Arc::new(Metrics::new());
         for _ in 0..3 {
             let mut tasks = Vec::new();
@@ -768,7 +773,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         assert!(matches!(
             fetch(&up, &m).await,
@@ -806,7 +811,7 @@ mod tests {
     #[tokio::test]
     async fn malformed_answer_is_a_failure_not_a_panic() {
         let (addr, _) = server("NOT HTTP AT ALL\r\n\r\n", usize::MAX).await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         assert!(matches!(
             fetch(&up, &m).await,
@@ -896,7 +901,7 @@ mod tests {
             usize::MAX,
         )
         .await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         for _ in 0..3 {
             assert_eq!(fetch(&up, &m).await.unwrap(), "hello world");
@@ -907,7 +912,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_without_length_ends_with_the_connection_which_is_not_reused() {
         let (addr, accepted) = server("HTTP/1.1 200 OK\r\n\r\nuntil close", 1).await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         for _ in 0..2 {
             assert_eq!(fetch(&up, &m).await.unwrap(), "until close");
@@ -923,7 +928,7 @@ mod tests {
             usize::MAX,
         )
         .await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
         assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
@@ -936,7 +941,7 @@ mod tests {
             usize::MAX,
         )
         .await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         let resp = up.send(get("/x"), &m).await.unwrap();
         drop(resp);
@@ -953,7 +958,7 @@ mod tests {
             usize::MAX,
         )
         .await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         for _ in 0..3 {
             assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
@@ -973,7 +978,7 @@ mod tests {
             )
         });
         let (addr, _) = server(answer.as_str(), usize::MAX).await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         let resp = up.send(get("/x"), &m).await.unwrap();
         assert_eq!(
@@ -994,7 +999,7 @@ mod tests {
     #[tokio::test]
     async fn a_get_on_a_connection_closed_when_reused_is_sent_again() {
         let (addr, seen) = server_closing_after_first(OK, "").await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
         assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
@@ -1005,7 +1010,7 @@ mod tests {
     #[tokio::test]
     async fn a_get_that_got_an_interim_answer_is_not_sent_again() {
         let (addr, seen) = server_closing_after_first(OK, "HTTP/1.1 100 Continue\r\n\r\n").await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
         let r = fetch(&up, &m).await;
@@ -1016,7 +1021,7 @@ mod tests {
     #[tokio::test]
     async fn a_post_on_a_connection_closed_when_reused_is_not_sent_twice() {
         let (addr, seen) = server_closing_after_first(OK, "").await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
         let r = up.send(post("/login", "u=a"), &m).await;
@@ -1041,7 +1046,7 @@ mod tests {
             s.write_all(OK.as_bytes()).await.unwrap();
             String::from_utf8(buf).unwrap()
         });
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let mut req = post("/login", "u=a&p=b");
         req.headers_mut()
             .insert(http::header::CONTENT_LENGTH, "99".parse().unwrap());
@@ -1062,7 +1067,7 @@ mod tests {
             usize::MAX,
         )
         .await;
-        let up = Upstream::new(&config(addr, Duration::from_secs(5)), 65536).unwrap();
+        let up = upstream(addr);
         let m = Metrics::new();
         assert!(matches!(
             fetch(&up, &m).await,
