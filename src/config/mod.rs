@@ -817,7 +817,9 @@ impl Validator {
             pool_idle_timeout: self.duration(
                 "upstream.pool_idle_timeout",
                 u.pool_idle_timeout,
-                Duration::from_secs(90),
+                // Below the keep-alive timeouts of common Java servers (Tomcat 20 s, Jetty
+                // 30 s), so the VMS rarely closes a connection the gateway is about to use.
+                Duration::from_secs(15),
             ),
             pool_max_idle: u.pool_max_idle.unwrap_or(256),
             readiness_path,
