@@ -40,6 +40,8 @@ pub enum Event {
     AdminAccessDenied,
     /// Enrolled secrets sealed again with the active key (`admin reseal`).
     SecretsResealed,
+    /// The name typed at login differed from the one the VMS reported; the login was ended.
+    IdentityMismatch,
 }
 
 impl Event {
@@ -61,6 +63,7 @@ impl Event {
             Event::PolicyReloaded => "policy_reloaded",
             Event::PolicyReloadFailed => "policy_reload_failed",
             Event::AdminApiCall => "admin_api_call",
+            Event::IdentityMismatch => "identity_mismatch",
             Event::AdminAccessDenied => "admin_access_denied",
             Event::SecretsResealed => "secrets_resealed",
         }

@@ -60,9 +60,16 @@ pub enum MfaEvent {
     UrlSessionStripped,
     Logout,
     StoreError,
+    /// The VMS renewed an approved session for the same user; the approval followed it.
+    SessionRenewed,
+    /// A session cookie set outside a configured login route, for a user the VMS named:
+    /// handled as a login.
+    LoginOutsideRoute,
+    /// The name typed at login differed from the one the VMS reported; the login was ended.
+    IdentityMismatch,
 }
 
-const EVENTS: [(MfaEvent, &str); 14] = [
+const EVENTS: [(MfaEvent, &str); 17] = [
     (MfaEvent::ChallengeIssued, "challenge_issued"),
     (MfaEvent::EnrollmentStarted, "enrollment_started"),
     (MfaEvent::Enrolled, "enrolled"),
@@ -77,6 +84,9 @@ const EVENTS: [(MfaEvent, &str); 14] = [
     (MfaEvent::UrlSessionStripped, "url_session_stripped"),
     (MfaEvent::Logout, "logout"),
     (MfaEvent::StoreError, "store_error"),
+    (MfaEvent::SessionRenewed, "session_renewed"),
+    (MfaEvent::LoginOutsideRoute, "login_outside_route"),
+    (MfaEvent::IdentityMismatch, "identity_mismatch"),
 ];
 
 #[derive(Debug, Default)]
@@ -94,7 +104,7 @@ pub struct Metrics {
     open_tunnels: AtomicI64,
     /// Per worker thread, once the TLS listener is bound (see [`Metrics::register_workers`]).
     workers: ArcSwapOption<WorkerGauges>,
-    mfa_events: [AtomicU64; 14],
+    mfa_events: [AtomicU64; 17],
     cert_reload_failures: AtomicU64,
     policy_reload_failures: AtomicU64,
     policy_ok: AtomicU64,

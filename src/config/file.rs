@@ -180,6 +180,8 @@ pub struct RoleFile {
     pub userinfo_user_pointer: Option<String>,
     pub userinfo_role_pointer: Option<String>,
     pub static_file: Option<String>,
+    pub user_header: Option<String>,
+    pub user_pointer: Option<String>,
     pub map: Option<BTreeMap<String, String>>,
     pub unmapped: Option<String>,
 }
@@ -194,6 +196,8 @@ pub struct VmsFile {
     pub end_session: Option<RouteFile>,
     pub role: Option<RoleFile>,
     pub username_case_sensitive: Option<bool>,
+    pub typed_username: Option<String>,
+    pub case_insensitive_paths: Option<bool>,
     pub max_login_body_bytes: Option<usize>,
     pub max_login_response_bytes: Option<usize>,
 }

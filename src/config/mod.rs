@@ -331,6 +331,12 @@ impl Route {
     }
 }
 
+impl LoginRoute {
+    fn path_matches(&self, path: &str, reading: &mut Option<String>, ci: bool) -> bool {
+        route_path_matches(&self.path, path, reading, ci)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum RoleSource {
     /// (a) a response header of the login response.
@@ -350,6 +356,30 @@ pub enum RoleSource {
     },
 }
 
+/// Where the VMS itself says whose session a new session cookie is (see `mfa::login`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportedUser {
+    /// A header of the answer that set the session (`source = "header"`, `user_header`).
+    Header(HeaderName),
+    /// A JSON pointer into a login answer's body (`source = "json_body"`, `user_pointer`).
+    JsonBody(String),
+    /// The user-info answer (`source = "userinfo"`, `userinfo_user_pointer`).
+    UserInfo,
+    /// Nothing: the name typed in the login request is trusted.
+    Nothing,
+}
+
+/// What a typed user name that differs from the name the VMS reports means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypedUsername {
+    /// The login fails closed: the VMS session is ended, the user sees an error page, and the
+    /// attempt is audited.
+    MustMatch,
+    /// The VMS's name counts; the typed one is ignored (for VMSs that accept aliases such as
+    /// an e-mail address).
+    Ignore,
+}
+
 #[derive(Debug, Clone)]
 pub struct Vms {
     pub session_cookies: Vec<String>,
@@ -365,8 +395,84 @@ pub struct Vms {
     /// What applies to a user whose role cannot be found or mapped.
     pub unmapped: MfaState,
     pub username_case_sensitive: bool,
+    /// Who the VMS says a new session belongs to.
+    pub reported_user: ReportedUser,
+    pub typed_username: TypedUsername,
+    /// Login and logout routes are matched as a case-insensitive server reads paths.
+    pub case_insensitive_paths: bool,
     pub max_login_body_bytes: usize,
     pub max_login_response_bytes: usize,
+}
+
+impl Vms {
+    /// Whether the identity of a session comes from the VMS, or from the typed name.
+    pub fn identity_from_vms(&self) -> bool {
+        self.reported_user != ReportedUser::Nothing
+    }
+
+    /// One line for `check-config`: where the identity of a new session comes from.
+    pub fn identity_note(&self) -> String {
+        match &self.reported_user {
+            ReportedUser::Header(h) => format!(
+                "identity: the user name comes from the VMS (response header {h}); a typed name that differs {}",
+                self.typed_note()
+            ),
+            ReportedUser::JsonBody(p) => format!(
+                "identity: the user name comes from the VMS (login answer's JSON at {p}); a typed name that differs {}; a session renewed outside a login cannot be confirmed and is not passed on",
+                self.typed_note()
+            ),
+            ReportedUser::UserInfo => format!(
+                "identity: the user name comes from the VMS (user-info answer); a typed name that differs {}",
+                self.typed_note()
+            ),
+            ReportedUser::Nothing => "identity: WARNING the user name typed in the login request is trusted, because the role source reports no user name (set vms.role.user_header, vms.role.user_pointer or vms.role.userinfo_user_pointer); a session cookie set outside a recognised login is never passed on".to_string(),
+        }
+    }
+
+    fn typed_note(&self) -> &'static str {
+        match self.typed_username {
+            TypedUsername::MustMatch => "ends the login (vms.typed_username = \"must_match\")",
+            TypedUsername::Ignore => "is ignored (vms.typed_username = \"ignore\")",
+        }
+    }
+
+    /// The login route a request is for, matched as leniently as a VMS might read it: the
+    /// method case-insensitively, the path after `proxy::path::route_reading`.
+    pub fn login_route(&self, method: &Method, path: &str) -> Option<usize> {
+        let mut reading = None;
+        self.login.iter().position(|l| {
+            method.as_str().eq_ignore_ascii_case(l.method.as_str())
+                && l.path_matches(path, &mut reading, self.case_insensitive_paths)
+        })
+    }
+
+    /// Whether a request is a configured logout, matched like [`Vms::login_route`].
+    pub fn is_logout(&self, method: &Method, path: &str) -> bool {
+        let mut reading = None;
+        self.logout.iter().any(|r| {
+            r.method
+                .as_ref()
+                .is_none_or(|m| method.as_str().eq_ignore_ascii_case(m.as_str()))
+                && route_path_matches(&r.path, path, &mut reading, self.case_insensitive_paths)
+        })
+    }
+}
+
+/// Whether `path` (a request's raw path) reads as the configured `route` (a plain path):
+/// byte for byte, or as a lenient VMS reads it (see `proxy::path::route_reading`). `reading`
+/// caches the request's reading across routes.
+fn route_path_matches(
+    route: &str,
+    path: &str,
+    reading: &mut Option<String>,
+    case_insensitive: bool,
+) -> bool {
+    if route == path {
+        return true;
+    }
+    let r =
+        reading.get_or_insert_with(|| crate::proxy::path::route_reading(path, case_insensitive));
+    *r == crate::proxy::path::route_reading(route, case_insensitive)
 }
 
 #[derive(Debug, Clone)]
@@ -1201,6 +1307,18 @@ impl Validator {
         };
         let role = v.role.unwrap_or_default();
         let role_source = self.role_source(&role)?;
+        let reported_user = self.reported_user(&role, &role_source);
+        let typed_username = match v.typed_username.as_deref().unwrap_or("must_match") {
+            "must_match" => TypedUsername::MustMatch,
+            "ignore" => TypedUsername::Ignore,
+            other => {
+                self.errors.push(
+                    "vms.typed_username",
+                    format!("\"must_match\" or \"ignore\", not {other:?}"),
+                );
+                TypedUsername::MustMatch
+            }
+        };
         let unmapped = match role
             .unmapped
             .as_deref()
@@ -1245,9 +1363,61 @@ impl Validator {
             role_map: role.map.clone().unwrap_or_default(),
             unmapped,
             username_case_sensitive: v.username_case_sensitive.unwrap_or(false),
+            reported_user,
+            typed_username,
+            case_insensitive_paths: v.case_insensitive_paths.unwrap_or(true),
             max_login_body_bytes: v.max_login_body_bytes.unwrap_or(64 * 1024),
             max_login_response_bytes: v.max_login_response_bytes.unwrap_or(1024 * 1024),
         })
+    }
+
+    /// Where the VMS reports the user name: `user_header` with the header source,
+    /// `user_pointer` with the JSON source, `userinfo_user_pointer` with user info.
+    fn reported_user(&mut self, r: &file::RoleFile, source: &RoleSource) -> ReportedUser {
+        if r.user_header.is_some() && !matches!(source, RoleSource::Header(_)) {
+            self.errors.push(
+                "vms.role.user_header",
+                "only with source = \"header\" (user info names the user with userinfo_user_pointer)",
+            );
+        }
+        if r.user_pointer.is_some() && !matches!(source, RoleSource::JsonBody(_)) {
+            self.errors.push(
+                "vms.role.user_pointer",
+                "only with source = \"json_body\" (user info names the user with userinfo_user_pointer)",
+            );
+        }
+        match source {
+            RoleSource::Header(_) => match r.user_header.as_deref() {
+                Some(h) => match HeaderName::from_bytes(h.as_bytes()) {
+                    Ok(h) => ReportedUser::Header(h),
+                    Err(_) => {
+                        self.errors
+                            .push("vms.role.user_header", format!("not a header name: {h:?}"));
+                        ReportedUser::Nothing
+                    }
+                },
+                None => ReportedUser::Nothing,
+            },
+            RoleSource::JsonBody(_) => match r.user_pointer.as_deref() {
+                Some(p) if p.starts_with('/') => ReportedUser::JsonBody(p.to_string()),
+                Some(p) => {
+                    self.errors.push(
+                        "vms.role.user_pointer",
+                        format!("a JSON pointer starts with '/': {p:?}"),
+                    );
+                    ReportedUser::Nothing
+                }
+                None => ReportedUser::Nothing,
+            },
+            RoleSource::UserInfo { user_pointer, .. } => {
+                if user_pointer.is_some() {
+                    ReportedUser::UserInfo
+                } else {
+                    ReportedUser::Nothing
+                }
+            }
+            RoleSource::Static { .. } => ReportedUser::Nothing,
+        }
     }
 
     fn role_source(&mut self, r: &file::RoleFile) -> Option<RoleSource> {

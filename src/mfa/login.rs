@@ -1,18 +1,37 @@
-//! Intercepting the VMS login.
+//! Every new VMS session is a login.
 //!
-//! The login request is read whole (it is small and capped) so the user name can be taken
-//! from it, then forwarded. The VMS answer decides:
+//! The VMS, not the client, says who a session belongs to. So whenever a VMS answer sets a
+//! configured session cookie (on a configured login route, on any other path, with any
+//! method) the new session is not passed on until the gateway knows from the VMS whose it is
+//! and the dated policy has decided:
 //!
-//! * not a success (status not configured as success, or no session cookie set): passed to
-//!   the client untouched, so the VMS shows its own error;
-//! * a success: the response is held in memory, the role is found (header, JSON body,
-//!   user-info request, or static file; mapped to a policy role), the dated policy is applied,
-//!   and the response is either released at once with an approval, or withheld in a
-//!   challenge and the client is sent (303) to the MFA page.
+//! ```text
+//!  answer sets a session cookie
+//!     │
+//!     ├─ on a login route, not a success (status, success_cookie) ─► passed on without the
+//!     │                                                                session cookie
+//!     ├─ identify: the user the VMS reports (user header, login JSON, user-info request);
+//!     │            where the VMS reports none, the typed name (login routes only)
+//!     │      ├─ nobody ─────────────────────────────────────────────► passed on without the
+//!     │      │                                                         session cookie
+//!     │      └─ typed name differs from the VMS's (must_match) ─────► session ended, 403,
+//!     │                                                                audited
+//!     ├─ outside a login, same user as the request's approval ─────► renewal: the approval
+//!     │                                                                follows the new value
+//!     │                                                                (issued time kept)
+//!     └─ otherwise: a login ─► role, policy ─► released with an approval, or withheld in a
+//!                                               challenge (303 to the MFA page)
+//! ```
 //!
-//! Everything that goes wrong after the VMS granted a session fails closed: the response is
-//! not released, the withheld VMS session is ended if an `end_session` request is configured,
+//! Login routes are matched as leniently as a VMS reads them (`Vms::login_route`), so the
+//! typed name is read for every spelling of the login; the typed name is read by the body's
+//! `Content-Type` (`login_form`). An approval is never inherited by another user's session.
+//!
+//! Everything that goes wrong after the VMS granted a session fails closed: the answer is not
+//! released, the withheld VMS session is ended if an `end_session` request is configured,
 //! and the user sees an error page.
+
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue, LOCATION, SET_COOKIE};
@@ -22,8 +41,9 @@ use hyper::body::Incoming;
 use super::approval::{APPROVAL_COOKIE, Approval, session_hash};
 use super::challenge::{Challenge, Step, Withheld};
 use super::cookies::{self, CHALLENGE_COOKIE};
+use crate::audit::{ActorKind, Event, Record};
 use crate::body::{Body, CollectError, collect_limited};
-use crate::config::{RoleSource, UsernameIn, normalize_username};
+use crate::config::{ReportedUser, RoleSource, TypedUsername, normalize_username};
 use crate::error::{ClientError, GatewayError, InternalError, UpstreamError};
 use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
@@ -33,6 +53,8 @@ use crate::proxy::{ConnInfo, Gate, headers};
 /// How long a user who said "not now" to the MFA offer is left alone.
 const OFFER_QUIET_SECS: u64 = 30 * 24 * 3600;
 
+/// A request to a configured login route: read whole, its typed user name taken, forwarded,
+/// and its answer handled by [`new_session`] when it is a successful login.
 pub async fn intercept(
     gw: &Gateway,
     req: Request<Incoming>,
@@ -51,9 +73,17 @@ pub async fn intercept(
             CollectError::TooLarge => ClientError::PayloadTooLarge,
             CollectError::Io(_) => ClientError::BadRequest("login body could not be read"),
         })?;
-    let typed_user = extract_username(&route.username, &body);
+    let typed_user = super::login_form::typed_username(
+        &route.username,
+        &parts.headers,
+        parts.uri.query(),
+        &body,
+    )
+    .await
+    .map_err(|e| ClientError::BadRequest(e.reason()))?;
     let client_addr = gw.client_ip(&parts.headers, conn);
-    let _ = gw.gate(&mut parts.headers, now);
+    let gate = gw.gate(&mut parts.headers, now);
+    let forwarded = forwarded_session(gw, &parts.headers);
     gw.rewrite_request(&mut parts, conn)?;
     let client_host = parts.headers.get(header::HOST).cloned();
     let resp = gw
@@ -63,68 +93,314 @@ pub async fn intercept(
     let (mut rparts, rbody) = resp.into_parts();
     headers::strip_hop_by_hop(&mut rparts.headers);
 
-    let set = cookies::response_cookies(&rparts.headers);
-    let session: Vec<(String, String)> = set
-        .iter()
-        .filter(|c| !c.removal && vms.session_cookies.contains(&c.name))
-        .map(|c| (c.name.clone(), c.value.clone()))
-        .collect();
+    let new_values = new_session_values(gw, &rparts.headers);
     let status_ok =
         route.success_status.is_empty() || route.success_status.contains(&rparts.status.as_u16());
     let cookie_ok = route
         .success_cookie
         .as_ref()
-        .is_none_or(|c| session.iter().any(|(n, _)| n == c));
-    if !(status_ok && cookie_ok && !session.is_empty()) {
+        .is_none_or(|c| new_values.iter().any(|(n, _)| n == c));
+    if !(status_ok && cookie_ok && !new_values.is_empty()) {
         // A failed login: the VMS's own answer, untouched, unless it tries to set a session
         // cookie anyway, which no client gets without approval.
-        let resp = Response::from_parts(rparts, rbody);
-        return Ok((gw.respond(resp, &Gate::Anonymous, now), Outcome::Proxied));
+        if strip_session_cookies(gw, &mut rparts.headers) {
+            gw.metrics.mfa(MfaEvent::SessionStripped);
+        }
+        return Ok((Response::from_parts(rparts, rbody), Outcome::Proxied));
     }
+    let origin = Origin {
+        typed_user,
+        login: true,
+        gate: &gate,
+        forwarded,
+        client_addr,
+        host: client_host,
+        conn,
+    };
+    new_session(gw, rparts, rbody, origin, now).await
+}
 
+/// What is known about the request whose answer set a new VMS session.
+pub struct Origin<'a> {
+    /// The user name typed in a login request (login routes only).
+    pub typed_user: Option<String>,
+    /// The request was for a configured login route.
+    pub login: bool,
+    /// The gate's decision for the request's own session.
+    pub gate: &'a Gate,
+    /// The session cookies (name, value) the request carried to the VMS.
+    pub forwarded: Vec<(String, String)>,
+    pub client_addr: IpAddr,
+    /// The `Host` the request went to the VMS with.
+    pub host: Option<HeaderValue>,
+    pub conn: ConnInfo,
+}
+
+/// The configured session cookies (name, value) that travel in request `headers` (after the
+/// gate: only an approved session's).
+pub fn forwarded_session(gw: &Gateway, headers: &http::HeaderMap) -> Vec<(String, String)> {
+    gw.cfg
+        .vms
+        .session_cookies
+        .iter()
+        .filter_map(|n| cookies::request_cookie(headers, n).map(|v| (n.clone(), v.to_string())))
+        .collect()
+}
+
+/// The configured session cookies an answer sets (not removals), in the answer's order.
+pub fn new_session_values(gw: &Gateway, headers: &http::HeaderMap) -> Vec<(String, String)> {
+    if !headers.contains_key(SET_COOKIE) {
+        return Vec::new();
+    }
+    let names = &gw.cfg.vms.session_cookies;
+    cookies::response_cookies(headers)
+        .into_iter()
+        .filter(|c| !c.removal && names.contains(&c.name))
+        .map(|c| (c.name, c.value))
+        .collect()
+}
+
+/// Removes every `Set-Cookie` that sets a configured session cookie (removals stay).
+/// Returns whether one was removed.
+pub fn strip_session_cookies(gw: &Gateway, headers: &mut http::HeaderMap) -> bool {
+    let names = &gw.cfg.vms.session_cookies;
+    let mut removed = false;
+    let kept: Vec<HeaderValue> = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let mut one = http::HeaderMap::new();
+            one.insert(SET_COOKIE, (*v).clone());
+            let sets = cookies::response_cookies(&one)
+                .iter()
+                .any(|c| !c.removal && names.contains(&c.name));
+            removed |= sets;
+            !sets
+        })
+        .cloned()
+        .collect();
+    if removed {
+        headers.remove(SET_COOKIE);
+        for v in kept {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+    removed
+}
+
+/// The session the client holds after an answer: the cookies it sent to the VMS, with the
+/// answer's new values in their place (removals drop a cookie).
+fn next_session(
+    gw: &Gateway,
+    forwarded: &[(String, String)],
+    resp_headers: &http::HeaderMap,
+) -> Vec<(String, String)> {
+    let set = cookies::response_cookies(resp_headers);
+    let names = &gw.cfg.vms.session_cookies;
+    let mut out: Vec<(String, String)> = Vec::new();
+    for name in names {
+        let last = set.iter().rev().find(|c| &c.name == name);
+        match last {
+            Some(c) if c.removal => {}
+            Some(c) => out.push((name.clone(), c.value.clone())),
+            None => {
+                if let Some((_, v)) = forwarded.iter().find(|(n, _)| n == name) {
+                    out.push((name.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An answer that set a new VMS session: identified, then renewed, released or withheld.
+/// See the module documentation for the decisions.
+pub async fn new_session(
+    gw: &Gateway,
+    mut rparts: http::response::Parts,
+    rbody: Body,
+    o: Origin<'_>,
+    now: u64,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let vms = &gw.cfg.vms;
+    let session = next_session(gw, &o.forwarded, &rparts.headers);
     let Some(hash) = session_hash(&vms.session_cookies, |n| {
         session
             .iter()
             .find(|(k, _)| k == n)
             .map(|(_, v)| v.as_str())
     }) else {
-        return Err(UpstreamError::Protocol("login response without session value".into()).into());
+        return Err(UpstreamError::Protocol("new session without a session value".into()).into());
     };
     let end = EndOnFailure {
         gw,
         session: &session,
-        host: client_host.clone(),
+        host: o.host.clone(),
     };
-    let rbody = match collect_limited(rbody, vms.max_login_response_bytes).await {
-        Ok(b) => b,
-        Err(_) => {
-            end.fire();
-            return Err(
-                UpstreamError::Protocol("login response too large or unreadable".into()).into(),
-            );
+    // A login answer is held whole (it is released or withheld as a whole); any other answer
+    // streams on unless it turns out to be another user's login.
+    let mut held: Option<Bytes> = None;
+    let mut streaming: Option<Body> = None;
+    if o.login {
+        match collect_limited(rbody, vms.max_login_response_bytes).await {
+            Ok(b) => held = Some(b),
+            Err(_) => {
+                end.fire();
+                return Err(UpstreamError::Protocol(
+                    "login response too large or unreadable".into(),
+                )
+                .into());
+            }
         }
-    };
+    } else {
+        streaming = Some(rbody);
+    }
 
-    let found = match find_role(gw, &rparts, &rbody, &session, client_host.as_ref(), conn).await {
+    let found = match identify(gw, &rparts, held.as_ref(), &session, &o).await {
         Ok(f) => f,
-        Err(e) => {
+        Err(e) if o.login => {
             end.fire();
             return Err(e);
         }
+        Err(e) => {
+            tracing::warn!(error = %e, "a new VMS session outside a login could not be identified; not passed on");
+            return Ok(unconfirmed(gw, rparts, streaming, held));
+        }
     };
-    let Some(raw_user) = typed_user.or(found.user.clone()) else {
-        end.fire();
-        return Err(UpstreamError::Protocol(
-            "no user name in the login request or user info".into(),
-        )
-        .into());
+    let reported = found
+        .user
+        .as_deref()
+        .map(|u| normalize_username(u, vms.username_case_sensitive))
+        .filter(|u| !u.is_empty());
+    let typed = o
+        .typed_user
+        .as_deref()
+        .map(|u| normalize_username(u, vms.username_case_sensitive));
+    let user = match (reported, typed) {
+        (Some(r), Some(t)) if r != t && vms.typed_username == TypedUsername::MustMatch => {
+            end.fire();
+            gw.metrics.mfa(MfaEvent::IdentityMismatch);
+            tracing::warn!(user = %r, "typed user name differs from the VMS's; login ended");
+            gw.audit
+                .record(
+                    Record::new(Event::IdentityMismatch, now, ActorKind::User, r.clone())
+                        .user(r)
+                        .client(o.client_addr.to_string())
+                        .detail("typed name differs from the name the VMS reported"),
+                )
+                .await;
+            return Err(ClientError::Forbidden.into());
+        }
+        (Some(r), _) => r,
+        (None, Some(t)) if o.login && !vms.identity_from_vms() => t,
+        (None, _) if o.login => {
+            end.fire();
+            return Err(UpstreamError::Protocol(
+                "the VMS did not say whose session the login opened".into(),
+            )
+            .into());
+        }
+        (None, _) => return Ok(unconfirmed(gw, rparts, streaming, held)),
     };
-    let user = normalize_username(&raw_user, vms.username_case_sensitive);
     if user.is_empty() || user.len() > 255 {
         end.fire();
         return Err(ClientError::BadRequest("user name empty or too long").into());
     }
-    let mut found_roles = found.roles;
+    if !o.login
+        && let Gate::Approved(a) = o.gate
+        && a.user == user
+    {
+        // The VMS renewed the session of the user it was approved for (sliding expiration):
+        // the approval follows the new value, with everything else (issued time included, so
+        // revocations still reach it) unchanged.
+        let renewed = Approval {
+            session_hash: hash,
+            ..Approval::clone(a)
+        };
+        let max_age = std::time::Duration::from_secs(a.expires.saturating_sub(now));
+        rparts.headers.append(
+            SET_COOKIE,
+            cookies::gateway_cookie(
+                APPROVAL_COOKIE,
+                &renewed.seal(&gw.keys),
+                Some(max_age),
+                cookie::SameSite::Lax,
+            ),
+        );
+        gw.metrics.mfa(MfaEvent::SessionRenewed);
+        let body = match (held, streaming) {
+            (Some(b), _) => Body::from(b),
+            (None, Some(s)) => s,
+            (None, None) => Body::empty(),
+        };
+        return Ok((Response::from_parts(rparts, body), Outcome::Proxied));
+    }
+    // A login: the answer is held, whatever path it came on.
+    let rbody = match (held, streaming) {
+        (Some(b), _) => b,
+        (None, Some(s)) => match collect_limited(s, vms.max_login_response_bytes).await {
+            Ok(b) => b,
+            Err(_) => {
+                end.fire();
+                return Err(UpstreamError::Protocol(
+                    "answer opening a session too large or unreadable".into(),
+                )
+                .into());
+            }
+        },
+        (None, None) => Bytes::new(),
+    };
+    if !o.login {
+        gw.metrics.mfa(MfaEvent::LoginOutsideRoute);
+    }
+    decide(
+        gw,
+        &rparts,
+        &rbody,
+        found.roles,
+        user,
+        hash,
+        &session,
+        &o,
+        &end,
+        now,
+    )
+    .await
+}
+
+/// A new session whose owner the VMS did not confirm: the answer goes on without its session
+/// cookie (the client keeps the session it had, if any).
+fn unconfirmed(
+    gw: &Gateway,
+    mut rparts: http::response::Parts,
+    streaming: Option<Body>,
+    held: Option<Bytes>,
+) -> (Response<Body>, Outcome) {
+    strip_session_cookies(gw, &mut rparts.headers);
+    gw.metrics.mfa(MfaEvent::SessionStripped);
+    let body = match (held, streaming) {
+        (Some(b), _) => Body::from(b),
+        (None, Some(s)) => s,
+        (None, None) => Body::empty(),
+    };
+    (Response::from_parts(rparts, body), Outcome::Proxied)
+}
+
+/// The policy's decision for an identified login: release at once, or withhold.
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    gw: &Gateway,
+    rparts: &http::response::Parts,
+    rbody: &Bytes,
+    mut found_roles: Vec<String>,
+    user: String,
+    hash: [u8; 16],
+    session: &[(String, String)],
+    o: &Origin<'_>,
+    end: &EndOnFailure<'_>,
+    now: u64,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let vms = &gw.cfg.vms;
     if let Some(r) = static_role(gw, &user) {
         found_roles.push(r);
     }
@@ -147,7 +423,7 @@ pub async fn intercept(
     };
     tracing::info!(user = %user, role = %role, state = %state, "VMS login succeeded");
 
-    let withheld = Withheld::capture(&rparts, &rbody);
+    let withheld = Withheld::capture(rparts, rbody);
     let base = Challenge {
         user: user.clone(),
         role: role.clone(),
@@ -160,7 +436,7 @@ pub async fn intercept(
             .cfg
             .mfa
             .bind_challenge_to_address
-            .then(|| client_addr.to_string()),
+            .then(|| o.client_addr.to_string()),
         pending_secret: None,
         pending_member: None,
         session_hash: hash,
@@ -214,7 +490,7 @@ pub async fn intercept(
     if step == Step::Enroll {
         ch.pending_secret = Some(new_secret_b64());
     }
-    match withhold(gw, ch, &session, now).await {
+    match withhold(gw, ch, session, now).await {
         Ok(r) => Ok((r, Outcome::Withheld)),
         Err(e) => {
             end.fire();
@@ -249,21 +525,6 @@ fn note_login_in_background(gw: &Gateway, user: &str, role: &str, now: u64) {
     });
 }
 
-/// Takes the user name from the login body: a form field or a JSON pointer.
-pub fn extract_username(spec: &UsernameIn, body: &[u8]) -> Option<String> {
-    let value = match spec {
-        UsernameIn::FormField(f) => form_urlencoded::parse(body)
-            .find(|(k, _)| k == f)
-            .map(|(_, v)| v.into_owned()),
-        UsernameIn::JsonPointer(p) => {
-            let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-            v.pointer(p).and_then(json_scalar)
-        }
-    }?;
-    let t = value.trim();
-    (!t.is_empty() && t.len() <= 255 && !t.chars().any(char::is_control)).then(|| t.to_string())
-}
-
 fn json_scalar(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(s.clone()),
@@ -286,15 +547,17 @@ pub struct Found {
     pub user: Option<String>,
 }
 
-async fn find_role(
+/// Who the VMS says the new session belongs to, and the role strings it gives, from the
+/// configured source. `body` is the held answer (login routes only).
+async fn identify(
     gw: &Gateway,
     rparts: &http::response::Parts,
-    rbody: &Bytes,
+    body: Option<&Bytes>,
     session: &[(String, String)],
-    host: Option<&HeaderValue>,
-    conn: ConnInfo,
+    o: &Origin<'_>,
 ) -> Result<Found, GatewayError> {
-    Ok(match &gw.cfg.vms.role_source {
+    let vms = &gw.cfg.vms;
+    let mut found = match &vms.role_source {
         RoleSource::Header(h) => Found {
             roles: rparts
                 .headers
@@ -308,14 +571,18 @@ async fn find_role(
             user: None,
         },
         RoleSource::JsonBody(p) => {
-            let v: Option<serde_json::Value> = serde_json::from_slice(rbody).ok();
+            let v: Option<serde_json::Value> = body.and_then(|b| serde_json::from_slice(b).ok());
+            let user = match (&vms.reported_user, &v) {
+                (ReportedUser::JsonBody(up), Some(v)) => v.pointer(up).and_then(json_scalar),
+                _ => None,
+            };
             Found {
                 roles: v
                     .as_ref()
                     .and_then(|v| v.pointer(p))
                     .map(json_roles)
                     .unwrap_or_default(),
-                user: None,
+                user,
             }
         }
         RoleSource::UserInfo {
@@ -329,13 +596,29 @@ async fn find_role(
                 user_pointer.as_deref(),
                 role_pointer,
                 session,
-                host,
-                conn,
+                o.host.as_ref(),
+                o.conn,
             )
             .await?
         }
         RoleSource::Static { .. } => Found::default(),
-    })
+    };
+    if let ReportedUser::Header(h) = &vms.reported_user {
+        let mut values = rparts.headers.get_all(h).iter();
+        found.user = match (values.next(), values.next()) {
+            (None, _) => None,
+            (Some(v), None) => Some(
+                v.to_str()
+                    .map_err(|_| UpstreamError::Protocol("user header is not text".into()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (Some(_), Some(_)) => {
+                return Err(UpstreamError::Protocol("user header given twice".into()).into());
+            }
+        };
+    }
+    Ok(found)
 }
 
 /// Asks the VMS who the fresh session belongs to, with the session cookie it just set.
@@ -520,36 +803,6 @@ impl EndOnFailure<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn username_from_form_and_json() {
-        let f = UsernameIn::FormField("username".into());
-        assert_eq!(
-            extract_username(&f, b"username=Alice%40x.nl&password=p"),
-            Some("Alice@x.nl".into())
-        );
-        assert_eq!(extract_username(&f, b"user=alice"), None);
-        assert_eq!(extract_username(&f, b"username=++"), None);
-        assert_eq!(
-            extract_username(&f, b"username=%00x"),
-            None,
-            "control characters refused"
-        );
-        assert_eq!(extract_username(&f, &[0xff, 0xfe, b'=', 0x80]), None);
-        let j = UsernameIn::JsonPointer("/auth/user".into());
-        assert_eq!(
-            extract_username(&j, br#"{"auth":{"user":"bob"}}"#),
-            Some("bob".into())
-        );
-        assert_eq!(
-            extract_username(&j, br#"{"auth":{"user":42}}"#),
-            Some("42".into())
-        );
-        assert_eq!(extract_username(&j, br#"{"auth":{"user":["x"]}}"#), None);
-        assert_eq!(extract_username(&j, b"not json"), None);
-        let long = format!("username={}", "a".repeat(300));
-        assert_eq!(extract_username(&f, long.as_bytes()), None);
-    }
 
     #[test]
     fn roles_from_json_scalars_and_lists() {

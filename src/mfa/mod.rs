@@ -10,6 +10,7 @@ pub mod codes;
 pub mod cookies;
 pub mod flow;
 pub mod login;
+pub mod login_form;
 pub mod revocation;
 pub mod sweeper;
 pub mod verified;

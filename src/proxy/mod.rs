@@ -37,7 +37,7 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
-use crate::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use crate::mfa::approval::{APPROVAL_COOKIE, Approval};
 use crate::mfa::cookies::{self, CHALLENGE_COOKIE};
 use crate::mfa::verified;
 use crate::pages::{self, Lang};
@@ -129,21 +129,10 @@ impl Gateway {
             self.strip_url_session(&mut req, stripped)?;
         }
         let path = req.uri().path();
-        if let Some(route) = self
-            .cfg
-            .vms
-            .login
-            .iter()
-            .position(|l| l.method == req.method() && l.path == path)
-        {
+        if let Some(route) = self.cfg.vms.login_route(req.method(), path) {
             return Box::pin(crate::mfa::login::intercept(self, req, conn, route)).await;
         }
-        let is_logout = self
-            .cfg
-            .vms
-            .logout
-            .iter()
-            .any(|r| r.matches(req.method(), path));
+        let is_logout = self.cfg.vms.is_logout(req.method(), path);
         self.pass_through(req, conn, is_logout)
             .await
             .map(|r| (r, Outcome::Proxied))
@@ -321,7 +310,21 @@ impl Gateway {
         } else {
             None
         };
+        // The client's address is needed only if the answer opens a session (below).
+        let forwarded_for: Vec<HeaderValue> = if self.cfg.server.trusted_proxies.is_empty() {
+            Vec::new()
+        } else {
+            parts
+                .headers
+                .get_all(headers::X_FORWARDED_FOR)
+                .iter()
+                .cloned()
+                .collect()
+        };
         let upgrade = self.rewrite_request(&mut parts, conn)?;
+        // Kept only in case the answer sets a new session (see below); cheap clones.
+        let sent_cookie = parts.headers.get(header::COOKIE).cloned();
+        let sent_host = parts.headers.get(header::HOST).cloned();
         let up_req = Request::from_parts(parts, Body::from(body));
         let mut resp = self.upstream.send(up_req, &self.metrics).await?;
         if let Some(hash) = logout_hash {
@@ -345,7 +348,41 @@ impl Gateway {
                 }
             }
         }
-        let mut resp = self.respond(resp, &gate, now);
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS
+            && resp.headers().contains_key(SET_COOKIE)
+            && !crate::mfa::login::new_session_values(self, resp.headers()).is_empty()
+        {
+            // Every new VMS session is a login, whatever path and method it came on.
+            let (mut rparts, rbody) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut rparts.headers);
+            let mut sent = http::HeaderMap::new();
+            if let Some(c) = sent_cookie {
+                sent.insert(header::COOKIE, c);
+            }
+            let mut client = http::HeaderMap::new();
+            for v in forwarded_for {
+                client.append(headers::X_FORWARDED_FOR, v);
+            }
+            let origin = crate::mfa::login::Origin {
+                typed_user: None,
+                login: false,
+                gate: &gate,
+                forwarded: crate::mfa::login::forwarded_session(self, &sent),
+                client_addr: self.client_ip(&client, conn),
+                host: sent_host,
+                conn,
+            };
+            let (mut resp, _) = Box::pin(crate::mfa::login::new_session(
+                self, rparts, rbody, origin, now,
+            ))
+            .await?;
+            if is_logout {
+                resp.headers_mut()
+                    .append(SET_COOKIE, cookies::clear_gateway_cookie(APPROVAL_COOKIE));
+            }
+            return Ok(resp);
+        }
+        let mut resp = self.respond(resp);
         if is_logout {
             resp.headers_mut()
                 .append(SET_COOKIE, cookies::clear_gateway_cookie(APPROVAL_COOKIE));
@@ -353,8 +390,9 @@ impl Gateway {
         Ok(resp)
     }
 
-    /// Prepares an upstream response for the client.
-    pub fn respond(&self, resp: Response<Body>, gate: &Gate, now: u64) -> Response<Body> {
+    /// Prepares an upstream response for the client: hop-by-hop headers removed, and any VMS
+    /// session cookie it sets removed (answers that set one go through `mfa::login`).
+    pub fn respond(&self, resp: Response<Body>) -> Response<Body> {
         let (mut parts, body) = resp.into_parts();
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
             let upgrade = headers::strip_hop_by_hop(&mut parts.headers);
@@ -364,65 +402,12 @@ impl Gateway {
         } else {
             headers::strip_hop_by_hop(&mut parts.headers);
         }
-        if parts.headers.contains_key(SET_COOKIE) {
-            self.guard_set_cookie(&mut parts.headers, gate, now);
+        if parts.headers.contains_key(SET_COOKIE)
+            && crate::mfa::login::strip_session_cookies(self, &mut parts.headers)
+        {
+            self.metrics.mfa(MfaEvent::SessionStripped);
         }
         Response::from_parts(parts, body)
-    }
-
-    /// A VMS session cookie set outside a login reaches the client only for an approved
-    /// session; then the approval follows the new session value (session rotation).
-    fn guard_set_cookie(&self, headers: &mut http::HeaderMap, gate: &Gate, now: u64) {
-        let names = &self.cfg.vms.session_cookies;
-        let set = cookies::response_cookies(headers);
-        let sets_session = set.iter().any(|c| !c.removal && names.contains(&c.name));
-        if !sets_session {
-            return;
-        }
-        match gate {
-            Gate::Approved(a) => {
-                let new_values: Vec<(&str, &str)> = set
-                    .iter()
-                    .filter(|c| !c.removal && names.contains(&c.name))
-                    .map(|c| (c.name.as_str(), c.value.as_str()))
-                    .collect();
-                if let Some(hash) = session_hash(names, |n| {
-                    new_values.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)
-                }) {
-                    let rotated = Approval {
-                        session_hash: hash,
-                        issued: now,
-                        ..Approval::clone(a)
-                    };
-                    let max_age = std::time::Duration::from_secs(a.expires.saturating_sub(now));
-                    headers.append(
-                        SET_COOKIE,
-                        cookies::gateway_cookie(
-                            APPROVAL_COOKIE,
-                            &rotated.seal(&self.keys),
-                            Some(max_age),
-                            cookie::SameSite::Lax,
-                        ),
-                    );
-                }
-            }
-            Gate::Anonymous | Gate::Stripped => {
-                let kept: Vec<HeaderValue> = headers
-                    .get_all(SET_COOKIE)
-                    .iter()
-                    .filter(|v| {
-                        let parsed = cookies::response_cookies(&single(SET_COOKIE, (*v).clone()));
-                        !parsed.iter().any(|c| !c.removal && names.contains(&c.name))
-                    })
-                    .cloned()
-                    .collect();
-                headers.remove(SET_COOKIE);
-                for v in kept {
-                    headers.append(SET_COOKIE, v);
-                }
-                self.metrics.mfa(MfaEvent::SessionStripped);
-            }
-        }
     }
 
     /// Ends an approved session (VMS logout): every instance stops accepting it.
@@ -450,12 +435,6 @@ pub fn html_page(status: StatusCode, html: String) -> Response<Body> {
     *r.status_mut() = status;
     pages::page_headers(r.headers_mut());
     r
-}
-
-fn single(name: http::HeaderName, v: HeaderValue) -> http::HeaderMap {
-    let mut h = http::HeaderMap::new();
-    h.insert(name, v);
-    h
 }
 
 /// The request's `Cookie` header when it is a single field (as browsers send it).

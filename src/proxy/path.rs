@@ -73,7 +73,8 @@ pub fn classify(path: &str, prefix: &str) -> PathVerdict {
 /// [`lenient_reading`] is then its lower-case form.
 fn is_plain(path: &str) -> bool {
     let b = path.as_bytes();
-    !b.iter().any(|c| matches!(c, b'%' | b'\\' | b';' | b' '))
+    path.is_ascii()
+        && !b.iter().any(|c| matches!(c, b'%' | b'\\' | b';' | b' '))
         && !b
             .windows(2)
             .any(|w| matches!(w, [b'/', b'.'] | [b'.', b'/'] | [b'/', b'/']))
@@ -84,6 +85,30 @@ fn is_plain(path: &str) -> bool {
 /// `\` as `/`, `;` parameters dropped, empty, `.` and `..` segments resolved, trailing dots
 /// and spaces of a segment ignored, lower case.
 pub fn lenient_reading(path: &str) -> String {
+    let segments = lenient_segments(path, true);
+    let mut s = segments.joined;
+    if s.is_empty() || segments.trailing_slash {
+        s.push('/');
+    }
+    s
+}
+
+/// The path a VMS route matches, as a lenient server routes it: [`lenient_reading`] without
+/// the trailing slash (ASP.NET and Spring MVC 5 ignore it), and in lower case only when the
+/// VMS compares paths case-insensitively. Login and logout routes are matched on this, so
+/// `//Account/Login/`, `/ACCOUNT/LOGIN` or `/account;x=y/login` cannot slip past them.
+pub fn route_reading(path: &str, case_insensitive: bool) -> String {
+    let s = lenient_segments(path, case_insensitive).joined;
+    if s.is_empty() { "/".to_string() } else { s }
+}
+
+struct Segments {
+    /// `/a/b` for the segments `a` and `b`; empty for none.
+    joined: String,
+    trailing_slash: bool,
+}
+
+fn lenient_segments(path: &str, lower: bool) -> Segments {
     let mut decoded: Cow<'_, str> = Cow::Borrowed(path);
     for _ in 0..DECODE_ROUNDS {
         if !decoded.contains('%') {
@@ -97,7 +122,13 @@ pub fn lenient_reading(path: &str) -> String {
         }
         decoded = Cow::Owned(next);
     }
-    let unified = decoded.replace('\\', "/").to_ascii_lowercase();
+    let mut unified = decoded.replace('\\', "/");
+    if lower {
+        // Upper then lower case: a case-insensitive server may compare either way, and
+        // characters such as the long s (U+017F) or the Kelvin sign (U+212A) fold to ASCII
+        // letters only in one of the two directions.
+        unified = unified.to_uppercase().to_lowercase();
+    }
     let mut out: Vec<&str> = Vec::new();
     for raw in unified.split('/') {
         let seg = raw.split(';').next().unwrap_or_default();
@@ -112,15 +143,15 @@ pub fn lenient_reading(path: &str) -> String {
             }
         }
     }
-    let mut s = String::with_capacity(unified.len() + 1);
+    let mut joined = String::with_capacity(unified.len() + 1);
     for seg in &out {
-        s.push('/');
-        s.push_str(seg);
+        joined.push('/');
+        joined.push_str(seg);
     }
-    if s.is_empty() || unified.ends_with('/') {
-        s.push('/');
+    Segments {
+        joined,
+        trailing_slash: unified.ends_with('/'),
     }
-    s
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod deploy;
 mod faults;
+mod iis;
 mod logs;
 mod mfa_flow;
 mod proxy;
