@@ -169,6 +169,7 @@ fn main() -> ExitCode {
             }) {
                 Ok(_) => {
                     println!("{}: configuration is valid", file.display());
+                    println!("{}", cfg.vms.identity_note());
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e),

@@ -16,7 +16,7 @@
 //!       ^        Set-Cookie: VMSSESSION=..       |   ^                          |
 //!       |        Set-Cookie: vms_lang=en         |   +--------------------------+
 //!       |        X-VMS-Role: <role>              |
-//!       |                                        |
+//!       |        X-VMS-User: <user name>         |
 //!       +----------------------------------------+
 //!          GET|POST /logout (session removed, cookie cleared, logouts += 1)
 //!          or 8 h after login (session expires server-side)
@@ -114,6 +114,12 @@ pub const ROLE_HEADER: &str = "X-VMS-Role";
 
 /// [`ROLE_HEADER`] in the lower-case form `http` requires.
 const ROLE_HEADER_NAME: HeaderName = HeaderName::from_static("x-vms-role");
+
+/// Response header naming the signed-in user on a successful login: the gateway's identity
+/// source (`vms.role.user_header`).
+pub const USER_HEADER: &str = "X-VMS-User";
+
+const USER_HEADER_NAME: HeaderName = HeaderName::from_static("x-vms-user");
 
 /// Fixed lifetime of a session, counted from login.
 const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
@@ -488,18 +494,20 @@ impl DemoVms {
     }
 }
 
-/// Adds the session cookie and the role header of a successful login. `false` if a value
+/// Adds the session cookie and the role and user headers of a successful login. `false` if a value
 /// could not be a header (cannot happen with base64url ids and the fixed role strings).
 fn add_login_headers(response: &mut Response<Full<Bytes>>, id: &str, user: &DemoUser) -> bool {
     let cookie = HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"
     ));
     let role = HeaderValue::from_str(user.role);
-    match (cookie, role) {
-        (Ok(cookie), Ok(role)) => {
+    let name = HeaderValue::from_str(user.username);
+    match (cookie, role, name) {
+        (Ok(cookie), Ok(role), Ok(name)) => {
             let headers = response.headers_mut();
             headers.append(SET_COOKIE, cookie);
             headers.insert(ROLE_HEADER_NAME, role);
+            headers.insert(USER_HEADER_NAME, name);
             true
         }
         _ => false,

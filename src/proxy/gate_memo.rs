@@ -118,68 +118,16 @@ pub fn remembered() -> usize {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::path::Path;
-
     use http::{HeaderMap, header};
 
     use super::*;
-    use crate::auth::crypto;
-    use crate::clock::Clock;
-    use crate::config::{Config, Mode};
     use crate::gateway::Gateway;
-    use crate::live_policy::LivePolicy;
     use crate::mfa::approval::{APPROVAL_COOKIE, session_hash};
     use crate::mfa::revocation::{Revocation, hex16};
     use crate::policy::MfaState;
     use crate::proxy::Gate;
-    use crate::store::{Store, memory::MemoryStore};
 
-    const NOW: u64 = 1_772_452_800;
-
-    fn gateway() -> Arc<Gateway> {
-        let key = crypto::generate_key_material();
-        let text = format!(
-            r#"
-version = 1
-[server]
-listen = "127.0.0.1:0"
-[upstream]
-url = "http://127.0.0.1:9"
-[redis]
-url = "redis://127.0.0.1:9/0"
-[mfa]
-active_key = "k1"
-keys = [{{ id = "k1", value = "{key}" }}]
-[vms]
-session_cookies = ["VMSSESSION"]
-[[vms.login]]
-method = "POST"
-path = "/login"
-username_field = "username"
-[vms.role]
-source = "header"
-header = "X-VMS-Role"
-[policy]
-file = "policy.toml"
-"#
-        );
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gate-memo-test.toml");
-        let cfg = Config::from_toml(&text, &path, Mode::Demo).unwrap();
-        let keys = crypto::KeyRing::new(
-            "k1",
-            vec![("k1".into(), crypto::parse_key_material(&key).unwrap())],
-        )
-        .unwrap();
-        let policy = LivePolicy::load(cfg.policy.file.clone()).unwrap();
-        Gateway::new(
-            Arc::new(cfg),
-            keys,
-            Store::Memory(MemoryStore::new()),
-            policy,
-            Clock::manual(i64::try_from(NOW).unwrap()),
-        )
-        .unwrap()
-    }
+    use crate::proxy::testing::{NOW, gateway};
 
     const SESSION: &str = "s3ss10n";
 

@@ -17,10 +17,14 @@
 //! `mfa::login` instead).
 
 mod gate_memo;
+#[cfg(test)]
+mod gate_props;
 pub mod headers;
 pub mod hsts;
 pub mod owned;
 pub mod path;
+#[cfg(test)]
+mod testing;
 pub mod upgrade;
 pub mod upstream;
 pub mod url_session;

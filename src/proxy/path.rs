@@ -178,6 +178,39 @@ mod tests {
     }
 
     #[test]
+    fn routes_are_read_as_a_lenient_vms_routes_them() {
+        for p in [
+            "/Account/Login",
+            "/account/login",
+            "/ACCOUNT/LOGIN",
+            "/Account/Login/",
+            "//Account/Login",
+            "/Account//Login",
+            "/Account/./Login",
+            "/x/../Account/Login",
+            "/Account;a=b/Login;jsessionid=1",
+            "/Account%2fLogin",
+            "/Account%252FLogin",
+            "/Account\\Login",
+            "/%41ccount/Login",
+            "/Account/Login.",
+        ] {
+            assert_eq!(route_reading(p, true), "/account/login", "{p}");
+        }
+        assert_eq!(route_reading("/Account/Login/", false), "/Account/Login");
+        assert_ne!(route_reading("/account/login", false), "/Account/Login");
+        assert_ne!(route_reading("/Account/Logon", true), "/account/login");
+        assert_eq!(route_reading("/", true), "/");
+        assert_eq!(route_reading("//", true), "/");
+        // Letters that fold to ASCII only one way round (long s, Kelvin sign).
+        assert_eq!(
+            route_reading("/acco\u{17f}nt", true),
+            route_reading("/ACCOSNT", true)
+        );
+        assert_eq!(route_reading("/\u{212a}ate", true), "/kate");
+    }
+
+    #[test]
     fn plain_paths_read_as_their_lower_case() {
         for p in [
             "/",

@@ -850,6 +850,7 @@ async fn lenient(
         resp.status(302)
             .header("location", "/home")
             .header("x-vms-role", if supplier { "Supplier" } else { "Customer" })
+            .header("x-vms-user", if supplier { "supplier" } else { "customer" })
             .header("set-cookie", "VMSSESSION=lenient-session; Path=/")
             .body(full(String::new()))
     } else if raw == "/whoami" {
@@ -901,8 +902,8 @@ async fn spawn_lenient() -> SocketAddr {
 
 /// Decision (see `proxy::path`): the prefix as written is the gateway's (an unknown path
 /// under it is a 404, never forwarded); a path a lenient server would read as under the
-/// prefix is refused with 400; a login reached by a disguised path is forwarded but its
-/// session cookie is withheld, because it did not pass the gateway's login handling.
+/// prefix is refused with 400; a login reached by a disguised path is still a login: its
+/// session is withheld until the MFA step, like the configured path's.
 #[tokio::test]
 async fn path_tricks_never_reach_a_handler_or_the_vms_in_disguise() {
     let up = spawn_lenient().await;
@@ -945,22 +946,22 @@ async fn path_tricks_never_reach_a_handler_or_the_vms_in_disguise() {
         let seen: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(seen["raw"], path, "forwarded untouched");
     }
-    // A login through a disguised path: the VMS logs the user in, the session stays away.
-    for path in [
-        "/login;x=1",
-        "//login",
-        "/LOGIN",
-        "/%6cogin",
-        "/x/../login",
-        "/login/",
-    ] {
+    // A login through a disguised path: the VMS logs the user in, the session waits for MFA.
+    for path in ["/login;x=1", "//login", "/LOGIN", "/%6cogin", "/x/../login"] {
         let body = "username=customer&password=demo";
         let request = format!(
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         let r = raw(&g, request.as_bytes()).await.unwrap();
-        assert!(r.status < 500, "{path}: {}", r.head);
+        assert_eq!(r.status, 303, "{path}: {}", r.head);
+        assert!(
+            r.head
+                .to_ascii_lowercase()
+                .contains("location: /.mfa/enroll"),
+            "{path}: {}",
+            r.head
+        );
         assert!(
             !r.head.contains("VMSSESSION=lenient-session"),
             "{path}: session released without MFA:\n{}",

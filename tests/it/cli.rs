@@ -172,3 +172,27 @@ fn a_secret_file_that_never_ends_is_refused_not_read_forever() {
         "{err}"
     );
 }
+
+#[test]
+fn identity_settings_must_fit_the_role_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("g.toml");
+    std::fs::write(
+        &f,
+        "[vms]\nsession_cookies = [\"S\"]\ntyped_username = \"sometimes\"\n\
+         [vms.role]\nsource = \"userinfo\"\nuserinfo_path = \"/me\"\nuserinfo_role_pointer = \"/r\"\n\
+         user_header = \"X-User\"\n",
+    )
+    .unwrap();
+    let out = bin().arg("check-config").arg(&f).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("vms.typed_username: \"must_match\" or \"ignore\", not \"sometimes\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("vms.role.user_header: only with source = \"header\""),
+        "{err}"
+    );
+}

@@ -240,6 +240,7 @@ success_cookie = "VMSSESSION"
 [vms.role]
 source = "header"
 header = "X-VMS-Role"
+user_header = "X-VMS-User"
 [vms.role.map]
 Administrator = "administrator"
 MSP = "msp"
