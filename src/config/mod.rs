@@ -1614,11 +1614,15 @@ fn is_cookie_name_byte(b: u8) -> bool {
 /// The form in which user names are compared and stored: trimmed, and lower-cased unless the
 /// VMS treats user names as case-sensitive.
 pub fn normalize_username(raw: &str, case_sensitive: bool) -> String {
-    let t = raw.trim();
+    use unicode_normalization::UnicodeNormalization as _;
+    // NFKC first, so that compatibility forms (fullwidth letters, the Kelvin sign, ligatures)
+    // read as what they look like; then Unicode case folding (not just lower case: "ß" and
+    // "SS" fold alike) and NFKC again, which the folding may have left denormalised.
+    let t: String = raw.trim().nfkc().collect();
     if case_sensitive {
-        t.to_string()
+        t
     } else {
-        t.to_lowercase()
+        caseless::default_case_fold_str(&t).nfkc().collect()
     }
 }
 
@@ -1638,4 +1642,32 @@ fn load_static_roles(path: &Path, case_sensitive: bool) -> Result<HashMap<String
         .into_iter()
         .map(|(k, v)| (normalize_username(&k, case_sensitive), v))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_username;
+
+    #[test]
+    fn user_names_fold_by_nfkc_and_unicode_case_folding() {
+        assert_eq!(normalize_username("  Kate ", false), "kate");
+        assert_eq!(
+            normalize_username("\u{212a}ate", false),
+            "kate",
+            "Kelvin sign"
+        );
+        assert_eq!(
+            normalize_username("\u{ff43}\u{ff55}\u{ff53}\u{ff54}\u{ff11}", false),
+            "cust1",
+            "fullwidth"
+        );
+        assert_eq!(
+            normalize_username("STRASSE", false),
+            normalize_username("straße", false)
+        );
+        assert_eq!(normalize_username("ﬁona", false), "fiona", "ligature");
+        // Case-sensitive names keep their case, still in NFKC.
+        assert_eq!(normalize_username("\u{212a}ate", true), "Kate");
+        assert_eq!(normalize_username("Kate", true), "Kate");
+    }
 }

@@ -267,6 +267,9 @@ pub async fn new_session(
             return Ok(unconfirmed(gw, rparts, streaming, held));
         }
     };
+    // The name exactly as the VMS reported it: two VMS accounts whose names fold to the same
+    // key must not share MFA state (see `decide`).
+    let reported_raw = found.user.as_deref().map(str::trim).map(str::to_string);
     let reported = found
         .user
         .as_deref()
@@ -353,12 +356,16 @@ pub async fn new_session(
     if !o.login {
         gw.metrics.mfa(MfaEvent::LoginOutsideRoute);
     }
+    let who = Who {
+        user,
+        reported: reported_raw,
+    };
     decide(
         gw,
         &rparts,
         &rbody,
         found.roles,
-        user,
+        who,
         hash,
         &session,
         &o,
@@ -366,6 +373,21 @@ pub async fn new_session(
         now,
     )
     .await
+}
+
+/// Whether two names the VMS reported for one user key are the same VMS account: equal, or
+/// (for case-insensitive names) equal but for ASCII letter case, which a VMS may echo as
+/// typed. Anything else (the Kelvin sign for "K", fullwidth letters, "ß" for "ss") folds to
+/// the same key but may be another account, and is refused.
+fn same_account(recorded: &str, reported: &str, case_sensitive: bool) -> bool {
+    recorded == reported || (!case_sensitive && recorded.eq_ignore_ascii_case(reported))
+}
+
+/// The user a login is for: the key all MFA state is kept under, and the name as the VMS
+/// reported it (`None` where the typed name is trusted).
+struct Who {
+    user: String,
+    reported: Option<String>,
 }
 
 /// A new session whose owner the VMS did not confirm: the answer goes on without its session
@@ -393,7 +415,7 @@ async fn decide(
     rparts: &http::response::Parts,
     rbody: &Bytes,
     mut found_roles: Vec<String>,
-    user: String,
+    who: Who,
     hash: [u8; 16],
     session: &[(String, String)],
     o: &Origin<'_>,
@@ -401,6 +423,7 @@ async fn decide(
     now: u64,
 ) -> Result<(Response<Body>, Outcome), GatewayError> {
     let vms = &gw.cfg.vms;
+    let user = who.user;
     if let Some(r) = static_role(gw, &user) {
         found_roles.push(r);
     }
@@ -456,6 +479,34 @@ async fn decide(
             return Err(e.into());
         }
     };
+    if let Some(reported) = &who.reported {
+        match gw.store.claim_vms_name(&user, reported).await {
+            Ok(Some(recorded))
+                if !same_account(&recorded, reported, vms.username_case_sensitive) =>
+            {
+                // Two VMS accounts ("kate" and "\u{212a}ate", say) fold to one key: the second
+                // must never act on the first one's MFA state.
+                end.fire();
+                gw.metrics.mfa(MfaEvent::IdentityMismatch);
+                tracing::warn!(user = %user, "a second VMS account folds to this user name; login ended");
+                gw.audit
+                    .record(
+                        Record::new(Event::IdentityMismatch, now, ActorKind::User, user.clone())
+                            .user(user.clone())
+                            .client(o.client_addr.to_string())
+                            .detail("another VMS account's name folds to this user name"),
+                    )
+                    .await;
+                return Err(ClientError::Forbidden.into());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                gw.metrics.mfa(MfaEvent::StoreError);
+                end.fire();
+                return Err(e.into());
+            }
+        }
+    }
     if let Err(e) = gw.store.note_login(&user, &role, now).await {
         gw.metrics.mfa(MfaEvent::StoreError);
         end.fire();

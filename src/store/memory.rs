@@ -19,6 +19,8 @@ struct Inner {
     pending: HashMap<String, u64>,
     audit: Vec<(u64, String)>,
     next_id: u64,
+    /// user key -> the user name as the VMS reported it
+    vms_names: HashMap<String, String>,
 }
 
 #[derive(Clone, Default)]
@@ -253,6 +255,20 @@ impl MemoryStore {
         rec.role = Some(role.to_string());
         rec.last_login = Some(now);
         Ok(())
+    }
+
+    pub async fn claim_vms_name(
+        &self,
+        user: &str,
+        vms_name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut g = self.lock()?;
+        Ok(Some(
+            g.vms_names
+                .entry(user.to_string())
+                .or_insert_with(|| vms_name.to_string())
+                .clone(),
+        ))
     }
 
     pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {

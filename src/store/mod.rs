@@ -222,6 +222,17 @@ impl Store {
         dispatch!(self, s => s.note_login(user, role, now).await)
     }
 
+    /// Records `vms_name` (the user name exactly as the VMS reported it) for the user key
+    /// `user` (its normalised form) unless one is recorded already, in one atomic step, and
+    /// returns the recorded name: a different one means two VMS accounts fold to one key.
+    pub async fn claim_vms_name(
+        &self,
+        user: &str,
+        vms_name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.claim_vms_name(user, vms_name).await)
+    }
+
     /// Replaces the user's recovery codes (salted hashes).
     pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_recovery(user, hashes).await)

@@ -878,6 +878,23 @@ impl RedisStore {
         self.index_user(user).await
     }
 
+    pub async fn claim_vms_name(
+        &self,
+        user: &str,
+        vms_name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        // HSETNX is the atomic claim; the read after it returns whoever won.
+        self.run::<()>(
+            redis::cmd("HSETNX")
+                .arg(self.user_key(user))
+                .arg("vms_name")
+                .arg(vms_name),
+        )
+        .await?;
+        self.run(redis::cmd("HGET").arg(self.user_key(user)).arg("vms_name"))
+            .await
+    }
+
     async fn index_user(&self, user: &str) -> Result<(), StoreError> {
         self.run::<()>(redis::cmd("ZADD").arg(self.users_key()).arg(0).arg(user))
             .await

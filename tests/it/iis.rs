@@ -33,7 +33,14 @@ use crate::support::browser::{csrf, location, pairing_secret, recovery_codes, se
 use crate::support::*;
 
 /// Accounts of the stand-in: name, role. Every password is `pw`.
-const ACCOUNTS: [(&str, &str); 3] = [("sup1", "Supplier"), ("cust1", "Customer"), ("msp1", "MSP")];
+const ACCOUNTS: [(&str, &str); 5] = [
+    ("sup1", "Supplier"),
+    ("cust1", "Customer"),
+    ("msp1", "MSP"),
+    ("kate", "Customer"),
+    // With the Kelvin sign (U+212A): another account, whose name folds to "kate".
+    ("\u{212a}ate", "Customer"),
+];
 
 #[derive(Default)]
 struct State {
@@ -357,10 +364,13 @@ async fn form_login(
 /// Enrolls `user` through the MFA pages after a login answered with the enrollment step.
 async fn enroll(c: &reqwest::Client, gw: &Gw, user: &str) -> Vec<u8> {
     let r = form_login(c, gw, "POST", "/Account/Login", user).await;
-    assert_eq!(
-        (r.status().as_u16(), location(&r).as_str()),
-        (303, "/.mfa/enroll")
-    );
+    if location(&r) != "/.mfa/enroll" {
+        panic!(
+            "login of {user}: {} {}",
+            r.status(),
+            r.text().await.unwrap()
+        );
+    }
     let html = c
         .get(url(gw, "/.mfa/enroll"))
         .send()
@@ -701,4 +711,32 @@ async fn a_session_opened_without_a_login_request_waits_for_the_code() {
     let r = pass_code(&b, &w.gw, &secret).await;
     assert!(sets_ticket(&r));
     assert!(r.text().await.unwrap().contains("Welcome cust1"));
+}
+
+/// Two VMS accounts whose names fold to one key ("kate" and "Kate" with the Kelvin sign) never
+/// share MFA state: the second is refused before it can count failures against the first or
+/// enroll under her name, and the first still signs in.
+#[tokio::test]
+async fn an_account_whose_name_folds_onto_another_is_refused() {
+    let w = world(IIS_VMS).await;
+    let kate = client(&w.gw);
+    let secret = enroll(&kate, &w.gw, "kate").await;
+    let other = client(&w.gw);
+    let r = form_login(&other, &w.gw, "POST", "/Account/Login", "\u{212a}ate").await;
+    assert_eq!(r.status(), 403);
+    assert!(!sets_ticket(&r));
+    let records = w.gw.gateway().audit.recent_for("kate", 100, 10).await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.event == mfa_gateway::audit::Event::IdentityMismatch),
+        "{records:?}"
+    );
+    // The same person in other ASCII letter case is the same account.
+    let again = client(&w.gw);
+    let r = form_login(&again, &w.gw, "POST", "/Account/Login", "kate").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    let r = pass_code(&again, &w.gw, &secret).await;
+    assert_eq!(r.status(), 302);
+    assert!(home(&again, &w.gw).await.contains("Welcome kate"));
 }
