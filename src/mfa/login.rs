@@ -167,6 +167,7 @@ pub async fn intercept(
         response: withheld,
         recovery_codes: None,
         recovery_remaining: None,
+        epoch: gw.revocations.user_epoch(&user),
     };
     if state == MfaState::None {
         note_login_in_background(gw, &user, &role, now);
@@ -179,6 +180,10 @@ pub async fn intercept(
             end.fire();
             return Err(e.into());
         }
+    };
+    let base = Challenge {
+        epoch: record.epoch.max(base.epoch),
+        ..base
     };
     if let Err(e) = gw.store.note_login(&user, &role, now).await {
         gw.metrics.mfa(MfaEvent::StoreError);
@@ -486,6 +491,8 @@ pub fn release(
         session_hash: ch.session_hash,
         role: ch.role.clone(),
         user: ch.user.clone(),
+        epoch: ch.epoch,
+        id: Some(crate::auth::crypto::random_bytes()),
     };
     let mut resp = Response::new(Body::from(Bytes::from(body)));
     *resp.status_mut() = status;

@@ -193,6 +193,8 @@ file = "policy.toml"
             session_hash: session_hash(&names, |_| Some(SESSION)).unwrap(),
             role: "customer".into(),
             user: user.into(),
+            epoch: 0,
+            id: Some([5; 16]),
         }
     }
 
@@ -236,6 +238,7 @@ file = "policy.toml"
             &[Revocation::Session {
                 hash: hex16(&a.session_hash),
                 until: NOW + 3600,
+                approval: a.id.as_ref().map(hex16),
             }],
             NOW,
         );
@@ -251,6 +254,7 @@ file = "policy.toml"
                 hash: hex16(&crate::mfa::approval::user_hash("carol")),
                 before: NOW,
                 until: NOW + 3600,
+                epoch: Some(1),
             }],
             NOW,
         );

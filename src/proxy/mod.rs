@@ -240,10 +240,7 @@ impl Gateway {
     /// What may end an approval before it expires: a revocation (logout, MSP reset, shared
     /// by every instance) or a policy that now enforces MFA for an approval without it.
     fn still_valid(&self, a: &Approval, now: u64) -> bool {
-        !self
-            .revocations
-            .is_revoked(&a.session_hash, &a.user, a.issued)
-            && self.still_allowed(a, now)
+        !self.revocations.is_revoked(a) && self.still_allowed(a, now)
     }
 
     /// An approval without MFA stops counting once the user's role has become `enforced`
@@ -389,9 +386,10 @@ impl Gateway {
                 if let Some(hash) = session_hash(names, |n| {
                     new_values.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)
                 }) {
+                    // The same approval for the new session value: its issue time, epoch and
+                    // id stay, so it ends with every revocation of the one it replaces.
                     let rotated = Approval {
                         session_hash: hash,
-                        issued: now,
                         ..Approval::clone(a)
                     };
                     let max_age = std::time::Duration::from_secs(a.expires.saturating_sub(now));
@@ -431,6 +429,7 @@ impl Gateway {
         let entry = crate::mfa::revocation::Revocation::Session {
             hash: crate::mfa::revocation::hex16(&hash),
             until: a.expires,
+            approval: a.id.as_ref().map(crate::mfa::revocation::hex16),
         };
         self.revocations.apply(std::slice::from_ref(&entry), now);
         self.metrics.mfa(MfaEvent::Logout);
