@@ -13,5 +13,6 @@ mod faults;
 mod logs;
 mod mfa_flow;
 mod proxy;
+mod revocation_order;
 mod scaleout;
 mod soak;
