@@ -156,7 +156,7 @@ async fn spawn_vms(stub: Stub) -> SocketAddr {
 /// `offsets[i]` seconds ahead of the first; instances with equal offsets share one clock.
 struct Fleet {
     gws: Vec<Gw>,
-    _redis: RedisProc,
+    redis: RedisProc,
     _dirs: Vec<tempfile::TempDir>,
     _certs: Certs,
 }
@@ -188,7 +188,7 @@ async fn fleet(offsets: &[i64], poll: &str) -> Fleet {
     }
     Fleet {
         gws,
-        _redis: redis,
+        redis,
         _dirs: dirs,
         _certs: certs,
     }
@@ -283,6 +283,22 @@ async fn a_reset_ends_what_was_approved_before_it_and_a_re_enrollment_in_the_sam
     assert_eq!(me(a, &new).await, 200, "and on every instance");
     assert_eq!(me(b, &new).await, 200);
     assert_eq!(me(b, &old).await, 401, "the old one stays ended");
+
+    // The epoch lives in the user's record and never goes down: with the record's field lost
+    // (a restored backup), the next reset still goes above what the instances have seen.
+    let epoch = async || -> Option<String> {
+        redis_query(f.redis.port, &["HGET", "t:{u:customer}", "epoch"])
+            .await
+            .unwrap()
+    };
+    assert_eq!(epoch().await.as_deref(), Some("1"));
+    let _: i64 = redis_query(f.redis.port, &["HDEL", "t:{u:customer}", "epoch"])
+        .await
+        .unwrap();
+    api_reset(a, "customer").await;
+    assert_eq!(epoch().await.as_deref(), Some("2"));
+    poll(b).await;
+    assert_eq!(me(b, &new).await, 401, "ended by the second reset");
 }
 
 #[tokio::test]
@@ -458,7 +474,7 @@ async fn approvals_and_revocations_of_the_previous_version_keep_working() {
         format!("{vms}; {APPROVAL_COOKIE}={sealed}")
     };
     let feed = |json: String| async move {
-        let _: String = redis_query(f._redis.port, &["XADD", "t:{rev}", "*", "e", json.as_str()])
+        let _: String = redis_query(f.redis.port, &["XADD", "t:{rev}", "*", "e", json.as_str()])
             .await
             .unwrap();
     };
