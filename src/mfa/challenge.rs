@@ -208,6 +208,15 @@ mod tests {
     }
 
     #[test]
+    fn a_challenge_written_before_epochs_reads_as_epoch_zero() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        assert_eq!(v["epoch"], 4);
+        v.as_object_mut().unwrap().remove("epoch");
+        let ch: Challenge = serde_json::from_value(v).unwrap();
+        assert_eq!(ch.epoch, 0);
+    }
+
+    #[test]
     fn seals_under_the_id_and_opens_only_with_it() {
         let k = keys();
         let id = new_id();
