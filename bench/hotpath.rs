@@ -124,6 +124,8 @@ fn fixture(kind: &str) -> Result<Fixture, String> {
         session_hash: hash,
         role: role.into(),
         user: "alice.jansen@example.com".into(),
+        epoch: 0,
+        id: Some([1; 16]),
     }
     .seal(&gw.keys);
     let cookie = if kind == "anon" {
@@ -208,6 +210,8 @@ fn fresh_variants(gw: &Gateway, request: &HeaderMap) -> Result<Vec<HeaderMap>, S
                 session_hash: hash,
                 role: "customer".into(),
                 user: format!("user{i}@example.com"),
+                epoch: 0,
+                id: Some([1; 16]),
             }
             .seal(&gw.keys);
             let mut h = request.clone();

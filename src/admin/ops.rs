@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{ActorKind, Audit, Event, Record};
-use crate::mfa::approval::user_hash;
-use crate::mfa::revocation::{Revocation, Revocations, hex16};
+use crate::mfa::revocation::Revocations;
 use crate::policy::{MfaState, Policy};
 use crate::store::{Store, StoreError};
 
@@ -104,19 +103,18 @@ impl Ops {
         Ok(had)
     }
 
-    /// Ends every approved session of the user, on every instance.
+    /// Ends every approved session of the user, on every instance: raises the user's
+    /// revocation epoch in the store and publishes it (see `mfa::revocation::revoke_user`).
     pub async fn end_sessions(&self, user: &str, now: u64) -> Result<(), StoreError> {
-        // `before` is exclusive and approvals carry whole seconds: end everything issued up
-        // to and including this second.
-        let entry = Revocation::User {
-            hash: hex16(&user_hash(user)),
-            before: now + 1,
-            until: now + self.approval_max_age.as_secs() + 1,
-        };
-        if let Some(r) = &self.revocations {
-            r.apply(std::slice::from_ref(&entry), now);
-        }
-        self.store.revoke(&entry, now, self.approval_max_age).await
+        crate::mfa::revocation::revoke_user(
+            &self.store,
+            self.revocations.as_deref(),
+            user,
+            now,
+            self.approval_max_age,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Lifts the lock of the user's MFA step. Returns whether it was locked.

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!  value = base64url(payload) "." key-id "." base64url(HMAC-SHA256(key, "v1" | key-id | payload))
-//!  payload = version(1) | issued(8) | expires(8) | flags(1) | state(1)
+//!  payload = version(1)=2 | issued(8) | expires(8) | flags(1) | state(1)
+//!          | epoch(8) | approval-id(16)
 //!          | session-hash(16) | role-len(1) role | user-len(1) user
 //! ```
 //!
@@ -18,6 +19,19 @@
 //! Trade-offs (see docs/design.md): verification is local and costs two hashes; revocation
 //! (logout, MSP reset) is pushed to every instance through the revocation feed and takes
 //! effect within one poll interval; the cookie lives at most `mfa.approval_max_age`.
+//!
+//! What a revocation compares is never a clock. `epoch` is the user's revocation epoch as the
+//! store had it when the login read the user's MFA state: every user revocation (an MSP
+//! reset, MFA changes) raises it in the store, so "issued before the revocation" means
+//! "epoch below the revocation's" on every instance, whatever their clocks say. The
+//! `approval-id` is random per login and is what a logout revokes: not the session hash,
+//! which a VMS may hand out again (the same session id signed in again, or a token that only
+//! differs by the second it was made in). A renewal (the VMS rotating its session cookie)
+//! copies both, so the renewed cookie shares the fate of the one it replaces.
+//!
+//! Version 1 cookies (written before epochs existed: no epoch, no id) are still accepted
+//! until they expire; they count as epoch 0 and are re-sealed as version 1 on renewal, so
+//! they stay subject to the rules they were issued under (see `revocation`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -27,7 +41,11 @@ use crate::policy::MfaState;
 
 pub use super::cookies::APPROVAL_COOKIE;
 
-const VERSION: u8 = 1;
+/// The payload version written for new approvals.
+const VERSION: u8 = 2;
+/// The payload version of approvals written before revocation epochs (read, and re-sealed on
+/// renewal, until the last of them has expired).
+const VERSION_LEGACY: u8 = 1;
 const FLAG_MFA: u8 = 1;
 
 /// What the gateway knows about an approved session.
@@ -42,6 +60,12 @@ pub struct Approval {
     pub session_hash: [u8; 16],
     pub role: String,
     pub user: String,
+    /// The user's revocation epoch in the store when the login read the user's MFA state:
+    /// revoked once a user revocation with a higher epoch is known. 0 for version 1 cookies.
+    pub epoch: u64,
+    /// Random identity of this approval, kept by renewals: what a logout revokes. `None` for
+    /// a version 1 cookie (then a logout revokes its session hash).
+    pub id: Option<[u8; 16]>,
 }
 
 /// Why an approval cookie was not accepted (for metrics and debug logs; never shown).
@@ -126,12 +150,20 @@ impl Approval {
     fn payload(&self) -> Vec<u8> {
         let role = self.role.as_bytes();
         let user = self.user.as_bytes();
-        let mut p = Vec::with_capacity(36 + role.len() + user.len());
-        p.push(VERSION);
+        let mut p = Vec::with_capacity(60 + role.len() + user.len());
+        p.push(if self.id.is_some() {
+            VERSION
+        } else {
+            VERSION_LEGACY
+        });
         p.extend_from_slice(&self.issued.to_be_bytes());
         p.extend_from_slice(&self.expires.to_be_bytes());
         p.push(if self.mfa_passed { FLAG_MFA } else { 0 });
         p.push(state_byte(self.state));
+        if let Some(id) = &self.id {
+            p.extend_from_slice(&self.epoch.to_be_bytes());
+            p.extend_from_slice(id);
+        }
         p.extend_from_slice(&self.session_hash);
         p.push(u8::try_from(role.len()).unwrap_or(0));
         p.extend_from_slice(
@@ -148,13 +180,21 @@ impl Approval {
 
     fn parse(p: &[u8]) -> Option<Approval> {
         let mut r = Reader(p);
-        if r.u8()? != VERSION {
+        let version = r.u8()?;
+        if version != VERSION && version != VERSION_LEGACY {
             return None;
         }
         let issued = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
         let expires = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
         let flags = r.u8()?;
         let state = state_from(r.u8()?)?;
+        let (epoch, id) = if version == VERSION {
+            let epoch = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
+            let id: [u8; 16] = r.take(16)?.try_into().ok()?;
+            (epoch, Some(id))
+        } else {
+            (0, None)
+        };
         let session_hash: [u8; 16] = r.take(16)?.try_into().ok()?;
         let rl = usize::from(r.u8()?);
         let role = String::from_utf8(r.take(rl)?.to_vec()).ok()?;
@@ -171,6 +211,8 @@ impl Approval {
             session_hash,
             role,
             user,
+            epoch,
+            id,
         })
     }
 
@@ -265,6 +307,8 @@ mod tests {
             session_hash: [7; 16],
             role: "msp".into(),
             user: "alice".into(),
+            epoch: 3,
+            id: Some([9; 16]),
         }
     }
 
@@ -321,6 +365,72 @@ mod tests {
             Approval::open(&v, &only_new, &[7; 16], 1500),
             Err(Rejection::BadMac)
         );
+    }
+
+    /// A cookie exactly as the previous version wrote it (payload version 1, no epoch, no
+    /// id), built byte by byte here rather than with `seal`.
+    fn legacy_cookie(keys: &KeyRing, issued: u64, expires: u64) -> String {
+        let mut p = vec![1u8];
+        p.extend_from_slice(&issued.to_be_bytes());
+        p.extend_from_slice(&expires.to_be_bytes());
+        p.push(FLAG_MFA);
+        p.push(2);
+        p.extend_from_slice(&[7; 16]);
+        p.push(3);
+        p.extend_from_slice(b"msp");
+        p.push(5);
+        p.extend_from_slice(b"alice");
+        let kid = keys.active_id().to_string();
+        let tag = keys.mac(Purpose::Cookie, &mac_input(&kid, &p)).1;
+        format!("{}.{kid}.{}", B64.encode(&p), B64.encode(tag))
+    }
+
+    #[test]
+    fn a_cookie_of_the_previous_version_still_opens_as_epoch_zero_without_id() {
+        let keys = ring("new");
+        let v = legacy_cookie(&keys, 1000, 2000);
+        let a = Approval::open(&v, &keys, &[7; 16], 1500).unwrap();
+        assert_eq!(
+            a,
+            Approval {
+                epoch: 0,
+                id: None,
+                ..sample()
+            }
+        );
+        // Re-sealed (a renewal) it stays what it was: version 1, byte for byte.
+        assert_eq!(a.seal(&keys), v);
+        assert_eq!(
+            Approval::open(&v, &keys, &[7; 16], 2000),
+            Err(Rejection::Expired)
+        );
+    }
+
+    #[test]
+    fn epoch_and_id_are_sealed_and_unknown_versions_refused() {
+        let keys = ring("new");
+        let v = sample().seal(&keys);
+        let payload = B64.decode(v.split('.').next().unwrap()).unwrap();
+        assert_eq!(payload[0], VERSION);
+        assert_eq!(&payload[19..27], &3u64.to_be_bytes());
+        assert_eq!(&payload[27..43], &[9; 16]);
+        for version in [0u8, 3, 255] {
+            let mut p = payload.clone();
+            p[0] = version;
+            let tag = keys.mac(Purpose::Cookie, &mac_input("new", &p)).1;
+            let forged = format!("{}.new.{}", B64.encode(&p), B64.encode(tag));
+            assert_eq!(
+                Approval::open(&forged, &keys, &[7; 16], 1500),
+                Err(Rejection::Malformed),
+                "version {version}"
+            );
+        }
+        // A version 2 payload that claims to be version 1 does not parse either.
+        let mut p = payload.clone();
+        p[0] = VERSION_LEGACY;
+        let tag = keys.mac(Purpose::Cookie, &mac_input("new", &p)).1;
+        let forged = format!("{}.new.{}", B64.encode(&p), B64.encode(tag));
+        assert!(Approval::open(&forged, &keys, &[7; 16], 1500).is_err());
     }
 
     #[test]

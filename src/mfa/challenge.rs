@@ -96,6 +96,11 @@ pub struct Challenge {
     /// Recovery codes left after one was used (step `Notice`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_remaining: Option<usize>,
+    /// The user's revocation epoch read with the user's state at login; the approval carries
+    /// it (see `revocation`). 0 in challenges made before epochs existed: the most
+    /// conservative value (any live user revocation ends the approval).
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// A fresh random challenge id (what the cookie holds).
@@ -198,7 +203,17 @@ mod tests {
             },
             recovery_codes: None,
             recovery_remaining: None,
+            epoch: 4,
         }
+    }
+
+    #[test]
+    fn a_challenge_written_before_epochs_reads_as_epoch_zero() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        assert_eq!(v["epoch"], 4);
+        v.as_object_mut().unwrap().remove("epoch");
+        let ch: Challenge = serde_json::from_value(v).unwrap();
+        assert_eq!(ch.epoch, 0);
     }
 
     #[test]

@@ -466,6 +466,7 @@ async fn decide(
         response: withheld,
         recovery_codes: None,
         recovery_remaining: None,
+        epoch: gw.revocations.user_epoch(&user),
     };
     if state == MfaState::None {
         note_login_in_background(gw, &user, &role, now);
@@ -478,6 +479,10 @@ async fn decide(
             end.fire();
             return Err(e.into());
         }
+    };
+    let base = Challenge {
+        epoch: record.epoch.max(base.epoch),
+        ..base
     };
     if let Some(reported) = &who.reported {
         match gw.store.claim_vms_name(&user, reported).await {
@@ -820,6 +825,8 @@ pub fn release(
         session_hash: ch.session_hash,
         role: ch.role.clone(),
         user: ch.user.clone(),
+        epoch: ch.epoch,
+        id: Some(crate::auth::crypto::random_bytes()),
     };
     let mut resp = Response::new(Body::from(Bytes::from(body)));
     *resp.status_mut() = status;

@@ -6,10 +6,48 @@
 //! (default 2 s) into an in-memory snapshot that the hot path consults without locking:
 //!
 //! ```text
-//!   logout / MSP reset ──► store.revoke(entry) ──► feed (Redis stream, trimmed by age)
-//!                                                   │ every poll interval, from last id
-//!   request ──► approval ok? ──► snapshot.is_revoked(session, user, issued)? ◄──┘
+//!   MSP reset ──► store: epoch of user += 1 ──► feed entry {user, epoch}  ─┐
+//!   logout ─────────────────────────────────► feed entry {approval id}    ─┤ Redis stream,
+//!                                                                           │ trimmed by age
+//!                                        every poll interval, from last id  │
+//!   request ──► approval ok? ──► snapshot.is_revoked(approval)? ◄───────────┘
 //! ```
+//!
+//! # Ordered by the store, never by a clock
+//!
+//! Which approvals a revocation ends is decided without comparing instance clocks:
+//!
+//! * **User revocations** (MSP reset, MFA changes) carry a per-user *epoch*: a counter in
+//!   the user's record in the store, raised by one atomic step (a Lua script) before the
+//!   entry is published. Every login reads the epoch in the same step as the user's MFA state
+//!   (one `HGETALL` of the user's record) and seals it into the approval. An approval is
+//!   revoked when its epoch is below the highest epoch this instance has seen for the user.
+//!   "Before the reset" therefore means "read the user's state before the store raised the
+//!   epoch": the same answer on every instance, with clocks seconds or minutes apart, and no
+//!   ambiguity within a second (an approval issued right after a reset carries the new epoch).
+//! * **Logouts** revoke one approval by its random id, outright, until it expires. Not the
+//!   session hash: a VMS may sign the same session id in again (or issue a token identical
+//!   to the last one within the same second), and that new login must work.
+//! * **Renewals** (the VMS rotating its session cookie) copy the epoch and the id into the
+//!   renewed approval, so a renewal on an instance that has not yet read the feed does not
+//!   outlive the revocation.
+//!
+//! Roles without MFA log in without Redis (the login must not depend on it); their approval
+//! takes the epoch this instance knows from the feed. That is never too high (the feed only
+//! publishes epochs the store has reached), so no revocation is missed; it can be too low for
+//! up to one poll interval after a revocation of that user published elsewhere, which ends
+//! such a login at the next poll (the user signs in again). A user without MFA has no MFA to
+//! reset, so this only matters after an MSP reset or logout of that very user.
+//!
+//! # Entries written by the previous version
+//!
+//! Before epochs, a user revocation said "issued before second `before`" and a logout named
+//! the session hash. Such entries stay in the feed for `mfa.approval_max_age` after an upgrade
+//! and are still honoured: a `before` from an entry without epoch applies (by clock, as it
+//! did) to every approval of that user; a logout without approval id ends version 1 approvals
+//! of that session. New user entries still carry `before` (ignored by this version) so that
+//! instances not yet upgraded keep ending their version 1 approvals during a rolling upgrade,
+//! and version 1 approvals (epoch 0) end with any new user revocation.
 //!
 //! Entries expire with the longest possible approval (`mfa.approval_max_age`), so the snapshot
 //! stays small. If the store is away, the snapshot keeps what it had (approved sessions keep
@@ -22,19 +60,33 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
-use crate::store::Store;
+use super::approval::{Approval, user_hash};
+use crate::store::{Store, StoreError};
 
-/// One revocation.
+/// One revocation, as stored in the feed (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Revocation {
-    /// One session ended (VMS logout).
-    Session { hash: String, until: u64 },
-    /// Every approval of a user issued before `before` ends (MSP reset, MFA changes).
+    /// One approval ended (VMS logout).
+    Session {
+        /// The session hash (hex). Alone (no `approval`), as the previous version wrote it:
+        /// version 1 approvals of this session end.
+        hash: String,
+        until: u64,
+        /// The id of the approval that ends (hex).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<String>,
+    },
+    /// Every approval of a user read before the store reached `epoch` ends (MSP reset, MFA
+    /// changes).
     User {
         hash: String,
+        /// Unix second of the revoking instance, for instances of the previous version during
+        /// a rolling upgrade; ignored when `epoch` is present.
         before: u64,
         until: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<u64>,
     },
 }
 
@@ -46,10 +98,29 @@ impl Revocation {
     }
 }
 
+/// What is known about one user's revocations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct UserMark {
+    /// The highest epoch published for the user.
+    epoch: u64,
+    /// The latest `before` of entries without epoch (written by the previous version).
+    before: u64,
+    until: u64,
+}
+
 #[derive(Debug, Default, Clone)]
 struct Snapshot {
-    sessions: HashMap<[u8; 16], u64>,
-    users: HashMap<[u8; 16], (u64, u64)>,
+    /// Logged-out approvals by id, with the time their entry can be forgotten.
+    approvals: HashMap<[u8; 16], u64>,
+    /// Logouts without approval id (version 1 approvals), by session hash.
+    legacy_sessions: HashMap<[u8; 16], u64>,
+    users: HashMap<[u8; 16], UserMark>,
+}
+
+impl Snapshot {
+    fn is_empty(&self) -> bool {
+        self.approvals.is_empty() && self.legacy_sessions.is_empty() && self.users.is_empty()
+    }
 }
 
 /// The local view of the revocation feed.
@@ -74,6 +145,25 @@ pub fn hex16(b: &[u8; 16]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The ordering rule, on its own: whether an approval with this epoch, id, session and issue
+/// time is ended by what is known. (`issued` matters only for entries of the previous
+/// version.)
+fn revoked_by(snap: &Snapshot, a: &Approval) -> bool {
+    let logged_out = match &a.id {
+        Some(id) => snap.approvals.contains_key(id),
+        None => snap.legacy_sessions.contains_key(&a.session_hash),
+    };
+    if logged_out {
+        return true;
+    }
+    if snap.users.is_empty() {
+        return false;
+    }
+    snap.users
+        .get(&user_hash(&a.user))
+        .is_some_and(|m| a.epoch < m.epoch || a.issued < m.before)
+}
+
 impl Revocations {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
@@ -82,49 +172,65 @@ impl Revocations {
         })
     }
 
-    /// Whether an approval for this session and user, issued at `issued`, has been revoked.
-    pub fn is_revoked(&self, session: &[u8; 16], user: &str, issued: u64) -> bool {
+    /// Whether this approval has been revoked (logout, or a user revocation published after
+    /// its login read the user's state).
+    pub fn is_revoked(&self, a: &Approval) -> bool {
         let snap = self.snapshot.load();
-        if snap.sessions.is_empty() && snap.users.is_empty() {
+        if snap.is_empty() {
             return false;
         }
-        if snap.sessions.contains_key(session) {
-            return true;
-        }
+        revoked_by(&snap, a)
+    }
+
+    /// The highest revocation epoch this instance has seen for `user` (0: none live). For
+    /// logins that do not read the store (roles without MFA).
+    pub fn user_epoch(&self, user: &str) -> u64 {
+        let snap = self.snapshot.load();
         if snap.users.is_empty() {
-            return false;
+            return 0;
         }
-        let uh = super::approval::user_hash(user);
-        snap.users
-            .get(&uh)
-            .is_some_and(|(before, _)| issued < *before)
+        snap.users.get(&user_hash(user)).map_or(0, |m| m.epoch)
     }
 
     /// Applies entries locally (used for the instance's own revocations, so they take effect
     /// at once, and by the poller).
     pub fn apply(&self, entries: &[Revocation], now: u64) {
         let mut next: Snapshot = (**self.snapshot.load()).clone();
-        next.sessions.retain(|_, until| *until > now);
-        next.users.retain(|_, (_, until)| *until > now);
+        next.approvals.retain(|_, until| *until > now);
+        next.legacy_sessions.retain(|_, until| *until > now);
+        next.users.retain(|_, m| m.until > now);
         for e in entries {
             if e.until() <= now {
                 continue;
             }
             match e {
-                Revocation::Session { hash, until } => {
-                    if let Some(h) = decode16(hash) {
-                        next.sessions.insert(h, *until);
+                Revocation::Session {
+                    hash,
+                    until,
+                    approval,
+                } => {
+                    let (map, key) = match approval {
+                        Some(id) => (&mut next.approvals, decode16(id)),
+                        None => (&mut next.legacy_sessions, decode16(hash)),
+                    };
+                    if let Some(k) = key {
+                        let u = map.entry(k).or_insert(*until);
+                        *u = (*u).max(*until);
                     }
                 }
                 Revocation::User {
                     hash,
                     before,
                     until,
+                    epoch,
                 } => {
                     if let Some(h) = decode16(hash) {
-                        let entry = next.users.entry(h).or_insert((*before, *until));
-                        entry.0 = entry.0.max(*before);
-                        entry.1 = entry.1.max(*until);
+                        let m = next.users.entry(h).or_default();
+                        match epoch {
+                            Some(epoch) => m.epoch = m.epoch.max(*epoch),
+                            None => m.before = m.before.max(*before),
+                        }
+                        m.until = m.until.max(*until);
                     }
                 }
             }
@@ -181,44 +287,176 @@ impl Revocations {
     }
 }
 
+/// The entry that logs out one approval on every instance (valid until the approval expires).
+pub fn logout_entry(a: &Approval) -> Revocation {
+    Revocation::Session {
+        hash: hex16(&a.session_hash),
+        until: a.expires,
+        approval: a.id.as_ref().map(hex16),
+    }
+}
+
+/// Ends every approval of `user` issued so far, on every instance: raises the user's epoch in
+/// the store (one atomic step, acknowledged by a replica where there is one), applies the
+/// entry on this instance at once (`local`, when there is one) and publishes it.
+///
+/// The epoch is never lowered: the store raises it above both its own value and the highest
+/// epoch this instance has seen in the feed, so a user record rebuilt or restored from an old
+/// backup cannot make approvals outlive a revocation. When publishing fails after the epoch
+/// was raised, the error is returned: logins from then on carry the new epoch, approvals from
+/// before stay valid on other instances until the revocation is made again (an MSP retries;
+/// that raises the epoch once more and publishes it).
+pub async fn revoke_user(
+    store: &Store,
+    local: Option<&Revocations>,
+    user: &str,
+    now: u64,
+    max_age: Duration,
+) -> Result<Revocation, StoreError> {
+    let floor = local.map_or(0, |r| r.user_epoch(user));
+    let epoch = store.raise_epoch(user, floor).await?;
+    let entry = Revocation::User {
+        hash: hex16(&user_hash(user)),
+        before: now.saturating_add(1),
+        until: now.saturating_add(max_age.as_secs()).saturating_add(1),
+        epoch: Some(epoch),
+    };
+    if let Some(r) = local {
+        r.apply(std::slice::from_ref(&entry), now);
+    }
+    store.revoke_acknowledged(&entry, now, max_age).await?;
+    Ok(entry)
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::policy::MfaState;
+
+    fn approval(user: &str, epoch: u64, id: Option<[u8; 16]>, issued: u64) -> Approval {
+        Approval {
+            issued,
+            expires: issued + 1000,
+            mfa_passed: true,
+            state: MfaState::Enforced,
+            session_hash: [3; 16],
+            role: "customer".into(),
+            user: user.into(),
+            epoch,
+            id,
+        }
+    }
+
+    fn user_entry(user: &str, epoch: Option<u64>, before: u64, until: u64) -> Revocation {
+        Revocation::User {
+            hash: hex16(&user_hash(user)),
+            before,
+            until,
+            epoch,
+        }
+    }
 
     #[test]
-    fn session_and_user_revocations() {
+    fn a_logout_ends_that_approval_not_a_new_one_on_the_same_session() {
         let r = Revocations::new();
-        let s = [3u8; 16];
-        assert!(!r.is_revoked(&s, "bob", 100));
+        let old = approval("bob", 0, Some([1; 16]), 100);
+        assert!(!r.is_revoked(&old));
+        r.apply(&[logout_entry(&old)], 200);
+        assert!(r.is_revoked(&old));
+        // The VMS signs the same session in again, in the same second: a new approval.
+        let new = approval("bob", 0, Some([2; 16]), 200);
+        assert_eq!(new.session_hash, old.session_hash);
+        assert!(!r.is_revoked(&new));
+        // A renewal of the logged-out approval (same id, other session) is ended too.
+        let renewed = Approval {
+            session_hash: [4; 16],
+            ..old.clone()
+        };
+        assert!(r.is_revoked(&renewed));
+        r.apply(&[], old.expires);
+        assert!(!r.is_revoked(&old), "entries expire with the approval");
+    }
+
+    #[test]
+    fn a_user_revocation_ends_lower_epochs_whatever_the_clocks_say() {
+        let r = Revocations::new();
+        r.apply(&[user_entry("bob", Some(4), 500, 5000)], 200);
+        // Issued "after" the reset by a clock far ahead, but read before the store's step.
+        assert!(r.is_revoked(&approval("bob", 3, Some([1; 16]), 10_000)));
+        // Issued "before" it by a clock behind, but read after: survives.
+        assert!(!r.is_revoked(&approval("bob", 4, Some([1; 16]), 1)));
+        assert!(!r.is_revoked(&approval("carol", 0, Some([1; 16]), 1)));
+        assert_eq!(r.user_epoch("bob"), 4);
+        assert_eq!(r.user_epoch("carol"), 0);
+        // Entries arrive out of order: the highest epoch counts.
+        r.apply(&[user_entry("bob", Some(2), 900, 5000)], 200);
+        assert_eq!(r.user_epoch("bob"), 4);
+        r.apply(&[], 5000);
+        assert_eq!(
+            r.user_epoch("bob"),
+            0,
+            "forgotten when the last approval expired"
+        );
+    }
+
+    #[test]
+    fn entries_of_the_previous_version_still_apply() {
+        let r = Revocations::new();
+        // A reset written by the previous version: by clock, for every approval of the user.
+        r.apply(&[user_entry("bob", None, 500, 5000)], 200);
+        assert!(r.is_revoked(&approval("bob", 0, None, 499)));
+        assert!(r.is_revoked(&approval("bob", 7, Some([1; 16]), 499)));
+        assert!(!r.is_revoked(&approval("bob", 0, None, 500)));
+        assert_eq!(r.user_epoch("bob"), 0);
+        // A new reset ends every version 1 approval (epoch 0), whenever it was issued.
+        r.apply(&[user_entry("bob", Some(1), 0, 5000)], 200);
+        assert!(r.is_revoked(&approval("bob", 0, None, 4000)));
+        assert!(!r.is_revoked(&approval("bob", 1, Some([1; 16]), 4000)));
+        // A logout written by the previous version names the session: version 1 approvals of
+        // it end; a new login on the same session id (with an id) does not.
+        let r = Revocations::new();
         r.apply(
-            &[
-                Revocation::Session {
-                    hash: hex16(&s),
-                    until: 1000,
-                },
-                Revocation::User {
-                    hash: hex16(&super::super::approval::user_hash("bob")),
-                    before: 500,
-                    until: 1000,
-                },
-            ],
+            &[Revocation::Session {
+                hash: hex16(&[3; 16]),
+                until: 5000,
+                approval: None,
+            }],
             200,
         );
-        assert!(r.is_revoked(&s, "alice", 600));
-        assert!(
-            r.is_revoked(&[4; 16], "bob", 499),
-            "approval issued before the reset"
+        assert!(r.is_revoked(&approval("alice", 0, None, 100)));
+        assert!(!r.is_revoked(&approval("alice", 0, Some([1; 16]), 300)));
+    }
+
+    #[test]
+    fn the_feed_format_reads_both_versions() {
+        let old_user =
+            r#"{"kind":"user","hash":"00000000000000000000000000000000","before":5,"until":9}"#;
+        assert_eq!(
+            serde_json::from_str::<Revocation>(old_user).unwrap(),
+            Revocation::User {
+                hash: "0".repeat(32),
+                before: 5,
+                until: 9,
+                epoch: None
+            }
         );
-        assert!(
-            !r.is_revoked(&[4; 16], "bob", 500),
-            "approval issued after the reset"
-        );
-        assert!(!r.is_revoked(&[4; 16], "carol", 1));
-        r.apply(&[], 1000);
-        assert!(
-            !r.is_revoked(&s, "alice", 600),
-            "entries expire with the longest approval"
-        );
+        let old_session =
+            r#"{"kind":"session","hash":"00000000000000000000000000000000","until":9}"#;
+        assert!(matches!(
+            serde_json::from_str::<Revocation>(old_session).unwrap(),
+            Revocation::Session { approval: None, .. }
+        ));
+        // What this version writes still has every field the previous version requires.
+        let new = serde_json::to_value(user_entry("bob", Some(3), 5, 9)).unwrap();
+        for field in ["kind", "hash", "before", "until", "epoch"] {
+            assert!(new.get(field).is_some(), "{field}");
+        }
+        let logout =
+            serde_json::to_value(logout_entry(&approval("bob", 0, Some([1; 16]), 1))).unwrap();
+        for field in ["kind", "hash", "until", "approval"] {
+            assert!(logout.get(field).is_some(), "{field}");
+        }
     }
 
     #[test]
@@ -228,9 +466,42 @@ mod tests {
             &[Revocation::Session {
                 hash: "zz".into(),
                 until: 10,
+                approval: Some("zz".into()),
             }],
             1,
         );
-        assert!(!r.is_revoked(&[0; 16], "a", 0));
+        assert!(!r.is_revoked(&approval("a", 0, Some([0; 16]), 0)));
+    }
+
+    #[tokio::test]
+    async fn revoking_a_user_raises_the_epoch_in_the_store_and_never_lowers_it() {
+        let store = Store::Memory(crate::store::memory::MemoryStore::new());
+        let local = Revocations::new();
+        let max_age = Duration::from_secs(3600);
+        let e1 = revoke_user(&store, Some(&local), "bob", 100, max_age)
+            .await
+            .unwrap();
+        assert!(matches!(e1, Revocation::User { epoch: Some(1), .. }));
+        assert_eq!(store.user("bob").await.unwrap().epoch, 1);
+        assert_eq!(local.user_epoch("bob"), 1, "applied here at once");
+        // This instance has seen epoch 9 in the feed (the store's record was rebuilt): the
+        // next epoch is above both.
+        local.apply(&[user_entry("bob", Some(9), 0, 5000)], 100);
+        let e = revoke_user(&store, Some(&local), "bob", 100, max_age)
+            .await
+            .unwrap();
+        assert!(matches!(
+            e,
+            Revocation::User {
+                epoch: Some(10),
+                ..
+            }
+        ));
+        let other = Revocations::new();
+        assert!(other.poll_once(&store, 100).await);
+        assert_eq!(other.user_epoch("bob"), 10, "published to the feed");
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -181,6 +181,8 @@ mod tests {
             session_hash: hash,
             role: "customer".into(),
             user: "alice".into(),
+            epoch: 0,
+            id: Some([1; 16]),
         }
         .seal(keys)
     }

@@ -141,6 +141,8 @@ mod tests {
             session_hash: session_hash(&names, |_| Some(SESSION)).unwrap(),
             role: "customer".into(),
             user: user.into(),
+            epoch: 0,
+            id: Some([5; 16]),
         }
     }
 
@@ -184,6 +186,7 @@ mod tests {
             &[Revocation::Session {
                 hash: hex16(&a.session_hash),
                 until: NOW + 3600,
+                approval: a.id.as_ref().map(hex16),
             }],
             NOW,
         );
@@ -199,6 +202,7 @@ mod tests {
                 hash: hex16(&crate::mfa::approval::user_hash("carol")),
                 before: NOW,
                 until: NOW + 3600,
+                epoch: Some(1),
             }],
             NOW,
         );

@@ -27,6 +27,8 @@ fn approval(user: &str, session: &str) -> Approval {
         session_hash: session_hash(&names, |_| Some(session)).unwrap(),
         role: "customer".into(),
         user: user.into(),
+        epoch: 0,
+        id: Some([u8::try_from(user.len()).unwrap(); 16]),
     }
 }
 

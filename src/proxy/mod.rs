@@ -233,10 +233,7 @@ impl Gateway {
     /// What may end an approval before it expires: a revocation (logout, MSP reset, shared
     /// by every instance) or a policy that now enforces MFA for an approval without it.
     fn still_valid(&self, a: &Approval, now: u64) -> bool {
-        !self
-            .revocations
-            .is_revoked(&a.session_hash, &a.user, a.issued)
-            && self.still_allowed(a, now)
+        !self.revocations.is_revoked(a) && self.still_allowed(a, now)
     }
 
     /// An approval without MFA stops counting once the user's role has become `enforced`
@@ -420,6 +417,7 @@ impl Gateway {
         let entry = crate::mfa::revocation::Revocation::Session {
             hash: crate::mfa::revocation::hex16(&hash),
             until: a.expires,
+            approval: a.id.as_ref().map(crate::mfa::revocation::hex16),
         };
         self.revocations.apply(std::slice::from_ref(&entry), now);
         self.metrics.mfa(MfaEvent::Logout);

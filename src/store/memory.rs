@@ -409,6 +409,22 @@ impl MemoryStore {
             .collect())
     }
 
+    pub async fn raise_epoch(&self, user: &str, floor: u64) -> Result<u64, StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        rec.epoch = rec.epoch.max(floor).saturating_add(1);
+        Ok(rec.epoch)
+    }
+
+    pub async fn revoke_acknowledged(
+        &self,
+        entry: &Revocation,
+        now: u64,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        self.revoke(entry, now, keep).await
+    }
+
     pub async fn revoke(
         &self,
         entry: &Revocation,

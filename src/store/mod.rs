@@ -12,7 +12,8 @@
 //! ```text
 //!   P{u:U}            hash    secret (sealed), key_id, enrolled_at, last_used, last_step,
 //!                             postponed, offer_declined, recovery (hashes, one per line),
-//!                             role, last_login, reset_at
+//!                             role, last_login, reset_at, epoch (revocation epoch:
+//!                             raised by every user revocation, never lowered)
 //!   P{u:U}:fails      string  failures in the current window (TTL = lock window)
 //!   P{u:U}:lock       string  present while the MFA step is locked (TTL = lock time)
 //!   P{u:U}:level      string  consecutive locks, doubles the next lock (TTL 30 days)
@@ -58,6 +59,9 @@ pub struct UserRecord {
     pub last_login: Option<u64>,
     /// When an MSP last disconnected MFA (a reset never reopens a grace period).
     pub reset_at: Option<u64>,
+    /// The user's revocation epoch (0: never revoked), read with the rest of the record so a
+    /// login's approval carries the epoch of the state it was decided on.
+    pub epoch: u64,
 }
 
 impl UserRecord {
@@ -323,6 +327,24 @@ impl Store {
         keep: Duration,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.revoke(entry, now, keep).await)
+    }
+
+    /// Raises the user's revocation epoch to one above the larger of the stored epoch and
+    /// `floor`, in one atomic step, and returns it. In sentinel mode it returns only once a
+    /// replica has it (a fail-over must not hand out an epoch twice).
+    pub async fn raise_epoch(&self, user: &str, floor: u64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.raise_epoch(user, floor).await)
+    }
+
+    /// [`Store::revoke`] for revocations an MSP is told about: in sentinel mode it returns only
+    /// once a replica has the entry.
+    pub async fn revoke_acknowledged(
+        &self,
+        entry: &Revocation,
+        now: u64,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.revoke_acknowledged(entry, now, keep).await)
     }
 
     /// Entries after `from` (an opaque position, "0" for the start) and the new position.

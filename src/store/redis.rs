@@ -125,6 +125,8 @@ struct Scripts {
     accept_step: Script,
     fail_user: Script,
     fail_addr: Script,
+    raise_epoch: Script,
+    publish: Script,
 }
 
 #[derive(Clone)]
@@ -222,6 +224,24 @@ end
 return 0
 "#;
 
+// KEYS: user hash. ARGV: floor (the highest epoch the caller has seen in the feed). Sets the
+// user's revocation epoch to one above the larger of the stored one and the floor; returns it.
+const RAISE_EPOCH: &str = r#"
+local e = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') or 0
+local floor = tonumber(ARGV[1]) or 0
+if floor > e then e = floor end
+e = e + 1
+redis.call('HSET', KEYS[1], 'epoch', e)
+return e
+"#;
+
+// KEYS: the revocation feed. ARGV: minimum id to keep, the entry (JSON). XADD answering a
+// count, so `durable` can wait for a replica.
+const PUBLISH: &str = r#"
+redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'e', ARGV[2])
+return 1
+"#;
+
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -259,6 +279,8 @@ impl RedisStore {
                 accept_step: Script::new(ACCEPT_STEP),
                 fail_user: Script::new(FAIL_USER),
                 fail_addr: Script::new(FAIL_ADDR),
+                raise_epoch: Script::new(RAISE_EPOCH),
+                publish: Script::new(PUBLISH),
             }),
         }
     }
@@ -685,6 +707,7 @@ impl RedisStore {
                 .and_then(|v| String::from_utf8(v.clone()).ok()),
             last_login: num("last_login"),
             reset_at: num("reset_at"),
+            epoch: num("epoch").unwrap_or(0),
         })
     }
 
@@ -1072,6 +1095,26 @@ impl RedisStore {
             .arg("e")
             .arg(json);
         self.run::<String>(&cmd).await.map(|_| ())
+    }
+
+    pub async fn raise_epoch(&self, user: &str, floor: u64) -> Result<u64, StoreError> {
+        let mut inv = self.scripts.raise_epoch.prepare_invoke();
+        inv.key(self.user_key(user)).arg(floor);
+        let e = self.durable(Write::Script(inv)).await?;
+        u64::try_from(e).map_err(|_| StoreError::Corrupt(format!("epoch {e}")))
+    }
+
+    pub async fn revoke_acknowledged(
+        &self,
+        entry: &Revocation,
+        now: u64,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let min_id = now.saturating_sub(keep.as_secs()).saturating_mul(1000);
+        let mut inv = self.scripts.publish.prepare_invoke();
+        inv.key(self.feed_key()).arg(min_id).arg(json);
+        self.durable(Write::Script(inv)).await.map(|_| ())
     }
 
     pub async fn read_revocations(

@@ -729,6 +729,8 @@ async fn forged_reused_and_foreign_challenges_are_refused() {
         session_hash: hash,
         role: "customer".into(),
         user: "customer".into(),
+        epoch: 0,
+        id: Some([1; 16]),
     };
     let good = approval(now, now + 3600, hash).seal(&ring);
     let tampered = {

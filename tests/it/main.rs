@@ -14,5 +14,6 @@ mod iis;
 mod logs;
 mod mfa_flow;
 mod proxy;
+mod revocation_order;
 mod scaleout;
 mod soak;

@@ -1,7 +1,8 @@
 //! Property tests for the approval cookie.
 //!
-//! The approval is what lets a VMS session through, so for any approval: the sealed cookie
-//! opens to exactly the same approval while it is valid and for the session it names; it
+//! The approval is what lets a VMS session through, so for any approval (of either payload
+//! version): the sealed cookie opens to exactly the same approval, revocation epoch and id
+//! included, while it is valid and for the session it names; it
 //! does not open after expiry, for another session, under another key, or after any
 //! single-character change; and no string, however odd, makes `open` panic.
 
@@ -33,8 +34,12 @@ prop_compose! {
         session_hash in any::<[u8; 16]>(),
         role in short_text(),
         user in short_text(),
+        epoch in any::<u64>(),
+        id in prop::option::weighted(0.9, any::<[u8; 16]>()),
     ) -> Approval {
-        Approval { issued, expires: issued + life, mfa_passed, state, session_hash, role, user }
+        // Version 1 cookies (no id) carry no epoch: they open as epoch 0.
+        let epoch = if id.is_some() { epoch } else { 0 };
+        Approval { issued, expires: issued + life, mfa_passed, state, session_hash, role, user, epoch, id }
     }
 }
 

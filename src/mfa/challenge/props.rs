@@ -53,7 +53,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
             Step::Recovery,
             Step::Notice,
         ]),
-        (any::<bool>(), any::<u64>(), any::<u64>()),
+        (any::<bool>(), any::<u64>(), any::<u64>(), any::<u64>()),
         (
             prop::option::of("[0-9a-f.:]{1,39}"),
             prop::option::of("[A-Za-z0-9_-]{27}"),
@@ -66,7 +66,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
             |(
                 (user, role, state),
                 step,
-                (can_postpone, created, expires),
+                (can_postpone, created, expires, epoch),
                 (client, secret, member),
                 hash,
                 (parts, body),
@@ -85,6 +85,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 response: Withheld::capture(&parts, &body),
                 recovery_codes: None,
                 recovery_remaining: None,
+                epoch,
             },
         )
 }
