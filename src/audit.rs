@@ -34,6 +34,9 @@ pub enum Event {
     OfferDeclined,
     SelfPhoneReplaced,
     SelfMfaDisabled,
+    /// A self-service set-up or phone replacement refused because the user's MFA changed
+    /// while it was in progress (enrolled or replaced elsewhere).
+    SelfChangeRefused,
     PolicyReloaded,
     PolicyReloadFailed,
     AdminApiCall,
@@ -58,6 +61,7 @@ impl Event {
             Event::OfferDeclined => "offer_declined",
             Event::SelfPhoneReplaced => "self_phone_replaced",
             Event::SelfMfaDisabled => "self_mfa_disabled",
+            Event::SelfChangeRefused => "self_change_refused",
             Event::PolicyReloaded => "policy_reloaded",
             Event::PolicyReloadFailed => "policy_reload_failed",
             Event::AdminApiCall => "admin_api_call",

@@ -153,6 +153,19 @@ pub async fn check_enrolled(
     input: &str,
     allow_recovery: bool,
 ) -> Result<Check, GatewayError> {
+    check_enrolled_against(gw, who, input, allow_recovery)
+        .await
+        .map(|(check, _)| check)
+}
+
+/// [`check_enrolled`], also returning the sealed secret the code was checked against (when
+/// one was), for a later compare-and-set against exactly that secret (phone replacement).
+pub async fn check_enrolled_against(
+    gw: &Gateway,
+    who: Who<'_>,
+    input: &str,
+    allow_recovery: bool,
+) -> Result<(Check, Option<Vec<u8>>), GatewayError> {
     let recovery = if allow_recovery && gw.policy.current().recovery_codes() {
         crypto::normalize_recovery_code(input)
     } else {
@@ -160,18 +173,18 @@ pub async fn check_enrolled(
     };
     let code = totp::normalize_code(input);
     if recovery.is_none() && code.is_none() {
-        return Ok(Check::Format);
+        return Ok((Check::Format, None));
     }
     let attempt = match take(gw, who).await? {
         Ok(a) => a,
-        Err(locked) => return Ok(locked),
+        Err(locked) => return Ok((locked, None)),
     };
     let record_ = gw.store.user(who.user).await?;
     let Some(sealed) = record_.secret else {
         gw.store
             .attempt_unused(who.user, who.addr, attempt, limits(gw))
             .await?;
-        return Ok(Check::NotEnrolled);
+        return Ok((Check::NotEnrolled, None));
     };
     if let Some(recovery) = recovery {
         let hashes = record_.recovery;
@@ -187,7 +200,7 @@ pub async fn check_enrolled(
             Some(h) => gw.store.use_recovery(who.user, &h).await?,
             None => None,
         };
-        return match remaining {
+        let check = match remaining {
             Some(remaining) => {
                 succeeded(
                     gw,
@@ -197,28 +210,31 @@ pub async fn check_enrolled(
                     Some(format!("remaining={remaining}")),
                 )
                 .await?;
-                Ok(Check::RecoveryAccepted { remaining })
+                Check::RecoveryAccepted { remaining }
             }
-            None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await,
+            None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await?,
         };
+        return Ok((check, Some(sealed)));
     }
     let Some(code) = code else {
-        return Ok(Check::Format);
+        return Ok((Check::Format, None));
     };
     let secret = gw
         .keys
         .open(Purpose::TotpSecret, who.user.as_bytes(), &sealed)
         .map_err(|e| InternalError::Crypto(format!("the secret of a user does not open: {e}")))?;
-    match totp::verify(&secret, &code, who.now, gw.cfg.mfa.window) {
-        None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await,
+    let check = match totp::verify(&secret, &code, who.now, gw.cfg.mfa.window) {
+        None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await?,
         Some(step) => {
-            if !gw.store.accept_step(who.user, step, who.now).await? {
-                return fail(gw, who, attempt, MfaEvent::Replay).await;
+            if gw.store.accept_step(who.user, step, who.now).await? {
+                succeeded(gw, who, attempt, Event::VerifySuccess, None).await?;
+                Check::Accepted { step }
+            } else {
+                fail(gw, who, attempt, MfaEvent::Replay).await?
             }
-            succeeded(gw, who, attempt, Event::VerifySuccess, None).await?;
-            Ok(Check::Accepted { step })
         }
-    }
+    };
+    Ok((check, Some(sealed)))
 }
 
 /// A code from an app being paired with `secret` (not stored yet).

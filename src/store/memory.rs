@@ -396,6 +396,28 @@ impl MemoryStore {
         Ok(())
     }
 
+    pub async fn replace_secret_if(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        _key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        match g.users.get_mut(user) {
+            Some(rec) if rec.secret.as_deref() == Some(current) => {
+                rec.secret = Some(sealed.to_vec());
+                rec.enrolled_at = Some(now);
+                rec.last_used = Some(now);
+                rec.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     pub async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         let g = self.lock()?;
         let mut names: Vec<String> = g

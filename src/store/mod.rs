@@ -293,6 +293,22 @@ impl Store {
         dispatch!(self, s => s.replace_secret(user, sealed, key_id, now, step).await)
     }
 
+    /// Replaces the secret of an enrolled user (new phone) only if the stored sealed secret
+    /// is still byte for byte `current` — the one a code was just checked against — in one
+    /// step; false if it was removed or replaced meanwhile, and then nothing is written.
+    /// `step` is the time step of the new app's confirming code.
+    pub async fn replace_secret_if(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.replace_secret_if(user, current, sealed, key_id, now, step).await)
+    }
+
     /// User names after `after` (exclusive; "" for the first page) in byte order, at most
     /// `limit`: the whole index of users, page by page (key re-encryption walks it).
     pub async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {

@@ -127,6 +127,7 @@ struct Scripts {
     take_addr: Script,
     give_back: Script,
     user_succeeded: Script,
+    replace_if: Script,
 }
 
 #[derive(Clone)]
@@ -197,6 +198,15 @@ return 1
 const RESEAL: &str = r#"
 if redis.call('HGET', KEYS[1], 'secret') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'secret', ARGV[2], 'key_id', ARGV[3])
+return 1
+"#;
+
+// A new phone in place of the one a code was checked against. KEYS: user hash. ARGV: the
+// sealed secret expected, the new one, its key id, now, the confirming step. Returns 1 if
+// replaced, 0 if the stored secret is not the expected one (removed or replaced meanwhile).
+const REPLACE_IF: &str = r#"
+if redis.call('HGET', KEYS[1], 'secret') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'secret', ARGV[2], 'key_id', ARGV[3], 'enrolled_at', ARGV[4], 'last_used', ARGV[4], 'last_step', ARGV[5])
 return 1
 "#;
 
@@ -310,6 +320,7 @@ impl RedisStore {
                 take_addr: Script::new(TAKE_ADDR),
                 give_back: Script::new(GIVE_BACK),
                 user_succeeded: Script::new(USER_SUCCEEDED),
+                replace_if: Script::new(REPLACE_IF),
             }),
         }
     }
@@ -1064,6 +1075,26 @@ impl RedisStore {
             .arg("last_step")
             .arg(step);
         self.durable(Write::Script(inv)).await.map(|_| ())
+    }
+
+    pub async fn replace_secret_if(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        self.index_user(user).await?;
+        let mut inv = self.scripts.replace_if.prepare_invoke();
+        inv.key(self.user_key(user))
+            .arg(current)
+            .arg(sealed)
+            .arg(key_id)
+            .arg(now)
+            .arg(step);
+        Ok(self.durable(Write::Script(inv)).await? == 1)
     }
 
     pub async fn search_users(

@@ -11,7 +11,8 @@ use mfa_gateway::metrics::MfaEvent;
 
 use crate::mfa_flow::{World, enroll, world};
 use crate::support::browser::{
-    csrf, location, login, login_with_code, post_code, set_cookies, sets_vms_session,
+    csrf, get_status, get_text, location, login, login_with_code, pairing_secret, post_code,
+    post_form, set_cookies, sets_vms_session,
 };
 use crate::support::*;
 
@@ -230,4 +231,147 @@ async fn failures_paced_under_the_limit_add_up_and_a_right_code_keeps_the_escala
     );
     let second = store.user_lock("msp").await.unwrap().unwrap();
     assert!(second > Duration::from_secs(3), "second lock {second:?}");
+}
+
+/// Signs `user` in where MFA is only offered, saying "not now": a released session.
+async fn signed_in_without_mfa(w: &World, user: &str) -> reqwest::Client {
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, user).await;
+    if location(&r) == "/.mfa/offer" {
+        let html = get_text(&c, &w.gw, "/.mfa/offer").await;
+        let r = post_form(
+            &c,
+            &w.gw,
+            "/.mfa/offer",
+            &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+        )
+        .await;
+        assert!(sets_vms_session(&r));
+    } else {
+        assert_eq!(location(&r), "/home");
+    }
+    c
+}
+
+/// Starts a self-service pairing (`/set-up` or `/replace-phone` with `code`) and returns the
+/// new secret and the pairing page's form token.
+async fn start_pairing(
+    c: &reqwest::Client,
+    w: &World,
+    path: &str,
+    code: &str,
+) -> (Vec<u8>, String) {
+    let html = get_text(c, &w.gw, "/.mfa/account").await;
+    let r = post_form(
+        c,
+        &w.gw,
+        path,
+        &[("csrf", csrf(&html).as_str()), ("code", code)],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account/enroll", "{path}");
+    let html = get_text(c, &w.gw, "/.mfa/account/enroll").await;
+    (pairing_secret(&html), csrf(&html))
+}
+
+async fn confirm_pairing(
+    c: &reqwest::Client,
+    w: &World,
+    secret: &[u8],
+    token: &str,
+) -> reqwest::Response {
+    let code = totp::code_at(secret, w.gw.clock.unix());
+    post_form(
+        c,
+        &w.gw,
+        "/.mfa/account/enroll",
+        &[("csrf", token), ("code", code.as_str())],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_set_up_started_before_the_owner_enrolled_cannot_replace_her_phone() {
+    // MFA offered to MSPs on this date: "not now" and self-service set-up are allowed.
+    let w = world("2021-12-01T09:00:00Z", "").await;
+    // With the password only: "not now", then set-up on the account page.
+    let attacker = signed_in_without_mfa(&w, "msp").await;
+    let (his, his_token) = start_pairing(&attacker, &w, "/.mfa/account/set-up", "").await;
+    // The owner sets MFA up with her phone meanwhile.
+    let owner = signed_in_without_mfa(&w, "msp").await;
+    let (hers, her_token) = start_pairing(&owner, &w, "/.mfa/account/set-up", "").await;
+    let r = confirm_pairing(&owner, &w, &hers, &her_token).await;
+    assert_eq!(r.status(), 200, "her recovery codes are shown");
+    // His pending pairing is refused and changes nothing.
+    let r = confirm_pairing(&attacker, &w, &his, &his_token).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("Nothing was changed"));
+    let events: Vec<String> = w.gw.gateway().store.audit_recent(20).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("self_change_refused") && e.contains("already_enrolled")),
+        "the refusal is audited"
+    );
+    // Her phone is the one: his code is wrong, hers signs in.
+    w.gw.clock.advance(30);
+    let c = client(&w.gw);
+    assert_eq!(location(&login(&c, &w.gw, "msp").await), "/.mfa/verify");
+    let r = post_code(
+        &c,
+        &w.gw,
+        "/.mfa/verify",
+        &totp::code_at(&his, w.gw.clock.unix()),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "his code is wrong");
+    let r = post_code(
+        &c,
+        &w.gw,
+        "/.mfa/verify",
+        &totp::code_at(&hers, w.gw.clock.unix()),
+    )
+    .await;
+    assert_eq!(r.status(), 302);
+}
+
+#[tokio::test]
+async fn a_replaced_phone_ends_the_other_sessions_and_replaces_only_the_secret_checked() {
+    let w = world(ENFORCED, "").await;
+    let first = client(&w.gw);
+    let old = enroll(&first, &w, "customer").await;
+    w.gw.clock.advance(30);
+    let other = client(&w.gw);
+    login_with_code(&other, &w.gw, "customer", &old).await;
+    assert_eq!(get_status(&other, &w.gw, "/api/me").await, 200);
+    w.gw.clock.advance(30);
+    let code = totp::code_at(&old, w.gw.clock.unix());
+    let (new, token) = start_pairing(&first, &w, "/.mfa/account/replace-phone", &code).await;
+    let r = confirm_pairing(&first, &w, &new, &token).await;
+    assert_eq!(r.status(), 200, "new recovery codes shown");
+    // This session goes on; the other one ends (on this instance at once).
+    assert_eq!(get_status(&first, &w.gw, "/.mfa/account").await, 200);
+    assert_eq!(
+        get_status(&other, &w.gw, "/api/me").await,
+        401,
+        "other session ended"
+    );
+    assert_eq!(
+        get_status(&first, &w.gw, "/api/me").await,
+        200,
+        "this one goes on"
+    );
+    // The store replaces only the secret a code was checked against.
+    let store = &w.gw.gateway().store;
+    let stored = store.user("customer").await.unwrap().secret.unwrap();
+    assert!(
+        !store
+            .replace_secret_if("customer", b"not the stored one", b"x", "k1", 1, 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user("customer").await.unwrap().secret.unwrap(),
+        stored
+    );
 }
