@@ -28,6 +28,8 @@ pub enum Event {
     Locked,
     Unlocked,
     Reset,
+    /// A reset that did not complete (the detail says which stage failed).
+    ResetFailed,
     RecoveryCodeUsed,
     RecoveryCodesIssued,
     EnrollmentPostponed,
@@ -55,6 +57,7 @@ impl Event {
             Event::Locked => "locked",
             Event::Unlocked => "unlocked",
             Event::Reset => "reset",
+            Event::ResetFailed => "reset_failed",
             Event::RecoveryCodeUsed => "recovery_code_used",
             Event::RecoveryCodesIssued => "recovery_codes_issued",
             Event::EnrollmentPostponed => "enrollment_postponed",

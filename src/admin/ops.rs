@@ -1,9 +1,13 @@
 //! The administration operations shared by the web pages, the API and the command line.
 //!
-//! * **reset** (the lost-phone case, "disconnect MFA"): deletes the user's secret and recovery
-//!   codes, notes the time (so a reset never reopens an enrollment grace period), ends every
-//!   approved session of the user on every gateway instance (a user entry in the revocation
-//!   feed), and records who did it and why.
+//! * **reset** (the lost-phone case, "disconnect MFA"): ends every approved session of the
+//!   user on every gateway instance (a user entry in the revocation feed), then deletes the
+//!   user's secret and recovery codes and notes the time (so a reset never reopens an
+//!   enrollment grace period), and records who did it and why. The revocation comes first
+//!   because it is idempotent: a reset that fails half-way leaves either nothing changed (the
+//!   revocation could not be published; the secret stays) or sessions ended with the secret
+//!   still there — never a deleted secret with old sessions still approved. A failure answers
+//!   503 and is audited (`reset_failed`, with the stage).
 //! * **unlock**: lifts the lock of the user's MFA step (never anything in the VMS).
 //! * **status**: what an MSP needs to help: enrolled since, last use, lock, role and the
 //!   policy state of that role today, recovery codes left, recent events.
@@ -87,8 +91,22 @@ impl Ops {
         reason: &str,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let had = self.store.reset(user, now).await?;
-        self.end_sessions(user, now).await?;
+        // The revocation first (publishing it twice is harmless): if it cannot be published,
+        // nothing is deleted and the MSP is told to try again, rather than a secret gone while
+        // the user's old sessions stay approved elsewhere.
+        if let Err(e) = self.end_sessions(user, now).await {
+            self.audit_failed_reset(user, actor, reason, now, "stage=revocation deleted=false")
+                .await;
+            return Err(e);
+        }
+        let had = match self.store.reset(user, now).await {
+            Ok(had) => had,
+            Err(e) => {
+                self.audit_failed_reset(user, actor, reason, now, "stage=delete revoked=true")
+                    .await;
+                return Err(e);
+            }
+        };
         let mut r = Record::new(Event::Reset, now, actor.kind, &actor.name)
             .user(user)
             .reason(reason)
@@ -102,6 +120,25 @@ impl Ops {
         }
         self.audit.record(r).await;
         Ok(had)
+    }
+
+    /// Audits a reset that did not complete, and which part of it did.
+    async fn audit_failed_reset(
+        &self,
+        user: &str,
+        actor: &Actor,
+        reason: &str,
+        now: u64,
+        detail: &str,
+    ) {
+        let mut r = Record::new(Event::ResetFailed, now, actor.kind, &actor.name)
+            .user(user)
+            .reason(reason)
+            .detail(detail);
+        if let Some(c) = &actor.client {
+            r = r.client(c);
+        }
+        self.audit.record(r).await;
     }
 
     /// Ends every approved session of the user, on every instance.

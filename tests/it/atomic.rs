@@ -375,3 +375,53 @@ async fn a_replaced_phone_ends_the_other_sessions_and_replaces_only_the_secret_c
         stored
     );
 }
+
+#[tokio::test]
+async fn a_reset_whose_revocation_cannot_be_published_deletes_nothing() {
+    let w = world(ENFORCED, "").await;
+    let c = client(&w.gw);
+    enroll(&c, &w, "customer").await;
+    assert_eq!(get_status(&c, &w.gw, "/api/me").await, 200);
+    // The revocation feed refuses writes: a string where the stream should be (XADD fails
+    // with WRONGTYPE), as a store that takes some writes and not others would.
+    let _: () = redis_query(w.redis.port, &["SET", "t:{rev}", "blocked"])
+        .await
+        .unwrap();
+    let gw = w.gw.gateway();
+    let actor = mfa_gateway::admin::ops::Actor {
+        kind: mfa_gateway::audit::ActorKind::Admin,
+        name: "msp".into(),
+        client: None,
+    };
+    let now = w.gw.clock.unix();
+    assert!(
+        gw.ops()
+            .reset("customer", &actor, "phone stolen", now)
+            .await
+            .is_err(),
+        "the reset fails (503 to the MSP)"
+    );
+    assert!(
+        gw.store.user("customer").await.unwrap().enrolled(),
+        "and the secret is still there"
+    );
+    let events = gw.store.audit_recent(10).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("reset_failed") && e.contains("stage=revocation")),
+        "the failed reset is audited: {events:?}"
+    );
+    // Once the feed takes writes again, the reset goes through and the session ends.
+    let _: () = redis_query(w.redis.port, &["DEL", "t:{rev}"])
+        .await
+        .unwrap();
+    assert!(
+        gw.ops()
+            .reset("customer", &actor, "phone stolen", now)
+            .await
+            .unwrap()
+    );
+    assert!(!gw.store.user("customer").await.unwrap().enrolled());
+    assert_eq!(get_status(&c, &w.gw, "/api/me").await, 401);
+}
