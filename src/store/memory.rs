@@ -288,6 +288,26 @@ impl MemoryStore {
         Ok(had)
     }
 
+    pub async fn postpone_if_unenrolled(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        if rec.secret.is_some() {
+            return Ok(None);
+        }
+        rec.postponed += 1;
+        Ok(Some(rec.postponed))
+    }
+
+    pub async fn decline_if_unenrolled(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        if rec.secret.is_some() {
+            return Ok(false);
+        }
+        rec.offer_declined = Some(now);
+        Ok(true)
+    }
+
     pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {
         let mut g = self.lock()?;
         let rec = g.users.entry(user.to_string()).or_default();

@@ -231,6 +231,18 @@ impl Store {
         dispatch!(self, s => s.unlock(user).await)
     }
 
+    /// "Not now" at an enrollment: counts the postponement only if the user is still not
+    /// enrolled, in one step. `None` (nothing written) if a secret is stored meanwhile.
+    pub async fn postpone_if_unenrolled(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        dispatch!(self, s => s.postpone_if_unenrolled(user).await)
+    }
+
+    /// "Not now" at an offer: notes the decline only if the user is still not enrolled, in one
+    /// step. False (nothing written) if a secret is stored meanwhile.
+    pub async fn decline_if_unenrolled(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.decline_if_unenrolled(user, now).await)
+    }
+
     pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {
         dispatch!(self, s => s.incr_postponed(user).await)
     }

@@ -128,6 +128,8 @@ struct Scripts {
     give_back: Script,
     user_succeeded: Script,
     replace_if: Script,
+    postpone_if: Script,
+    decline_if: Script,
 }
 
 #[derive(Clone)]
@@ -207,6 +209,20 @@ return 1
 const REPLACE_IF: &str = r#"
 if redis.call('HGET', KEYS[1], 'secret') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'secret', ARGV[2], 'key_id', ARGV[3], 'enrolled_at', ARGV[4], 'last_used', ARGV[4], 'last_step', ARGV[5])
+return 1
+"#;
+
+// "Not now" only while not enrolled. KEYS: user hash. Returns the new count, or -1 if enrolled.
+const POSTPONE_IF: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'postponed', 1)
+"#;
+
+// A declined offer only while not enrolled. KEYS: user hash. ARGV: now. Returns 1, or 0 if
+// enrolled.
+const DECLINE_IF: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'offer_declined', ARGV[1])
 return 1
 "#;
 
@@ -321,6 +337,8 @@ impl RedisStore {
                 give_back: Script::new(GIVE_BACK),
                 user_succeeded: Script::new(USER_SUCCEEDED),
                 replace_if: Script::new(REPLACE_IF),
+                postpone_if: Script::new(POSTPONE_IF),
+                decline_if: Script::new(DECLINE_IF),
             }),
         }
     }
@@ -896,6 +914,20 @@ impl RedisStore {
             )
             .await?;
         Ok(n > 0)
+    }
+
+    pub async fn postpone_if_unenrolled(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        let mut inv = self.scripts.postpone_if.prepare_invoke();
+        inv.key(self.user_key(user));
+        let n: i64 = self.script(inv).await?;
+        Ok(u32::try_from(n).ok())
+    }
+
+    pub async fn decline_if_unenrolled(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.decline_if.prepare_invoke();
+        inv.key(self.user_key(user)).arg(now);
+        let n: i64 = self.script(inv).await?;
+        Ok(n == 1)
     }
 
     pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {

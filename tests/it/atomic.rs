@@ -425,3 +425,82 @@ async fn a_reset_whose_revocation_cannot_be_published_deletes_nothing() {
     assert!(!gw.store.user("customer").await.unwrap().enrolled());
     assert_eq!(get_status(&c, &w.gw, "/api/me").await, 401);
 }
+
+/// Posts "not now" on the page a challenge is at (`/.mfa/offer` or `/.mfa/enroll`).
+async fn not_now(c: &reqwest::Client, w: &World, page: &str) -> reqwest::Response {
+    let html = get_text(c, &w.gw, page).await;
+    assert!(
+        html.contains("value=\"postpone\""),
+        "{page} offers 'not now'"
+    );
+    post_form(
+        c,
+        &w.gw,
+        page,
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_not_now_from_before_the_enrollment_asks_for_a_code() {
+    // An offer (MFA available): a challenge opened before the owner enrolls.
+    let w = world("2021-12-01T09:00:00Z", "").await;
+    let stale = client(&w.gw);
+    assert_eq!(location(&login(&stale, &w.gw, "msp").await), "/.mfa/offer");
+    let c = client(&w.gw);
+    assert_eq!(location(&login(&c, &w.gw, "msp").await), "/.mfa/offer");
+    let html = get_text(&c, &w.gw, "/.mfa/offer").await;
+    post_form(
+        &c,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
+    let (secret, token) = {
+        let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
+        (pairing_secret(&html), csrf(&html))
+    };
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/enroll",
+        &[("csrf", token.as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/recovery-codes", "the owner enrolled");
+    let r = not_now(&stale, &w, "/.mfa/offer").await;
+    assert_eq!(location(&r), "/.mfa/verify", "a code is asked instead");
+    assert!(!sets_vms_session(&r));
+    let events = w.gw.gateway().store.audit_recent(20).await.unwrap();
+    assert!(!events.iter().any(|e| e.contains("offer_declined")));
+
+    // A grace period (enrollment required, "not now" allowed twice), the same race.
+    let policy = POLICY.replace(
+        "# [phase.grace]\n# enroll_by = 2022-01-31\n# postpone_logins = 3",
+        "[phase.grace]\npostpone_logins = 2",
+    );
+    std::fs::write(w.gw.dir.join("policy.toml"), policy).unwrap();
+    w.gw.clock
+        .advance(at("2022-01-03T09:00:00Z") - w.gw.clock.unix() as i64);
+    w.gw.gateway()
+        .policy
+        .reload(&w.gw.gateway().metrics)
+        .unwrap();
+    let stale = client(&w.gw);
+    assert_eq!(
+        location(&login(&stale, &w.gw, "admin").await),
+        "/.mfa/enroll"
+    );
+    enroll(&client(&w.gw), &w, "admin").await;
+    let r = not_now(&stale, &w, "/.mfa/enroll").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    assert!(!sets_vms_session(&r));
+    assert_eq!(
+        w.gw.gateway().store.user("admin").await.unwrap().postponed,
+        0,
+        "no postponement counted"
+    );
+}
