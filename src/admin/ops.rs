@@ -1,9 +1,13 @@
 //! The administration operations shared by the web pages, the API and the command line.
 //!
-//! * **reset** (the lost-phone case, "disconnect MFA"): deletes the user's secret and recovery
-//!   codes, notes the time (so a reset never reopens an enrollment grace period), ends every
-//!   approved session of the user on every gateway instance (a user entry in the revocation
-//!   feed), and records who did it and why.
+//! * **reset** (the lost-phone case, "disconnect MFA"): ends every approved session of the
+//!   user on every gateway instance (a user entry in the revocation feed), then deletes the
+//!   user's secret and recovery codes and notes the time (so a reset never reopens an
+//!   enrollment grace period), and records who did it and why. The revocation comes first
+//!   because it is idempotent: a reset that fails half-way leaves either nothing changed (the
+//!   revocation could not be published; the secret stays) or sessions ended with the secret
+//!   still there — never a deleted secret with old sessions still approved. A failure answers
+//!   503 and is audited (`reset_failed`, with the stage).
 //! * **unlock**: lifts the lock of the user's MFA step (never anything in the VMS).
 //! * **status**: what an MSP needs to help: enrolled since, last use, lock, role and the
 //!   policy state of that role today, recovery codes left, recent events.
@@ -86,8 +90,36 @@ impl Ops {
         reason: &str,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let had = self.store.reset(user, now).await?;
-        self.end_sessions(user, now).await?;
+        // The revocation first (publishing it twice is harmless): if it cannot be published,
+        // nothing is deleted and the MSP is told to try again, rather than a secret gone while
+        // the user's old sessions stay approved elsewhere.
+        if let Err(e) = self.end_sessions(user, now).await {
+            self.audit_failed_reset(user, actor, reason, now, "stage=revocation deleted=false")
+                .await;
+            return Err(e);
+        }
+        let had = match self.store.reset(user, now).await {
+            Ok(had) => had,
+            Err(e) => {
+                self.audit_failed_reset(user, actor, reason, now, "stage=delete revoked=true")
+                    .await;
+                return Err(e);
+            }
+        };
+        // And once more after the delete: a login that verified a code with the old secret
+        // between the two steps got an approval at the first revocation's epoch, which this
+        // second one ends (the per-user epoch is raised again).
+        if let Err(e) = self.end_sessions(user, now).await {
+            self.audit_failed_reset(
+                user,
+                actor,
+                reason,
+                now,
+                "stage=second-revocation deleted=true",
+            )
+            .await;
+            return Err(e);
+        }
         let mut r = Record::new(Event::Reset, now, actor.kind, &actor.name)
             .user(user)
             .reason(reason)
@@ -103,9 +135,29 @@ impl Ops {
         Ok(had)
     }
 
+    /// Audits a reset that did not complete, and which part of it did.
+    async fn audit_failed_reset(
+        &self,
+        user: &str,
+        actor: &Actor,
+        reason: &str,
+        now: u64,
+        detail: &str,
+    ) {
+        let mut r = Record::new(Event::ResetFailed, now, actor.kind, &actor.name)
+            .user(user)
+            .reason(reason)
+            .detail(detail);
+        if let Some(c) = &actor.client {
+            r = r.client(c);
+        }
+        self.audit.record(r).await;
+    }
+
     /// Ends every approved session of the user, on every instance: raises the user's
     /// revocation epoch in the store and publishes it (see `mfa::revocation::revoke_user`).
-    pub async fn end_sessions(&self, user: &str, now: u64) -> Result<(), StoreError> {
+    /// Returns the new epoch: an approval issued with it outlives the revocation.
+    pub async fn end_sessions(&self, user: &str, now: u64) -> Result<u64, StoreError> {
         crate::mfa::revocation::revoke_user(
             &self.store,
             self.revocations.as_deref(),
@@ -114,7 +166,10 @@ impl Ops {
             self.approval_max_age,
         )
         .await
-        .map(|_| ())
+        .map(|r| match r {
+            crate::mfa::revocation::Revocation::User { epoch, .. } => epoch.unwrap_or(0),
+            _ => 0,
+        })
     }
 
     /// Lifts the lock of the user's MFA step. Returns whether it was locked.

@@ -9,9 +9,20 @@
 //!
 //! The pairing in progress is kept sealed in the store for 10 minutes under a key bound to the
 //! signed-in session. Every change is audited with the user as actor.
+//!
+//! Confirming a pairing is one compare-and-set in the store, decided by what the pairing was
+//! started for, never by re-reading the user's state: a set-up writes only if the user has no
+//! secret (the owner may have enrolled her phone meanwhile, in another session with only the
+//! password known to someone else), and a replacement writes only if the stored secret is still
+//! the one the old app's code was checked against. A refused confirmation changes nothing and
+//! is audited (`self_change_refused`). A replaced phone ends every other session of the user on
+//! every instance (a user revocation, published before the secret is written), and this
+//! session gets a fresh approval.
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
@@ -36,6 +47,11 @@ const PAIRING_TTL: Duration = Duration::from_secs(600);
 struct Pairing {
     user: String,
     secret: String,
+    /// For a replacement: the sealed secret (base64) the old app's code was checked against;
+    /// the new one replaces exactly that one or nothing. `None`: a first set-up, which
+    /// succeeds only while the user has no secret at all.
+    #[serde(default)]
+    replaces: Option<String>,
 }
 
 fn pairing_key(a: &Approval) -> String {
@@ -117,7 +133,7 @@ pub async fn handle(
         }
         if path == p.account_enroll {
             return match load_pairing(&ctx).await? {
-                Some(secret) => Ok((
+                Some((secret, _)) => Ok((
                     pairing_page(&ctx, &secret, None, StatusCode::OK)?,
                     Outcome::Gateway,
                 )),
@@ -152,7 +168,7 @@ pub async fn handle(
         if record.enrolled() || ctx.state_today() == MfaState::None {
             return Err(ClientError::Forbidden.into());
         }
-        start_pairing(&ctx).await?;
+        start_pairing(&ctx, None).await?;
         return Ok((redirect(&p.account_enroll), Outcome::Gateway));
     }
     if path == p.account_repair || path == p.account_recovery || path == p.account_disable {
@@ -165,26 +181,27 @@ pub async fn handle(
         if path == p.account_recovery && !gw.policy.current().recovery_codes() {
             return Err(ClientError::Forbidden.into());
         }
-        match codes::check_enrolled(gw, ctx.who(), code, false).await? {
-            Check::Accepted { .. } => {}
-            other => {
-                let (e, status) = check_error(other);
-                let failed = if path == p.account_repair {
-                    FormAction::ReplacePhone
-                } else if path == p.account_recovery {
-                    FormAction::NewRecoveryCodes
-                } else {
-                    FormAction::Disable
-                };
-                // Shown at the form that was sent.
-                return Ok((
-                    render_page(&ctx, Some(e), Some(failed), None, status).await?,
-                    Outcome::Rejected,
-                ));
-            }
-        }
+        let checked_against =
+            match codes::check_enrolled_against(gw, ctx.who(), code, false).await? {
+                (Check::Accepted { .. }, Some(sealed)) => sealed,
+                (other, _) => {
+                    let (e, status) = check_error(other);
+                    let failed = if path == p.account_repair {
+                        FormAction::ReplacePhone
+                    } else if path == p.account_recovery {
+                        FormAction::NewRecoveryCodes
+                    } else {
+                        FormAction::Disable
+                    };
+                    // Shown at the form that was sent.
+                    return Ok((
+                        render_page(&ctx, Some(e), Some(failed), None, status).await?,
+                        Outcome::Rejected,
+                    ));
+                }
+            };
         if path == p.account_repair {
-            start_pairing(&ctx).await?;
+            start_pairing(&ctx, Some(&checked_against)).await?;
             return Ok((redirect(&p.account_enroll), Outcome::Gateway));
         }
         if path == p.account_recovery {
@@ -201,7 +218,7 @@ pub async fn handle(
         ));
     }
     if path == p.account_enroll {
-        let Some(secret) = load_pairing(&ctx).await? else {
+        let Some((secret, replaces)) = load_pairing(&ctx).await? else {
             return Ok((redirect(&p.account), Outcome::Gateway));
         };
         let step = match codes::check_new(gw, ctx.who(), &secret, code).await? {
@@ -215,42 +232,105 @@ pub async fn handle(
             }
         };
         let sealed = codes::seal_secret(gw, &ctx.a.user, &secret)?;
-        let was_enrolled = gw.store.user(&ctx.a.user).await?.enrolled();
-        if was_enrolled {
-            gw.store
-                .replace_secret(&ctx.a.user, &sealed, gw.keys.active_id(), ctx.now, step)
-                .await?;
+        let replacing = replaces.is_some();
+        let mut new_epoch = ctx.a.epoch;
+        let written = match &replaces {
+            Some(old) => {
+                // Revocation first: if it cannot be published, the old phone stays.
+                new_epoch = gw.ops().end_sessions(&ctx.a.user, ctx.now).await?;
+                gw.store
+                    .replace_secret_if(
+                        &ctx.a.user,
+                        old,
+                        &sealed,
+                        gw.keys.active_id(),
+                        ctx.now,
+                        step,
+                    )
+                    .await?
+            }
+            None => {
+                gw.store
+                    .enroll(&ctx.a.user, &sealed, gw.keys.active_id(), ctx.now, step)
+                    .await?
+            }
+        };
+        let _ = gw.store.take_challenge(&pairing_key(&ctx.a)).await;
+        if !written {
+            gw.audit
+                .record(
+                    codes::record(ctx.who(), Event::SelfChangeRefused).detail(if replacing {
+                        "change=replace reason=secret_changed"
+                    } else {
+                        "change=set_up reason=already_enrolled"
+                    }),
+                )
+                .await;
+            return Ok((
+                page(
+                    &ctx,
+                    None,
+                    Some(AccountMessage::ChangedMeanwhile),
+                    StatusCode::CONFLICT,
+                )
+                .await?,
+                Outcome::Rejected,
+            ));
+        }
+        if replacing {
             gw.audit
                 .record(codes::record(ctx.who(), Event::SelfPhoneReplaced))
                 .await;
         } else {
-            gw.store
-                .enroll(&ctx.a.user, &sealed, gw.keys.active_id(), ctx.now, step)
-                .await?;
             gw.metrics.mfa(MfaEvent::Enrolled);
             gw.audit
                 .record(codes::record(ctx.who(), Event::Enrolled).detail("via=account"))
                 .await;
         }
-        let _ = gw.store.take_challenge(&pairing_key(&ctx.a)).await;
-        if gw.policy.current().recovery_codes() {
+        let mut resp = if gw.policy.current().recovery_codes() {
             let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-            return Ok((recovery_page(&ctx, &codes), Outcome::Gateway));
+            recovery_page(&ctx, &codes)
+        } else {
+            let done = if replacing { "replaced" } else { "enabled" };
+            redirect(&format!("{}?done={done}", p.account))
+        };
+        if replacing {
+            reapprove(&ctx, new_epoch, &mut resp);
         }
-        let done = if was_enrolled { "replaced" } else { "enabled" };
-        return Ok((
-            redirect(&format!("{}?done={done}", p.account)),
-            Outcome::Gateway,
-        ));
+        return Ok((resp, Outcome::Gateway));
     }
     Err(ClientError::NotFound.into())
 }
 
-async fn start_pairing(ctx: &Ctx<'_>) -> Result<(), GatewayError> {
+/// After a replaced phone ended every session of the user (raising the user's revocation
+/// epoch), this session (the one that showed codes from both phones) goes on with a new
+/// approval at the new epoch, its expiry unchanged. Issued in the next second too, for
+/// instances of the previous version that still order revocations by time.
+fn reapprove(ctx: &Ctx<'_>, epoch: u64, resp: &mut Response<Body>) {
+    let a = Approval {
+        issued: ctx.now + 1,
+        epoch,
+        id: Some(crate::auth::crypto::random_bytes()),
+        ..ctx.a.clone()
+    };
+    let left = a.expires.saturating_sub(ctx.now).max(1);
+    resp.headers_mut().append(
+        http::header::SET_COOKIE,
+        super::cookies::gateway_cookie(
+            super::approval::APPROVAL_COOKIE,
+            &a.seal(&ctx.gw.keys),
+            Some(Duration::from_secs(left)),
+            cookie::SameSite::Lax,
+        ),
+    );
+}
+
+async fn start_pairing(ctx: &Ctx<'_>, replaces: Option<&[u8]>) -> Result<(), GatewayError> {
     let gw = ctx.gw;
     let json = serde_json::to_vec(&Pairing {
         user: ctx.a.user.clone(),
         secret: super::login::new_secret_b64(),
+        replaces: replaces.map(|r| B64.encode(r)),
     })
     .map_err(|e| InternalError::Other(e.to_string()))?;
     let sealed = gw
@@ -263,7 +343,11 @@ async fn start_pairing(ctx: &Ctx<'_>) -> Result<(), GatewayError> {
     Ok(())
 }
 
-async fn load_pairing(ctx: &Ctx<'_>) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, GatewayError> {
+/// The pairing in progress: the new secret, and for a replacement the sealed secret it is to
+/// replace.
+type Loaded = (zeroize::Zeroizing<Vec<u8>>, Option<Vec<u8>>);
+
+async fn load_pairing(ctx: &Ctx<'_>) -> Result<Option<Loaded>, GatewayError> {
     let gw = ctx.gw;
     let Some(blob) = gw.store.get_challenge(&pairing_key(&ctx.a)).await? else {
         return Ok(None);
@@ -280,7 +364,12 @@ async fn load_pairing(ctx: &Ctx<'_>) -> Result<Option<zeroize::Zeroizing<Vec<u8>
     if p.user != ctx.a.user {
         return Ok(None);
     }
-    pending_secret(Some(&p.secret)).map(Some)
+    let replaces = match p.replaces.as_deref().map(|r| B64.decode(r)) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(_)) => return Ok(None),
+    };
+    pending_secret(Some(&p.secret)).map(|s| Some((s, replaces)))
 }
 
 fn pairing_page(

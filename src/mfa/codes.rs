@@ -4,11 +4,18 @@
 //! Every check here follows the same rules, wherever it is used (sign-in challenge,
 //! enrollment, self-service):
 //!
-//! 1. a locked user or address is refused without checking anything;
+//! 1. before anything is checked, an attempt is taken in the store
+//!    ([`crate::store::Store::take_attempt`]): one atomic step per user and per address that
+//!    refuses when locked and otherwise counts the attempt, setting the lock when it is the
+//!    last one allowed. Checking first and counting afterwards (two steps) let a burst of
+//!    parallel requests all pass the lock check before any failure was counted; counting
+//!    first bounds the codes checked per lock period by `mfa.max_failures`, whatever the
+//!    concurrency;
 //! 2. the code is compared in constant time; a TOTP time step is accepted once per user
 //!    (replays fail), a recovery code is consumed atomically;
-//! 3. a failure is counted per user and per address and may set a lock; a success clears the
-//!    user's count;
+//! 3. a wrong code needs no further write (it was counted when taken); if it was the last
+//!    attempt it answers "locked". A right code clears the user's count, lock and escalation
+//!    and gives the address its attempt back;
 //! 4. failures, locks, successes and recovery-code use go to the audit trail.
 
 use std::time::Duration;
@@ -19,7 +26,7 @@ use crate::auth::totp;
 use crate::error::{GatewayError, InternalError};
 use crate::gateway::Gateway;
 use crate::metrics::MfaEvent;
-use crate::store::Limits;
+use crate::store::{Attempt, Limits};
 
 /// Who is being checked.
 #[derive(Debug, Clone, Copy)]
@@ -64,18 +71,28 @@ pub fn record(who: Who<'_>, event: Event) -> Record {
         .client(who.addr)
 }
 
-async fn locked(gw: &Gateway, who: Who<'_>) -> Result<Option<Check>, GatewayError> {
-    Ok(gw
+/// Takes an attempt (rule 1): `Err(Locked)` when the user or the address is locked.
+async fn take(gw: &Gateway, who: Who<'_>) -> Result<Result<Attempt, Check>, GatewayError> {
+    let attempt = gw
         .store
-        .locked(who.user, who.addr)
-        .await?
-        .map(|d| Check::Locked {
+        .take_attempt(who.user, who.addr, limits(gw))
+        .await?;
+    Ok(match attempt {
+        Attempt::Refused(d) => Err(Check::Locked {
             minutes: minutes(d),
-        }))
+        }),
+        allowed => Ok(allowed),
+    })
 }
 
-/// Counts a failure; returns `Wrong` or, when this failure set a lock, `Locked`.
-async fn fail(gw: &Gateway, who: Who<'_>, event: MfaEvent) -> Result<Check, GatewayError> {
+/// A wrong (or replayed) code, already counted when its attempt was taken: audited, and
+/// `Locked` when that attempt was the last one allowed (the lock is in place already).
+async fn fail(
+    gw: &Gateway,
+    who: Who<'_>,
+    attempt: Attempt,
+    event: MfaEvent,
+) -> Result<Check, GatewayError> {
     gw.metrics.mfa(event);
     let audit_event = if event == MfaEvent::Replay {
         Event::ReplayRejected
@@ -83,11 +100,14 @@ async fn fail(gw: &Gateway, who: Who<'_>, event: MfaEvent) -> Result<Check, Gate
         Event::VerifyFailure
     };
     gw.audit.record(record(who, audit_event)).await;
-    let outcome = gw
-        .store
-        .record_failure(who.user, who.addr, limits(gw))
-        .await?;
-    match outcome.locked_for {
+    let set = match attempt {
+        Attempt::Allowed {
+            user_lock,
+            addr_lock,
+        } => user_lock.max(addr_lock),
+        Attempt::Refused(d) => Some(d),
+    };
+    match set {
         Some(d) => {
             gw.metrics.mfa(MfaEvent::Locked);
             tracing::warn!(user = %who.user, minutes = minutes(d), "MFA step locked after repeated failures");
@@ -110,10 +130,13 @@ async fn fail(gw: &Gateway, who: Who<'_>, event: MfaEvent) -> Result<Check, Gate
 async fn succeeded(
     gw: &Gateway,
     who: Who<'_>,
+    attempt: Attempt,
     event: Event,
     detail: Option<String>,
 ) -> Result<(), GatewayError> {
-    gw.store.clear_failures(who.user).await?;
+    gw.store
+        .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
+        .await?;
     gw.metrics.mfa(MfaEvent::VerifySuccess);
     let mut r = record(who, event);
     if let Some(d) = detail {
@@ -130,6 +153,19 @@ pub async fn check_enrolled(
     input: &str,
     allow_recovery: bool,
 ) -> Result<Check, GatewayError> {
+    check_enrolled_against(gw, who, input, allow_recovery)
+        .await
+        .map(|(check, _)| check)
+}
+
+/// [`check_enrolled`], also returning the sealed secret the code was checked against (when
+/// one was), for a later compare-and-set against exactly that secret (phone replacement).
+pub async fn check_enrolled_against(
+    gw: &Gateway,
+    who: Who<'_>,
+    input: &str,
+    allow_recovery: bool,
+) -> Result<(Check, Option<Vec<u8>>), GatewayError> {
     let recovery = if allow_recovery && gw.policy.current().recovery_codes() {
         crypto::normalize_recovery_code(input)
     } else {
@@ -137,14 +173,18 @@ pub async fn check_enrolled(
     };
     let code = totp::normalize_code(input);
     if recovery.is_none() && code.is_none() {
-        return Ok(Check::Format);
+        return Ok((Check::Format, None));
     }
-    if let Some(l) = locked(gw, who).await? {
-        return Ok(l);
-    }
+    let attempt = match take(gw, who).await? {
+        Ok(a) => a,
+        Err(locked) => return Ok((locked, None)),
+    };
     let record_ = gw.store.user(who.user).await?;
     let Some(sealed) = record_.secret else {
-        return Ok(Check::NotEnrolled);
+        gw.store
+            .attempt_unused(who.user, who.addr, attempt, limits(gw))
+            .await?;
+        return Ok((Check::NotEnrolled, None));
     };
     if let Some(recovery) = recovery {
         let hashes = record_.recovery;
@@ -160,37 +200,41 @@ pub async fn check_enrolled(
             Some(h) => gw.store.use_recovery(who.user, &h).await?,
             None => None,
         };
-        return match remaining {
+        let check = match remaining {
             Some(remaining) => {
                 succeeded(
                     gw,
                     who,
+                    attempt,
                     Event::RecoveryCodeUsed,
                     Some(format!("remaining={remaining}")),
                 )
                 .await?;
-                Ok(Check::RecoveryAccepted { remaining })
+                Check::RecoveryAccepted { remaining }
             }
-            None => fail(gw, who, MfaEvent::VerifyFailure).await,
+            None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await?,
         };
+        return Ok((check, Some(sealed)));
     }
     let Some(code) = code else {
-        return Ok(Check::Format);
+        return Ok((Check::Format, None));
     };
     let secret = gw
         .keys
         .open(Purpose::TotpSecret, who.user.as_bytes(), &sealed)
         .map_err(|e| InternalError::Crypto(format!("the secret of a user does not open: {e}")))?;
-    match totp::verify(&secret, &code, who.now, gw.cfg.mfa.window) {
-        None => fail(gw, who, MfaEvent::VerifyFailure).await,
+    let check = match totp::verify(&secret, &code, who.now, gw.cfg.mfa.window) {
+        None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await?,
         Some(step) => {
-            if !gw.store.accept_step(who.user, step, who.now).await? {
-                return fail(gw, who, MfaEvent::Replay).await;
+            if gw.store.accept_step(who.user, step, who.now).await? {
+                succeeded(gw, who, attempt, Event::VerifySuccess, None).await?;
+                Check::Accepted { step }
+            } else {
+                fail(gw, who, attempt, MfaEvent::Replay).await?
             }
-            succeeded(gw, who, Event::VerifySuccess, None).await?;
-            Ok(Check::Accepted { step })
         }
-    }
+    };
+    Ok((check, Some(sealed)))
 }
 
 /// A code from an app being paired with `secret` (not stored yet).
@@ -203,13 +247,16 @@ pub async fn check_new(
     let Some(code) = totp::normalize_code(input) else {
         return Ok(Check::Format);
     };
-    if let Some(l) = locked(gw, who).await? {
-        return Ok(l);
-    }
+    let attempt = match take(gw, who).await? {
+        Ok(a) => a,
+        Err(locked) => return Ok(locked),
+    };
     match totp::verify(secret, &code, who.now, gw.cfg.mfa.window) {
-        None => fail(gw, who, MfaEvent::VerifyFailure).await,
+        None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await,
         Some(step) => {
-            gw.store.clear_failures(who.user).await?;
+            gw.store
+                .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
+                .await?;
             Ok(Check::Accepted { step })
         }
     }

@@ -6,6 +6,11 @@
 //! "not now" where the policy permits) releases the withheld VMS response exactly as the VMS
 //! sent it, with the approval cookie added. Codes are checked by [`super::codes`], which
 //! counts failures per user and address and locks the MFA step (never the VMS password).
+//!
+//! A challenge carries what was true when it was opened (enrolled or not, may postpone); the
+//! choices that skip a code ("not now" at an enrollment or an offer) are therefore decided
+//! again by the store in one step with their write ("only if still not enrolled"): a user
+//! who enrolled in another session meanwhile is asked for a code instead.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -310,7 +315,11 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         if !ctx.ch.can_postpone {
             return Err(ClientError::Forbidden.into());
         }
-        let n = gw.store.incr_postponed(&ctx.ch.user).await?;
+        // Decided by the store in one step: a user who enrolled meanwhile (in another session)
+        // can no longer skip the code with a challenge opened before.
+        let Some(n) = gw.store.postpone_if_unenrolled(&ctx.ch.user).await? else {
+            return ask_for_code(&ctx).await;
+        };
         gw.metrics.mfa(MfaEvent::Postponed);
         gw.audit
             .record(
@@ -336,12 +345,7 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         .await?
     {
         // Enrolled meanwhile in another session: that phone is the one; ask for its code.
-        let ch = Challenge {
-            step: Step::Verify,
-            pending_secret: None,
-            ..ctx.ch.clone()
-        };
-        return next_step(&ctx, ch).await;
+        return ask_for_code(&ctx).await;
     }
     gw.metrics.mfa(MfaEvent::Enrolled);
     gw.audit
@@ -372,7 +376,13 @@ async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), G
             next_step(&ctx, ch).await
         }
         Some("postpone") => {
-            gw.store.set_offer_declined(&ctx.ch.user, ctx.now).await?;
+            if !gw
+                .store
+                .decline_if_unenrolled(&ctx.ch.user, ctx.now)
+                .await?
+            {
+                return ask_for_code(&ctx).await;
+            }
             gw.audit
                 .record(codes::record(ctx.who(), Event::OfferDeclined))
                 .await;
@@ -380,6 +390,17 @@ async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), G
         }
         _ => Err(ClientError::BadRequest("unknown action").into()),
     }
+}
+
+/// The user turned out to be enrolled (meanwhile, in another session): this challenge asks
+/// for a code from that phone instead of honouring a "not now" or a pairing.
+async fn ask_for_code(ctx: &Ctx<'_>) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let ch = Challenge {
+        step: Step::Verify,
+        pending_secret: None,
+        ..ctx.ch.clone()
+    };
+    next_step(ctx, ch).await
 }
 
 /// Moves the challenge on to another page.

@@ -74,6 +74,8 @@ pub enum AccountMessage {
     RecoveryCodesReplaced,
     MfaDisabled,
     MfaEnabled,
+    /// A set-up or replacement was refused: the MFA changed while it was in progress.
+    ChangedMeanwhile,
 }
 
 impl AccountMessage {
@@ -83,6 +85,7 @@ impl AccountMessage {
             AccountMessage::RecoveryCodesReplaced => t.done_recovery_replaced,
             AccountMessage::MfaDisabled => t.done_disabled,
             AccountMessage::MfaEnabled => t.done_enabled,
+            AccountMessage::ChangedMeanwhile => t.changed_meanwhile,
         }
     }
 }

@@ -153,6 +153,7 @@ pub struct AccountText {
     pub done_recovery_replaced: &'static str,
     pub done_disabled: &'static str,
     pub done_enabled: &'static str,
+    pub changed_meanwhile: &'static str,
 }
 
 /// The MSP administration pages: find a user, look at their MFA, reset or unlock it.
@@ -376,6 +377,9 @@ static EN: Strings = Strings {
         done_recovery_replaced: "You have new recovery codes. The old ones no longer work.",
         done_disabled: "MFA is now off for your account.",
         done_enabled: "MFA is now on for your account.",
+        changed_meanwhile: "Nothing was changed: the MFA of your account was set up or \
+                            replaced elsewhere while this page was open. If that was not you, \
+                            contact the service desk.",
     },
     admin: AdminText {
         search_title: "Find a user",
@@ -608,6 +612,9 @@ static NL: Strings = Strings {
         done_recovery_replaced: "Je hebt nieuwe herstelcodes. De oude werken niet meer.",
         done_disabled: "MFA staat nu uit voor je account.",
         done_enabled: "MFA staat nu aan voor je account.",
+        changed_meanwhile: "Er is niets gewijzigd: de MFA van je account is ergens anders \
+                            ingesteld of vervangen terwijl deze pagina open stond. Was jij dat \
+                            niet, neem dan contact op met de servicedesk.",
     },
     admin: AdminText {
         search_title: "Gebruiker zoeken",
@@ -822,6 +829,7 @@ mod tests {
             a.done_recovery_replaced,
             a.done_disabled,
             a.done_enabled,
+            a.changed_meanwhile,
         ]);
         let m = &s.admin;
         v.extend([

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{FailureOutcome, Limits, StoreError, UserRecord, lock_duration};
+use super::{Attempt, Limits, StoreError, UserRecord, lock_duration, user_window};
 use crate::mfa::revocation::Revocation;
 
 #[derive(Default)]
@@ -127,66 +127,158 @@ impl MemoryStore {
             .filter(|(_, exp)| *exp > Instant::now())
     }
 
-    pub async fn locked(&self, user: &str, addr: &str) -> Result<Option<Duration>, StoreError> {
-        let g = self.lock()?;
+    /// One counter of [`Self::take_attempt`] under the store's lock: `None` if locked (with
+    /// the remaining time), else whether this attempt set the lock, and for how long.
+    fn take(
+        g: &mut Inner,
+        prefix: &str,
+        max: u32,
+        window: Duration,
+        lock: impl FnOnce(&mut Inner) -> Duration,
+    ) -> Result<Option<Duration>, Duration> {
         let now = Instant::now();
-        let rem = [format!("u:{user}:lock"), format!("a:{addr}:lock")]
-            .iter()
-            .filter_map(|k| Self::counter(&g, k))
-            .map(|(_, exp)| exp.saturating_duration_since(now))
-            .max();
-        Ok(rem)
+        if let Some((_, exp)) = Self::counter(g, &format!("{prefix}:lock")) {
+            return Err(exp
+                .saturating_duration_since(now)
+                .max(Duration::from_secs(1)));
+        }
+        let key = format!("{prefix}:fails");
+        let n = Self::counter(g, &key).map_or(0, |(n, _)| n) + 1;
+        g.counters.insert(key.clone(), (n, now + window));
+        if n < max {
+            return Ok(None);
+        }
+        let d = lock(g);
+        g.counters.insert(format!("{prefix}:lock"), (1, now + d));
+        g.counters.remove(&key);
+        Ok(Some(d))
     }
 
-    pub async fn record_failure(
+    /// Gives one attempt back; an attempt that set the lock lifts it (count: limit - 1).
+    fn give_back(g: &mut Inner, prefix: &str, set_lock: bool, max: u32, window: Duration) {
+        let key = format!("{prefix}:fails");
+        if set_lock {
+            g.counters.remove(&format!("{prefix}:lock"));
+            if max > 1 {
+                g.counters.insert(key, (max - 1, Instant::now() + window));
+            }
+        } else if let Some((n, exp)) = Self::counter(g, &key) {
+            g.counters.insert(key, (n.saturating_sub(1), exp));
+        }
+    }
+
+    pub async fn take_attempt(
         &self,
         user: &str,
         addr: &str,
         limits: Limits,
-    ) -> Result<FailureOutcome, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         let mut g = self.lock()?;
-        let now = Instant::now();
-        let bump = |g: &mut Inner, key: String, ttl: Duration| -> u32 {
-            let n = Self::counter(g, &key).map_or(0, |(n, _)| n) + 1;
-            g.counters.insert(key, (n, now + ttl));
-            n
+        let a = format!("a:{addr}");
+        let addr_lock = match Self::take(
+            &mut g,
+            &a,
+            limits.max_failures_per_address,
+            limits.lock,
+            |_| limits.lock,
+        ) {
+            Ok(l) => l,
+            Err(d) => return Ok(Attempt::Refused(d)),
         };
-        let mut outcome = FailureOutcome {
-            user_failures: bump(&mut g, format!("u:{user}:fails"), limits.lock),
-            locked_for: None,
+        let level_key = format!("u:{user}:level");
+        let user_lock = match Self::take(
+            &mut g,
+            &format!("u:{user}"),
+            limits.max_failures,
+            user_window(limits),
+            |g| {
+                let level = Self::counter(g, &level_key).map_or(0, |(n, _)| n) + 1;
+                g.counters.insert(
+                    level_key,
+                    (level, Instant::now() + Duration::from_secs(30 * 86400)),
+                );
+                lock_duration(limits.lock, level)
+            },
+        ) {
+            Ok(l) => l,
+            Err(d) => {
+                Self::give_back(
+                    &mut g,
+                    &a,
+                    addr_lock.is_some(),
+                    limits.max_failures_per_address,
+                    limits.lock,
+                );
+                return Ok(Attempt::Refused(d));
+            }
         };
-        if outcome.user_failures >= limits.max_failures {
-            let level = bump(
-                &mut g,
-                format!("u:{user}:level"),
-                Duration::from_secs(30 * 86400),
-            );
-            let d = lock_duration(limits.lock, level);
-            g.counters.insert(format!("u:{user}:lock"), (1, now + d));
-            g.counters.remove(&format!("u:{user}:fails"));
-            outcome = FailureOutcome {
-                user_failures: 0,
-                locked_for: Some(d),
-            };
-        }
-        let per_addr = bump(&mut g, format!("a:{addr}:fails"), limits.lock);
-        if per_addr >= limits.max_failures_per_address {
-            g.counters
-                .insert(format!("a:{addr}:lock"), (1, now + limits.lock));
-            g.counters.remove(&format!("a:{addr}:fails"));
-            outcome.locked_for = Some(
-                outcome
-                    .locked_for
-                    .map_or(limits.lock, |d| d.max(limits.lock)),
-            );
-        }
-        Ok(outcome)
+        Ok(Attempt::Allowed {
+            user_lock,
+            addr_lock,
+        })
     }
 
-    pub async fn clear_failures(&self, user: &str) -> Result<(), StoreError> {
+    pub async fn attempt_succeeded(
+        &self,
+        user: &str,
+        addr: &str,
+        attempt: Attempt,
+        limits: Limits,
+    ) -> Result<(), StoreError> {
         let mut g = self.lock()?;
         g.counters.remove(&format!("u:{user}:fails"));
-        g.counters.remove(&format!("u:{user}:level"));
+        if let Attempt::Allowed {
+            user_lock: Some(_), ..
+        } = attempt
+        {
+            g.counters.remove(&format!("u:{user}:lock"));
+            let level = format!("u:{user}:level");
+            match Self::counter(&g, &level) {
+                Some((n, exp)) if n > 1 => {
+                    g.counters.insert(level, (n - 1, exp));
+                }
+                _ => {
+                    g.counters.remove(&level);
+                }
+            }
+        }
+        Self::give_back(
+            &mut g,
+            &format!("a:{addr}"),
+            attempt.set_addr_lock(),
+            limits.max_failures_per_address,
+            limits.lock,
+        );
+        Ok(())
+    }
+
+    pub async fn attempt_unused(
+        &self,
+        user: &str,
+        addr: &str,
+        attempt: Attempt,
+        limits: Limits,
+    ) -> Result<(), StoreError> {
+        let Attempt::Allowed { user_lock, .. } = attempt else {
+            return Ok(());
+        };
+        let mut g = self.lock()?;
+        if user_lock.is_none() {
+            Self::give_back(
+                &mut g,
+                &format!("u:{user}"),
+                false,
+                limits.max_failures,
+                user_window(limits),
+            );
+        }
+        Self::give_back(
+            &mut g,
+            &format!("a:{addr}"),
+            attempt.set_addr_lock(),
+            limits.max_failures_per_address,
+            limits.lock,
+        );
         Ok(())
     }
 
@@ -196,6 +288,26 @@ impl MemoryStore {
         g.counters.remove(&format!("u:{user}:fails"));
         g.counters.remove(&format!("u:{user}:level"));
         Ok(had)
+    }
+
+    pub async fn postpone_if_unenrolled(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        if rec.secret.is_some() {
+            return Ok(None);
+        }
+        rec.postponed += 1;
+        Ok(Some(rec.postponed))
+    }
+
+    pub async fn decline_if_unenrolled(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let rec = g.users.entry(user.to_string()).or_default();
+        if rec.secret.is_some() {
+            return Ok(false);
+        }
+        rec.offer_declined = Some(now);
+        Ok(true)
     }
 
     pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {
@@ -318,6 +430,28 @@ impl MemoryStore {
         rec.last_used = Some(now);
         rec.last_step = Some(step);
         Ok(())
+    }
+
+    pub async fn replace_secret_if(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        _key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        match g.users.get_mut(user) {
+            Some(rec) if rec.secret.as_deref() == Some(current) => {
+                rec.secret = Some(sealed.to_vec());
+                rec.enrolled_at = Some(now);
+                rec.last_used = Some(now);
+                rec.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     pub async fn users_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
@@ -478,28 +612,148 @@ mod tests {
         assert!(!s.accept_step("nobody", 12, 102).await.unwrap());
     }
 
-    #[tokio::test]
-    async fn failures_lock_and_escalate() {
-        let s = MemoryStore::new();
-        let limits = Limits {
-            max_failures: 3,
+    fn limits(max: u32, per_addr: u32) -> Limits {
+        Limits {
+            max_failures: max,
             lock: Duration::from_secs(60),
+            max_failures_per_address: per_addr,
+        }
+    }
+
+    #[tokio::test]
+    async fn attempts_are_taken_before_the_check_and_lock_at_the_limit() {
+        let s = MemoryStore::new();
+        let l = limits(3, 100);
+        let free = Attempt::Allowed {
+            user_lock: None,
+            addr_lock: None,
+        };
+        assert_eq!(s.take_attempt("u", "ip", l).await.unwrap(), free);
+        assert_eq!(s.take_attempt("u", "ip", l).await.unwrap(), free);
+        assert_eq!(
+            s.take_attempt("u", "ip", l).await.unwrap(),
+            Attempt::Allowed {
+                user_lock: Some(Duration::from_secs(60)),
+                addr_lock: None
+            },
+            "the third attempt is the last and sets the lock"
+        );
+        for _ in 0..10 {
+            assert!(matches!(
+                s.take_attempt("u", "other", l).await.unwrap(),
+                Attempt::Refused(_)
+            ));
+        }
+        assert!(s.user_lock("u").await.unwrap().is_some());
+        assert!(s.unlock("u").await.unwrap());
+        assert_eq!(s.take_attempt("u", "ip", l).await.unwrap(), free);
+        // An unlock starts the escalation again: the next lock is the base length.
+        s.take_attempt("u", "ip", l).await.unwrap();
+        assert_eq!(
+            s.take_attempt("u", "ip", l).await.unwrap(),
+            Attempt::Allowed {
+                user_lock: Some(Duration::from_secs(60)),
+                addr_lock: None
+            },
+            "unlock also resets the escalation"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_success_clears_the_user_and_gives_the_address_its_attempt_back() {
+        let s = MemoryStore::new();
+        let l = limits(3, 3);
+        s.take_attempt("u", "ip", l).await.unwrap();
+        let a = s.take_attempt("u", "ip", l).await.unwrap();
+        s.attempt_succeeded("u", "ip", a, l).await.unwrap();
+        // The user starts again; the address has one failure and two attempts left.
+        let a = s.take_attempt("v", "ip", l).await.unwrap();
+        assert_eq!(
+            a,
+            Attempt::Allowed {
+                user_lock: None,
+                addr_lock: None
+            }
+        );
+        let a = s.take_attempt("w", "ip", l).await.unwrap();
+        assert!(a.set_addr_lock(), "third failure of the address");
+        // A right code on that last attempt lifts the address lock it set.
+        s.attempt_succeeded("w", "ip", a, l).await.unwrap();
+        assert!(a.set_addr_lock());
+        assert!(matches!(
+            s.take_attempt("x", "ip", l).await.unwrap(),
+            Attempt::Allowed {
+                addr_lock: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            s.take_attempt("y", "ip", l).await.unwrap(),
+            Attempt::Refused(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_success_lifts_only_the_lock_its_own_attempt_set() {
+        let s = MemoryStore::new();
+        let l = limits(3, 100);
+        let first = s.take_attempt("u", "ip", l).await.unwrap();
+        s.take_attempt("u", "ip", l).await.unwrap();
+        let last = s.take_attempt("u", "ip", l).await.unwrap();
+        assert!(matches!(
+            last,
+            Attempt::Allowed {
+                user_lock: Some(_),
+                ..
+            }
+        ));
+        // The first of the three turns out right: the lock set by the third stays.
+        s.attempt_succeeded("u", "ip", first, l).await.unwrap();
+        assert!(matches!(
+            s.take_attempt("u", "ip", l).await.unwrap(),
+            Attempt::Refused(_)
+        ));
+        // The last one right: its lock and its escalation step are given back.
+        let s = MemoryStore::new();
+        s.take_attempt("u", "ip", l).await.unwrap();
+        s.take_attempt("u", "ip", l).await.unwrap();
+        let last = s.take_attempt("u", "ip", l).await.unwrap();
+        s.attempt_succeeded("u", "ip", last, l).await.unwrap();
+        s.take_attempt("u", "ip", l).await.unwrap();
+        s.take_attempt("u", "ip", l).await.unwrap();
+        assert_eq!(
+            s.take_attempt("u", "ip", l).await.unwrap(),
+            Attempt::Allowed {
+                user_lock: Some(Duration::from_secs(60)),
+                addr_lock: None
+            },
+            "the first real lock has the base length"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_escalation_outlives_a_right_code() {
+        let s = MemoryStore::new();
+        let l = Limits {
+            max_failures: 2,
+            lock: Duration::from_millis(50),
             max_failures_per_address: 100,
         };
-        for i in 1..3 {
-            let o = s.record_failure("u", "ip", limits).await.unwrap();
-            assert_eq!(
-                o,
-                FailureOutcome {
-                    user_failures: i,
-                    locked_for: None
-                }
-            );
-        }
-        let o = s.record_failure("u", "ip", limits).await.unwrap();
-        assert_eq!(o.locked_for, Some(Duration::from_secs(60)));
-        assert!(s.locked("u", "other").await.unwrap().is_some());
-        assert!(s.unlock("u").await.unwrap());
-        assert!(s.locked("u", "other").await.unwrap().is_none());
+        s.take_attempt("u", "ip", l).await.unwrap();
+        assert!(matches!(
+            s.take_attempt("u", "ip", l).await.unwrap(),
+            Attempt::Allowed { user_lock: Some(d), .. } if d == Duration::from_millis(50)
+        ));
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let ok = s.take_attempt("u", "ip", l).await.unwrap();
+        s.attempt_succeeded("u", "ip", ok, l).await.unwrap();
+        s.take_attempt("u", "ip", l).await.unwrap();
+        assert!(
+            matches!(
+                s.take_attempt("u", "ip", l).await.unwrap(),
+                Attempt::Allowed { user_lock: Some(d), .. } if d == Duration::from_millis(100)
+            ),
+            "the second lock doubles although a right code came between"
+        );
     }
 }

@@ -14,9 +14,11 @@
 //!                             postponed, offer_declined, recovery (hashes, one per line),
 //!                             role, last_login, reset_at, epoch (revocation epoch:
 //!                             raised by every user revocation, never lowered)
-//!   P{u:U}:fails      string  failures in the current window (TTL = lock window)
+//!   P{u:U}:fails      string  attempts (codes taken for checking, not yet cleared by a right
+//!                             one); TTL 24 h from the last attempt
 //!   P{u:U}:lock       string  present while the MFA step is locked (TTL = lock time)
-//!   P{u:U}:level      string  consecutive locks, doubles the next lock (TTL 30 days)
+//!   P{u:U}:level      string  locks so far, doubles the next lock (TTL 30 days after the
+//!                             last lock; not reset by a right code)
 //!   P{a:IP}:fails / :lock     the same per client address
 //!   P{c:ID}           string  a withheld login (sealed with a key only the client's cookie
 //!                             can re-derive), TTL = mfa.challenge_ttl
@@ -70,13 +72,31 @@ impl UserRecord {
     }
 }
 
-/// Result of recording a failed attempt.
+/// The store's answer to "may one more code be checked?" ([`Store::take_attempt`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureOutcome {
-    /// Failures counted in the user's current window (0 right after a lock was set).
-    pub user_failures: u32,
-    /// When set, the MFA step is now locked for this long.
-    pub locked_for: Option<Duration>,
+pub enum Attempt {
+    /// Check the code: the attempt is counted already. `user_lock` / `addr_lock` are set when
+    /// this attempt used up the user's / the address's last allowance and the lock is already
+    /// in place (a wrong code then answers "locked"; a right one lifts it again).
+    Allowed {
+        user_lock: Option<Duration>,
+        addr_lock: Option<Duration>,
+    },
+    /// Locked (the user or the address) for this long: nothing may be checked.
+    Refused(Duration),
+}
+
+impl Attempt {
+    /// Whether this attempt set a lock of the address (its success must give it back).
+    pub fn set_addr_lock(&self) -> bool {
+        matches!(
+            self,
+            Attempt::Allowed {
+                addr_lock: Some(_),
+                ..
+            }
+        )
+    }
 }
 
 /// Limits for failure counting.
@@ -169,28 +189,62 @@ impl Store {
         dispatch!(self, s => s.accept_step(user, step, now).await)
     }
 
-    /// Remaining lock time of the MFA step for this user or address, if locked.
-    pub async fn locked(&self, user: &str, addr: &str) -> Result<Option<Duration>, StoreError> {
-        dispatch!(self, s => s.locked(user, addr).await)
-    }
-
-    pub async fn record_failure(
+    /// Takes one attempt at a code for `user` from `addr`, before anything is checked: for
+    /// the address, then for the user, each one atomic step in the store ("if locked: refused;
+    /// else count the attempt, and set the lock if it was the last one allowed"). So at most
+    /// `max_failures` codes of a user (and `max_failures_per_address` of an address) are ever
+    /// checked per lock period, however many requests arrive at once on however many
+    /// instances. A refusal by the user gives the address's attempt back.
+    pub async fn take_attempt(
         &self,
         user: &str,
         addr: &str,
         limits: Limits,
-    ) -> Result<FailureOutcome, StoreError> {
-        dispatch!(self, s => s.record_failure(user, addr, limits).await)
+    ) -> Result<Attempt, StoreError> {
+        dispatch!(self, s => s.take_attempt(user, addr, limits).await)
     }
 
-    /// After a success: the user's failure count and lock escalation start again.
-    pub async fn clear_failures(&self, user: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.clear_failures(user).await)
+    /// After a correct code: the user's count starts again, a lock (and escalation step) that
+    /// this code's own attempt set is lifted, and the address gets its attempt back (a right
+    /// code is not a failure of the address). The escalation otherwise stays: it decays 30
+    /// days after the last lock, or an MSP lifts it.
+    pub async fn attempt_succeeded(
+        &self,
+        user: &str,
+        addr: &str,
+        attempt: Attempt,
+        limits: Limits,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.attempt_succeeded(user, addr, attempt, limits).await)
+    }
+
+    /// An attempt that checked nothing (the user turned out not to be enrolled): both counts
+    /// get it back; a lock it set stays (it is lifted only by a correct code or an MSP).
+    pub async fn attempt_unused(
+        &self,
+        user: &str,
+        addr: &str,
+        attempt: Attempt,
+        limits: Limits,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.attempt_unused(user, addr, attempt, limits).await)
     }
 
     /// Removes the lock of a user (MSP unlock).
     pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.unlock(user).await)
+    }
+
+    /// "Not now" at an enrollment: counts the postponement only if the user is still not
+    /// enrolled, in one step. `None` (nothing written) if a secret is stored meanwhile.
+    pub async fn postpone_if_unenrolled(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        dispatch!(self, s => s.postpone_if_unenrolled(user).await)
+    }
+
+    /// "Not now" at an offer: notes the decline only if the user is still not enrolled, in one
+    /// step. False (nothing written) if a secret is stored meanwhile.
+    pub async fn decline_if_unenrolled(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.decline_if_unenrolled(user, now).await)
     }
 
     pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {
@@ -264,6 +318,22 @@ impl Store {
         step: u64,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.replace_secret(user, sealed, key_id, now, step).await)
+    }
+
+    /// Replaces the secret of an enrolled user (new phone) only if the stored sealed secret
+    /// is still byte for byte `current` — the one a code was just checked against — in one
+    /// step; false if it was removed or replaced meanwhile, and then nothing is written.
+    /// `step` is the time step of the new app's confirming code.
+    pub async fn replace_secret_if(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.replace_secret_if(user, current, sealed, key_id, now, step).await)
     }
 
     /// User names after `after` (exclusive; "" for the first page) in byte order, at most
@@ -368,6 +438,13 @@ pub fn key_safe(s: &str) -> String {
         }
     }
     out
+}
+
+/// How long a user's failures count without a right code: the longest lock (24 h), not the
+/// first lock's length, so failures paced just under the limit (four, a pause as long as the
+/// lock, four more, ...) still add up to a lock.
+pub fn user_window(limits: Limits) -> Duration {
+    lock_duration(limits.lock, 64).max(Duration::from_secs(1))
 }
 
 /// Lock length after the `level`-th consecutive lock: doubles each time, at most 24 h.

@@ -32,7 +32,7 @@ use redis::{
 };
 use tokio::sync::Mutex;
 
-use super::{FailureOutcome, Limits, StoreError, UserRecord, key_safe, lock_duration};
+use super::{Attempt, Limits, StoreError, UserRecord, key_safe, lock_duration, user_window};
 use crate::config::{Redis as RedisConfig, RedisMode, redact_url};
 use crate::mfa::revocation::Revocation;
 
@@ -123,10 +123,15 @@ struct Scripts {
     enroll: Script,
     reseal: Script,
     accept_step: Script,
-    fail_user: Script,
-    fail_addr: Script,
     raise_epoch: Script,
     publish: Script,
+    take_user: Script,
+    take_addr: Script,
+    give_back: Script,
+    user_succeeded: Script,
+    replace_if: Script,
+    postpone_if: Script,
+    decline_if: Script,
 }
 
 #[derive(Clone)]
@@ -140,6 +145,21 @@ pub struct RedisStore {
 // fields were overwritten (HSET itself counts new fields only).
 const HSET_ALL: &str = r#"
 redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"#;
+
+// After a right code, for the user. KEYS: fails, lock, level. ARGV: 1 if that code's attempt
+// set the lock. The count starts again; a lock (and the escalation step) that this very attempt
+// set is given back, a lock set by another attempt stays: the escalation only decays (30 days
+// after the last lock) or is lifted by an MSP, so the owner's own sign-ins do not restart an
+// attacker's guessing at the shortest lock.
+const USER_SUCCEEDED: &str = r#"
+redis.call('DEL', KEYS[1])
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[2])
+  local level = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if level > 1 then redis.call('DECR', KEYS[3]) else redis.call('DEL', KEYS[3]) end
+end
 return 1
 "#;
 
@@ -185,6 +205,29 @@ redis.call('HSET', KEYS[1], 'secret', ARGV[2], 'key_id', ARGV[3])
 return 1
 "#;
 
+// A new phone in place of the one a code was checked against. KEYS: user hash. ARGV: the
+// sealed secret expected, the new one, its key id, now, the confirming step. Returns 1 if
+// replaced, 0 if the stored secret is not the expected one (removed or replaced meanwhile).
+const REPLACE_IF: &str = r#"
+if redis.call('HGET', KEYS[1], 'secret') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'secret', ARGV[2], 'key_id', ARGV[3], 'enrolled_at', ARGV[4], 'last_used', ARGV[4], 'last_step', ARGV[5])
+return 1
+"#;
+
+// "Not now" only while not enrolled. KEYS: user hash. Returns the new count, or -1 if enrolled.
+const POSTPONE_IF: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'postponed', 1)
+"#;
+
+// A declined offer only while not enrolled. KEYS: user hash. ARGV: now. Returns 1, or 0 if
+// enrolled.
+const DECLINE_IF: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'offer_declined', ARGV[1])
+return 1
+"#;
+
 const ACCEPT_STEP: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'secret') == 0 then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_step') or '-1')
@@ -194,9 +237,20 @@ redis.call('HSET', KEYS[1], 'last_step', ARGV[1], 'last_used', ARGV[2])
 return 1
 "#;
 
+// Taking an attempt at a code, before it is checked: the lock check and the count are one
+// step, so concurrent requests (streams of one connection, several connections, several
+// instances) cannot all pass the check before any of them is counted.
+//
 // KEYS: fails, lock, level (one user: one hash slot). ARGV: max, window secs, base lock secs,
-// max lock secs. Returns {failures in window, lock seconds (0 = not locked)}.
-const FAIL_USER: &str = r#"
+// max lock secs. Returns {0, lock ms} when locked (nothing counted), {1, 0} when allowed, and
+// {2, lock ms} when allowed as the last attempt: the lock (escalated by the level) is then
+// already set, so every later attempt is refused until a right code lifts it.
+const TAKE_USER: &str = r#"
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl ~= -2 then
+  if ttl < 1000 then ttl = 1000 end
+  return {0, ttl}
+end
 local n = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 if n >= tonumber(ARGV[1]) then
@@ -205,22 +259,43 @@ if n >= tonumber(ARGV[1]) then
   local secs = tonumber(ARGV[3]) * (2 ^ math.min(level - 1, 16))
   if secs > tonumber(ARGV[4]) then secs = tonumber(ARGV[4]) end
   if secs < tonumber(ARGV[3]) then secs = tonumber(ARGV[3]) end
-  redis.call('SET', KEYS[2], '1', 'EX', math.floor(secs))
+  secs = math.floor(secs)
+  redis.call('SET', KEYS[2], '1', 'EX', secs)
   redis.call('DEL', KEYS[1])
-  return {0, math.floor(secs)}
+  return {2, secs * 1000}
 end
-return {n, 0}
+return {1, 0}
 "#;
 
-// KEYS: fails, lock (one address: one hash slot). ARGV: max, secs.
-const FAIL_ADDR: &str = r#"
+// The same for a client address (no escalation). KEYS: fails, lock. ARGV: max, window secs.
+const TAKE_ADDR: &str = r#"
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl ~= -2 then
+  if ttl < 1000 then ttl = 1000 end
+  return {0, ttl}
+end
 local n = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 if n >= tonumber(ARGV[1]) then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
   redis.call('DEL', KEYS[1])
-  return tonumber(ARGV[2])
+  return {2, tonumber(ARGV[2]) * 1000}
 end
+return {1, 0}
+"#;
+
+// Gives an attempt back (a right code for the address, an attempt that checked nothing).
+// KEYS: fails, lock. ARGV: 1 if that attempt set the lock, max, window secs. An attempt that
+// set the lock lifts it and leaves the count one below the limit, as before it.
+const GIVE_BACK: &str = r#"
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[2])
+  local left = tonumber(ARGV[2]) - 1
+  if left > 0 then redis.call('SET', KEYS[1], left, 'EX', ARGV[3]) end
+  return 1
+end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 "#;
 
@@ -277,10 +352,15 @@ impl RedisStore {
                 enroll: Script::new(ENROLL),
                 reseal: Script::new(RESEAL),
                 accept_step: Script::new(ACCEPT_STEP),
-                fail_user: Script::new(FAIL_USER),
-                fail_addr: Script::new(FAIL_ADDR),
                 raise_epoch: Script::new(RAISE_EPOCH),
                 publish: Script::new(PUBLISH),
+                take_user: Script::new(TAKE_USER),
+                take_addr: Script::new(TAKE_ADDR),
+                give_back: Script::new(GIVE_BACK),
+                user_succeeded: Script::new(USER_SUCCEEDED),
+                replace_if: Script::new(REPLACE_IF),
+                postpone_if: Script::new(POSTPONE_IF),
+                decline_if: Script::new(DECLINE_IF),
             }),
         }
     }
@@ -739,56 +819,111 @@ impl RedisStore {
         Ok(r == 1)
     }
 
-    pub async fn locked(&self, user: &str, addr: &str) -> Result<Option<Duration>, StoreError> {
-        let u: i64 = self
-            .run(redis::cmd("PTTL").arg(format!("{}:lock", self.user_key(user))))
-            .await?;
-        let a: i64 = self
-            .run(redis::cmd("PTTL").arg(format!("{}:lock", self.addr_key(addr))))
-            .await?;
-        let ms = u.max(a);
-        Ok((ms > 0).then(|| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
-    }
-
-    pub async fn record_failure(
+    /// See [`super::Store::take_attempt`]. The address and the user live in different hash
+    /// slots, so they are two scripts: the address first, so a refusal by the address counts
+    /// nothing for the user; a refusal by the user gives the address's attempt back.
+    pub async fn take_attempt(
         &self,
         user: &str,
         addr: &str,
         limits: Limits,
-    ) -> Result<FailureOutcome, StoreError> {
-        let uk = self.user_key(user);
+    ) -> Result<Attempt, StoreError> {
         let window = limits.lock.as_secs().max(1);
-        let mut inv = self.scripts.fail_user.prepare_invoke();
-        inv.key(format!("{uk}:fails"))
-            .key(format!("{uk}:lock"))
-            .key(format!("{uk}:level"))
-            .arg(limits.max_failures)
-            .arg(window)
-            .arg(window)
-            .arg(lock_duration(limits.lock, 64).as_secs());
-        let (n, lock_secs): (u32, u64) = self.script(inv).await?;
         let ak = self.addr_key(addr);
-        let mut inv = self.scripts.fail_addr.prepare_invoke();
+        let mut inv = self.scripts.take_addr.prepare_invoke();
         inv.key(format!("{ak}:fails"))
             .key(format!("{ak}:lock"))
             .arg(limits.max_failures_per_address)
             .arg(window);
-        let addr_lock: u64 = self.script(inv).await?;
-        let locked = lock_secs.max(addr_lock);
-        Ok(FailureOutcome {
-            user_failures: n,
-            locked_for: (locked > 0).then(|| Duration::from_secs(locked)),
+        let (a, a_ms): (u8, u64) = self.script(inv).await?;
+        if a == 0 {
+            return Ok(Attempt::Refused(Duration::from_millis(a_ms)));
+        }
+        let addr_lock = (a == 2).then(|| Duration::from_millis(a_ms));
+        let uk = self.user_key(user);
+        let mut inv = self.scripts.take_user.prepare_invoke();
+        inv.key(format!("{uk}:fails"))
+            .key(format!("{uk}:lock"))
+            .key(format!("{uk}:level"))
+            .arg(limits.max_failures)
+            .arg(user_window(limits).as_secs())
+            .arg(window)
+            .arg(lock_duration(limits.lock, 64).as_secs());
+        let (u, u_ms): (u8, u64) = self.script(inv).await?;
+        if u == 0 {
+            self.give_back_addr(addr, addr_lock.is_some(), limits)
+                .await?;
+            return Ok(Attempt::Refused(Duration::from_millis(u_ms)));
+        }
+        Ok(Attempt::Allowed {
+            user_lock: (u == 2).then(|| Duration::from_millis(u_ms)),
+            addr_lock,
         })
     }
 
-    pub async fn clear_failures(&self, user: &str) -> Result<(), StoreError> {
+    async fn give_back_addr(
+        &self,
+        addr: &str,
+        set_lock: bool,
+        limits: Limits,
+    ) -> Result<(), StoreError> {
+        let ak = self.addr_key(addr);
+        let mut inv = self.scripts.give_back.prepare_invoke();
+        inv.key(format!("{ak}:fails"))
+            .key(format!("{ak}:lock"))
+            .arg(u8::from(set_lock))
+            .arg(limits.max_failures_per_address)
+            .arg(limits.lock.as_secs().max(1));
+        self.script::<i64>(inv).await.map(|_| ())
+    }
+
+    pub async fn attempt_succeeded(
+        &self,
+        user: &str,
+        addr: &str,
+        attempt: Attempt,
+        limits: Limits,
+    ) -> Result<(), StoreError> {
         let uk = self.user_key(user);
-        self.run::<()>(
-            redis::cmd("DEL")
-                .arg(format!("{uk}:fails"))
-                .arg(format!("{uk}:level")),
-        )
-        .await
+        let set_lock = matches!(
+            attempt,
+            Attempt::Allowed {
+                user_lock: Some(_),
+                ..
+            }
+        );
+        let mut inv = self.scripts.user_succeeded.prepare_invoke();
+        inv.key(format!("{uk}:fails"))
+            .key(format!("{uk}:lock"))
+            .key(format!("{uk}:level"))
+            .arg(u8::from(set_lock));
+        self.script::<i64>(inv).await?;
+        self.give_back_addr(addr, attempt.set_addr_lock(), limits)
+            .await
+    }
+
+    pub async fn attempt_unused(
+        &self,
+        user: &str,
+        addr: &str,
+        attempt: Attempt,
+        limits: Limits,
+    ) -> Result<(), StoreError> {
+        let Attempt::Allowed { user_lock, .. } = attempt else {
+            return Ok(());
+        };
+        if user_lock.is_none() {
+            let uk = self.user_key(user);
+            let mut inv = self.scripts.give_back.prepare_invoke();
+            inv.key(format!("{uk}:fails"))
+                .key(format!("{uk}:lock"))
+                .arg(0)
+                .arg(limits.max_failures)
+                .arg(user_window(limits).as_secs());
+            self.script::<i64>(inv).await?;
+        }
+        self.give_back_addr(addr, attempt.set_addr_lock(), limits)
+            .await
     }
 
     pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
@@ -802,6 +937,20 @@ impl RedisStore {
             )
             .await?;
         Ok(n > 0)
+    }
+
+    pub async fn postpone_if_unenrolled(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        let mut inv = self.scripts.postpone_if.prepare_invoke();
+        inv.key(self.user_key(user));
+        let n: i64 = self.script(inv).await?;
+        Ok(u32::try_from(n).ok())
+    }
+
+    pub async fn decline_if_unenrolled(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.decline_if.prepare_invoke();
+        inv.key(self.user_key(user)).arg(now);
+        let n: i64 = self.script(inv).await?;
+        Ok(n == 1)
     }
 
     pub async fn incr_postponed(&self, user: &str) -> Result<u32, StoreError> {
@@ -998,6 +1147,26 @@ impl RedisStore {
             .arg("last_step")
             .arg(step);
         self.durable(Write::Script(inv)).await.map(|_| ())
+    }
+
+    pub async fn replace_secret_if(
+        &self,
+        user: &str,
+        current: &[u8],
+        sealed: &[u8],
+        key_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        self.index_user(user).await?;
+        let mut inv = self.scripts.replace_if.prepare_invoke();
+        inv.key(self.user_key(user))
+            .arg(current)
+            .arg(sealed)
+            .arg(key_id)
+            .arg(now)
+            .arg(step);
+        Ok(self.durable(Write::Script(inv)).await? == 1)
     }
 
     pub async fn search_users(

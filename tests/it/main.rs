@@ -6,6 +6,7 @@
 mod support;
 
 mod admin;
+mod atomic;
 mod bad_input;
 mod cli;
 mod deploy;
