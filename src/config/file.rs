@@ -194,6 +194,7 @@ pub struct VmsFile {
     pub login: Option<Vec<LoginFile>>,
     pub logout: Option<Vec<RouteFile>>,
     pub end_session: Option<RouteFile>,
+    pub allow_body_on: Option<Vec<RouteFile>>,
     pub role: Option<RoleFile>,
     pub username_case_sensitive: Option<bool>,
     pub typed_username: Option<String>,

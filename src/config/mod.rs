@@ -325,6 +325,15 @@ pub struct Route {
     pub path: String,
 }
 
+/// A method without a body (GET, HEAD, OPTIONS, DELETE, TRACE) and a path on which the
+/// operator allows a request body all the same (`vms.allow_body_on`, see
+/// `proxy::body_rules`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyAllowed {
+    pub method: Method,
+    pub path: String,
+}
+
 impl Route {
     pub fn matches(&self, method: &Method, path: &str) -> bool {
         self.path == path && self.method.as_ref().is_none_or(|m| m == method)
@@ -389,6 +398,9 @@ pub struct Vms {
     pub login: Vec<LoginRoute>,
     pub logout: Vec<Route>,
     pub end_session: Option<Route>,
+    /// Requests of a method without a body that may carry one anyway; they are sent with
+    /// `Connection: close`.
+    pub allow_body_on: Vec<BodyAllowed>,
     pub role_source: RoleSource,
     /// VMS role string -> policy role.
     pub role_map: BTreeMap<String, String>,
@@ -1305,6 +1317,12 @@ impl Validator {
             Some(r) => self.route("vms.end_session", r),
             None => None,
         };
+        let mut allow_body_on = Vec::new();
+        for (i, r) in v.allow_body_on.unwrap_or_default().into_iter().enumerate() {
+            if let Some(a) = self.body_allowed(&format!("vms.allow_body_on[{i}]"), r) {
+                allow_body_on.push(a);
+            }
+        }
         let role = v.role.unwrap_or_default();
         let role_source = self.role_source(&role)?;
         let reported_user = self.reported_user(&role, &role_source);
@@ -1359,6 +1377,7 @@ impl Validator {
             login,
             logout,
             end_session,
+            allow_body_on,
             role_source,
             role_map: role.map.clone().unwrap_or_default(),
             unmapped,
@@ -1531,6 +1550,35 @@ impl Validator {
         Some(Route { method, path })
     }
 
+    /// One `vms.allow_body_on` entry: a method that has no body (any other may carry one
+    /// anyway) and an exact path.
+    fn body_allowed(&mut self, key: &str, r: file::RouteFile) -> Option<BodyAllowed> {
+        let method = match r.method.as_deref() {
+            None => {
+                self.errors.push(format!("{key}.method"), "required");
+                None
+            }
+            Some(m) => match self.method(&format!("{key}.method"), m) {
+                Some(m) if crate::proxy::body_rules::method_without_body(&m) => Some(m),
+                Some(m) => {
+                    self.errors.push(
+                        format!("{key}.method"),
+                        format!(
+                            "{m} requests may carry a body anyway; list only GET, HEAD, OPTIONS, DELETE or TRACE"
+                        ),
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        let path = self.route_path(&format!("{key}.path"), r.path.as_deref());
+        Some(BodyAllowed {
+            method: method?,
+            path: path?,
+        })
+    }
+
     fn admin(&mut self, a: file::AdminFile) -> Admin {
         let roles = a
             .roles
@@ -1646,7 +1694,95 @@ fn load_static_roles(path: &Path, case_sensitive: bool) -> Result<HashMap<String
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_username;
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// A demo configuration with `vms_extra` added to its `[vms]` table.
+    fn with_vms(vms_extra: &str) -> Result<Config, ConfigErrors> {
+        let key = crate::auth::crypto::generate_key_material();
+        let text = format!(
+            r#"
+version = 1
+[server]
+listen = "127.0.0.1:0"
+[upstream]
+url = "http://127.0.0.1:9"
+[redis]
+url = "redis://127.0.0.1:9/0"
+[mfa]
+active_key = "k1"
+keys = [{{ id = "k1", value = "{key}" }}]
+[vms]
+session_cookies = ["VMSSESSION"]
+{vms_extra}
+[[vms.login]]
+method = "POST"
+path = "/login"
+username_field = "username"
+[vms.role]
+source = "header"
+header = "X-VMS-Role"
+[policy]
+file = "policy.toml"
+"#
+        );
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
+        Config::from_toml(&text, &path, Mode::Demo)
+    }
+
+    #[test]
+    fn allow_body_on_takes_methods_without_a_body_and_exact_paths() {
+        let cfg = with_vms(
+            r#"allow_body_on = [{ method = "delete", path = "/api/items" }, { method = "GET", path = "/search" }]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.vms.allow_body_on,
+            vec![
+                BodyAllowed {
+                    method: Method::DELETE,
+                    path: "/api/items".into()
+                },
+                BodyAllowed {
+                    method: Method::GET,
+                    path: "/search".into()
+                },
+            ]
+        );
+        assert!(with_vms("").unwrap().vms.allow_body_on.is_empty());
+    }
+
+    #[test]
+    fn allow_body_on_entries_are_validated() {
+        for (entry, key) in [
+            (
+                r#"{ method = "POST", path = "/x" }"#,
+                "vms.allow_body_on[0].method",
+            ),
+            (
+                r#"{ method = "*", path = "/x" }"#,
+                "vms.allow_body_on[0].method",
+            ),
+            (r#"{ path = "/x" }"#, "vms.allow_body_on[0].method"),
+            (r#"{ method = "GET" }"#, "vms.allow_body_on[0].path"),
+            (
+                r#"{ method = "GET", path = "x" }"#,
+                "vms.allow_body_on[0].path",
+            ),
+            (
+                r#"{ method = "GET", path = "/x?y=1" }"#,
+                "vms.allow_body_on[0].path",
+            ),
+        ] {
+            let errors = with_vms(&format!("allow_body_on = [{entry}]")).unwrap_err();
+            assert!(
+                errors.errors.iter().any(|(k, _)| k == key),
+                "{entry}: {errors}"
+            );
+        }
+        let unknown = with_vms(r#"allow_body_on = [{ method = "GET", path = "/x", body = 1 }]"#);
+        assert!(unknown.is_err());
+    }
 
     #[test]
     fn user_names_fold_by_nfkc_and_unicode_case_folding() {

@@ -16,6 +16,7 @@
 //! the client only for a session that is already approved (login responses go through
 //! `mfa::login` instead).
 
+pub mod body_rules;
 mod gate_memo;
 #[cfg(test)]
 mod gate_props;
@@ -112,6 +113,8 @@ impl Gateway {
         conn: ConnInfo,
         accept_language: Option<&HeaderValue>,
     ) -> Result<(Response<Body>, Outcome), GatewayError> {
+        // Before anything is forwarded: no body where the method has none (request smuggling).
+        body_rules::check(&req, &self.cfg.vms.allow_body_on)?;
         match path::classify(req.uri().path(), &self.paths.prefix) {
             path::PathVerdict::Owned => {
                 // Boxed, like the login below: the future of every request is as large as its

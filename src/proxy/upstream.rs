@@ -1,51 +1,79 @@
-//! The connection to the VMS: a keep-alive pool over plain TCP or TLS, with connect and
-//! response-header timeouts, and the mapping of its failures to [`UpstreamError`].
+//! The connection to the VMS: a keep-alive pool of hyper HTTP/1.1 client connections over
+//! plain TCP or TLS, with connect and response-head timeouts, and the mapping of their
+//! failures to [`UpstreamError`].
 //!
 //! The VMS is assumed to speak HTTP/1.1 (legacy applications do); clients that speak HTTP/2
 //! to the gateway are served all the same, because every request is rewritten to HTTP/1.1
 //! before it leaves.
 //!
-//! # Two kinds of connection, one pool each
+//! # One HTTP stack
+//!
+//! Every request to the VMS goes through hyper's `client::conn::http1` connections: hyper
+//! writes the request and reads the answer, and its reading of the answer's framing (RFC
+//! 9112 6.3: lengths, chunked coding, interim answers, faulty framing that closes the
+//! connection) is the only one in the gateway. Each connection is driven by a task of its
+//! own; the gateway keeps its request handle ([`SendRequest`]).
+//!
+//! # The pool
 //!
 //! Every proxied request passes through here, so the pool is kept as small as nginx's
-//! per-worker keep-alive cache: per worker thread, a stack of idle connections. A request
-//! takes the most recently used connection of its own thread's stack (warm buffers and
-//! socket), and no lock is shared between threads on the hot path.
-//!
-//! * Requests whose body the gateway holds (none, as for nearly every page view, or a
-//!   buffered login form) use the gateway's own HTTP/1.1 connections ([`conn`], [`wire`]):
-//!   the request's task writes the request and reads the answer itself, without a task or
-//!   channel per connection. A connection goes back to its stack when the answer's body has
-//!   been read to the end.
-//! * Streaming uploads and protocol upgrades use hyper's HTTP/1 client connections (one task
-//!   each, driving the socket), which send and receive at the same time. Their request
-//!   handles go back to their stack as soon as the answer's head has arrived; a handle whose
-//!   previous answer is still streaming is skipped.
+//! per-worker keep-alive cache: per worker thread, a stack of idle request handles. A request
+//! takes the most recently used handle of its own thread's stack (warm buffers and socket),
+//! and no lock is shared between threads on the hot path.
 //!
 //! ```text
-//!   checkout ──► stack of this thread (LIFO) ──► usable? ──yes──► send ──► head ──► (checkin)
-//!                        │                          │ no (closed/stale: drop)
-//!                        └── empty ──► connect (TCP [+ TLS], under connect_timeout) ─┘
+//!   checkout ──► stack of this thread (LIFO) ──► ready, not stale? ──yes──► send ──► head
+//!                        │                            │ no: drop (closes)         │
+//!                        └── empty ──► connect (TCP [+ TLS], under connect_timeout)│
+//!                                                                                  ▼
+//!   stack ◄── checkin ◄── hyper ready again? ◄── answer body read to its end ◄── body streams
+//!                              │ no (request unfinished, closed, Connection: close): drop
 //! ```
 //!
-//! A request that a reused connection could not deliver (the VMS had closed it while idle)
-//! is sent once more on a new connection when that cannot do harm: hyper hands back a
-//! request it never wrote, and a request of a safe or idempotent method (RFC 9110 9.2)
-//! whose connection closed before the first byte of an answer is sent again.
-
-mod conn;
-pub mod wire;
+//! **A connection goes back to the pool only when both the request and the answer are
+//! complete.** The handle travels with the answer's body ([`ResponseBody`]) and is checked in
+//! from that body's end, and only when hyper reports the connection ready for another
+//! request, which it does only after it has written the whole request and read the whole
+//! answer and will keep the connection open. A body dropped before its end takes the handle
+//! with it, and hyper closes the connection (the rest of that answer would otherwise be read
+//! as the next one). A connection that is not ready at that moment is not kept: hyper is
+//! still writing the request's body (the VMS answered early), the VMS said `Connection:
+//! close` or sent bytes beyond its answer, or, rarely, hyper's connection task has not yet
+//! got round to marking it ready (the end of the body is handed over just before that); the
+//! last case costs a new connection, never a wrong answer.
+//!
+//! A request of a method that has no body (GET, HEAD, OPTIONS, DELETE, TRACE) arrives here
+//! with a body only when the operator allowed it (`vms.allow_body_on`, see
+//! `proxy::body_rules`). It is sent with `Connection: close` and its connection is never
+//! reused: a VMS that does not read such a body would take it for the next request.
+//!
+//! # Sending again
+//!
+//! One rule: a request is sent a second time only when the VMS cannot have acted on the
+//! first one or when acting twice does no harm.
+//!
+//! * hyper hands back a request it never wrote (the connection had closed while idle): it
+//!   goes once more, on a new connection, whatever its method.
+//! * A request of a safe method (GET, HEAD, OPTIONS, TRACE) without a body whose *reused*
+//!   connection closed before a single byte of an answer arrived (the VMS ended an idle
+//!   connection just as it was reused) goes once more, on a new connection. An interim
+//!   `100 Continue` counts as an answer: such a request is never sent again.
+//! * Nothing else: a request with a body (a login POST) of which any byte was written is
+//!   never sent twice; the client gets a 502.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Uri, Version};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
@@ -54,12 +82,11 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-pub use self::conn::ResponseBody;
-use self::conn::{Conn, ExchangeError};
-use crate::body::Body;
+use crate::body::{Body, BoxError};
 use crate::config::Upstream as UpstreamConfig;
 use crate::error::UpstreamError;
 use crate::metrics::{Metrics, UpstreamFailure};
+use crate::proxy::body_rules;
 
 /// A pooled client for the one upstream. Cheap to clone.
 #[derive(Clone)]
@@ -78,17 +105,25 @@ struct Inner {
     idle_timeout: Duration,
     max_idle_per_shard: usize,
     max_head_bytes: usize,
-    /// hyper's connections (streaming uploads, upgrades), per worker thread.
+    /// Idle connections, per worker thread.
     shards: Box<[Mutex<Vec<Idle>>]>,
-    /// The gateway's own connections (everything else), per worker thread. Boxed once when
-    /// opened: the same box moves between the pool and the response bodies.
-    #[allow(clippy::vec_box)]
-    conns: Box<[Mutex<Vec<Box<Conn>>>]>,
 }
 
-/// An idle (or still streaming) connection's request handle.
-struct Idle {
+/// One VMS connection: hyper's request handle and what the pool knows about it.
+struct Handle {
     sender: SendRequest<Body>,
+    /// Bytes read from the VMS on this connection so far (counted by its socket): whether any
+    /// byte of an answer arrived tells a connection that closed before answering from one
+    /// that answered something.
+    read: Arc<AtomicU64>,
+    /// Whether it has carried a request before (only then is a close before any answer the
+    /// ordinary end of an idle connection rather than a VMS refusing the request).
+    reused: bool,
+}
+
+/// A handle in the pool, and since when it has been idle.
+struct Idle {
+    handle: Handle,
     since: Instant,
 }
 
@@ -136,9 +171,9 @@ impl Upstream {
                 response_timeout: cfg.response_timeout,
                 idle_timeout: cfg.pool_idle_timeout,
                 max_idle_per_shard: cfg.pool_max_idle.div_ceil(shards).max(1),
+                // hyper refuses a read buffer below 8 KiB.
                 max_head_bytes: max_head_bytes.max(8192),
                 shards: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
-                conns: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
             }),
         })
     }
@@ -154,8 +189,8 @@ impl Upstream {
         })))
     }
 
-    /// Sends a request whose URI is already absolute; waits at most the response timeout for
-    /// the response head. The body then streams without a deadline of its own.
+    /// Sends a request; waits at most the response timeout for the response head. The body
+    /// then streams without a deadline of its own.
     pub async fn send(
         &self,
         mut req: Request<Body>,
@@ -167,7 +202,25 @@ impl Upstream {
             let pq = req.uri().path_and_query().cloned();
             *req.uri_mut() = self.uri_for(pq.as_ref())?;
         }
-        let result = tokio::time::timeout(self.inner.response_timeout, self.exchange(req)).await;
+        // A body on a method without one (allowed by the operator for this route): the VMS
+        // may not read it, so the connection ends with this exchange.
+        let reuse = !body_rules::method_without_body(req.method()) || is_known_empty(req.body());
+        if !reuse {
+            req.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            // hyper leaves out a GET's or HEAD's body of unknown length unless the request
+            // says how it is framed.
+            if req.body().size_hint().exact().is_none()
+                && !req.headers().contains_key(header::CONTENT_LENGTH)
+            {
+                req.headers_mut().insert(
+                    header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
+            }
+        }
+        let result =
+            tokio::time::timeout(self.inner.response_timeout, self.exchange(req, reuse)).await;
         match result {
             Err(_) => {
                 metrics.upstream_failure(UpstreamFailure::Timeout);
@@ -186,90 +239,51 @@ impl Upstream {
                 metrics.upstream_failure(UpstreamFailure::Other);
                 Err(UpstreamError::Failed(error_chain(&e)))
             }
-            Ok(Err(Failure::Exchange(e))) => {
-                metrics.upstream_failure(UpstreamFailure::Other);
-                Err(UpstreamError::Failed(e))
-            }
             Ok(Ok(resp)) => Ok(resp),
         }
     }
 
-    async fn exchange(&self, req: Request<Body>) -> Result<Response<Body>, Failure> {
-        let (parts, body) = req.into_parts();
-        match held_body(&parts, body) {
-            Ok(bytes) => self.exchange_own(parts, bytes).await,
-            Err(body) => {
-                let resp = self
-                    .exchange_hyper(Request::from_parts(parts, body))
-                    .await?;
-                Ok(resp.map(Body::from))
-            }
-        }
-    }
-
-    /// A request whose body is held: on the gateway's own connections.
-    async fn exchange_own(
-        &self,
-        parts: http::request::Parts,
-        body: Bytes,
-    ) -> Result<Response<Body>, Failure> {
+    async fn exchange(&self, req: Request<Body>, reuse: bool) -> Result<Response<Body>, Failure> {
         let shard = self.inner.shard();
-        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let mut conn = match self.inner.checkout_conn(shard) {
-            Some(conn) => conn,
-            None => Conn::new(Box::pin(self.inner.connect_stream()).await?),
+        let mut handle = match self.inner.checkout(shard) {
+            Some(handle) => handle,
+            // Boxed: connecting (TCP, TLS, handshake) is rare and its future is large.
+            None => Box::pin(self.inner.connect()).await?,
         };
-        let max_head = self.inner.max_head_bytes;
-        let head = match conn
-            .exchange(&parts.method, target, &parts.headers, &body, max_head)
-            .await
-        {
-            Ok(head) => head,
-            Err(ExchangeError::ClosedBeforeAnswer(e))
-                if conn.reused && idempotent(&parts.method) =>
-            {
-                tracing::debug!(error = %e, "a reused VMS connection had closed; sending again");
-                conn = Conn::new(Box::pin(self.inner.connect_stream()).await?);
-                conn.exchange(&parts.method, target, &parts.headers, &body, max_head)
+        let no_body = req.body().is_end_stream();
+        // A copy for a second try, made only where one is allowed after the request was
+        // written (see the module docs): a safe method, no body, a reused connection.
+        let again = (handle.reused && no_body && safe(req.method())).then(|| copy_of(&req));
+        let read_before = handle.read.load(Ordering::Relaxed);
+        let resp = match handle.sender.try_send_request(req).await {
+            Ok(resp) => resp,
+            Err(mut e) => {
+                let unanswered = handle.read.load(Ordering::Relaxed) == read_before;
+                let req = match (e.take_message(), again) {
+                    // Never written: the connection had closed while idle.
+                    (Some(req), _) => req,
+                    // Written, and the reused connection closed without a byte of answer.
+                    (None, Some(copy)) if unanswered => copy,
+                    _ => return Err(Failure::Http(e.into_error())),
+                };
+                tracing::debug!(
+                    error = %e.into_error(),
+                    "a VMS connection closed before answering; sending once more on a new one"
+                );
+                handle = Box::pin(self.inner.connect()).await?;
+                handle
+                    .sender
+                    .send_request(req)
                     .await
-                    .map_err(|e| Failure::Exchange(e.to_string()))?
+                    .map_err(Failure::Http)?
             }
-            Err(e) => return Err(Failure::Exchange(e.to_string())),
         };
-        let pool: Arc<dyn conn::Return> = Arc::clone(&self.inner) as Arc<dyn conn::Return>;
-        let body = ResponseBody::new(conn, &head, pool);
-        let mut resp = Response::new(Body::Vms(body));
-        *resp.status_mut() = head.status;
-        *resp.version_mut() = head.version;
-        *resp.headers_mut() = head.headers;
-        Ok(resp)
-    }
-
-    /// A request with a streaming body or asking for an upgrade: on hyper's connections.
-    async fn exchange_hyper(
-        &self,
-        req: Request<Body>,
-    ) -> Result<Response<hyper::body::Incoming>, Failure> {
-        let shard = self.inner.shard();
-        let req = match self.inner.checkout(shard) {
-            Some(mut sender) => match sender.try_send_request(req).await {
-                Ok(resp) => {
-                    self.inner.checkin(shard, sender, &resp);
-                    return Ok(resp);
-                }
-                Err(mut e) => match e.take_message() {
-                    // Never written: the connection had closed while idle. Once more below.
-                    Some(req) => req,
-                    None => return Err(Failure::Http(e.into_error())),
-                },
-            },
-            None => req,
-        };
-        // Boxed: connecting (TCP, TLS, handshake) is rare and its future is large.
-        let mut sender = Box::pin(self.inner.connect()).await?;
-        let resp = sender.send_request(req).await.map_err(Failure::Http)?;
-        self.inner.checkin(shard, sender, &resp);
-        Ok(resp)
+        let keep = reuse && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS;
+        let back = keep.then(|| Checkin {
+            handle,
+            pool: Arc::clone(&self.inner),
+        });
+        Ok(resp.map(|body| Body::Vms(ResponseBody::new(body, back))))
     }
 
     /// Closes idle connections older than the pool's idle timeout. Called periodically, so
@@ -278,67 +292,56 @@ impl Upstream {
         let now = Instant::now();
         for shard in &self.inner.shards {
             if let Ok(mut idle) = shard.lock() {
-                idle.retain(|i| !i.sender.is_closed() && !i.stale(now, self.inner.idle_timeout));
-            }
-        }
-        for shard in &self.inner.conns {
-            if let Ok(mut idle) = shard.lock() {
-                idle.retain(|c| c.idle_usable() && !c.stale(now, self.inner.idle_timeout));
+                idle.retain(|i| i.usable(now, self.inner.idle_timeout));
             }
         }
     }
 
-    /// Connections held in the pool (idle or still streaming a response).
+    /// Connections held in the pool.
     #[cfg(test)]
     fn pooled(&self) -> usize {
-        let hyper: usize = self
-            .inner
+        self.inner
             .shards
             .iter()
             .map(|s| s.lock().map_or(0, |v| v.len()))
-            .sum();
-        let own: usize = self
-            .inner
-            .conns
-            .iter()
-            .map(|s| s.lock().map_or(0, |v| v.len()))
-            .sum();
-        hyper + own
+            .sum()
     }
 }
 
 enum Failure {
     Connect(String),
     Http(hyper::Error),
-    Exchange(String),
 }
 
-/// The body as bytes when the gateway holds all of it (none, or a buffered one), and the
-/// request is not an upgrade; otherwise the body back, for hyper's client.
-fn held_body(parts: &http::request::Parts, body: Body) -> Result<Bytes, Body> {
-    if parts.headers.contains_key(http::header::UPGRADE) {
-        return Err(body);
-    }
-    match body {
-        Body::Empty => Ok(Bytes::new()),
-        Body::Bytes(b) => Ok(b.unwrap_or_default()),
-        Body::Incoming(i) if http_body::Body::is_end_stream(&i) => Ok(Bytes::new()),
-        other => Err(other),
-    }
+/// Methods whose requests may be sent again after being written (RFC 9110 9.2.1: safe, so
+/// a second copy changes nothing on the VMS). Compared case-insensitively, as a lenient VMS
+/// would read them.
+fn safe(m: &Method) -> bool {
+    ["GET", "HEAD", "OPTIONS", "TRACE"]
+        .iter()
+        .any(|s| m.as_str().eq_ignore_ascii_case(s))
 }
 
-/// Methods a request of which may be sent again when its connection turned out to be closed
-/// (RFC 9110 9.2.2).
-fn idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
+/// Whether a body is known to have no bytes (nothing to send).
+fn is_known_empty(body: &Body) -> bool {
+    body.is_end_stream() || body.size_hint().exact() == Some(0)
+}
+
+/// The request again, for a second try: only requests without a body are copied.
+fn copy_of(req: &Request<Body>) -> Request<Body> {
+    let mut copy = Request::new(Body::Empty);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy
 }
 
 impl Idle {
-    fn stale(&self, now: Instant, idle_timeout: Duration) -> bool {
-        now.saturating_duration_since(self.since) >= idle_timeout
+    /// Whether hyper still has the connection ready for a request (a connection the VMS
+    /// closed is not), and it has not been idle too long.
+    fn usable(&self, now: Instant, idle_timeout: Duration) -> bool {
+        self.handle.sender.is_ready() && now.saturating_duration_since(self.since) < idle_timeout
     }
 }
 
@@ -361,83 +364,49 @@ impl Inner {
         n % self.shards.len()
     }
 
-    /// The most recently used ready connection of a shard. Closed and stale handles are
-    /// dropped on the way; busy ones (a response still streaming) stay.
-    fn checkout(&self, shard: usize) -> Option<SendRequest<Body>> {
-        let now = Instant::now();
-        let mut idle = self.shards.get(shard)?.lock().ok()?;
-        let mut i = idle.len();
-        let waker = std::task::Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        while i > 0 {
-            i -= 1;
-            let Some(entry) = idle.get_mut(i) else { break };
-            if entry.sender.is_closed() || entry.stale(now, self.idle_timeout) {
-                idle.swap_remove(i);
-                continue;
-            }
-            match entry.sender.poll_ready(&mut cx) {
-                Poll::Ready(Ok(())) => return Some(idle.swap_remove(i).sender),
-                Poll::Ready(Err(_)) => {
-                    idle.swap_remove(i);
-                }
-                Poll::Pending => {}
-            }
-        }
-        None
-    }
-
     /// The most recently used usable connection of a shard; closed and stale ones are
     /// dropped on the way.
-    fn checkout_conn(&self, shard: usize) -> Option<Box<Conn>> {
+    fn checkout(&self, shard: usize) -> Option<Handle> {
         let now = Instant::now();
-        let mut idle = self.conns.get(shard)?.lock().ok()?;
-        while let Some(conn) = idle.pop() {
-            if conn.idle_usable() && !conn.stale(now, self.idle_timeout) {
-                return Some(conn);
+        let mut idle = self.shards.get(shard)?.lock().ok()?;
+        while let Some(entry) = idle.pop() {
+            if entry.usable(now, self.idle_timeout) {
+                return Some(entry.handle);
             }
         }
         None
     }
 
-    /// Puts a handle back after its response head arrived (not after an upgrade, which takes
-    /// the connection over, nor when the VMS said it will close).
-    fn checkin(
-        &self,
-        shard: usize,
-        sender: SendRequest<Body>,
-        resp: &Response<hyper::body::Incoming>,
-    ) {
-        if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
-            || sender.is_closed()
-            || closes(resp.headers())
-        {
-            return;
-        }
-        let Some(Ok(mut idle)) = self.shards.get(shard).map(|s| s.lock()) else {
+    /// Puts a handle whose exchange is complete onto the stack of the thread its answer
+    /// ended on.
+    fn checkin(&self, mut handle: Handle) {
+        handle.reused = true;
+        let Some(Ok(mut idle)) = self.shards.get(self.shard()).map(|s| s.lock()) else {
             return;
         };
         let entry = Idle {
-            sender,
+            handle,
             since: Instant::now(),
         };
         push_bounded(&mut idle, entry, self.max_idle_per_shard);
     }
 
     /// A new connection (TCP, and TLS when configured), under the connect timeout.
-    async fn connect_stream(&self) -> Result<Stream, Failure> {
-        tokio::time::timeout(self.connect_timeout, self.open())
+    async fn connect_stream(&self, read: Arc<AtomicU64>) -> Result<Stream, Failure> {
+        let io = tokio::time::timeout(self.connect_timeout, self.open())
             .await
             .map_err(|_| {
                 Failure::Connect(format!(
                     "no connection within {:?} to {}",
                     self.connect_timeout, self.authority
                 ))
-            })?
+            })??;
+        Ok(Stream { io, read })
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, Failure> {
-        let io = self.connect_stream().await?;
+    async fn connect(&self) -> Result<Handle, Failure> {
+        let read = Arc::new(AtomicU64::new(0));
+        let io = self.connect_stream(Arc::clone(&read)).await?;
         let (sender, conn) = http1::Builder::new()
             .max_buf_size(self.max_head_bytes)
             .handshake(TokioIo::new(io))
@@ -448,10 +417,14 @@ impl Inner {
                 tracing::debug!(error = %e, "upstream connection ended with an error");
             }
         });
-        Ok(sender)
+        Ok(Handle {
+            sender,
+            read,
+            reused: false,
+        })
     }
 
-    async fn open(&self) -> Result<Stream, Failure> {
+    async fn open(&self) -> Result<Io, Failure> {
         let addrs: Vec<SocketAddr> = match self.host.parse::<std::net::IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, self.port)],
             Err(_) => tokio::net::lookup_host((self.host.as_str(), self.port))
@@ -464,11 +437,11 @@ impl Inner {
             match tcp_connect(addr).await {
                 Ok(tcp) => {
                     return match &self.tls {
-                        None => Ok(Stream::Plain(tcp)),
+                        None => Ok(Io::Plain(tcp)),
                         Some((connector, name)) => connector
                             .connect(name.clone(), tcp)
                             .await
-                            .map(|s| Stream::Tls(Box::new(s)))
+                            .map(|s| Io::Tls(Box::new(s)))
                             .map_err(|e| {
                                 Failure::Connect(format!("TLS to {}: {e}", self.authority))
                             }),
@@ -478,16 +451,6 @@ impl Inner {
             }
         }
         Err(Failure::Connect(last))
-    }
-}
-
-impl conn::Return for Inner {
-    /// Takes a connection back onto the stack of the thread its answer ended on.
-    fn give_back(&self, conn: Box<Conn>) {
-        let Some(Ok(mut idle)) = self.conns.get(self.shard()).map(|s| s.lock()) else {
-            return;
-        };
-        push_bounded(&mut idle, conn, self.max_idle_per_shard);
     }
 }
 
@@ -503,11 +466,6 @@ async fn tcp_connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(tcp)
 }
 
-/// `Connection: close` from the VMS: hyper closes the connection after this response.
-fn closes(headers: &http::HeaderMap) -> bool {
-    !wire::keeps_alive(Version::HTTP_11, headers)
-}
-
 /// Puts `item` on a shard's stack; when the stack is full, its oldest entry goes (the least
 /// likely to be warm).
 fn push_bounded<T>(stack: &mut Vec<T>, item: T, max: usize) {
@@ -517,20 +475,112 @@ fn push_bounded<T>(stack: &mut Vec<T>, item: T, max: usize) {
     stack.push(item);
 }
 
-/// The socket to the VMS, with or without TLS.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+/// The body of an answer from the VMS. It carries its connection's handle until the
+/// exchange is complete, and then checks it back into the pool (see the module docs).
+pub struct ResponseBody {
+    body: Incoming,
+    /// The handle, while the connection may still go back to the pool.
+    conn: Option<Checkin>,
+    /// Whether the answer has been read to its end (or failed).
+    done: bool,
 }
 
-impl Stream {
-    /// The TCP socket underneath.
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
+/// What the end of an answer needs to give its connection back.
+struct Checkin {
+    handle: Handle,
+    pool: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}
+
+impl ResponseBody {
+    /// `conn` is `None` when the connection must not be reused whatever happens.
+    fn new(body: Incoming, conn: Option<Checkin>) -> Self {
+        let mut this = ResponseBody {
+            body,
+            conn,
+            done: false,
+        };
+        if this.body.is_end_stream() {
+            // No body at all (HEAD, 204, 304, `Content-Length: 0`).
+            this.end();
+        }
+        this
+    }
+
+    /// The answer has been read to its end: the connection goes back to the pool if hyper
+    /// has it ready for another request (the request was written completely, and the
+    /// connection stays open); otherwise it is dropped and hyper closes it.
+    fn end(&mut self) {
+        self.done = true;
+        if let Some(back) = self.conn.take()
+            && back.handle.sender.is_ready()
+        {
+            back.pool.checkin(back.handle);
         }
     }
+}
+
+impl HttpBody for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.body.is_end_stream() {
+                    // The last frame (a known length, all received): the end is reported
+                    // with it, and the connection settled now.
+                    this.end();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.conn = None;
+                this.done = true;
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                this.end();
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.done {
+            SizeHint::with_exact(0)
+        } else {
+            self.body.size_hint()
+        }
+    }
+}
+
+/// The socket to the VMS, with or without TLS, counting the bytes it reads.
+struct Stream {
+    io: Io,
+    read: Arc<AtomicU64>,
+}
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl AsyncRead for Stream {
@@ -539,10 +589,17 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        let n = buf.filled().len().saturating_sub(before);
+        if n > 0 {
+            this.read.fetch_add(n as u64, Ordering::Relaxed);
         }
+        polled
     }
 }
 
@@ -552,9 +609,9 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -563,30 +620,30 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -735,8 +792,9 @@ mod tests {
 
     #[tokio::test]
     async fn connection_close_answers_are_not_pooled() {
+        // `close` among other tokens, in any case.
         let (addr, accepted) = server(
-            "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 200 OK\r\nconnection: keep-alive, Close\r\ncontent-length: 2\r\n\r\nok",
             1,
         )
         .await;
@@ -1031,36 +1089,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_held_request_body_is_framed_by_the_gateway() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let got = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while !buf.ends_with(b"u=a&p=b") {
-                let n = s.read(&mut chunk).await.unwrap();
-                assert!(n > 0);
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            s.write_all(OK.as_bytes()).await.unwrap();
-            String::from_utf8(buf).unwrap()
-        });
-        let up = upstream(addr);
-        let mut req = post("/login", "u=a&p=b");
-        req.headers_mut()
-            .insert(http::header::CONTENT_LENGTH, "99".parse().unwrap());
-        req.headers_mut()
-            .insert(http::header::TRANSFER_ENCODING, "chunked".parse().unwrap());
-        let resp = up.send(req, &Metrics::new()).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        assert_eq!(
-            got.await.unwrap(),
-            "POST /login HTTP/1.1\r\nhost: vms.test\r\ncontent-length: 7\r\n\r\nu=a&p=b"
-        );
-    }
-
-    #[tokio::test]
     async fn conflicting_lengths_are_a_failure() {
         let (addr, _) = server(
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok",
@@ -1076,15 +1104,171 @@ mod tests {
         assert_eq!(up.pooled(), 0);
     }
 
-    #[test]
-    fn connection_close_is_recognised_in_any_token_position() {
-        let mut h = http::HeaderMap::new();
-        h.insert(
-            http::header::CONNECTION,
-            "keep-alive, Close".parse().unwrap(),
+    #[tokio::test]
+    async fn an_http10_answer_with_transfer_encoding_is_faulty_framing_and_closes() {
+        // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means the framing is
+        // faulty; the answer is refused and its connection closed, not kept alive.
+        let (addr, accepted) = server(
+            "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            usize::MAX,
+        )
+        .await;
+        let up = upstream(addr);
+        let m = Metrics::new();
+        for _ in 0..2 {
+            let r = fetch(&up, &m).await;
+            assert!(matches!(r, Err(UpstreamError::Failed(_))), "{r:?}");
+            assert_eq!(up.pooled(), 0);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_returns_to_the_pool_only_when_its_answer_was_read_to_the_end() {
+        let (addr, accepted) = server(
+            "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n0123456789",
+            usize::MAX,
+        )
+        .await;
+        let up = upstream(addr);
+        let m = Metrics::new();
+        for _ in 0..3 {
+            let resp = up.send(get("/x"), &m).await.unwrap();
+            // The head has arrived, the body not yet read: the exchange is not complete.
+            assert_eq!(up.pooled(), 0);
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"0123456789");
+            assert_eq!(up.pooled(), 1);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    /// A raw server that answers every request as soon as its head has arrived and never
+    /// reads a request body; records each connection's bytes.
+    async fn server_answering_early(
+        answer: &'static str,
+    ) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    log.lock().unwrap().push(buf);
+                    let _ = s.write_all(answer.as_bytes()).await;
+                    // Held open, never read again.
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_arrives_before_the_request_was_written_does_not_return_its_connection()
+    {
+        let (addr, seen) = server_answering_early(OK).await;
+        let up = upstream(addr);
+        let m = Metrics::new();
+        // Far more than the sockets buffer: hyper cannot finish writing it.
+        let big = Bytes::from(vec![b'a'; 32 << 20]);
+        let mut req = post("/upload", "");
+        *req.body_mut() = Body::from(big);
+        let resp = up.send(req, &m).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+        assert_eq!(
+            up.pooled(),
+            0,
+            "a connection with a request half written was pooled"
         );
-        assert!(closes(&h));
-        h.insert(http::header::CONNECTION, "keep-alive".parse().unwrap());
-        assert!(!closes(&h));
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_on_a_get_goes_with_connection_close_on_a_connection_not_reused() {
+        let (addr, seen) = server_answering_early(OK).await;
+        let up = upstream(addr);
+        let m = Metrics::new();
+        for method in ["GET", "delete"] {
+            let mut req = get("/api/items");
+            *req.method_mut() = Method::from_bytes(method.as_bytes()).unwrap();
+            *req.body_mut() = Body::from("{}");
+            let resp = up.send(req, &m).await.unwrap();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"ok");
+            assert_eq!(up.pooled(), 0);
+        }
+        // A request without a body afterwards keeps its connection.
+        assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+        assert_eq!(up.pooled(), 1);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3, "each request on a connection of its own");
+        for head in &seen[..2] {
+            let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+            assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+            assert!(head.contains("\r\ncontent-length: 2\r\n"), "{head}");
+        }
+        let last = String::from_utf8_lossy(&seen[2]).to_ascii_lowercase();
+        assert!(!last.contains("connection: close"), "{last}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_several_threads_connections_are_returned_and_reused() {
+        // Answers are read on whichever worker thread runs the task, and each thread has its
+        // own stack: at most one connection per thread.
+        let (addr, accepted) = server(OK, usize::MAX).await;
+        let up = upstream(addr);
+        let m = Arc::new(Metrics::new());
+        let task = {
+            let (up, m) = (up.clone(), Arc::clone(&m));
+            tokio::spawn(async move {
+                for _ in 0..300 {
+                    assert_eq!(fetch(&up, &m).await.unwrap(), "ok");
+                }
+            })
+        };
+        task.await.unwrap();
+        let n = accepted.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&n), "{n} connections for 300 requests");
+    }
+
+    #[tokio::test]
+    async fn an_allowed_body_of_unknown_length_on_a_get_is_sent_chunked() {
+        // A body of unknown length: the chunked answer of another server.
+        let (source, _) = server(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            usize::MAX,
+        )
+        .await;
+        let m = Metrics::new();
+        let body = upstream(source)
+            .send(get("/x"), &m)
+            .await
+            .unwrap()
+            .into_body();
+        assert_eq!(http_body::Body::size_hint(&body).exact(), None);
+        let (addr, seen) = server_answering_early(OK).await;
+        let mut req = get("/search");
+        *req.body_mut() = body;
+        let resp = upstream(addr).send(req, &m).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let head = String::from_utf8_lossy(&seen.lock().unwrap()[0]).to_ascii_lowercase();
+        assert!(
+            head.contains("\r\ntransfer-encoding: chunked\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
     }
 }

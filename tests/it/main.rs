@@ -17,4 +17,5 @@ mod mfa_flow;
 mod proxy;
 mod revocation_order;
 mod scaleout;
+mod smuggling;
 mod soak;
