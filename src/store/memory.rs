@@ -175,16 +175,12 @@ impl MemoryStore {
     ) -> Result<Attempt, StoreError> {
         let mut g = self.lock()?;
         let a = format!("a:{addr}");
-        let addr_lock = match Self::take(
-            &mut g,
-            &a,
-            limits.max_failures_per_address,
-            limits.lock,
-            |_| limits.lock,
-        ) {
-            Ok(l) => l,
-            Err(d) => return Ok(Attempt::Refused(d)),
-        };
+        if let Some((_, exp)) = Self::counter(&g, &format!("{a}:lock")) {
+            return Ok(Attempt::Refused(
+                exp.saturating_duration_since(Instant::now())
+                    .max(Duration::from_secs(1)),
+            ));
+        }
         let level_key = format!("u:{user}:level");
         let user_lock = match Self::take(
             &mut g,
@@ -201,16 +197,19 @@ impl MemoryStore {
             },
         ) {
             Ok(l) => l,
-            Err(d) => {
-                Self::give_back(
-                    &mut g,
-                    &a,
-                    addr_lock.is_some(),
-                    limits.max_failures_per_address,
-                    limits.lock,
-                );
-                return Ok(Attempt::Refused(d));
-            }
+            Err(d) => return Ok(Attempt::Refused(d)),
+        };
+        // Under the store's lock the address cannot have locked since the look above, so
+        // this take counts; a refusal would still refuse (fail closed).
+        let addr_lock = match Self::take(
+            &mut g,
+            &a,
+            limits.max_failures_per_address,
+            limits.lock,
+            |_| limits.lock,
+        ) {
+            Ok(l) => l,
+            Err(d) => return Ok(Attempt::Refused(d)),
         };
         Ok(Attempt::Allowed {
             user_lock,

@@ -189,12 +189,15 @@ impl Store {
         dispatch!(self, s => s.accept_step(user, step, now).await)
     }
 
-    /// Takes one attempt at a code for `user` from `addr`, before anything is checked: for
-    /// the address, then for the user, each one atomic step in the store ("if locked: refused;
-    /// else count the attempt, and set the lock if it was the last one allowed"). So at most
+    /// Takes one attempt at a code for `user` from `addr`, before anything is checked: a
+    /// locked address refuses first, counting nothing; then the user's attempt and then the
+    /// address's are taken, each one atomic step in the store ("if locked: refused; else count
+    /// the attempt, and set the lock if it was the last one allowed"). So at most
     /// `max_failures` codes of a user (and `max_failures_per_address` of an address) are ever
     /// checked per lock period, however many requests arrive at once on however many
-    /// instances. A refusal by the user gives the address's attempt back.
+    /// instances. A refusal by the user counts nothing for the address (a burst at a locked
+    /// user never locks the address it comes from); an address that locked in between gives
+    /// the user's attempt back.
     pub async fn take_attempt(
         &self,
         user: &str,

@@ -290,6 +290,10 @@ return {1, 0}
 const GIVE_BACK: &str = r#"
 if ARGV[1] == '1' then
   redis.call('DEL', KEYS[2])
+  if KEYS[3] then
+    local level = tonumber(redis.call('GET', KEYS[3]) or '0')
+    if level > 1 then redis.call('DECR', KEYS[3]) else redis.call('DEL', KEYS[3]) end
+  end
   local left = tonumber(ARGV[2]) - 1
   if left > 0 then redis.call('SET', KEYS[1], left, 'EX', ARGV[3]) end
   return 1
@@ -820,8 +824,11 @@ impl RedisStore {
     }
 
     /// See [`super::Store::take_attempt`]. The address and the user live in different hash
-    /// slots, so they are two scripts: the address first, so a refusal by the address counts
-    /// nothing for the user; a refusal by the user gives the address's attempt back.
+    /// slots, so this is three steps, ordered so that no attempt is counted where it is then
+    /// given back while others are in flight: a locked address refuses before anything is
+    /// counted; then the user's attempt is taken (a refusal counts nothing for the address);
+    /// then the address's, and only if the address locked in between is the user's attempt
+    /// given back (with a lock and escalation step it set).
     pub async fn take_attempt(
         &self,
         user: &str,
@@ -830,16 +837,14 @@ impl RedisStore {
     ) -> Result<Attempt, StoreError> {
         let window = limits.lock.as_secs().max(1);
         let ak = self.addr_key(addr);
-        let mut inv = self.scripts.take_addr.prepare_invoke();
-        inv.key(format!("{ak}:fails"))
-            .key(format!("{ak}:lock"))
-            .arg(limits.max_failures_per_address)
-            .arg(window);
-        let (a, a_ms): (u8, u64) = self.script(inv).await?;
-        if a == 0 {
-            return Ok(Attempt::Refused(Duration::from_millis(a_ms)));
+        let addr_ttl: i64 = self
+            .run(redis::cmd("PTTL").arg(format!("{ak}:lock")))
+            .await?;
+        if addr_ttl != -2 {
+            return Ok(Attempt::Refused(Duration::from_millis(
+                u64::try_from(addr_ttl).unwrap_or(0).max(1000),
+            )));
         }
-        let addr_lock = (a == 2).then(|| Duration::from_millis(a_ms));
         let uk = self.user_key(user);
         let mut inv = self.scripts.take_user.prepare_invoke();
         inv.key(format!("{uk}:fails"))
@@ -851,14 +856,42 @@ impl RedisStore {
             .arg(lock_duration(limits.lock, 64).as_secs());
         let (u, u_ms): (u8, u64) = self.script(inv).await?;
         if u == 0 {
-            self.give_back_addr(addr, addr_lock.is_some(), limits)
-                .await?;
             return Ok(Attempt::Refused(Duration::from_millis(u_ms)));
         }
+        let user_lock = (u == 2).then(|| Duration::from_millis(u_ms));
+        let mut inv = self.scripts.take_addr.prepare_invoke();
+        inv.key(format!("{ak}:fails"))
+            .key(format!("{ak}:lock"))
+            .arg(limits.max_failures_per_address)
+            .arg(window);
+        let (a, a_ms): (u8, u64) = self.script(inv).await?;
+        if a == 0 {
+            self.give_back_user(user, user_lock.is_some(), limits)
+                .await?;
+            return Ok(Attempt::Refused(Duration::from_millis(a_ms)));
+        }
         Ok(Attempt::Allowed {
-            user_lock: (u == 2).then(|| Duration::from_millis(u_ms)),
-            addr_lock,
+            user_lock,
+            addr_lock: (a == 2).then(|| Duration::from_millis(a_ms)),
         })
+    }
+
+    /// Gives the user's attempt back; one that set the lock lifts it and its escalation step.
+    async fn give_back_user(
+        &self,
+        user: &str,
+        set_lock: bool,
+        limits: Limits,
+    ) -> Result<(), StoreError> {
+        let uk = self.user_key(user);
+        let mut inv = self.scripts.give_back.prepare_invoke();
+        inv.key(format!("{uk}:fails"))
+            .key(format!("{uk}:lock"))
+            .key(format!("{uk}:level"))
+            .arg(u8::from(set_lock))
+            .arg(limits.max_failures)
+            .arg(user_window(limits).as_secs());
+        self.script::<i64>(inv).await.map(|_| ())
     }
 
     async fn give_back_addr(
@@ -913,14 +946,7 @@ impl RedisStore {
             return Ok(());
         };
         if user_lock.is_none() {
-            let uk = self.user_key(user);
-            let mut inv = self.scripts.give_back.prepare_invoke();
-            inv.key(format!("{uk}:fails"))
-                .key(format!("{uk}:lock"))
-                .arg(0)
-                .arg(limits.max_failures)
-                .arg(user_window(limits).as_secs());
-            self.script::<i64>(inv).await?;
+            self.give_back_user(user, false, limits).await?;
         }
         self.give_back_addr(addr, attempt.set_addr_lock(), limits)
             .await

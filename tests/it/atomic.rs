@@ -141,6 +141,18 @@ async fn a_burst_of_wrong_codes_gets_at_most_max_failures_checked() {
         "exactly max_failures codes were checked"
     );
     right_code_refused(&w.gw, &cookie, &token, &secret).await;
+    // The 55 refused requests counted nothing for the address they came from: another user
+    // behind it still signs in with her code.
+    let c = client(&w.gw);
+    let other = enroll(&c, &w, "admin").await;
+    w.gw.clock.advance(30);
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, "admin").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    let good = totp::code_at(&other, w.gw.clock.unix());
+    let r = post_code(&c, &w.gw, "/.mfa/verify", &good).await;
+    assert_eq!(r.status(), 302, "the address is not locked");
+    assert!(sets_vms_session(&r));
 }
 
 #[tokio::test]
