@@ -101,18 +101,61 @@ impl HttpBody for Body {
     }
 }
 
-/// Reads a whole body into memory, refusing more than `limit` bytes.
+/// How much of a refused body is still read and thrown away, and for how long at most,
+/// before the refusal is sent: a client still uploading then reads the 413 instead of a reset
+/// connection (the lingering close nginx does). Beyond these bounds the connection is closed.
+const DRAIN_BYTES: usize = 1 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads a whole body into memory, refusing more than `limit` bytes (a body that announces
+/// more is refused without being collected). A refused body is drained within bounds first.
 pub async fn collect_limited<B>(body: B, limit: usize) -> Result<Bytes, CollectError>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     use http_body_util::BodyExt;
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(CollectError::TooLarge),
-        Err(e) => Err(CollectError::Io(e)),
+    let mut body = std::pin::pin!(body);
+    let announced = body.size_hint().lower();
+    if announced > limit as u64 {
+        // A body too large to drain is not read at all: reading it would make hyper send
+        // `100 Continue` to a client that waits for it, which would then send it all.
+        if announced <= (limit + DRAIN_BYTES) as u64 {
+            drain(body).await;
+        }
+        return Err(CollectError::TooLarge);
     }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.as_mut().frame().await {
+        let frame = frame.map_err(|e| CollectError::Io(e.into()))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                drain(body).await;
+                return Err(CollectError::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Reads and discards what follows of a refused body, up to [`DRAIN_BYTES`] and
+/// [`DRAIN_TIME`]; errors end it quietly (the refusal is the answer either way).
+async fn drain<B>(mut body: Pin<&mut B>)
+where
+    B: HttpBody<Data = Bytes>,
+{
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut seen = 0usize;
+        while seen <= DRAIN_BYTES {
+            match body.as_mut().frame().await {
+                Some(Ok(f)) => seen += f.data_ref().map_or(0, Bytes::len),
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 #[derive(Debug, thiserror::Error)]

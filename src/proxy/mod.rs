@@ -54,6 +54,20 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
 }
 
+/// The answer to a HEAD request for one the gateway made itself: the headers of the GET
+/// answer (its length included) and no body. hyper leaves a HEAD answer's body out over
+/// HTTP/1.1 but sends it over HTTP/2, where a client must treat it as a protocol error; the
+/// VMS's own HEAD answers have no body already.
+fn without_body(resp: &mut Response<Body>) {
+    use http_body::Body as _;
+    if let Some(len) = resp.body().size_hint().exact() {
+        resp.headers_mut()
+            .entry(header::CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(len));
+    }
+    *resp.body_mut() = Body::empty();
+}
+
 /// What the gate decided for a request's VMS session.
 #[derive(Debug)]
 pub enum Gate {
@@ -73,6 +87,7 @@ impl Gateway {
         // gateway answers with a page of its own, not on every proxied request.
         let accept_language = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
         let hsts = hsts::wanted(&req);
+        let head = req.method() == http::Method::HEAD;
         let (mut resp, outcome) = match self.route(req, conn, accept_language.as_ref()).await {
             Ok(r) => r,
             Err(e) => {
@@ -94,6 +109,9 @@ impl Gateway {
         };
         if hsts {
             hsts::add(resp.headers_mut());
+        }
+        if head && outcome != Outcome::Proxied {
+            without_body(&mut resp);
         }
         self.metrics.request(outcome, start.elapsed());
         resp

@@ -1173,3 +1173,82 @@ fn on_site_recognises_off_site_locations() {
     assert!(!on_site("https://h.evil/x", "h"));
     assert!(!on_site("http://h/x", "h"));
 }
+
+#[tokio::test]
+async fn head_requests_to_gateway_pages_work_over_both_protocols() {
+    let mut g = GatewayProcess::start("", "").await;
+    for http2 in [false, true] {
+        let c = client_for(g.addr, &g.ca_pem, http2);
+        for path in [
+            "/.mfa/health",
+            "/.mfa/ready",
+            "/.mfa/verify",
+            "/.mfa/nothing-here",
+        ] {
+            let get = c.get(g.url(path)).send().await.unwrap();
+            let get_status = get.status();
+            let get_len = get.bytes().await.unwrap().len();
+            let head = c
+                .head(g.url(path))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("HEAD {path} (h2: {http2}): {e}"));
+            assert_eq!(head.status(), get_status, "HEAD {path} (h2: {http2})");
+            let announced = head
+                .headers()
+                .get("content-length")
+                .map(|v| v.to_str().unwrap().parse::<usize>().unwrap());
+            assert!(
+                announced.is_none_or(|n| n == get_len || path == "/.mfa/ready"),
+                "HEAD {path} announces the GET's length: {announced:?} vs {get_len}"
+            );
+            assert!(
+                head.bytes().await.unwrap().is_empty(),
+                "HEAD {path}: no body"
+            );
+        }
+    }
+    g.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_client_still_uploading_a_too_large_form_reads_the_413() {
+    let mut g = GatewayProcess::start("", "").await;
+    let e = enrolling(&g, "msp").await;
+    for http2 in [false, true] {
+        let c = client_for(g.addr, &g.ca_pem, http2);
+        // 800 KB: far above the 4 KiB form limit, and more than the socket buffers take in.
+        let body = format!("csrf={}&code={}", e.csrf, "1".repeat(800_000));
+        let r = c
+            .post(g.url("/.mfa/enroll"))
+            .header("cookie", format!("__Host-mfagw-ch={}", e.challenge))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("the client reads an answer (h2: {http2}): {err}"));
+        assert_eq!(r.status(), 413, "h2: {http2}");
+    }
+    g.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_body_too_large_to_read_is_refused_before_100_continue() {
+    let mut g = GatewayProcess::start("", "").await;
+    // A client that waits for `100 Continue` before sending 3 MB: the login body limit is
+    // 64 KiB, so the answer is the 413 itself, and no byte of the body is asked for.
+    let mut s = tls(g.addr, &g.ca_pem).await;
+    s.write_all(
+        b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3000000\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut head))
+        .await
+        .expect("an answer without sending the body")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    g.assert_alive().await;
+}
