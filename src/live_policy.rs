@@ -99,17 +99,24 @@ impl LivePolicy {
         let fp = FileFingerprint::of(&self.path);
         match Policy::load(&self.path) {
             Ok(p) => {
+                // Only a policy that decides differently is news: a SIGHUP, a touched file
+                // or a changed comment leaves no audit record.
+                let changed = *self.current.load_full() != p;
                 self.current.store(Arc::new(p));
-                self.last_reload_ok.store(true, Ordering::Relaxed);
+                let recovered = !self.last_reload_ok.swap(true, Ordering::Relaxed);
                 metrics.policy_reload(true);
                 if let Ok(mut g) = self.fingerprint.lock() {
                     *g = fp;
                 }
-                tracing::info!(file = %self.path.display(), "policy reloaded");
-                self.audit(
-                    crate::audit::Event::PolicyReloaded,
-                    format!("file={}", self.path.display()),
-                );
+                if changed || recovered {
+                    tracing::info!(file = %self.path.display(), "policy reloaded");
+                    self.audit(
+                        crate::audit::Event::PolicyReloaded,
+                        format!("file={}", self.path.display()),
+                    );
+                } else {
+                    tracing::debug!(file = %self.path.display(), "policy file read; unchanged");
+                }
                 Ok(())
             }
             Err(e) => {

@@ -214,7 +214,7 @@ struct GraceFile {
 
 // === Validated policy (stage 2) ===
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Phase {
     from: Date,
     /// Local midnight of `from` in the policy time zone.
@@ -233,8 +233,8 @@ impl Phase {
     }
 }
 
-/// A validated, dated MFA policy.
-#[derive(Debug, Clone)]
+/// A validated, dated MFA policy (equal when it decides the same for every role and date).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     timezone: TimeZone,
     timezone_name: String,

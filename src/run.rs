@@ -195,7 +195,10 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
     let listeners = crate::server::bind(Arc::clone(&gateway), tls, opts.https_listener).await?;
     let shutdown = listeners.shutdown_signal();
     let mut tasks = vec![
-        cert.spawn_watcher(cfg.tls.watch_interval, shutdown.clone()),
+        cert.spawn_watcher(cfg.tls.watch_interval, shutdown.clone(), {
+            let metrics = Arc::clone(&gateway.metrics);
+            move || metrics.cert_reload_failed()
+        }),
         policy.spawn_watcher(
             Arc::clone(&gateway.metrics),
             cfg.policy.watch_interval,

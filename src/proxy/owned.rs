@@ -136,7 +136,7 @@ pub async fn check_upstream(gw: &Gateway) -> bool {
     *req.method_mut() = Method::GET;
     *req.uri_mut() = uri;
     req.headers_mut().insert(header::HOST, host);
-    let fut = gw.upstream.send(req, &gw.metrics);
+    let fut = gw.upstream.probe(req);
     matches!(
         tokio::time::timeout(std::time::Duration::from_secs(3), fut).await,
         Ok(Ok(_))

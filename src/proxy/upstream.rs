@@ -193,9 +193,29 @@ impl Upstream {
     /// then streams without a deadline of its own.
     pub async fn send(
         &self,
-        mut req: Request<Body>,
+        req: Request<Body>,
         metrics: &Metrics,
     ) -> Result<Response<Body>, UpstreamError> {
+        self.send_counted(req, Some(metrics)).await
+    }
+
+    /// [`Self::send`] for the readiness probe: its failures are the probe's answer, not
+    /// failed requests, so they are not counted in `upstream_errors_total` (an alert on that
+    /// counter would otherwise fire for every probe while the VMS is down).
+    pub async fn probe(&self, req: Request<Body>) -> Result<Response<Body>, UpstreamError> {
+        self.send_counted(req, None).await
+    }
+
+    async fn send_counted(
+        &self,
+        mut req: Request<Body>,
+        metrics: Option<&Metrics>,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let count = |f: UpstreamFailure| {
+            if let Some(m) = metrics {
+                m.upstream_failure(f);
+            }
+        };
         *req.version_mut() = Version::HTTP_11;
         // hyper's client connection writes the request target as given: origin form.
         if req.uri().scheme().is_some() {
@@ -223,11 +243,11 @@ impl Upstream {
             tokio::time::timeout(self.inner.response_timeout, self.exchange(req, reuse)).await;
         match result {
             Err(_) => {
-                metrics.upstream_failure(UpstreamFailure::Timeout);
+                count(UpstreamFailure::Timeout);
                 Err(UpstreamError::Timeout(self.inner.response_timeout))
             }
             Ok(Err(Failure::Connect(e))) => {
-                metrics.upstream_failure(UpstreamFailure::Connect);
+                count(UpstreamFailure::Connect);
                 Err(UpstreamError::Connect(e))
             }
             Ok(Err(Failure::Http(e)))
@@ -236,7 +256,7 @@ impl Upstream {
                 Err(UpstreamError::RequestBody(error_chain(&e)))
             }
             Ok(Err(Failure::Http(e))) => {
-                metrics.upstream_failure(UpstreamFailure::Other);
+                count(UpstreamFailure::Other);
                 Err(UpstreamError::Failed(error_chain(&e)))
             }
             Ok(Ok(resp)) => Ok(resp),

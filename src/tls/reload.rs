@@ -127,11 +127,14 @@ impl ReloadingCert {
 
     /// Polls the files every `interval` until `shutdown` becomes `true` (or its sender is
     /// dropped), reloading on change. Success is logged at info with the new expiry, failure
-    /// at error, each distinct failure once. Must be called from within a Tokio runtime.
+    /// at error, each distinct failure once, and reported to `on_failure` once (the caller
+    /// counts it: a failure found by the watcher must reach the same metric and alert as one
+    /// found by SIGHUP). Must be called from within a Tokio runtime.
     pub fn spawn_watcher(
         self: &Arc<Self>,
         interval: Duration,
         mut shutdown: watch::Receiver<bool>,
+        on_failure: impl Fn() + Send + 'static,
     ) -> JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -160,7 +163,9 @@ impl ReloadingCert {
                         continue;
                     }
                 };
-                this.log_outcome(outcome, &mut last_failure);
+                if this.log_outcome(outcome, &mut last_failure) {
+                    on_failure();
+                }
             }
             tracing::debug!(cert = %this.paths.cert.display(), "certificate watcher stopped");
         })
@@ -197,16 +202,18 @@ impl ReloadingCert {
         }
     }
 
+    /// Logs a poll's outcome; true for a failure not reported before.
     fn log_outcome(
         &self,
         outcome: PollOutcome,
         last_failure: &mut Option<(Option<ContentHash>, String)>,
-    ) {
+    ) -> bool {
         match outcome {
-            PollOutcome::StillBad => {}
+            PollOutcome::StillBad => false,
             PollOutcome::Unchanged => {
                 // Back to the served content: a later failure is news again.
                 *last_failure = None;
+                false
             }
             PollOutcome::Reloaded { not_after } => {
                 *last_failure = None;
@@ -216,6 +223,7 @@ impl ReloadingCert {
                     not_after = %DisplayExpiry(not_after),
                     "TLS certificate reloaded; new connections use it"
                 );
+                false
             }
             PollOutcome::Failed { hash, error } => {
                 let message = error.to_string();
@@ -227,6 +235,7 @@ impl ReloadingCert {
                     );
                 }
                 *last_failure = Some((hash, message));
+                !repeated
             }
         }
     }
@@ -427,7 +436,12 @@ mod tests {
         let paths = write_pair(dir.path(), &a.cert_chain_pem, &a.key_pem);
         let resolver = ReloadingCert::load(paths.clone()).unwrap();
         let (stop, shutdown) = watch::channel(false);
-        let handle = resolver.spawn_watcher(Duration::from_millis(20), shutdown);
+        let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&failures);
+        let handle = resolver.spawn_watcher(Duration::from_millis(20), shutdown, move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        let failures_seen = || failures.load(std::sync::atomic::Ordering::Relaxed);
 
         write_pair(dir.path(), &b.cert_chain_pem, &b.key_pem);
         assert!(
@@ -439,6 +453,8 @@ mod tests {
         std::fs::write(&paths.cert, "garbage").unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(served_leaf(&resolver), leaf_der(&b));
+        // Counted once, however many polls see the same bad files.
+        assert_eq!(failures_seen(), 1, "the watcher's failure is counted once");
 
         write_pair(dir.path(), &c.cert_chain_pem, &c.key_pem);
         assert!(
@@ -460,7 +476,7 @@ mod tests {
         let resolver =
             ReloadingCert::load(write_pair(dir.path(), &a.cert_chain_pem, &a.key_pem)).unwrap();
         let (stop, shutdown) = watch::channel(false);
-        let handle = resolver.spawn_watcher(Duration::ZERO, shutdown);
+        let handle = resolver.spawn_watcher(Duration::ZERO, shutdown, || {});
         drop(stop);
         tokio::time::timeout(Duration::from_secs(2), handle)
             .await

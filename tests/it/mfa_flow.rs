@@ -347,7 +347,7 @@ async fn policy_reload_valid_and_invalid() {
         stricter, POLICY,
         "the shipped policy names supplier = \"none\""
     );
-    std::fs::write(&policy, stricter).unwrap();
+    std::fs::write(&policy, &stricter).unwrap();
     let mut switched = false;
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -398,6 +398,29 @@ async fn policy_reload_valid_and_invalid() {
             .iter()
             .any(|e| e.contains("\"policy_reload_failed\"")),
         "{events:?}"
+    );
+    // A fixed file is news again (the previous reload failed); a file that changes only in a
+    // comment decides nothing differently and leaves no record.
+    let reloads = || async {
+        w.gw.gateway()
+            .store
+            .audit_recent(200)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.contains("\"policy_reloaded\""))
+            .count()
+    };
+    let before = reloads().await;
+    std::fs::write(&policy, format!("{stricter}\n# fixed\n")).unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(reloads().await, before + 1, "the repaired file is recorded");
+    std::fs::write(&policy, format!("{stricter}\n# only a comment changed\n")).unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        reloads().await,
+        before + 1,
+        "an unchanged policy is not recorded"
     );
 }
 

@@ -369,12 +369,23 @@ async fn upstream_down_is_502_and_slow_is_504() {
     let (gw2, _redis2, _dir2) = proxy_gateway(dead, "").await;
     let r = client(&gw2).get(url(&gw2, "/")).send().await.unwrap();
     assert_eq!(r.status(), 502);
-    let ready = client(&gw2)
-        .get(url(&gw2, "/.mfa/ready"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
+    let errors = || {
+        let text = gw2.gateway().metrics.render();
+        text.lines()
+            .filter(|l| l.starts_with("mfa_gateway_upstream_errors_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    assert_eq!(errors(), 1, "the failed request is counted");
+    for _ in 0..3 {
+        let ready = client(&gw2)
+            .get(url(&gw2, "/.mfa/ready"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 503);
+    }
+    assert_eq!(errors(), 1, "readiness probes are not failed requests");
 }
 
 #[tokio::test]
