@@ -170,6 +170,9 @@ fn main() -> ExitCode {
                 Ok(_) => {
                     println!("{}: configuration is valid", file.display());
                     println!("{}", cfg.vms.identity_note());
+                    for w in &cfg.warnings {
+                        println!("warning: {w}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e),

@@ -79,6 +79,9 @@ pub struct Config {
     pub vms: Vms,
     pub policy: PolicyRef,
     pub admin: Admin,
+    /// Things that work but an operator should fix (a secret file others can read), logged at
+    /// start-up and printed by `check-config`, each one line naming the key.
+    pub warnings: Vec<String>,
 }
 
 /// An API token: the operator keeps the token, the gateway only its SHA-256.
@@ -508,6 +511,20 @@ pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
 /// Reads a UTF-8 file of at most `limit` bytes. A path that names something endless (a device
 /// such as `/dev/zero`) or huge is refused with an error instead of hanging start-up or
 /// exhausting memory.
+/// Whether a secret file can be read by users other than its owner and group (Unix only).
+/// Group read is accepted: it is how a Kubernetes `fsGroup` or a service group shares a file.
+#[cfg(unix)]
+pub fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o007 != 0)
+}
+
+/// Whether a secret file can be read by users other than its owner and group (Unix only).
+#[cfg(not(unix))]
+pub fn readable_by_others(_path: &Path) -> bool {
+    false
+}
+
 pub fn read_text_limited(path: &Path, limit: u64) -> std::io::Result<String> {
     use std::io::Read;
     let mut buf = Vec::new();
@@ -553,6 +570,7 @@ impl Config {
         Validator {
             base,
             errors: ConfigErrors::default(),
+            warnings: Vec::new(),
             mode,
             case_sensitive,
             allow_inline,
@@ -569,6 +587,7 @@ fn toml_error(e: &toml::de::Error) -> String {
 struct Validator {
     base: PathBuf,
     errors: ConfigErrors,
+    warnings: Vec<String>,
     mode: Mode,
     case_sensitive: bool,
     /// Inline `value` secrets are accepted (demo, tests, `mfa.allow_inline_secrets`).
@@ -614,6 +633,7 @@ impl Validator {
                 Some(policy),
             ) if self.errors.errors.is_empty() => Ok(Config {
                 admin,
+                warnings: self.warnings,
                 source: path.to_path_buf(),
                 server,
                 tls,
@@ -700,6 +720,12 @@ impl Validator {
         }
         if let Some(f) = &s.file {
             let path = self.path(f);
+            if readable_by_others(&path) {
+                self.warnings.push(format!(
+                    "{key}: {} can be read by every user on this host; restrict it (chmod o-rwx)",
+                    path.display()
+                ));
+            }
             return match read_text_limited(&path, MAX_SECRET_BYTES) {
                 Ok(t) => Some(Zeroizing::new(t.trim().to_string())),
                 Err(e) => {
@@ -1728,6 +1754,40 @@ file = "policy.toml"
         );
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
         Config::from_toml(&text, &path, Mode::Demo)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_others_can_read_are_warned_about_by_key() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k1.key");
+        std::fs::write(
+            &key,
+            crate::auth::crypto::generate_key_material().as_bytes(),
+        )
+        .unwrap();
+        let text = |mode: u32| {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            format!(
+                "version = 1\n[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+                 [redis]\nurl = \"redis://127.0.0.1:9/0\"\n[mfa]\nactive_key = \"k1\"\n\
+                 keys = [{{ id = \"k1\", file = \"{}\" }}]\n[vms]\nsession_cookies = [\"S\"]\n\
+                 [[vms.login]]\nmethod = \"POST\"\npath = \"/login\"\nusername_field = \"u\"\n\
+                 [vms.role]\nsource = \"header\"\nheader = \"X-VMS-Role\"\n[policy]\nfile = \"policy.toml\"\n",
+                key.display()
+            )
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
+        for (mode, warned) in [(0o600, false), (0o640, false), (0o644, true), (0o606, true)] {
+            let cfg = Config::from_toml(&text(mode), &path, Mode::Demo).unwrap();
+            assert_eq!(
+                cfg.warnings.iter().any(|w| w.starts_with("mfa.keys[0]: ")),
+                warned,
+                "mode {mode:o}: {:?}",
+                cfg.warnings
+            );
+        }
     }
 
     #[test]

@@ -208,14 +208,16 @@ fn bad_pem(setting: &'static str, path: &Path, err: &pem::Error) -> TlsError {
     }
 }
 
-/// Whether the key file can be read by users other than its owner (Unix only).
+/// Whether the key file can be read by users other than its owner and group (Unix only).
+/// Group read is accepted: a Kubernetes `fsGroup` mounts secrets group-readable, and a
+/// service group is how hosts share a key with the service user.
 #[cfg(unix)]
 pub(crate) fn key_readable_by_others(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0)
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o007 != 0)
 }
 
-/// Whether the key file can be read by users other than its owner (Unix only).
+/// Whether the key file can be read by users other than its owner and group (Unix only).
 #[cfg(not(unix))]
 pub(crate) fn key_readable_by_others(_path: &Path) -> bool {
     false

@@ -275,7 +275,7 @@ fn warn_if_key_exposed(paths: &CertPaths) {
     if key_readable_by_others(&paths.key) {
         tracing::warn!(
             key = %paths.key.display(),
-            "tls.key is readable by group or others; restrict it to mode 0600"
+            "tls.key can be read by every user on this host; restrict it (chmod o-rwx, e.g. mode 0640 or 0600)"
         );
     }
 }
