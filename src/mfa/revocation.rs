@@ -128,7 +128,13 @@ impl Snapshot {
 pub struct Revocations {
     snapshot: ArcSwap<Snapshot>,
     last_id: std::sync::Mutex<String>,
+    /// While the feed does not answer: since when, and when that was last logged (unix
+    /// seconds). An outage is logged when it starts, then once a minute, and its end once.
+    outage: std::sync::Mutex<Option<(u64, u64)>>,
 }
+
+/// How often an ongoing feed outage is logged again.
+const OUTAGE_LOG_EVERY: u64 = 60;
 
 fn decode16(hex: &str) -> Option<[u8; 16]> {
     if hex.len() != 32 {
@@ -169,6 +175,7 @@ impl Revocations {
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             last_id: std::sync::Mutex::new("0".into()),
+            outage: std::sync::Mutex::new(None),
         })
     }
 
@@ -255,10 +262,31 @@ impl Revocations {
                 } else {
                     self.apply(&[], now);
                 }
+                if let Some((since, _)) = self.outage.lock().ok().and_then(|mut g| g.take()) {
+                    tracing::info!(
+                        seconds = now.saturating_sub(since),
+                        "revocation feed reachable again; revocations published meanwhile are applied"
+                    );
+                }
                 true
             }
             Err(e) => {
-                tracing::warn!(error = %e, "revocation feed unreachable; keeping the last known revocations");
+                let mut outage = self.outage.lock().unwrap_or_else(|p| p.into_inner());
+                match *outage {
+                    None => {
+                        tracing::warn!(error = %e, "revocation feed unreachable; keeping the last known revocations");
+                        *outage = Some((now, now));
+                    }
+                    Some((since, logged)) if now.saturating_sub(logged) >= OUTAGE_LOG_EVERY => {
+                        tracing::warn!(
+                            error = %e,
+                            seconds = now.saturating_sub(since),
+                            "revocation feed still unreachable; keeping the last known revocations"
+                        );
+                        *outage = Some((since, now));
+                    }
+                    Some(_) => {}
+                }
                 false
             }
         }

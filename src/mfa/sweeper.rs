@@ -117,7 +117,9 @@ pub async fn sweep_once(gw: &Gateway) {
                         gw.metrics.mfa(crate::metrics::MfaEvent::ChallengeExpired);
                         end_upstream_session(gw, session, None);
                     }
-                    None => tracing::warn!("pending entry does not open (key removed?); skipped"),
+                    None => tracing::warn!(
+                        "a withheld VMS session could not be ended: it was sealed with a key no longer in mfa.keys; the VMS lets it expire by itself"
+                    ),
                 }
             }
         }

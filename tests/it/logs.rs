@@ -437,3 +437,23 @@ fn number_search_ignores_longer_runs() {
     assert!(!has_number("91234567", "123456"));
     assert!(!has_number("nothing", "123456"));
 }
+
+#[tokio::test]
+async fn a_redis_outage_is_logged_when_it_starts_and_when_it_ends_not_at_every_poll() {
+    let mut g = GatewayProcess::start("", "").await;
+    g._redis.stop();
+    // Fifteen polls of the revocation feed (every 200 ms) without an answer.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let count = |text: &str, what: &str| text.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        count(&g.log_text(), "revocation feed unreachable"),
+        1,
+        "one line when the outage starts"
+    );
+    g._redis.restart();
+    eventually(Duration::from_secs(10), "the recovery line", async || {
+        count(&g.log_text(), "revocation feed reachable again") == 1
+    })
+    .await;
+    g.assert_alive().await;
+}
