@@ -1017,6 +1017,8 @@ impl Validator {
             }
         };
         let mut nodes = r.nodes.unwrap_or_default();
+        // Where each URL came from, so an error names the key the operator wrote.
+        let from_url = r.url.is_some();
         if let Some(u) = r.url {
             nodes.insert(0, u);
         }
@@ -1029,8 +1031,13 @@ impl Validator {
                 || n.starts_with("redis+unix://")
                 || n.starts_with("unix://"))
             {
+                let key = match (from_url, i) {
+                    (true, 0) => "redis.url".to_string(),
+                    (true, i) => format!("redis.nodes[{}]", i - 1),
+                    (false, i) => format!("redis.nodes[{i}]"),
+                };
                 self.errors.push(
-                    format!("redis.nodes[{i}]"),
+                    key,
                     format!("not a redis:// or rediss:// URL: {:?}", redact_url(n)),
                 );
             }
@@ -1788,6 +1795,27 @@ file = "policy.toml"
                 cfg.warnings
             );
         }
+    }
+
+    #[test]
+    fn a_bad_redis_url_is_named_by_the_key_it_was_written_under() {
+        let text = |redis: &str| {
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n[redis]\n{redis}\n"
+            )
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
+        let errors = |redis: &str| {
+            Config::from_toml(&text(redis), &path, Mode::Demo)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = errors("url = \"redsi://127.0.0.1:6379/0\"");
+        assert!(e.contains("redis.url: not a redis://"), "{e}");
+        assert!(!e.contains("redis.nodes"), "{e}");
+        let e = errors("mode = \"cluster\"\nnodes = [\"redis://a:1\", \"http://b:2\"]");
+        assert!(e.contains("redis.nodes[1]: not a redis://"), "{e}");
     }
 
     #[test]
