@@ -726,9 +726,11 @@ fn login_page(username: &str, error: Option<&str>, signed_in: Option<&DemoUser>)
             }
             form method="post" action="/login" {
                 "\n" label for="username" { "Username" }
-                "\n" input id="username" name="username" autocomplete="username" value=(username) required;
+                "\n" input id="username" name="username" autocomplete="username" value=(username)
+                    required;
                 "\n" label for="password" { "Password" }
-                "\n" input id="password" name="password" type="password" autocomplete="current-password" required;
+                "\n" input id="password" name="password" type="password"
+                    autocomplete="current-password" required;
                 "\n" button type="submit" { "Sign in" }
                 "\n"
             }
@@ -750,7 +752,11 @@ fn login_page(username: &str, error: Option<&str>, signed_in: Option<&DemoUser>)
                     "\n"
                     @for user in DEMO_USERS {
                         tr {
-                            td { a href={ "/login?" (username_query(user.username)) } { (user.username) } }
+                            td {
+                                a href={ "/login?" (username_query(user.username)) } {
+                                    (user.username)
+                                }
+                            }
                             td { (user.role) }
                             td { (user.name) }
                         }
@@ -827,7 +833,10 @@ fn vacancies_page(user: &DemoUser) -> String {
             table {
                 "\n"
                 thead {
-                    tr { th { "Title" } th { "Client" } th { "Location" } th { "Start" } th { "Rate" } }
+                    tr {
+                        th { "Title" } th { "Client" } th { "Location" } th { "Start" }
+                        th { "Rate" }
+                    }
                 }
                 "\n"
                 tbody {

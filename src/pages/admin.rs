@@ -21,6 +21,12 @@
 //! byte outside the RFC 3986 unreserved set encoded, so it is safe both as a path segment and
 //! as a query value (`…/user?u=`). A name that is exactly `.` or `..` is a dot-segment in a
 //! path however it is encoded; a query-style base avoids that.
+//!
+//! Every name and every audit value these pages show (the MSP's own name, search results and
+//! query, the user, role, policy state, events) goes through [`visible`], so an override or
+//! another invisible character in a name is seen as an escape: an MSP deciding whose MFA to
+//! disconnect reads the stored name. The hidden [`USER_FIELD`] keeps the name exactly, so
+//! the change is made for that name.
 
 use maud::{Markup, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

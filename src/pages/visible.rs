@@ -222,7 +222,9 @@ mod tests {
     proptest! {
         /// Different names never look the same, and nothing hidden is left in what is shown.
         #[test]
-        fn shown_names_read_back_to_the_stored_name(name in "(\\\\|u|\\{|[0-9A-F]|\\}|a|\u{202E}|\u{200B}|\n|\u{E0041}|é){0,12}") {
+        fn shown_names_read_back_to_the_stored_name(
+            name in "(\\\\|u|\\{|[0-9A-F]|\\}|a|\u{202E}|\u{200B}|\n|\u{E0041}|é){0,12}"
+        ) {
             let shown = visible_text(&name);
             prop_assert!(!shown.chars().any(is_hidden));
             prop_assert_eq!(read_back(&shown), Some(name));
