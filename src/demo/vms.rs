@@ -48,6 +48,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -593,8 +594,10 @@ fn text(status: StatusCode, message: &'static str) -> Response<Full<Bytes>> {
 
 /// `302 Found` to one of the VMS's own fixed paths.
 fn redirect(location: &'static str) -> Response<Full<Bytes>> {
-    let body =
-        format!("<!doctype html><p>Redirecting to <a href=\"{location}\">{location}</a>.</p>\n");
+    let body = html! {
+        (DOCTYPE) p { "Redirecting to " a href=(location) { (location) } "." } "\n"
+    }
+    .into_string();
     let mut response = respond(StatusCode::FOUND, HTML, body);
     response
         .headers_mut()
@@ -637,22 +640,8 @@ fn server_error() -> Response<Full<Bytes>> {
 
 // === Pages ===
 
-/// Escapes text for HTML element content and quoted attribute values.
-fn escape_html(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
+/// The demo's stylesheet. It is written into the page escaped like any template text, which
+/// leaves it unchanged because it contains none of `& < > "` (a unit test checks this).
 const STYLE: &str = "\
 *{box-sizing:border-box}\
 body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f3f5f8;color:#1d2430}\
@@ -678,86 +667,131 @@ a{color:#24446b}\
 .muted{color:#5a6675;font-size:.9rem}\
 code{background:#eef1f5;padding:.05rem .35rem;border-radius:4px}";
 
-/// The page frame. `title` is text; `content` is HTML already built by this module from
-/// escaped parts.
-fn layout(title: &str, user: Option<&DemoUser>, content: &str) -> String {
-    let nav = match user {
-        Some(user) => format!(
-            "<nav><span>{} &middot; {}</span><a href=\"/home\">Home</a>\
-             <a href=\"/vacancies\">Vacancies</a><a href=\"/logout\">Sign out</a></nav>",
-            escape_html(user.name),
-            escape_html(user.role),
-        ),
-        None => "<nav><a href=\"/login\">Sign in</a></nav>".to_owned(),
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} &middot; Demo VMS</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <div class=\"banner\">Demo VMS &mdash; a stand-in for your Vendor Management System</div>\n\
-         <header><span class=\"brand\">Demo VMS</span>{nav}</header>\n\
-         <main>\n{content}\n</main>\n</body>\n</html>\n",
-        title = escape_html(title),
-    )
+/// The page frame around `content`, a template of this module.
+fn layout(title: &str, user: Option<&DemoUser>, content: Markup) -> String {
+    html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            "\n"
+            head {
+                "\n" meta charset="utf-8";
+                "\n" meta name="viewport" content="width=device-width, initial-scale=1";
+                "\n" title { (title) " · Demo VMS" }
+                "\n" style { (STYLE) }
+                "\n"
+            }
+            "\n"
+            body {
+                "\n"
+                div class="banner" { "Demo VMS — a stand-in for your Vendor Management System" }
+                "\n"
+                header {
+                    span class="brand" { "Demo VMS" }
+                    nav {
+                        @if let Some(user) = user {
+                            span { (user.name) " · " (user.role) }
+                            a href="/home" { "Home" }
+                            a href="/vacancies" { "Vacancies" }
+                            a href="/logout" { "Sign out" }
+                        } @else {
+                            a href="/login" { "Sign in" }
+                        }
+                    }
+                }
+                "\n"
+                main { "\n" (content) "\n" }
+                "\n"
+            }
+            "\n"
+        }
+        "\n"
+    }
+    .into_string()
 }
 
 fn login_page(username: &str, error: Option<&str>, signed_in: Option<&DemoUser>) -> String {
-    let mut content = String::from("<div class=\"card\">\n<h1>Sign in</h1>\n");
-    if let Some(user) = signed_in {
-        content.push_str(&format!(
-            "<p class=\"notice\">You are already signed in as {}. \
-             <a href=\"/home\">Continue to your home page</a>.</p>\n",
-            escape_html(user.name)
-        ));
-    }
-    if let Some(error) = error {
-        content.push_str(&format!(
-            "<p class=\"error\" role=\"alert\">{}</p>\n",
-            escape_html(error)
-        ));
-    }
-    content.push_str(&format!(
-        "<form method=\"post\" action=\"/login\">\n\
-         <label for=\"username\">Username</label>\n\
-         <input id=\"username\" name=\"username\" autocomplete=\"username\" value=\"{}\" required>\n\
-         <label for=\"password\">Password</label>\n\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
-         <button type=\"submit\">Sign in</button>\n</form>\n</div>\n",
-        escape_html(username)
-    ));
-    content.push_str(
-        "<div class=\"card\">\n<h2>Demo accounts</h2>\n\
-         <p class=\"muted\">One account per VMS role. The password for every account is \
-         <code>demo</code>. Pick a username to fill it in.</p>\n\
-         <table>\n<thead><tr><th>Username</th><th>Role</th><th>Name</th></tr></thead>\n<tbody>\n",
-    );
-    for user in DEMO_USERS {
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("username", user.username)
-            .finish();
-        content.push_str(&format!(
-            "<tr><td><a href=\"/login?{}\">{}</a></td><td>{}</td><td>{}</td></tr>\n",
-            escape_html(&query),
-            escape_html(user.username),
-            escape_html(user.role),
-            escape_html(user.name),
-        ));
-    }
-    content.push_str("</tbody>\n</table>\n</div>");
-    layout("Sign in", None, &content)
+    let content = html! {
+        div class="card" {
+            "\n" h1 { "Sign in" } "\n"
+            @if let Some(user) = signed_in {
+                p class="notice" {
+                    "You are already signed in as " (user.name) ". "
+                    a href="/home" { "Continue to your home page" } "."
+                }
+                "\n"
+            }
+            @if let Some(error) = error {
+                p class="error" role="alert" { (error) }
+                "\n"
+            }
+            form method="post" action="/login" {
+                "\n" label for="username" { "Username" }
+                "\n" input id="username" name="username" autocomplete="username" value=(username)
+                    required;
+                "\n" label for="password" { "Password" }
+                "\n" input id="password" name="password" type="password"
+                    autocomplete="current-password" required;
+                "\n" button type="submit" { "Sign in" }
+                "\n"
+            }
+            "\n"
+        }
+        "\n"
+        div class="card" {
+            "\n" h2 { "Demo accounts" } "\n"
+            p class="muted" {
+                "One account per VMS role. The password for every account is "
+                code { "demo" } ". Pick a username to fill it in."
+            }
+            "\n"
+            table {
+                "\n"
+                thead { tr { th { "Username" } th { "Role" } th { "Name" } } }
+                "\n"
+                tbody {
+                    "\n"
+                    @for user in DEMO_USERS {
+                        tr {
+                            td {
+                                a href={ "/login?" (username_query(user.username)) } {
+                                    (user.username)
+                                }
+                            }
+                            td { (user.role) }
+                            td { (user.name) }
+                        }
+                        "\n"
+                    }
+                }
+                "\n"
+            }
+            "\n"
+        }
+    };
+    layout("Sign in", None, content)
+}
+
+/// `username=…`, form-encoded, for the links that pre-fill the login form.
+fn username_query(username: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("username", username)
+        .finish()
 }
 
 fn home_page(user: &DemoUser) -> String {
-    let content = format!(
-        "<div class=\"card\">\n<h1>Welcome, {name} ({role})</h1>\n\
-         <p>You are signed in to the Demo VMS as <code>{username}</code>.</p>\n\
-         <ul>\n<li><a href=\"/vacancies\">Browse open vacancies</a></li>\n\
-         <li><a href=\"/logout\">Sign out</a></li>\n</ul>\n</div>",
-        name = escape_html(user.name),
-        role = escape_html(user.role),
-        username = escape_html(user.username),
-    );
-    layout("Home", Some(user), &content)
+    let content = html! {
+        div class="card" {
+            "\n" h1 { "Welcome, " (user.name) " (" (user.role) ")" } "\n"
+            p { "You are signed in to the Demo VMS as " code { (user.username) } "." } "\n"
+            ul {
+                "\n" li { a href="/vacancies" { "Browse open vacancies" } }
+                "\n" li { a href="/logout" { "Sign out" } }
+                "\n"
+            }
+            "\n"
+        }
+    };
+    layout("Home", Some(user), content)
 }
 
 /// Sample rows for the vacancies table: title, client, location, start, rate.
@@ -793,32 +827,45 @@ const VACANCIES: &[(&str, &str, &str, &str, &str)] = &[
 ];
 
 fn vacancies_page(user: &DemoUser) -> String {
-    let mut content = String::from(
-        "<div class=\"card\">\n<h1>Open vacancies</h1>\n<table>\n<thead><tr><th>Title</th>\
-         <th>Client</th><th>Location</th><th>Start</th><th>Rate</th></tr></thead>\n<tbody>\n",
-    );
-    for (title, client, location, start, rate) in VACANCIES {
-        content.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            escape_html(title),
-            escape_html(client),
-            escape_html(location),
-            escape_html(start),
-            escape_html(rate),
-        ));
-    }
-    content.push_str("</tbody>\n</table>\n<p class=\"muted\">Sample data.</p>\n</div>");
-    layout("Vacancies", Some(user), &content)
+    let content = html! {
+        div class="card" {
+            "\n" h1 { "Open vacancies" } "\n"
+            table {
+                "\n"
+                thead {
+                    tr {
+                        th { "Title" } th { "Client" } th { "Location" } th { "Start" }
+                        th { "Rate" }
+                    }
+                }
+                "\n"
+                tbody {
+                    "\n"
+                    @for (title, client, location, start, rate) in VACANCIES {
+                        tr {
+                            td { (title) } td { (client) } td { (location) } td { (start) }
+                            td { (rate) }
+                        }
+                        "\n"
+                    }
+                }
+                "\n"
+            }
+            "\n" p class="muted" { "Sample data." } "\n"
+        }
+    };
+    layout("Vacancies", Some(user), content)
 }
 
 fn not_found_page(path: &str) -> String {
-    let content = format!(
-        "<div class=\"card\">\n<h1>Page not found</h1>\n\
-         <p>The Demo VMS has no page at <code>{}</code>.</p>\n\
-         <p><a href=\"/\">Go to the start page</a></p>\n</div>",
-        escape_html(path)
-    );
-    layout("Not found", None, &content)
+    let content = html! {
+        div class="card" {
+            "\n" h1 { "Page not found" } "\n"
+            p { "The Demo VMS has no page at " code { (path) } "." } "\n"
+            p { a href="/" { "Go to the start page" } } "\n"
+        }
+    };
+    layout("Not found", None, content)
 }
 
 // === Convenience ===
@@ -1170,7 +1217,7 @@ mod tests {
         assert!(home.body.contains("href=\"/logout\""));
         assert!(
             home.body
-                .contains("Demo VMS &mdash; a stand-in for your Vendor Management System")
+                .contains("Demo VMS — a stand-in for your Vendor Management System")
         );
 
         let vacancies = get(addr, "/vacancies", Some(&id)).await;
@@ -1363,11 +1410,16 @@ mod tests {
     }
 
     #[test]
-    fn escape_html_covers_the_five_special_characters() {
-        assert_eq!(
-            escape_html(r#"<a href="x">Tom & 'Jerry'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
-        );
-        assert_eq!(escape_html("René"), "René");
+    fn the_stylesheet_is_unchanged_by_escaping() {
+        assert!(!STYLE.contains(['&', '<', '>', '"']));
+        assert!(home_page(&DEMO_USERS[0]).contains(&format!("<style>{STYLE}</style>")));
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let page = login_page("\"><script>", Some("<b>no</b>"), None);
+        assert!(page.contains(r#"value="&quot;&gt;&lt;script&gt;""#));
+        assert!(page.contains("<p class=\"error\" role=\"alert\">&lt;b&gt;no&lt;/b&gt;</p>"));
+        assert!(!page.contains("<script>"));
     }
 }

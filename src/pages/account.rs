@@ -21,15 +21,16 @@
 //! The page has up to three code fields, so each has its own element id
 //! (`code-<action>`); all send the code as [`super::CODE_FIELD`].
 
-use std::fmt::Write;
+use maud::{Markup, html};
 
 use super::form::{
-    ACTION_FIELD, CodeField, FormAction, FormError, button, code_field_with_id, form_start,
+    ACTION_FIELD, CodeField, FormAction, FormError, button, code_field_with_id, post_form,
 };
-use super::html::{escape, fill, fill_text, hidden_field};
+use super::html::{fill, hidden_field};
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::{AccountText, strings};
+use super::visible::visible;
 
 /// What the account page shows.
 #[derive(Debug, Clone)]
@@ -94,49 +95,32 @@ impl AccountMessage {
 pub fn account_page(v: &AccountView<'_>) -> String {
     let s = strings(v.lang);
     let t = &s.account;
-    let mut c = String::new();
-    let account = format!("<strong>{}</strong>", escape(v.account));
-    let _ = write!(
-        c,
-        r#"<p class="muted who"><span>{}</span><a href="/">{}</a></p><h1>{}</h1>"#,
-        fill(s.common.signed_in_as, &[("{account}", &account)]),
-        escape(t.back),
-        escape(t.title)
-    );
-    if let Some(message) = v.message {
-        let _ = write!(
-            c,
-            r#"<p class="ok" role="status">{}</p>"#,
-            escape(message.text(t))
-        );
-    }
-    if let (Some(error), None) = (v.error, v.failed) {
-        let _ = write!(
-            c,
-            r#"<p class="alert" role="alert">{}</p>"#,
-            escape(&error.message(v.lang))
-        );
-    }
-    state(&mut c, v, t);
-    if v.enrolled {
-        change_section(
-            &mut c,
-            v,
-            &Change {
+    let account = html! { strong { (visible(v.account)) } };
+    let content = html! {
+        p class="muted who" {
+            span { (fill(s.common.signed_in_as, "{account}", account)) }
+            a href="/" { (t.back) }
+        }
+        h1 { (t.title) }
+        @if let Some(message) = v.message {
+            p class="ok" role="status" { (message.text(t)) }
+        }
+        @if let (Some(error), None) = (v.error, v.failed) {
+            p class="alert" role="alert" { (error.message(v.lang)) }
+        }
+        (state(v, t))
+        @if v.enrolled {
+            (change_section(v, &Change {
                 action: FormAction::ReplacePhone,
                 target: v.repair_action,
                 heading: t.replace_heading,
-                intro: format!("<p>{}</p>", escape(t.replace_text)),
+                intro: html! { p { (t.replace_text) } },
                 label: t.replace_code_label,
                 class: "primary",
                 submit: t.replace_button,
-            },
-        );
-        if v.recovery_enabled {
-            change_section(
-                &mut c,
-                v,
-                &Change {
+            }))
+            @if v.recovery_enabled {
+                (change_section(v, &Change {
                     action: FormAction::NewRecoveryCodes,
                     target: v.recovery_action,
                     heading: t.recovery_heading,
@@ -144,72 +128,56 @@ pub fn account_page(v: &AccountView<'_>) -> String {
                     label: t.recovery_code_label,
                     class: "secondary",
                     submit: t.recovery_button,
-                },
-            );
-        }
-        if v.can_disable {
-            change_section(
-                &mut c,
-                v,
-                &Change {
+                }))
+            }
+            @if v.can_disable {
+                (change_section(v, &Change {
                     action: FormAction::Disable,
                     target: v.disable_action,
                     heading: t.disable_heading,
-                    intro: format!("<p>{}</p>", escape(t.disable_text)),
+                    intro: html! { p { (t.disable_text) } },
                     label: t.disable_code_label,
                     class: "danger",
                     submit: t.disable_button,
-                },
-            );
+                }))
+            }
+        } @else {
+            section aria-labelledby="h-setup" {
+                h2 id="h-setup" { (t.setup_heading) }
+                p { (t.setup_text) }
+                (post_form(v.setup_action, v.csrf, html! {
+                    (hidden_field(ACTION_FIELD, FormAction::SetUp.as_str()))
+                    (button("primary", t.setup_button, None))
+                }))
+            }
         }
-    } else {
-        let _ = write!(
-            c,
-            r#"<section aria-labelledby="h-setup"><h2 id="h-setup">{}</h2><p>{}</p>"#,
-            escape(t.setup_heading),
-            escape(t.setup_text)
-        );
-        c.push_str(&form_start(v.setup_action, v.csrf));
-        c.push_str(&hidden_field(ACTION_FIELD, FormAction::SetUp.as_str()));
-        c.push_str(&button("primary", t.setup_button, None));
-        c.push_str("</form></section>");
-    }
-    render(v.lang, v.branding, t.title, &c)
+    };
+    render(v.lang, v.branding, t.title, content)
 }
 
 /// On or off, since when, last used, and whether the role requires it.
-fn state(c: &mut String, v: &AccountView<'_>, t: &AccountText) {
-    let on = if v.enrolled { t.state_on } else { t.state_off };
-    let _ = write!(c, "<p><strong>{}</strong></p>", escape(on));
-    if v.enrolled {
-        c.push_str(r#"<dl class="facts">"#);
-        if let Some(since) = v.enrolled_since {
-            let _ = write!(
-                c,
-                "<dt>{}</dt><dd>{}</dd>",
-                escape(t.since_label),
-                escape(since)
-            );
-        }
-        let _ = write!(
-            c,
-            "<dt>{}</dt><dd>{}</dd></dl>",
-            escape(t.last_used_label),
-            escape(v.last_used.unwrap_or(t.never_used))
-        );
-    }
+fn state(v: &AccountView<'_>, t: &AccountText) -> Markup {
     let policy = match (v.required, v.enrolled) {
         (true, true) => t.required_on,
         (true, false) => t.required_off,
         (false, _) => t.optional,
     };
-    let _ = write!(c, "<p>{}</p>", escape(policy));
-    if v.enrolled && !v.required {
-        let _ = write!(
-            c,
-            r#"<p class="muted">{}</p>"#,
-            escape(strings(v.lang).verify.lost_phone)
-        );
+    html! {
+        p { strong { (if v.enrolled { t.state_on } else { t.state_off }) } }
+        @if v.enrolled {
+            dl class="facts" {
+                @if let Some(since) = v.enrolled_since {
+                    dt { (t.since_label) }
+                    dd { (since) }
+                }
+                dt { (t.last_used_label) }
+                dd { (v.last_used.unwrap_or(t.never_used)) }
+            }
+        }
+        p { (policy) }
+        @if v.enrolled && !v.required {
+            p class="muted" { (strings(v.lang).verify.lost_phone) }
+        }
     }
 }
 
@@ -218,8 +186,8 @@ struct Change<'a> {
     action: FormAction,
     target: &'a str,
     heading: &'a str,
-    /// Explanation above the form, already HTML.
-    intro: String,
+    /// Explanation above the form.
+    intro: Markup,
     label: &'a str,
     /// Button style: `primary`, `secondary` or `danger`.
     class: &'a str,
@@ -228,46 +196,44 @@ struct Change<'a> {
 
 /// Heading, explanation, and a form with the CSRF token, the action, a code field with its
 /// own id and one button.
-fn change_section(c: &mut String, v: &AccountView<'_>, ch: &Change<'_>) {
+fn change_section(v: &AccountView<'_>, ch: &Change<'_>) -> Markup {
     let action = ch.action.as_str();
-    let _ = write!(
-        c,
-        r#"<section aria-labelledby="h-{action}"><h2 id="h-{action}">{}</h2>{}"#,
-        escape(ch.heading),
-        ch.intro
-    );
-    c.push_str(&form_start(ch.target, v.csrf));
-    c.push_str(&hidden_field(ACTION_FIELD, action));
-    c.push_str(&code_field_with_id(
-        &CodeField {
-            lang: v.lang,
-            label: ch.label,
-            hints: &[],
-            // The form that was sent carries its error (and the focus), so the user sees it
-            // where they typed; the others stay as they were.
-            error: v.error.filter(|_| v.failed == Some(ch.action)),
-            autofocus: v.failed == Some(ch.action),
-        },
-        &format!("code-{action}"),
-    ));
-    c.push_str(&button(ch.class, ch.submit, None));
-    c.push_str("</form></section>");
+    let heading_id = format!("h-{action}");
+    let form = html! {
+        (hidden_field(ACTION_FIELD, action))
+        (code_field_with_id(
+            &CodeField {
+                lang: v.lang,
+                label: ch.label,
+                hints: &[],
+                // The form that was sent carries its error (and the focus), so the user sees
+                // it where they typed; the others stay as they were.
+                error: v.error.filter(|_| v.failed == Some(ch.action)),
+                autofocus: v.failed == Some(ch.action),
+            },
+            &format!("code-{action}"),
+        ))
+        (button(ch.class, ch.submit, None))
+    };
+    html! {
+        section aria-labelledby=(heading_id) {
+            h2 id=(heading_id) { (ch.heading) }
+            (ch.intro)
+            (post_form(ch.target, v.csrf, form))
+        }
+    }
 }
 
 /// "N unused codes left" (a warning at zero) and what making new ones does.
-fn recovery_intro(remaining: usize, t: &AccountText) -> String {
-    let (class, count) = match remaining {
-        0 => (r#" class="warn""#, escape(t.recovery_left_none)),
-        1 => ("", escape(t.recovery_left_one)),
-        n => (
-            "",
-            fill_text(t.recovery_left_many, "{count}", &n.to_string()),
-        ),
-    };
-    format!(
-        "<p{class}><strong>{count}</strong></p><p>{}</p>",
-        escape(t.recovery_text)
-    )
+fn recovery_intro(remaining: usize, t: &AccountText) -> Markup {
+    html! {
+        @match remaining {
+            0 => p class="warn" { strong { (t.recovery_left_none) } },
+            1 => p { strong { (t.recovery_left_one) } },
+            n => p { strong { (fill(t.recovery_left_many, "{count}", n)) } },
+        }
+        p { (t.recovery_text) }
+    }
 }
 
 #[cfg(test)]

@@ -21,16 +21,22 @@
 //! byte outside the RFC 3986 unreserved set encoded, so it is safe both as a path segment and
 //! as a query value (`…/user?u=`). A name that is exactly `.` or `..` is a dot-segment in a
 //! path however it is encoded; a query-style base avoids that.
+//!
+//! Every name and every audit value these pages show (the MSP's own name, search results and
+//! query, the user, role, policy state, events) goes through [`visible`], so an override or
+//! another invisible character in a name is seen as an escape: an MSP deciding whose MFA to
+//! disconnect reads the stored name. The hidden [`USER_FIELD`] keeps the name exactly, so
+//! the change is made for that name.
 
-use std::fmt::Write;
-
+use maud::{Markup, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::form::{ACTION_FIELD, FormAction, button, form_start};
-use super::html::{escape, fill, fill_text, hidden_field};
+use super::form::{ACTION_FIELD, FormAction, button, post_form};
+use super::html::{fill, hidden_field};
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::{AdminText, strings};
+use super::visible::visible;
 
 /// Search form field (GET) holding the start of a user name.
 pub const SEARCH_FIELD: &str = "q";
@@ -149,236 +155,203 @@ fn user_link(base: &str, user: &str) -> String {
 }
 
 /// "Signed in as …" and, on the user page, the way back to the search.
-fn header_line(c: &mut String, lang: Lang, admin: &str, back: Option<&str>) {
+fn header_line(lang: Lang, admin: &str, back: Option<&str>) -> Markup {
     let s = strings(lang);
-    let who = format!("<strong>{}</strong>", escape(admin));
-    let _ = write!(
-        c,
-        r#"<p class="muted who"><span>{}</span>"#,
-        fill(s.common.signed_in_as, &[("{account}", &who)])
-    );
-    if let Some(href) = back {
-        let _ = write!(
-            c,
-            r#"<a href="{}">{}</a>"#,
-            escape(href),
-            escape(s.admin.back_to_search)
-        );
+    let who = html! { strong { (visible(admin)) } };
+    html! {
+        p class="muted who" {
+            span { (fill(s.common.signed_in_as, "{account}", who)) }
+            @if let Some(href) = back {
+                a href=(href) { (s.admin.back_to_search) }
+            }
+        }
     }
-    c.push_str("</p>");
 }
 
 /// Renders the user search page.
 pub fn admin_search_page(v: &AdminSearchView<'_>) -> String {
     let t = &strings(v.lang).admin;
     let query = v.query.trim();
-    let mut c = String::new();
-    header_line(&mut c, v.lang, v.admin, None);
-    let _ = write!(
-        c,
-        "<h1>{}</h1><p>{}</p>",
-        escape(t.search_title),
-        escape(t.search_intro)
-    );
-    let _ = write!(
-        c,
-        concat!(
-            r#"<form method="get" action="{action}" role="search">"#,
-            r#"<label for="{q}">{label}</label><p class="muted" id="{q}-hint">{hint}</p>"#,
-            r#"<input class="field" id="{q}" name="{q}" type="search" value="{value}" "#,
-            r#"maxlength="{max}" autocomplete="off" autocapitalize="off" spellcheck="false" "#,
-            r#"aria-describedby="{q}-hint"{focus}>"#,
-        ),
-        action = escape(v.search_action),
-        q = SEARCH_FIELD,
-        label = escape(t.search_label),
-        hint = escape(t.search_hint),
-        value = escape(v.query),
-        max = SEARCH_MAX_LEN,
-        // Searching is the one thing to do here, until there are results to look at.
-        focus = if query.is_empty() { " autofocus" } else { "" },
-    );
-    c.push_str(&button("primary", t.search_button, None));
-    c.push_str("</form>");
-    if !query.is_empty() {
-        let found = match v.results.len() {
-            0 => fill_text(t.found_none, "{query}", query),
-            1 => escape(t.found_one),
-            n => fill_text(t.found_many, "{count}", &n.to_string()),
-        };
-        let _ = write!(
-            c,
-            r#"<section aria-labelledby="h-results"><h2 id="h-results">{found}</h2>"#
-        );
-        if !v.results.is_empty() {
-            c.push_str(r#"<ul class="results">"#);
-            for user in v.results {
-                let _ = write!(
-                    c,
-                    r#"<li><a href="{}">{}</a></li>"#,
-                    escape(&user_link(v.user_link_base, user)),
-                    escape(user)
-                );
-            }
-            c.push_str("</ul>");
+    let hint_id = format!("{SEARCH_FIELD}-hint");
+    let content = html! {
+        (header_line(v.lang, v.admin, None))
+        h1 { (t.search_title) }
+        p { (t.search_intro) }
+        form method="get" action=(v.search_action) role="search" {
+            label for=(SEARCH_FIELD) { (t.search_label) }
+            p class="muted" id=(hint_id) { (t.search_hint) }
+            // Searching is the one thing to do here, until there are results to look at.
+            input class="field" id=(SEARCH_FIELD) name=(SEARCH_FIELD) type="search"
+                value=(v.query) maxlength=(SEARCH_MAX_LEN) autocomplete="off"
+                autocapitalize="off" spellcheck="false" aria-describedby=(hint_id)
+                autofocus[query.is_empty()];
+            (button("primary", t.search_button, None))
         }
-        c.push_str("</section>");
-    }
-    render(v.lang, v.branding, t.search_title, &c)
+        @if !query.is_empty() {
+            section aria-labelledby="h-results" {
+                h2 id="h-results" {
+                    @match v.results.len() {
+                        0 => (fill(t.found_none, "{query}", visible(query))),
+                        1 => (t.found_one),
+                        n => (fill(t.found_many, "{count}", n)),
+                    }
+                }
+                @if !v.results.is_empty() {
+                    ul class="results" {
+                        @for user in v.results {
+                            li { a href=(user_link(v.user_link_base, user)) { (visible(user)) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    render(v.lang, v.branding, t.search_title, content)
 }
 
 /// Renders the page of one user.
 pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
     let t = &strings(v.lang).admin;
-    let title = t.user_title.replace("{user}", v.user);
-    let mut c = String::from(r#"<div class="wide">"#);
-    header_line(&mut c, v.lang, v.admin, Some(v.back_link));
-    let _ = write!(c, "<h1>{}</h1>", fill_text(t.user_title, "{user}", v.user));
-    if let Some(message) = v.message {
-        let text = match message {
-            AdminMessage::ResetDone => t.done_reset,
-            AdminMessage::Unlocked => t.done_unlocked,
-        };
-        let _ = write!(
-            c,
-            r#"<p class="ok" role="status">{}</p>"#,
-            fill_text(text, "{user}", v.user)
-        );
-    }
-    if let Some(error) = v.error {
-        let _ = write!(
-            c,
-            r#"<p class="alert" role="alert" id="{ERROR_ID}">{}</p>"#,
-            escape(error.message(v.lang))
-        );
-    }
-    facts(&mut c, v, t);
-    if v.locked_until.is_some() {
-        unlock_section(&mut c, v, t);
-    }
-    reset_section(&mut c, v, t);
-    events_section(&mut c, v, t);
-    c.push_str("</div>");
-    render(v.lang, v.branding, &title, &c)
+    let user = visible(v.user);
+    let content = html! {
+        div class="wide" {
+            (header_line(v.lang, v.admin, Some(v.back_link)))
+            h1 { (fill(t.user_title, "{user}", user)) }
+            @if let Some(message) = v.message {
+                p class="ok" role="status" {
+                    (fill(match message {
+                        AdminMessage::ResetDone => t.done_reset,
+                        AdminMessage::Unlocked => t.done_unlocked,
+                    }, "{user}", user))
+                }
+            }
+            @if let Some(error) = v.error {
+                p class="alert" role="alert" id=(ERROR_ID) { (error.message(v.lang)) }
+            }
+            (facts(v, t))
+            @if v.locked_until.is_some() {
+                (unlock_section(v, t))
+            }
+            (reset_section(v, t))
+            (events_section(v, t))
+        }
+    };
+    render(
+        v.lang,
+        v.branding,
+        fill(t.user_title, "{user}", user),
+        content,
+    )
 }
 
 /// The user's MFA state as a list of label and value.
-fn facts(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
+fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
     let mfa = match (v.enrolled, v.enrolled_since) {
-        (true, Some(since)) => fill_text(t.enrolled_since, "{since}", since),
-        (true, None) => escape(t.enrolled),
-        (false, _) => escape(t.not_enrolled),
+        (true, Some(since)) => html! { (fill(t.enrolled_since, "{since}", since)) },
+        (true, None) => html! { (t.enrolled) },
+        (false, _) => html! { (t.not_enrolled) },
     };
     let lock = match v.locked_until {
-        Some(until) => format!(
-            "<strong>{}</strong>",
-            fill_text(t.locked_until, "{until}", until)
-        ),
-        None => escape(t.not_locked),
+        Some(until) => html! { strong { (fill(t.locked_until, "{until}", until)) } },
+        None => html! { (t.not_locked) },
     };
     let policy = match v.policy_state {
-        Some("none") => t.policy_none,
-        Some("available") => t.policy_available,
-        Some("enforced") => t.policy_enforced,
-        Some(other) => other,
-        None => t.role_unknown,
+        Some("none") => html! { (t.policy_none) },
+        Some("available") => html! { (t.policy_available) },
+        Some("enforced") => html! { (t.policy_enforced) },
+        Some(other) => html! { (visible(other)) },
+        None => html! { (t.role_unknown) },
+    };
+    let role = match v.role {
+        Some(role) => html! { (visible(role)) },
+        None => html! { (t.role_unknown) },
     };
     let mut rows = vec![
         (t.mfa_label, mfa),
         (
             t.last_used_label,
-            escape(v.last_used.unwrap_or(t.never_used)),
+            html! { (v.last_used.unwrap_or(t.never_used)) },
         ),
         (t.lock_label, lock),
-        (t.role_label, escape(v.role.unwrap_or(t.role_unknown))),
-        (t.policy_label, escape(policy)),
+        (t.role_label, role),
+        (t.policy_label, policy),
     ];
     if v.enrolled {
-        rows.push((t.recovery_label, v.recovery_remaining.to_string()));
+        rows.push((t.recovery_label, html! { (v.recovery_remaining) }));
     }
-    c.push_str(r#"<dl class="facts">"#);
-    for (label, value) in rows {
-        let _ = write!(c, "<dt>{}</dt><dd>{value}</dd>", escape(label));
+    html! {
+        dl class="facts" {
+            @for (label, value) in rows {
+                dt { (label) }
+                dd { (value) }
+            }
+        }
     }
-    c.push_str("</dl>");
 }
 
 /// Lift the lock of the code step; shown only while the user is locked.
-fn unlock_section(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
-    let _ = write!(
-        c,
-        r#"<section aria-labelledby="h-unlock"><h2 id="h-unlock">{}</h2><p>{}</p>"#,
-        escape(t.unlock_heading),
-        escape(t.unlock_text)
-    );
-    c.push_str(&form_start(v.unlock_action, v.csrf));
-    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Unlock.as_str()));
-    c.push_str(&hidden_field(USER_FIELD, v.user));
-    c.push_str(&button("secondary", t.unlock_button, None));
-    c.push_str("</form></section>");
+fn unlock_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
+    let form = html! {
+        (hidden_field(ACTION_FIELD, FormAction::Unlock.as_str()))
+        (hidden_field(USER_FIELD, v.user))
+        (button("secondary", t.unlock_button, None))
+    };
+    html! {
+        section aria-labelledby="h-unlock" {
+            h2 id="h-unlock" { (t.unlock_heading) }
+            p { (t.unlock_text) }
+            (post_form(v.unlock_action, v.csrf, form))
+        }
+    }
 }
 
 /// The lost-phone reset: what it does, a reason, a confirmation, a red button.
-fn reset_section(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
+fn reset_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
     if !v.enrolled {
-        let _ = write!(
-            c,
-            r#"<section aria-labelledby="h-reset"><h2 id="h-reset">{}</h2><p>{}</p></section>"#,
-            escape(t.reset_heading),
-            escape(t.reset_not_enrolled)
-        );
-        return;
+        return html! {
+            section aria-labelledby="h-reset" {
+                h2 id="h-reset" { (t.reset_heading) }
+                p { (t.reset_not_enrolled) }
+            }
+        };
     }
-    let _ = write!(
-        c,
-        r#"<section class="danger-zone" aria-labelledby="h-reset"><h2 id="h-reset">{}</h2><p>{}</p><ul>"#,
-        escape(t.reset_heading),
-        escape(t.reset_intro)
-    );
-    for effect in t.reset_effects {
-        let _ = write!(c, "<li>{}</li>", escape(effect));
-    }
-    let _ = write!(c, "</ul><p>{}</p>", escape(t.reset_check));
-    c.push_str(&form_start(v.reset_action, v.csrf));
-    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Reset.as_str()));
-    c.push_str(&hidden_field(USER_FIELD, v.user));
-
     let reason_error = v.error == Some(AdminError::ReasonMissing);
-    let _ = write!(
-        c,
-        concat!(
-            r#"<label for="{f}">{label}</label><p class="muted" id="{f}-hint">{hint}</p>"#,
-            r#"<textarea class="field" id="{f}" name="{f}" rows="3" maxlength="{max}" required "#,
-            r#"aria-describedby="{described}"{invalid}>{kept}</textarea>"#,
-        ),
-        f = REASON_FIELD,
-        kept = escape(v.reason),
-        label = escape(t.reason_label),
-        hint = fill_text(t.reason_hint, "{max}", &REASON_MAX_LEN.to_string()),
-        max = REASON_MAX_LEN,
-        described = described_by(&format!("{REASON_FIELD}-hint"), reason_error),
-        invalid = invalid_attrs(reason_error),
-    );
-
     let confirm_error = v.error == Some(AdminError::ConfirmMissing);
-    let _ = write!(
-        c,
-        concat!(
-            r#"<div class="check"><input type="checkbox" id="{f}" name="{f}" value="{value}" "#,
-            r#"required{described}{invalid}><label for="{f}">{label}</label></div>"#,
-        ),
-        f = CONFIRM_FIELD,
-        value = CONFIRM_VALUE,
-        described = if confirm_error {
-            format!(r#" aria-describedby="{ERROR_ID}""#)
-        } else {
-            String::new()
-        },
-        invalid = invalid_attrs(confirm_error),
-        label = fill_text(t.confirm_label, "{user}", v.user),
-    );
-    c.push_str(&button("danger", t.reset_button, None));
-    c.push_str("</form></section>");
+    let reason_hint = format!("{REASON_FIELD}-hint");
+    let form = html! {
+        (hidden_field(ACTION_FIELD, FormAction::Reset.as_str()))
+        // The name exactly as stored, so the reset is for this user and no other.
+        (hidden_field(USER_FIELD, v.user))
+        label for=(REASON_FIELD) { (t.reason_label) }
+        p class="muted" id=(reason_hint) { (fill(t.reason_hint, "{max}", REASON_MAX_LEN)) }
+        textarea class="field" id=(REASON_FIELD) name=(REASON_FIELD) rows="3"
+            maxlength=(REASON_MAX_LEN) required
+            aria-describedby=(described_by(&reason_hint, reason_error))
+            aria-invalid=[invalid(reason_error)] autofocus[reason_error] {
+            // What was typed is kept as it was typed: it is the field's value.
+            (v.reason)
+        }
+        div class="check" {
+            input type="checkbox" id=(CONFIRM_FIELD) name=(CONFIRM_FIELD) value=(CONFIRM_VALUE)
+                required aria-describedby=[confirm_error.then_some(ERROR_ID)]
+                aria-invalid=[invalid(confirm_error)] autofocus[confirm_error];
+            label for=(CONFIRM_FIELD) { (fill(t.confirm_label, "{user}", visible(v.user))) }
+        }
+        (button("danger", t.reset_button, None))
+    };
+    html! {
+        section class="danger-zone" aria-labelledby="h-reset" {
+            h2 id="h-reset" { (t.reset_heading) }
+            p { (t.reset_intro) }
+            ul {
+                @for effect in t.reset_effects {
+                    li { (effect) }
+                }
+            }
+            p { (t.reset_check) }
+            (post_form(v.reset_action, v.csrf, form))
+        }
+    }
 }
 
 /// `aria-describedby` value: the field's hint, plus the page error when it is about the field.
@@ -390,67 +363,53 @@ fn described_by(hint_id: &str, in_error: bool) -> String {
     }
 }
 
-/// Marks the field the error is about, and puts the cursor there.
-fn invalid_attrs(in_error: bool) -> &'static str {
-    if in_error {
-        r#" aria-invalid="true" autofocus"#
-    } else {
-        ""
-    }
+/// `aria-invalid` for the field the error is about (which also takes the focus).
+fn invalid(in_error: bool) -> Option<&'static str> {
+    in_error.then_some("true")
 }
 
 /// Recent events as a table. On a phone the stylesheet stacks each row; `display:block` makes
 /// some screen readers forget that it is a table, so the roles are stated explicitly, and the
 /// cells that need it carry their column name as `data-label` for the stacked view. Where the
 /// table does not fit (a browser without `:has` keeps the narrow card), it scrolls sideways.
-fn events_section(c: &mut String, v: &AdminUserView<'_>, t: &AdminText) {
-    let _ = write!(
-        c,
-        r#"<section aria-labelledby="h-events"><h2 id="h-events">{}</h2>"#,
-        escape(t.events_heading)
-    );
-    if v.events.is_empty() {
-        let _ = write!(
-            c,
-            r#"<p class="muted">{}</p></section>"#,
-            escape(t.events_none)
-        );
-        return;
+/// Every cell comes from the audit trail (names, VMS roles, reasons typed by an MSP) and is
+/// shown visibly.
+fn events_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
+    html! {
+        section aria-labelledby="h-events" {
+            h2 id="h-events" { (t.events_heading) }
+            @if v.events.is_empty() {
+                p class="muted" { (t.events_none) }
+            } @else {
+                // A scrollable region must be reachable by keyboard to be scrolled without a
+                // mouse.
+                div class="scroll" role="region" aria-labelledby="h-events" tabindex="0" {
+                    table class="events" role="table" {
+                        thead role="rowgroup" {
+                            tr role="row" {
+                                th role="columnheader" scope="col" { (t.col_time) }
+                                th role="columnheader" scope="col" { (t.col_event) }
+                                th role="columnheader" scope="col" { (t.col_actor) }
+                                th role="columnheader" scope="col" { (t.col_detail) }
+                            }
+                        }
+                        tbody role="rowgroup" {
+                            @for e in v.events {
+                                tr role="row" {
+                                    td role="cell" { (visible(&e.at)) }
+                                    td role="cell" { (visible(&e.event)) }
+                                    td role="cell" data-label=(t.col_actor) { (visible(&e.actor)) }
+                                    td role="cell" data-label=(t.col_detail) {
+                                        (visible(&e.detail))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    // A scrollable region must be reachable by keyboard to be scrolled without a mouse.
-    let _ = write!(
-        c,
-        concat!(
-            r#"<div class="scroll" role="region" aria-labelledby="h-events" tabindex="0">"#,
-            r#"<table class="events" role="table"><thead role="rowgroup"><tr role="row">"#,
-            r#"<th role="columnheader" scope="col">{time}</th>"#,
-            r#"<th role="columnheader" scope="col">{event}</th>"#,
-            r#"<th role="columnheader" scope="col">{actor}</th>"#,
-            r#"<th role="columnheader" scope="col">{detail}</th>"#,
-            r#"</tr></thead><tbody role="rowgroup">"#
-        ),
-        time = escape(t.col_time),
-        event = escape(t.col_event),
-        actor = escape(t.col_actor),
-        detail = escape(t.col_detail)
-    );
-    for e in v.events {
-        let _ = write!(
-            c,
-            concat!(
-                r#"<tr role="row"><td role="cell">{}</td><td role="cell">{}</td>"#,
-                r#"<td role="cell" data-label="{actor}">{}</td>"#,
-                r#"<td role="cell" data-label="{detail}">{}</td></tr>"#
-            ),
-            escape(&e.at),
-            escape(&e.event),
-            escape(&e.actor),
-            escape(&e.detail),
-            actor = escape(t.col_actor),
-            detail = escape(t.col_detail)
-        );
-    }
-    c.push_str("</tbody></table></div></section>");
 }
 
 #[cfg(test)]
@@ -638,7 +597,10 @@ mod tests {
         assert!(page.contains(r#"<section class="danger-zone" aria-labelledby="h-reset">"#));
         for effect in strings(Lang::En).admin.reset_effects {
             assert!(
-                page.contains(&format!("<li>{}</li>", escape(effect))),
+                page.contains(&format!(
+                    "<li>{}</li>",
+                    maud::Render::render(effect).into_string()
+                )),
                 "{effect}"
             );
         }

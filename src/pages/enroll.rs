@@ -10,15 +10,15 @@
 //! "Not now" is a separate small form, so postponing sends no code and is not blocked by the
 //! code field being required. It appears only when the role's policy allows postponing.
 
-use std::fmt::Write;
+use maud::html;
 
-use super::form::{ACTION_FIELD, button};
-use super::form::{CodeField, FormAction, FormError, code_field, form_start};
-use super::html::{escape, hidden_field};
+use super::form::{ACTION_FIELD, CodeField, FormAction, FormError, button, code_field, post_form};
+use super::html::hidden_field;
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::qr::qr_svg;
 use super::strings::strings;
+use super::visible::visible;
 
 /// What the enrollment page shows.
 #[derive(Debug, Clone)]
@@ -45,76 +45,59 @@ pub struct EnrollView<'a> {
 /// Renders the enrollment page.
 pub fn enroll_page(v: &EnrollView<'_>) -> String {
     let t = &strings(v.lang).enroll;
-    let mut c = String::new();
-    let _ = write!(c, "<h1>{}</h1>", escape(t.title));
-    let _ = write!(
-        c,
-        "<p>{}</p>",
-        escape(if v.required { t.required } else { t.optional })
-    );
-    c.push_str(r#"<ol class="steps">"#);
-
-    let _ = write!(c, "<li><p>{}</p></li>", escape(t.step_install));
-
-    let _ = write!(c, "<li><p>{}</p>", escape(t.step_scan));
-    match qr_svg(v.otpauth_uri, t.qr_label) {
-        Ok(svg) => {
-            let _ = write!(c, r#"<div class="qr">{svg}</div>"#);
-        }
+    let qr = match qr_svg(v.otpauth_uri, t.qr_label) {
+        Ok(svg) => Some(svg),
         // The pairing code below still lets the user enroll.
-        Err(err) => tracing::warn!(error = %err, "enrollment page shown without QR code"),
-    }
-    if is_otpauth(v.otpauth_uri) {
-        let _ = write!(
-            c,
-            r#"<p class="phone-only"><a href="{}">{}</a></p>"#,
-            escape(v.otpauth_uri),
-            escape(t.open_in_app)
-        );
-    }
-    let _ = write!(
-        c,
-        r#"<p>{}</p><p class="pairing">{}</p>"#,
-        escape(t.manual_intro),
-        escape(v.pairing_code)
-    );
-    let _ = write!(
-        c,
-        r#"<dl class="facts"><dt>{}</dt><dd>{} ({})</dd><dt>{}</dt><dd>{}</dd></dl></li>"#,
-        escape(t.shown_in_app_label),
-        escape(v.issuer),
-        escape(v.account),
-        escape(t.key_type_label),
-        escape(t.key_type_value)
-    );
-
-    c.push_str("<li>");
-    c.push_str(&form_start(v.form_action, v.csrf));
-    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Confirm.as_str()));
-    c.push_str(&code_field(&CodeField {
-        lang: v.lang,
-        label: t.step_code,
-        hints: &[],
-        error: v.error,
-        autofocus: v.error.is_some(),
-    }));
-    c.push_str(&button("primary", t.confirm, None));
-    c.push_str("</form></li></ol>");
-
-    if v.can_postpone {
-        c.push_str(&form_start(v.form_action, v.csrf));
-        c.push_str(&button(
-            "secondary",
-            strings(v.lang).common.not_now,
-            Some(FormAction::Postpone),
-        ));
-        let _ = write!(
-            c,
-            r#"</form><p class="muted">{}</p>"#,
-            escape(t.postpone_hint)
-        );
-    }
-    render(v.lang, v.branding, t.title, &c)
+        Err(err) => {
+            tracing::warn!(error = %err, "enrollment page shown without QR code");
+            None
+        }
+    };
+    let confirm = html! {
+        (hidden_field(ACTION_FIELD, FormAction::Confirm.as_str()))
+        (code_field(&CodeField {
+            lang: v.lang,
+            label: t.step_code,
+            hints: &[],
+            error: v.error,
+            autofocus: v.error.is_some(),
+        }))
+        (button("primary", t.confirm, None))
+    };
+    let content = html! {
+        h1 { (t.title) }
+        p { (if v.required { t.required } else { t.optional }) }
+        ol class="steps" {
+            li { p { (t.step_install) } }
+            li {
+                p { (t.step_scan) }
+                @if let Some(svg) = qr {
+                    div class="qr" { (svg) }
+                }
+                @if is_otpauth(v.otpauth_uri) {
+                    p class="phone-only" { a href=(v.otpauth_uri) { (t.open_in_app) } }
+                }
+                p { (t.manual_intro) }
+                p class="pairing" { (v.pairing_code) }
+                dl class="facts" {
+                    dt { (t.shown_in_app_label) }
+                    dd { (visible(v.issuer)) " (" (visible(v.account)) ")" }
+                    dt { (t.key_type_label) }
+                    dd { (t.key_type_value) }
+                }
+            }
+            li { (post_form(v.form_action, v.csrf, confirm)) }
+        }
+        @if v.can_postpone {
+            (post_form(
+                v.form_action,
+                v.csrf,
+                button("secondary", strings(v.lang).common.not_now, Some(FormAction::Postpone)),
+            ))
+            p class="muted" { (t.postpone_hint) }
+        }
+    };
+    render(v.lang, v.branding, t.title, content)
 }
 
 fn is_otpauth(uri: &str) -> bool {
@@ -125,6 +108,11 @@ fn is_otpauth(uri: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Text as it appears in the page.
+    fn escape(s: &str) -> String {
+        maud::Render::render(s).into_string()
+    }
 
     const URI: &str = "otpauth://totp/Acme:jan?secret=JBSWY3DPEHPK3PXP&issuer=Acme";
 

@@ -7,15 +7,14 @@
 //! status code is shown in small print so support can tell cases apart. No detail of the
 //! cause is ever shown.
 
-use std::fmt::Write;
-
 use bytes::Bytes;
 use http::header::RETRY_AFTER;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+use maud::html;
 
 use super::headers::html_response;
-use super::html::{escape, fill_text};
+use super::html::fill;
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::{ErrorText, strings};
@@ -97,20 +96,13 @@ pub fn error_page(lang: Lang, branding: &Branding, page: ErrorPage) -> String {
     } else {
         common.back_to_sign_in
     };
-    let mut c = String::new();
-    let _ = write!(
-        c,
-        r#"<h1>{}</h1><p>{}</p><a class="button primary" href="/">{}</a>"#,
-        escape(text.title),
-        escape(text.message),
-        escape(link)
-    );
-    let _ = write!(
-        c,
-        r#"<p class="muted">{}</p>"#,
-        fill_text(common.error_code, "{status}", page.status().as_str())
-    );
-    render(lang, branding, text.title, &c)
+    let content = html! {
+        h1 { (text.title) }
+        p { (text.message) }
+        a class="button primary" href="/" { (link) }
+        p class="muted" { (fill(common.error_code, "{status}", page.status().as_str())) }
+    };
+    render(lang, branding, text.title, content)
 }
 
 /// An error page as a complete response, with `Retry-After` where waiting helps.

@@ -12,9 +12,9 @@
 //! Recovery codes are typed into the same field on the login page, so they must also be
 //! digits, optionally grouped with spaces.
 
-use std::fmt::Write;
+use maud::{Markup, html};
 
-use super::html::{escape, hidden_field};
+use super::html::hidden_field;
 use super::lang::Lang;
 use super::strings::strings;
 
@@ -129,13 +129,14 @@ impl FormError {
     }
 }
 
-/// The opening of a gateway form: `<form method="post">` plus the CSRF token.
-pub(crate) fn form_start(action: &str, csrf: &str) -> String {
-    format!(
-        r#"<form method="post" action="{}">{}"#,
-        escape(action),
-        hidden_field(CSRF_FIELD, csrf)
-    )
+/// A gateway form: `<form method="post">`, the CSRF token, then `body`.
+pub(crate) fn post_form(action: &str, csrf: &str, body: Markup) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            (hidden_field(CSRF_FIELD, csrf))
+            (body)
+        }
+    }
 }
 
 /// How a page wants its code field.
@@ -153,72 +154,48 @@ pub(crate) struct CodeField<'a> {
 
 /// The label, the error alert (if any), the hints and the code input, with the element id
 /// [`CODE_FIELD`]: the one code field of a page.
-pub(crate) fn code_field(f: &CodeField<'_>) -> String {
+pub(crate) fn code_field(f: &CodeField<'_>) -> Markup {
     code_field_with_id(f, CODE_FIELD)
 }
 
 /// Like [`code_field`], for a page with several code forms: element ids must be unique in a
 /// page (or a label points at the wrong field), so each gets its own `id`, and its error and
 /// hints are `{id}-error` and `{id}-hint-N`. The field name stays [`CODE_FIELD`].
-pub(crate) fn code_field_with_id(f: &CodeField<'_>, id: &str) -> String {
-    let id = escape(id);
-    let mut out = String::new();
-    let mut described_by: Vec<String> = Vec::new();
-    let _ = write!(out, r#"<label for="{id}">{}</label>"#, escape(f.label));
-    if let Some(error) = f.error {
-        let error_id = format!("{id}-error");
-        let _ = write!(
-            out,
-            r#"<p class="alert" role="alert" id="{error_id}">{}</p>"#,
-            escape(&error.message(f.lang))
-        );
-        described_by.push(error_id);
+pub(crate) fn code_field_with_id(f: &CodeField<'_>, id: &str) -> Markup {
+    let error = f
+        .error
+        .map(|error| (error.message(f.lang), format!("{id}-error")));
+    let hints: Vec<(&str, String)> = (1..)
+        .zip(f.hints)
+        .map(|(i, hint)| (*hint, format!("{id}-hint-{i}")))
+        .collect();
+    let described_by: Vec<&str> = error
+        .iter()
+        .map(|(_, error_id)| error_id.as_str())
+        .chain(hints.iter().map(|(_, hint_id)| hint_id.as_str()))
+        .collect();
+    let described_by = (!described_by.is_empty()).then(|| described_by.join(" "));
+    html! {
+        label for=(id) { (f.label) }
+        @if let Some((message, error_id)) = &error {
+            p class="alert" role="alert" id=(error_id) { (message) }
+        }
+        @for (hint, hint_id) in &hints {
+            p class="muted" id=(hint_id) { (hint) }
+        }
+        input class="code" id=(id) name=(CODE_FIELD) type="text"
+            autocomplete="one-time-code" inputmode="numeric" pattern="[0-9 ]*"
+            maxlength=(CODE_MAX_LEN) autocapitalize="off" spellcheck="false" required
+            aria-describedby=[described_by] aria-invalid=[f.error.map(|_| "true")]
+            autofocus[f.autofocus];
     }
-    for (i, hint) in f.hints.iter().enumerate() {
-        let hint_id = format!("{id}-hint-{}", i + 1);
-        let _ = write!(
-            out,
-            r#"<p class="muted" id="{hint_id}">{}</p>"#,
-            escape(hint)
-        );
-        described_by.push(hint_id);
-    }
-    let _ = write!(
-        out,
-        concat!(
-            r#"<input class="code" id="{id}" name="{name}" type="text" "#,
-            r#"autocomplete="one-time-code" inputmode="numeric" pattern="[0-9 ]*" "#,
-            r#"maxlength="{max}" autocapitalize="off" spellcheck="false" required"#,
-        ),
-        id = id,
-        name = CODE_FIELD,
-        max = CODE_MAX_LEN
-    );
-    if !described_by.is_empty() {
-        let _ = write!(out, r#" aria-describedby="{}""#, described_by.join(" "));
-    }
-    if f.error.is_some() {
-        out.push_str(r#" aria-invalid="true""#);
-    }
-    if f.autofocus {
-        out.push_str(" autofocus");
-    }
-    out.push('>');
-    out
 }
 
 /// A submit button. `action` sets [`ACTION_FIELD`] when the form has more than one choice.
-pub(crate) fn button(class: &str, label: &str, action: Option<FormAction>) -> String {
-    match action {
-        Some(action) => format!(
-            r#"<button class="{class}" type="submit" name="{ACTION_FIELD}" value="{}">{}</button>"#,
-            action.as_str(),
-            escape(label)
-        ),
-        None => format!(
-            r#"<button class="{class}" type="submit">{}</button>"#,
-            escape(label)
-        ),
+pub(crate) fn button(class: &str, label: &str, action: Option<FormAction>) -> Markup {
+    html! {
+        button class=(class) type="submit" name=[action.map(|_| ACTION_FIELD)]
+            value=[action.map(|action| action.as_str())] { (label) }
     }
 }
 
@@ -294,7 +271,8 @@ mod tests {
             hints: &["From the app"],
             error: None,
             autofocus: true,
-        });
+        })
+        .into_string();
         for attr in [
             r#"<label for="code">Code</label>"#,
             r#"id="code" name="code" type="text""#,
@@ -320,7 +298,8 @@ mod tests {
             hints: &["hint", "second"],
             error: Some(FormError::WrongCode),
             autofocus: false,
-        });
+        })
+        .into_string();
         assert!(html.starts_with(
             r#"<label for="code">Code</label><p class="alert" role="alert" id="code-error">Die code"#
         ));
@@ -340,7 +319,8 @@ mod tests {
                 autofocus: false,
             },
             "code-disable",
-        );
+        )
+        .into_string();
         assert!(html.starts_with(r#"<label for="code-disable">Code</label>"#));
         assert!(html.contains(r#"id="code-disable-error""#));
         assert!(html.contains(r#"<p class="muted" id="code-disable-hint-1">hint</p>"#));
@@ -350,12 +330,12 @@ mod tests {
     }
 
     #[test]
-    fn form_start_posts_and_carries_escaped_csrf() {
+    fn post_form_posts_and_carries_escaped_csrf() {
         assert_eq!(
-            form_start("/_mfa/verify?a=1&b=2", "tok\"en"),
+            post_form("/_mfa/verify?a=1&b=2", "tok\"en", html! { p { "x" } }).into_string(),
             concat!(
                 r#"<form method="post" action="/_mfa/verify?a=1&amp;b=2">"#,
-                r#"<input type="hidden" name="csrf" value="tok&quot;en">"#
+                r#"<input type="hidden" name="csrf" value="tok&quot;en"><p>x</p></form>"#
             )
         );
     }
@@ -363,11 +343,11 @@ mod tests {
     #[test]
     fn buttons_carry_their_action() {
         assert_eq!(
-            button("secondary", "Not now", Some(FormAction::Postpone)),
+            button("secondary", "Not now", Some(FormAction::Postpone)).into_string(),
             r#"<button class="secondary" type="submit" name="action" value="postpone">Not now</button>"#
         );
         assert_eq!(
-            button("primary", "<Go>", None),
+            button("primary", "<Go>", None).into_string(),
             r#"<button class="primary" type="submit">&lt;Go&gt;</button>"#
         );
     }

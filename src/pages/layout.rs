@@ -14,12 +14,11 @@
 //!   <footer>   operator's support text (optional)
 //! ```
 
-use std::fmt::Write;
+use maud::{Markup, Render, html};
 
-use super::html::escape;
+use super::html::raw::{DOCTYPE, STYLESHEET};
 use super::lang::Lang;
 use super::strings::strings;
-use super::style::STYLE;
 
 /// How the operator's organisation presents itself on the gateway pages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,54 +42,76 @@ impl Branding {
     }
 }
 
-/// Wraps page content (already HTML) in the shared document shell.
-pub(crate) fn render(lang: Lang, branding: &Branding, title: &str, content: &str) -> String {
+/// Wraps page content in the shared document shell. `title` is rendered as text.
+pub(crate) fn render(
+    lang: Lang,
+    branding: &Branding,
+    title: impl Render,
+    content: Markup,
+) -> String {
     let product = branding.product_name.trim();
-    let mut out = String::with_capacity(STYLE.len() + content.len() + 1024);
-    out.push_str("<!doctype html>\n");
-    let _ = write!(out, r#"<html lang="{}">"#, lang.code());
-    out.push_str(concat!(
-        r#"<head><meta charset="utf-8">"#,
-        r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#,
-        r#"<meta name="color-scheme" content="light dark">"#,
-        r#"<meta name="robots" content="noindex, nofollow">"#,
-        r#"<link rel="icon" href="data:,">"#,
-    ));
-    out.push_str("<title>");
-    out.push_str(&escape(title));
-    if !product.is_empty() {
-        out.push_str(&escape(strings(lang).common.title_separator));
-        out.push_str(&escape(product));
-    }
-    out.push_str("</title><style>");
-    out.push_str(STYLE);
-    out.push_str("</style></head>\n<body>\n<main>\n");
     let logo = branding.usable_logo();
-    if logo.is_some() || !product.is_empty() {
-        out.push_str(r#"<div class="brand">"#);
-        if let Some(uri) = logo {
-            // The product name next to it says what the logo says, so it is decorative.
-            let _ = write!(out, r#"<img src="{}" alt="">"#, escape(uri));
+    let support = branding
+        .support_text
+        .as_deref()
+        .map(str::trim)
+        .filter(|support| !support.is_empty());
+    // The line breaks are those the pages always had; markup between them is maud's.
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                meta name="robots" content="noindex, nofollow";
+                link rel="icon" href="data:,";
+                title {
+                    (title)
+                    @if !product.is_empty() {
+                        (strings(lang).common.title_separator) (product)
+                    }
+                }
+                style { (STYLESHEET) }
+            }
+            "\n"
+            body {
+                "\n"
+                main {
+                    "\n"
+                    @if logo.is_some() || !product.is_empty() {
+                        div class="brand" {
+                            @if let Some(uri) = logo {
+                                // The product name next to it says what the logo says, so it
+                                // is decorative.
+                                img src=(uri) alt="";
+                            }
+                            @if !product.is_empty() {
+                                span { (product) }
+                            }
+                        }
+                        "\n"
+                    }
+                    (content)
+                    "\n"
+                }
+                "\n"
+                @if let Some(support) = support {
+                    footer { p { (support) } }
+                    "\n"
+                }
+            }
+            "\n"
         }
-        if !product.is_empty() {
-            let _ = write!(out, "<span>{}</span>", escape(product));
-        }
-        out.push_str("</div>\n");
+        "\n"
     }
-    out.push_str(content);
-    out.push_str("\n</main>\n");
-    if let Some(support) = branding.support_text.as_deref().map(str::trim)
-        && !support.is_empty()
-    {
-        let _ = writeln!(out, "<footer><p>{}</p></footer>", escape(support));
-    }
-    out.push_str("</body>\n</html>\n");
-    out
+    .into_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pages::style::STYLE;
 
     fn branding() -> Branding {
         Branding {
@@ -102,7 +123,7 @@ mod tests {
 
     #[test]
     fn shell_has_language_viewport_and_style() {
-        let page = render(Lang::Nl, &branding(), "Titel", "<h1>x</h1>");
+        let page = render(Lang::Nl, &branding(), "Titel", html! { h1 { "x" } });
         assert!(page.starts_with("<!doctype html>\n<html lang=\"nl\">"));
         assert!(page.contains(r#"content="width=device-width, initial-scale=1""#));
         assert!(page.contains(&format!("<style>{STYLE}</style>")));
@@ -112,7 +133,7 @@ mod tests {
 
     #[test]
     fn branding_is_escaped_everywhere() {
-        let page = render(Lang::En, &branding(), "A & B", "");
+        let page = render(Lang::En, &branding(), "A & B", html! {});
         assert!(page.contains("<title>A &amp; B – Acme &lt;VMS&gt;</title>"));
         assert!(page.contains("<span>Acme &lt;VMS&gt;</span>"));
         assert!(page.contains("<footer><p>Help: &quot;desk&quot; &amp; co</p></footer>"));
@@ -131,14 +152,14 @@ mod tests {
                 logo_data_uri: Some(uri.into()),
                 ..branding()
             };
-            let page = render(Lang::En, &b, "t", "");
+            let page = render(Lang::En, &b, "t", html! {});
             assert!(!page.contains("<img"), "{uri}");
         }
     }
 
     #[test]
     fn empty_branding_leaves_out_brand_and_footer() {
-        let page = render(Lang::En, &Branding::default(), "Only title", "");
+        let page = render(Lang::En, &Branding::default(), "Only title", html! {});
         assert!(page.contains("<title>Only title</title>"));
         assert!(!page.contains("class=\"brand\""));
         assert!(!page.contains("<footer>"));

@@ -6,7 +6,15 @@
 //! plain server-rendered HTML: no JavaScript, no external fonts or images, one small inline
 //! stylesheet, large touch targets, labelled fields, and error messages in `role="alert"`.
 //! Text exists in English and Dutch ([`strings`]), chosen per request with
-//! [`Lang::negotiate`]. Every interpolated value is escaped ([`escape`]).
+//! [`Lang::negotiate`].
+//!
+//! Every page is a [`maud`] template: compiled with the gateway, and escaping every value it
+//! interpolates by default, in text and in attributes. Raw markup is written in one audited
+//! place only (the doctype and the stylesheet, both constants); translated strings with a
+//! placeholder are rendered by the template around the value, never by pasting markup (see
+//! `html.rs`). Names and other text from outside (user names, roles, audit details) are
+//! shown with [`visible`], which writes invisible and reordering characters such as U+202E
+//! as `\u{202E}`, so a page never shows another name than the stored one.
 //!
 //! Where the pages sit in a sign-in (the handlers decide; these are only the screens):
 //!
@@ -60,6 +68,7 @@ mod recovery;
 pub mod strings;
 mod style;
 mod verify;
+mod visible;
 
 pub use account::{AccountMessage, AccountView, account_page};
 pub use admin::{
@@ -71,7 +80,6 @@ pub use enroll::{EnrollView, enroll_page};
 pub use error_page::{ErrorPage, error_page, error_response};
 pub use form::{ACTION_FIELD, CODE_FIELD, CSRF_FIELD, FormAction, FormError};
 pub use headers::{html_response, page_headers};
-pub use html::escape;
 pub use lang::Lang;
 pub use layout::Branding;
 pub use notice::{NoticeKind, NoticeView, notice_page};
@@ -80,6 +88,7 @@ pub use qr::{QrError, qr_svg};
 pub use recovery::{RecoveryCodesView, recovery_codes_page};
 pub use style::content_security_policy;
 pub use verify::{VerifyView, verify_page};
+pub use visible::{Visible, is_hidden, visible, visible_text};
 
 #[cfg(test)]
 mod tests {
@@ -115,14 +124,25 @@ mod tests {
 
     /// Every page, in one language, with hostile values in every interpolated field.
     fn all_pages(lang: Lang, b: &Branding, codes: &[String]) -> Vec<(&'static str, String)> {
+        all_pages_named(lang, b, codes, EVIL)
+    }
+
+    /// Like [`all_pages`], with `name` in every field that holds a name or other text from
+    /// the VMS or the audit trail.
+    fn all_pages_named(
+        lang: Lang,
+        b: &Branding,
+        codes: &[String],
+        name: &str,
+    ) -> Vec<(&'static str, String)> {
         let mut pages = vec![
             (
                 "enroll",
                 enroll_page(&EnrollView {
                     lang,
                     branding: b,
-                    account: EVIL,
-                    issuer: EVIL,
+                    account: name,
+                    issuer: name,
                     otpauth_uri: &format!("otpauth://totp/{EVIL}?secret=JBSWY3DPEHPK3PXP"),
                     pairing_code: EVIL,
                     form_action: EVIL,
@@ -147,7 +167,7 @@ mod tests {
                 verify_page(&VerifyView {
                     lang,
                     branding: b,
-                    account: EVIL,
+                    account: name,
                     form_action: EVIL,
                     csrf: EVIL,
                     error: Some(FormError::CsrfInvalid),
@@ -185,7 +205,7 @@ mod tests {
                 account_page(&AccountView {
                     lang,
                     branding: b,
-                    account: EVIL,
+                    account: name,
                     enrolled,
                     enrolled_since: Some(EVIL),
                     last_used: Some(EVIL),
@@ -204,14 +224,14 @@ mod tests {
                 }),
             ));
         }
-        let results = [EVIL.to_owned(), "jan".to_owned()];
-        for query in ["", EVIL] {
+        let results = [name.to_owned(), "jan".to_owned()];
+        for query in ["", name] {
             pages.push((
                 "admin-search",
                 admin_search_page(&AdminSearchView {
                     lang,
                     branding: b,
-                    admin: EVIL,
+                    admin: name,
                     query,
                     results: &results,
                     search_action: EVIL,
@@ -220,10 +240,10 @@ mod tests {
             ));
         }
         let event = AdminEvent {
-            at: EVIL.to_owned(),
-            event: EVIL.to_owned(),
-            actor: EVIL.to_owned(),
-            detail: EVIL.to_owned(),
+            at: name.to_owned(),
+            event: name.to_owned(),
+            actor: name.to_owned(),
+            detail: name.to_owned(),
         };
         let events = [event.clone(), event];
         pages.push((
@@ -231,14 +251,14 @@ mod tests {
             admin_user_page(&AdminUserView {
                 lang,
                 branding: b,
-                admin: EVIL,
-                user: EVIL,
+                admin: name,
+                user: name,
                 enrolled: true,
                 enrolled_since: Some(EVIL),
                 last_used: Some(EVIL),
                 locked_until: Some(EVIL),
-                role: Some(EVIL),
-                policy_state: Some(EVIL),
+                role: Some(name),
+                policy_state: Some(name),
                 recovery_remaining: 2,
                 events: &events,
                 csrf: EVIL,
@@ -330,15 +350,78 @@ mod tests {
         for lang in LANGS {
             for (name, page) in all_pages(lang, &b, &c) {
                 assert!(!page.contains("<script"), "{name} {lang:?}");
-                assert!(!page.contains("alert('x')"), "{name} {lang:?}");
+                assert!(!page.contains("</script>"), "{name} {lang:?}");
                 assert!(!page.contains("\"&\""), "{name} {lang:?}");
-                // The only way a value shows up is escaped.
+                // The only way a value shows up is escaped (`'` needs no escaping: every
+                // attribute value is double-quoted).
                 assert!(
-                    page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;"),
+                    page.contains("&lt;script&gt;alert('x')&lt;/script&gt;&quot;&amp;"),
                     "{name}"
                 );
             }
         }
+    }
+
+    /// The page's text as a reader sees it: without tags (whose attribute values may keep a
+    /// name exactly, to send it back) and without the content of a `<textarea>` (the value
+    /// of a field).
+    fn shown_text(page: &str) -> String {
+        let mut text = String::new();
+        let mut in_textarea = false;
+        for (i, part) in page.split('<').enumerate() {
+            let (tag, after) = if i == 0 {
+                ("", part)
+            } else {
+                part.split_once('>').unwrap()
+            };
+            if tag.starts_with("textarea") {
+                in_textarea = true;
+            } else if tag.starts_with("/textarea") {
+                in_textarea = false;
+            }
+            if !in_textarea {
+                text.push_str(after);
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn names_are_shown_visibly_on_every_page() {
+        const SPOOF: &str = "adm\u{202E}nimda\u{2066}\u{200B}\u{7}";
+        let (b, c) = (branding(), codes());
+        let mut shown = 0;
+        for lang in LANGS {
+            for (name, page) in all_pages_named(lang, &b, &c, SPOOF) {
+                let text = shown_text(&page);
+                // The line breaks between elements are the page's own.
+                assert!(
+                    !text.chars().any(|c| c != '\n' && is_hidden(c)),
+                    "{name} {lang:?}: a hidden character is shown raw"
+                );
+                let escaped = r"adm\u{202E}nimda\u{2066}\u{200B}\u{7}";
+                if text.contains(escaped) {
+                    shown += 1;
+                }
+                // A value sent back by a form keeps the stored name.
+                for input in tags(&page, "input") {
+                    if attr(input, "name") == Some(USER_FIELD) {
+                        assert_eq!(attr(input, "value"), Some(SPOOF), "{name}");
+                    }
+                }
+            }
+        }
+        // Enroll, verify, both account pages, the search with a query (and the one without,
+        // in its header), and the user page: every page that names someone.
+        assert_eq!(shown, 2 * 7);
+    }
+
+    #[test]
+    fn shown_text_can_fail() {
+        assert_eq!(
+            shown_text("<p a=\"\u{202E}\">x<textarea>\u{202E}</textarea>y</p>"),
+            "xy"
+        );
     }
 
     #[test]

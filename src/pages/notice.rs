@@ -8,10 +8,10 @@
 //! CSRF token, like every other gateway form, so the handler can release the session only
 //! after the page was seen.
 
-use std::fmt::Write;
+use maud::html;
 
-use super::form::{ACTION_FIELD, FormAction, button, form_start};
-use super::html::{escape, fill_text, hidden_field};
+use super::form::{ACTION_FIELD, FormAction, button, post_form};
+use super::html::{fill, hidden_field};
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::strings;
@@ -37,51 +37,37 @@ pub struct NoticeView<'a> {
 /// Renders a notice page; its button sends [`FormAction::Continue`].
 pub fn notice_page(v: &NoticeView<'_>) -> String {
     let t = &strings(v.lang).notice;
-    let mut c = String::new();
-    let title = match v.kind {
-        NoticeKind::RecoveryCodeUsed { remaining } => {
-            let _ = write!(
-                c,
-                "<h1>{}</h1><p>{}</p>",
-                escape(t.recovery_used_title),
-                escape(t.recovery_used_once)
-            );
-            match remaining {
-                // No codes and possibly no phone: say so plainly, in a box that stands out.
-                0 => {
-                    let _ = write!(
-                        c,
-                        r#"<div class="warn"><p><strong>{}</strong></p><p>{}</p></div>"#,
-                        escape(t.recovery_left_none),
-                        escape(t.recovery_none_advice)
-                    );
+    let (title, message) = match v.kind {
+        NoticeKind::RecoveryCodeUsed { remaining } => (
+            t.recovery_used_title,
+            html! {
+                h1 { (t.recovery_used_title) }
+                p { (t.recovery_used_once) }
+                @match remaining {
+                    // No codes and possibly no phone: say so plainly, in a box that stands
+                    // out.
+                    0 => div class="warn" {
+                        p { strong { (t.recovery_left_none) } }
+                        p { (t.recovery_none_advice) }
+                    },
+                    1 => p { strong { (t.recovery_left_one) } },
+                    n => p { strong { (fill(t.recovery_left_many, "{count}", n)) } },
                 }
-                1 => {
-                    let _ = write!(c, "<p><strong>{}</strong></p>", escape(t.recovery_left_one));
+                @if remaining > 0 {
+                    p class="muted" { (strings(v.lang).verify.lost_phone) }
                 }
-                n => {
-                    let _ = write!(
-                        c,
-                        "<p><strong>{}</strong></p>",
-                        fill_text(t.recovery_left_many, "{count}", &n.to_string())
-                    );
-                }
-            }
-            if remaining > 0 {
-                let _ = write!(
-                    c,
-                    r#"<p class="muted">{}</p>"#,
-                    escape(strings(v.lang).verify.lost_phone)
-                );
-            }
-            t.recovery_used_title
-        }
+            },
+        ),
     };
-    c.push_str(&form_start(v.form_action, v.csrf));
-    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Continue.as_str()));
-    c.push_str(&button("primary", t.continue_button, None));
-    c.push_str("</form>");
-    render(v.lang, v.branding, title, &c)
+    let form = html! {
+        (hidden_field(ACTION_FIELD, FormAction::Continue.as_str()))
+        (button("primary", t.continue_button, None))
+    };
+    let content = html! {
+        (message)
+        (post_form(v.form_action, v.csrf, form))
+    };
+    render(v.lang, v.branding, title, content)
 }
 
 #[cfg(test)]
@@ -119,12 +105,12 @@ mod tests {
         let t = &strings(Lang::En).notice;
         let none = page(Lang::En, 0);
         assert!(none.contains(r#"<div class="warn"><p><strong>That was your last recovery code."#));
-        assert!(none.contains(&escape(t.recovery_none_advice)));
+        assert!(none.contains(t.recovery_none_advice));
         assert!(t.recovery_none_advice.contains("new codes"));
         assert!(t.recovery_none_advice.contains("MSP"));
         let some = page(Lang::En, 3);
         assert!(!some.contains("class=\"warn\""));
-        assert!(!some.contains(&escape(t.recovery_none_advice)));
+        assert!(!some.contains(t.recovery_none_advice));
         assert!(some.contains("Contact your MSP"));
     }
 

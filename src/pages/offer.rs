@@ -4,10 +4,9 @@
 //! choices in one form: "Set up now" (the primary button, first in order so Enter picks it)
 //! and "Not now". Declining is never hidden or shamed; the page says it will ask again.
 
-use std::fmt::Write;
+use maud::html;
 
-use super::form::{FormAction, button, form_start};
-use super::html::escape;
+use super::form::{FormAction, button, post_form};
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::strings;
@@ -25,23 +24,18 @@ pub struct OfferView<'a> {
 pub fn offer_page(v: &OfferView<'_>) -> String {
     let s = strings(v.lang);
     let t = &s.offer;
-    let mut c = String::new();
-    let _ = write!(
-        c,
-        r#"<h1>{}</h1><p>{}</p><p>{}</p>"#,
-        escape(t.title),
-        escape(t.explain),
-        escape(t.optional)
-    );
-    c.push_str(&form_start(v.form_action, v.csrf));
-    c.push_str(&button("primary", t.set_up_now, Some(FormAction::SetUp)));
-    c.push_str(&button(
-        "secondary",
-        s.common.not_now,
-        Some(FormAction::Postpone),
-    ));
-    let _ = write!(c, r#"</form><p class="muted">{}</p>"#, escape(t.later_hint));
-    render(v.lang, v.branding, t.title, &c)
+    let choices = html! {
+        (button("primary", t.set_up_now, Some(FormAction::SetUp)))
+        (button("secondary", s.common.not_now, Some(FormAction::Postpone)))
+    };
+    let content = html! {
+        h1 { (t.title) }
+        p { (t.explain) }
+        p { (t.optional) }
+        (post_form(v.form_action, v.csrf, choices))
+        p class="muted" { (t.later_hint) }
+    };
+    render(v.lang, v.branding, t.title, content)
 }
 
 #[cfg(test)]

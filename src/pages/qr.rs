@@ -13,9 +13,8 @@
 
 use std::fmt::Write;
 
+use maud::{Markup, html};
 use qrcode::{Color, EcLevel, QrCode};
-
-use super::html::escape;
 
 /// Width of the light border around the symbol, in modules (ISO/IEC 18004: four).
 const QUIET_ZONE: usize = 4;
@@ -36,8 +35,9 @@ pub enum QrError {
 }
 
 /// Draws `data` as a QR code: an `<svg>` element labelled with `label` for assistive
-/// technology. Both the label and the data are escaped; the data only appears as modules.
-pub fn qr_svg(data: &str, label: &str) -> Result<String, QrError> {
+/// technology. The label is escaped like any template value; the data only appears as
+/// modules, drawn as path data made of numbers.
+pub fn qr_svg(data: &str, label: &str) -> Result<Markup, QrError> {
     let code =
         QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M).map_err(|source| {
             QrError::Encode {
@@ -47,23 +47,15 @@ pub fn qr_svg(data: &str, label: &str) -> Result<String, QrError> {
         })?;
     let width = code.width();
     let size = width + 2 * QUIET_ZONE;
-    let label = escape(label);
-
-    let mut svg = String::with_capacity(256 + width * width);
-    let _ = write!(
-        svg,
-        concat!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" "#,
-            r#"role="img" aria-label="{label}" shape-rendering="crispEdges">"#,
-            r#"<title>{label}</title>"#,
-            r##"<rect width="{size}" height="{size}" fill="#fff"/><path fill="#000" d=""##,
-        ),
-        size = size,
-        label = label
-    );
-    svg.push_str(&module_path(&code.to_colors(), width));
-    svg.push_str(r#""/></svg>"#);
-    Ok(svg)
+    let view_box = format!("0 0 {size} {size}");
+    Ok(html! {
+        svg xmlns="http://www.w3.org/2000/svg" viewBox=(view_box) role="img" aria-label=(label)
+            shape-rendering="crispEdges" {
+            title { (label) }
+            rect width=(size) height=(size) fill="#fff" {}
+            path fill="#000" d=(module_path(&code.to_colors(), width)) {}
+        }
+    })
 }
 
 /// SVG path data covering every dark module; one `M x y h n v1 h -n z` rectangle per
@@ -128,7 +120,7 @@ mod tests {
 
     #[test]
     fn svg_is_inline_labelled_and_scalable() {
-        let svg = qr_svg(URI, "QR code").unwrap();
+        let svg = qr_svg(URI, "QR code").unwrap().into_string();
         assert!(svg.starts_with("<svg "));
         assert!(svg.ends_with("</svg>"));
         assert!(!svg.contains("<?xml"));
@@ -144,7 +136,7 @@ mod tests {
         let code = QrCode::with_error_correction_level(URI.as_bytes(), EcLevel::M).unwrap();
         let width = code.width();
         let size = width + 2 * QUIET_ZONE;
-        let svg = qr_svg(URI, "x").unwrap();
+        let svg = qr_svg(URI, "x").unwrap().into_string();
         assert!(svg.contains(&format!(r#"viewBox="0 0 {size} {size}""#)));
         let grid = decode_path(&svg, size);
         for (i, color) in code.to_colors().iter().enumerate() {
@@ -159,7 +151,9 @@ mod tests {
 
     #[test]
     fn label_is_escaped_and_data_never_appears_as_text() {
-        let svg = qr_svg("<script>alert(1)</script>", r#"a "quoted" <label>"#).unwrap();
+        let svg = qr_svg("<script>alert(1)</script>", r#"a "quoted" <label>"#)
+            .unwrap()
+            .into_string();
         assert!(svg.contains("aria-label=\"a &quot;quoted&quot; &lt;label&gt;\""));
         assert!(!svg.contains("<script"));
         assert!(!svg.contains("<label>"));

@@ -4,10 +4,10 @@
 //! store the codes before continuing, shows them in a large monospace grid that is easy to
 //! copy or print, and says they will not be shown again.
 
-use std::fmt::Write;
+use maud::html;
 
-use super::form::{ACTION_FIELD, FormAction, button, form_start};
-use super::html::{escape, hidden_field};
+use super::form::{ACTION_FIELD, FormAction, button, post_form};
+use super::html::hidden_field;
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::strings;
@@ -26,23 +26,22 @@ pub struct RecoveryCodesView<'a> {
 /// Renders the recovery codes page.
 pub fn recovery_codes_page(v: &RecoveryCodesView<'_>) -> String {
     let t = &strings(v.lang).recovery;
-    let mut c = String::new();
-    let _ = write!(
-        c,
-        r#"<h1>{}</h1><p>{}</p><ol class="codes" aria-label="{}">"#,
-        escape(t.title),
-        escape(t.intro),
-        escape(t.codes_label)
-    );
-    for code in v.codes {
-        let _ = write!(c, "<li>{}</li>", escape(code));
-    }
-    let _ = write!(c, "</ol><p>{}</p>", escape(t.keep_safe));
-    c.push_str(&form_start(v.form_action, v.csrf));
-    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Continue.as_str()));
-    c.push_str(&button("primary", t.continue_button, None));
-    c.push_str("</form>");
-    render(v.lang, v.branding, t.title, &c)
+    let form = html! {
+        (hidden_field(ACTION_FIELD, FormAction::Continue.as_str()))
+        (button("primary", t.continue_button, None))
+    };
+    let content = html! {
+        h1 { (t.title) }
+        p { (t.intro) }
+        ol class="codes" aria-label=(t.codes_label) {
+            @for code in v.codes {
+                li { (code) }
+            }
+        }
+        p { (t.keep_safe) }
+        (post_form(v.form_action, v.csrf, form))
+    };
+    render(v.lang, v.branding, t.title, content)
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 //! side by side without reading any markup. Page modules pick a [`Strings`] with
 //! [`strings`] and never contain user-facing literals of their own.
 //!
-//! Texts are plain text, not HTML: pages escape them. A few carry a placeholder
-//! (`{account}`, `{minutes}`, `{status}`, `{count}`, `{user}`, …) that the page fills with an
-//! escaped value. Where a count can be one, there is a separate text for one, because Dutch
-//! and English both change the noun.
+//! Texts are plain text, never HTML (a test checks): the page templates escape them. A few
+//! carry a placeholder (`{account}`, `{minutes}`, `{status}`, `{count}`, `{user}`, …) that the
+//! template renders the value in: the text around it as text, the value as the template
+//! builds it (a name in `<strong>`, made visible). Markup such as that `<strong>` is the
+//! template's, never a string's. Where a count can be one, there is a separate text for one,
+//! because Dutch and English both change the noun.
 //!
 //! Wording follows the VMS announcement: "MFA", "authenticator app", "pairing code"
 //! ("koppelcode") and "login code" ("inlogcode"); lost phones are handled by the MSP. The

@@ -6,13 +6,14 @@
 //! user who lost their phone what to do (the MSP disconnects MFA), and offers a way back to
 //! the sign-in page for someone on the wrong account.
 
-use std::fmt::Write;
+use maud::html;
 
-use super::form::{ACTION_FIELD, CodeField, FormAction, FormError, button, code_field, form_start};
-use super::html::{escape, fill, hidden_field};
+use super::form::{ACTION_FIELD, CodeField, FormAction, FormError, button, code_field, post_form};
+use super::html::{fill, hidden_field};
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::strings;
+use super::visible::visible;
 
 /// What the login code page shows.
 #[derive(Debug, Clone)]
@@ -29,32 +30,26 @@ pub struct VerifyView<'a> {
 /// Renders the login code page.
 pub fn verify_page(v: &VerifyView<'_>) -> String {
     let t = &strings(v.lang).verify;
-    let mut c = String::new();
-    let _ = write!(c, "<h1>{}</h1>", escape(t.title));
-    let account = format!("<strong>{}</strong>", escape(v.account));
-    let _ = write!(
-        c,
-        "<p>{}</p>",
-        fill(t.signing_in_as, &[("{account}", &account)])
-    );
-    c.push_str(&form_start(v.form_action, v.csrf));
-    c.push_str(&hidden_field(ACTION_FIELD, FormAction::Verify.as_str()));
-    c.push_str(&code_field(&CodeField {
-        lang: v.lang,
-        label: t.code_label,
-        hints: &[t.hint, t.recovery_hint],
-        error: v.error,
-        autofocus: true,
-    }));
-    c.push_str(&button("primary", t.verify_button, None));
-    c.push_str("</form>");
-    let _ = write!(
-        c,
-        r#"<p class="muted">{}</p><p><a href="/">{}</a></p>"#,
-        escape(t.lost_phone),
-        escape(t.other_account)
-    );
-    render(v.lang, v.branding, t.title, &c)
+    let account = html! { strong { (visible(v.account)) } };
+    let form = html! {
+        (hidden_field(ACTION_FIELD, FormAction::Verify.as_str()))
+        (code_field(&CodeField {
+            lang: v.lang,
+            label: t.code_label,
+            hints: &[t.hint, t.recovery_hint],
+            error: v.error,
+            autofocus: true,
+        }))
+        (button("primary", t.verify_button, None))
+    };
+    let content = html! {
+        h1 { (t.title) }
+        p { (fill(t.signing_in_as, "{account}", account)) }
+        (post_form(v.form_action, v.csrf, form))
+        p class="muted" { (t.lost_phone) }
+        p { a href="/" { (t.other_account) } }
+    };
+    render(v.lang, v.branding, t.title, content)
 }
 
 #[cfg(test)]

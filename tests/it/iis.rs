@@ -33,14 +33,21 @@ use crate::support::browser::{csrf, location, pairing_secret, recovery_codes, se
 use crate::support::*;
 
 /// Accounts of the stand-in: name, role. Every password is `pw`.
-const ACCOUNTS: [(&str, &str); 5] = [
+const ACCOUNTS: [(&str, &str); 6] = [
     ("sup1", "Supplier"),
     ("cust1", "Customer"),
     ("msp1", "MSP"),
     ("kate", "Customer"),
     // With the Kelvin sign (U+212A): another account, whose name folds to "kate".
     ("\u{212a}ate", "Customer"),
+    // With a right-to-left override (U+202E): drawn as "evecarlin" reversed after "eve".
+    (SPOOFED, "Customer"),
 ];
+
+/// A user name that a browser draws as another name, unless the override is made visible.
+const SPOOFED: &str = "eve\u{202e}nilrac";
+/// How the gateway's pages show it.
+const SPOOFED_SHOWN: &str = r"eve\u{202E}nilrac";
 
 #[derive(Default)]
 struct State {
@@ -739,4 +746,85 @@ async fn an_account_whose_name_folds_onto_another_is_refused() {
     let r = pass_code(&again, &w.gw, &secret).await;
     assert_eq!(r.status(), 302);
     assert!(home(&again, &w.gw).await.contains("Welcome kate"));
+}
+
+/// The page as a reader sees it: its text without the tags (the attribute values of a form
+/// may keep a name exactly, to send it back).
+fn shown_text(html: &str) -> String {
+    html.split('<')
+        .map(|part| part.split_once('>').map_or(part, |(_, text)| text))
+        .collect()
+}
+
+async fn gateway_page(c: &reqwest::Client, gw: &Gw, path: &str) -> String {
+    let r = c.get(url(gw, path)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.unwrap()
+}
+
+/// Display spoofing (issue 14, lower finding): a VMS user name carrying a right-to-left
+/// override is shown with the override as a visible escape, on the user's own page and on
+/// the MSP's search, user page and audit view, so the MSP is never shown another name than
+/// the stored one; the forms still act on the stored name.
+#[tokio::test]
+async fn a_name_with_a_bidirectional_override_is_shown_as_it_is_stored() {
+    let w = world(IIS_VMS).await;
+    let eve = client(&w.gw);
+    enroll(&eve, &w.gw, SPOOFED).await;
+    let html = gateway_page(&eve, &w.gw, "/.mfa/account").await;
+    assert!(
+        html.contains(&format!("Signed in as <strong>{SPOOFED_SHOWN}</strong>")),
+        "{html}"
+    );
+    assert!(!html.contains('\u{202e}'), "{html}");
+
+    let msp = client(&w.gw);
+    enroll(&msp, &w.gw, "msp1").await;
+    let html = gateway_page(&msp, &w.gw, "/.mfa/admin/?q=eve").await;
+    assert!(
+        html.contains(&format!(
+            r#"<a href="/.mfa/admin/user?u=eve%E2%80%AEnilrac">{SPOOFED_SHOWN}</a>"#
+        )),
+        "{html}"
+    );
+    assert!(!html.contains('\u{202e}'), "{html}");
+
+    let html = gateway_page(&msp, &w.gw, "/.mfa/admin/user?u=eve%E2%80%AEnilrac").await;
+    let text = shown_text(&html);
+    assert!(!text.contains('\u{202e}'), "{text}");
+    assert!(
+        html.contains(&format!("<title>MFA for {SPOOFED_SHOWN} – ")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<h1>MFA for {SPOOFED_SHOWN}</h1>")));
+    assert!(html.contains(&format!("disconnect MFA for {SPOOFED_SHOWN}</label>")));
+    // The audit view: the enrollment names the user as its actor.
+    assert!(
+        html.contains(&format!(r#"data-label="By">{SPOOFED_SHOWN}</td>"#)),
+        "{html}"
+    );
+    // The only place the stored name is written as it is: the value the forms send back.
+    assert!(html.contains(&format!(
+        r#"<input type="hidden" name="user" value="{SPOOFED}">"#
+    )));
+    let r = msp
+        .post(url(&w.gw, "/.mfa/admin/reset"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("action", "reset"),
+            ("user", SPOOFED),
+            ("reason", "phone lost"),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let records = w.gw.gateway().audit.recent_for(SPOOFED, 100, 10).await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.event == mfa_gateway::audit::Event::Reset),
+        "{records:?}"
+    );
 }
