@@ -315,12 +315,15 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
                 return fail("--reason must not be empty");
             }
             ops.reset(&norm(&user), &actor, reason.trim(), now).await.map(|had| {
-                println!("MFA disconnected for {} (had an app: {had}); their sessions end on every instance.", norm(&user));
+                println!("MFA disconnected for {} (had an app: {had}); their sessions end on every instance.", mfa_gateway::pages::visible_text(&norm(&user)));
             })
         }
         AdminCommand::Reseal { dry_run } => return reseal(&cfg, &ops, &actor, dry_run, now).await,
         AdminCommand::Unlock { user } => ops.unlock(&norm(&user), &actor, now).await.map(|was| {
-            println!("{} unlocked (was locked: {was}).", norm(&user));
+            println!(
+                "{} unlocked (was locked: {was}).",
+                mfa_gateway::pages::visible_text(&norm(&user))
+            );
         }),
     };
     match result {

@@ -101,8 +101,10 @@ impl ResealReport {
                 "could not open (left as they are): {}",
                 self.unreadable.len()
             );
+            // Names come from the store (the VMS): shown with control characters escaped, so
+            // a name cannot send escape sequences to the operator's terminal.
             for (user, why) in &self.unreadable {
-                let _ = writeln!(out, "  {user}: {why}");
+                let _ = writeln!(out, "  {}: {why}", crate::pages::visible_text(user));
             }
         }
         if !self.busy.is_empty() {
@@ -112,7 +114,7 @@ impl ResealReport {
                 self.busy.len()
             );
             for user in &self.busy {
-                let _ = writeln!(out, "  {user}");
+                let _ = writeln!(out, "  {}", crate::pages::visible_text(user));
             }
         }
         if let Some(why) = &self.stopped {
@@ -239,6 +241,21 @@ mod tests {
 
     fn secret_of(user: &str) -> Vec<u8> {
         format!("secret of {user}").into_bytes()
+    }
+
+    #[test]
+    fn names_in_the_report_cannot_reach_the_terminal_as_control_characters() {
+        let report = ResealReport {
+            unreadable: vec![("eve\u{1b}[2Jmallory".into(), "bad".into())],
+            busy: vec!["kim\u{202e}".into()],
+            ..ResealReport::default()
+        };
+        let text = report.render("k2", true);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text}"
+        );
+        assert!(text.contains("eve\\u{1B}[2Jmallory"), "{text}");
     }
 
     #[tokio::test]
