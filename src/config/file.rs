@@ -209,3 +209,140 @@ pub struct PolicyRefFile {
     pub file: Option<String>,
     pub watch_interval: Option<String>,
 }
+
+/// Parses configuration text, reporting every unknown or mistyped key at once (each as the
+/// key's path and one line of explanation), not only the first: an operator fixing a file
+/// should not have to run `check-config` once per typo.
+///
+/// How: TOML syntax errors stop at once (with line and column). Otherwise the document is
+/// deserialized from its parsed form with the path of every failure tracked; the offending
+/// key is taken out and the rest deserialized again, until nothing fails or a failure has no
+/// key to take out (a missing required key). Bounded by the number of keys in the file.
+pub fn parse(text: &str) -> Result<FileConfig, Vec<(String, String)>> {
+    let mut doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| vec![(String::new(), one_line(&e.to_string()))])?;
+    let mut problems = Vec::new();
+    for _ in 0..=count_keys(&doc) {
+        let value = toml::Value::Table(doc.clone());
+        match serde_path_to_error::deserialize::<_, FileConfig>(value) {
+            Ok(file) if problems.is_empty() => return Ok(file),
+            Ok(_) => return Err(problems),
+            Err(e) => {
+                let mut path: Vec<PathStep> = steps(e.path());
+                let message = without_table_suffix(&one_line(&e.inner().to_string()));
+                let unknown = unknown_field(&message);
+                // The path names the unknown key itself, or (for some deserializers) only
+                // the table that holds it.
+                if let Some(field) = &unknown
+                    && !matches!(path.last(), Some(PathStep::Key(k)) if k == field)
+                {
+                    path.push(PathStep::Key(field.clone()));
+                }
+                let explanation = match &unknown {
+                    Some(_) => format!("unknown key ({})", expected_part(&message)),
+                    None => message,
+                };
+                problems.push((render(&path), explanation));
+                if !remove(&mut doc, &path) {
+                    return Err(problems);
+                }
+            }
+        }
+    }
+    Err(problems)
+}
+
+#[derive(Debug, Clone)]
+enum PathStep {
+    Key(String),
+    Index(usize),
+}
+
+fn steps(path: &serde_path_to_error::Path) -> Vec<PathStep> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|s| match s {
+            Segment::Map { key } => Some(PathStep::Key(key.clone())),
+            Segment::Seq { index } => Some(PathStep::Index(*index)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn render(path: &[PathStep]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            PathStep::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            PathStep::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Takes the value at `path` out of the document; false when there is nothing to take.
+fn remove(doc: &mut toml::Table, path: &[PathStep]) -> bool {
+    match path {
+        [PathStep::Key(k)] => doc.remove(k).is_some(),
+        [PathStep::Key(k), rest @ ..] => doc.get_mut(k).is_some_and(|v| remove_in(v, rest)),
+        _ => false,
+    }
+}
+
+fn remove_in(v: &mut toml::Value, path: &[PathStep]) -> bool {
+    match (v, path) {
+        (toml::Value::Table(t), p) => remove(t, p),
+        (toml::Value::Array(a), [PathStep::Index(i), rest @ ..]) if !rest.is_empty() => {
+            a.get_mut(*i).is_some_and(|v| remove_in(v, rest))
+        }
+        _ => false,
+    }
+}
+
+fn count_keys(t: &toml::Table) -> usize {
+    fn value(v: &toml::Value) -> usize {
+        match v {
+            toml::Value::Table(t) => count_keys(t),
+            toml::Value::Array(a) => a.iter().map(value).sum(),
+            _ => 0,
+        }
+    }
+    t.len() + t.values().map(value).sum::<usize>()
+}
+
+/// The field name of serde's "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// The "expected one of ..." part of serde's message, for a hint.
+fn expected_part(message: &str) -> String {
+    message
+        .split_once(", ")
+        .map_or("not a setting of this table", |(_, e)| e)
+        .to_string()
+}
+
+/// toml ends its messages with where it was ("... in `mfa.window`"); the key path says it.
+fn without_table_suffix(message: &str) -> String {
+    match message.rfind(" in `") {
+        Some(i) if message.ends_with('`') => message[..i].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -552,8 +552,16 @@ impl Config {
 
     /// Parses and validates configuration text; `path` names the file for relative paths.
     pub fn from_toml(text: &str, path: &Path, mode: Mode) -> Result<Config, ConfigErrors> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| {
-            ConfigErrors::single("", format!("{}: {}", path.display(), toml_error(&e)))
+        let file: FileConfig = file::parse(text).map_err(|problems| {
+            let mut errors = ConfigErrors::default();
+            for (key, msg) in problems {
+                if key.is_empty() {
+                    errors.push("", format!("{}: {msg}", path.display()));
+                } else {
+                    errors.push(key, msg);
+                }
+            }
+            errors
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let case_sensitive = file

@@ -100,11 +100,34 @@ fn readiness_parts_must_be_known() {
 fn unknown_keys_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("g.toml");
-    std::fs::write(&f, "[upsteam]\nurl = \"http://x\"\n").unwrap();
+    std::fs::write(
+        &f,
+        "[upsteam]\nurl = \"http://x\"\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n\
+         [mfa]\nwindow = \"one\"\nkeys = [{ id = \"a\", fil = \"k\" }]\n\
+         [[vms.login]]\nmethod = \"POST\"\npth = \"/x\"\n",
+    )
+    .unwrap();
     let out = bin().arg("check-config").arg(&f).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("upsteam"), "{err}");
+    // Every wrong key, one line each, by its path.
+    for line in [
+        "upsteam: unknown key (expected one of `version`, `server`",
+        "server.lisen: unknown key (expected one of `listen`",
+        "mfa.window: invalid type: string \"one\", expected u8",
+        "mfa.keys[0].fil: unknown key (expected one of `id`, `file`, `env`, `value`)",
+        "vms.login[0].pth: unknown key (expected one of `method`, `path`",
+    ] {
+        assert!(
+            err.lines().any(|l| l.starts_with(line)),
+            "{line:?} in:\n{err}"
+        );
+    }
+    assert_eq!(
+        err.lines().count(),
+        6,
+        "a heading and one line per key:\n{err}"
+    );
 }
 
 #[test]
