@@ -188,7 +188,33 @@ pub struct Upstream {
     pub pool_idle_timeout: Duration,
     pub pool_max_idle: usize,
     pub readiness_path: String,
+    /// Headers removed from every VMS answer before it reaches a client (they advertise the
+    /// VMS's software stack): `Server`, `X-Powered-By`, `X-AspNet-Version`,
+    /// `X-AspNetMvc-Version` by default.
+    pub strip_response_headers: Box<[HeaderName]>,
 }
+
+/// The default of `upstream.strip_response_headers`.
+pub const STRIP_RESPONSE_HEADERS: [&str; 4] = [
+    "Server",
+    "X-Powered-By",
+    "X-AspNet-Version",
+    "X-AspNetMvc-Version",
+];
+
+/// The most names `upstream.strip_response_headers` may list (one bit each while an answer's
+/// headers are scanned, see `proxy::headers::strip_response`).
+pub const STRIP_RESPONSE_HEADERS_MAX: usize = 64;
+
+/// Headers the gateway or the browser cannot do without; they are never stripped.
+const NEVER_STRIPPED: [&str; 6] = [
+    "set-cookie",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "location",
+];
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -595,6 +621,28 @@ impl Validator {
         let vms = self.vms(f.vms.unwrap_or_default());
         let policy = self.policy(f.policy.unwrap_or_default());
         let admin = self.admin(f.admin.unwrap_or_default());
+        if let (Some(u), Some(v)) = (&upstream, &vms) {
+            // The gateway reads these headers of the answer that sets a session; stripping
+            // them first would leave it without the user's identity.
+            let read: [Option<&HeaderName>; 2] = [
+                match &v.role_source {
+                    RoleSource::Header(h) => Some(h),
+                    _ => None,
+                },
+                match &v.reported_user {
+                    ReportedUser::Header(h) => Some(h),
+                    _ => None,
+                },
+            ];
+            for h in read.into_iter().flatten() {
+                if u.strip_response_headers.contains(h) {
+                    self.errors.push(
+                        "upstream.strip_response_headers",
+                        format!("lists {h:?}, which vms.role reads to identify the user"),
+                    );
+                }
+            }
+        }
         if let (Some(m), Some(s)) = (&metrics, &server)
             && m.listen == Some(s.listen)
         {
@@ -941,7 +989,46 @@ impl Validator {
             ),
             pool_max_idle: u.pool_max_idle.unwrap_or(256),
             readiness_path,
+            strip_response_headers: self.strip_response_headers(u.strip_response_headers),
         })
+    }
+
+    fn strip_response_headers(&mut self, names: Option<Vec<String>>) -> Box<[HeaderName]> {
+        const KEY: &str = "upstream.strip_response_headers";
+        let names = names.unwrap_or_else(|| {
+            STRIP_RESPONSE_HEADERS
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        });
+        let mut out: Vec<HeaderName> = Vec::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            match HeaderName::from_bytes(n.as_bytes()) {
+                Ok(h) if NEVER_STRIPPED.contains(&h.as_str()) => self.errors.push(
+                    format!("{KEY}[{i}]"),
+                    format!("{n:?} cannot be removed: the gateway or the browser needs it"),
+                ),
+                Ok(h) => {
+                    if !out.contains(&h) {
+                        out.push(h);
+                    }
+                }
+                Err(_) => self
+                    .errors
+                    .push(format!("{KEY}[{i}]"), format!("not a header name: {n:?}")),
+            }
+        }
+        if out.len() > STRIP_RESPONSE_HEADERS_MAX {
+            self.errors.push(
+                KEY,
+                format!(
+                    "at most {STRIP_RESPONSE_HEADERS_MAX} names, not {}",
+                    out.len()
+                ),
+            );
+            out.truncate(STRIP_RESPONSE_HEADERS_MAX);
+        }
+        out.into_boxed_slice()
     }
 
     fn metrics(&mut self, m: file::MetricsFile) -> Option<Metrics> {
@@ -1370,7 +1457,10 @@ impl Validator {
                 .chain(session_cookies.iter().cloned())
                 .collect(),
         };
-        let url_session_params = crate::proxy::url_session::SessionParams::new(url_session_params);
+        // A query pair named like a session cookie is removed whatever the list says: ASP.NET
+        // reads the forms ticket from one (cross-application redirects).
+        let url_session_params =
+            crate::proxy::url_session::SessionParams::new(url_session_params, &session_cookies);
         Some(Vms {
             session_cookies,
             url_session_params,
