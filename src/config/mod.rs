@@ -203,7 +203,7 @@ pub const STRIP_RESPONSE_HEADERS: [&str; 4] = [
 ];
 
 /// The most names `upstream.strip_response_headers` may list (one bit each while an answer's
-/// headers are scanned, see `proxy::headers::strip_response`).
+/// headers are scanned, see `proxy::headers::strip_hop_by_hop_and`).
 pub const STRIP_RESPONSE_HEADERS_MAX: usize = 64;
 
 /// Headers the gateway or the browser cannot do without; they are never stripped.

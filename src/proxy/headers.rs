@@ -34,6 +34,9 @@ static HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
 /// past the gate, so it never reaches the VMS.
 pub const ASP_FILTER_SESSION_ID: HeaderName = HeaderName::from_static("aspfiltersessionid");
 
+/// Removed from every request forwarded to the VMS, besides the hop-by-hop headers.
+pub static REQUEST_ALSO: [HeaderName; 1] = [ASP_FILTER_SESSION_ID];
+
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -41,13 +44,13 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 /// Removes hop-by-hop headers. Returns the `Upgrade` header value when the message asked for
 /// a protocol upgrade (`Connection: upgrade` + `Upgrade`), so the caller can restore it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
-    strip_response(headers, &[])
+    strip_hop_by_hop_and(headers, &[])
 }
 
-/// [`strip_hop_by_hop`], and also every header named in `also` (at most 64 names; the VMS's
-/// banners, `upstream.strip_response_headers`), found in the same single pass over the
-/// message's header names.
-pub fn strip_response(headers: &mut HeaderMap, also: &[HeaderName]) -> Option<HeaderValue> {
+/// [`strip_hop_by_hop`], and also every header named in `also` (at most 64 names: the VMS's
+/// banners of `upstream.strip_response_headers` on answers, [`REQUEST_ALSO`] on requests),
+/// found in the same single pass over the message's header names.
+pub fn strip_hop_by_hop_and(headers: &mut HeaderMap, also: &[HeaderName]) -> Option<HeaderValue> {
     // One pass over the names present first: most messages carry `Connection` at most, and
     // removing each absent name would hash it for nothing.
     let mut present = [false; HOP_BY_HOP_COUNT];
@@ -142,30 +145,86 @@ pub fn check_host(
             Ok(())
         };
     };
-    let host = http::uri::Authority::try_from(host.as_bytes())
-        .ok()
-        .filter(|h| !h.as_str().contains('@') && !h.host().is_empty() && port_ok(h))
-        .ok_or(BadRequest("Host is not a host"))?;
+    let Some((host, port)) = split_host(host.as_bytes()) else {
+        return Err(BadRequest("Host is not a host"));
+    };
     match target {
-        Some(t) if !same_authority(t, &host) => Err(BadRequest("Host differs from the target")),
+        Some(t)
+            if !(t.host().as_bytes().eq_ignore_ascii_case(host)
+                && t.port_u16().unwrap_or(443) == port.unwrap_or(443)) =>
+        {
+            Err(BadRequest("Host differs from the target"))
+        }
         _ => Ok(()),
     }
 }
 
-/// After the host: nothing, or `:` and a port number (the `http` crate lets `host:x` pass).
-fn port_ok(a: &http::uri::Authority) -> bool {
-    match a.as_str().get(a.host().len()..) {
-        Some("") => true,
-        Some(rest) => rest.strip_prefix(':').is_some_and(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
-        }),
-        None => false,
+/// The bytes of a registered name or IPv4 address in a `Host` (RFC 3986 `reg-name`:
+/// unreserved, `%` of percent-encoding, sub-delimiters), as a table: one look-up a byte.
+static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        i += 1;
     }
-}
+    t
+};
 
-fn same_authority(a: &http::uri::Authority, b: &http::uri::Authority) -> bool {
-    a.host().eq_ignore_ascii_case(b.host())
-        && a.port_u16().unwrap_or(443) == b.port_u16().unwrap_or(443)
+/// A `Host` value as host and port (RFC 3986 `host [ ":" port ]`: a registered name or IPv4
+/// address of unreserved, percent-encoded and sub-delimiter characters, or an IP literal in
+/// brackets), or `None` when it is not one. By hand: this runs on every request, and the
+/// `http` crate's `Authority` parser both costs more and lets `host:x` pass.
+fn split_host(v: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    let (host, rest) = if v.first() == Some(&b'[') {
+        let end = v.iter().position(|&b| b == b']')?;
+        let (literal, rest) = v.split_at(end + 1);
+        let inner = literal.get(1..end)?;
+        let ok = !inner.is_empty()
+            && inner
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+        (ok.then_some(literal)?, rest)
+    } else {
+        let end = v.iter().position(|&b| b == b':').unwrap_or(v.len());
+        let (name, rest) = v.split_at(end);
+        let ok = !name.is_empty() && name.iter().all(|&b| REG_NAME[usize::from(b)]);
+        (ok.then_some(name)?, rest)
+    };
+    let port = match rest {
+        [] => None,
+        [b':', digits @ ..] if !digits.is_empty() && digits.len() <= 5 => {
+            let mut p: u32 = 0;
+            for &d in digits {
+                if !d.is_ascii_digit() {
+                    return None;
+                }
+                p = p * 10 + u32::from(d - b'0');
+            }
+            Some(u16::try_from(p).ok()?)
+        }
+        _ => return None,
+    };
+    Some((host, port))
 }
 
 /// Puts back the two headers that make an upgrade.
@@ -421,12 +480,12 @@ mod tests {
             ("content-type", "text/html"),
             ("set-cookie", "a=b"),
         ]);
-        assert_eq!(strip_response(&mut h, &banners), None);
+        assert_eq!(strip_hop_by_hop_and(&mut h, &banners), None);
         let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(names, ["content-type", "set-cookie"]);
         let mut h = map(&[("server", "nginx"), ("x-kept", "1")]);
-        strip_response(&mut h, &[]);
+        strip_hop_by_hop_and(&mut h, &[]);
         assert_eq!(h.len(), 2, "an empty list keeps them");
     }
 

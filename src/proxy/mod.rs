@@ -117,8 +117,6 @@ impl Gateway {
         // (request smuggling).
         headers::check_host(req.version(), req.uri(), req.headers())?;
         body_rules::check(&req, &self.cfg.vms.allow_body_on)?;
-        // ASP.NET reads cookieless session ids from this header too: never from a client.
-        req.headers_mut().remove(headers::ASP_FILTER_SESSION_ID);
         match path::classify(req.uri().path(), &self.paths.prefix) {
             path::PathVerdict::Owned => {
                 // Boxed, like the login below: the future of every request is as large as its
@@ -276,7 +274,9 @@ impl Gateway {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
-        let upgrade = headers::strip_hop_by_hop(&mut parts.headers);
+        // With the hop-by-hop headers `AspFilterSessionId`, where ASP.NET reads cookieless
+        // session ids too: never from a client.
+        let upgrade = headers::strip_hop_by_hop_and(&mut parts.headers, &headers::REQUEST_ALSO);
         // An upgrade over HTTP/2 (RFC 8441) is not offered, so only HTTP/1 can ask for one.
         let upgrade = upgrade.filter(|_| parts.version <= http::Version::HTTP_11);
         if let Some(u) = &upgrade {
@@ -366,7 +366,7 @@ impl Gateway {
         {
             // Every new VMS session is a login, whatever path and method it came on.
             let (mut rparts, rbody) = resp.into_parts();
-            headers::strip_response(
+            headers::strip_hop_by_hop_and(
                 &mut rparts.headers,
                 &self.cfg.upstream.strip_response_headers,
             );
@@ -412,12 +412,12 @@ impl Gateway {
         let (mut parts, body) = resp.into_parts();
         let banners = &self.cfg.upstream.strip_response_headers;
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-            let upgrade = headers::strip_response(&mut parts.headers, banners);
+            let upgrade = headers::strip_hop_by_hop_and(&mut parts.headers, banners);
             if let Some(u) = upgrade {
                 headers::restore_upgrade(&mut parts.headers, u);
             }
         } else {
-            headers::strip_response(&mut parts.headers, banners);
+            headers::strip_hop_by_hop_and(&mut parts.headers, banners);
         }
         if parts.headers.contains_key(SET_COOKIE)
             && crate::mfa::login::strip_session_cookies(self, &mut parts.headers)

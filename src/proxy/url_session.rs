@@ -122,9 +122,12 @@ impl SessionParams {
     /// when there is none to remove (the common case, decided without allocating), or
     /// `Err(Ambiguous)` for a path with a segment that cannot be read one way only.
     pub fn strip(&self, path: &str, query: Option<&str>) -> Result<Option<String>, Ambiguous> {
-        let (params, cookieless) = path.bytes().fold((false, false), |(p, c), b| {
-            (p || b == b';', c || matches!(b, b'(' | b'%'))
-        });
+        // One plain loop over the bytes: this runs for every request.
+        let (mut params, mut cookieless) = (false, false);
+        for &b in path.as_bytes() {
+            params |= b == b';';
+            cookieless |= b == b'(' || b == b'%';
+        }
         let cookieless_hit = cookieless && has_cookieless(path)?;
         let path_hit = params && self.path_has_param(path);
         let query_hit =
@@ -204,18 +207,11 @@ impl SessionParams {
         let mut sep = '&';
         std::iter::from_fn(move || {
             let q = rest?;
-            let (pair, next) = match q.find(['&', ';']) {
-                Some(i) => {
-                    let next_sep = if q.as_bytes().get(i) == Some(&b';') {
-                        ';'
-                    } else {
-                        '&'
-                    };
-                    (
-                        q.get(..i).unwrap_or(""),
-                        Some((next_sep, q.get(i + 1..).unwrap_or(""))),
-                    )
-                }
+            let (pair, next) = match separator(q) {
+                Some((i, next_sep)) => (
+                    q.get(..i).unwrap_or(""),
+                    Some((next_sep, q.get(i + 1..).unwrap_or(""))),
+                ),
                 None => (q, None),
             };
             let this_sep = sep;
@@ -231,6 +227,16 @@ impl SessionParams {
             Some((this_sep, pair, hit))
         })
     }
+}
+
+/// The first `&` or `;` of a query: its index and which it is.
+fn separator(q: &str) -> Option<(usize, char)> {
+    for (i, &b) in q.as_bytes().iter().enumerate() {
+        if b == b'&' || b == b';' {
+            return Some((i, char::from(b)));
+        }
+    }
+    None
 }
 
 /// What a raw path segment is to a server that reads ASP.NET cookieless ids.
