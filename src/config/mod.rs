@@ -1789,6 +1789,11 @@ mod tests {
 
     /// A demo configuration with `vms_extra` added to its `[vms]` table.
     fn with_vms(vms_extra: &str) -> Result<Config, ConfigErrors> {
+        with_sections("", vms_extra)
+    }
+
+    /// A demo configuration with additions to its `[upstream]` and `[vms]` tables.
+    fn with_sections(upstream_extra: &str, vms_extra: &str) -> Result<Config, ConfigErrors> {
         let key = crate::auth::crypto::generate_key_material();
         let text = format!(
             r#"
@@ -1797,6 +1802,7 @@ version = 1
 listen = "127.0.0.1:0"
 [upstream]
 url = "http://127.0.0.1:9"
+{upstream_extra}
 [redis]
 url = "redis://127.0.0.1:9/0"
 [mfa]
@@ -1818,6 +1824,63 @@ file = "policy.toml"
         );
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
         Config::from_toml(&text, &path, Mode::Demo)
+    }
+
+    #[test]
+    fn strip_response_headers_default_empty_and_own_list() {
+        let names = |c: Config| -> Vec<String> {
+            c.upstream
+                .strip_response_headers
+                .iter()
+                .map(|h| h.as_str().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names(with_vms("").unwrap()),
+            [
+                "server",
+                "x-powered-by",
+                "x-aspnet-version",
+                "x-aspnetmvc-version"
+            ]
+        );
+        let none = with_sections("strip_response_headers = []", "").unwrap();
+        assert!(names(none).is_empty());
+        let own = with_sections(
+            r#"strip_response_headers = ["X-Powered-By", "x-powered-by", "Via"]"#,
+            "",
+        )
+        .unwrap();
+        assert_eq!(names(own), ["x-powered-by", "via"]);
+    }
+
+    #[test]
+    fn strip_response_headers_are_validated() {
+        for (list, want) in [
+            (
+                r#"["Server", "a b"]"#,
+                "upstream.strip_response_headers[1]: not a header name",
+            ),
+            (r#"["Set-Cookie"]"#, "upstream.strip_response_headers[0]"),
+            (
+                r#"["content-length"]"#,
+                "upstream.strip_response_headers[0]",
+            ),
+            (r#"["X-VMS-Role"]"#, "which vms.role reads"),
+        ] {
+            let err = with_sections(&format!("strip_response_headers = {list}"), "")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{list}: {err}");
+        }
+        let many: Vec<String> = (0..65).map(|i| format!("\"x-h{i}\"")).collect();
+        let err = with_sections(
+            &format!("strip_response_headers = [{}]", many.join(", ")),
+            "",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("at most 64"), "{err}");
     }
 
     #[test]
