@@ -175,7 +175,7 @@ impl Iis {
     async fn answer(self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().as_str().to_ascii_uppercase();
         let route = route_of(req.uri().path());
-        let resp = match (method.as_str(), route.as_str()) {
+        match (method.as_str(), route.as_str()) {
             ("POST", "/account/login" | "/account/logon") => self.login(req).await,
             ("GET", "/account/logoff") => {
                 let mut st = self.state.lock().unwrap();
@@ -242,8 +242,7 @@ impl Iis {
                 *r.status_mut() = StatusCode::NOT_FOUND;
                 r
             }
-        };
-        resp
+        }
     }
 
     async fn login(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
