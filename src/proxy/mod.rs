@@ -152,8 +152,8 @@ impl Gateway {
     }
 
     /// Replaces the request's path and query with `stripped` (the same without session
-    /// parameters and cookieless segments, see `url_session`). What remains is classified again: it must still be a
-    /// path for the VMS.
+    /// parameters and cookieless segments, see `url_session`). What remains is classified
+    /// again: it must still be a path for the VMS.
     #[cold]
     fn strip_url_session(
         &self,
