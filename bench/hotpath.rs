@@ -12,7 +12,8 @@
 //!   headers, Host, X-Forwarded-*, upstream URI), the check for a body on a method without one
 //!   (`proxy::body_rules`), the exchange with the VMS through the gateway's pool and hyper's
 //!   HTTP/1.1 client connection (`proxy::upstream`: checkout, request written, answer head and
-//!   1 KiB body read to its end, connection checked back in), response header clean-up and the
+//!   1 KiB body read to its end, connection checked back in), response header clean-up
+//!   (hop-by-hop headers and the VMS's banners, `upstream.strip_response_headers`) and the
 //!   request metric. The VMS is a stand-in on a thread of its own, over loopback TCP; only this
 //!   thread's instructions are counted, so its work and the kernel's are not;
 //! * `nomfa`: the same for a session approved without MFA (a role where MFA is not enforced),
@@ -287,14 +288,20 @@ async fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     parts.headers = f.variants.get(index).unwrap_or(&f.request_headers).clone();
     // As `Gateway::handle`: the language is only negotiated for the gateway's own pages.
     let lang = parts.headers.get(header::ACCEPT_LANGUAGE).cloned();
-    // As `Gateway::route`: no body where the method has none.
+    // As `Gateway::route`: one host only, no body where the method has none.
     let req = Request::from_parts(parts, Body::empty());
+    headers::check_host(req.version(), req.uri(), req.headers()).map_err(|e| e.to_string())?;
     body_rules::check(&req, &gw.cfg.vms.allow_body_on).map_err(|e| e.to_string())?;
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
     let owned = mfa_gateway::proxy::path::classify(path, &gw.paths.prefix);
     // As `Gateway::route`: session ids in the URL (none here, the common case).
-    let url_session = gw.cfg.vms.url_session_params.strip(path, parts.uri.query());
+    let url_session = gw
+        .cfg
+        .vms
+        .url_session_params
+        .strip(path, parts.uri.query())
+        .map_err(|_| "ambiguous URL session".to_string())?;
     let login = gw
         .cfg
         .vms
@@ -320,7 +327,7 @@ async fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
         .await
         .map_err(|e| e.to_string())?;
     let (mut resp, body) = resp.into_parts();
-    headers::strip_hop_by_hop(&mut resp.headers);
+    headers::strip_hop_by_hop_and(&mut resp.headers, &gw.cfg.upstream.strip_response_headers);
     let body: Bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     if body.len() != 1024 {
         return Err(format!("a body of {} bytes from the VMS", body.len()));

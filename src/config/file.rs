@@ -78,6 +78,7 @@ pub struct UpstreamFile {
     pub pool_idle_timeout: Option<String>,
     pub pool_max_idle: Option<usize>,
     pub readiness_path: Option<String>,
+    pub strip_response_headers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -191,7 +191,33 @@ pub struct Upstream {
     pub pool_idle_timeout: Duration,
     pub pool_max_idle: usize,
     pub readiness_path: String,
+    /// Headers removed from every VMS answer before it reaches a client (they advertise the
+    /// VMS's software stack): `Server`, `X-Powered-By`, `X-AspNet-Version`,
+    /// `X-AspNetMvc-Version` by default.
+    pub strip_response_headers: Box<[HeaderName]>,
 }
+
+/// The default of `upstream.strip_response_headers`.
+pub const STRIP_RESPONSE_HEADERS: [&str; 4] = [
+    "Server",
+    "X-Powered-By",
+    "X-AspNet-Version",
+    "X-AspNetMvc-Version",
+];
+
+/// The most names `upstream.strip_response_headers` may list (one bit each while an answer's
+/// headers are scanned, see `proxy::headers::strip_hop_by_hop_and`).
+pub const STRIP_RESPONSE_HEADERS_MAX: usize = 64;
+
+/// Headers the gateway or the browser cannot do without; they are never stripped.
+const NEVER_STRIPPED: [&str; 6] = [
+    "set-cookie",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "location",
+];
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -622,6 +648,28 @@ impl Validator {
         let vms = self.vms(f.vms.unwrap_or_default());
         let policy = self.policy(f.policy.unwrap_or_default());
         let admin = self.admin(f.admin.unwrap_or_default());
+        if let (Some(u), Some(v)) = (&upstream, &vms) {
+            // The gateway reads these headers of the answer that sets a session; stripping
+            // them first would leave it without the user's identity.
+            let read: [Option<&HeaderName>; 2] = [
+                match &v.role_source {
+                    RoleSource::Header(h) => Some(h),
+                    _ => None,
+                },
+                match &v.reported_user {
+                    ReportedUser::Header(h) => Some(h),
+                    _ => None,
+                },
+            ];
+            for h in read.into_iter().flatten() {
+                if u.strip_response_headers.contains(h) {
+                    self.errors.push(
+                        "upstream.strip_response_headers",
+                        format!("lists {h:?}, which vms.role reads to identify the user"),
+                    );
+                }
+            }
+        }
         if let (Some(m), Some(s)) = (&metrics, &server)
             && m.listen == Some(s.listen)
         {
@@ -975,7 +1023,46 @@ impl Validator {
             ),
             pool_max_idle: u.pool_max_idle.unwrap_or(256),
             readiness_path,
+            strip_response_headers: self.strip_response_headers(u.strip_response_headers),
         })
+    }
+
+    fn strip_response_headers(&mut self, names: Option<Vec<String>>) -> Box<[HeaderName]> {
+        const KEY: &str = "upstream.strip_response_headers";
+        let names = names.unwrap_or_else(|| {
+            STRIP_RESPONSE_HEADERS
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        });
+        let mut out: Vec<HeaderName> = Vec::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            match HeaderName::from_bytes(n.as_bytes()) {
+                Ok(h) if NEVER_STRIPPED.contains(&h.as_str()) => self.errors.push(
+                    format!("{KEY}[{i}]"),
+                    format!("{n:?} cannot be removed: the gateway or the browser needs it"),
+                ),
+                Ok(h) => {
+                    if !out.contains(&h) {
+                        out.push(h);
+                    }
+                }
+                Err(_) => self
+                    .errors
+                    .push(format!("{KEY}[{i}]"), format!("not a header name: {n:?}")),
+            }
+        }
+        if out.len() > STRIP_RESPONSE_HEADERS_MAX {
+            self.errors.push(
+                KEY,
+                format!(
+                    "at most {STRIP_RESPONSE_HEADERS_MAX} names, not {}",
+                    out.len()
+                ),
+            );
+            out.truncate(STRIP_RESPONSE_HEADERS_MAX);
+        }
+        out.into_boxed_slice()
     }
 
     fn metrics(&mut self, m: file::MetricsFile) -> Option<Metrics> {
@@ -1411,7 +1498,10 @@ impl Validator {
                 .chain(session_cookies.iter().cloned())
                 .collect(),
         };
-        let url_session_params = crate::proxy::url_session::SessionParams::new(url_session_params);
+        // A query pair named like a session cookie is removed whatever the list says: ASP.NET
+        // reads the forms ticket from one (cross-application redirects).
+        let url_session_params =
+            crate::proxy::url_session::SessionParams::new(url_session_params, &session_cookies);
         Some(Vms {
             session_cookies,
             url_session_params,
@@ -1740,6 +1830,11 @@ mod tests {
 
     /// A demo configuration with `vms_extra` added to its `[vms]` table.
     fn with_vms(vms_extra: &str) -> Result<Config, ConfigErrors> {
+        with_sections("", vms_extra)
+    }
+
+    /// A demo configuration with additions to its `[upstream]` and `[vms]` tables.
+    fn with_sections(upstream_extra: &str, vms_extra: &str) -> Result<Config, ConfigErrors> {
         let key = crate::auth::crypto::generate_key_material();
         let text = format!(
             r#"
@@ -1748,6 +1843,7 @@ version = 1
 listen = "127.0.0.1:0"
 [upstream]
 url = "http://127.0.0.1:9"
+{upstream_extra}
 [redis]
 url = "redis://127.0.0.1:9/0"
 [mfa]
@@ -1824,6 +1920,63 @@ file = "policy.toml"
         assert!(!e.contains("redis.nodes"), "{e}");
         let e = errors("mode = \"cluster\"\nnodes = [\"redis://a:1\", \"http://b:2\"]");
         assert!(e.contains("redis.nodes[1]: not a redis://"), "{e}");
+    }
+
+    #[test]
+    fn strip_response_headers_default_empty_and_own_list() {
+        let names = |c: Config| -> Vec<String> {
+            c.upstream
+                .strip_response_headers
+                .iter()
+                .map(|h| h.as_str().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names(with_vms("").unwrap()),
+            [
+                "server",
+                "x-powered-by",
+                "x-aspnet-version",
+                "x-aspnetmvc-version"
+            ]
+        );
+        let none = with_sections("strip_response_headers = []", "").unwrap();
+        assert!(names(none).is_empty());
+        let own = with_sections(
+            r#"strip_response_headers = ["X-Powered-By", "x-powered-by", "Via"]"#,
+            "",
+        )
+        .unwrap();
+        assert_eq!(names(own), ["x-powered-by", "via"]);
+    }
+
+    #[test]
+    fn strip_response_headers_are_validated() {
+        for (list, want) in [
+            (
+                r#"["Server", "a b"]"#,
+                "upstream.strip_response_headers[1]: not a header name",
+            ),
+            (r#"["Set-Cookie"]"#, "upstream.strip_response_headers[0]"),
+            (
+                r#"["content-length"]"#,
+                "upstream.strip_response_headers[0]",
+            ),
+            (r#"["X-VMS-Role"]"#, "which vms.role reads"),
+        ] {
+            let err = with_sections(&format!("strip_response_headers = {list}"), "")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{list}: {err}");
+        }
+        let many: Vec<String> = (0..65).map(|i| format!("\"x-h{i}\"")).collect();
+        let err = with_sections(
+            &format!("strip_response_headers = [{}]", many.join(", ")),
+            "",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("at most 64"), "{err}");
     }
 
     #[test]

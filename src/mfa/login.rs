@@ -91,7 +91,7 @@ pub async fn intercept(
         .send(Request::from_parts(parts, Body::from(body)), &gw.metrics)
         .await?;
     let (mut rparts, rbody) = resp.into_parts();
-    headers::strip_hop_by_hop(&mut rparts.headers);
+    headers::strip_hop_by_hop_and(&mut rparts.headers, &gw.cfg.upstream.strip_response_headers);
 
     let new_values = new_session_values(gw, &rparts.headers);
     let status_ok =
@@ -832,6 +832,8 @@ pub fn release(
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     let h = resp.headers_mut();
+    // Withheld already without them; again in case the list changed meanwhile.
+    headers::strip_hop_by_hop_and(h, &gw.cfg.upstream.strip_response_headers);
     h.append(
         SET_COOKIE,
         cookies::gateway_cookie(

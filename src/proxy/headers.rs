@@ -29,6 +29,14 @@ static HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// The header in which ASP.NET reads cookieless session and forms ids (set by IIS's old
+/// ISAPI filter after it took them out of the URL). From a client it would carry a session
+/// past the gate, so it never reaches the VMS.
+pub const ASP_FILTER_SESSION_ID: HeaderName = HeaderName::from_static("aspfiltersessionid");
+
+/// Removed from every request forwarded to the VMS, besides the hop-by-hop headers.
+pub static REQUEST_ALSO: [HeaderName; 1] = [ASP_FILTER_SESSION_ID];
+
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -36,17 +44,36 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 /// Removes hop-by-hop headers. Returns the `Upgrade` header value when the message asked for
 /// a protocol upgrade (`Connection: upgrade` + `Upgrade`), so the caller can restore it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
+    strip_hop_by_hop_and(headers, &[])
+}
+
+/// [`strip_hop_by_hop`], and also every header named in `also` (at most 64 names: the VMS's
+/// banners of `upstream.strip_response_headers` on answers, [`REQUEST_ALSO`] on requests),
+/// found in the same single pass over the message's header names.
+pub fn strip_hop_by_hop_and(headers: &mut HeaderMap, also: &[HeaderName]) -> Option<HeaderValue> {
     // One pass over the names present first: most messages carry `Connection` at most, and
     // removing each absent name would hash it for nothing.
     let mut present = [false; HOP_BY_HOP_COUNT];
+    let mut also_present: u64 = 0;
     let mut upgrade_present = false;
     for name in headers.keys() {
         if name == header::UPGRADE {
             upgrade_present = true;
-        } else if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name)
-            && let Some(p) = present.get_mut(i)
-        {
-            *p = true;
+        } else if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            if let Some(p) = present.get_mut(i) {
+                *p = true;
+            }
+        } else if let Some(i) = also.iter().position(|h| h == name) {
+            also_present |= 1u64
+                .checked_shl(u32::try_from(i).unwrap_or(u32::MAX))
+                .unwrap_or(0);
+        }
+    }
+    if also_present != 0 {
+        for (i, h) in also.iter().enumerate().take(64) {
+            if also_present >> i & 1 == 1 {
+                headers.remove(h);
+            }
         }
     }
     let mut upgrade_requested = false;
@@ -87,6 +114,117 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
         headers.remove(h);
     }
     if upgrade_requested { upgrade } else { None }
+}
+
+/// Refuses a request whose host cannot be read one way only (RFC 9112 3.2, RFC 9113 8.3.1):
+/// more than one `Host` field, a `Host` that is not a host (with an optional port), an
+/// HTTP/1.1 request without `Host`, or a `Host` that names another host or port than the
+/// request target's authority (an absolute-form target over HTTP/1.1, `:authority` over
+/// HTTP/2). Otherwise the gateway, the VMS and anything in between could each take another
+/// host for the same request. Host names compare without regard to case; a missing port is
+/// 443. HTTP/1.0 without `Host`, and HTTP/2 with `:authority` alone, pass.
+pub fn check_host(
+    version: http::Version,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Result<(), crate::error::ClientError> {
+    use crate::error::ClientError::BadRequest;
+    let mut fields = headers.get_all(header::HOST).iter();
+    let (host, second) = (fields.next(), fields.next());
+    if second.is_some() {
+        return Err(BadRequest("more than one Host"));
+    }
+    let target = uri.authority();
+    if target.is_some_and(|a| a.as_str().contains('@')) {
+        return Err(BadRequest("user information in the request target"));
+    }
+    let Some(host) = host else {
+        return if version == http::Version::HTTP_11 {
+            Err(BadRequest("no Host"))
+        } else {
+            Ok(())
+        };
+    };
+    let Some((host, port)) = split_host(host.as_bytes()) else {
+        return Err(BadRequest("Host is not a host"));
+    };
+    match target {
+        Some(t)
+            if !(t.host().as_bytes().eq_ignore_ascii_case(host)
+                && t.port_u16().unwrap_or(443) == port.unwrap_or(443)) =>
+        {
+            Err(BadRequest("Host differs from the target"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The bytes of a registered name or IPv4 address in a `Host` (RFC 3986 `reg-name`:
+/// unreserved, `%` of percent-encoding, sub-delimiters), as a table: one look-up a byte.
+static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        i += 1;
+    }
+    t
+};
+
+/// A `Host` value as host and port (RFC 3986 `host [ ":" port ]`: a registered name or IPv4
+/// address of unreserved, percent-encoded and sub-delimiter characters, or an IP literal in
+/// brackets), or `None` when it is not one. By hand: this runs on every request, and the
+/// `http` crate's `Authority` parser both costs more and lets `host:x` pass.
+fn split_host(v: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    let (host, rest) = if v.first() == Some(&b'[') {
+        let end = v.iter().position(|&b| b == b']')?;
+        let (literal, rest) = v.split_at(end + 1);
+        let inner = literal.get(1..end)?;
+        let ok = !inner.is_empty()
+            && inner
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+        (ok.then_some(literal)?, rest)
+    } else {
+        let end = v.iter().position(|&b| b == b':').unwrap_or(v.len());
+        let (name, rest) = v.split_at(end);
+        let ok = !name.is_empty() && name.iter().all(|&b| REG_NAME[usize::from(b)]);
+        (ok.then_some(name)?, rest)
+    };
+    let port = match rest {
+        [] => None,
+        [b':', digits @ ..] if !digits.is_empty() && digits.len() <= 5 => {
+            let mut p: u32 = 0;
+            for &d in digits {
+                if !d.is_ascii_digit() {
+                    return None;
+                }
+                p = p * 10 + u32::from(d - b'0');
+            }
+            Some(u16::try_from(p).ok()?)
+        }
+        _ => return None,
+    };
+    Some((host, port))
 }
 
 /// Puts back the two headers that make an upgrade.
@@ -324,6 +462,75 @@ mod tests {
         let mut h = map(&[("connection", "close"), ("x-kept", "1")]);
         assert_eq!(strip_hop_by_hop(&mut h), None);
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn listed_response_headers_go_in_the_same_pass() {
+        let banners = [
+            HeaderName::from_static("server"),
+            HeaderName::from_static("x-powered-by"),
+            HeaderName::from_static("x-aspnet-version"),
+        ];
+        let mut h = map(&[
+            ("Server", "Microsoft-IIS/8.5"),
+            ("X-Powered-By", "ASP.NET"),
+            ("x-powered-by", "PHP/5.4"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("content-type", "text/html"),
+            ("set-cookie", "a=b"),
+        ]);
+        assert_eq!(strip_hop_by_hop_and(&mut h, &banners), None);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-type", "set-cookie"]);
+        let mut h = map(&[("server", "nginx"), ("x-kept", "1")]);
+        strip_hop_by_hop_and(&mut h, &[]);
+        assert_eq!(h.len(), 2, "an empty list keeps them");
+    }
+
+    #[test]
+    fn the_host_is_read_one_way_only() {
+        use http::Version;
+        let check = |v: Version, uri: &str, hosts: &[&str]| {
+            let uri: http::Uri = uri.parse().unwrap();
+            let h = map(&hosts.iter().map(|h| ("host", *h)).collect::<Vec<_>>());
+            check_host(v, &uri, &h).is_ok()
+        };
+        let h11 = Version::HTTP_11;
+        let h2 = Version::HTTP_2;
+        assert!(check(h11, "/x", &["vms.example"]));
+        assert!(check(h11, "/x", &["VMS.example:8443"]));
+        assert!(check(h11, "/x", &["[::1]:8443"]));
+        assert!(check(Version::HTTP_10, "/x", &[]));
+        assert!(check(h2, "https://vms.example/x", &[]));
+        assert!(check(h2, "https://vms.example/x", &["Vms.Example"]));
+        assert!(check(h2, "https://vms.example/x", &["vms.example:443"]));
+        assert!(check(
+            h11,
+            "https://vms.example:8443/x",
+            &["vms.example:8443"]
+        ));
+        assert!(check(h2, "/x", &["vms.example"]));
+        // Refused.
+        assert!(!check(h11, "/x", &[]), "HTTP/1.1 without Host");
+        assert!(!check(h11, "/x", &["a.example", "a.example"]), "two Host");
+        assert!(!check(Version::HTTP_10, "/x", &["a", "b"]), "two Host");
+        assert!(!check(h2, "https://vms.example/x", &["evil.example"]));
+        assert!(!check(h2, "https://vms.example/x", &["vms.example:8443"]));
+        assert!(!check(h11, "https://evil.example/x", &["vms.example"]));
+        assert!(!check(h11, "https://u@vms.example/x", &["vms.example"]));
+        for bad in [
+            "",
+            "a b",
+            "a/b",
+            "u@vms.example",
+            "vms.example:x",
+            ":443",
+            "a:99999",
+        ] {
+            assert!(!check(h11, "/x", &[bad]), "Host {bad:?}");
+        }
     }
 
     #[test]

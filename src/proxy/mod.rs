@@ -131,7 +131,9 @@ impl Gateway {
         conn: ConnInfo,
         accept_language: Option<&HeaderValue>,
     ) -> Result<(Response<Body>, Outcome), GatewayError> {
-        // Before anything is forwarded: no body where the method has none (request smuggling).
+        // Before anything is forwarded: one host only, and no body where the method has none
+        // (request smuggling).
+        headers::check_host(req.version(), req.uri(), req.headers())?;
         body_rules::check(&req, &self.cfg.vms.allow_body_on)?;
         match path::classify(req.uri().path(), &self.paths.prefix) {
             path::PathVerdict::Owned => {
@@ -145,13 +147,17 @@ impl Gateway {
             }
             path::PathVerdict::Forward => {}
         }
-        if let Some(stripped) = self
+        match self
             .cfg
             .vms
             .url_session_params
             .strip(req.uri().path(), req.uri().query())
         {
-            self.strip_url_session(&mut req, stripped)?;
+            Ok(None) => {}
+            Ok(Some(stripped)) => self.strip_url_session(&mut req, stripped)?,
+            Err(url_session::Ambiguous) => {
+                return Err(crate::error::ClientError::BadRequest("ambiguous URL session").into());
+            }
         }
         let path = req.uri().path();
         if let Some(route) = self.cfg.vms.login_route(req.method(), path) {
@@ -164,8 +170,8 @@ impl Gateway {
     }
 
     /// Replaces the request's path and query with `stripped` (the same without session
-    /// parameters, see `url_session`). What remains is classified again: it must still be a
-    /// path for the VMS.
+    /// parameters and cookieless segments, see `url_session`). What remains is classified
+    /// again: it must still be a path for the VMS.
     #[cold]
     fn strip_url_session(
         &self,
@@ -286,7 +292,9 @@ impl Gateway {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
-        let upgrade = headers::strip_hop_by_hop(&mut parts.headers);
+        // With the hop-by-hop headers `AspFilterSessionId`, where ASP.NET reads cookieless
+        // session ids too: never from a client.
+        let upgrade = headers::strip_hop_by_hop_and(&mut parts.headers, &headers::REQUEST_ALSO);
         // An upgrade over HTTP/2 (RFC 8441) is not offered, so only HTTP/1 can ask for one.
         let upgrade = upgrade.filter(|_| parts.version <= http::Version::HTTP_11);
         if let Some(u) = &upgrade {
@@ -376,7 +384,10 @@ impl Gateway {
         {
             // Every new VMS session is a login, whatever path and method it came on.
             let (mut rparts, rbody) = resp.into_parts();
-            headers::strip_hop_by_hop(&mut rparts.headers);
+            headers::strip_hop_by_hop_and(
+                &mut rparts.headers,
+                &self.cfg.upstream.strip_response_headers,
+            );
             let mut sent = http::HeaderMap::new();
             if let Some(c) = sent_cookie {
                 sent.insert(header::COOKIE, c);
@@ -412,17 +423,19 @@ impl Gateway {
         Ok(resp)
     }
 
-    /// Prepares an upstream response for the client: hop-by-hop headers removed, and any VMS
-    /// session cookie it sets removed (answers that set one go through `mfa::login`).
+    /// Prepares an upstream response for the client: hop-by-hop headers and the VMS's banners
+    /// (`upstream.strip_response_headers`) removed, and any VMS session cookie it sets removed
+    /// (answers that set one go through `mfa::login`).
     pub fn respond(&self, resp: Response<Body>) -> Response<Body> {
         let (mut parts, body) = resp.into_parts();
+        let banners = &self.cfg.upstream.strip_response_headers;
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-            let upgrade = headers::strip_hop_by_hop(&mut parts.headers);
+            let upgrade = headers::strip_hop_by_hop_and(&mut parts.headers, banners);
             if let Some(u) = upgrade {
                 headers::restore_upgrade(&mut parts.headers, u);
             }
         } else {
-            headers::strip_hop_by_hop(&mut parts.headers);
+            headers::strip_hop_by_hop_and(&mut parts.headers, banners);
         }
         if parts.headers.contains_key(SET_COOKIE)
             && crate::mfa::login::strip_session_cookies(self, &mut parts.headers)

@@ -721,6 +721,7 @@ mod tests {
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle: 8,
             readiness_path: "/".into(),
+            strip_response_headers: Box::new([]),
         }
     }
 

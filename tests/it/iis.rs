@@ -10,7 +10,14 @@
 //! * an e-mail alias signs in the same account;
 //! * Forms authentication renews the `.ASPXAUTH` ticket on an ordinary request (sliding
 //!   expiration), and a `RememberMe` cookie signs a user in on any page without a login;
-//! * `/api/me` says whose ticket a request carries (the gateway's identity source).
+//! * `/api/me` says whose ticket a request carries (the gateway's identity source);
+//! * cookieless forms authentication: the ticket is also read from a cookieless path segment
+//!   (`/(F(ticket))/`, `/(S(x)F(ticket))/`, IIS-decoded, `%uXXXX` too), from the
+//!   `AspFilterSessionId` header, and from a query parameter named like the cookie
+//!   (cross-application redirects; pairs split at `&` and `;`); cookieless segments are
+//!   removed before routing;
+//! * every answer advertises the stack (`Server`, `X-Powered-By`, `X-AspNet-Version`,
+//!   `X-AspNetMvc-Version`).
 //!
 //! Every test asserts what matters: no page of an enforced, enrolled user is served without
 //! that user's code, and the audit trail names the real user.
@@ -57,6 +64,17 @@ struct State {
     homes: Vec<String>,
     /// Tickets ended through `/Account/LogOff`.
     logged_off: Vec<String>,
+    /// Every request that reached the VMS: method, path and query, `Host` fields,
+    /// `AspFilterSessionId` present.
+    seen: Vec<Seen>,
+}
+
+#[derive(Debug, Clone)]
+#[allow(dead_code)]
+struct Seen {
+    target: String,
+    hosts: Vec<String>,
+    asp_filter: bool,
 }
 
 /// The IIS/ASP.NET-style stand-in.
@@ -93,18 +111,78 @@ impl Iis {
         t
     }
 
+    fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// The ticket's user: from the cookie, or (cookieless forms authentication) from the URL
+    /// or the `AspFilterSessionId` header.
     fn user_of<B>(&self, req: &Request<B>) -> Option<(String, String)> {
         let tickets = &self.state.lock().unwrap().tickets;
-        cookies(req)
+        let from_cookie = cookies(req)
             .into_iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(".ASPXAUTH"))
-            .find_map(|(_, v)| tickets.get(&v).map(|u| (u.clone(), v)))
+            .map(|(_, v)| v);
+        let from_path = iis_decode(req.uri().path())
+            .split('/')
+            .filter_map(cookieless_values)
+            .flatten()
+            .filter(|(k, _)| *k == 'F')
+            .map(|(_, v)| v)
+            .collect::<Vec<_>>();
+        let from_header = req
+            .headers()
+            .get("aspfiltersessionid")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| cookieless_values(&format!("({v})")))
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k == 'F')
+            .map(|(_, v)| v);
+        let from_query = req
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split(['&', ';'])
+            .filter_map(|p| p.split_once('='))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(".ASPXAUTH"))
+            .map(|(_, v)| v.to_string())
+            .collect::<Vec<_>>();
+        from_cookie
+            .chain(from_path)
+            .chain(from_header)
+            .chain(from_query)
+            .find_map(|v| tickets.get(&v).map(|u| (u.clone(), v)))
     }
 
     async fn handle(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        self.state.lock().unwrap().seen.push(Seen {
+            target: req
+                .uri()
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            hosts: req
+                .headers()
+                .get_all("host")
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect(),
+            asp_filter: req.headers().contains_key("aspfiltersessionid"),
+        });
+        let mut resp = self.answer(req).await;
+        let h = resp.headers_mut();
+        h.insert("server", "Microsoft-IIS/10.0".parse().unwrap());
+        h.insert("x-powered-by", "ASP.NET".parse().unwrap());
+        h.insert("x-aspnet-version", "4.0.30319".parse().unwrap());
+        h.insert("x-aspnetmvc-version", "5.2".parse().unwrap());
+        Ok(resp)
+    }
+
+    async fn answer(self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().as_str().to_ascii_uppercase();
         let route = route_of(req.uri().path());
-        let resp = match (method.as_str(), route.as_str()) {
+        match (method.as_str(), route.as_str()) {
             ("POST", "/account/login" | "/account/logon") => self.login(req).await,
             ("GET", "/account/logoff") => {
                 let mut st = self.state.lock().unwrap();
@@ -171,8 +249,7 @@ impl Iis {
                 *r.status_mut() = StatusCode::NOT_FOUND;
                 r
             }
-        };
-        Ok(resp)
+        }
     }
 
     async fn login(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -225,14 +302,16 @@ impl Iis {
     }
 }
 
-/// The route an ASP.NET application matches a path to: decoded, `\` as `/`, dot segments
-/// resolved, empty segments and a trailing slash dropped, lower case.
+/// The route an ASP.NET application matches a path to: decoded (`%uXXXX` too), `\` as `/`,
+/// cookieless segments removed, dot segments resolved, empty segments and a trailing slash
+/// dropped, lower case.
 fn route_of(path: &str) -> String {
-    let decoded = percent_encoding::percent_decode_str(path)
-        .decode_utf8_lossy()
-        .replace('\\', "/");
+    let decoded = iis_decode(path).replace('\\', "/");
     let mut out: Vec<&str> = Vec::new();
     for seg in decoded.split('/') {
+        if cookieless_values(seg).is_some() {
+            continue;
+        }
         match seg {
             "" | "." => {}
             ".." => {
@@ -242,6 +321,50 @@ fn route_of(path: &str) -> String {
         }
     }
     format!("/{}", out.join("/")).to_lowercase()
+}
+
+/// A path as HTTP.sys decodes it: `%uXXXX` and `%XX`.
+fn iis_decode(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(i) = rest.find("%u") {
+        out.push_str(&rest[..i]);
+        let code = rest
+            .get(i + 2..i + 6)
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32);
+        match code {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[i + 6..];
+            }
+            None => {
+                out.push_str("%u");
+                rest = &rest[i + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    percent_encoding::percent_decode_str(&out)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The values of a cookieless segment, `(S(x)F(y))` -> `[('S', "x"), ('F', "y")]`, as
+/// ASP.NET's `IsValidHeader` reads them (capital letters only); `None` for another segment.
+fn cookieless_values(seg: &str) -> Option<Vec<(char, String)>> {
+    let inner = seg.strip_prefix('(')?.strip_suffix(')')?;
+    let mut out = Vec::new();
+    let mut rest = inner;
+    while !rest.is_empty() {
+        let mut chars = rest.chars();
+        let letter = chars.next().filter(char::is_ascii_uppercase)?;
+        let after = chars.as_str().strip_prefix('(')?;
+        let end = after.find(')')?;
+        out.push((letter, after[..end].to_string()));
+        rest = &after[end + 1..];
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn cookies<B>(req: &Request<B>) -> Vec<(String, String)> {
@@ -827,4 +950,371 @@ async fn a_name_with_a_bidirectional_override_is_shown_as_it_is_stored() {
             .any(|r| r.event == mfa_gateway::audit::Event::Reset),
         "{records:?}"
     );
+}
+
+/// The ticket the stand-in issued last for `user` (what an attacker would have stolen).
+fn ticket_of(vms: &Iis, user: &str) -> String {
+    let st = vms.state.lock().unwrap();
+    let mut t: Vec<&String> = st
+        .tickets
+        .iter()
+        .filter(|(_, u)| *u == user)
+        .map(|(t, _)| t)
+        .collect();
+    t.sort();
+    t.last().map(|t| t.to_string()).unwrap()
+}
+
+/// A stolen forms ticket in a cookieless URL (path segment, query parameter) or in the
+/// `AspFilterSessionId` header never reaches the VMS: the segment and the parameter are
+/// removed (the rest of the request still goes where it was going), the header is dropped,
+/// and a segment that cannot be read one way only is refused.
+#[tokio::test]
+async fn a_ticket_in_a_cookieless_url_or_header_never_reaches_the_vms() {
+    let w = world(IIS_VMS).await;
+    let victim = client(&w.gw);
+    enroll(&victim, &w.gw, "cust1").await;
+    let t = ticket_of(&w.vms, "cust1");
+    let u = |s: &str| s.replace("TICKET", &t);
+
+    // The attack is real: the VMS itself serves her page for each spelling.
+    let direct = reqwest::Client::new();
+    let vms_addr = w.gw.gateway().cfg.upstream.authority.clone();
+    for path in [
+        "/(F(TICKET))/Home",
+        "/(S(lit3py55t21z5v55vlm25s55)F(TICKET))/Home",
+        "/%28F%28TICKET%29%29/Home",
+        "/%u0028F%u0028TICKET%u0029%u0029/Home",
+        "/Home?a=1;.aspxauth=TICKET",
+    ] {
+        let page = direct
+            .get(format!("http://{vms_addr}{}", u(path)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Welcome cust1"), "{path} directly: {page}");
+    }
+    w.vms.clear_homes();
+    w.vms.state.lock().unwrap().seen.clear();
+
+    let attacker = client(&w.gw);
+    for path in [
+        "/(F(TICKET))/Home",
+        "/(S(lit3py55t21z5v55vlm25s55)F(TICKET))/Home",
+        "/(s(x)f(TICKET))/Home",
+        "/%28F%28TICKET%29%29/Home",
+        "/%2528F%2528TICKET%2529%2529/Home",
+        "/%u0028F%u0028TICKET%u0029%u0029/Home",
+        "/(A(anon))/(F(TICKET))/Home/",
+        "/Home?a=1;.aspxauth=TICKET",
+        "/Home?a=1;.ASPXAUTH=TICKET&b=2",
+        "/Home?.AspxAuth=TICKET",
+    ] {
+        let r = attacker.get(url(&w.gw, &u(path))).send().await.unwrap();
+        assert_eq!(
+            (r.status().as_u16(), location(&r).as_str()),
+            (302, "/Account/Login"),
+            "{path}: the VMS sees a logged-out client on /Home"
+        );
+    }
+    let r = attacker
+        .get(url(&w.gw, "/Home"))
+        .header("AspFilterSessionId", u("S(x)F(TICKET)"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/Account/Login", "AspFilterSessionId dropped");
+    assert!(w.vms.homes().is_empty(), "{:?}", w.vms.homes());
+    let seen = w.vms.seen();
+    assert!(seen.iter().all(|s| !s.asp_filter), "{seen:?}");
+    assert!(
+        seen.iter()
+            .filter(|s| s.target.starts_with("/Home"))
+            .all(|s| !s.target.contains(&t)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.target == "/Home?a=1&b=2"),
+        "the other pairs stay: {seen:?}"
+    );
+
+    // Segments that cannot be read one way only are refused before the VMS.
+    let before = w.vms.seen().len();
+    for path in [
+        "/(F(TICKET))%2FHome",
+        "/(F(TICKET)/Home",
+        "/(F(TICKET))x/Home",
+        "/%28F%28TICKET%29/Home",
+        "/(S(x));a=b/Home",
+        "/(S(x))/.mfa/health",
+    ] {
+        let r = attacker.get(url(&w.gw, &u(path))).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+    }
+    assert_eq!(w.vms.seen().len(), before, "nothing forwarded");
+
+    // The approved user herself still gets her page through such a link: the session
+    // travels in the cookie.
+    assert!(
+        home(&victim, &w.gw).await.contains("Welcome cust1"),
+        "plain link"
+    );
+    let page = victim
+        .get(url(&w.gw, "/(S(abc))/Home"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Welcome cust1"), "{page}");
+    let m = w.gw.gateway().metrics.render();
+    assert!(
+        m.lines()
+            .any(|l| l.contains("event=\"url_session_stripped\"") && !l.ends_with(" 0")),
+        "{m}"
+    );
+}
+
+/// A login posted to a cookieless spelling of the login route is still a login: the
+/// segment is removed, the route recognised, and the customer waits for her code.
+#[tokio::test]
+async fn a_login_through_a_cookieless_url_is_still_a_login() {
+    let w = world(IIS_VMS).await;
+    let victim = client(&w.gw);
+    enroll(&victim, &w.gw, "cust1").await;
+    w.vms.state.lock().unwrap().seen.clear();
+    let c = client(&w.gw);
+    let r = form_login(&c, &w.gw, "POST", "/(S(x))/Account/Login", "cust1").await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r).as_str()),
+        (303, "/.mfa/verify")
+    );
+    assert!(!sets_ticket(&r));
+    let seen = w.vms.seen();
+    assert_eq!(
+        seen.first().map(|s| s.target.as_str()),
+        Some("/Account/Login"),
+        "{seen:?}"
+    );
+    // The typed name is read there, as on the route itself: an alias ends the login.
+    let c = client(&w.gw);
+    let r = form_login(
+        &c,
+        &w.gw,
+        "POST",
+        "/(S(x))/account/login/",
+        "cust1@example.com",
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert!(!sets_ticket(&r));
+}
+
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+async fn tls_to(gw: &Gw, alpn: &[u8]) -> TlsStream {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(gw.ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// Sends raw HTTP/1.1 bytes and returns the status and head of the answer.
+async fn raw_h1(gw: &Gw, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tls_to(gw, b"http/1.1").await;
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head)
+}
+
+/// Sends one HTTP/2 request with `:authority` from `uri` and the given `host` fields.
+async fn h2_get(gw: &Gw, uri: &str, hosts: &[&str]) -> u16 {
+    let io = TokioIo::new(tls_to(gw, b"h2").await);
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::get(uri)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    for h in hosts {
+        req.headers_mut().append("host", h.parse().unwrap());
+    }
+    send.send_request(req).await.unwrap().status().as_u16()
+}
+
+/// Requests whose host cannot be read one way only get 400 and never reach the VMS: two
+/// `Host` fields, HTTP/1.1 without `Host`, an absolute-form target naming another host than
+/// `Host`, and over HTTP/2 a `host` field that differs from `:authority`.
+#[tokio::test]
+async fn a_request_with_an_ambiguous_host_is_refused() {
+    let w = world(IIS_VMS).await;
+    let port = w.gw.addr.port();
+    let refused = [
+        "GET /Home HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+        "GET /Home HTTP/1.1\r\nHost: evil.example\r\nhost: localhost\r\nConnection: close\r\n\r\n",
+        "GET /Home HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET https://evil.example/Home HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "GET https://localhost/Home HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+        "GET /Home HTTP/1.1\r\nHost: localhost@evil.example\r\nConnection: close\r\n\r\n",
+        "GET /.mfa/health HTTP/1.1\r\nConnection: close\r\n\r\n",
+    ];
+    for request in refused {
+        let (status, head) = raw_h1(&w.gw, request).await;
+        assert_eq!(status, 400, "{request:?}: {head}");
+    }
+    let h2_uri = format!("https://localhost:{port}/Home");
+    assert_eq!(h2_get(&w.gw, &h2_uri, &["evil.example"]).await, 400);
+    assert_eq!(
+        h2_get(
+            &w.gw,
+            &h2_uri,
+            &[&format!("localhost:{port}"), "evil.example"]
+        )
+        .await,
+        400
+    );
+    assert!(w.vms.seen().is_empty(), "{:?}", w.vms.seen());
+
+    // Unambiguous spellings pass, and the VMS sees the one host.
+    let passed = [
+        "GET /Home HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_string(),
+        "GET /Home HTTP/1.0\r\n\r\n".to_string(),
+        format!(
+            "GET https://LOCALHOST:{port}/Home HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+        ),
+    ];
+    for request in &passed {
+        let (status, head) = raw_h1(&w.gw, request).await;
+        assert_eq!(status, 302, "{request:?}: {head}");
+    }
+    assert_eq!(h2_get(&w.gw, &h2_uri, &[]).await, 302);
+    assert_eq!(
+        h2_get(&w.gw, &h2_uri, &[&format!("LocalHost:{port}")]).await,
+        302
+    );
+    let seen = w.vms.seen();
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(seen.iter().all(|s| s.hosts.len() == 1), "{seen:?}");
+}
+
+/// The VMS's banners (`Server`, `X-Powered-By`, `X-AspNet-Version`, `X-AspNetMvc-Version`)
+/// reach no client by default: not on a page, a refused or released login, a withheld login
+/// released after the code, or a renewal. `upstream.strip_response_headers` changes the list.
+#[tokio::test]
+async fn the_vms_banners_never_reach_a_client() {
+    const BANNERS: [&str; 4] = [
+        "server",
+        "x-powered-by",
+        "x-aspnet-version",
+        "x-aspnetmvc-version",
+    ];
+    fn banners(r: &reqwest::Response) -> Vec<String> {
+        BANNERS
+            .iter()
+            .filter(|b| r.headers().contains_key(**b))
+            .map(|b| b.to_string())
+            .collect()
+    }
+    let w = world(IIS_VMS).await;
+    let c = client(&w.gw);
+    let mut answers = Vec::new();
+    // A page, a 404, a failed login (the VMS's own answer).
+    answers.push(("page", c.get(url(&w.gw, "/Home")).send().await.unwrap()));
+    answers.push(("404", c.get(url(&w.gw, "/nope")).send().await.unwrap()));
+    let r = c
+        .post(url(&w.gw, "/Account/Login"))
+        .form(&[("UserName", "cust1"), ("Password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    answers.push(("failed login", r));
+    // A login released at once (supplier), a page with its session.
+    let sup = client(&w.gw);
+    answers.push((
+        "released login",
+        form_login(&sup, &w.gw, "POST", "/Account/Login", "sup1").await,
+    ));
+    answers.push((
+        "approved page",
+        sup.get(url(&w.gw, "/Home")).send().await.unwrap(),
+    ));
+    // A login withheld for the code, then released.
+    let secret = enroll(&client(&w.gw), &w.gw, "cust1").await;
+    let cust = client(&w.gw);
+    let r = form_login(&cust, &w.gw, "POST", "/Account/Login", "cust1").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    answers.push(("withheld login", r));
+    let r = pass_code(&cust, &w.gw, &secret).await;
+    assert!(sets_ticket(&r), "released after the code");
+    answers.push(("released after the code", r));
+    // A sliding renewal.
+    w.vms.renew_next.store(true, Ordering::SeqCst);
+    let r = cust.get(url(&w.gw, "/Home")).send().await.unwrap();
+    assert!(sets_ticket(&r), "renewed");
+    answers.push(("renewal", r));
+    for (what, r) in &answers {
+        assert_eq!(banners(r), Vec::<String>::new(), "{what}");
+    }
+
+    // `[]` keeps them; a list of its own removes just those.
+    for (list, kept) in [
+        ("[]", &BANNERS[..]),
+        (
+            "[\"x-powered-by\", \"X-ASPNET-VERSION\"]",
+            &["server", "x-aspnetmvc-version"][..],
+        ),
+    ] {
+        let redis = RedisProc::start();
+        let (addr, _vms) = spawn_iis().await;
+        let certs = certs();
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(&certs, addr, &redis.url(), IIS_VMS, "").replace(
+            "readiness_path = \"/\"\n",
+            &format!("readiness_path = \"/\"\nstrip_response_headers = {list}\n"),
+        );
+        let gw = start_gateway(
+            dir.path(),
+            &text,
+            &certs.ca_pem,
+            Clock::manual(at("2022-03-01T10:00:00Z")),
+        )
+        .await;
+        let c = client(&gw);
+        let r = c.get(url(&gw, "/Home")).send().await.unwrap();
+        assert_eq!(banners(&r), kept.to_vec(), "{list}");
+        let r = form_login(&c, &gw, "POST", "/Account/Login", "sup1").await;
+        assert_eq!(banners(&r), kept.to_vec(), "{list}: released login");
+    }
 }

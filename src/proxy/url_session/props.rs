@@ -4,6 +4,11 @@
 //! session parameters in any case or percent-encoded), the stripped URL holds no session
 //! parameter under the most lenient reading, keeps every other segment, parameter and pair
 //! byte for byte and in order, and is left alone when there was nothing to remove.
+//!
+//! For any path of plain segments, ASP.NET cookieless segments (`(S(x)F(y))`, any letter
+//! case, parentheses as written, percent-encoded once or twice or as `%uXXXX`) and segments
+//! that only start like one (cut short, with a trailing character, with an encoded `/`), a
+//! path with such a near miss is refused, and otherwise exactly the cookieless segments go.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,7 +17,7 @@ use proptest::prelude::*;
 use super::{SessionParams, decode};
 
 fn params() -> SessionParams {
-    SessionParams::new(["jsessionid", "VMSSESSION"])
+    SessionParams::new(["jsessionid", "VMSSESSION"], ["VMSSESSION"])
 }
 
 fn is_session(name: &str) -> bool {
@@ -77,7 +82,7 @@ proptest! {
         let query = pairs.as_ref().map(|p| p.join("&"));
         let had = segments.iter().flat_map(|(_, ps)| ps).any(|p| is_session(param_name(p)))
             || pairs.iter().flatten().any(|p| !p.is_empty() && is_session(param_name(p)));
-        let out = params().strip(&path, query.as_deref());
+        let out = params().strip(&path, query.as_deref()).unwrap();
         prop_assert_eq!(out.is_some(), had, "{} {:?} -> {:?}", path, query, out);
 
         let Some(out) = out else { return Ok(()) };
@@ -86,7 +91,7 @@ proptest! {
             Some((p, q)) => (p.to_string(), Some(q.to_string())),
             None => (out.clone(), None),
         };
-        prop_assert_eq!(params().strip(&out_path, out_query.as_deref()), None);
+        prop_assert_eq!(params().strip(&out_path, out_query.as_deref()), Ok(None));
         // Everything else kept, in order.
         let kept_segments: Vec<(String, Vec<String>)> = segments
             .iter()
@@ -105,6 +110,87 @@ proptest! {
             prop_assert_eq!(out_query, None);
         } else {
             prop_assert_eq!(out_query, Some(kept_pairs.join("&")));
+        }
+    }
+}
+
+/// A path segment of a generated URL, and what it is.
+#[derive(Debug, Clone)]
+enum Seg {
+    Plain(String),
+    /// A cookieless segment, in some spelling.
+    Form(String),
+    /// Starts like a cookieless segment without being one in every reading.
+    NearMiss(String),
+}
+
+fn form() -> impl Strategy<Value = String> {
+    proptest::collection::vec(("[SFAXsfa]", "[a-z0-9]{0,4}"), 1..4).prop_map(|pairs| {
+        let inner: String = pairs.iter().map(|(l, v)| format!("{l}({v})")).collect();
+        format!("({inner})")
+    })
+}
+
+/// How a segment is spelled: as is, its parentheses percent-encoded (once, twice, or as
+/// `%uXXXX`), in upper or lower case hex.
+fn spell(raw: &str, how: u8) -> String {
+    let (open, close) = match how % 5 {
+        0 => return raw.to_string(),
+        1 => ("%28", "%29"),
+        2 => ("%2528", "%2529"),
+        3 => ("%u0028", "%u0029"),
+        _ => ("%28", "%29"),
+    };
+    let s = raw.replace('(', open).replace(')', close);
+    if how % 5 == 4 { s.to_lowercase() } else { s }
+}
+
+fn seg() -> impl Strategy<Value = Seg> {
+    prop_oneof![
+        3 => "[a-z0-9._-]{1,6}".prop_map(Seg::Plain),
+        2 => (form(), any::<u8>()).prop_map(|(f, how)| Seg::Form(spell(&f, how))),
+        1 => (form(), any::<u8>(), 0u8..4).prop_map(|(f, how, miss)| {
+            let broken = match miss {
+                0 => f.get(..f.len() - 1).unwrap_or_default().to_string(),
+                1 => format!("{f}x"),
+                2 => format!("{f}%2Fa"),
+                _ => f.replacen(')', "%2F)", 1),
+            };
+            Seg::NearMiss(spell(&broken, how))
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn cookieless_segments_go_and_ambiguous_ones_are_refused(
+        segs in proptest::collection::vec(seg(), 1..5),
+    ) {
+        let path: String = segs
+            .iter()
+            .map(|s| match s {
+                Seg::Plain(t) | Seg::Form(t) | Seg::NearMiss(t) => format!("/{t}"),
+            })
+            .collect();
+        let out = params().strip(&path, None);
+        if segs.iter().any(|s| matches!(s, Seg::NearMiss(_))) {
+            prop_assert_eq!(out, Err(super::Ambiguous), "{}", path);
+            return Ok(());
+        }
+        let kept: Vec<&str> = segs
+            .iter()
+            .filter_map(|s| match s {
+                Seg::Plain(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        if kept.len() == segs.len() {
+            prop_assert_eq!(out, Ok(None), "{}", path);
+        } else {
+            let want = format!("/{}", kept.join("/"));
+            prop_assert_eq!(out.clone(), Ok(Some(want)), "{}", path);
+            let again = out.ok().flatten().unwrap_or_default();
+            prop_assert_eq!(params().strip(&again, None), Ok(None));
         }
     }
 }
