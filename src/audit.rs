@@ -43,6 +43,8 @@ pub enum Event {
     PolicyReloadFailed,
     AdminApiCall,
     AdminAccessDenied,
+    /// A reset or unlock refused by rank (`admin.can_reset`) or because it was the actor's own.
+    AdminActionRefused,
     /// Enrolled secrets sealed again with the active key (`admin reseal`).
     SecretsResealed,
     /// The name typed at login differed from the one the VMS reported; the login was ended.
@@ -72,6 +74,7 @@ impl Event {
             Event::AdminApiCall => "admin_api_call",
             Event::IdentityMismatch => "identity_mismatch",
             Event::AdminAccessDenied => "admin_access_denied",
+            Event::AdminActionRefused => "admin_action_refused",
             Event::SecretsResealed => "secrets_resealed",
         }
     }

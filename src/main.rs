@@ -166,6 +166,13 @@ fn main() -> ExitCode {
             Ok(cfg) => match mfa_gateway::run::key_ring(&cfg, false).and_then(|_| {
                 mfa_gateway::policy::Policy::load(&cfg.policy.file)
                     .map_err(|e| mfa_gateway::run::StartError::Policy(e.to_string()))
+                    .and_then(|p| {
+                        cfg.check_policy_roles(p.roles()).map_err(|e| {
+                            mfa_gateway::run::StartError::Policy(format!(
+                                "the [admin] section names unknown roles:\n{e}"
+                            ))
+                        })
+                    })
             }) {
                 Ok(_) => {
                     println!("{}: configuration is valid", file.display());
@@ -294,19 +301,27 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
         policy,
         approval_max_age: cfg.mfa.approval_max_age,
         revocations: None,
+        config: std::sync::Arc::new(cfg.clone()),
     };
+    // The command line is an operator on the gateway host (who could change Redis directly):
+    // not ranked by admin.can_reset.
     let actor = Actor {
         kind: ActorKind::Cli,
         name: format!("cli:{}", os_user()),
         client: None,
+        rank: mfa_gateway::admin::ops::Rank::Unrestricted,
     };
     let now = mfa_gateway::clock::Clock::System.unix();
     let norm =
         |u: &str| mfa_gateway::config::normalize_username(u, cfg.vms.username_case_sensitive);
     let result = match command {
-        AdminCommand::Status { user } => ops.status(&norm(&user), now).await.map(|s| {
-            println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-        }),
+        AdminCommand::Status { user } => ops
+            .status(&norm(&user), now)
+            .await
+            .map(|s| {
+                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            })
+            .map_err(mfa_gateway::admin::ops::OpError::from),
         AdminCommand::Reset { user, reason } => {
             if reason.trim().is_empty() {
                 return fail("--reason must not be empty");

@@ -151,6 +151,10 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         tracing::warn!(error = %e, "the store does not answer yet; logins that need MFA get 503 until it does");
     }
     let policy = LivePolicy::load(cfg.policy.file.clone()).map_err(StartError::Policy)?;
+    cfg.check_policy_roles(policy.current().roles())
+        .map_err(|e| {
+            StartError::Policy(format!("the [admin] section names unknown roles:\n{e}"))
+        })?;
     if !cfg.vms.identity_from_vms() {
         tracing::warn!(
             "the VMS reports no user name (vms.role): the name typed at login is trusted; see `check-config`"

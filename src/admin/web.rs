@@ -9,7 +9,7 @@
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::ops::Actor;
+use super::ops::{Actor, OpError, Rank, Refusal};
 use crate::audit::{ActorKind, Event, Record};
 use crate::auth::crypto::Purpose;
 use crate::body::Body;
@@ -150,6 +150,10 @@ pub async fn handle(
             kind: ActorKind::Admin,
             name: admin.user.clone(),
             client: Some(client),
+            rank: Rank::Role {
+                role: admin.role.clone(),
+                user: Some(norm(&admin.user)),
+            },
         };
         let ops = gw.ops();
         if user.is_empty() || !ops.status(&user, now).await?.known {
@@ -190,11 +194,15 @@ pub async fn handle(
                     )
                     .await;
             }
-            ops.reset(&user, &actor, reason, now).await?;
-            return Ok((redirect(&format!("{back}&done=reset")), Outcome::Gateway));
+            return match ops.reset(&user, &actor, reason, now).await {
+                Ok(_) => Ok((redirect(&format!("{back}&done=reset")), Outcome::Gateway)),
+                Err(e) => view.refused(&user, e).await,
+            };
         }
-        ops.unlock(&user, &actor, now).await?;
-        return Ok((redirect(&format!("{back}&done=unlock")), Outcome::Gateway));
+        return match ops.unlock(&user, &actor, now).await {
+            Ok(_) => Ok((redirect(&format!("{back}&done=unlock")), Outcome::Gateway)),
+            Err(e) => view.refused(&user, e).await,
+        };
     }
     if [&p.admin, &p.admin_user, &p.admin_reset, &p.admin_unlock].contains(&&path) {
         return Err(ClientError::MethodNotAllowed.into());
@@ -212,6 +220,23 @@ struct View<'a> {
 }
 
 impl View<'_> {
+    /// The user page after a refused change (403, saying why), or the store's error.
+    async fn refused(
+        &self,
+        user: &str,
+        e: OpError,
+    ) -> Result<(Response<Body>, Outcome), GatewayError> {
+        let error = match e {
+            OpError::Store(e) => return Err(e.into()),
+            OpError::Refused(Refusal::OwnAccount) => AdminError::OwnAccount,
+            OpError::Refused(Refusal::Rank { .. }) => AdminError::Outranked,
+        };
+        let (resp, _) = self
+            .user_page(user, None, Some(error), StatusCode::FORBIDDEN)
+            .await?;
+        Ok((resp, Outcome::Rejected))
+    }
+
     /// The user page, optionally with a confirmation or an error.
     async fn user_page(
         &self,

@@ -129,6 +129,10 @@ pub enum AdminError {
     ConfirmMissing,
     CsrfInvalid,
     UnknownUser,
+    /// The administrator's own account.
+    OwnAccount,
+    /// A user of a role the administrator's role may not change (`admin.can_reset`).
+    Outranked,
 }
 
 impl AdminError {
@@ -139,6 +143,8 @@ impl AdminError {
             AdminError::ConfirmMissing => s.admin.error_confirm_missing,
             AdminError::CsrfInvalid => s.form_errors.csrf_invalid,
             AdminError::UnknownUser => s.admin.error_unknown_user,
+            AdminError::OwnAccount => s.admin.error_own_account,
+            AdminError::Outranked => s.admin.error_outranked,
         }
     }
 }
