@@ -78,6 +78,8 @@ pub struct Gateway {
     pub default_lang: Lang,
     pub clock: Clock,
     pub audit: crate::audit::Audit,
+    /// Recent successful MFA checks, for the one-address warning.
+    pub sign_ins: crate::mfa::sign_in_addresses::SignIns,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -121,6 +123,7 @@ impl Gateway {
             default_lang,
             clock,
             audit: crate::audit::Audit::new(store.clone(), cfg.admin.audit_max_records),
+            sign_ins: crate::mfa::sign_in_addresses::SignIns::default(),
             cfg,
         }))
     }

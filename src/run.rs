@@ -222,6 +222,15 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
             std::future::ready(())
         },
     ));
+    let gw = Arc::clone(&gateway);
+    tasks.push(crate::periodic::spawn_every(
+        crate::mfa::sign_in_addresses::CHECK_EVERY,
+        shutdown.clone(),
+        move || {
+            gw.check_sign_in_addresses(gw.clock.unix());
+            std::future::ready(())
+        },
+    ));
     tasks.extend(crate::mfa::sweeper::spawn(
         Arc::clone(&gateway),
         Duration::from_secs(5),

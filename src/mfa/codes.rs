@@ -104,6 +104,7 @@ async fn fail(
         Attempt::Allowed {
             user_lock,
             addr_lock,
+            ..
         } => user_lock.max(addr_lock),
         Attempt::Refused(d) => Some(d),
     };
@@ -137,6 +138,7 @@ async fn succeeded(
     gw.store
         .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
         .await?;
+    gw.sign_ins.note(who.now, who.user, who.addr);
     gw.metrics.mfa(MfaEvent::VerifySuccess);
     let mut r = record(who, event);
     if let Some(d) = detail {
@@ -257,6 +259,7 @@ pub async fn check_new(
             gw.store
                 .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
                 .await?;
+            gw.sign_ins.note(who.now, who.user, who.addr);
             Ok(Check::Accepted { step })
         }
     }

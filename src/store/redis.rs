@@ -128,6 +128,8 @@ struct Scripts {
     take_user: Script,
     take_addr: Script,
     give_back: Script,
+    addr_gate: Script,
+    addr_succeeded: Script,
     user_succeeded: Script,
     replace_if: Script,
     postpone_if: Script,
@@ -284,6 +286,37 @@ end
 return {1, 0}
 "#;
 
+// The first step of taking an attempt, on the address's slot: is the address locked for this
+// user? KEYS: address lock, the (address, user) pair. Returns {2, 0} when the user passed MFA
+// from this address before (the address neither refuses nor counts them), {0, lock ms} when
+// locked, {1, 0} otherwise. Counts nothing.
+const ADDR_GATE: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2, 0} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl ~= -2 then
+  if ttl < 1000 then ttl = 1000 end
+  return {0, ttl}
+end
+return {1, 0}
+"#;
+
+// After a right code, for the address: the (address, user) pair is noted as known and, when
+// the address counted the attempt, the attempt is given back, in one step. KEYS: fails, lock,
+// pair. ARGV: 1 if counted, 1 if that attempt set the lock, max, window secs, pair ttl secs.
+const ADDR_SUCCEEDED: &str = r#"
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[5])
+if ARGV[1] ~= '1' then return 2 end
+if ARGV[2] == '1' then
+  redis.call('DEL', KEYS[2])
+  local left = tonumber(ARGV[3]) - 1
+  if left > 0 then redis.call('SET', KEYS[1], left, 'EX', ARGV[4]) end
+  return 1
+end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+"#;
+
 // Gives an attempt back (a right code for the address, an attempt that checked nothing).
 // KEYS: fails, lock. ARGV: 1 if that attempt set the lock, max, window secs. An attempt that
 // set the lock lifts it and leaves the count one below the limit, as before it.
@@ -361,6 +394,8 @@ impl RedisStore {
                 take_user: Script::new(TAKE_USER),
                 take_addr: Script::new(TAKE_ADDR),
                 give_back: Script::new(GIVE_BACK),
+                addr_gate: Script::new(ADDR_GATE),
+                addr_succeeded: Script::new(ADDR_SUCCEEDED),
                 user_succeeded: Script::new(USER_SUCCEEDED),
                 replace_if: Script::new(REPLACE_IF),
                 postpone_if: Script::new(POSTPONE_IF),
@@ -707,6 +742,10 @@ impl RedisStore {
     fn addr_key(&self, addr: &str) -> String {
         format!("{}{{a:{}}}", self.cfg.key_prefix, key_safe(addr))
     }
+    /// The (address, user) pair noted at a right code, in the address's hash slot.
+    fn pair_key(&self, addr: &str, user: &str) -> String {
+        format!("{}:ok:{}", self.addr_key(addr), key_safe(user))
+    }
     fn challenge_key(&self, id: &str) -> String {
         format!("{}{{c:{}}}", self.cfg.key_prefix, key_safe(id))
     }
@@ -837,14 +876,13 @@ impl RedisStore {
     ) -> Result<Attempt, StoreError> {
         let window = limits.lock.as_secs().max(1);
         let ak = self.addr_key(addr);
-        let addr_ttl: i64 = self
-            .run(redis::cmd("PTTL").arg(format!("{ak}:lock")))
-            .await?;
-        if addr_ttl != -2 {
-            return Ok(Attempt::Refused(Duration::from_millis(
-                u64::try_from(addr_ttl).unwrap_or(0).max(1000),
-            )));
+        let mut inv = self.scripts.addr_gate.prepare_invoke();
+        inv.key(format!("{ak}:lock")).key(self.pair_key(addr, user));
+        let (gate, gate_ms): (u8, u64) = self.script(inv).await?;
+        if gate == 0 {
+            return Ok(Attempt::Refused(Duration::from_millis(gate_ms.max(1000))));
         }
+        let known = gate == 2;
         let uk = self.user_key(user);
         let mut inv = self.scripts.take_user.prepare_invoke();
         inv.key(format!("{uk}:fails"))
@@ -859,6 +897,13 @@ impl RedisStore {
             return Ok(Attempt::Refused(Duration::from_millis(u_ms)));
         }
         let user_lock = (u == 2).then(|| Duration::from_millis(u_ms));
+        if known {
+            return Ok(Attempt::Allowed {
+                user_lock,
+                addr_lock: None,
+                addr_counted: false,
+            });
+        }
         let mut inv = self.scripts.take_addr.prepare_invoke();
         inv.key(format!("{ak}:fails"))
             .key(format!("{ak}:lock"))
@@ -873,6 +918,7 @@ impl RedisStore {
         Ok(Attempt::Allowed {
             user_lock,
             addr_lock: (a == 2).then(|| Duration::from_millis(a_ms)),
+            addr_counted: true,
         })
     }
 
@@ -931,8 +977,17 @@ impl RedisStore {
             .key(format!("{uk}:level"))
             .arg(u8::from(set_lock));
         self.script::<i64>(inv).await?;
-        self.give_back_addr(addr, attempt.set_addr_lock(), limits)
-            .await
+        let ak = self.addr_key(addr);
+        let mut inv = self.scripts.addr_succeeded.prepare_invoke();
+        inv.key(format!("{ak}:fails"))
+            .key(format!("{ak}:lock"))
+            .key(self.pair_key(addr, user))
+            .arg(u8::from(attempt.addr_counted()))
+            .arg(u8::from(attempt.set_addr_lock()))
+            .arg(limits.max_failures_per_address)
+            .arg(limits.lock.as_secs().max(1))
+            .arg(super::KNOWN_PAIR_TTL.as_secs());
+        self.script::<i64>(inv).await.map(|_| ())
     }
 
     pub async fn attempt_unused(
@@ -947,6 +1002,9 @@ impl RedisStore {
         };
         if user_lock.is_none() {
             self.give_back_user(user, false, limits).await?;
+        }
+        if !attempt.addr_counted() {
+            return Ok(());
         }
         self.give_back_addr(addr, attempt.set_addr_lock(), limits)
             .await

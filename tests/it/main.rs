@@ -17,5 +17,6 @@ mod mfa_flow;
 mod proxy;
 mod revocation_order;
 mod scaleout;
+mod shared_address;
 mod smuggling;
 mod soak;
