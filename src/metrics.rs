@@ -267,7 +267,8 @@ impl Metrics {
         self.store_up.store(u64::from(up), Relaxed);
     }
     pub fn sign_ins_from_one_address(&self, one: bool) {
-        self.sign_ins_from_one_address.store(u64::from(one), Relaxed);
+        self.sign_ins_from_one_address
+            .store(u64::from(one), Relaxed);
     }
 
     /// The Prometheus text exposition format.

@@ -746,10 +746,50 @@ mod tests {
             Attempt::Allowed {
                 user_lock: Some(Duration::from_secs(60)),
                 addr_lock: None,
-                addr_counted: true,
+                addr_counted: false,
             },
-            "the first real lock has the base length"
+            "the first real lock has the base length (and the address knows the user now)"
         );
+    }
+
+    #[tokio::test]
+    async fn a_locked_address_spares_users_who_passed_mfa_from_it() {
+        let s = MemoryStore::new();
+        let l = limits(5, 2);
+        let ok = s.take_attempt("known", "ip", l).await.unwrap();
+        s.attempt_succeeded("known", "ip", ok, l).await.unwrap();
+        s.take_attempt("a", "ip", l).await.unwrap();
+        assert!(s.take_attempt("b", "ip", l).await.unwrap().set_addr_lock());
+        assert!(matches!(
+            s.take_attempt("c", "ip", l).await.unwrap(),
+            Attempt::Refused(_)
+        ));
+        let known = s.take_attempt("known", "ip", l).await.unwrap();
+        assert_eq!(
+            known,
+            Attempt::Allowed {
+                user_lock: None,
+                addr_lock: None,
+                addr_counted: false,
+            }
+        );
+        s.attempt_unused("known", "ip", known, l).await.unwrap();
+        // Known at that address only.
+        assert!(matches!(
+            s.take_attempt("known", "ip2", l).await.unwrap(),
+            Attempt::Allowed {
+                addr_counted: true,
+                ..
+            }
+        ));
+        // Still limited by their own lock.
+        for _ in 0..4 {
+            s.take_attempt("known", "ip", l).await.unwrap();
+        }
+        assert!(matches!(
+            s.take_attempt("known", "ip", l).await.unwrap(),
+            Attempt::Refused(_)
+        ));
     }
 
     #[tokio::test]

@@ -70,14 +70,24 @@ async fn an_address_lock_spares_users_who_signed_in_from_it_before() {
 
     // The customer, who signed in from here before, is not locked out by the others.
     let c = client(&w.gw);
-    assert_eq!(location(&login(&c, &w.gw, "customer").await), "/.mfa/verify");
+    assert_eq!(
+        location(&login(&c, &w.gw, "customer").await),
+        "/.mfa/verify"
+    );
     let r = post_code(&c, &w.gw, "/.mfa/verify", &totp::code_at(&customer, now)).await;
-    assert_eq!(r.status(), 302, "known pair: the address lock does not apply");
+    assert_eq!(
+        r.status(),
+        302,
+        "known pair: the address lock does not apply"
+    );
     assert!(sets_vms_session(&r));
     // Only by her own lock: her wrong codes are neither refused nor counted by the address,
     // and five of them lock her.
     let c = client(&w.gw);
-    assert_eq!(location(&login(&c, &w.gw, "customer").await), "/.mfa/verify");
+    assert_eq!(
+        location(&login(&c, &w.gw, "customer").await),
+        "/.mfa/verify"
+    );
     for i in 1..=5 {
         let r = post_code(&c, &w.gw, "/.mfa/verify", &wrong_code(&customer, now)).await;
         assert_eq!(r.status(), if i < 5 { 200 } else { 429 }, "failure {i}");
