@@ -161,7 +161,11 @@ impl Ops {
             locked_for_secs: lock.map(|d| d.as_secs().max(1)),
             role: r.role.clone(),
             policy_state: state.map(|s: MfaState| s.to_string()),
-            recovery_codes_left: r.recovery.len(),
+            recovery_codes_left: r
+                .recovery
+                .iter()
+                .filter(|h| crate::auth::crypto::recovery_hash_is_keyed(h))
+                .count(),
             reset_at: r.reset_at,
             known: r.last_login.is_some() || r.enrolled() || r.reset_at.is_some(),
         })

@@ -190,11 +190,14 @@ pub async fn check_enrolled_against(
     };
     if let Some(recovery) = recovery {
         let hashes = record_.recovery;
-        // PBKDF2 over up to ten hashes: off the async workers.
+        let keys = std::sync::Arc::clone(&gw.keys);
+        let user = who.user.to_string();
+        // PBKDF2 over up to ten hashes: off the async workers. Keyed by the key ring: a
+        // record planted in Redis without it matches nothing.
         let matched = tokio::task::spawn_blocking(move || {
             hashes
                 .into_iter()
-                .find(|h| crypto::verify_recovery_code(&recovery, h))
+                .find(|h| crypto::verify_recovery_code(&keys, &user, &recovery, h))
         })
         .await
         .map_err(|e| InternalError::Other(e.to_string()))?;
@@ -278,10 +281,12 @@ pub async fn issue_recovery_codes(
         .map(|_| crypto::new_recovery_code())
         .collect();
     let to_hash = codes.clone();
+    let keys = std::sync::Arc::clone(&gw.keys);
+    let user = who.user.to_string();
     let hashes = tokio::task::spawn_blocking(move || {
         to_hash
             .iter()
-            .map(|c| crypto::hash_recovery_code(c))
+            .map(|c| crypto::hash_recovery_code(&keys, &user, c))
             .collect::<Result<Vec<_>, _>>()
     })
     .await

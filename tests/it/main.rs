@@ -12,6 +12,7 @@ mod cli;
 mod deploy;
 mod faults;
 mod iis;
+mod keyed_records;
 mod logs;
 mod mfa_flow;
 mod proxy;
