@@ -17,9 +17,11 @@
 //!   script and multi-key command touches keys of one hash slot (`{u:...}`, `{a:...}`).
 //!
 //! Acknowledged writes: Redis replicates asynchronously, so a write the master acknowledged is
-//! lost if the master dies before a replica has it. In sentinel mode the two writes a user or
-//! an MSP is told about and must not see undone by a fail-over (an enrollment, and removing
-//! one) are followed by `WAIT 1`; see [`RedisStore::durable`] for the trade-off.
+//! lost if the master dies before a replica has it. In sentinel mode the writes a user or an
+//! MSP is told about, or that a security decision rests on, are followed by `WAIT 1`:
+//! enrollments and removing them, revocations (resets, logouts) and their epochs, MSP
+//! unlocks, and every attempt taken at a code (the count and the lock it sets), before that
+//! code is checked. See [`RedisStore::durable`] for the trade-off.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -186,6 +188,36 @@ redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'rec
 redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
 return had
 "#;
+
+/// How strictly an acknowledged write needs a replica (Sentinel mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ack {
+    /// A replica must confirm, or the operation fails (enrollments, resets, revocation
+    /// epochs): while every replica is down, they are refused rather than promised.
+    Required,
+    /// A connected replica must confirm, or the operation fails; a master with no replica
+    /// connected at all goes on without (there is no replica a fail-over could promote
+    /// without the write, unless one that was already behind comes back and is promoted).
+    /// For the writes of every code check, logout and unlock, which would otherwise all stop
+    /// while the last replica is gone. Operators who want them refused then set Redis's
+    /// `min-replicas-to-write 1` (docs/operations.md).
+    IfReplicaConnected,
+}
+
+/// How many replicas the master's `ROLE` answer lists as connected (`None` if it is not a
+/// master's answer).
+fn connected_replicas(role: &Value) -> Option<usize> {
+    let items = match role {
+        Value::Array(items) => items,
+        _ => return None,
+    };
+    let is_master = matches!(items.first(), Some(Value::BulkString(b)) if b.as_slice() == b"master")
+        || matches!(items.first(), Some(Value::SimpleString(t)) if t == "master");
+    match (is_master, items.get(2)) {
+        (true, Some(Value::Array(replicas))) => Some(replicas.len()),
+        _ => None,
+    }
+}
 
 /// A write whose effect must survive a fail-over (see [`RedisStore::durable`]).
 enum Write<'a> {
@@ -680,8 +712,12 @@ impl RedisStore {
     /// Trade-off: with asynchronous replication, a master that dies right after acknowledging
     /// would take the enrollment with it, and the user's next login would ask them to enroll
     /// again although their app shows a working entry (or a removed secret would come back).
-    /// Waiting costs one replication round trip on these rare writes only (code checks, logins
-    /// and counters do not wait). If no replica confirms within `redis.response_timeout`, the
+    /// Waiting costs one replication round trip, and a connection of its own, per write: on
+    /// code checks (each attempt is acknowledged before its code is checked), enrollments,
+    /// resets, unlocks and logouts; never on proxied requests. A locked user's attempts are
+    /// refused before any write. Writes whose loss only fails closed are not waited for: a
+    /// right code clearing the user's count (lost: the count stays), the address's give-back
+    /// and its (address, user) pair (lost: the address counts the user again). If no replica confirms within `redis.response_timeout`, the
     /// operation fails (503, "try again"): while every replica is down, new enrollments are
     /// refused rather than promised. The write itself may still be on the master; the retry
     /// then finds the user enrolled and asks for the next code. A dedicated connection is
@@ -689,6 +725,19 @@ impl RedisStore {
     /// every other request of this instance. Standalone and Cluster do not wait: a standalone
     /// server has no fail-over, and a cluster may have no replicas at all.
     async fn durable(&self, write: Write<'_>) -> Result<i64, StoreError> {
+        self.durable_as(write, |n: &i64| *n != 0, Ack::Required)
+            .await
+    }
+
+    /// [`Self::durable`] for a write whose answer is of type `T`; `wrote` says from the answer
+    /// whether anything was written (only then is a replica waited for), `ack` whether a
+    /// master without any connected replica may go on without one (see [`Ack`]).
+    async fn durable_as<T: redis::FromRedisValue>(
+        &self,
+        write: Write<'_>,
+        wrote: fn(&T) -> bool,
+        ack: Ack,
+    ) -> Result<T, StoreError> {
         let lease = self.lease().await?;
         let Some(client) = lease.master else {
             return match write {
@@ -703,12 +752,19 @@ impl RedisStore {
                     &self.direct_config(self.cfg.response_timeout + wait),
                 )
                 .await?;
-            let n: i64 = match write {
+            let n: T = match write {
                 Write::Script(inv) => inv.invoke_async(&mut own).await?,
                 Write::Cmd(cmd) => cmd.query_async(&mut own).await?,
             };
-            if n == 0 {
+            if !wrote(&n) {
                 return Ok((n, 1));
+            }
+            if ack == Ack::IfReplicaConnected {
+                let role: Value = redis::cmd("ROLE").query_async(&mut own).await?;
+                if connected_replicas(&role) == Some(0) {
+                    tracing::debug!("no Redis replica connected: write not acknowledged");
+                    return Ok((n, 1));
+                }
             }
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             let acked: i64 = redis::cmd("WAIT")
@@ -884,6 +940,16 @@ impl RedisStore {
         }
         let known = gate == 2;
         let uk = self.user_key(user);
+        // A locked user is refused without a write (and so without the acknowledged write's
+        // own connection below): a burst at a locked user stays cheap. The script decides.
+        let user_ttl: i64 = self
+            .run(redis::cmd("PTTL").arg(format!("{uk}:lock")))
+            .await?;
+        if user_ttl != -2 {
+            return Ok(Attempt::Refused(Duration::from_millis(
+                u64::try_from(user_ttl).unwrap_or(0).max(1000),
+            )));
+        }
         let mut inv = self.scripts.take_user.prepare_invoke();
         inv.key(format!("{uk}:fails"))
             .key(format!("{uk}:lock"))
@@ -892,7 +958,15 @@ impl RedisStore {
             .arg(user_window(limits).as_secs())
             .arg(window)
             .arg(lock_duration(limits.lock, 64).as_secs());
-        let (u, u_ms): (u8, u64) = self.script(inv).await?;
+        // Acknowledged by a replica (Sentinel) before any code is checked: a fail-over cannot
+        // undo an attempt whose code was checked, or a lock it set.
+        let (u, u_ms): (u8, u64) = self
+            .durable_as(
+                Write::Script(inv),
+                |(u, _): &(u8, u64)| *u != 0,
+                Ack::IfReplicaConnected,
+            )
+            .await?;
         if u == 0 {
             return Ok(Attempt::Refused(Duration::from_millis(u_ms)));
         }
@@ -909,7 +983,13 @@ impl RedisStore {
             .key(format!("{ak}:lock"))
             .arg(limits.max_failures_per_address)
             .arg(window);
-        let (a, a_ms): (u8, u64) = self.script(inv).await?;
+        let (a, a_ms): (u8, u64) = self
+            .durable_as(
+                Write::Script(inv),
+                |(a, _): &(u8, u64)| *a != 0,
+                Ack::IfReplicaConnected,
+            )
+            .await?;
         if a == 0 {
             self.give_back_user(user, user_lock.is_some(), limits)
                 .await?;
@@ -1012,13 +1092,13 @@ impl RedisStore {
 
     pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
         let uk = self.user_key(user);
-        let n: u64 = self
-            .run(
-                redis::cmd("DEL")
-                    .arg(format!("{uk}:lock"))
-                    .arg(format!("{uk}:fails"))
-                    .arg(format!("{uk}:level")),
-            )
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(format!("{uk}:lock"))
+            .arg(format!("{uk}:fails"))
+            .arg(format!("{uk}:level"));
+        // The MSP is told "unlocked": acknowledged by a replica (Sentinel).
+        let n = self
+            .durable_as(Write::Cmd(&cmd), |n: &i64| *n != 0, Ack::IfReplicaConnected)
             .await?;
         Ok(n > 0)
     }
@@ -1337,17 +1417,19 @@ impl RedisStore {
         now: u64,
         keep: Duration,
     ) -> Result<(), StoreError> {
+        // A logout's revocation, acknowledged by a replica (Sentinel): a fail-over must not
+        // bring the logged-out approval back.
         let json = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let min_id = now.saturating_sub(keep.as_secs()).saturating_mul(1000);
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(self.feed_key())
-            .arg("MINID")
-            .arg("~")
-            .arg(min_id)
-            .arg("*")
-            .arg("e")
-            .arg(json);
-        self.run::<String>(&cmd).await.map(|_| ())
+        let mut inv = self.scripts.publish.prepare_invoke();
+        inv.key(self.feed_key()).arg(min_id).arg(json);
+        self.durable_as(
+            Write::Script(inv),
+            |n: &i64| *n != 0,
+            Ack::IfReplicaConnected,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn raise_epoch(&self, user: &str, floor: u64) -> Result<u64, StoreError> {
@@ -1434,6 +1516,36 @@ mod tests {
             ErrorKind::MasterNameNotFoundBySentinel,
             "no master"
         ))));
+    }
+
+    #[test]
+    fn connected_replicas_are_read_from_role() {
+        let master = |n: usize| {
+            Value::Array(vec![
+                Value::BulkString(b"master".to_vec()),
+                Value::Int(3129659),
+                Value::Array(
+                    (0..n)
+                        .map(|_| {
+                            Value::Array(vec![
+                                Value::BulkString(b"127.0.0.1".to_vec()),
+                                Value::BulkString(b"9001".to_vec()),
+                                Value::BulkString(b"3129242".to_vec()),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ])
+        };
+        assert_eq!(connected_replicas(&master(0)), Some(0));
+        assert_eq!(connected_replicas(&master(2)), Some(2));
+        let replica = Value::Array(vec![
+            Value::BulkString(b"slave".to_vec()),
+            Value::BulkString(b"127.0.0.1".to_vec()),
+            Value::Int(9000),
+        ]);
+        assert_eq!(connected_replicas(&replica), None);
+        assert_eq!(connected_replicas(&Value::Nil), None);
     }
 
     #[test]
