@@ -1071,3 +1071,42 @@ async fn administrators_are_ranked_and_nobody_resets_themselves() {
     }
     assert_eq!(seen.len(), 6, "{seen:?}");
 }
+
+/// Every role named in `[admin]` must be a role of the policy file: `check-config` names each
+/// wrong one (the start-up refuses the same configuration).
+#[tokio::test]
+async fn roles_in_the_admin_section_are_checked_against_the_policy() {
+    let w = world("2022-02-01T09:00:00Z", "").await;
+    let check = |admin: &str| {
+        let f = w.gw.dir.join("check.toml");
+        std::fs::write(&f, format!("{}\n{admin}", w.text)).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = check(
+        "[admin]\nroles = [\"msp\", \"admins\"]\n[admin.can_reset]\nmsp = [\"custmer\"]\nadministrator = [\"*\"]\n",
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("admin.roles[1]: \"admins\" is not a role of the policy file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("admin.can_reset.msp[0]: \"custmer\" is not a role"),
+        "{out}"
+    );
+    let (ok, out) =
+        check("[admin]\n[admin.can_reset]\nmsp = [\"customer\"]\nadministrator = [\"*\"]\n");
+    assert!(ok, "{out}");
+}
