@@ -171,6 +171,25 @@ impl Ops {
         })
     }
 
+    /// Why `actor` may not reset or unlock `user`, whose role is `target_role`, if so (no
+    /// audit: for showing or hiding the forms; [`Self::reset`] and [`Self::unlock`] decide).
+    pub fn refusal(&self, actor: &Actor, user: &str, target_role: Option<&str>) -> Option<Refusal> {
+        let Rank::Role {
+            role,
+            user: actor_user,
+        } = &actor.rank
+        else {
+            return None;
+        };
+        if actor_user.as_deref() == Some(user) {
+            return Some(Refusal::OwnAccount);
+        }
+        (!self.config.admin.may_reset(role, target_role)).then(|| Refusal::Rank {
+            actor_role: role.clone(),
+            target_role: target_role.map(str::to_string),
+        })
+    }
+
     /// Whether `actor` may reset or unlock `user`; a refusal is audited.
     async fn permit(
         &self,
@@ -179,29 +198,20 @@ impl Ops {
         action: Action,
         now: u64,
     ) -> Result<(), OpError> {
-        let Rank::Role {
-            role,
-            user: actor_user,
-        } = &actor.rank
-        else {
+        let Rank::Role { .. } = &actor.rank else {
             return Ok(());
         };
-        let refusal = if actor_user.as_deref() == Some(user) {
-            Some(Refusal::OwnAccount)
-        } else {
-            let target_role = self.store.user(user).await?.role;
-            (!self.config.admin.may_reset(role, target_role.as_deref())).then(|| Refusal::Rank {
-                actor_role: role.clone(),
-                target_role,
-            })
-        };
-        let Some(refusal) = refusal else {
+        let target_role = self.store.user(user).await?.role;
+        let Some(refusal) = self.refusal(actor, user, target_role.as_deref()) else {
             return Ok(());
         };
         let why = match &refusal {
             Refusal::OwnAccount => "own_account".to_string(),
-            Refusal::Rank { target_role, .. } => format!(
-                "rank actor_role={role} target_role={}",
+            Refusal::Rank {
+                actor_role,
+                target_role,
+            } => format!(
+                "rank actor_role={actor_role} target_role={}",
                 target_role.as_deref().unwrap_or("unknown")
             ),
         };

@@ -146,15 +146,7 @@ pub async fn handle(
                 )
                 .await;
         }
-        let actor = Actor {
-            kind: ActorKind::Admin,
-            name: admin.user.clone(),
-            client: Some(client),
-            rank: Rank::Role {
-                role: admin.role.clone(),
-                user: Some(norm(&admin.user)),
-            },
-        };
+        let actor = actor_of(gw, &admin, Some(client));
         let ops = gw.ops();
         if user.is_empty() || !ops.status(&user, now).await?.known {
             return view
@@ -208,6 +200,23 @@ pub async fn handle(
         return Err(ClientError::MethodNotAllowed.into());
     }
     Err(ClientError::NotFound.into())
+}
+
+/// The signed-in administrator as the actor of an operation: ranked by their policy role,
+/// and never on their own account.
+fn actor_of(gw: &Gateway, admin: &Approval, client: Option<String>) -> Actor {
+    Actor {
+        kind: ActorKind::Admin,
+        name: admin.user.clone(),
+        client,
+        rank: Rank::Role {
+            role: admin.role.clone(),
+            user: Some(crate::config::normalize_username(
+                &admin.user,
+                gw.cfg.vms.username_case_sensitive,
+            )),
+        },
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -290,6 +299,15 @@ impl View<'_> {
         } else {
             error
         };
+        // The same ranking the actions check (and audit), to show the forms only where they
+        // can work.
+        let not_allowed = gw
+            .ops()
+            .refusal(&actor_of(gw, admin, None), user, s.role.as_deref())
+            .map(|r| match r {
+                Refusal::OwnAccount => AdminError::OwnAccount,
+                Refusal::Rank { .. } => AdminError::Outranked,
+            });
         let html = pages::admin_user_page(&pages::AdminUserView {
             lang,
             branding: &gw.branding,
@@ -310,6 +328,7 @@ impl View<'_> {
             message,
             error,
             reason,
+            not_allowed,
         });
         Ok((html_page(status, html), Outcome::Gateway))
     }

@@ -113,6 +113,9 @@ pub struct AdminUserView<'a> {
     /// The reason as the administrator typed it, kept when the form comes back with an error
     /// (empty otherwise).
     pub reason: &'a str,
+    /// Why this administrator may not reset or unlock this user ([`AdminError::OwnAccount`],
+    /// [`AdminError::Outranked`]): the page then says so instead of showing the forms.
+    pub not_allowed: Option<AdminError>,
 }
 
 /// A change that just succeeded, confirmed at the top of the user page.
@@ -259,10 +262,17 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
         );
     }
     facts(&mut c, v, t);
-    if v.locked_until.is_some() {
-        unlock_section(&mut c, v, t);
+    match v.not_allowed {
+        Some(why) => {
+            let _ = write!(c, "<p>{}</p>", escape(why.message(v.lang)));
+        }
+        None => {
+            if v.locked_until.is_some() {
+                unlock_section(&mut c, v, t);
+            }
+            reset_section(&mut c, v, t);
+        }
     }
-    reset_section(&mut c, v, t);
     events_section(&mut c, v, t);
     c.push_str("</div>");
     render(v.lang, v.branding, &title, &c)
@@ -506,7 +516,21 @@ mod tests {
             message: None,
             error: None,
             reason: "",
+            not_allowed: None,
         }
+    }
+
+    #[test]
+    fn an_administrator_who_may_not_change_the_user_gets_no_forms() {
+        let b = Branding::default();
+        let ev = events();
+        let mut v = user_view(&b, &ev);
+        v.locked_until = Some("2026-12-01 09:00 UTC");
+        v.not_allowed = Some(AdminError::Outranked);
+        let page = admin_user_page(&v);
+        assert!(form_to(&page, "/.mfa/admin/reset").is_none());
+        assert!(form_to(&page, "/.mfa/admin/unlock").is_none());
+        assert!(page.contains("Your role may not disconnect or unlock MFA"));
     }
 
     /// The page without its head, whose stylesheet names attributes too.

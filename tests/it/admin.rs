@@ -938,13 +938,24 @@ async fn administrators_are_ranked_and_nobody_resets_themselves() {
     let customer = client(&w.gw);
     enroll(&customer, &w, "customer").await;
 
+    // The user page shows no forms where they cannot work; the CSRF token (bound to the
+    // administrator's session) is taken from the customer's page, and the forms are posted
+    // by hand as a hostile administrator would.
+    let (_, html) = page(&msp, &w.gw, "/.mfa/admin/user?u=admin").await;
+    assert!(!html.contains(r#"action="/.mfa/admin/reset""#), "{html}");
+    assert!(html.contains("Your role may not disconnect"), "{html}");
+    let (_, html) = page(&admin, &w.gw, "/.mfa/admin/user?u=admin").await;
+    assert!(!html.contains(r#"action="/.mfa/admin/reset""#), "{html}");
+    assert!(html.contains("your own MFA"), "{html}");
+    let (_, html) = page(&admin, &w.gw, "/.mfa/admin/user?u=msp").await;
+    assert!(html.contains(r#"action="/.mfa/admin/reset""#), "{html}");
     let form_post = |c: &reqwest::Client, path: &'static str, user: &'static str| {
         let c = c.clone();
-        let gw_url = url(&w.gw, "/.mfa/admin/user?u=");
+        let token_page = url(&w.gw, "/.mfa/admin/user?u=customer");
         let target = url(&w.gw, path);
         async move {
             let html = c
-                .get(format!("{gw_url}{user}"))
+                .get(token_page)
                 .send()
                 .await
                 .unwrap()
