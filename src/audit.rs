@@ -10,10 +10,23 @@
 //!
 //! The schema is stable (`v` = 1) and holds nothing secret: no codes, secrets, cookies or
 //! tokens, only names, times, outcomes and the reasons administrators type.
+//!
+//! Each record is signed (`sig`: `<key id>.<base64url HMAC-SHA256>`) with the key ring's
+//! [`Purpose::AuditSign`] key over its canonical form (the record's JSON without `sig`), so a
+//! record changed or made up by someone with write access to Redis (or to the log pipeline)
+//! but without the key ring is detected by `mfa-gateway audit export --verify` or
+//! `mfa-gateway audit verify`. Signatures cover single records: a deleted record is not
+//! detected this way (the log keeps a copy of every record).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::crypto::{KeyRing, Purpose};
 use crate::store::Store;
+
+/// Mixed into every audit signature, so a MAC of this purpose means nothing else.
+const SIGN_CONTEXT: &[u8] = b"mfa-gateway audit v1\n";
 
 pub const SCHEMA_VERSION: u8 = 1;
 
@@ -43,6 +56,8 @@ pub enum Event {
     PolicyReloadFailed,
     AdminApiCall,
     AdminAccessDenied,
+    /// A reset or unlock refused by rank (`admin.can_reset`) or because it was the actor's own.
+    AdminActionRefused,
     /// Enrolled secrets sealed again with the active key (`admin reseal`).
     SecretsResealed,
     /// The name typed at login differed from the one the VMS reported; the login was ended.
@@ -72,6 +87,7 @@ impl Event {
             Event::AdminApiCall => "admin_api_call",
             Event::IdentityMismatch => "identity_mismatch",
             Event::AdminAccessDenied => "admin_access_denied",
+            Event::AdminActionRefused => "admin_action_refused",
             Event::SecretsResealed => "secrets_resealed",
         }
     }
@@ -116,6 +132,21 @@ pub struct Record {
     /// Short extra facts (e.g. `remaining=7`, `minutes=15`, `path=/.mfa/admin/api/...`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub detail: Option<String>,
+    /// The signature: `<key id>.<base64url HMAC-SHA256 of the canonical form>`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sig: Option<String>,
+}
+
+/// What [`Record::verify`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// Signed by a key of the ring, and unchanged since.
+    Valid,
+    /// No signature (written before records were signed, or stripped).
+    Missing,
+    /// A signature that does not match: the record was changed or made up, or its key is no
+    /// longer in the ring.
+    Invalid,
 }
 
 impl Record {
@@ -134,6 +165,49 @@ impl Record {
             reason: None,
             client: None,
             detail: None,
+            sig: None,
+        }
+    }
+
+    /// The bytes a signature covers: the record's JSON without `sig`.
+    fn signed_bytes(&self) -> Option<Vec<u8>> {
+        let unsigned = Record {
+            sig: None,
+            ..self.clone()
+        };
+        let json = serde_json::to_vec(&unsigned).ok()?;
+        Some([SIGN_CONTEXT, json.as_slice()].concat())
+    }
+
+    /// Signs the record with the ring's active key (replacing any signature).
+    pub fn sign(&mut self, keys: &KeyRing) {
+        use base64::Engine as _;
+        self.sig = self.signed_bytes().map(|data| {
+            let (kid, tag) = keys.mac(Purpose::AuditSign, &data);
+            format!(
+                "{kid}.{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+            )
+        });
+    }
+
+    /// Checks the record's signature against the ring (any key still in it).
+    pub fn verify(&self, keys: &KeyRing) -> Signature {
+        use base64::Engine as _;
+        let Some(sig) = &self.sig else {
+            return Signature::Missing;
+        };
+        let valid = sig.split_once('.').is_some_and(|(kid, tag)| {
+            let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag);
+            match (tag, self.signed_bytes()) {
+                (Ok(tag), Some(data)) => keys.verify_mac(Purpose::AuditSign, kid, &data, &tag),
+                _ => false,
+            }
+        });
+        if valid {
+            Signature::Valid
+        } else {
+            Signature::Invalid
         }
     }
     pub fn user(mut self, u: impl Into<String>) -> Self {
@@ -192,20 +266,36 @@ fn csv(s: &str) -> String {
 }
 
 /// Where records go.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Audit {
     store: Store,
     keep: usize,
+    /// Signs every record; `None` only where no key ring could be read (a break-glass command
+    /// run without access to the keys), whose records then go out unsigned.
+    keys: Option<Arc<KeyRing>>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("keep", &self.keep)
+            .field("signed", &self.keys.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Audit {
-    pub fn new(store: Store, keep: usize) -> Self {
-        Self { store, keep }
+    /// An audit trail whose records are signed with `keys` (`None`: unsigned).
+    pub fn new(store: Store, keep: usize, keys: Option<Arc<KeyRing>>) -> Self {
+        Self { store, keep, keys }
     }
 
-    /// Logs the record and appends it to the stream. A store failure is logged; the log line
-    /// already holds the record.
-    pub async fn record(&self, r: Record) {
+    /// Signs, logs the record and appends it to the stream. A store failure is logged; the
+    /// log line already holds the record.
+    pub async fn record(&self, mut r: Record) {
+        if let Some(keys) = &self.keys {
+            r.sign(keys);
+        }
         let json = match serde_json::to_string(&r) {
             Ok(j) => j,
             Err(e) => {
@@ -287,6 +377,54 @@ mod tests {
         assert_eq!(serde_json::from_str::<Record>(&j).unwrap(), r);
     }
 
+    #[tokio::test]
+    async fn records_are_signed_and_a_changed_record_is_detected() {
+        let keys = Arc::new(crate::auth::crypto::testing::ring("k1", &[("k1", 1)]));
+        let store = Store::Memory(crate::store::memory::MemoryStore::new());
+        let audit = Audit::new(store.clone(), 10_000, Some(Arc::clone(&keys)));
+        audit
+            .record(
+                Record::new(Event::Reset, 1_700_000_000, ActorKind::Admin, "msp1")
+                    .user("alice")
+                    .reason("lost phone"),
+            )
+            .await;
+        let stored = export(&store, 0, None).await.unwrap();
+        let r = stored.first().unwrap();
+        assert!(r.sig.as_deref().unwrap().starts_with("k1."));
+        assert_eq!(r.verify(&keys), Signature::Valid);
+        // Any change to any field, the signature stripped, a foreign ring.
+        let changes: [fn(&mut Record); 6] = [
+            |r| r.user = Some("bob".into()),
+            |r| r.actor = "admin".into(),
+            |r| r.ts += 1,
+            |r| r.reason = None,
+            |r| r.event = Event::Unlocked,
+            |r| r.detail = Some("x".into()),
+        ];
+        for change in changes {
+            let mut t = r.clone();
+            change(&mut t);
+            assert_eq!(t.verify(&keys), Signature::Invalid, "{t:?}");
+        }
+        let mut t = r.clone();
+        t.sig = None;
+        assert_eq!(t.verify(&keys), Signature::Missing);
+        let mut t = r.clone();
+        t.sig = Some("k1.garbage!".into());
+        assert_eq!(t.verify(&keys), Signature::Invalid);
+        let foreign = crate::auth::crypto::testing::ring("k1", &[("k1", 2)]);
+        assert_eq!(r.verify(&foreign), Signature::Invalid);
+        // A record forged with another ring's key.
+        let mut forged = r.clone();
+        forged.user = Some("bob".into());
+        forged.sign(&foreign);
+        assert_eq!(forged.verify(&keys), Signature::Invalid);
+        // JSON round trip keeps it valid.
+        let back: Record = serde_json::from_str(&serde_json::to_string(r).unwrap()).unwrap();
+        assert_eq!(back.verify(&keys), Signature::Valid);
+    }
+
     #[test]
     fn csv_quotes_and_defuses_formulas() {
         let r = Record::new(Event::Reset, 0, ActorKind::Cli, "cli:root")
@@ -307,7 +445,7 @@ mod tests {
     #[tokio::test]
     async fn export_filters_by_time_and_user() {
         let store = Store::Memory(crate::store::memory::MemoryStore::new());
-        let audit = Audit::new(store.clone(), 10_000);
+        let audit = Audit::new(store.clone(), 10_000, None);
         for (ts, u) in [(10, "a"), (20, "b"), (30, "a")] {
             audit
                 .record(Record::new(Event::VerifySuccess, ts, ActorKind::User, u).user(u))

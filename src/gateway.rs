@@ -78,6 +78,8 @@ pub struct Gateway {
     pub default_lang: Lang,
     pub clock: Clock,
     pub audit: crate::audit::Audit,
+    /// Recent successful MFA checks, for the one-address warning.
+    pub sign_ins: crate::mfa::sign_in_addresses::SignIns,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -109,18 +111,20 @@ impl Gateway {
         } else {
             Lang::En
         };
+        let keys = Arc::new(keys);
         Ok(Arc::new(Self {
             paths: OwnedPaths::new(&cfg.server.prefix),
             upstream,
             metrics: Arc::new(Metrics::new()),
-            keys: Arc::new(keys),
+            keys: Arc::clone(&keys),
             store: store.clone(),
             policy,
             revocations: Revocations::new(),
             branding,
             default_lang,
             clock,
-            audit: crate::audit::Audit::new(store.clone(), cfg.admin.audit_max_records),
+            audit: crate::audit::Audit::new(store.clone(), cfg.admin.audit_max_records, Some(keys)),
+            sign_ins: crate::mfa::sign_in_addresses::SignIns::default(),
             cfg,
         }))
     }

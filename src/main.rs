@@ -98,6 +98,18 @@ enum AuditCommand {
         /// jsonl or csv.
         #[arg(long, default_value = "jsonl")]
         format: String,
+        /// Also check every record's signature with the configured keys: problems go to
+        /// stderr, and the exit code is 1 if any record is unsigned or does not verify.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Check the signatures of exported or logged records (JSON lines, one record each).
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+        /// The file of records (`-`: standard input).
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -166,6 +178,13 @@ fn main() -> ExitCode {
             Ok(cfg) => match mfa_gateway::run::key_ring(&cfg, false).and_then(|_| {
                 mfa_gateway::policy::Policy::load(&cfg.policy.file)
                     .map_err(|e| mfa_gateway::run::StartError::Policy(e.to_string()))
+                    .and_then(|p| {
+                        cfg.check_policy_roles(p.roles()).map_err(|e| {
+                            mfa_gateway::run::StartError::Policy(format!(
+                                "the [admin] section names unknown roles:\n{e}"
+                            ))
+                        })
+                    })
             }) {
                 Ok(_) => {
                     println!("{}: configuration is valid", file.display());
@@ -248,10 +267,14 @@ fn main() -> ExitCode {
                     since,
                     user,
                     format,
+                    verify,
                 },
         } => with_store(&config, |cfg, rt| {
-            rt.block_on(audit_export(cfg, &since, user.as_deref(), &format))
+            rt.block_on(audit_export(cfg, &since, user.as_deref(), &format, verify))
         }),
+        Command::Audit {
+            command: AuditCommand::Verify { config, file },
+        } => audit_verify_file(&config, &file),
     }
 }
 
@@ -292,24 +315,42 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
         Err(e) => return fail(e),
     };
     let ops = Ops {
-        audit: Audit::new(store.clone(), cfg.admin.audit_max_records),
+        audit: Audit::new(
+            store.clone(),
+            cfg.admin.audit_max_records,
+            match mfa_gateway::run::key_ring(&cfg, false) {
+                Ok(k) => Some(std::sync::Arc::new(k)),
+                Err(e) => {
+                    eprintln!("warning: the audit records of this command are not signed: {e}");
+                    None
+                }
+            },
+        ),
         store,
         policy,
         approval_max_age: cfg.mfa.approval_max_age,
         revocations: None,
+        config: std::sync::Arc::new(cfg.clone()),
     };
+    // The command line is an operator on the gateway host (who could change Redis directly):
+    // not ranked by admin.can_reset.
     let actor = Actor {
         kind: ActorKind::Cli,
         name: format!("cli:{}", os_user()),
         client: None,
+        rank: mfa_gateway::admin::ops::Rank::Unrestricted,
     };
     let now = mfa_gateway::clock::Clock::System.unix();
     let norm =
         |u: &str| mfa_gateway::config::normalize_username(u, cfg.vms.username_case_sensitive);
     let result = match command {
-        AdminCommand::Status { user } => ops.status(&norm(&user), now).await.map(|s| {
-            println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-        }),
+        AdminCommand::Status { user } => ops
+            .status(&norm(&user), now)
+            .await
+            .map(|s| {
+                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            })
+            .map_err(mfa_gateway::admin::ops::OpError::from),
         AdminCommand::Reset { user, reason } => {
             if reason.trim().is_empty() {
                 return fail("--reason must not be empty");
@@ -373,8 +414,116 @@ async fn reseal(
     }
 }
 
-async fn audit_export(cfg: Config, since: &str, user: Option<&str>, format: &str) -> ExitCode {
+/// Counts of [`audit_check`]: valid, unsigned, invalid.
+#[derive(Default)]
+struct SignatureTally {
+    valid: usize,
+    missing: usize,
+    invalid: usize,
+}
+
+impl SignatureTally {
+    /// Checks one record; a problem is named on stderr (`line` is its position).
+    fn check(
+        &mut self,
+        keys: &mfa_gateway::auth::crypto::KeyRing,
+        r: &mfa_gateway::audit::Record,
+        line: usize,
+    ) {
+        use mfa_gateway::audit::Signature;
+        let what = |why: &str| {
+            eprintln!(
+                "record {line} ({} {} user={} actor={}): {why}",
+                r.at,
+                r.event.as_str(),
+                r.user.as_deref().unwrap_or("-"),
+                r.actor
+            );
+        };
+        match r.verify(keys) {
+            Signature::Valid => self.valid += 1,
+            Signature::Missing => {
+                what("not signed");
+                self.missing += 1;
+            }
+            Signature::Invalid => {
+                what(
+                    "SIGNATURE DOES NOT MATCH: changed or made up (or signed with a key no longer configured)",
+                );
+                self.invalid += 1;
+            }
+        }
+    }
+
+    /// The summary on stderr and the exit code: 1 if anything is unsigned or invalid.
+    fn finish(&self) -> ExitCode {
+        eprintln!(
+            "audit signatures: {} valid, {} not signed, {} not matching",
+            self.valid, self.missing, self.invalid
+        );
+        if self.missing == 0 && self.invalid == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `audit verify`: checks records from a file of JSON lines.
+fn audit_verify_file(config: &std::path::Path, file: &std::path::Path) -> ExitCode {
+    use std::io::BufRead as _;
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("{} is not valid:\n{e}", config.display())),
+    };
+    let keys = match mfa_gateway::run::key_ring(&cfg, false) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(file) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => return fail(format!("{}: {e}", file.display())),
+        }
+    };
+    let mut tally = SignatureTally::default();
+    for (i, line) in reader.lines().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return fail(format!("{}: {e}", file.display())),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<mfa_gateway::audit::Record>(&line) {
+            Ok(r) => tally.check(&keys, &r, i + 1),
+            Err(e) => {
+                eprintln!("record {}: not an audit record: {e}", i + 1);
+                tally.invalid += 1;
+            }
+        }
+    }
+    tally.finish()
+}
+
+async fn audit_export(
+    cfg: Config,
+    since: &str,
+    user: Option<&str>,
+    format: &str,
+    verify: bool,
+) -> ExitCode {
     use std::io::Write as _;
+    let keys = if verify {
+        match mfa_gateway::run::key_ring(&cfg, false) {
+            Ok(k) => Some(k),
+            Err(e) => return fail(e),
+        }
+    } else {
+        None
+    };
     let since = match since.parse::<u64>() {
         Ok(n) => n,
         Err(_) => match since
@@ -413,7 +562,16 @@ async fn audit_export(cfg: Config, since: &str, user: Option<&str>, format: &str
             return ExitCode::from(1);
         }
     }
-    ExitCode::SUCCESS
+    match keys {
+        Some(keys) => {
+            let mut tally = SignatureTally::default();
+            for (i, r) in records.iter().enumerate() {
+                tally.check(&keys, r, i + 1);
+            }
+            tally.finish()
+        }
+        None => ExitCode::SUCCESS,
+    }
 }
 
 fn policy_command(c: PolicyCommand) -> ExitCode {

@@ -109,6 +109,7 @@ pub struct Metrics {
     policy_reload_failures: AtomicU64,
     policy_ok: AtomicU64,
     store_up: AtomicU64,
+    sign_ins_from_one_address: AtomicU64,
 }
 
 /// Open client connections per worker thread, as `mfa_gateway_worker_connections{worker=N}`.
@@ -265,6 +266,10 @@ impl Metrics {
     pub fn store_up(&self, up: bool) {
         self.store_up.store(u64::from(up), Relaxed);
     }
+    pub fn sign_ins_from_one_address(&self, one: bool) {
+        self.sign_ins_from_one_address
+            .store(u64::from(one), Relaxed);
+    }
 
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
@@ -400,6 +405,12 @@ impl Metrics {
             "mfa_gateway_store_up",
             "1 when the shared store (Redis) answered its last check.",
             self.store_up.load(Relaxed) as i64,
+        )?;
+        gauge(
+            out,
+            "mfa_gateway_sign_ins_from_one_address",
+            "1 when every recent sign-in (3 or more users, 24 h) came from one address while server.trusted_proxies is empty.",
+            self.sign_ins_from_one_address.load(Relaxed) as i64,
         )?;
         Ok(())
     }

@@ -154,6 +154,10 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
+    cfg.check_policy_roles(policy.current().roles())
+        .map_err(|e| {
+            StartError::Policy(format!("the [admin] section names unknown roles:\n{e}"))
+        })?;
     if !cfg.vms.identity_from_vms() {
         tracing::warn!(
             "the VMS reports no user name (vms.role): the name typed at login is trusted; see `check-config`"
@@ -221,6 +225,15 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         shutdown.clone(),
         move || {
             upstream.evict_idle();
+            std::future::ready(())
+        },
+    ));
+    let gw = Arc::clone(&gateway);
+    tasks.push(crate::periodic::spawn_every(
+        crate::mfa::sign_in_addresses::CHECK_EVERY,
+        shutdown.clone(),
+        move || {
+            gw.check_sign_in_addresses(gw.clock.unix());
             std::future::ready(())
         },
     ));

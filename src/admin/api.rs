@@ -16,7 +16,7 @@
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::ops::Actor;
+use super::ops::{Actor, OpError, Rank};
 use crate::audit::{ActorKind, Event, Record};
 use crate::auth::crypto::{ct_eq, sha256};
 use crate::body::{Body, CollectError, collect_limited};
@@ -63,6 +63,14 @@ pub fn token_name(gw: &Gateway, req_headers: &http::HeaderMap) -> Option<String>
     found
 }
 
+/// A refused change: 403 with the reason; a store failure stays an error.
+fn refused(e: OpError) -> Result<Response<Body>, GatewayError> {
+    match e {
+        OpError::Store(e) => Err(e.into()),
+        OpError::Refused(r) => Ok(error(StatusCode::FORBIDDEN, &r.to_string())),
+    }
+}
+
 pub async fn handle(
     gw: &Gateway,
     req: Request<Incoming>,
@@ -102,10 +110,20 @@ pub async fn handle(
                 .detail(format!("{method} {}", req.uri().path())),
         )
         .await;
+    let role = gw
+        .cfg
+        .admin
+        .tokens
+        .iter()
+        .find(|t| t.name == name)
+        .map_or_else(String::new, |t| t.role.clone());
+    // A token acts in its role (`admin.tokens[].role`); it is no person, so it has no own
+    // account to be refused.
     let actor = Actor {
         kind: ActorKind::Api,
         name,
         client: Some(client),
+        rank: Rank::Role { role, user: None },
     };
     let ops = gw.ops();
     let segments: Vec<String> = rest
@@ -184,21 +202,25 @@ pub async fn handle(
                 ),
                 Some(reason) => {
                     let user = norm(u);
-                    let had = ops.reset(&user, &actor, &reason, now).await?;
-                    json(
-                        StatusCode::OK,
-                        serde_json::json!({ "user": user, "reset": true, "was_enrolled": had }),
-                    )
+                    match ops.reset(&user, &actor, &reason, now).await {
+                        Ok(had) => json(
+                            StatusCode::OK,
+                            serde_json::json!({ "user": user, "reset": true, "was_enrolled": had }),
+                        ),
+                        Err(e) => refused(e)?,
+                    }
                 }
             }
         }
         (Method::POST, ["users", u, "unlock"]) => {
             let user = norm(u);
-            let was = ops.unlock(&user, &actor, now).await?;
-            json(
-                StatusCode::OK,
-                serde_json::json!({ "user": user, "unlocked": true, "was_locked": was }),
-            )
+            match ops.unlock(&user, &actor, now).await {
+                Ok(was) => json(
+                    StatusCode::OK,
+                    serde_json::json!({ "user": user, "unlocked": true, "was_locked": was }),
+                ),
+                Err(e) => refused(e)?,
+            }
         }
         (_, ["users"] | ["users", _] | ["users", _, "events" | "reset" | "unlock"]) => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")

@@ -9,6 +9,11 @@
 //!   still there — never a deleted secret with old sessions still approved. A failure answers
 //!   503 and is audited (`reset_failed`, with the stage).
 //! * **unlock**: lifts the lock of the user's MFA step (never anything in the VMS).
+//!
+//! Both are ranked: an actor acting in a role (an administrator signed in on the pages, an
+//! API token) may reset or unlock only users of the roles `admin.can_reset` lists for that
+//! role, and never themselves; a refusal is audited (`admin_action_refused`) and nothing is
+//! changed. The command line is an operator on the host and is not ranked.
 //! * **status**: what an MSP needs to help: enrolled since, last use, lock, role and the
 //!   policy state of that role today, recovery codes left, recent events.
 
@@ -26,6 +31,84 @@ pub struct Actor {
     pub kind: ActorKind,
     pub name: String,
     pub client: Option<String>,
+    /// What the actor may change.
+    pub rank: Rank,
+}
+
+/// What an actor may reset or unlock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rank {
+    /// The break-glass command line: an operator on the gateway host, who could change
+    /// Redis directly anyway.
+    Unrestricted,
+    /// An actor acting in a policy role: users of the roles `admin.can_reset` lists for it,
+    /// never `user` (the actor's own user key, for a person; `None` for an API token).
+    Role { role: String, user: Option<String> },
+}
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The actor's own MFA.
+    OwnAccount,
+    /// The user's role is above the actor's (or not known).
+    Rank {
+        actor_role: String,
+        target_role: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::OwnAccount => {
+                f.write_str("nobody may reset or unlock their own MFA; ask another administrator")
+            }
+            Refusal::Rank {
+                actor_role,
+                target_role: Some(t),
+            } => write!(
+                f,
+                "the role {actor_role} may not reset or unlock users of the role {t} (admin.can_reset)"
+            ),
+            Refusal::Rank {
+                actor_role,
+                target_role: None,
+            } => write!(
+                f,
+                "the user's role is not known, and the role {actor_role} may reset or unlock only users of the roles admin.can_reset lists for it"
+            ),
+        }
+    }
+}
+
+/// What an operation can fail with.
+#[derive(Debug)]
+pub enum OpError {
+    Store(StoreError),
+    Refused(Refusal),
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        OpError::Store(e)
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpError::Store(e) => e.fmt(f),
+            OpError::Refused(r) => write!(f, "refused: {r}"),
+        }
+    }
+}
+
+/// The operations that are ranked.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Reset,
+    Unlock,
 }
 
 /// What the operations need; the gateway and the command line each build one.
@@ -37,6 +120,8 @@ pub struct Ops {
     pub approval_max_age: Duration,
     /// The running instance's own revocation view, updated at once (others follow the feed).
     pub revocations: Option<Arc<Revocations>>,
+    /// The configuration: who may reset whom (`admin.can_reset`).
+    pub config: Arc<crate::config::Config>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -76,10 +161,72 @@ impl Ops {
             locked_for_secs: lock.map(|d| d.as_secs().max(1)),
             role: r.role.clone(),
             policy_state: state.map(|s: MfaState| s.to_string()),
-            recovery_codes_left: r.recovery.len(),
+            recovery_codes_left: r
+                .recovery
+                .iter()
+                .filter(|h| crate::auth::crypto::recovery_hash_is_keyed(h))
+                .count(),
             reset_at: r.reset_at,
             known: r.last_login.is_some() || r.enrolled() || r.reset_at.is_some(),
         })
+    }
+
+    /// Why `actor` may not reset or unlock `user`, whose role is `target_role`, if so (no
+    /// audit: for showing or hiding the forms; [`Self::reset`] and [`Self::unlock`] decide).
+    pub fn refusal(&self, actor: &Actor, user: &str, target_role: Option<&str>) -> Option<Refusal> {
+        let Rank::Role {
+            role,
+            user: actor_user,
+        } = &actor.rank
+        else {
+            return None;
+        };
+        if actor_user.as_deref() == Some(user) {
+            return Some(Refusal::OwnAccount);
+        }
+        (!self.config.admin.may_reset(role, target_role)).then(|| Refusal::Rank {
+            actor_role: role.clone(),
+            target_role: target_role.map(str::to_string),
+        })
+    }
+
+    /// Whether `actor` may reset or unlock `user`; a refusal is audited.
+    async fn permit(
+        &self,
+        user: &str,
+        actor: &Actor,
+        action: Action,
+        now: u64,
+    ) -> Result<(), OpError> {
+        let Rank::Role { .. } = &actor.rank else {
+            return Ok(());
+        };
+        let target_role = self.store.user(user).await?.role;
+        let Some(refusal) = self.refusal(actor, user, target_role.as_deref()) else {
+            return Ok(());
+        };
+        let why = match &refusal {
+            Refusal::OwnAccount => "own_account".to_string(),
+            Refusal::Rank {
+                actor_role,
+                target_role,
+            } => format!(
+                "rank actor_role={actor_role} target_role={}",
+                target_role.as_deref().unwrap_or("unknown")
+            ),
+        };
+        let action = match action {
+            Action::Reset => "reset",
+            Action::Unlock => "unlock",
+        };
+        let mut r = Record::new(Event::AdminActionRefused, now, actor.kind, &actor.name)
+            .user(user)
+            .detail(format!("action={action} {why}"));
+        if let Some(c) = &actor.client {
+            r = r.client(c);
+        }
+        self.audit.record(r).await;
+        Err(OpError::Refused(refusal))
     }
 
     /// Disconnects MFA for a user. Returns whether the user had an enrolled app.
@@ -89,21 +236,22 @@ impl Ops {
         actor: &Actor,
         reason: &str,
         now: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, OpError> {
+        self.permit(user, actor, Action::Reset, now).await?;
         // The revocation first (publishing it twice is harmless): if it cannot be published,
         // nothing is deleted and the MSP is told to try again, rather than a secret gone while
         // the user's old sessions stay approved elsewhere.
         if let Err(e) = self.end_sessions(user, now).await {
             self.audit_failed_reset(user, actor, reason, now, "stage=revocation deleted=false")
                 .await;
-            return Err(e);
+            return Err(e.into());
         }
         let had = match self.store.reset(user, now).await {
             Ok(had) => had,
             Err(e) => {
                 self.audit_failed_reset(user, actor, reason, now, "stage=delete revoked=true")
                     .await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         // And once more after the delete: a login that verified a code with the old secret
@@ -118,7 +266,7 @@ impl Ops {
                 "stage=second-revocation deleted=true",
             )
             .await;
-            return Err(e);
+            return Err(e.into());
         }
         let mut r = Record::new(Event::Reset, now, actor.kind, &actor.name)
             .user(user)
@@ -173,7 +321,8 @@ impl Ops {
     }
 
     /// Lifts the lock of the user's MFA step. Returns whether it was locked.
-    pub async fn unlock(&self, user: &str, actor: &Actor, now: u64) -> Result<bool, StoreError> {
+    pub async fn unlock(&self, user: &str, actor: &Actor, now: u64) -> Result<bool, OpError> {
+        self.permit(user, actor, Action::Unlock, now).await?;
         let was = self.store.unlock(user).await?;
         let mut r = Record::new(Event::Unlocked, now, actor.kind, &actor.name)
             .user(user)
@@ -195,6 +344,7 @@ impl crate::gateway::Gateway {
             policy: self.policy.current(),
             approval_max_age: self.cfg.mfa.approval_max_age,
             revocations: Some(Arc::clone(&self.revocations)),
+            config: Arc::clone(&self.cfg),
         }
     }
 }

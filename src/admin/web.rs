@@ -9,7 +9,7 @@
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::ops::Actor;
+use super::ops::{Actor, OpError, Rank, Refusal};
 use crate::audit::{ActorKind, Event, Record};
 use crate::auth::crypto::Purpose;
 use crate::body::Body;
@@ -146,11 +146,7 @@ pub async fn handle(
                 )
                 .await;
         }
-        let actor = Actor {
-            kind: ActorKind::Admin,
-            name: admin.user.clone(),
-            client: Some(client),
-        };
+        let actor = actor_of(gw, &admin, Some(client));
         let ops = gw.ops();
         if user.is_empty() || !ops.status(&user, now).await?.known {
             return view
@@ -190,16 +186,37 @@ pub async fn handle(
                     )
                     .await;
             }
-            ops.reset(&user, &actor, reason, now).await?;
-            return Ok((redirect(&format!("{back}&done=reset")), Outcome::Gateway));
+            return match ops.reset(&user, &actor, reason, now).await {
+                Ok(_) => Ok((redirect(&format!("{back}&done=reset")), Outcome::Gateway)),
+                Err(e) => view.refused(&user, e).await,
+            };
         }
-        ops.unlock(&user, &actor, now).await?;
-        return Ok((redirect(&format!("{back}&done=unlock")), Outcome::Gateway));
+        return match ops.unlock(&user, &actor, now).await {
+            Ok(_) => Ok((redirect(&format!("{back}&done=unlock")), Outcome::Gateway)),
+            Err(e) => view.refused(&user, e).await,
+        };
     }
     if [&p.admin, &p.admin_user, &p.admin_reset, &p.admin_unlock].contains(&&path) {
         return Err(ClientError::MethodNotAllowed.into());
     }
     Err(ClientError::NotFound.into())
+}
+
+/// The signed-in administrator as the actor of an operation: ranked by their policy role,
+/// and never on their own account.
+fn actor_of(gw: &Gateway, admin: &Approval, client: Option<String>) -> Actor {
+    Actor {
+        kind: ActorKind::Admin,
+        name: admin.user.clone(),
+        client,
+        rank: Rank::Role {
+            role: admin.role.clone(),
+            user: Some(crate::config::normalize_username(
+                &admin.user,
+                gw.cfg.vms.username_case_sensitive,
+            )),
+        },
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -212,6 +229,23 @@ struct View<'a> {
 }
 
 impl View<'_> {
+    /// The user page after a refused change (403, saying why), or the store's error.
+    async fn refused(
+        &self,
+        user: &str,
+        e: OpError,
+    ) -> Result<(Response<Body>, Outcome), GatewayError> {
+        let error = match e {
+            OpError::Store(e) => return Err(e.into()),
+            OpError::Refused(Refusal::OwnAccount) => AdminError::OwnAccount,
+            OpError::Refused(Refusal::Rank { .. }) => AdminError::Outranked,
+        };
+        let (resp, _) = self
+            .user_page(user, None, Some(error), StatusCode::FORBIDDEN)
+            .await?;
+        Ok((resp, Outcome::Rejected))
+    }
+
     /// The user page, optionally with a confirmation or an error.
     async fn user_page(
         &self,
@@ -265,6 +299,15 @@ impl View<'_> {
         } else {
             error
         };
+        // The same ranking the actions check (and audit), to show the forms only where they
+        // can work.
+        let not_allowed = gw
+            .ops()
+            .refusal(&actor_of(gw, admin, None), user, s.role.as_deref())
+            .map(|r| match r {
+                Refusal::OwnAccount => AdminError::OwnAccount,
+                Refusal::Rank { .. } => AdminError::Outranked,
+            });
         let html = pages::admin_user_page(&pages::AdminUserView {
             lang,
             branding: &gw.branding,
@@ -285,6 +328,7 @@ impl View<'_> {
             message,
             error,
             reason,
+            not_allowed,
         });
         Ok((html_page(status, html), Outcome::Gateway))
     }

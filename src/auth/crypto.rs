@@ -611,7 +611,8 @@ const RECOVERY_PBKDF2_ITERATIONS: NonZeroU32 = match NonZeroU32::new(10_000) {
 const RECOVERY_PBKDF2_MAX_ITERATIONS: u32 = 1_000_000;
 const RECOVERY_SALT_LEN: usize = 16;
 const RECOVERY_HASH_LEN: usize = 32;
-const RECOVERY_HASH_SCHEME: &str = "pbkdf2-sha256";
+/// Keyed records; the unkeyed `pbkdf2-sha256` of earlier versions is no longer accepted.
+const RECOVERY_HASH_SCHEME: &str = "pbkdf2-sha256-keyed";
 
 /// A new one-time recovery code: 20 random decimal digits in groups of four,
 /// e.g. `4821 3905 7112 0086 5530`.
@@ -651,36 +652,67 @@ pub fn normalize_recovery_code(input: &str) -> Option<String> {
     (out.len() == RECOVERY_CODE_DIGITS).then_some(out)
 }
 
-/// Salted PBKDF2-HMAC-SHA256 of a recovery code for storage:
-/// `pbkdf2-sha256$<iterations>$<salt>$<hash>` (salt and hash base64url).
-pub fn hash_recovery_code(code: &str) -> Result<String, CryptoError> {
+/// The key a recovery code is stretched from: HMAC-SHA256 under the key ring's
+/// [`Purpose::RecoveryCode`] key `key_id` over the user and the code, so a record made without
+/// the key ring (planted in Redis, or copied from another user's record) matches no code.
+fn recovery_pepper(
+    keys: &KeyRing,
+    key_id: &str,
+    user: &str,
+    canonical: &str,
+) -> Option<Zeroizing<[u8; 32]>> {
+    let key = keys.key(key_id)?;
+    let mut data = Zeroizing::new(Vec::with_capacity(user.len() + canonical.len() + 1));
+    data.extend_from_slice(user.as_bytes());
+    data.push(0);
+    data.extend_from_slice(canonical.as_bytes());
+    let tag = hmac::sign(&key.purposes.get(Purpose::RecoveryCode).mac, &data);
+    Some(Zeroizing::new(to_array32(tag.as_ref())))
+}
+
+/// Salted PBKDF2-HMAC-SHA256 of a recovery code of `user` for storage, keyed by the key
+/// ring's active key (see [`recovery_pepper`]):
+/// `pbkdf2-sha256-keyed$<key id>$<iterations>$<salt>$<hash>` (salt and hash base64url).
+pub fn hash_recovery_code(keys: &KeyRing, user: &str, code: &str) -> Result<String, CryptoError> {
     let canonical =
         Zeroizing::new(normalize_recovery_code(code).ok_or(CryptoError::InvalidRecoveryCode)?);
+    let key_id = keys.active_id();
+    let pepper = recovery_pepper(keys, key_id, user, &canonical).ok_or(CryptoError::KeySetup)?;
     let salt = random_bytes::<RECOVERY_SALT_LEN>();
     let mut hash = [0u8; RECOVERY_HASH_LEN];
     pbkdf2::derive(
         pbkdf2::PBKDF2_HMAC_SHA256,
         RECOVERY_PBKDF2_ITERATIONS,
         &salt,
-        canonical.as_bytes(),
+        pepper.as_slice(),
         &mut hash,
     );
     Ok(format!(
-        "{RECOVERY_HASH_SCHEME}${}${}${}",
+        "{RECOVERY_HASH_SCHEME}${key_id}${}${}${}",
         RECOVERY_PBKDF2_ITERATIONS,
         URL_SAFE_NO_PAD.encode(salt),
         URL_SAFE_NO_PAD.encode(hash)
     ))
 }
 
-/// Whether `code` matches a record from [`hash_recovery_code`] (constant-time compare).
-/// Malformed input or records are `false`.
-pub fn verify_recovery_code(code: &str, stored: &str) -> bool {
+/// Whether a stored record is of the current, keyed kind (records of the unkeyed kind that
+/// earlier versions wrote match no code any more).
+pub fn recovery_hash_is_keyed(stored: &str) -> bool {
+    stored
+        .split_once('$')
+        .is_some_and(|(scheme, _)| scheme == RECOVERY_HASH_SCHEME)
+}
+
+/// Whether `code` is `user`'s code of a record from [`hash_recovery_code`] (constant-time
+/// compare), with the record's key still in the ring. Malformed or unkeyed records, records
+/// of another user and records of a key no longer in the ring are `false`.
+pub fn verify_recovery_code(keys: &KeyRing, user: &str, code: &str, stored: &str) -> bool {
     let Some(canonical) = normalize_recovery_code(code).map(Zeroizing::new) else {
         return false;
     };
     let mut parts = stored.split('$');
-    let (Some(scheme), Some(iterations), Some(salt), Some(hash), None) = (
+    let (Some(scheme), Some(key_id), Some(iterations), Some(salt), Some(hash), None) = (
+        parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
@@ -706,11 +738,14 @@ pub fn verify_recovery_code(code: &str, stored: &str) -> bool {
     if salt.len() != RECOVERY_SALT_LEN || hash.len() != RECOVERY_HASH_LEN {
         return false;
     }
+    let Some(pepper) = recovery_pepper(keys, key_id, user, &canonical) else {
+        return false;
+    };
     pbkdf2::verify(
         pbkdf2::PBKDF2_HMAC_SHA256,
         iterations,
         &salt,
-        canonical.as_bytes(),
+        pepper.as_slice(),
         &hash,
     )
     .is_ok()
@@ -1232,24 +1267,72 @@ mod tests {
 
     #[test]
     fn recovery_code_hash_and_verify() {
+        let keys = testing::ring("k1", &[("k1", 1), ("k0", 2)]);
         let code = new_recovery_code();
-        let stored = hash_recovery_code(&code).unwrap();
-        assert!(stored.starts_with("pbkdf2-sha256$10000$"), "{stored}");
+        let stored = hash_recovery_code(&keys, "alice", &code).unwrap();
+        assert!(
+            stored.starts_with("pbkdf2-sha256-keyed$k1$10000$"),
+            "{stored}"
+        );
+        assert!(recovery_hash_is_keyed(&stored));
         assert!(!stored.contains(&code.replace(' ', "")));
-        assert!(verify_recovery_code(&code, &stored));
-        assert!(verify_recovery_code(&code.replace(' ', "-"), &stored));
-        assert!(verify_recovery_code(&code.replace(' ', ""), &stored));
+        assert!(verify_recovery_code(&keys, "alice", &code, &stored));
+        assert!(verify_recovery_code(
+            &keys,
+            "alice",
+            &code.replace(' ', "-"),
+            &stored
+        ));
+        assert!(verify_recovery_code(
+            &keys,
+            "alice",
+            &code.replace(' ', ""),
+            &stored
+        ));
         // Salted: the same code hashes differently each time.
-        assert_ne!(hash_recovery_code(&code).unwrap(), stored);
+        assert_ne!(hash_recovery_code(&keys, "alice", &code).unwrap(), stored);
 
         let other = new_recovery_code();
-        assert!(!verify_recovery_code(&other, &stored));
-        assert!(!verify_recovery_code("", &stored));
-        assert!(!verify_recovery_code("garbage", &stored));
+        assert!(!verify_recovery_code(&keys, "alice", &other, &stored));
+        assert!(!verify_recovery_code(&keys, "alice", "", &stored));
+        assert!(!verify_recovery_code(&keys, "alice", "garbage", &stored));
         assert_eq!(
-            hash_recovery_code("garbage").unwrap_err(),
+            hash_recovery_code(&keys, "alice", "garbage").unwrap_err(),
             CryptoError::InvalidRecoveryCode
         );
+        // Keyed by user and key ring: another user's record, or a ring without the key (an
+        // attacker planting a record in Redis), matches nothing.
+        assert!(!verify_recovery_code(&keys, "bob", &code, &stored));
+        let foreign = testing::ring("k1", &[("k1", 9)]);
+        assert!(!verify_recovery_code(&foreign, "alice", &code, &stored));
+        let planted = hash_recovery_code(&foreign, "alice", &code).unwrap();
+        assert!(!verify_recovery_code(&keys, "alice", &code, &planted));
+        // A record under a key still in the ring (not the active one) verifies; once the key
+        // is removed it does not.
+        let old_ring = testing::ring("k0", &[("k0", 2)]);
+        let under_old = hash_recovery_code(&old_ring, "alice", &code).unwrap();
+        assert!(verify_recovery_code(&keys, "alice", &code, &under_old));
+        assert!(!verify_recovery_code(&foreign, "alice", &code, &under_old));
+        // The unkeyed records of earlier versions: no longer accepted.
+        let unkeyed = {
+            let salt = random_bytes::<RECOVERY_SALT_LEN>();
+            let mut hash = [0u8; RECOVERY_HASH_LEN];
+            let canonical = normalize_recovery_code(&code).unwrap();
+            pbkdf2::derive(
+                pbkdf2::PBKDF2_HMAC_SHA256,
+                RECOVERY_PBKDF2_ITERATIONS,
+                &salt,
+                canonical.as_bytes(),
+                &mut hash,
+            );
+            format!(
+                "pbkdf2-sha256$10000${}${}",
+                URL_SAFE_NO_PAD.encode(salt),
+                URL_SAFE_NO_PAD.encode(hash)
+            )
+        };
+        assert!(!recovery_hash_is_keyed(&unkeyed));
+        assert!(!verify_recovery_code(&keys, "alice", &code, &unkeyed));
 
         // Damaged or hostile records are rejected without panicking.
         let parts: Vec<&str> = stored.split('$').collect();
@@ -1260,18 +1343,24 @@ mod tests {
         };
         for bad in [
             String::new(),
-            "$$$".to_owned(),
+            "$$$$".to_owned(),
             with(0, "sha1"),
-            with(1, "0"),
-            with(1, "99999999"),
-            with(1, "ten"),
-            with(2, "AAAA"),
-            with(2, "!!"),
+            with(0, "pbkdf2-sha256"),
+            with(1, "nokey"),
+            with(1, ""),
+            with(2, "0"),
+            with(2, "99999999"),
+            with(2, "ten"),
             with(3, "AAAA"),
+            with(3, "!!"),
+            with(4, "AAAA"),
             format!("{stored}$extra"),
             stored.replace("$10000$", "$10001$"),
         ] {
-            assert!(!verify_recovery_code(&code, &bad), "{bad:?}");
+            assert!(
+                !verify_recovery_code(&keys, "alice", &code, &bad),
+                "{bad:?}"
+            );
         }
     }
 }

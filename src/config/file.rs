@@ -31,6 +31,7 @@ pub struct FileConfig {
 pub struct TokenFile {
     pub name: Option<String>,
     pub sha256: Option<String>,
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +40,7 @@ pub struct AdminFile {
     pub roles: Option<Vec<String>>,
     pub tokens: Option<Vec<TokenFile>>,
     pub audit_max_records: Option<usize>,
+    pub can_reset: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -89,7 +89,12 @@ pub struct Config {
 pub struct ApiToken {
     pub name: String,
     pub sha256: [u8; 32],
+    /// The policy role whose ranking (`admin.can_reset`) the token acts with.
+    pub role: String,
 }
+
+/// In `admin.can_reset`: every user, whatever their role (also one whose role is not known).
+pub const ANY_ROLE: &str = "*";
 
 #[derive(Debug, Clone)]
 pub struct Admin {
@@ -98,6 +103,39 @@ pub struct Admin {
     pub tokens: Vec<ApiToken>,
     /// Approximate number of audit records kept in Redis (older ones are trimmed).
     pub audit_max_records: usize,
+    /// Per actor role, the roles of the users whose MFA it may reset (disconnect) or unlock;
+    /// [`ANY_ROLE`] for everyone. A role not listed may change nobody. Nobody may change their
+    /// own MFA this way.
+    pub can_reset: BTreeMap<String, Vec<String>>,
+    /// Every role named in this section by the operator, with its key: each must be a policy
+    /// role ([`Config::check_policy_roles`]).
+    pub role_refs: Vec<(String, String)>,
+}
+
+impl Admin {
+    /// Whether an actor of `actor_role` may reset or unlock a user of `target_role` (`None`:
+    /// the user's role is not known, which only [`ANY_ROLE`] covers).
+    pub fn may_reset(&self, actor_role: &str, target_role: Option<&str>) -> bool {
+        self.can_reset.get(actor_role).is_some_and(|targets| {
+            targets
+                .iter()
+                .any(|t| t == ANY_ROLE || Some(t.as_str()) == target_role)
+        })
+    }
+}
+
+/// The default of `admin.can_reset`: an MSP may reset customers, suppliers, contractors,
+/// resources and other MSPs; an administrator anyone (but never themselves).
+pub fn default_can_reset() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([
+        (
+            "msp".to_string(),
+            ["customer", "supplier", "contractor", "resource", "msp"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        ("administrator".to_string(), vec![ANY_ROLE.to_string()]),
+    ])
 }
 
 #[derive(Debug, Clone)]
@@ -610,6 +648,29 @@ impl Config {
             allow_inline,
         }
         .run(file, path)
+    }
+
+    /// The second half of validation, once the policy file is read: every role the `[admin]`
+    /// section names (`admin.roles`, `admin.can_reset`, `admin.tokens[].role`) must be one of
+    /// the policy's roles, so that a typo cannot silently give or take away a right.
+    pub fn check_policy_roles(&self, policy_roles: &[String]) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::default();
+        for (key, role) in &self.admin.role_refs {
+            if !policy_roles.iter().any(|r| r == role) {
+                errors.push(
+                    key.clone(),
+                    format!(
+                        "{role:?} is not a role of the policy file ({})",
+                        policy_roles.join(", ")
+                    ),
+                );
+            }
+        }
+        if errors.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -1711,9 +1772,30 @@ impl Validator {
     }
 
     fn admin(&mut self, a: file::AdminFile) -> Admin {
+        let mut role_refs = Vec::new();
+        if let Some(roles) = &a.roles {
+            for (i, r) in roles.iter().enumerate() {
+                role_refs.push((format!("admin.roles[{i}]"), r.clone()));
+            }
+        }
         let roles = a
             .roles
             .unwrap_or_else(|| vec!["msp".to_string(), "administrator".to_string()]);
+        let can_reset = match a.can_reset {
+            Some(map) => {
+                for (actor, targets) in &map {
+                    let key = format!("admin.can_reset.{actor}");
+                    role_refs.push((key.clone(), actor.clone()));
+                    for (i, t) in targets.iter().enumerate() {
+                        if t != ANY_ROLE {
+                            role_refs.push((format!("{key}[{i}]"), t.clone()));
+                        }
+                    }
+                }
+                map
+            }
+            None => default_can_reset(),
+        };
         let mut tokens = Vec::new();
         for (i, t) in a.tokens.unwrap_or_default().into_iter().enumerate() {
             let key = format!("admin.tokens[{i}]");
@@ -1730,8 +1812,24 @@ impl Validator {
                 );
             }
             let hash = t.sha256.as_deref().and_then(parse_hex32);
+            // A token acts as an MSP unless the operator says otherwise.
+            let role = match t.role {
+                Some(r) => {
+                    role_refs.push((format!("{key}.role"), r.clone()));
+                    r
+                }
+                None => "msp".to_string(),
+            };
+            if !can_reset.contains_key(&role) {
+                self.errors.push(
+                    format!("{key}.role"),
+                    format!(
+                        "role {role:?} may reset nobody: it has no entry in admin.can_reset (set the token's role, or add the role there)"
+                    ),
+                );
+            }
             match hash {
-                Some(sha256) => tokens.push(ApiToken { name, sha256 }),
+                Some(sha256) => tokens.push(ApiToken { name, sha256, role }),
                 None => self.errors.push(
                     format!("{key}.sha256"),
                     "64 hex characters: the SHA-256 of the token (make a token with `mfa-gateway gen-token`)",
@@ -1742,6 +1840,8 @@ impl Validator {
             roles,
             tokens,
             audit_max_records: a.audit_max_records.unwrap_or(100_000).max(1000),
+            can_reset,
+            role_refs,
         }
     }
 
@@ -1977,6 +2077,116 @@ file = "policy.toml"
         .unwrap_err()
         .to_string();
         assert!(err.contains("at most 64"), "{err}");
+    }
+
+    /// A demo configuration with `admin` as its `[admin]` table.
+    fn with_admin(admin: &str) -> Result<Config, ConfigErrors> {
+        let key = crate::auth::crypto::generate_key_material();
+        let text = format!(
+            r#"
+version = 1
+[server]
+listen = "127.0.0.1:0"
+[upstream]
+url = "http://127.0.0.1:9"
+[redis]
+url = "redis://127.0.0.1:9/0"
+[mfa]
+active_key = "k1"
+keys = [{{ id = "k1", value = "{key}" }}]
+[vms]
+session_cookies = ["VMSSESSION"]
+[[vms.login]]
+method = "POST"
+path = "/login"
+username_field = "username"
+[vms.role]
+source = "header"
+header = "X-VMS-Role"
+[policy]
+file = "policy.toml"
+[admin]
+{admin}
+"#
+        );
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
+        Config::from_toml(&text, &path, Mode::Demo)
+    }
+
+    const POLICY_ROLES: [&str; 6] = [
+        "administrator",
+        "msp",
+        "customer",
+        "supplier",
+        "contractor",
+        "resource",
+    ];
+
+    #[test]
+    fn can_reset_ranks_roles_and_defaults_to_msp_below_administrator() {
+        let roles = POLICY_ROLES.map(String::from);
+        let cfg = with_admin("").unwrap();
+        assert!(cfg.check_policy_roles(&roles).is_ok());
+        let a = &cfg.admin;
+        for t in ["customer", "supplier", "contractor", "resource", "msp"] {
+            assert!(a.may_reset("msp", Some(t)), "msp may reset {t}");
+        }
+        assert!(!a.may_reset("msp", Some("administrator")));
+        assert!(
+            !a.may_reset("msp", None),
+            "an unknown role is not below msp"
+        );
+        assert!(a.may_reset("administrator", Some("administrator")));
+        assert!(a.may_reset("administrator", None));
+        assert!(!a.may_reset("customer", Some("customer")));
+
+        let cfg = with_admin(
+            r#"can_reset = { msp = ["customer"], administrator = ["msp", "customer"] }"#,
+        )
+        .unwrap();
+        assert!(cfg.check_policy_roles(&roles).is_ok());
+        assert!(!cfg.admin.may_reset("msp", Some("supplier")));
+        assert!(!cfg.admin.may_reset("administrator", Some("administrator")));
+    }
+
+    #[test]
+    fn admin_roles_must_be_policy_roles_and_tokens_need_a_rank() {
+        let roles = POLICY_ROLES.map(String::from);
+        let hash = "0".repeat(64);
+        let cfg = with_admin(&format!(
+            r#"roles = ["msp", "admins"]
+can_reset = {{ msp = ["custmer", "*"], superuser = ["msp"] }}
+tokens = [{{ name = "desk", sha256 = "{hash}", role = "superuser" }}]"#
+        ))
+        .unwrap();
+        let e = cfg.check_policy_roles(&roles).unwrap_err();
+        let keys: Vec<&str> = e.errors.iter().map(|(k, _)| k.as_str()).collect();
+        for key in [
+            "admin.roles[1]",
+            "admin.can_reset.msp[0]",
+            "admin.can_reset.superuser",
+            "admin.tokens[0].role",
+        ] {
+            assert!(keys.contains(&key), "{key} in {e}");
+        }
+        assert_eq!(keys.len(), 4, "{e}");
+        // A token whose role may reset nobody is refused at once.
+        let e = with_admin(&format!(
+            r#"tokens = [{{ name = "desk", sha256 = "{hash}", role = "customer" }}]"#
+        ))
+        .unwrap_err();
+        assert!(
+            e.errors.iter().any(|(k, _)| k == "admin.tokens[0].role"),
+            "{e}"
+        );
+        // Without a role a token acts as an MSP.
+        let cfg = with_admin(&format!(
+            r#"tokens = [{{ name = "desk", sha256 = "{hash}" }}]"#
+        ))
+        .unwrap();
+        assert_eq!(cfg.admin.tokens[0].role, "msp");
+        let e = with_admin(r#"can_reset = { msp = "customer" }"#).unwrap_err();
+        assert!(!e.errors.is_empty());
     }
 
     #[test]

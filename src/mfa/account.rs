@@ -435,7 +435,11 @@ async fn render_page(
         required: state == MfaState::Enforced,
         can_disable: r.enrolled() && state != MfaState::Enforced,
         recovery_enabled: gw.policy.current().recovery_codes(),
-        recovery_remaining: r.recovery.len(),
+        recovery_remaining: r
+            .recovery
+            .iter()
+            .filter(|h| crate::auth::crypto::recovery_hash_is_keyed(h))
+            .count(),
         csrf: &ctx.csrf,
         repair_action: &gw.paths.account_repair,
         recovery_action: &gw.paths.account_recovery,

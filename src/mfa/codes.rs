@@ -104,6 +104,7 @@ async fn fail(
         Attempt::Allowed {
             user_lock,
             addr_lock,
+            ..
         } => user_lock.max(addr_lock),
         Attempt::Refused(d) => Some(d),
     };
@@ -137,6 +138,7 @@ async fn succeeded(
     gw.store
         .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
         .await?;
+    gw.sign_ins.note(who.now, who.user, who.addr);
     gw.metrics.mfa(MfaEvent::VerifySuccess);
     let mut r = record(who, event);
     if let Some(d) = detail {
@@ -188,11 +190,14 @@ pub async fn check_enrolled_against(
     };
     if let Some(recovery) = recovery {
         let hashes = record_.recovery;
-        // PBKDF2 over up to ten hashes: off the async workers.
+        let keys = std::sync::Arc::clone(&gw.keys);
+        let user = who.user.to_string();
+        // PBKDF2 over up to ten hashes: off the async workers. Keyed by the key ring: a
+        // record planted in Redis without it matches nothing.
         let matched = tokio::task::spawn_blocking(move || {
             hashes
                 .into_iter()
-                .find(|h| crypto::verify_recovery_code(&recovery, h))
+                .find(|h| crypto::verify_recovery_code(&keys, &user, &recovery, h))
         })
         .await
         .map_err(|e| InternalError::Other(e.to_string()))?;
@@ -257,6 +262,7 @@ pub async fn check_new(
             gw.store
                 .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
                 .await?;
+            gw.sign_ins.note(who.now, who.user, who.addr);
             Ok(Check::Accepted { step })
         }
     }
@@ -275,10 +281,12 @@ pub async fn issue_recovery_codes(
         .map(|_| crypto::new_recovery_code())
         .collect();
     let to_hash = codes.clone();
+    let keys = std::sync::Arc::clone(&gw.keys);
+    let user = who.user.to_string();
     let hashes = tokio::task::spawn_blocking(move || {
         to_hash
             .iter()
-            .map(|c| crypto::hash_recovery_code(c))
+            .map(|c| crypto::hash_recovery_code(&keys, &user, c))
             .collect::<Result<Vec<_>, _>>()
     })
     .await

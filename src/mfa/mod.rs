@@ -12,5 +12,6 @@ pub mod flow;
 pub mod login;
 pub mod login_form;
 pub mod revocation;
+pub mod sign_in_addresses;
 pub mod sweeper;
 pub mod verified;

@@ -119,6 +119,9 @@ pub struct AdminUserView<'a> {
     /// The reason as the administrator typed it, kept when the form comes back with an error
     /// (empty otherwise).
     pub reason: &'a str,
+    /// Why this administrator may not reset or unlock this user ([`AdminError::OwnAccount`],
+    /// [`AdminError::Outranked`]): the page then says so instead of showing the forms.
+    pub not_allowed: Option<AdminError>,
 }
 
 /// A change that just succeeded, confirmed at the top of the user page.
@@ -135,6 +138,10 @@ pub enum AdminError {
     ConfirmMissing,
     CsrfInvalid,
     UnknownUser,
+    /// The administrator's own account.
+    OwnAccount,
+    /// A user of a role the administrator's role may not change (`admin.can_reset`).
+    Outranked,
 }
 
 impl AdminError {
@@ -145,6 +152,8 @@ impl AdminError {
             AdminError::ConfirmMissing => s.admin.error_confirm_missing,
             AdminError::CsrfInvalid => s.form_errors.csrf_invalid,
             AdminError::UnknownUser => s.admin.error_unknown_user,
+            AdminError::OwnAccount => s.admin.error_own_account,
+            AdminError::Outranked => s.admin.error_outranked,
         }
     }
 }
@@ -229,10 +238,15 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
                 p class="alert" role="alert" id=(ERROR_ID) { (error.message(v.lang)) }
             }
             (facts(v, t))
-            @if v.locked_until.is_some() {
-                (unlock_section(v, t))
+            @match v.not_allowed {
+                Some(why) => { p { (why.message(v.lang)) } }
+                None => {
+                    @if v.locked_until.is_some() {
+                        (unlock_section(v, t))
+                    }
+                    (reset_section(v, t))
+                }
             }
-            (reset_section(v, t))
             (events_section(v, t))
         }
     };
@@ -459,7 +473,21 @@ mod tests {
             message: None,
             error: None,
             reason: "",
+            not_allowed: None,
         }
+    }
+
+    #[test]
+    fn an_administrator_who_may_not_change_the_user_gets_no_forms() {
+        let b = Branding::default();
+        let ev = events();
+        let mut v = user_view(&b, &ev);
+        v.locked_until = Some("2026-12-01 09:00 UTC");
+        v.not_allowed = Some(AdminError::Outranked);
+        let page = admin_user_page(&v);
+        assert!(form_to(&page, "/.mfa/admin/reset").is_none());
+        assert!(form_to(&page, "/.mfa/admin/unlock").is_none());
+        assert!(page.contains("Your role may not disconnect or unlock MFA"));
     }
 
     /// The page without its head, whose stylesheet names attributes too.

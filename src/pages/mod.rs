@@ -268,6 +268,7 @@ mod tests {
                 message: Some(AdminMessage::Unlocked),
                 error: Some(AdminError::ReasonMissing),
                 reason: EVIL,
+                not_allowed: None,
             }),
         ));
         for e in ERRORS {

@@ -220,6 +220,8 @@ pub struct AdminText {
     pub error_reason_missing: &'static str,
     pub error_confirm_missing: &'static str,
     pub error_unknown_user: &'static str,
+    pub error_own_account: &'static str,
+    pub error_outranked: &'static str,
 }
 
 /// Messages shown above a code field after a failed submit. They never say whether the
@@ -443,6 +445,10 @@ static EN: Strings = Strings {
         error_reason_missing: "Enter a reason for disconnecting MFA.",
         error_confirm_missing: "Tick the confirmation box to disconnect MFA.",
         error_unknown_user: "There is no user with this name. Please search again.",
+        error_own_account: "You cannot disconnect or unlock your own MFA. Ask another \
+                            administrator.",
+        error_outranked: "Your role may not disconnect or unlock MFA for users of this role. \
+                          Ask an administrator.",
     },
     form_errors: FormErrorText {
         wrong_code: "That code didn't work. Enter the code your app shows now and try again.",
@@ -681,6 +687,10 @@ static NL: Strings = Strings {
         error_reason_missing: "Vul een reden in voor het loskoppelen van MFA.",
         error_confirm_missing: "Vink het bevestigingsvakje aan om MFA los te koppelen.",
         error_unknown_user: "Er is geen gebruiker met deze naam. Zoek opnieuw.",
+        error_own_account: "Je kunt MFA van je eigen account niet loskoppelen of deblokkeren. \
+                            Vraag een andere beheerder.",
+        error_outranked: "Met jouw rol kun je MFA van gebruikers met deze rol niet loskoppelen \
+                          of deblokkeren. Vraag een beheerder.",
     },
     form_errors: FormErrorText {
         wrong_code: "Die code klopt niet. Vul de code in die je app nu toont en probeer het opnieuw.",
@@ -883,6 +893,8 @@ mod tests {
             m.error_reason_missing,
             m.error_confirm_missing,
             m.error_unknown_user,
+            m.error_own_account,
+            m.error_outranked,
         ]);
         v.extend(m.reset_effects);
         for t in [

@@ -175,7 +175,8 @@ impl MemoryStore {
     ) -> Result<Attempt, StoreError> {
         let mut g = self.lock()?;
         let a = format!("a:{addr}");
-        if let Some((_, exp)) = Self::counter(&g, &format!("{a}:lock")) {
+        let known = Self::counter(&g, &format!("{a}:ok:{user}")).is_some();
+        if !known && let Some((_, exp)) = Self::counter(&g, &format!("{a}:lock")) {
             return Ok(Attempt::Refused(
                 exp.saturating_duration_since(Instant::now())
                     .max(Duration::from_secs(1)),
@@ -199,6 +200,13 @@ impl MemoryStore {
             Ok(l) => l,
             Err(d) => return Ok(Attempt::Refused(d)),
         };
+        if known {
+            return Ok(Attempt::Allowed {
+                user_lock,
+                addr_lock: None,
+                addr_counted: false,
+            });
+        }
         // Under the store's lock the address cannot have locked since the look above, so
         // this take counts; a refusal would still refuse (fail closed).
         let addr_lock = match Self::take(
@@ -214,6 +222,7 @@ impl MemoryStore {
         Ok(Attempt::Allowed {
             user_lock,
             addr_lock,
+            addr_counted: true,
         })
     }
 
@@ -241,13 +250,19 @@ impl MemoryStore {
                 }
             }
         }
-        Self::give_back(
-            &mut g,
-            &format!("a:{addr}"),
-            attempt.set_addr_lock(),
-            limits.max_failures_per_address,
-            limits.lock,
+        g.counters.insert(
+            format!("a:{addr}:ok:{user}"),
+            (1, Instant::now() + super::KNOWN_PAIR_TTL),
         );
+        if attempt.addr_counted() {
+            Self::give_back(
+                &mut g,
+                &format!("a:{addr}"),
+                attempt.set_addr_lock(),
+                limits.max_failures_per_address,
+                limits.lock,
+            );
+        }
         Ok(())
     }
 
@@ -271,13 +286,15 @@ impl MemoryStore {
                 user_window(limits),
             );
         }
-        Self::give_back(
-            &mut g,
-            &format!("a:{addr}"),
-            attempt.set_addr_lock(),
-            limits.max_failures_per_address,
-            limits.lock,
-        );
+        if attempt.addr_counted() {
+            Self::give_back(
+                &mut g,
+                &format!("a:{addr}"),
+                attempt.set_addr_lock(),
+                limits.max_failures_per_address,
+                limits.lock,
+            );
+        }
         Ok(())
     }
 
@@ -626,6 +643,7 @@ mod tests {
         let free = Attempt::Allowed {
             user_lock: None,
             addr_lock: None,
+            addr_counted: true,
         };
         assert_eq!(s.take_attempt("u", "ip", l).await.unwrap(), free);
         assert_eq!(s.take_attempt("u", "ip", l).await.unwrap(), free);
@@ -633,7 +651,8 @@ mod tests {
             s.take_attempt("u", "ip", l).await.unwrap(),
             Attempt::Allowed {
                 user_lock: Some(Duration::from_secs(60)),
-                addr_lock: None
+                addr_lock: None,
+                addr_counted: true,
             },
             "the third attempt is the last and sets the lock"
         );
@@ -652,7 +671,8 @@ mod tests {
             s.take_attempt("u", "ip", l).await.unwrap(),
             Attempt::Allowed {
                 user_lock: Some(Duration::from_secs(60)),
-                addr_lock: None
+                addr_lock: None,
+                addr_counted: true,
             },
             "unlock also resets the escalation"
         );
@@ -671,7 +691,8 @@ mod tests {
             a,
             Attempt::Allowed {
                 user_lock: None,
-                addr_lock: None
+                addr_lock: None,
+                addr_counted: true,
             }
         );
         let a = s.take_attempt("w", "ip", l).await.unwrap();
@@ -724,10 +745,51 @@ mod tests {
             s.take_attempt("u", "ip", l).await.unwrap(),
             Attempt::Allowed {
                 user_lock: Some(Duration::from_secs(60)),
-                addr_lock: None
+                addr_lock: None,
+                addr_counted: false,
             },
-            "the first real lock has the base length"
+            "the first real lock has the base length (and the address knows the user now)"
         );
+    }
+
+    #[tokio::test]
+    async fn a_locked_address_spares_users_who_passed_mfa_from_it() {
+        let s = MemoryStore::new();
+        let l = limits(5, 2);
+        let ok = s.take_attempt("known", "ip", l).await.unwrap();
+        s.attempt_succeeded("known", "ip", ok, l).await.unwrap();
+        s.take_attempt("a", "ip", l).await.unwrap();
+        assert!(s.take_attempt("b", "ip", l).await.unwrap().set_addr_lock());
+        assert!(matches!(
+            s.take_attempt("c", "ip", l).await.unwrap(),
+            Attempt::Refused(_)
+        ));
+        let known = s.take_attempt("known", "ip", l).await.unwrap();
+        assert_eq!(
+            known,
+            Attempt::Allowed {
+                user_lock: None,
+                addr_lock: None,
+                addr_counted: false,
+            }
+        );
+        s.attempt_unused("known", "ip", known, l).await.unwrap();
+        // Known at that address only.
+        assert!(matches!(
+            s.take_attempt("known", "ip2", l).await.unwrap(),
+            Attempt::Allowed {
+                addr_counted: true,
+                ..
+            }
+        ));
+        // Still limited by their own lock.
+        for _ in 0..4 {
+            s.take_attempt("known", "ip", l).await.unwrap();
+        }
+        assert!(matches!(
+            s.take_attempt("known", "ip", l).await.unwrap(),
+            Attempt::Refused(_)
+        ));
     }
 
     #[tokio::test]

@@ -81,6 +81,10 @@ pub enum Attempt {
     Allowed {
         user_lock: Option<Duration>,
         addr_lock: Option<Duration>,
+        /// Whether the address's count took this attempt: not when the user has passed MFA
+        /// from this address before ([`KNOWN_PAIR_TTL`]), whom the address limit neither
+        /// refuses nor counts (their own limit still does both).
+        addr_counted: bool,
     },
     /// Locked (the user or the address) for this long: nothing may be checked.
     Refused(Duration),
@@ -97,7 +101,23 @@ impl Attempt {
             }
         )
     }
+
+    /// Whether the address's count took this attempt (so it gets it back).
+    pub fn addr_counted(&self) -> bool {
+        matches!(
+            self,
+            Attempt::Allowed {
+                addr_counted: true,
+                ..
+            }
+        )
+    }
 }
+
+/// How long a right code from an address keeps that (address, user) pair known: the user's
+/// codes from that address are then not refused (nor counted) by the address's limit, only by
+/// the user's own, so one user's typos behind a shared address cannot lock everyone else out.
+pub const KNOWN_PAIR_TTL: Duration = Duration::from_secs(30 * 86400);
 
 /// Limits for failure counting.
 #[derive(Debug, Clone, Copy)]
@@ -197,7 +217,9 @@ impl Store {
     /// checked per lock period, however many requests arrive at once on however many
     /// instances. A refusal by the user counts nothing for the address (a burst at a locked
     /// user never locks the address it comes from); an address that locked in between gives
-    /// the user's attempt back.
+    /// the user's attempt back. A user who passed MFA from this address within
+    /// [`KNOWN_PAIR_TTL`] is neither refused nor counted by the address (only by their own
+    /// limit): the address limit is for one client guessing at many users.
     pub async fn take_attempt(
         &self,
         user: &str,
@@ -209,7 +231,8 @@ impl Store {
 
     /// After a correct code: the user's count starts again, a lock (and escalation step) that
     /// this code's own attempt set is lifted, and the address gets its attempt back (a right
-    /// code is not a failure of the address). The escalation otherwise stays: it decays 30
+    /// code is not a failure of the address) and notes the user as known there for
+    /// [`KNOWN_PAIR_TTL`], in the same step. The escalation otherwise stays: it decays 30
     /// days after the last lock, or an MSP lifts it.
     pub async fn attempt_succeeded(
         &self,

@@ -17,9 +17,11 @@
 //!   script and multi-key command touches keys of one hash slot (`{u:...}`, `{a:...}`).
 //!
 //! Acknowledged writes: Redis replicates asynchronously, so a write the master acknowledged is
-//! lost if the master dies before a replica has it. In sentinel mode the two writes a user or
-//! an MSP is told about and must not see undone by a fail-over (an enrollment, and removing
-//! one) are followed by `WAIT 1`; see [`RedisStore::durable`] for the trade-off.
+//! lost if the master dies before a replica has it. In sentinel mode the writes a user or an
+//! MSP is told about, or that a security decision rests on, are followed by `WAIT 1`:
+//! enrollments and removing them, revocations (resets, logouts) and their epochs, MSP
+//! unlocks, and every attempt taken at a code (the count and the lock it sets), before that
+//! code is checked. See [`RedisStore::durable`] for the trade-off.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,6 +130,8 @@ struct Scripts {
     take_user: Script,
     take_addr: Script,
     give_back: Script,
+    addr_gate: Script,
+    addr_succeeded: Script,
     user_succeeded: Script,
     replace_if: Script,
     postpone_if: Script,
@@ -184,6 +188,36 @@ redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'rec
 redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
 return had
 "#;
+
+/// How strictly an acknowledged write needs a replica (Sentinel mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ack {
+    /// A replica must confirm, or the operation fails (enrollments, resets, revocation
+    /// epochs): while every replica is down, they are refused rather than promised.
+    Required,
+    /// A connected replica must confirm, or the operation fails; a master with no replica
+    /// connected at all goes on without (there is no replica a fail-over could promote
+    /// without the write, unless one that was already behind comes back and is promoted).
+    /// For the writes of every code check, logout and unlock, which would otherwise all stop
+    /// while the last replica is gone. Operators who want them refused then set Redis's
+    /// `min-replicas-to-write 1` (docs/operations.md).
+    IfReplicaConnected,
+}
+
+/// How many replicas the master's `ROLE` answer lists as connected (`None` if it is not a
+/// master's answer).
+fn connected_replicas(role: &Value) -> Option<usize> {
+    let items = match role {
+        Value::Array(items) => items,
+        _ => return None,
+    };
+    let is_master = matches!(items.first(), Some(Value::BulkString(b)) if b.as_slice() == b"master")
+        || matches!(items.first(), Some(Value::SimpleString(t)) if t == "master");
+    match (is_master, items.get(2)) {
+        (true, Some(Value::Array(replicas))) => Some(replicas.len()),
+        _ => None,
+    }
+}
 
 /// A write whose effect must survive a fail-over (see [`RedisStore::durable`]).
 enum Write<'a> {
@@ -284,6 +318,37 @@ end
 return {1, 0}
 "#;
 
+// The first step of taking an attempt, on the address's slot: is the address locked for this
+// user? KEYS: address lock, the (address, user) pair. Returns {2, 0} when the user passed MFA
+// from this address before (the address neither refuses nor counts them), {0, lock ms} when
+// locked, {1, 0} otherwise. Counts nothing.
+const ADDR_GATE: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2, 0} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl ~= -2 then
+  if ttl < 1000 then ttl = 1000 end
+  return {0, ttl}
+end
+return {1, 0}
+"#;
+
+// After a right code, for the address: the (address, user) pair is noted as known and, when
+// the address counted the attempt, the attempt is given back, in one step. KEYS: fails, lock,
+// pair. ARGV: 1 if counted, 1 if that attempt set the lock, max, window secs, pair ttl secs.
+const ADDR_SUCCEEDED: &str = r#"
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[5])
+if ARGV[1] ~= '1' then return 2 end
+if ARGV[2] == '1' then
+  redis.call('DEL', KEYS[2])
+  local left = tonumber(ARGV[3]) - 1
+  if left > 0 then redis.call('SET', KEYS[1], left, 'EX', ARGV[4]) end
+  return 1
+end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+"#;
+
 // Gives an attempt back (a right code for the address, an attempt that checked nothing).
 // KEYS: fails, lock. ARGV: 1 if that attempt set the lock, max, window secs. An attempt that
 // set the lock lifts it and leaves the count one below the limit, as before it.
@@ -361,6 +426,8 @@ impl RedisStore {
                 take_user: Script::new(TAKE_USER),
                 take_addr: Script::new(TAKE_ADDR),
                 give_back: Script::new(GIVE_BACK),
+                addr_gate: Script::new(ADDR_GATE),
+                addr_succeeded: Script::new(ADDR_SUCCEEDED),
                 user_succeeded: Script::new(USER_SUCCEEDED),
                 replace_if: Script::new(REPLACE_IF),
                 postpone_if: Script::new(POSTPONE_IF),
@@ -645,8 +712,12 @@ impl RedisStore {
     /// Trade-off: with asynchronous replication, a master that dies right after acknowledging
     /// would take the enrollment with it, and the user's next login would ask them to enroll
     /// again although their app shows a working entry (or a removed secret would come back).
-    /// Waiting costs one replication round trip on these rare writes only (code checks, logins
-    /// and counters do not wait). If no replica confirms within `redis.response_timeout`, the
+    /// Waiting costs one replication round trip, and a connection of its own, per write: on
+    /// code checks (each attempt is acknowledged before its code is checked), enrollments,
+    /// resets, unlocks and logouts; never on proxied requests. A locked user's attempts are
+    /// refused before any write. Writes whose loss only fails closed are not waited for: a
+    /// right code clearing the user's count (lost: the count stays), the address's give-back
+    /// and its (address, user) pair (lost: the address counts the user again). If no replica confirms within `redis.response_timeout`, the
     /// operation fails (503, "try again"): while every replica is down, new enrollments are
     /// refused rather than promised. The write itself may still be on the master; the retry
     /// then finds the user enrolled and asks for the next code. A dedicated connection is
@@ -654,6 +725,19 @@ impl RedisStore {
     /// every other request of this instance. Standalone and Cluster do not wait: a standalone
     /// server has no fail-over, and a cluster may have no replicas at all.
     async fn durable(&self, write: Write<'_>) -> Result<i64, StoreError> {
+        self.durable_as(write, |n: &i64| *n != 0, Ack::Required)
+            .await
+    }
+
+    /// [`Self::durable`] for a write whose answer is of type `T`; `wrote` says from the answer
+    /// whether anything was written (only then is a replica waited for), `ack` whether a
+    /// master without any connected replica may go on without one (see [`Ack`]).
+    async fn durable_as<T: redis::FromRedisValue>(
+        &self,
+        write: Write<'_>,
+        wrote: fn(&T) -> bool,
+        ack: Ack,
+    ) -> Result<T, StoreError> {
         let lease = self.lease().await?;
         let Some(client) = lease.master else {
             return match write {
@@ -668,12 +752,19 @@ impl RedisStore {
                     &self.direct_config(self.cfg.response_timeout + wait),
                 )
                 .await?;
-            let n: i64 = match write {
+            let n: T = match write {
                 Write::Script(inv) => inv.invoke_async(&mut own).await?,
                 Write::Cmd(cmd) => cmd.query_async(&mut own).await?,
             };
-            if n == 0 {
+            if !wrote(&n) {
                 return Ok((n, 1));
+            }
+            if ack == Ack::IfReplicaConnected {
+                let role: Value = redis::cmd("ROLE").query_async(&mut own).await?;
+                if connected_replicas(&role) == Some(0) {
+                    tracing::debug!("no Redis replica connected: write not acknowledged");
+                    return Ok((n, 1));
+                }
             }
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             let acked: i64 = redis::cmd("WAIT")
@@ -706,6 +797,10 @@ impl RedisStore {
     }
     fn addr_key(&self, addr: &str) -> String {
         format!("{}{{a:{}}}", self.cfg.key_prefix, key_safe(addr))
+    }
+    /// The (address, user) pair noted at a right code, in the address's hash slot.
+    fn pair_key(&self, addr: &str, user: &str) -> String {
+        format!("{}:ok:{}", self.addr_key(addr), key_safe(user))
     }
     fn challenge_key(&self, id: &str) -> String {
         format!("{}{{c:{}}}", self.cfg.key_prefix, key_safe(id))
@@ -837,15 +932,24 @@ impl RedisStore {
     ) -> Result<Attempt, StoreError> {
         let window = limits.lock.as_secs().max(1);
         let ak = self.addr_key(addr);
-        let addr_ttl: i64 = self
-            .run(redis::cmd("PTTL").arg(format!("{ak}:lock")))
+        let mut inv = self.scripts.addr_gate.prepare_invoke();
+        inv.key(format!("{ak}:lock")).key(self.pair_key(addr, user));
+        let (gate, gate_ms): (u8, u64) = self.script(inv).await?;
+        if gate == 0 {
+            return Ok(Attempt::Refused(Duration::from_millis(gate_ms.max(1000))));
+        }
+        let known = gate == 2;
+        let uk = self.user_key(user);
+        // A locked user is refused without a write (and so without the acknowledged write's
+        // own connection below): a burst at a locked user stays cheap. The script decides.
+        let user_ttl: i64 = self
+            .run(redis::cmd("PTTL").arg(format!("{uk}:lock")))
             .await?;
-        if addr_ttl != -2 {
+        if user_ttl != -2 {
             return Ok(Attempt::Refused(Duration::from_millis(
-                u64::try_from(addr_ttl).unwrap_or(0).max(1000),
+                u64::try_from(user_ttl).unwrap_or(0).max(1000),
             )));
         }
-        let uk = self.user_key(user);
         let mut inv = self.scripts.take_user.prepare_invoke();
         inv.key(format!("{uk}:fails"))
             .key(format!("{uk}:lock"))
@@ -854,17 +958,38 @@ impl RedisStore {
             .arg(user_window(limits).as_secs())
             .arg(window)
             .arg(lock_duration(limits.lock, 64).as_secs());
-        let (u, u_ms): (u8, u64) = self.script(inv).await?;
+        // Acknowledged by a replica (Sentinel) before any code is checked: a fail-over cannot
+        // undo an attempt whose code was checked, or a lock it set.
+        let (u, u_ms): (u8, u64) = self
+            .durable_as(
+                Write::Script(inv),
+                |(u, _): &(u8, u64)| *u != 0,
+                Ack::IfReplicaConnected,
+            )
+            .await?;
         if u == 0 {
             return Ok(Attempt::Refused(Duration::from_millis(u_ms)));
         }
         let user_lock = (u == 2).then(|| Duration::from_millis(u_ms));
+        if known {
+            return Ok(Attempt::Allowed {
+                user_lock,
+                addr_lock: None,
+                addr_counted: false,
+            });
+        }
         let mut inv = self.scripts.take_addr.prepare_invoke();
         inv.key(format!("{ak}:fails"))
             .key(format!("{ak}:lock"))
             .arg(limits.max_failures_per_address)
             .arg(window);
-        let (a, a_ms): (u8, u64) = self.script(inv).await?;
+        let (a, a_ms): (u8, u64) = self
+            .durable_as(
+                Write::Script(inv),
+                |(a, _): &(u8, u64)| *a != 0,
+                Ack::IfReplicaConnected,
+            )
+            .await?;
         if a == 0 {
             self.give_back_user(user, user_lock.is_some(), limits)
                 .await?;
@@ -873,6 +998,7 @@ impl RedisStore {
         Ok(Attempt::Allowed {
             user_lock,
             addr_lock: (a == 2).then(|| Duration::from_millis(a_ms)),
+            addr_counted: true,
         })
     }
 
@@ -931,8 +1057,17 @@ impl RedisStore {
             .key(format!("{uk}:level"))
             .arg(u8::from(set_lock));
         self.script::<i64>(inv).await?;
-        self.give_back_addr(addr, attempt.set_addr_lock(), limits)
-            .await
+        let ak = self.addr_key(addr);
+        let mut inv = self.scripts.addr_succeeded.prepare_invoke();
+        inv.key(format!("{ak}:fails"))
+            .key(format!("{ak}:lock"))
+            .key(self.pair_key(addr, user))
+            .arg(u8::from(attempt.addr_counted()))
+            .arg(u8::from(attempt.set_addr_lock()))
+            .arg(limits.max_failures_per_address)
+            .arg(limits.lock.as_secs().max(1))
+            .arg(super::KNOWN_PAIR_TTL.as_secs());
+        self.script::<i64>(inv).await.map(|_| ())
     }
 
     pub async fn attempt_unused(
@@ -948,19 +1083,22 @@ impl RedisStore {
         if user_lock.is_none() {
             self.give_back_user(user, false, limits).await?;
         }
+        if !attempt.addr_counted() {
+            return Ok(());
+        }
         self.give_back_addr(addr, attempt.set_addr_lock(), limits)
             .await
     }
 
     pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
         let uk = self.user_key(user);
-        let n: u64 = self
-            .run(
-                redis::cmd("DEL")
-                    .arg(format!("{uk}:lock"))
-                    .arg(format!("{uk}:fails"))
-                    .arg(format!("{uk}:level")),
-            )
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(format!("{uk}:lock"))
+            .arg(format!("{uk}:fails"))
+            .arg(format!("{uk}:level"));
+        // The MSP is told "unlocked": acknowledged by a replica (Sentinel).
+        let n = self
+            .durable_as(Write::Cmd(&cmd), |n: &i64| *n != 0, Ack::IfReplicaConnected)
             .await?;
         Ok(n > 0)
     }
@@ -1279,17 +1417,19 @@ impl RedisStore {
         now: u64,
         keep: Duration,
     ) -> Result<(), StoreError> {
+        // A logout's revocation, acknowledged by a replica (Sentinel): a fail-over must not
+        // bring the logged-out approval back.
         let json = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let min_id = now.saturating_sub(keep.as_secs()).saturating_mul(1000);
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(self.feed_key())
-            .arg("MINID")
-            .arg("~")
-            .arg(min_id)
-            .arg("*")
-            .arg("e")
-            .arg(json);
-        self.run::<String>(&cmd).await.map(|_| ())
+        let mut inv = self.scripts.publish.prepare_invoke();
+        inv.key(self.feed_key()).arg(min_id).arg(json);
+        self.durable_as(
+            Write::Script(inv),
+            |n: &i64| *n != 0,
+            Ack::IfReplicaConnected,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn raise_epoch(&self, user: &str, floor: u64) -> Result<u64, StoreError> {
@@ -1376,6 +1516,36 @@ mod tests {
             ErrorKind::MasterNameNotFoundBySentinel,
             "no master"
         ))));
+    }
+
+    #[test]
+    fn connected_replicas_are_read_from_role() {
+        let master = |n: usize| {
+            Value::Array(vec![
+                Value::BulkString(b"master".to_vec()),
+                Value::Int(3129659),
+                Value::Array(
+                    (0..n)
+                        .map(|_| {
+                            Value::Array(vec![
+                                Value::BulkString(b"127.0.0.1".to_vec()),
+                                Value::BulkString(b"9001".to_vec()),
+                                Value::BulkString(b"3129242".to_vec()),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ])
+        };
+        assert_eq!(connected_replicas(&master(0)), Some(0));
+        assert_eq!(connected_replicas(&master(2)), Some(2));
+        let replica = Value::Array(vec![
+            Value::BulkString(b"slave".to_vec()),
+            Value::BulkString(b"127.0.0.1".to_vec()),
+            Value::Int(9000),
+        ]);
+        assert_eq!(connected_replicas(&replica), None);
+        assert_eq!(connected_replicas(&Value::Nil), None);
     }
 
     #[test]

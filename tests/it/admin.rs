@@ -909,3 +909,215 @@ async fn key_rotation_ends_with_every_secret_resealed_and_the_old_key_removed() 
         "{report:?}"
     );
 }
+
+const ADMIN_TOKEN: &str = "test-admin-token-9876543210";
+
+/// Finding 8: an MSP may not disconnect (or unlock) an administrator's MFA, nobody may change
+/// their own, and API tokens are ranked by their role; every refusal is a 403 and audited.
+#[tokio::test]
+async fn administrators_are_ranked_and_nobody_resets_themselves() {
+    let w = world("2022-02-01T09:00:00Z", "").await;
+    let hash = |t: &str| -> String {
+        mfa_gateway::auth::crypto::sha256(t.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let text = format!(
+        "{}\n[admin]\ntokens = [{{ name = \"servicedesk\", sha256 = \"{}\" }}, {{ name = \"admins\", sha256 = \"{}\", role = \"administrator\" }}]\n",
+        w.text,
+        hash(TOKEN),
+        hash(ADMIN_TOKEN)
+    );
+    let mut w = w;
+    restart_with(&mut w, text).await;
+    let msp = client(&w.gw);
+    enroll(&msp, &w, "msp").await;
+    let admin = client(&w.gw);
+    enroll(&admin, &w, "admin").await;
+    let customer = client(&w.gw);
+    enroll(&customer, &w, "customer").await;
+
+    // The user page shows no forms where they cannot work; the CSRF token (bound to the
+    // administrator's session) is taken from the customer's page, and the forms are posted
+    // by hand as a hostile administrator would.
+    let (_, html) = page(&msp, &w.gw, "/.mfa/admin/user?u=admin").await;
+    assert!(!html.contains(r#"action="/.mfa/admin/reset""#), "{html}");
+    assert!(html.contains("Your role may not disconnect"), "{html}");
+    let (_, html) = page(&admin, &w.gw, "/.mfa/admin/user?u=admin").await;
+    assert!(!html.contains(r#"action="/.mfa/admin/reset""#), "{html}");
+    assert!(html.contains("your own MFA"), "{html}");
+    let (_, html) = page(&admin, &w.gw, "/.mfa/admin/user?u=msp").await;
+    assert!(html.contains(r#"action="/.mfa/admin/reset""#), "{html}");
+    let form_post = |c: &reqwest::Client, path: &'static str, user: &'static str| {
+        let c = c.clone();
+        let token_page = url(&w.gw, "/.mfa/admin/user?u=customer");
+        let target = url(&w.gw, path);
+        async move {
+            let html = c
+                .get(token_page)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let r = c
+                .post(target)
+                .form(&[
+                    ("csrf", csrf(&html).as_str()),
+                    ("user", user),
+                    ("reason", "ticket 1"),
+                    ("confirm", "yes"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+
+    // The MSP cannot disconnect or unlock the administrator, nor itself.
+    let (status, html) = form_post(&msp, "/.mfa/admin/reset", "admin").await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("Your role may not disconnect"), "{html}");
+    let (status, _) = form_post(&msp, "/.mfa/admin/unlock", "admin").await;
+    assert_eq!(status, 403);
+    let (status, html) = form_post(&msp, "/.mfa/admin/reset", "msp").await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("your own MFA"), "{html}");
+    // The administrator cannot reset themselves either (any spelling of the name).
+    let (status, html) = form_post(&admin, "/.mfa/admin/reset", "ADMIN").await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("your own MFA"), "{html}");
+    let gw = w.gw.gateway();
+    assert!(gw.store.user("admin").await.unwrap().enrolled());
+    assert!(gw.store.user("msp").await.unwrap().enrolled());
+    assert_eq!(get_status(&admin, &w.gw, "/api/me").await, 200);
+
+    // The API: the service desk's token acts as an MSP (the default role).
+    let api = client(&w.gw);
+    let call = |token: &'static str, path: &str| {
+        let req = api
+            .post(url(&w.gw, path))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "reason": "ticket 2" }));
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, v) = call(TOKEN, "/.mfa/admin/api/users/admin/reset").await;
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("role msp may not"),
+        "{v}"
+    );
+    let (status, v) = call(TOKEN, "/.mfa/admin/api/users/admin/unlock").await;
+    assert_eq!(status, 403, "{v}");
+    assert!(gw.store.user("admin").await.unwrap().enrolled());
+    // Below the MSP's rank the same token works.
+    let (status, v) = call(TOKEN, "/.mfa/admin/api/users/customer/unlock").await;
+    assert_eq!(status, 200, "{v}");
+    // The administrators' token may reset the administrator.
+    let (status, v) = call(ADMIN_TOKEN, "/.mfa/admin/api/users/admin/unlock").await;
+    assert_eq!(status, 200, "{v}");
+
+    // An administrator may disconnect an MSP on the pages.
+    let (status, _) = form_post(&admin, "/.mfa/admin/reset", "msp").await;
+    assert_eq!(status, 303);
+    assert!(!gw.store.user("msp").await.unwrap().enrolled());
+
+    // Every refusal is in the audit trail, with who, whom and why.
+    let refused: Vec<mfa_gateway::audit::Record> = gw
+        .store
+        .audit_recent(200)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|j| serde_json::from_str(j).ok())
+        .filter(|r: &mfa_gateway::audit::Record| {
+            r.event == mfa_gateway::audit::Event::AdminActionRefused
+        })
+        .collect();
+    let seen: Vec<(String, String, String)> = refused
+        .iter()
+        .map(|r| {
+            (
+                r.actor.clone(),
+                r.user.clone().unwrap_or_default(),
+                r.detail.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for (actor, user, detail) in [
+        (
+            "msp",
+            "admin",
+            "action=reset rank actor_role=msp target_role=administrator",
+        ),
+        (
+            "msp",
+            "admin",
+            "action=unlock rank actor_role=msp target_role=administrator",
+        ),
+        ("msp", "msp", "action=reset own_account"),
+        ("admin", "admin", "action=reset own_account"),
+        (
+            "servicedesk",
+            "admin",
+            "action=reset rank actor_role=msp target_role=administrator",
+        ),
+        (
+            "servicedesk",
+            "admin",
+            "action=unlock rank actor_role=msp target_role=administrator",
+        ),
+    ] {
+        assert!(
+            seen.contains(&(actor.into(), user.into(), detail.into())),
+            "{actor} {user} {detail} in {seen:?}"
+        );
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+}
+
+/// Every role named in `[admin]` must be a role of the policy file: `check-config` names each
+/// wrong one (the start-up refuses the same configuration).
+#[tokio::test]
+async fn roles_in_the_admin_section_are_checked_against_the_policy() {
+    let w = world("2022-02-01T09:00:00Z", "").await;
+    let check = |admin: &str| {
+        let f = w.gw.dir.join("check.toml");
+        std::fs::write(&f, format!("{}\n{admin}", w.text)).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = check(
+        "[admin]\nroles = [\"msp\", \"admins\"]\n[admin.can_reset]\nmsp = [\"custmer\"]\nadministrator = [\"*\"]\n",
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("admin.roles[1]: \"admins\" is not a role of the policy file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("admin.can_reset.msp[0]: \"custmer\" is not a role"),
+        "{out}"
+    );
+    let (ok, out) =
+        check("[admin]\n[admin.can_reset]\nmsp = [\"customer\"]\nadministrator = [\"*\"]\n");
+    assert!(ok, "{out}");
+}

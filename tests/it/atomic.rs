@@ -404,6 +404,10 @@ async fn a_reset_whose_revocation_cannot_be_published_deletes_nothing() {
         kind: mfa_gateway::audit::ActorKind::Admin,
         name: "msp".into(),
         client: None,
+        rank: mfa_gateway::admin::ops::Rank::Role {
+            role: "msp".into(),
+            user: Some("msp".into()),
+        },
     };
     let now = w.gw.clock.unix();
     assert!(

@@ -175,7 +175,10 @@ async fn fleet(offsets: &[i64], poll: &str) -> Fleet {
     let vms_addr = spawn_vms(Stub::default()).await;
     let certs = certs();
     let hash = hex(&sha256(TOKEN.as_bytes()));
-    let token = format!("[admin]\ntokens = [{{ name = \"servicedesk\", sha256 = \"{hash}\" }}]\n");
+    // The service desk here resets administrators too: its token acts as one.
+    let token = format!(
+        "[admin]\ntokens = [{{ name = \"servicedesk\", sha256 = \"{hash}\", role = \"administrator\" }}]\n"
+    );
     let text = config_text(&certs, vms_addr, &redis.url(), DEMO_VMS, &token).replace(
         "revocation_poll = \"200ms\"",
         &format!("revocation_poll = \"{poll}\""),

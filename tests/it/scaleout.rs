@@ -401,3 +401,104 @@ async fn sentinel_over_tls_with_a_private_ca_and_passwords() {
         .unwrap();
     assert_eq!(ready.status(), 503, "{:?}", ready.text().await);
 }
+
+/// A master with one replica and three sentinels watching it.
+async fn sentinel_set() -> (RedisNode, RedisNode, Vec<RedisNode>) {
+    let first = RedisNode::start(&[]);
+    let first_port = first.port.to_string();
+    let second = RedisNode::start(&["--replicaof", "127.0.0.1", &first_port]);
+    eventually(Duration::from_secs(20), "replica in sync", async || {
+        master_with_replicas(first.port, 1).await
+    })
+    .await;
+    let sentinels: Vec<RedisNode> = (0..3)
+        .map(|_| RedisNode::sentinel(MASTER, first.port))
+        .collect();
+    for s in &sentinels {
+        eventually(
+            Duration::from_secs(30),
+            "each sentinel knows the replica and the other sentinels",
+            async || {
+                sentinel_master(s.port).await.is_some_and(|m| {
+                    m.get("num-slaves").map(String::as_str) == Some("1")
+                        && m.get("num-other-sentinels").map(String::as_str) == Some("2")
+                })
+            },
+        )
+        .await;
+    }
+    (first, second, sentinels)
+}
+
+/// Finding 10: under Sentinel, the count and lock of every attempt at a code are on the replica
+/// before the code is checked, and a logout's revocation is on it when the logout is answered,
+/// so a fail-over cannot hand an attacker more guesses or revive a logged-out session. With
+/// the replica connected but not answering, no code is checked at all (503).
+#[tokio::test]
+async fn sentinel_lock_out_counts_and_logouts_are_on_the_replica_when_answered() {
+    let (first, second, sentinels) = sentinel_set().await;
+    let urls: Vec<String> = sentinels.iter().map(RedisNode::url).collect();
+    let f = fleet(
+        &redis_lines("sentinel", &urls, Some(MASTER)),
+        "max_failures = 3",
+        1,
+    )
+    .await;
+    let gw = &f.gws[0];
+    let admin = enroll(&client(gw), gw, "admin").await;
+    let fails = async |port: u16| -> Option<i64> {
+        redis_query(port, &["GET", "t:{u:admin}:fails"])
+            .await
+            .unwrap()
+    };
+
+    let c = client(gw);
+    assert_eq!(location(&login(&c, gw, "admin").await), "/.mfa/verify");
+    gw.clock.advance(30);
+    let now = gw.clock.unix();
+    let wrong = if totp::code_at(&admin, now) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let r = post_code(&c, gw, "/.mfa/verify", wrong).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        fails(second.port).await,
+        Some(1),
+        "on the replica when answered"
+    );
+
+    // The replica still connected but silent: the attempt cannot be acknowledged, so not even
+    // the right code is checked.
+    second.signal("-STOP");
+    let r = post_code(&c, gw, "/.mfa/verify", &totp::code_at(&admin, now)).await;
+    second.signal("-CONT");
+    assert_eq!(r.status(), 503, "no code checked without the replica");
+    assert!(!sets_vms_session(&r));
+    // That attempt was counted on the master all the same (failing closed).
+    assert_eq!(fails(first.port).await, Some(2));
+
+    // The last attempt sets the lock, which the replica has when the user is told.
+    let r = post_code(&c, gw, "/.mfa/verify", wrong).await;
+    assert_eq!(r.status(), 429);
+    let lock: i64 = redis_query(second.port, &["PTTL", "t:{u:admin}:lock"])
+        .await
+        .unwrap();
+    assert!(lock > 0, "lock on the replica: {lock}");
+
+    // A logout's revocation is on the replica when the logout is answered.
+    let customer = client(gw);
+    enroll(&customer, gw, "customer").await;
+    let before: i64 = redis_query(first.port, &["XLEN", "t:{rev}"]).await.unwrap();
+    let r = customer.get(url(gw, "/logout")).send().await.unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let on_replica: i64 = redis_query(second.port, &["XLEN", "t:{rev}"])
+        .await
+        .unwrap();
+    assert_eq!(
+        on_replica,
+        before + 1,
+        "the logout's revocation is on the replica"
+    );
+}
