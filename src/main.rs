@@ -170,6 +170,7 @@ fn main() -> ExitCode {
                 Ok(_) => {
                     println!("{}: configuration is valid", file.display());
                     println!("{}", cfg.vms.identity_note());
+                    println!("{}", cfg.vms.session_before_login_note());
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e),

@@ -414,9 +414,44 @@ pub struct Vms {
     pub case_insensitive_paths: bool,
     pub max_login_body_bytes: usize,
     pub max_login_response_bytes: usize,
+    /// Whether the VMS keeps a session before login, and what its login does with it
+    /// (`mfa::prelogin`).
+    pub session_before_login: SessionBeforeLogin,
+    /// How long a pre-login session is let through without a login.
+    pub pre_login_ttl: Duration,
+}
+
+/// What a VMS does with its session cookie before and at login (`vms.session_before_login`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionBeforeLogin {
+    /// The session cookie is first set at login (`.ASPXAUTH`): a session cookie without an
+    /// approval never reaches the VMS.
+    None,
+    /// A session exists before login and the login gives it a new id (Spring Security's
+    /// `changeSessionId`, `session_regenerate_id()` in PHP).
+    Rotates,
+    /// A session exists before login and the same id becomes signed in.
+    SameId,
+}
+
+impl SessionBeforeLogin {
+    /// Whether anonymous sessions are let through as pre-login sessions.
+    pub fn pre_login(self) -> bool {
+        self != SessionBeforeLogin::None
+    }
 }
 
 impl Vms {
+    /// One line for `check-config`: what happens to a session the VMS sets before login.
+    pub fn session_before_login_note(&self) -> String {
+        let ttl = self.pre_login_ttl.as_secs();
+        match self.session_before_login {
+            SessionBeforeLogin::None => "sessions before login: none (vms.session_before_login = \"none\"): a session cookie reaches the VMS only with an approval; a VMS that keeps a CSRF token in an anonymous session (JSESSIONID, PHPSESSID, ASP.NET_SessionId) cannot be signed in to; choose \"rotates\" or \"same_id\" for it".to_string(),
+            SessionBeforeLogin::Rotates => format!("sessions before login: rotates (vms.session_before_login = \"rotates\"): an anonymous session (the VMS reports no user) passes for up to {ttl} s, checked in Redis on every request; the login must give a new session id, which is withheld until the MFA step is done, and the old id is dropped; a session that becomes signed in without a new id is ended and refused"),
+            SessionBeforeLogin::SameId => format!("sessions before login: same_id (vms.session_before_login = \"same_id\"): an anonymous session (the VMS reports no user) passes for up to {ttl} s, checked in Redis on every request and its answers identified by the VMS; when the VMS says it is signed in, the id is held back on every instance until the MFA step is done; a login request with an approved session goes to the VMS without it (sign out before signing in as another user)"),
+        }
+    }
+
     /// Whether the identity of a session comes from the VMS, or from the typed name.
     pub fn identity_from_vms(&self) -> bool {
         self.reported_user != ReportedUser::Nothing
@@ -1371,6 +1406,41 @@ impl Validator {
                 .collect(),
         };
         let url_session_params = crate::proxy::url_session::SessionParams::new(url_session_params);
+        let session_before_login = match v.session_before_login.as_deref().unwrap_or("none") {
+            "none" => SessionBeforeLogin::None,
+            "rotates" => SessionBeforeLogin::Rotates,
+            "same_id" => SessionBeforeLogin::SameId,
+            other => {
+                self.errors.push(
+                    "vms.session_before_login",
+                    format!("\"none\", \"rotates\" or \"same_id\", not {other:?}"),
+                );
+                SessionBeforeLogin::None
+            }
+        };
+        let pre_login_ttl = self.duration(
+            "vms.pre_login_ttl",
+            v.pre_login_ttl,
+            Duration::from_secs(30 * 60),
+        );
+        if session_before_login.pre_login() {
+            if !(Duration::from_secs(60)..=Duration::from_secs(24 * 3600)).contains(&pre_login_ttl)
+            {
+                self.errors.push(
+                    "vms.pre_login_ttl",
+                    "between 1 minute and 24 hours (how long a login page may be left open)",
+                );
+            }
+            // Whether a session is signed in is decided from the VMS, on any answer: only a
+            // user-info request or a header on every answer can say "nobody".
+            match &reported_user {
+                ReportedUser::UserInfo | ReportedUser::Header(_) => {}
+                _ => self.errors.push(
+                    "vms.session_before_login",
+                    "a session before login needs the VMS to say on any answer whether someone is signed in: source = \"userinfo\" with userinfo_user_pointer, or source = \"header\" with user_header",
+                ),
+            }
+        }
         Some(Vms {
             session_cookies,
             url_session_params,
@@ -1387,6 +1457,8 @@ impl Validator {
             case_insensitive_paths: v.case_insensitive_paths.unwrap_or(true),
             max_login_body_bytes: v.max_login_body_bytes.unwrap_or(64 * 1024),
             max_login_response_bytes: v.max_login_response_bytes.unwrap_or(1024 * 1024),
+            session_before_login,
+            pre_login_ttl,
         })
     }
 

@@ -43,7 +43,9 @@ use super::challenge::{Challenge, Step, Withheld};
 use super::cookies::{self, CHALLENGE_COOKIE};
 use crate::audit::{ActorKind, Event, Record};
 use crate::body::{Body, CollectError, collect_limited};
-use crate::config::{ReportedUser, RoleSource, TypedUsername, normalize_username};
+use crate::config::{
+    ReportedUser, RoleSource, SessionBeforeLogin, TypedUsername, normalize_username,
+};
 use crate::error::{ClientError, GatewayError, InternalError, UpstreamError};
 use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
@@ -82,7 +84,20 @@ pub async fn intercept(
     .await
     .map_err(|e| ClientError::BadRequest(e.reason()))?;
     let client_addr = gw.client_ip(&parts.headers, conn);
-    let gate = gw.gate(&mut parts.headers, now);
+    let mut gate = gw.gate(&mut parts.headers, now);
+    if let Gate::PreLogin(_) = gate {
+        gate = super::prelogin::admit(gw, &mut parts.headers, gate).await;
+    }
+    if vms.session_before_login == SessionBeforeLogin::SameId
+        && let Gate::Approved(_) = gate
+    {
+        // A VMS that signs in the session a login arrives on would hand an approved session
+        // to whoever's password this is, while the approval (checked locally by every
+        // instance) still names its owner. The login goes without it: the VMS opens a new
+        // session, which is a login like any other.
+        cookies::filter_for_upstream(&mut parts.headers, &vms.session_cookies, false);
+        gate = Gate::Stripped;
+    }
     let forwarded = forwarded_session(gw, &parts.headers);
     gw.rewrite_request(&mut parts, conn)?;
     let client_host = parts.headers.get(header::HOST).cloned();
@@ -100,7 +115,11 @@ pub async fn intercept(
         .success_cookie
         .as_ref()
         .is_none_or(|c| new_values.iter().any(|(n, _)| n == c));
-    if !(status_ok && cookie_ok && !new_values.is_empty()) {
+    // A pre-login session (or a new one) is identified by the VMS whatever the answer looks
+    // like: the VMS, not the status or a cookie, says whether someone signed in.
+    let identify_anyway = vms.session_before_login.pre_login()
+        && (matches!(gate, Gate::PreLogin(_)) || !new_values.is_empty());
+    if !(status_ok && cookie_ok && !new_values.is_empty()) && !identify_anyway {
         // A failed login: the VMS's own answer, untouched, unless it tries to set a session
         // cookie anyway, which no client gets without approval.
         if strip_session_cookies(gw, &mut rparts.headers) {
@@ -237,6 +256,11 @@ pub async fn new_session(
         session: &session,
         host: o.host.clone(),
     };
+    // The pre-login session the request carried (`prelogin`), if any.
+    let pre = match o.gate {
+        Gate::PreLogin(h) => Some(*h),
+        _ => None,
+    };
     // A login answer is held whole (it is released or withheld as a whole); any other answer
     // streams on unless it turns out to be another user's login.
     let mut held: Option<Bytes> = None;
@@ -260,6 +284,10 @@ pub async fn new_session(
         Ok(f) => f,
         Err(e) if o.login => {
             end.fire();
+            return Err(e);
+        }
+        Err(e) if pre.is_some() => {
+            // The answer to a pre-login session may be a signed-in page: nothing of it goes.
             return Err(e);
         }
         Err(e) => {
@@ -296,6 +324,14 @@ pub async fn new_session(
         }
         (Some(r), _) => r,
         (None, Some(t)) if o.login && !vms.identity_from_vms() => t,
+        (None, _) if vms.session_before_login.pre_login() => {
+            let body = match (held, streaming) {
+                (Some(b), _) => Body::from(b),
+                (None, Some(s)) => s,
+                (None, None) => Body::empty(),
+            };
+            return Ok(anonymous(gw, rparts, body, hash, pre, o.gate, now).await);
+        }
         (None, _) if o.login => {
             end.fire();
             return Err(UpstreamError::Protocol(
@@ -337,6 +373,30 @@ pub async fn new_session(
             (None, None) => Body::empty(),
         };
         return Ok((Response::from_parts(rparts, body), Outcome::Proxied));
+    }
+    if let Some(p) = pre {
+        if p == hash {
+            // Signed in on the id it had before login: held back on every instance (the
+            // store's record) before anything of this answer leaves.
+            match super::prelogin::sign_in(gw, &p, &user).await {
+                Ok(super::prelogin::SignIn::Switched) => {}
+                Ok(super::prelogin::SignIn::Busy) => return Err(ClientError::Forbidden.into()),
+                Ok(super::prelogin::SignIn::Refused) => {
+                    end.fire();
+                    return Err(UpstreamError::Protocol(
+                        "a session before login was signed in without the expected new id".into(),
+                    )
+                    .into());
+                }
+                Err(e) => {
+                    end.fire();
+                    return Err(e);
+                }
+            }
+        } else {
+            // The login gave the session a new id: the old one is dropped.
+            super::prelogin::drop(gw, &p).await;
+        }
     }
     // A login: the answer is held, whatever path it came on.
     let rbody = match (held, streaming) {
@@ -405,6 +465,40 @@ fn unconfirmed(
         (None, Some(s)) => s,
         (None, None) => Body::empty(),
     };
+    (Response::from_parts(rparts, body), Outcome::Proxied)
+}
+
+/// An answer whose session the VMS says nobody is signed in to, on a VMS with sessions before
+/// login: it passes, and a new session in it becomes a pre-login session (`prelogin`).
+async fn anonymous(
+    gw: &Gateway,
+    mut rparts: http::response::Parts,
+    body: Body,
+    hash: [u8; 16],
+    pre: Option<[u8; 16]>,
+    gate: &Gate,
+    now: u64,
+) -> (Response<Body>, Outcome) {
+    if pre != Some(hash) {
+        if let Some(old) = pre {
+            super::prelogin::drop(gw, &old).await;
+        }
+        let marker = match gate {
+            // The browser's id waits for its MFA step: a new anonymous one must not replace it.
+            Gate::Held => None,
+            _ => super::prelogin::open(gw, &hash, now).await,
+        };
+        match marker {
+            Some(m) => {
+                rparts.headers.append(SET_COOKIE, m);
+            }
+            None => {
+                if strip_session_cookies(gw, &mut rparts.headers) {
+                    gw.metrics.mfa(MfaEvent::SessionStripped);
+                }
+            }
+        }
+    }
     (Response::from_parts(rparts, body), Outcome::Proxied)
 }
 
@@ -709,6 +803,13 @@ async fn userinfo(
     }
     headers::set_forwarded(h, conn.peer.ip(), &gw.cfg.server.trusted_proxies, host);
     let resp = gw.upstream.send(req, &gw.metrics).await?;
+    if matches!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
+        // The VMS's way of saying that nobody is signed in to this session.
+        return Ok(Found::default());
+    }
     if !resp.status().is_success() {
         return Err(
             UpstreamError::Protocol(format!("user info answered {}", resp.status())).into(),
@@ -841,6 +942,12 @@ pub fn release(
             cookie::SameSite::Lax,
         ),
     );
+    if gw.cfg.vms.session_before_login.pre_login() {
+        h.append(
+            SET_COOKIE,
+            cookies::clear_gateway_cookie(cookies::PRELOGIN_COOKIE),
+        );
+    }
     gw.metrics.mfa(MfaEvent::Released);
     Ok(resp)
 }

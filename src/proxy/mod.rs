@@ -63,6 +63,14 @@ pub enum Gate {
     Approved(Arc<Approval>),
     /// A session cookie was present without valid approval and has been removed.
     Stripped,
+    /// A session without approval that carries a valid pre-login marker (`mfa::prelogin`):
+    /// kept in the request only until `mfa::prelogin::admit` has asked the store, which every
+    /// caller of [`Gateway::gate`] that forwards the request must do.
+    PreLogin([u8; 16]),
+    /// A pre-login session the store does not let through now (signing in, or the store could
+    /// not say): removed, and an answer that sets a new anonymous session does not replace it
+    /// in the browser (the id waits for its MFA step).
+    Held,
 }
 
 impl Gateway {
@@ -226,6 +234,10 @@ impl Gateway {
                 Gate::Approved(a)
             }
             None => {
+                if let Some(hash) = crate::mfa::prelogin::marked(self, headers, now) {
+                    cookies::filter_for_upstream(headers, names, true);
+                    return Gate::PreLogin(hash);
+                }
                 cookies::filter_for_upstream(headers, names, false);
                 self.metrics.mfa(MfaEvent::SessionStripped);
                 Gate::Stripped
@@ -308,7 +320,11 @@ impl Gateway {
         let now = self.clock.unix();
         let (mut parts, body) = req.into_parts();
         let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-        let gate = self.gate(&mut parts.headers, now);
+        let mut gate = self.gate(&mut parts.headers, now);
+        if let Gate::PreLogin(_) = gate {
+            let upgrade = parts.headers.contains_key(header::UPGRADE);
+            gate = Box::pin(self.pre_login_gate(&mut parts.headers, gate, upgrade)).await;
+        }
         let logout_hash = if is_logout {
             session_hash_of(&gate)
         } else {
@@ -352,11 +368,14 @@ impl Gateway {
                 }
             }
         }
+        let pre_login = matches!(gate, Gate::PreLogin(_));
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS
-            && resp.headers().contains_key(SET_COOKIE)
-            && !crate::mfa::login::new_session_values(self, resp.headers()).is_empty()
+            && (pre_login
+                || resp.headers().contains_key(SET_COOKIE)
+                    && !crate::mfa::login::new_session_values(self, resp.headers()).is_empty())
         {
-            // Every new VMS session is a login, whatever path and method it came on.
+            // Every new VMS session is a login, whatever path and method it came on; and
+            // every answer to a pre-login session is identified before it is sent.
             let (mut rparts, rbody) = resp.into_parts();
             headers::strip_hop_by_hop(&mut rparts.headers);
             let mut sent = http::HeaderMap::new();
@@ -392,6 +411,23 @@ impl Gateway {
                 .append(SET_COOKIE, cookies::clear_gateway_cookie(APPROVAL_COOKIE));
         }
         Ok(resp)
+    }
+
+    /// The store's word on a pre-login session (see `mfa::prelogin`); an upgrade never takes
+    /// one along (its answer could not be identified before the tunnel opens).
+    #[cold]
+    async fn pre_login_gate(
+        &self,
+        headers: &mut http::HeaderMap,
+        gate: Gate,
+        upgrade: bool,
+    ) -> Gate {
+        if upgrade {
+            cookies::filter_for_upstream(headers, &self.cfg.vms.session_cookies, false);
+            self.metrics.mfa(MfaEvent::SessionStripped);
+            return Gate::Stripped;
+        }
+        crate::mfa::prelogin::admit(self, headers, gate).await
     }
 
     /// Prepares an upstream response for the client: hop-by-hop headers removed, and any VMS
@@ -460,5 +496,5 @@ fn session_hash_of(gate: &Gate) -> Option<[u8; 16]> {
 
 /// The gateway's own cookies never travel to the VMS.
 pub fn is_gateway_cookie(name: &str) -> bool {
-    name == APPROVAL_COOKIE || name == CHALLENGE_COOKIE
+    name == APPROVAL_COOKIE || name == CHALLENGE_COOKIE || name == cookies::PRELOGIN_COOKIE
 }
