@@ -1771,6 +1771,11 @@ mod tests {
 
     /// A demo configuration with `vms_extra` added to its `[vms]` table.
     fn with_vms(vms_extra: &str) -> Result<Config, ConfigErrors> {
+        with_vms_role(vms_extra, "")
+    }
+
+    /// [`with_vms`] with `role_extra` added to the `[vms.role]` table.
+    fn with_vms_role(vms_extra: &str, role_extra: &str) -> Result<Config, ConfigErrors> {
         let key = crate::auth::crypto::generate_key_material();
         let text = format!(
             r#"
@@ -1794,6 +1799,7 @@ username_field = "username"
 [vms.role]
 source = "header"
 header = "X-VMS-Role"
+{role_extra}
 [policy]
 file = "policy.toml"
 "#
@@ -1854,6 +1860,55 @@ file = "policy.toml"
         }
         let unknown = with_vms(r#"allow_body_on = [{ method = "GET", path = "/x", body = 1 }]"#);
         assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn sessions_before_login_are_chosen_and_validated() {
+        let cfg = with_vms("").unwrap();
+        assert_eq!(cfg.vms.session_before_login, SessionBeforeLogin::None);
+        assert!(cfg.vms.session_before_login_note().contains("none"));
+        for (v, want) in [
+            ("rotates", SessionBeforeLogin::Rotates),
+            ("same_id", SessionBeforeLogin::SameId),
+        ] {
+            let cfg = with_vms_role(
+                &format!("session_before_login = \"{v}\"\npre_login_ttl = \"15m\""),
+                "user_header = \"X-VMS-User\"",
+            )
+            .unwrap();
+            assert_eq!(cfg.vms.session_before_login, want);
+            assert_eq!(cfg.vms.pre_login_ttl, Duration::from_secs(900));
+            assert!(cfg.vms.session_before_login_note().contains(v));
+        }
+        let defaulted = with_vms_role(
+            "session_before_login = \"rotates\"",
+            "user_header = \"X-VMS-User\"",
+        )
+        .unwrap();
+        assert_eq!(defaulted.vms.pre_login_ttl, Duration::from_secs(1800));
+        let key_of = |r: Result<Config, ConfigErrors>| -> Vec<String> {
+            r.unwrap_err()
+                .errors
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        assert_eq!(
+            key_of(with_vms("session_before_login = \"sometimes\"")),
+            vec!["vms.session_before_login"]
+        );
+        // Whether anybody is signed in must come from the VMS, on any answer.
+        assert_eq!(
+            key_of(with_vms("session_before_login = \"same_id\"")),
+            vec!["vms.session_before_login"]
+        );
+        assert_eq!(
+            key_of(with_vms_role(
+                "session_before_login = \"same_id\"\npre_login_ttl = \"10s\"",
+                "user_header = \"X-VMS-User\"",
+            )),
+            vec!["vms.pre_login_ttl"]
+        );
     }
 
     #[test]

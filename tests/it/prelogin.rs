@@ -951,3 +951,62 @@ async fn without_pre_login_sessions_the_anonymous_session_is_withheld_as_before(
     let r = b.post_login(0, "/login", "sup1").await;
     assert_eq!(r.status(), 403);
 }
+
+/// `check-config` says what the choice means; a role source that cannot say "nobody" on any
+/// answer is refused.
+#[test]
+fn check_config_explains_the_choice() {
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let check = |vms: &str| {
+        let text = config_text(
+            &c,
+            "127.0.0.1:9".parse().unwrap(),
+            "redis://127.0.0.1:9/0",
+            vms,
+            "",
+        );
+        let f = dir.path().join("gateway.toml");
+        std::fs::write(&f, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = check(&vms_section("JSESSIONID", "same_id"));
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("sessions before login: same_id")
+            && out.contains("held back on every instance"),
+        "{out}"
+    );
+    let (ok, out) = check(&vms_section("JSESSIONID", "rotates"));
+    assert!(
+        ok && out.contains("sessions before login: rotates"),
+        "{out}"
+    );
+    let (ok, out) = check(&vms_section("PHPSESSID", "none"));
+    assert!(ok && out.contains("sessions before login: none"), "{out}");
+    let json_body = vms_section("PHPSESSID", "same_id").replace(
+        "source = \"userinfo\"",
+        "source = \"json_body\"\npointer = \"/role\"",
+    );
+    let json_body: String = json_body
+        .lines()
+        .filter(|l| !l.starts_with("userinfo_"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (ok, out) = check(&json_body);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("vms.session_before_login: a session before login needs the VMS"),
+        "{out}"
+    );
+}
