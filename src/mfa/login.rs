@@ -119,7 +119,8 @@ pub async fn intercept(
     // like: the VMS, not the status or a cookie, says whether someone signed in.
     let identify_anyway = vms.session_before_login.pre_login()
         && (matches!(gate, Gate::PreLogin(_)) || !new_values.is_empty());
-    if !(status_ok && cookie_ok && !new_values.is_empty()) && !identify_anyway {
+    let success = status_ok && cookie_ok && !new_values.is_empty();
+    if !success && !identify_anyway {
         // A failed login: the VMS's own answer, untouched, unless it tries to set a session
         // cookie anyway, which no client gets without approval.
         if strip_session_cookies(gw, &mut rparts.headers) {
@@ -695,6 +696,31 @@ fn json_roles(v: &serde_json::Value) -> Vec<String> {
 pub struct Found {
     pub roles: Vec<String>,
     pub user: Option<String>,
+}
+
+/// The user the VMS says `session` belongs to now (`None`: nobody), from the answer `rparts`
+/// or a user-info request (with the configured sources that can tell on any answer).
+pub async fn session_owner(
+    gw: &Gateway,
+    rparts: &http::response::Parts,
+    session: &[(String, String)],
+    host: Option<&HeaderValue>,
+    conn: ConnInfo,
+) -> Result<Option<String>, GatewayError> {
+    let o = Origin {
+        typed_user: None,
+        login: false,
+        gate: &Gate::Anonymous,
+        forwarded: session.to_vec(),
+        client_addr: conn.peer.ip(),
+        host: host.cloned(),
+        conn,
+    };
+    let found = identify(gw, rparts, None, session, &o).await?;
+    Ok(found
+        .user
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty()))
 }
 
 /// Who the VMS says the new session belongs to, and the role strings it gives, from the

@@ -345,8 +345,25 @@ impl Gateway {
         // Kept only in case the answer sets a new session (see below); cheap clones.
         let sent_cookie = parts.headers.get(header::COOKIE).cloned();
         let sent_host = parts.headers.get(header::HOST).cloned();
+        // A same-id VMS may sign an approved session in as somebody else on a login path the
+        // gateway does not know: requests that may change state are followed by a check.
+        let confirm_owner = self.cfg.vms.session_before_login
+            == crate::config::SessionBeforeLogin::SameId
+            && matches!(gate, Gate::Approved(_))
+            && !matches!(parts.method, http::Method::GET | http::Method::HEAD);
         let up_req = Request::from_parts(parts, Body::from(body));
         let mut resp = self.upstream.send(up_req, &self.metrics).await?;
+        if confirm_owner {
+            resp = Box::pin(self.confirm_owner(
+                resp,
+                &gate,
+                sent_cookie.as_ref(),
+                sent_host.as_ref(),
+                conn,
+                now,
+            ))
+            .await?;
+        }
         if let Some(hash) = logout_hash {
             Box::pin(self.end_approval(hash, &gate, now)).await;
         }
@@ -411,6 +428,76 @@ impl Gateway {
                 .append(SET_COOKIE, cookies::clear_gateway_cookie(APPROVAL_COOKIE));
         }
         Ok(resp)
+    }
+
+    /// After a request that may change state on an approved session of a same-id VMS: the VMS
+    /// is asked whose the session is now. Still the approval's user: the answer goes on.
+    /// Nobody (signed out): the approval ends, the answer goes on. Somebody else (a login on
+    /// a path the gateway does not know), or no answer: the VMS session is ended (at once,
+    /// for every instance), the approval ends on every instance, and nothing of the answer is
+    /// sent.
+    #[cold]
+    async fn confirm_owner(
+        &self,
+        resp: Response<Body>,
+        gate: &Gate,
+        sent_cookie: Option<&HeaderValue>,
+        sent_host: Option<&HeaderValue>,
+        conn: ConnInfo,
+        now: u64,
+    ) -> Result<Response<Body>, GatewayError> {
+        let Gate::Approved(a) = gate else {
+            return Ok(resp);
+        };
+        let mut sent = http::HeaderMap::new();
+        if let Some(c) = sent_cookie {
+            sent.insert(header::COOKIE, c.clone());
+        }
+        let session = crate::mfa::login::forwarded_session(self, &sent);
+        let (rparts, rbody) = resp.into_parts();
+        let owner =
+            crate::mfa::login::session_owner(self, &rparts, &session, sent_host, conn).await;
+        let vms = &self.cfg.vms;
+        match owner {
+            Ok(Some(u))
+                if crate::config::normalize_username(&u, vms.username_case_sensitive) == a.user =>
+            {
+                Ok(Response::from_parts(rparts, rbody))
+            }
+            Ok(None) => {
+                self.end_approval(a.session_hash, gate, now).await;
+                Ok(Response::from_parts(rparts, rbody))
+            }
+            other => {
+                // Ended in the VMS first, before anything is answered: from then on no
+                // instance can reach that session, whatever its approval cache says.
+                crate::mfa::sweeper::end_upstream_session_now(self, &session, sent_host.cloned())
+                    .await;
+                self.end_approval(a.session_hash, gate, now).await;
+                match other {
+                    Ok(Some(u)) => {
+                        let u = crate::config::normalize_username(&u, vms.username_case_sensitive);
+                        self.metrics.mfa(MfaEvent::IdentityMismatch);
+                        tracing::warn!(user = %u, approved = %a.user, "an approved session was signed in as another user; session ended");
+                        self.audit
+                            .record(
+                                crate::audit::Record::new(
+                                    crate::audit::Event::IdentityMismatch,
+                                    now,
+                                    crate::audit::ActorKind::User,
+                                    u.clone(),
+                                )
+                                .user(u)
+                                .detail("an approved session was signed in as another user"),
+                            )
+                            .await;
+                        Err(crate::error::ClientError::Forbidden.into())
+                    }
+                    Err(e) => Err(e),
+                    Ok(None) => Err(crate::error::ClientError::Forbidden.into()),
+                }
+            }
+        }
     }
 
     /// The store's word on a pre-login session (see `mfa::prelogin`); an upgrade never takes

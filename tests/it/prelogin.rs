@@ -1010,3 +1010,60 @@ fn check_config_explains_the_choice() {
         "{out}"
     );
 }
+
+/// `same_id`: an approved session posts another user's password to a login path the gateway
+/// was not told about, and the VMS signs the same id in as that user. The gateway asks the VMS
+/// after every such request: the session is ended in the VMS before anything is answered
+/// (so no instance reaches it, whatever its approval cache says), the approval is revoked,
+/// and the attempt is audited for the real user. The approved user's own requests pass.
+#[tokio::test]
+async fn same_id_an_approved_session_signed_in_as_another_user_is_ended() {
+    for kind in [Kind::SpringSameId, Kind::PhpSameId] {
+        let w = world(kind).await;
+        let setup = Browser::new(&w);
+        enroll(&setup, &w, 0, 0, "cust1").await;
+        w.vms.clear_homes();
+        let sup = Browser::new(&w);
+        let r = sup.post_login(0, "/login", "sup1").await;
+        assert_eq!(r.status(), 302);
+        let id = sup.cookie(kind.cookie()).unwrap();
+        let token = sup.login_page(1).await;
+        let own = [
+            ("_csrf", token.as_str()),
+            ("username", "sup1"),
+            ("password", "pw"),
+        ];
+        let r = sup.send(1, "POST", "/j_security_check", Some(&own)).await;
+        assert_eq!(
+            r.status(),
+            302,
+            "{kind:?}: the same user: the answer passes"
+        );
+        assert!(sup.home(0).await.contains("Welcome sup1"));
+
+        let other = [
+            ("_csrf", token.as_str()),
+            ("username", "cust1"),
+            ("password", "pw"),
+        ];
+        let r = sup.send(1, "POST", "/j_security_check", Some(&other)).await;
+        assert_eq!(r.status(), 403, "{kind:?}");
+        assert!(!sets(&r, "__Host-mfagw"));
+        assert!(
+            w.vms.user_of_id(&id).is_none(),
+            "{kind:?}: ended in the VMS before the answer"
+        );
+        for on in [0, 1, 0] {
+            let page = sup.home(on).await;
+            assert!(!page.contains("cust1"), "{kind:?} {on}: {page}");
+        }
+        assert!(!w.vms.served_to("cust1"), "{kind:?}");
+        let records = w.gws[1].gateway().audit.recent_for("cust1", 500, 50).await;
+        assert!(
+            records
+                .iter()
+                .any(|r| r.event == mfa_gateway::audit::Event::IdentityMismatch),
+            "{records:?}"
+        );
+    }
+}
