@@ -448,7 +448,7 @@ impl Vms {
         match self.session_before_login {
             SessionBeforeLogin::None => "sessions before login: none (vms.session_before_login = \"none\"): a session cookie reaches the VMS only with an approval; a VMS that keeps a CSRF token in an anonymous session (JSESSIONID, PHPSESSID, ASP.NET_SessionId) cannot be signed in to; choose \"rotates\" or \"same_id\" for it".to_string(),
             SessionBeforeLogin::Rotates => format!("sessions before login: rotates (vms.session_before_login = \"rotates\"): an anonymous session (the VMS reports no user) passes for up to {ttl} s, checked in Redis on every request; the login must give a new session id, which is withheld until the MFA step is done, and the old id is dropped; a session that becomes signed in without a new id is ended and refused"),
-            SessionBeforeLogin::SameId => format!("sessions before login: same_id (vms.session_before_login = \"same_id\"): an anonymous session (the VMS reports no user) passes for up to {ttl} s, checked in Redis on every request and its answers identified by the VMS; when the VMS says it is signed in, the id is held back on every instance until the MFA step is done; a login request with an approved session goes to the VMS without it (sign out before signing in as another user)"),
+            SessionBeforeLogin::SameId => format!("sessions before login: same_id (vms.session_before_login = \"same_id\"): an anonymous session (the VMS reports no user) passes for up to {ttl} s, checked in Redis on every request and its answers identified by the VMS; when the VMS says it is signed in, the id is held back on every instance until the MFA step is done; a login request with an approved session goes to the VMS without it (sign out before signing in as another user), and after any other request of an approved session that is not a GET or HEAD the VMS is asked whether it is still the same user's (if not: ended with vms.end_session, 403)"),
         }
     }
 
@@ -1431,6 +1431,12 @@ impl Validator {
                     "between 1 minute and 24 hours (how long a login page may be left open)",
                 );
             }
+            if session_before_login == SessionBeforeLogin::SameId && end_session.is_none() {
+                self.errors.push(
+                    "vms.session_before_login",
+                    "\"same_id\" needs vms.end_session: a session the VMS signed in as somebody else is ended with it, at once for every instance",
+                );
+            }
             // Whether a session is signed in is decided from the VMS, on any answer: only a
             // user-info request or a header on every answer can say "nobody".
             match &reported_user {
@@ -1864,6 +1870,7 @@ file = "policy.toml"
 
     #[test]
     fn sessions_before_login_are_chosen_and_validated() {
+        const END: &str = "end_session = { method = \"GET\", path = \"/logout\" }";
         let cfg = with_vms("").unwrap();
         assert_eq!(cfg.vms.session_before_login, SessionBeforeLogin::None);
         assert!(cfg.vms.session_before_login_note().contains("none"));
@@ -1872,7 +1879,7 @@ file = "policy.toml"
             ("same_id", SessionBeforeLogin::SameId),
         ] {
             let cfg = with_vms_role(
-                &format!("session_before_login = \"{v}\"\npre_login_ttl = \"15m\""),
+                &format!("session_before_login = \"{v}\"\npre_login_ttl = \"15m\"\n{END}"),
                 "user_header = \"X-VMS-User\"",
             )
             .unwrap();
@@ -1899,12 +1906,22 @@ file = "policy.toml"
         );
         // Whether anybody is signed in must come from the VMS, on any answer.
         assert_eq!(
-            key_of(with_vms("session_before_login = \"same_id\"")),
+            key_of(with_vms(&format!(
+                "session_before_login = \"same_id\"\n{END}"
+            ))),
+            vec!["vms.session_before_login"]
+        );
+        // A same-id session signed in as somebody else is ended with vms.end_session.
+        assert_eq!(
+            key_of(with_vms_role(
+                "session_before_login = \"same_id\"",
+                "user_header = \"X-VMS-User\"",
+            )),
             vec!["vms.session_before_login"]
         );
         assert_eq!(
             key_of(with_vms_role(
-                "session_before_login = \"same_id\"\npre_login_ttl = \"10s\"",
+                &format!("session_before_login = \"same_id\"\npre_login_ttl = \"10s\"\n{END}"),
                 "user_header = \"X-VMS-User\"",
             )),
             vec!["vms.pre_login_ttl"]
