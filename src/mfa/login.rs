@@ -252,15 +252,16 @@ pub async fn new_session(
     }) else {
         return Err(UpstreamError::Protocol("new session without a session value".into()).into());
     };
-    let end = EndOnFailure {
-        gw,
-        session: &session,
-        host: o.host.clone(),
-    };
     // The pre-login session the request carried (`prelogin`), if any.
     let pre = match o.gate {
         Gate::PreLogin(h) => Some(*h),
         _ => None,
+    };
+    let end = EndOnFailure {
+        gw,
+        session: &session,
+        host: o.host.clone(),
+        pre,
     };
     // A login answer is held whole (it is released or withheld as a whole); any other answer
     // streams on unless it turns out to be another user's login.
@@ -270,7 +271,7 @@ pub async fn new_session(
         match collect_limited(rbody, vms.max_login_response_bytes).await {
             Ok(b) => held = Some(b),
             Err(_) => {
-                end.fire();
+                end.fire().await;
                 return Err(UpstreamError::Protocol(
                     "login response too large or unreadable".into(),
                 )
@@ -284,11 +285,15 @@ pub async fn new_session(
     let found = match identify(gw, &rparts, held.as_ref(), &session, &o).await {
         Ok(f) => f,
         Err(e) if o.login => {
-            end.fire();
+            end.fire().await;
             return Err(e);
         }
         Err(e) if pre.is_some() => {
-            // The answer to a pre-login session may be a signed-in page: nothing of it goes.
+            // The answer to a pre-login session may be a signed-in page: nothing of it goes,
+            // and the session no longer reaches the VMS.
+            if let Some(p) = &pre {
+                super::prelogin::drop(gw, p).await;
+            }
             return Err(e);
         }
         Err(e) => {
@@ -310,7 +315,7 @@ pub async fn new_session(
         .map(|u| normalize_username(u, vms.username_case_sensitive));
     let user = match (reported, typed) {
         (Some(r), Some(t)) if r != t && vms.typed_username == TypedUsername::MustMatch => {
-            end.fire();
+            end.fire().await;
             gw.metrics.mfa(MfaEvent::IdentityMismatch);
             tracing::warn!(user = %r, "typed user name differs from the VMS's; login ended");
             gw.audit
@@ -334,7 +339,7 @@ pub async fn new_session(
             return Ok(anonymous(gw, rparts, body, hash, pre, o.gate, now).await);
         }
         (None, _) if o.login => {
-            end.fire();
+            end.fire().await;
             return Err(UpstreamError::Protocol(
                 "the VMS did not say whose session the login opened".into(),
             )
@@ -343,7 +348,7 @@ pub async fn new_session(
         (None, _) => return Ok(unconfirmed(gw, rparts, streaming, held)),
     };
     if user.is_empty() || user.len() > 255 {
-        end.fire();
+        end.fire().await;
         return Err(ClientError::BadRequest("user name empty or too long").into());
     }
     if !o.login
@@ -383,14 +388,14 @@ pub async fn new_session(
                 Ok(super::prelogin::SignIn::Switched) => {}
                 Ok(super::prelogin::SignIn::Busy) => return Err(ClientError::Forbidden.into()),
                 Ok(super::prelogin::SignIn::Refused) => {
-                    end.fire();
+                    end.fire().await;
                     return Err(UpstreamError::Protocol(
                         "a session before login was signed in without the expected new id".into(),
                     )
                     .into());
                 }
                 Err(e) => {
-                    end.fire();
+                    end.fire().await;
                     return Err(e);
                 }
             }
@@ -405,7 +410,7 @@ pub async fn new_session(
         (None, Some(s)) => match collect_limited(s, vms.max_login_response_bytes).await {
             Ok(b) => b,
             Err(_) => {
-                end.fire();
+                end.fire().await;
                 return Err(UpstreamError::Protocol(
                     "answer opening a session too large or unreadable".into(),
                 )
@@ -571,7 +576,7 @@ async fn decide(
         Ok(r) => r,
         Err(e) => {
             gw.metrics.mfa(MfaEvent::StoreError);
-            end.fire();
+            end.fire().await;
             return Err(e.into());
         }
     };
@@ -586,7 +591,7 @@ async fn decide(
             {
                 // Two VMS accounts ("kate" and "\u{212a}ate", say) fold to one key: the second
                 // must never act on the first one's MFA state.
-                end.fire();
+                end.fire().await;
                 gw.metrics.mfa(MfaEvent::IdentityMismatch);
                 tracing::warn!(user = %user, "a second VMS account folds to this user name; login ended");
                 gw.audit
@@ -602,14 +607,14 @@ async fn decide(
             Ok(_) => {}
             Err(e) => {
                 gw.metrics.mfa(MfaEvent::StoreError);
-                end.fire();
+                end.fire().await;
                 return Err(e.into());
             }
         }
     }
     if let Err(e) = gw.store.note_login(&user, &role, now).await {
         gw.metrics.mfa(MfaEvent::StoreError);
-        end.fire();
+        end.fire().await;
         return Err(e.into());
     }
     let step = if record.enrolled() {
@@ -644,7 +649,7 @@ async fn decide(
     match withhold(gw, ch, session, now).await {
         Ok(r) => Ok((r, Outcome::Withheld)),
         Err(e) => {
-            end.fire();
+            end.fire().await;
             Err(e)
         }
     }
@@ -983,10 +988,16 @@ struct EndOnFailure<'a> {
     gw: &'a Gateway,
     session: &'a [(String, String)],
     host: Option<HeaderValue>,
+    /// The pre-login session the request carried: dropped first, so that no instance lets it
+    /// through again while the VMS session is being ended.
+    pre: Option<[u8; 16]>,
 }
 
 impl EndOnFailure<'_> {
-    fn fire(&self) {
+    async fn fire(&self) {
+        if let Some(p) = &self.pre {
+            super::prelogin::drop(self.gw, p).await;
+        }
         super::sweeper::end_upstream_session(self.gw, self.session.to_vec(), self.host.clone());
     }
 }

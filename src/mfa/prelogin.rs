@@ -231,8 +231,13 @@ pub async fn sign_in(gw: &Gateway, hash: &[u8; 16], user: &str) -> Result<SignIn
         drop(gw, hash).await;
         return Ok(SignIn::Refused);
     }
-    let keep = gw.cfg.mfa.challenge_ttl.max(gw.cfg.vms.pre_login_ttl);
-    match gw.store.pre_sign_in(&hex(hash), user, keep).await {
+    // As long as the challenge: an abandoned sign-in holds the id back no longer than that
+    // (then the record is gone, which also keeps the id out).
+    match gw
+        .store
+        .pre_sign_in(&hex(hash), user, gw.cfg.mfa.challenge_ttl)
+        .await
+    {
         Ok(PreState::Anonymous) => Ok(SignIn::Switched),
         Ok(PreState::SigningIn) => {
             gw.metrics.mfa(MfaEvent::PreLoginHeld);

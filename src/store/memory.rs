@@ -88,7 +88,7 @@ impl MemoryStore {
             Some(false) => {
                 if let Some(e) = g.pre.get_mut(hash) {
                     e.0 = true;
-                    e.1 = e.1.max(Instant::now() + keep);
+                    e.1 = Instant::now() + keep;
                 }
                 Ok(PreState::Anonymous)
             }

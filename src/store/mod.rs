@@ -29,8 +29,8 @@
 //!   P{audit}          stream  audit trail (trimmed to about admin.audit_max_records)
 //!   P{pl:H}           hash    a pre-login session (`mfa::prelogin`), H the hex session hash
 //!                             (never the session value): state ("anon" or "signing"),
-//!                             user (once signing in); TTL vms.pre_login_ttl, at least
-//!                             mfa.challenge_ttl once signing in
+//!                             user (once signing in); TTL vms.pre_login_ttl, then
+//!                             mfa.challenge_ttl from the sign-in
 //! ```
 
 pub mod memory;
@@ -305,7 +305,7 @@ impl Store {
     }
 
     /// Switches a pre-login session from anonymous to signing in for `user`, in one step, and
-    /// keeps the record at least `keep`. Returns the state it had: only the caller that gets
+    /// keeps the record `keep` from now. Returns the state it had: only the caller that gets
     /// `Anonymous` switched it.
     pub async fn pre_sign_in(
         &self,

@@ -337,16 +337,15 @@ return 1
 "#;
 
 // The VMS said the pre-login session is signed in. KEYS: its record. ARGV: the user (as the
-// VMS reported it, normalised), the least ttl ms the record must live. Returns 1 if this call
-// switched it from anonymous, 0 if it was signing in already, -1 if there is no record.
+// VMS reported it, normalised), the ttl ms the record lives from now on (the challenge's).
+// Returns 1 if this call switched it from anonymous, 0 if it was signing in already, -1 if
+// there is no record.
 const PRE_SIGN_IN: &str = r#"
 local s = redis.call('HGET', KEYS[1], 'state')
 if not s then return -1 end
 if s ~= 'anon' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'signing', 'user', ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 "#;
 
