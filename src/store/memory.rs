@@ -652,6 +652,37 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_pre_login_session_signs_in_once_and_never_becomes_anonymous_again() {
+        let s = MemoryStore::new();
+        let ttl = Duration::from_secs(60);
+        assert_eq!(s.pre_state("h").await.unwrap(), PreState::Missing);
+        assert_eq!(
+            s.pre_sign_in("h", "u", ttl).await.unwrap(),
+            PreState::Missing
+        );
+        assert!(s.pre_open("h", ttl).await.unwrap());
+        assert_eq!(s.pre_state("h").await.unwrap(), PreState::Anonymous);
+        assert_eq!(
+            s.pre_sign_in("h", "u", ttl).await.unwrap(),
+            PreState::Anonymous
+        );
+        assert_eq!(
+            s.pre_sign_in("h", "u", ttl).await.unwrap(),
+            PreState::SigningIn
+        );
+        assert!(!s.pre_open("h", ttl).await.unwrap());
+        assert_eq!(s.pre_state("h").await.unwrap(), PreState::SigningIn);
+        s.pre_drop("h").await.unwrap();
+        assert_eq!(s.pre_state("h").await.unwrap(), PreState::Missing);
+        assert!(s.pre_open("h", Duration::ZERO).await.unwrap());
+        assert_eq!(
+            s.pre_state("h").await.unwrap(),
+            PreState::Missing,
+            "expired"
+        );
+    }
+
+    #[tokio::test]
     async fn enroll_once_and_accept_each_step_once() {
         let s = MemoryStore::new();
         assert!(s.enroll("u", b"sealed", "k1", 100, 10).await.unwrap());

@@ -640,6 +640,15 @@ async fn the_whole_flow(kind: Kind) {
     let r = cust.get(0, "/logout").await;
     assert_eq!(r.status(), 302);
     w.vms.clear_homes();
+    let r = cust.get(1, "/login").await;
+    assert!(
+        sets(&r, cookie),
+        "{kind:?}: a new anonymous session after logout"
+    );
+    assert!(
+        sets(&r, "__Host-mfagw-pre"),
+        "{kind:?}: a pre-login session again"
+    );
     let r = cust.post_login(1, "/login", "cust1").await;
     assert_eq!(location(&r), "/.mfa/verify", "{kind:?}: enrolled now");
     nothing_signed_in(&cust, &w, "cust1", &format!("{kind:?} before the code")).await;
@@ -1066,4 +1075,63 @@ async fn same_id_an_approved_session_signed_in_as_another_user_is_ended() {
             "{records:?}"
         );
     }
+}
+
+/// The sign-in of a same-id session is one step in Redis: of many answers that see the same
+/// sign-in at once (on any instance), exactly one switches the record and goes on.
+#[tokio::test]
+async fn exactly_one_of_concurrent_sign_ins_switches_the_record() {
+    use mfa_gateway::store::PreState;
+    let w = world(Kind::PhpSameId).await;
+    let store = w.gws[0].gateway().store.clone();
+    let other = w.gws[1].gateway().store.clone();
+    let hash = "00ff".repeat(8);
+    assert_eq!(store.pre_state(&hash).await.unwrap(), PreState::Missing);
+    assert_eq!(
+        store
+            .pre_sign_in(&hash, "cust1", std::time::Duration::from_secs(60))
+            .await
+            .unwrap(),
+        PreState::Missing,
+        "no record: nothing to sign in"
+    );
+    assert!(
+        store
+            .pre_open(&hash, std::time::Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.pre_state(&hash).await.unwrap(), PreState::Anonymous);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        let h = hash.clone();
+        tasks.push(tokio::spawn(async move {
+            s.pre_sign_in(&h, "cust1", std::time::Duration::from_secs(60))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut switched = 0;
+    for t in tasks {
+        if t.await.unwrap() == PreState::Anonymous {
+            switched += 1;
+        }
+    }
+    assert_eq!(switched, 1);
+    assert_eq!(other.pre_state(&hash).await.unwrap(), PreState::SigningIn);
+    // A later anonymous answer never makes it anonymous again.
+    assert!(
+        !store
+            .pre_open(&hash, std::time::Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.pre_state(&hash).await.unwrap(), PreState::SigningIn);
+    store.pre_drop(&hash).await.unwrap();
+    assert_eq!(other.pre_state(&hash).await.unwrap(), PreState::Missing);
 }
