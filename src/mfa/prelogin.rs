@@ -60,6 +60,10 @@
 //! * an answer to a pre-login request is identified even when it sets no cookie: a login on a
 //!   path the gateway was not told about, a remember-me cookie, or a login finishing on
 //!   another instance while this request was on its way are all seen from the VMS.
+//! * `same_id`: after any other request on an approved session that may change state (not GET
+//!   or HEAD), the VMS is asked whose the session is now; another user's (a login on a path
+//!   the gateway does not know) ends it in the VMS before anything is answered (see
+//!   `proxy::Gateway::confirm_owner`).
 //!
 //! The cost falls on anonymous traffic only (one store read per request, one identification
 //! per answer); approved requests never get here (see `proxy::Gateway::gate`).
