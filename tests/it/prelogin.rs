@@ -76,6 +76,9 @@ struct Vms {
     kind: Kind,
     state: Arc<Mutex<State>>,
     next: Arc<AtomicUsize>,
+    /// Name the signed-in user and role in headers of every answer (`X-VMS-User`,
+    /// `X-VMS-Role`), for the gateway's `header` role source.
+    identity_headers: bool,
 }
 
 impl Vms {
@@ -138,6 +141,30 @@ impl Vms {
     }
 
     async fn handle(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let asked = self.session_of(&req);
+        let mut resp = self.answer(req).await;
+        if self.identity_headers {
+            // The session the answer leaves the client with: a new one it sets, or the one
+            // the request carried.
+            let set = resp
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|c| c.split(';').next()?.split_once('='))
+                .find(|(n, _)| *n == self.kind.cookie())
+                .map(|(_, v)| v.to_string());
+            if let Some(u) = set.or(asked).and_then(|id| self.user_of_id(&id)) {
+                let role = ACCOUNTS.iter().find(|(n, _)| *n == u).unwrap().1;
+                resp.headers_mut().insert("x-vms-user", u.parse().unwrap());
+                resp.headers_mut()
+                    .insert("x-vms-role", role.parse().unwrap());
+            }
+        }
+        Ok(resp)
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().as_str().to_ascii_uppercase();
         let route = route_of(req.uri().path());
         let resp = match (method.as_str(), route.as_str()) {
@@ -190,7 +217,7 @@ impl Vms {
                 r
             }
         };
-        Ok(resp)
+        resp
     }
 
     async fn login(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -275,13 +302,14 @@ fn redirect(to: &str) -> Response<Full<Bytes>> {
     r
 }
 
-async fn spawn_vms(kind: Kind) -> (SocketAddr, Vms) {
+async fn spawn_vms(kind: Kind, identity_headers: bool) -> (SocketAddr, Vms) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let vms = Vms {
         kind,
         state: Arc::default(),
         next: Arc::default(),
+        identity_headers,
     };
     let v = vms.clone();
     tokio::spawn(async move {
@@ -335,17 +363,37 @@ struct World {
     _certs: Certs,
 }
 
+/// The role source: `userinfo` (the default of these tests) or `header`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    UserInfo,
+    Header,
+}
+
 async fn world_with(kind: Kind, setting: &str) -> World {
+    world_from(kind, setting, Source::UserInfo).await
+}
+
+async fn world_from(kind: Kind, setting: &str, source: Source) -> World {
     let redis = RedisProc::start();
-    let (addr, vms) = spawn_vms(kind).await;
+    let (addr, vms) = spawn_vms(kind, source == Source::Header).await;
     let c = certs();
-    let text = config_text(
-        &c,
-        addr,
-        &redis.url(),
-        &vms_section(kind.cookie(), setting),
-        "",
-    );
+    let mut section = vms_section(kind.cookie(), setting);
+    if source == Source::Header {
+        section = section
+            .lines()
+            .filter(|l| !l.starts_with("userinfo_"))
+            .map(|l| {
+                if l == "source = \"userinfo\"" {
+                    "source = \"header\"\nheader = \"X-VMS-Role\"\nuser_header = \"X-VMS-User\""
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    let text = config_text(&c, addr, &redis.url(), &section, "");
     let clock = Clock::manual(at("2022-03-01T10:00:00Z"));
     let mut gws = Vec::new();
     let mut dirs = Vec::new();
@@ -561,7 +609,11 @@ async fn nothing_signed_in(b: &Browser, w: &World, user: &str, what: &str) {
 /// and is challenged, nothing signed in reaches the VMS before the code on either instance,
 /// logout and a new login work.
 async fn the_whole_flow(kind: Kind) {
-    let w = world(kind).await;
+    the_whole_flow_from(kind, Source::UserInfo).await;
+}
+
+async fn the_whole_flow_from(kind: Kind, source: Source) {
+    let w = world_from(kind, kind.setting(), source).await;
     let cookie = kind.cookie();
 
     // The login page's anonymous session reaches the browser, marked, and comes back to the
@@ -777,7 +829,11 @@ async fn same_id_nothing_signed_in_on_the_other_instance() {
 /// password to spellings of the login route and to a login path the gateway was not told
 /// about; an approved supplier session signs in a customer.
 async fn login_spellings_and_aliases_need_the_code(kind: Kind) {
-    let w = world(kind).await;
+    login_spellings_and_aliases_need_the_code_from(kind, Source::UserInfo).await;
+}
+
+async fn login_spellings_and_aliases_need_the_code_from(kind: Kind, source: Source) {
+    let w = world_from(kind, kind.setting(), source).await;
     let setup = Browser::new(&w);
     enroll(&setup, &w, 0, 0, "cust1").await;
     w.vms.clear_homes();
@@ -1134,4 +1190,14 @@ async fn exactly_one_of_concurrent_sign_ins_switches_the_record() {
     assert_eq!(store.pre_state(&hash).await.unwrap(), PreState::SigningIn);
     store.pre_drop(&hash).await.unwrap();
     assert_eq!(other.pre_state(&hash).await.unwrap(), PreState::Missing);
+}
+
+/// The same with the `header` role source: the VMS names the signed-in user in a header of
+/// every answer, and an answer without it means nobody.
+#[tokio::test]
+async fn with_the_user_in_a_header_of_every_answer() {
+    for kind in [Kind::SpringRotates, Kind::SpringSameId, Kind::PhpSameId] {
+        the_whole_flow_from(kind, Source::Header).await;
+        login_spellings_and_aliases_need_the_code_from(kind, Source::Header).await;
+    }
 }
