@@ -167,7 +167,7 @@ impl Vms {
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().as_str().to_ascii_uppercase();
         let route = route_of(req.uri().path());
-        let resp = match (method.as_str(), route.as_str()) {
+        match (method.as_str(), route.as_str()) {
             ("GET", "/login") => {
                 let (id, new) = self.start(&req);
                 let token = self.state.lock().unwrap().sessions[&id].csrf.clone();
@@ -216,8 +216,7 @@ impl Vms {
                 *r.status_mut() = StatusCode::NOT_FOUND;
                 r
             }
-        };
-        resp
+        }
     }
 
     async fn login(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
