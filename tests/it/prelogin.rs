@@ -788,13 +788,20 @@ async fn the_other_instance_never_serves_the_login_before_the_code(kind: Kind) {
         assert!(!sets(&r, "__Host-mfagw"));
         let after = after.text().await.unwrap();
         assert!(!after.contains("cust1"), "{kind:?} round {round}: {after}");
+        let mut refused = 0;
         for (status, challenge, page) in racer.await.unwrap() {
             assert!(
                 !page.contains("cust1"),
                 "{kind:?} round {round}: {status} {page}"
             );
             challenges += usize::from(challenge);
+            refused += usize::from(status == 403);
         }
+        eprintln!(
+            "{kind:?} round {round}: login answer {}, racer: {refused} refused, {} challenge(s)",
+            r.status(),
+            challenges - usize::from(location(&r) == "/.mfa/verify")
+        );
         assert_eq!(
             challenges, 1,
             "{kind:?} round {round}: one challenge for the login"
