@@ -834,11 +834,15 @@ async fn userinfo(
     }
     headers::set_forwarded(h, conn.peer.ip(), &gw.cfg.server.trusted_proxies, host);
     let resp = gw.upstream.send(req, &gw.metrics).await?;
-    if matches!(
-        resp.status(),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-    ) {
-        // The VMS's way of saying that nobody is signed in to this session.
+    if gw.cfg.vms.session_before_login.pre_login()
+        && matches!(
+            resp.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        )
+    {
+        // The VMS's way of saying that nobody is signed in to this session (with sessions
+        // before login, where the user is always reported; elsewhere a refused user-info
+        // request after a login stays an error, as before).
         return Ok(Found::default());
     }
     if !resp.status().is_success() {
