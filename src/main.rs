@@ -189,6 +189,7 @@ fn main() -> ExitCode {
                 Ok(_) => {
                     println!("{}: configuration is valid", file.display());
                     println!("{}", cfg.vms.identity_note());
+                    println!("{}", cfg.vms.session_before_login_note());
                     for w in &cfg.warnings {
                         println!("warning: {w}");
                     }

@@ -67,9 +67,15 @@ pub enum MfaEvent {
     LoginOutsideRoute,
     /// The name typed at login differed from the one the VMS reported; the login was ended.
     IdentityMismatch,
+    /// A session the VMS set while nobody was signed in was let through as a pre-login
+    /// session (`mfa::prelogin`).
+    PreLoginOpened,
+    /// A pre-login session was not let through: signing in (waiting for the MFA step),
+    /// expired, unknown, or the store could not say.
+    PreLoginHeld,
 }
 
-const EVENTS: [(MfaEvent, &str); 17] = [
+const EVENTS: [(MfaEvent, &str); 19] = [
     (MfaEvent::ChallengeIssued, "challenge_issued"),
     (MfaEvent::EnrollmentStarted, "enrollment_started"),
     (MfaEvent::Enrolled, "enrolled"),
@@ -87,6 +93,8 @@ const EVENTS: [(MfaEvent, &str); 17] = [
     (MfaEvent::SessionRenewed, "session_renewed"),
     (MfaEvent::LoginOutsideRoute, "login_outside_route"),
     (MfaEvent::IdentityMismatch, "identity_mismatch"),
+    (MfaEvent::PreLoginOpened, "pre_login_opened"),
+    (MfaEvent::PreLoginHeld, "pre_login_held"),
 ];
 
 #[derive(Debug, Default)]
@@ -104,7 +112,7 @@ pub struct Metrics {
     open_tunnels: AtomicI64,
     /// Per worker thread, once the TLS listener is bound (see [`Metrics::register_workers`]).
     workers: ArcSwapOption<WorkerGauges>,
-    mfa_events: [AtomicU64; 17],
+    mfa_events: [AtomicU64; 19],
     cert_reload_failures: AtomicU64,
     policy_reload_failures: AtomicU64,
     policy_ok: AtomicU64,

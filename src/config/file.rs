@@ -204,6 +204,8 @@ pub struct VmsFile {
     pub case_insensitive_paths: Option<bool>,
     pub max_login_body_bytes: Option<usize>,
     pub max_login_response_bytes: Option<usize>,
+    pub session_before_login: Option<String>,
+    pub pre_login_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -481,9 +481,44 @@ pub struct Vms {
     pub case_insensitive_paths: bool,
     pub max_login_body_bytes: usize,
     pub max_login_response_bytes: usize,
+    /// Whether the VMS keeps a session before login, and what its login does with it
+    /// (`mfa::prelogin`).
+    pub session_before_login: SessionBeforeLogin,
+    /// How long a pre-login session is let through without a login.
+    pub pre_login_ttl: Duration,
+}
+
+/// What a VMS does with its session cookie before and at login (`vms.session_before_login`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionBeforeLogin {
+    /// The session cookie is first set at login (`.ASPXAUTH`): a session cookie without an
+    /// approval never reaches the VMS.
+    None,
+    /// A session exists before login and the login gives it a new id (Spring Security's
+    /// `changeSessionId`, `session_regenerate_id()` in PHP).
+    Rotates,
+    /// A session exists before login and the same id becomes signed in.
+    SameId,
+}
+
+impl SessionBeforeLogin {
+    /// Whether anonymous sessions are let through as pre-login sessions.
+    pub fn pre_login(self) -> bool {
+        self != SessionBeforeLogin::None
+    }
 }
 
 impl Vms {
+    /// One line for `check-config`: what happens to a session the VMS sets before login.
+    pub fn session_before_login_note(&self) -> String {
+        let ttl = self.pre_login_ttl.as_secs();
+        match self.session_before_login {
+            SessionBeforeLogin::None => "sessions before login: none (vms.session_before_login = \"none\"): a session cookie reaches the VMS only with an approval; a VMS that keeps a CSRF token in an anonymous session (JSESSIONID, PHPSESSID, ASP.NET_SessionId) cannot be signed in to; choose \"rotates\" or \"same_id\" for it".to_string(),
+            SessionBeforeLogin::Rotates => format!("sessions before login: rotates (vms.session_before_login = \"rotates\"): an anonymous session (the VMS reports no user) passes for up to {ttl} s, checked in Redis on every request; the login must give a new session id, which is withheld until the MFA step is done, and the old id is dropped; a session that becomes signed in without a new id is ended and refused"),
+            SessionBeforeLogin::SameId => format!("sessions before login: same_id (vms.session_before_login = \"same_id\"): an anonymous session (the VMS reports no user) passes for up to {ttl} s, checked in Redis on every request and its answers identified by the VMS; when the VMS says it is signed in, the id is held back on every instance until the MFA step is done; a login request with an approved session goes to the VMS without it (sign out before signing in as another user), and after any other request of an approved session that is not a GET or HEAD the VMS is asked whether it is still the same user's (if not: ended with vms.end_session, 403)"),
+        }
+    }
+
     /// Whether the identity of a session comes from the VMS, or from the typed name.
     pub fn identity_from_vms(&self) -> bool {
         self.reported_user != ReportedUser::Nothing
@@ -1563,6 +1598,47 @@ impl Validator {
         // reads the forms ticket from one (cross-application redirects).
         let url_session_params =
             crate::proxy::url_session::SessionParams::new(url_session_params, &session_cookies);
+        let session_before_login = match v.session_before_login.as_deref().unwrap_or("none") {
+            "none" => SessionBeforeLogin::None,
+            "rotates" => SessionBeforeLogin::Rotates,
+            "same_id" => SessionBeforeLogin::SameId,
+            other => {
+                self.errors.push(
+                    "vms.session_before_login",
+                    format!("\"none\", \"rotates\" or \"same_id\", not {other:?}"),
+                );
+                SessionBeforeLogin::None
+            }
+        };
+        let pre_login_ttl = self.duration(
+            "vms.pre_login_ttl",
+            v.pre_login_ttl,
+            Duration::from_secs(30 * 60),
+        );
+        if session_before_login.pre_login() {
+            if !(Duration::from_secs(60)..=Duration::from_secs(24 * 3600)).contains(&pre_login_ttl)
+            {
+                self.errors.push(
+                    "vms.pre_login_ttl",
+                    "between 1 minute and 24 hours (how long a login page may be left open)",
+                );
+            }
+            if session_before_login == SessionBeforeLogin::SameId && end_session.is_none() {
+                self.errors.push(
+                    "vms.session_before_login",
+                    "\"same_id\" needs vms.end_session: a session the VMS signed in as somebody else is ended with it, at once for every instance",
+                );
+            }
+            // Whether a session is signed in is decided from the VMS, on any answer: only a
+            // user-info request or a header on every answer can say "nobody".
+            match &reported_user {
+                ReportedUser::UserInfo | ReportedUser::Header(_) => {}
+                _ => self.errors.push(
+                    "vms.session_before_login",
+                    "a session before login needs the VMS to say on any answer whether someone is signed in: source = \"userinfo\" with userinfo_user_pointer, or source = \"header\" with user_header",
+                ),
+            }
+        }
         Some(Vms {
             session_cookies,
             url_session_params,
@@ -1579,6 +1655,8 @@ impl Validator {
             case_insensitive_paths: v.case_insensitive_paths.unwrap_or(true),
             max_login_body_bytes: v.max_login_body_bytes.unwrap_or(64 * 1024),
             max_login_response_bytes: v.max_login_response_bytes.unwrap_or(1024 * 1024),
+            session_before_login,
+            pre_login_ttl,
         })
     }
 
@@ -1930,11 +2008,21 @@ mod tests {
 
     /// A demo configuration with `vms_extra` added to its `[vms]` table.
     fn with_vms(vms_extra: &str) -> Result<Config, ConfigErrors> {
-        with_sections("", vms_extra)
+        with_sections("", vms_extra, "")
     }
 
-    /// A demo configuration with additions to its `[upstream]` and `[vms]` tables.
-    fn with_sections(upstream_extra: &str, vms_extra: &str) -> Result<Config, ConfigErrors> {
+    /// [`with_vms`] with `role_extra` added to the `[vms.role]` table.
+    fn with_vms_role(vms_extra: &str, role_extra: &str) -> Result<Config, ConfigErrors> {
+        with_sections("", vms_extra, role_extra)
+    }
+
+    /// A demo configuration with additions to its `[upstream]`, `[vms]` and `[vms.role]`
+    /// tables.
+    fn with_sections(
+        upstream_extra: &str,
+        vms_extra: &str,
+        role_extra: &str,
+    ) -> Result<Config, ConfigErrors> {
         let key = crate::auth::crypto::generate_key_material();
         let text = format!(
             r#"
@@ -1959,6 +2047,7 @@ username_field = "username"
 [vms.role]
 source = "header"
 header = "X-VMS-Role"
+{role_extra}
 [policy]
 file = "policy.toml"
 "#
@@ -2040,10 +2129,11 @@ file = "policy.toml"
                 "x-aspnetmvc-version"
             ]
         );
-        let none = with_sections("strip_response_headers = []", "").unwrap();
+        let none = with_sections("strip_response_headers = []", "", "").unwrap();
         assert!(names(none).is_empty());
         let own = with_sections(
             r#"strip_response_headers = ["X-Powered-By", "x-powered-by", "Via"]"#,
+            "",
             "",
         )
         .unwrap();
@@ -2064,7 +2154,7 @@ file = "policy.toml"
             ),
             (r#"["X-VMS-Role"]"#, "which vms.role reads"),
         ] {
-            let err = with_sections(&format!("strip_response_headers = {list}"), "")
+            let err = with_sections(&format!("strip_response_headers = {list}"), "", "")
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(want), "{list}: {err}");
@@ -2072,6 +2162,7 @@ file = "policy.toml"
         let many: Vec<String> = (0..65).map(|i| format!("\"x-h{i}\"")).collect();
         let err = with_sections(
             &format!("strip_response_headers = [{}]", many.join(", ")),
+            "",
             "",
         )
         .unwrap_err()
@@ -2241,6 +2332,66 @@ tokens = [{{ name = "desk", sha256 = "{hash}", role = "superuser" }}]"#
         }
         let unknown = with_vms(r#"allow_body_on = [{ method = "GET", path = "/x", body = 1 }]"#);
         assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn sessions_before_login_are_chosen_and_validated() {
+        const END: &str = "end_session = { method = \"GET\", path = \"/logout\" }";
+        let cfg = with_vms("").unwrap();
+        assert_eq!(cfg.vms.session_before_login, SessionBeforeLogin::None);
+        assert!(cfg.vms.session_before_login_note().contains("none"));
+        for (v, want) in [
+            ("rotates", SessionBeforeLogin::Rotates),
+            ("same_id", SessionBeforeLogin::SameId),
+        ] {
+            let cfg = with_vms_role(
+                &format!("session_before_login = \"{v}\"\npre_login_ttl = \"15m\"\n{END}"),
+                "user_header = \"X-VMS-User\"",
+            )
+            .unwrap();
+            assert_eq!(cfg.vms.session_before_login, want);
+            assert_eq!(cfg.vms.pre_login_ttl, Duration::from_secs(900));
+            assert!(cfg.vms.session_before_login_note().contains(v));
+        }
+        let defaulted = with_vms_role(
+            "session_before_login = \"rotates\"",
+            "user_header = \"X-VMS-User\"",
+        )
+        .unwrap();
+        assert_eq!(defaulted.vms.pre_login_ttl, Duration::from_secs(1800));
+        let key_of = |r: Result<Config, ConfigErrors>| -> Vec<String> {
+            r.unwrap_err()
+                .errors
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        assert_eq!(
+            key_of(with_vms("session_before_login = \"sometimes\"")),
+            vec!["vms.session_before_login"]
+        );
+        // Whether anybody is signed in must come from the VMS, on any answer.
+        assert_eq!(
+            key_of(with_vms(&format!(
+                "session_before_login = \"same_id\"\n{END}"
+            ))),
+            vec!["vms.session_before_login"]
+        );
+        // A same-id session signed in as somebody else is ended with vms.end_session.
+        assert_eq!(
+            key_of(with_vms_role(
+                "session_before_login = \"same_id\"",
+                "user_header = \"X-VMS-User\"",
+            )),
+            vec!["vms.session_before_login"]
+        );
+        assert_eq!(
+            key_of(with_vms_role(
+                &format!("session_before_login = \"same_id\"\npre_login_ttl = \"10s\"\n{END}"),
+                "user_header = \"X-VMS-User\"",
+            )),
+            vec!["vms.pre_login_ttl"]
+        );
     }
 
     #[test]

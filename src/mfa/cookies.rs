@@ -12,6 +12,8 @@ use http::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 /// `Path=/` and no `Domain`, so a sibling sub-domain cannot plant or overwrite them.
 pub const APPROVAL_COOKIE: &str = "__Host-mfagw";
 pub const CHALLENGE_COOKIE: &str = "__Host-mfagw-ch";
+/// The marker of a pre-login session (`mfa::prelogin`).
+pub const PRELOGIN_COOKIE: &str = "__Host-mfagw-pre";
 
 /// Iterates `(name, value)` pairs over every `Cookie` header, without allocation.
 pub fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
@@ -107,7 +109,9 @@ pub fn filter_for_upstream(
                 continue;
             }
             let exact = pair.split_once('=').map(|(n, _)| n.trim());
-            if exact.is_some_and(|n| n == APPROVAL_COOKIE || n == CHALLENGE_COOKIE) {
+            if exact.is_some_and(|n| {
+                n == APPROVAL_COOKIE || n == CHALLENGE_COOKIE || n == PRELOGIN_COOKIE
+            }) {
                 removed += 1;
                 continue;
             }

@@ -43,7 +43,9 @@ use super::challenge::{Challenge, Step, Withheld};
 use super::cookies::{self, CHALLENGE_COOKIE};
 use crate::audit::{ActorKind, Event, Record};
 use crate::body::{Body, CollectError, collect_limited};
-use crate::config::{ReportedUser, RoleSource, TypedUsername, normalize_username};
+use crate::config::{
+    ReportedUser, RoleSource, SessionBeforeLogin, TypedUsername, normalize_username,
+};
 use crate::error::{ClientError, GatewayError, InternalError, UpstreamError};
 use crate::gateway::Gateway;
 use crate::metrics::{MfaEvent, Outcome};
@@ -82,7 +84,20 @@ pub async fn intercept(
     .await
     .map_err(|e| ClientError::BadRequest(e.reason()))?;
     let client_addr = gw.client_ip(&parts.headers, conn);
-    let gate = gw.gate(&mut parts.headers, now);
+    let mut gate = gw.gate(&mut parts.headers, now);
+    if let Gate::PreLogin(_) = gate {
+        gate = super::prelogin::admit(gw, &mut parts.headers, gate).await;
+    }
+    if vms.session_before_login == SessionBeforeLogin::SameId
+        && let Gate::Approved(_) = gate
+    {
+        // A VMS that signs in the session a login arrives on would hand an approved session
+        // to whoever's password this is, while the approval (checked locally by every
+        // instance) still names its owner. The login goes without it: the VMS opens a new
+        // session, which is a login like any other.
+        cookies::filter_for_upstream(&mut parts.headers, &vms.session_cookies, false);
+        gate = Gate::Stripped;
+    }
     let forwarded = forwarded_session(gw, &parts.headers);
     gw.rewrite_request(&mut parts, conn)?;
     let client_host = parts.headers.get(header::HOST).cloned();
@@ -100,7 +115,12 @@ pub async fn intercept(
         .success_cookie
         .as_ref()
         .is_none_or(|c| new_values.iter().any(|(n, _)| n == c));
-    if !(status_ok && cookie_ok && !new_values.is_empty()) {
+    // A pre-login session (or a new one) is identified by the VMS whatever the answer looks
+    // like: the VMS, not the status or a cookie, says whether someone signed in.
+    let identify_anyway = vms.session_before_login.pre_login()
+        && (matches!(gate, Gate::PreLogin(_)) || !new_values.is_empty());
+    let success = status_ok && cookie_ok && !new_values.is_empty();
+    if !success && !identify_anyway {
         // A failed login: the VMS's own answer, untouched, unless it tries to set a session
         // cookie anyway, which no client gets without approval.
         if strip_session_cookies(gw, &mut rparts.headers) {
@@ -232,10 +252,16 @@ pub async fn new_session(
     }) else {
         return Err(UpstreamError::Protocol("new session without a session value".into()).into());
     };
+    // The pre-login session the request carried (`prelogin`), if any.
+    let pre = match o.gate {
+        Gate::PreLogin(h) => Some(*h),
+        _ => None,
+    };
     let end = EndOnFailure {
         gw,
         session: &session,
         host: o.host.clone(),
+        pre,
     };
     // A login answer is held whole (it is released or withheld as a whole); any other answer
     // streams on unless it turns out to be another user's login.
@@ -245,7 +271,7 @@ pub async fn new_session(
         match collect_limited(rbody, vms.max_login_response_bytes).await {
             Ok(b) => held = Some(b),
             Err(_) => {
-                end.fire();
+                end.fire().await;
                 return Err(UpstreamError::Protocol(
                     "login response too large or unreadable".into(),
                 )
@@ -259,7 +285,15 @@ pub async fn new_session(
     let found = match identify(gw, &rparts, held.as_ref(), &session, &o).await {
         Ok(f) => f,
         Err(e) if o.login => {
-            end.fire();
+            end.fire().await;
+            return Err(e);
+        }
+        Err(e) if pre.is_some() => {
+            // The answer to a pre-login session may be a signed-in page: nothing of it goes,
+            // and the session no longer reaches the VMS.
+            if let Some(p) = &pre {
+                super::prelogin::drop(gw, p).await;
+            }
             return Err(e);
         }
         Err(e) => {
@@ -281,7 +315,7 @@ pub async fn new_session(
         .map(|u| normalize_username(u, vms.username_case_sensitive));
     let user = match (reported, typed) {
         (Some(r), Some(t)) if r != t && vms.typed_username == TypedUsername::MustMatch => {
-            end.fire();
+            end.fire().await;
             gw.metrics.mfa(MfaEvent::IdentityMismatch);
             tracing::warn!(user = %r, "typed user name differs from the VMS's; login ended");
             gw.audit
@@ -296,8 +330,16 @@ pub async fn new_session(
         }
         (Some(r), _) => r,
         (None, Some(t)) if o.login && !vms.identity_from_vms() => t,
+        (None, _) if vms.session_before_login.pre_login() => {
+            let body = match (held, streaming) {
+                (Some(b), _) => Body::from(b),
+                (None, Some(s)) => s,
+                (None, None) => Body::empty(),
+            };
+            return Ok(anonymous(gw, rparts, body, hash, pre, o.gate, now).await);
+        }
         (None, _) if o.login => {
-            end.fire();
+            end.fire().await;
             return Err(UpstreamError::Protocol(
                 "the VMS did not say whose session the login opened".into(),
             )
@@ -306,7 +348,7 @@ pub async fn new_session(
         (None, _) => return Ok(unconfirmed(gw, rparts, streaming, held)),
     };
     if user.is_empty() || user.len() > 255 {
-        end.fire();
+        end.fire().await;
         return Err(ClientError::BadRequest("user name empty or too long").into());
     }
     if !o.login
@@ -338,13 +380,37 @@ pub async fn new_session(
         };
         return Ok((Response::from_parts(rparts, body), Outcome::Proxied));
     }
+    if let Some(p) = pre {
+        if p == hash {
+            // Signed in on the id it had before login: held back on every instance (the
+            // store's record) before anything of this answer leaves.
+            match super::prelogin::sign_in(gw, &p, &user).await {
+                Ok(super::prelogin::SignIn::Switched) => {}
+                Ok(super::prelogin::SignIn::Busy) => return Err(ClientError::Forbidden.into()),
+                Ok(super::prelogin::SignIn::Refused) => {
+                    end.fire().await;
+                    return Err(UpstreamError::Protocol(
+                        "a session before login was signed in without the expected new id".into(),
+                    )
+                    .into());
+                }
+                Err(e) => {
+                    end.fire().await;
+                    return Err(e);
+                }
+            }
+        } else {
+            // The login gave the session a new id: the old one is dropped.
+            super::prelogin::drop(gw, &p).await;
+        }
+    }
     // A login: the answer is held, whatever path it came on.
     let rbody = match (held, streaming) {
         (Some(b), _) => b,
         (None, Some(s)) => match collect_limited(s, vms.max_login_response_bytes).await {
             Ok(b) => b,
             Err(_) => {
-                end.fire();
+                end.fire().await;
                 return Err(UpstreamError::Protocol(
                     "answer opening a session too large or unreadable".into(),
                 )
@@ -405,6 +471,40 @@ fn unconfirmed(
         (None, Some(s)) => s,
         (None, None) => Body::empty(),
     };
+    (Response::from_parts(rparts, body), Outcome::Proxied)
+}
+
+/// An answer whose session the VMS says nobody is signed in to, on a VMS with sessions before
+/// login: it passes, and a new session in it becomes a pre-login session (`prelogin`).
+async fn anonymous(
+    gw: &Gateway,
+    mut rparts: http::response::Parts,
+    body: Body,
+    hash: [u8; 16],
+    pre: Option<[u8; 16]>,
+    gate: &Gate,
+    now: u64,
+) -> (Response<Body>, Outcome) {
+    if pre != Some(hash) {
+        if let Some(old) = pre {
+            super::prelogin::drop(gw, &old).await;
+        }
+        let marker = match gate {
+            // The browser's id waits for its MFA step: a new anonymous one must not replace it.
+            Gate::Held => None,
+            _ => super::prelogin::open(gw, &hash, now).await,
+        };
+        match marker {
+            Some(m) => {
+                rparts.headers.append(SET_COOKIE, m);
+            }
+            None => {
+                if strip_session_cookies(gw, &mut rparts.headers) {
+                    gw.metrics.mfa(MfaEvent::SessionStripped);
+                }
+            }
+        }
+    }
     (Response::from_parts(rparts, body), Outcome::Proxied)
 }
 
@@ -476,7 +576,7 @@ async fn decide(
         Ok(r) => r,
         Err(e) => {
             gw.metrics.mfa(MfaEvent::StoreError);
-            end.fire();
+            end.fire().await;
             return Err(e.into());
         }
     };
@@ -491,7 +591,7 @@ async fn decide(
             {
                 // Two VMS accounts ("kate" and "\u{212a}ate", say) fold to one key: the second
                 // must never act on the first one's MFA state.
-                end.fire();
+                end.fire().await;
                 gw.metrics.mfa(MfaEvent::IdentityMismatch);
                 tracing::warn!(user = %user, "a second VMS account folds to this user name; login ended");
                 gw.audit
@@ -507,14 +607,14 @@ async fn decide(
             Ok(_) => {}
             Err(e) => {
                 gw.metrics.mfa(MfaEvent::StoreError);
-                end.fire();
+                end.fire().await;
                 return Err(e.into());
             }
         }
     }
     if let Err(e) = gw.store.note_login(&user, &role, now).await {
         gw.metrics.mfa(MfaEvent::StoreError);
-        end.fire();
+        end.fire().await;
         return Err(e.into());
     }
     let step = if record.enrolled() {
@@ -549,7 +649,7 @@ async fn decide(
     match withhold(gw, ch, session, now).await {
         Ok(r) => Ok((r, Outcome::Withheld)),
         Err(e) => {
-            end.fire();
+            end.fire().await;
             Err(e)
         }
     }
@@ -601,6 +701,31 @@ fn json_roles(v: &serde_json::Value) -> Vec<String> {
 pub struct Found {
     pub roles: Vec<String>,
     pub user: Option<String>,
+}
+
+/// The user the VMS says `session` belongs to now (`None`: nobody), from the answer `rparts`
+/// or a user-info request (with the configured sources that can tell on any answer).
+pub async fn session_owner(
+    gw: &Gateway,
+    rparts: &http::response::Parts,
+    session: &[(String, String)],
+    host: Option<&HeaderValue>,
+    conn: ConnInfo,
+) -> Result<Option<String>, GatewayError> {
+    let o = Origin {
+        typed_user: None,
+        login: false,
+        gate: &Gate::Anonymous,
+        forwarded: session.to_vec(),
+        client_addr: conn.peer.ip(),
+        host: host.cloned(),
+        conn,
+    };
+    let found = identify(gw, rparts, None, session, &o).await?;
+    Ok(found
+        .user
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty()))
 }
 
 /// Who the VMS says the new session belongs to, and the role strings it gives, from the
@@ -709,6 +834,17 @@ async fn userinfo(
     }
     headers::set_forwarded(h, conn.peer.ip(), &gw.cfg.server.trusted_proxies, host);
     let resp = gw.upstream.send(req, &gw.metrics).await?;
+    if gw.cfg.vms.session_before_login.pre_login()
+        && matches!(
+            resp.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        )
+    {
+        // The VMS's way of saying that nobody is signed in to this session (with sessions
+        // before login, where the user is always reported; elsewhere a refused user-info
+        // request after a login stays an error, as before).
+        return Ok(Found::default());
+    }
     if !resp.status().is_success() {
         return Err(
             UpstreamError::Protocol(format!("user info answered {}", resp.status())).into(),
@@ -843,6 +979,12 @@ pub fn release(
             cookie::SameSite::Lax,
         ),
     );
+    if gw.cfg.vms.session_before_login.pre_login() {
+        h.append(
+            SET_COOKIE,
+            cookies::clear_gateway_cookie(cookies::PRELOGIN_COOKIE),
+        );
+    }
     gw.metrics.mfa(MfaEvent::Released);
     Ok(resp)
 }
@@ -852,10 +994,16 @@ struct EndOnFailure<'a> {
     gw: &'a Gateway,
     session: &'a [(String, String)],
     host: Option<HeaderValue>,
+    /// The pre-login session the request carried: dropped first, so that no instance lets it
+    /// through again while the VMS session is being ended.
+    pre: Option<[u8; 16]>,
 }
 
 impl EndOnFailure<'_> {
-    fn fire(&self) {
+    async fn fire(&self) {
+        if let Some(p) = &self.pre {
+            super::prelogin::drop(self.gw, p).await;
+        }
         super::sweeper::end_upstream_session(self.gw, self.session.to_vec(), self.host.clone());
     }
 }

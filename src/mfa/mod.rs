@@ -1,7 +1,7 @@
 //! The MFA step wrapped around the VMS login: interception ([`login`]), withheld responses
 //! ([`challenge`]), the pages' logic ([`flow`]), approved sessions ([`approval`]), their
-//! revocation across instances ([`revocation`]), cookies ([`cookies`]) and the ending of
-//! abandoned sessions ([`sweeper`]).
+//! revocation across instances ([`revocation`]), cookies ([`cookies`]), sessions the VMS
+//! keeps before login ([`prelogin`]) and the ending of abandoned sessions ([`sweeper`]).
 
 pub mod account;
 pub mod approval;
@@ -11,6 +11,7 @@ pub mod cookies;
 pub mod flow;
 pub mod login;
 pub mod login_form;
+pub mod prelogin;
 pub mod revocation;
 pub mod sign_in_addresses;
 pub mod sweeper;

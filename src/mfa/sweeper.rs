@@ -47,15 +47,44 @@ pub fn end_upstream_session(
     session: Vec<(String, String)>,
     host: Option<HeaderValue>,
 ) {
-    let Some(route) = gw.cfg.vms.end_session.clone() else {
+    let Some(req) = end_request(gw, &session, host) else {
         return;
     };
-    let Ok(pq) = route.path.parse::<http::uri::PathAndQuery>() else {
+    let upstream = gw.upstream.clone();
+    let metrics = std::sync::Arc::clone(&gw.metrics);
+    tokio::spawn(async move {
+        match upstream.send(req, &metrics).await {
+            Ok(r) => tracing::info!(status = r.status().as_u16(), "ended a withheld VMS session"),
+            Err(e) => tracing::warn!(error = %e, "could not end a withheld VMS session"),
+        }
+    });
+}
+
+/// Sends the configured end-session request for a session and waits for the VMS's answer
+/// (for a session that must be gone before anything else happens).
+pub async fn end_upstream_session_now(
+    gw: &Gateway,
+    session: &[(String, String)],
+    host: Option<HeaderValue>,
+) {
+    let Some(req) = end_request(gw, session, host) else {
         return;
     };
-    let Ok(uri) = gw.upstream.uri_for(Some(&pq)) else {
-        return;
-    };
+    match gw.upstream.send(req, &gw.metrics).await {
+        Ok(r) => tracing::info!(status = r.status().as_u16(), "ended a VMS session"),
+        Err(e) => tracing::warn!(error = %e, "could not end a VMS session"),
+    }
+}
+
+/// The configured end-session request for a session; `None` without one.
+fn end_request(
+    gw: &Gateway,
+    session: &[(String, String)],
+    host: Option<HeaderValue>,
+) -> Option<Request<Body>> {
+    let route = gw.cfg.vms.end_session.clone()?;
+    let pq = route.path.parse::<http::uri::PathAndQuery>().ok()?;
+    let uri = gw.upstream.uri_for(Some(&pq)).ok()?;
     let mut req = Request::new(Body::empty());
     *req.method_mut() = route.method.unwrap_or(Method::GET);
     *req.uri_mut() = uri;
@@ -75,14 +104,7 @@ pub fn end_upstream_session(
     if let Ok(c) = HeaderValue::from_str(&cookie) {
         h.insert(header::COOKIE, c);
     }
-    let upstream = gw.upstream.clone();
-    let metrics = std::sync::Arc::clone(&gw.metrics);
-    tokio::spawn(async move {
-        match upstream.send(req, &metrics).await {
-            Ok(r) => tracing::info!(status = r.status().as_u16(), "ended a withheld VMS session"),
-            Err(e) => tracing::warn!(error = %e, "could not end a withheld VMS session"),
-        }
-    });
+    Some(req)
 }
 
 /// Forgets a pending entry after its challenge was released.

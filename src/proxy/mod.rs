@@ -77,6 +77,14 @@ pub enum Gate {
     Approved(Arc<Approval>),
     /// A session cookie was present without valid approval and has been removed.
     Stripped,
+    /// A session without approval that carries a valid pre-login marker (`mfa::prelogin`):
+    /// kept in the request only until `mfa::prelogin::admit` has asked the store, which every
+    /// caller of [`Gateway::gate`] that forwards the request must do.
+    PreLogin([u8; 16]),
+    /// A pre-login session the store does not let through now (signing in, or the store could
+    /// not say): removed, and an answer that sets a new anonymous session does not replace it
+    /// in the browser (the id waits for its MFA step).
+    Held,
 }
 
 impl Gateway {
@@ -250,6 +258,10 @@ impl Gateway {
                 Gate::Approved(a)
             }
             None => {
+                if let Some(hash) = crate::mfa::prelogin::marked(self, headers, now) {
+                    cookies::filter_for_upstream(headers, names, true);
+                    return Gate::PreLogin(hash);
+                }
                 cookies::filter_for_upstream(headers, names, false);
                 self.metrics.mfa(MfaEvent::SessionStripped);
                 Gate::Stripped
@@ -334,7 +346,11 @@ impl Gateway {
         let now = self.clock.unix();
         let (mut parts, body) = req.into_parts();
         let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-        let gate = self.gate(&mut parts.headers, now);
+        let mut gate = self.gate(&mut parts.headers, now);
+        if let Gate::PreLogin(_) = gate {
+            let upgrade = parts.headers.contains_key(header::UPGRADE);
+            gate = Box::pin(self.pre_login_gate(&mut parts.headers, gate, upgrade)).await;
+        }
         let logout_hash = if is_logout {
             session_hash_of(&gate)
         } else {
@@ -355,8 +371,25 @@ impl Gateway {
         // Kept only in case the answer sets a new session (see below); cheap clones.
         let sent_cookie = parts.headers.get(header::COOKIE).cloned();
         let sent_host = parts.headers.get(header::HOST).cloned();
+        // A same-id VMS may sign an approved session in as somebody else on a login path the
+        // gateway does not know: requests that may change state are followed by a check.
+        let confirm_owner = self.cfg.vms.session_before_login
+            == crate::config::SessionBeforeLogin::SameId
+            && matches!(gate, Gate::Approved(_))
+            && !matches!(parts.method, http::Method::GET | http::Method::HEAD);
         let up_req = Request::from_parts(parts, Body::from(body));
         let mut resp = self.upstream.send(up_req, &self.metrics).await?;
+        if confirm_owner {
+            resp = Box::pin(self.confirm_owner(
+                resp,
+                &gate,
+                sent_cookie.as_ref(),
+                sent_host.as_ref(),
+                conn,
+                now,
+            ))
+            .await?;
+        }
         if let Some(hash) = logout_hash {
             Box::pin(self.end_approval(hash, &gate, now)).await;
         }
@@ -378,11 +411,14 @@ impl Gateway {
                 }
             }
         }
+        let pre_login = matches!(gate, Gate::PreLogin(_));
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS
-            && resp.headers().contains_key(SET_COOKIE)
-            && !crate::mfa::login::new_session_values(self, resp.headers()).is_empty()
+            && (pre_login
+                || resp.headers().contains_key(SET_COOKIE)
+                    && !crate::mfa::login::new_session_values(self, resp.headers()).is_empty())
         {
-            // Every new VMS session is a login, whatever path and method it came on.
+            // Every new VMS session is a login, whatever path and method it came on; and
+            // every answer to a pre-login session is identified before it is sent.
             let (mut rparts, rbody) = resp.into_parts();
             headers::strip_hop_by_hop_and(
                 &mut rparts.headers,
@@ -421,6 +457,93 @@ impl Gateway {
                 .append(SET_COOKIE, cookies::clear_gateway_cookie(APPROVAL_COOKIE));
         }
         Ok(resp)
+    }
+
+    /// After a request that may change state on an approved session of a same-id VMS: the VMS
+    /// is asked whose the session is now. Still the approval's user: the answer goes on.
+    /// Nobody (signed out): the approval ends, the answer goes on. Somebody else (a login on
+    /// a path the gateway does not know), or no answer: the VMS session is ended (at once,
+    /// for every instance), the approval ends on every instance, and nothing of the answer is
+    /// sent.
+    #[cold]
+    async fn confirm_owner(
+        &self,
+        resp: Response<Body>,
+        gate: &Gate,
+        sent_cookie: Option<&HeaderValue>,
+        sent_host: Option<&HeaderValue>,
+        conn: ConnInfo,
+        now: u64,
+    ) -> Result<Response<Body>, GatewayError> {
+        let Gate::Approved(a) = gate else {
+            return Ok(resp);
+        };
+        let mut sent = http::HeaderMap::new();
+        if let Some(c) = sent_cookie {
+            sent.insert(header::COOKIE, c.clone());
+        }
+        let session = crate::mfa::login::forwarded_session(self, &sent);
+        let (rparts, rbody) = resp.into_parts();
+        let owner =
+            crate::mfa::login::session_owner(self, &rparts, &session, sent_host, conn).await;
+        let vms = &self.cfg.vms;
+        match owner {
+            Ok(Some(u))
+                if crate::config::normalize_username(&u, vms.username_case_sensitive) == a.user =>
+            {
+                Ok(Response::from_parts(rparts, rbody))
+            }
+            Ok(None) => {
+                self.end_approval(a.session_hash, gate, now).await;
+                Ok(Response::from_parts(rparts, rbody))
+            }
+            other => {
+                // Ended in the VMS first, before anything is answered: from then on no
+                // instance can reach that session, whatever its approval cache says.
+                crate::mfa::sweeper::end_upstream_session_now(self, &session, sent_host.cloned())
+                    .await;
+                self.end_approval(a.session_hash, gate, now).await;
+                match other {
+                    Ok(Some(u)) => {
+                        let u = crate::config::normalize_username(&u, vms.username_case_sensitive);
+                        self.metrics.mfa(MfaEvent::IdentityMismatch);
+                        tracing::warn!(user = %u, approved = %a.user, "an approved session was signed in as another user; session ended");
+                        self.audit
+                            .record(
+                                crate::audit::Record::new(
+                                    crate::audit::Event::IdentityMismatch,
+                                    now,
+                                    crate::audit::ActorKind::User,
+                                    u.clone(),
+                                )
+                                .user(u)
+                                .detail("an approved session was signed in as another user"),
+                            )
+                            .await;
+                        Err(crate::error::ClientError::Forbidden.into())
+                    }
+                    Err(e) => Err(e),
+                    Ok(None) => Err(crate::error::ClientError::Forbidden.into()),
+                }
+            }
+        }
+    }
+
+    /// The store's word on a pre-login session (see `mfa::prelogin`); an upgrade never takes
+    /// one along (its answer could not be identified before the tunnel opens).
+    #[cold]
+    async fn pre_login_gate(
+        &self,
+        headers: &mut http::HeaderMap,
+        gate: Gate,
+        upgrade: bool,
+    ) -> Gate {
+        if upgrade {
+            cookies::filter_for_upstream(headers, &self.cfg.vms.session_cookies, false);
+            self.metrics.mfa(MfaEvent::SessionStripped);
+            return Gate::Stripped;
+        }
+        crate::mfa::prelogin::admit(self, headers, gate).await
     }
 
     /// Prepares an upstream response for the client: hop-by-hop headers and the VMS's banners
@@ -491,5 +614,5 @@ fn session_hash_of(gate: &Gate) -> Option<[u8; 16]> {
 
 /// The gateway's own cookies never travel to the VMS.
 pub fn is_gateway_cookie(name: &str) -> bool {
-    name == APPROVAL_COOKIE || name == CHALLENGE_COOKIE
+    name == APPROVAL_COOKIE || name == CHALLENGE_COOKIE || name == cookies::PRELOGIN_COOKIE
 }

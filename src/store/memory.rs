@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{Attempt, Limits, StoreError, UserRecord, lock_duration, user_window};
+use super::{Attempt, Limits, PreState, StoreError, UserRecord, lock_duration, user_window};
 use crate::mfa::revocation::Revocation;
 
 #[derive(Default)]
@@ -21,6 +21,8 @@ struct Inner {
     next_id: u64,
     /// user key -> the user name as the VMS reported it
     vms_names: HashMap<String, String>,
+    /// pre-login session hash -> (signing in, expires)
+    pre: HashMap<String, (bool, Instant)>,
 }
 
 #[derive(Clone, Default)]
@@ -41,6 +43,61 @@ impl MemoryStore {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.lock().map(|_| ())
+    }
+
+    fn pre_live(g: &mut Inner, hash: &str) -> Option<bool> {
+        match g.pre.get(hash) {
+            Some((signing, exp)) if *exp > Instant::now() => Some(*signing),
+            Some(_) => {
+                g.pre.remove(hash);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub async fn pre_open(&self, hash: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        if Self::pre_live(&mut g, hash) == Some(true) {
+            return Ok(false);
+        }
+        g.pre
+            .insert(hash.to_string(), (false, Instant::now() + ttl));
+        Ok(true)
+    }
+
+    pub async fn pre_state(&self, hash: &str) -> Result<PreState, StoreError> {
+        let mut g = self.lock()?;
+        Ok(match Self::pre_live(&mut g, hash) {
+            None => PreState::Missing,
+            Some(false) => PreState::Anonymous,
+            Some(true) => PreState::SigningIn,
+        })
+    }
+
+    pub async fn pre_sign_in(
+        &self,
+        hash: &str,
+        _user: &str,
+        keep: Duration,
+    ) -> Result<PreState, StoreError> {
+        let mut g = self.lock()?;
+        match Self::pre_live(&mut g, hash) {
+            None => Ok(PreState::Missing),
+            Some(true) => Ok(PreState::SigningIn),
+            Some(false) => {
+                if let Some(e) = g.pre.get_mut(hash) {
+                    e.0 = true;
+                    e.1 = Instant::now() + keep;
+                }
+                Ok(PreState::Anonymous)
+            }
+        }
+    }
+
+    pub async fn pre_drop(&self, hash: &str) -> Result<(), StoreError> {
+        self.lock()?.pre.remove(hash);
+        Ok(())
     }
 
     pub async fn put_challenge(
@@ -610,6 +667,37 @@ impl MemoryStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn a_pre_login_session_signs_in_once_and_never_becomes_anonymous_again() {
+        let s = MemoryStore::new();
+        let ttl = Duration::from_secs(60);
+        assert_eq!(s.pre_state("h").await.unwrap(), PreState::Missing);
+        assert_eq!(
+            s.pre_sign_in("h", "u", ttl).await.unwrap(),
+            PreState::Missing
+        );
+        assert!(s.pre_open("h", ttl).await.unwrap());
+        assert_eq!(s.pre_state("h").await.unwrap(), PreState::Anonymous);
+        assert_eq!(
+            s.pre_sign_in("h", "u", ttl).await.unwrap(),
+            PreState::Anonymous
+        );
+        assert_eq!(
+            s.pre_sign_in("h", "u", ttl).await.unwrap(),
+            PreState::SigningIn
+        );
+        assert!(!s.pre_open("h", ttl).await.unwrap());
+        assert_eq!(s.pre_state("h").await.unwrap(), PreState::SigningIn);
+        s.pre_drop("h").await.unwrap();
+        assert_eq!(s.pre_state("h").await.unwrap(), PreState::Missing);
+        assert!(s.pre_open("h", Duration::ZERO).await.unwrap());
+        assert_eq!(
+            s.pre_state("h").await.unwrap(),
+            PreState::Missing,
+            "expired"
+        );
+    }
 
     #[tokio::test]
     async fn enroll_once_and_accept_each_step_once() {

@@ -27,6 +27,10 @@
 //!   P{users}          zset    user names (score 0): every user who logged in or enrolled,
 //!                             for prefix search by administrators and key re-encryption
 //!   P{audit}          stream  audit trail (trimmed to about admin.audit_max_records)
+//!   P{pl:H}           hash    a pre-login session (`mfa::prelogin`), H the hex session hash
+//!                             (never the session value): state ("anon" or "signing"),
+//!                             user (once signing in); TTL vms.pre_login_ttl, then
+//!                             mfa.challenge_ttl from the sign-in
 //! ```
 
 pub mod memory;
@@ -118,6 +122,17 @@ impl Attempt {
 /// codes from that address are then not refused (nor counted) by the address's limit, only by
 /// the user's own, so one user's typos behind a shared address cannot lock everyone else out.
 pub const KNOWN_PAIR_TTL: Duration = Duration::from_secs(30 * 86400);
+
+/// What the store says about a pre-login session (`mfa::prelogin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreState {
+    /// Nobody is signed in: the session may reach the VMS.
+    Anonymous,
+    /// The VMS said it is signed in; it waits for the MFA step.
+    SigningIn,
+    /// No record (never made, expired, dropped): treated as unapproved.
+    Missing,
+}
 
 /// Limits for failure counting.
 #[derive(Debug, Clone, Copy)]
@@ -299,6 +314,34 @@ impl Store {
     /// Withheld sessions whose challenge expired, each claimed by exactly one caller.
     pub async fn pending_due(&self, now: u64) -> Result<Vec<String>, StoreError> {
         dispatch!(self, s => s.pending_due(now).await)
+    }
+
+    /// Records a pre-login session (by its hex session hash) as anonymous for `ttl`, unless
+    /// it is recorded in another state; true if it is anonymous now.
+    pub async fn pre_open(&self, hash: &str, ttl: Duration) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.pre_open(hash, ttl).await)
+    }
+
+    /// The state of a pre-login session, read from the store itself (never cached).
+    pub async fn pre_state(&self, hash: &str) -> Result<PreState, StoreError> {
+        dispatch!(self, s => s.pre_state(hash).await)
+    }
+
+    /// Switches a pre-login session from anonymous to signing in for `user`, in one step, and
+    /// keeps the record `keep` from now. Returns the state it had: only the caller that gets
+    /// `Anonymous` switched it.
+    pub async fn pre_sign_in(
+        &self,
+        hash: &str,
+        user: &str,
+        keep: Duration,
+    ) -> Result<PreState, StoreError> {
+        dispatch!(self, s => s.pre_sign_in(hash, user, keep).await)
+    }
+
+    /// Forgets a pre-login session: it no longer reaches the VMS.
+    pub async fn pre_drop(&self, hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.pre_drop(hash).await)
     }
 
     /// Notes a login through the gateway: the role it had and the user name for search.

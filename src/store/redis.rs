@@ -34,7 +34,9 @@ use redis::{
 };
 use tokio::sync::Mutex;
 
-use super::{Attempt, Limits, StoreError, UserRecord, key_safe, lock_duration, user_window};
+use super::{
+    Attempt, Limits, PreState, StoreError, UserRecord, key_safe, lock_duration, user_window,
+};
 use crate::config::{Redis as RedisConfig, RedisMode, redact_url};
 use crate::mfa::revocation::Revocation;
 
@@ -136,6 +138,8 @@ struct Scripts {
     replace_if: Script,
     postpone_if: Script,
     decline_if: Script,
+    pre_open: Script,
+    pre_sign_in: Script,
 }
 
 #[derive(Clone)]
@@ -386,6 +390,30 @@ redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'e', ARGV[2])
 return 1
 "#;
 
+// A pre-login session (see `mfa::prelogin`). KEYS: its record. ARGV: ttl ms. Recorded as
+// anonymous unless a record in another state is there (a session signing in is never made
+// anonymous again by a later answer). Returns 1 if anonymous now, 0 if not.
+const PRE_OPEN: &str = r#"
+local s = redis.call('HGET', KEYS[1], 'state')
+if s and s ~= 'anon' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'anon')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"#;
+
+// The VMS said the pre-login session is signed in. KEYS: its record. ARGV: the user (as the
+// VMS reported it, normalised), the ttl ms the record lives from now on (the challenge's).
+// Returns 1 if this call switched it from anonymous, 0 if it was signing in already, -1 if
+// there is no record.
+const PRE_SIGN_IN: &str = r#"
+local s = redis.call('HGET', KEYS[1], 'state')
+if not s then return -1 end
+if s ~= 'anon' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'signing', 'user', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"#;
+
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -432,6 +460,8 @@ impl RedisStore {
                 replace_if: Script::new(REPLACE_IF),
                 postpone_if: Script::new(POSTPONE_IF),
                 decline_if: Script::new(DECLINE_IF),
+                pre_open: Script::new(PRE_OPEN),
+                pre_sign_in: Script::new(PRE_SIGN_IN),
             }),
         }
     }
@@ -1149,6 +1179,54 @@ impl RedisStore {
             .arg("recovery");
         let n = self.durable(Write::Cmd(&cmd)).await?;
         Ok(n > 0)
+    }
+
+    fn pre_key(&self, hash: &str) -> String {
+        format!("{}{{pl:{}}}", self.cfg.key_prefix, key_safe(hash))
+    }
+
+    pub async fn pre_open(&self, hash: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let key = self.pre_key(hash);
+        let mut inv = self.scripts.pre_open.prepare_invoke();
+        inv.key(&key).arg(ms);
+        let n: i64 = self.script(inv).await?;
+        Ok(n == 1)
+    }
+
+    pub async fn pre_state(&self, hash: &str) -> Result<PreState, StoreError> {
+        let s: Option<String> = self
+            .run(redis::cmd("HGET").arg(self.pre_key(hash)).arg("state"))
+            .await?;
+        Ok(match s.as_deref() {
+            None => PreState::Missing,
+            Some("anon") => PreState::Anonymous,
+            Some(_) => PreState::SigningIn,
+        })
+    }
+
+    pub async fn pre_sign_in(
+        &self,
+        hash: &str,
+        user: &str,
+        keep: Duration,
+    ) -> Result<PreState, StoreError> {
+        let ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX).max(1);
+        let key = self.pre_key(hash);
+        let mut inv = self.scripts.pre_sign_in.prepare_invoke();
+        inv.key(&key).arg(user).arg(ms);
+        let n: i64 = self.script(inv).await?;
+        Ok(match n {
+            1 => PreState::Anonymous,
+            0 => PreState::SigningIn,
+            _ => PreState::Missing,
+        })
+    }
+
+    pub async fn pre_drop(&self, hash: &str) -> Result<(), StoreError> {
+        self.run::<i64>(redis::cmd("DEL").arg(self.pre_key(hash)))
+            .await
+            .map(|_| ())
     }
 
     fn pending_key(&self) -> String {
