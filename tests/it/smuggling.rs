@@ -426,10 +426,15 @@ async fn an_allowed_method_and_path_goes_with_connection_close_on_a_connection_n
         searches.last().unwrap().header("transfer-encoding"),
         Some("chunked")
     );
-    // No request of the other client went on a connection that carried a body on a GET.
-    for s in &searches {
+    // No request of the other client went on a connection after it carried a body on a GET
+    // (before it, the connection may have served anyone: that exchange was complete).
+    for (i, s) in seen.iter().enumerate() {
+        if s.target != "/search" {
+            continue;
+        }
         assert!(
-            seen.iter()
+            seen[i + 1..]
+                .iter()
                 .filter(|o| o.conn == s.conn)
                 .all(|o| !o.target.starts_with("/next")),
             "{seen:?}"
