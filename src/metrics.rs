@@ -118,6 +118,25 @@ pub struct Metrics {
     policy_ok: AtomicU64,
     store_up: AtomicU64,
     sign_ins_from_one_address: AtomicU64,
+    /// Facts about the running process that the metrics module cannot know by itself (the
+    /// certificate's expiry, the active key, the policy phase), written by the start-up code.
+    facts: Facts,
+}
+
+/// The writer of [`Metrics::set_facts`].
+#[derive(Default)]
+struct Facts(std::sync::OnceLock<FactWriter>);
+
+type FactWriter = Box<dyn Fn(&mut String) + Send + Sync>;
+
+impl std::fmt::Debug for Facts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Facts(set)"
+        } else {
+            "Facts(unset)"
+        })
+    }
 }
 
 /// Open client connections per worker thread, as `mfa_gateway_worker_connections{worker=N}`.
@@ -280,13 +299,55 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format.
+    /// `mfa_gateway_build_info` and the process's resident memory and open descriptors
+    /// (Linux: read from `/proc/self`; left out where that cannot be read).
+    fn render_process(&self, out: &mut String) -> std::fmt::Result {
+        writeln!(
+            out,
+            "# HELP mfa_gateway_build_info The running version (the value is always 1)."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_build_info gauge")?;
+        writeln!(
+            out,
+            "mfa_gateway_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )?;
+        if let Some(rss) = resident_bytes() {
+            writeln!(
+                out,
+                "# HELP process_resident_memory_bytes Resident memory of the process."
+            )?;
+            writeln!(out, "# TYPE process_resident_memory_bytes gauge")?;
+            writeln!(out, "process_resident_memory_bytes {rss}")?;
+        }
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            writeln!(
+                out,
+                "# HELP process_open_fds Open file descriptors of the process."
+            )?;
+            writeln!(out, "# TYPE process_open_fds gauge")?;
+            writeln!(out, "process_open_fds {}", dir.count())?;
+        }
+        Ok(())
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         let _ = self.render_into(&mut out);
         out
     }
 
+    /// Registers what writes the process's facts (once; later calls are ignored). It is
+    /// called at every scrape and writes whole metric families in the text format.
+    pub fn set_facts(&self, write: impl Fn(&mut String) + Send + Sync + 'static) {
+        let _ = self.facts.0.set(Box::new(write));
+    }
+
     fn render_into(&self, out: &mut String) -> std::fmt::Result {
+        self.render_process(out)?;
+        if let Some(write) = self.facts.0.get() {
+            write(out);
+        }
         writeln!(
             out,
             "# HELP mfa_gateway_requests_total Requests handled, by outcome."
@@ -434,6 +495,14 @@ fn counter(out: &mut String, name: &str, help: &str, v: u64) -> std::fmt::Result
     writeln!(out, "# HELP {name} {help}")?;
     writeln!(out, "# TYPE {name} counter")?;
     writeln!(out, "{name} {v}")
+}
+
+/// Resident memory from `/proc/self/status` (`VmRSS`, in kB).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 #[cfg(test)]

@@ -381,6 +381,12 @@ impl Policy {
             .find(|&start| start > now)
     }
 
+    /// Label of the phase in effect at `now` (its name, or "phase from DATE"); `None` before
+    /// the first phase.
+    pub fn phase_label_at(&self, now: Timestamp) -> Option<String> {
+        self.phase_on(self.today(now)).map(Phase::label)
+    }
+
     /// The phase in effect on `date`: the last one starting on or before it.
     fn phase_on(&self, date: Date) -> Option<&Phase> {
         self.phases.iter().rev().find(|p| p.from <= date)

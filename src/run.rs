@@ -101,6 +101,59 @@ fn demo_key(dir: Option<&std::path::Path>) -> Result<String, StartError> {
     Ok(text)
 }
 
+/// The metric families [`write_facts`] adds to every scrape (checked against the docs and
+/// alert rules by the test suite, and against a running gateway's output).
+pub const FACT_METRICS: [&str; 3] = [
+    "mfa_gateway_cert_not_after_seconds",
+    "mfa_gateway_active_key_info",
+    "mfa_gateway_policy_phase_info",
+];
+
+/// The facts behind `mfa_gateway_cert_not_after_seconds`, `mfa_gateway_active_key_info` and
+/// `mfa_gateway_policy_phase_info`, read at each scrape (a reloaded certificate or policy
+/// shows at once). Key ids and phase names are labels an operator chose; nothing secret.
+fn write_facts(
+    out: &mut String,
+    cert: &ReloadingCert,
+    policy: &LivePolicy,
+    key_id: &str,
+    now: jiff::Timestamp,
+) {
+    use std::fmt::Write as _;
+    let label = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', " ")
+    };
+    if let Some(not_after) = cert.not_after() {
+        let _ = writeln!(
+            out,
+            "# HELP mfa_gateway_cert_not_after_seconds Expiry of the served TLS certificate (Unix time).\n\
+             # TYPE mfa_gateway_cert_not_after_seconds gauge\n\
+             mfa_gateway_cert_not_after_seconds {}",
+            not_after.as_second()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mfa_gateway_active_key_info The key new secrets and approvals are sealed with (the value is always 1).\n\
+         # TYPE mfa_gateway_active_key_info gauge\n\
+         mfa_gateway_active_key_info{{key_id=\"{}\"}} 1",
+        label(key_id)
+    );
+    let phase = policy
+        .current()
+        .phase_label_at(now)
+        .unwrap_or_else(|| "none".to_string());
+    let _ = writeln!(
+        out,
+        "# HELP mfa_gateway_policy_phase_info The policy phase in force (the value is always 1).\n\
+         # TYPE mfa_gateway_policy_phase_info gauge\n\
+         mfa_gateway_policy_phase_info{{phase=\"{}\"}} 1",
+        label(&phase)
+    );
+}
+
 pub fn key_ring(cfg: &Config, demo: bool) -> Result<KeyRing, StartError> {
     key_ring_with(cfg, demo, None)
 }
@@ -195,6 +248,11 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
     )
     .map_err(StartError::Upstream)?;
     policy.set_audit(gateway.audit.clone());
+    gateway.metrics.set_facts({
+        let (cert, policy, clock) = (Arc::clone(&cert), Arc::clone(&policy), opts.clock.clone());
+        let key_id = gateway.keys.active_id().to_string();
+        move |out: &mut String| write_facts(out, &cert, &policy, &key_id, clock.timestamp())
+    });
     gateway
         .revocations
         .poll_once(&store, gateway.clock.unix())

@@ -424,6 +424,38 @@ async fn health_readiness_and_metrics() {
         "{m}"
     );
     assert!(m.contains("mfa_gateway_open_connections"));
+    // What an operator wants on a dashboard: version, certificate expiry, the key and the
+    // policy phase in force, and the process's memory and descriptors.
+    let value = |name: &str| {
+        m.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {m}"))
+    };
+    assert_eq!(
+        value(&format!(
+            "mfa_gateway_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        1.0
+    );
+    let not_after = value("mfa_gateway_cert_not_after_seconds ");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        not_after > now,
+        "the test certificate is valid: {not_after}"
+    );
+    assert_eq!(value("mfa_gateway_active_key_info{key_id=\""), 1.0);
+    assert_eq!(value("mfa_gateway_policy_phase_info{phase=\""), 1.0);
+    assert!(value("process_resident_memory_bytes ") > 1e6);
+    assert!(value("process_open_fds ") >= 3.0);
+    for family in mfa_gateway::run::FACT_METRICS {
+        assert!(m.contains(&format!("# TYPE {family} gauge")), "{family}");
+    }
     assert_eq!(
         c.get(url(&gw, "/.mfa/nope")).send().await.unwrap().status(),
         404
