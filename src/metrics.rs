@@ -97,12 +97,39 @@ const EVENTS: [(MfaEvent, &str); 19] = [
     (MfaEvent::PreLoginHeld, "pre_login_held"),
 ];
 
+/// What a request was, for the latency histogram: the VMS's pages are measured apart from the
+/// gateway's own pages (which include the MFA step's Redis work) and from probes, so neither
+/// hides the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// Forwarded to the VMS (logins included).
+    Proxied,
+    /// The gateway's own pages and API under the reserved prefix.
+    Gateway,
+    /// Health, readiness and metrics.
+    Probe,
+}
+
+impl RequestKind {
+    const ALL: [(RequestKind, &'static str); 3] = [
+        (RequestKind::Proxied, "proxied"),
+        (RequestKind::Gateway, "gateway"),
+        (RequestKind::Probe, "probe"),
+    ];
+}
+
+#[derive(Debug, Default)]
+struct Latency {
+    buckets: [AtomicU64; 14],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: [AtomicU64; 6],
-    latency_buckets: [AtomicU64; 14],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
+    /// Per [`RequestKind`]: bucket counts, count and sum.
+    latency: [Latency; 3],
     upstream_errors_connect: AtomicU64,
     upstream_errors_timeout: AtomicU64,
     upstream_errors_other: AtomicU64,
@@ -196,7 +223,7 @@ impl Metrics {
         m
     }
 
-    pub fn request(&self, outcome: Outcome, elapsed: Duration) {
+    pub fn request(&self, kind: RequestKind, outcome: Outcome, elapsed: Duration) {
         let idx = OUTCOMES
             .iter()
             .position(|(o, _)| *o == outcome)
@@ -204,16 +231,17 @@ impl Metrics {
         if let Some(c) = self.requests.get(idx) {
             c.fetch_add(1, Relaxed);
         }
+        let l = &self.latency[kind as usize];
         let secs = elapsed.as_secs_f64();
         if let Some(b) = BUCKETS
             .iter()
             .position(|le| secs <= *le)
-            .and_then(|i| self.latency_buckets.get(i))
+            .and_then(|i| l.buckets.get(i))
         {
             b.fetch_add(1, Relaxed);
         }
-        self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_micros
+        l.count.fetch_add(1, Relaxed);
+        l.sum_micros
             .fetch_add(elapsed.as_micros().min(u64::MAX as u128) as u64, Relaxed);
     }
 
@@ -365,25 +393,30 @@ impl Metrics {
             "# HELP mfa_gateway_request_duration_seconds Time from request head to response head."
         )?;
         writeln!(out, "# TYPE mfa_gateway_request_duration_seconds histogram")?;
-        let mut cumulative = 0;
-        for (le, c) in BUCKETS.iter().zip(&self.latency_buckets) {
-            cumulative += c.load(Relaxed);
+        for ((_, kind), l) in RequestKind::ALL.iter().zip(&self.latency) {
+            let mut cumulative = 0;
+            for (le, c) in BUCKETS.iter().zip(&l.buckets) {
+                cumulative += c.load(Relaxed);
+                writeln!(
+                    out,
+                    "mfa_gateway_request_duration_seconds_bucket{{kind=\"{kind}\",le=\"{le}\"}} {cumulative}"
+                )?;
+            }
+            let count = l.count.load(Relaxed);
             writeln!(
                 out,
-                "mfa_gateway_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+                "mfa_gateway_request_duration_seconds_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {count}"
+            )?;
+            writeln!(
+                out,
+                "mfa_gateway_request_duration_seconds_sum{{kind=\"{kind}\"}} {}",
+                l.sum_micros.load(Relaxed) as f64 / 1e6
+            )?;
+            writeln!(
+                out,
+                "mfa_gateway_request_duration_seconds_count{{kind=\"{kind}\"}} {count}"
             )?;
         }
-        let count = self.latency_count.load(Relaxed);
-        writeln!(
-            out,
-            "mfa_gateway_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        )?;
-        writeln!(
-            out,
-            "mfa_gateway_request_duration_seconds_sum {}",
-            self.latency_sum_micros.load(Relaxed) as f64 / 1e6
-        )?;
-        writeln!(out, "mfa_gateway_request_duration_seconds_count {count}")?;
         writeln!(
             out,
             "# HELP mfa_gateway_upstream_errors_total Failed upstream requests, by kind."
@@ -512,9 +545,26 @@ mod tests {
     #[test]
     fn renders_counts_and_cumulative_buckets() {
         let m = Metrics::new();
-        m.request(Outcome::Proxied, Duration::from_micros(300));
-        m.request(Outcome::Proxied, Duration::from_millis(3));
-        m.request(Outcome::UpstreamError, Duration::from_secs(20));
+        m.request(
+            RequestKind::Proxied,
+            Outcome::Proxied,
+            Duration::from_micros(300),
+        );
+        m.request(
+            RequestKind::Proxied,
+            Outcome::Proxied,
+            Duration::from_millis(3),
+        );
+        m.request(
+            RequestKind::Proxied,
+            Outcome::UpstreamError,
+            Duration::from_secs(20),
+        );
+        m.request(
+            RequestKind::Probe,
+            Outcome::Gateway,
+            Duration::from_micros(50),
+        );
         m.upstream_failure(UpstreamFailure::Timeout);
         m.connection_opened();
         m.mfa(MfaEvent::Replay);
@@ -524,10 +574,20 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("mfa_gateway_requests_total{outcome=\"upstream_error\"} 1"));
-        assert!(text.contains("mfa_gateway_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
-        assert!(text.contains("mfa_gateway_request_duration_seconds_bucket{le=\"0.005\"} 2"));
-        assert!(text.contains("mfa_gateway_request_duration_seconds_bucket{le=\"10\"} 2"));
-        assert!(text.contains("mfa_gateway_request_duration_seconds_bucket{le=\"+Inf\"} 3"));
+        let bucket = |kind: &str, le: &str, n: u64| {
+            format!(
+                "mfa_gateway_request_duration_seconds_bucket{{kind=\"{kind}\",le=\"{le}\"}} {n}\n"
+            )
+        };
+        assert!(text.contains(&bucket("proxied", "0.0005", 1)), "{text}");
+        assert!(text.contains(&bucket("proxied", "0.005", 2)));
+        assert!(text.contains(&bucket("proxied", "10", 2)));
+        assert!(text.contains(&bucket("proxied", "+Inf", 3)));
+        // The probe is counted apart.
+        assert!(text.contains(&bucket("probe", "0.0005", 1)), "{text}");
+        assert!(text.contains(&bucket("probe", "+Inf", 1)));
+        assert!(text.contains(&bucket("gateway", "+Inf", 0)));
+        assert!(text.contains("mfa_gateway_request_duration_seconds_count{kind=\"proxied\"} 3\n"));
         assert!(text.contains("mfa_gateway_upstream_errors_total{kind=\"timeout\"} 1"));
         assert!(text.contains("mfa_gateway_open_connections 1"));
         assert!(text.contains("mfa_gateway_mfa_events_total{event=\"replay_rejected\"} 1"));

@@ -41,7 +41,7 @@ use hyper::body::Incoming;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::metrics::{MfaEvent, Outcome};
+use crate::metrics::{MfaEvent, Outcome, RequestKind};
 use crate::mfa::approval::{APPROVAL_COOKIE, Approval};
 use crate::mfa::cookies::{self, CHALLENGE_COOKIE};
 use crate::mfa::verified;
@@ -96,6 +96,7 @@ impl Gateway {
         let accept_language = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
         let hsts = hsts::wanted(&req);
         let head = req.method() == http::Method::HEAD;
+        let kind = self.request_kind(req.uri().path());
         let (mut resp, outcome) = match self.route(req, conn, accept_language.as_ref()).await {
             Ok(r) => r,
             Err(e) => {
@@ -121,8 +122,21 @@ impl Gateway {
         if head && outcome != Outcome::Proxied {
             without_body(&mut resp);
         }
-        self.metrics.request(outcome, start.elapsed());
+        self.metrics.request(kind, outcome, start.elapsed());
         resp
+    }
+
+    /// What a request is, for the latency histogram (a path under the reserved prefix is the
+    /// gateway's; its health, readiness and metrics paths are probes).
+    fn request_kind(&self, path: &str) -> RequestKind {
+        let p = &self.paths;
+        if !path.starts_with(p.prefix.as_str()) {
+            RequestKind::Proxied
+        } else if path == p.health || path == p.ready || path == p.metrics {
+            RequestKind::Probe
+        } else {
+            RequestKind::Gateway
+        }
     }
 
     /// The language of the gateway's pages for a request's `Accept-Language`.
