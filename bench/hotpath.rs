@@ -52,7 +52,7 @@ use mfa_gateway::clock::Clock;
 use mfa_gateway::config::{Config, Mode};
 use mfa_gateway::gateway::Gateway;
 use mfa_gateway::live_policy::LivePolicy;
-use mfa_gateway::metrics::Outcome;
+use mfa_gateway::metrics::{Outcome, RequestKind};
 use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
 use mfa_gateway::mfa::cookies;
 use mfa_gateway::policy::MfaState;
@@ -332,8 +332,11 @@ async fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     if body.len() != 1024 {
         return Err(format!("a body of {} bytes from the VMS", body.len()));
     }
-    gw.metrics
-        .request(Outcome::Proxied, Duration::from_micros(250));
+    gw.metrics.request(
+        RequestKind::Proxied,
+        Outcome::Proxied,
+        Duration::from_micros(250),
+    );
     black_box((lang, owned, url_session, login, logout, gate, resp, body));
     Ok(approved)
 }
