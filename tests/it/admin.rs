@@ -1121,3 +1121,98 @@ async fn roles_in_the_admin_section_are_checked_against_the_policy() {
         check("[admin]\n[admin.can_reset]\nmsp = [\"customer\"]\nadministrator = [\"*\"]\n");
     assert!(ok, "{out}");
 }
+
+/// Issue 22, bug 2: a reset or unlock of a user the gateway does not know answers 404 on the
+/// API, the pages and the command line, and creates nothing in the store (before, a record
+/// was created that then showed the user as known).
+#[tokio::test]
+async fn reset_and_unlock_of_an_unknown_user_answer_404_and_create_nothing() {
+    let w = admin_world("2022-02-01T09:00:00Z", "").await;
+    let msp = client(&w.gw);
+    enroll(&msp, &w, "msp").await;
+    let ghost_keys = || async {
+        let keys: Vec<String> = redis_query(w.redis.port, &["KEYS", "*ghost*"])
+            .await
+            .unwrap();
+        keys
+    };
+    let api = client(&w.gw);
+    for (path, body) in [
+        (
+            "/.mfa/admin/api/users/ghost/reset",
+            serde_json::json!({"reason": "typo in the ticket"}),
+        ),
+        ("/.mfa/admin/api/users/ghost/unlock", serde_json::json!({})),
+    ] {
+        let r = api
+            .post(url(&w.gw, path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "unknown user", "{path}");
+    }
+    let r = api
+        .get(url(&w.gw, "/.mfa/admin/api/users/ghost"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "still unknown after the calls");
+    // The pages.
+    let customer = client(&w.gw);
+    enroll(&customer, &w, "customer").await;
+    let html = get_text(&msp, &w.gw, "/.mfa/admin/user?u=customer").await;
+    for path in ["/.mfa/admin/reset", "/.mfa/admin/unlock"] {
+        let r = msp
+            .post(url(&w.gw, path))
+            .form(&[
+                ("csrf", csrf(&html).as_str()),
+                ("user", "ghost"),
+                ("reason", "ticket 3"),
+                ("confirm", "yes"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    // The command line.
+    let cfg = w.gw.dir.join("gateway.toml");
+    for args in [
+        &["reset", "ghost", "--reason", "typo"][..],
+        &["unlock", "ghost"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+            .arg("admin")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("unknown user"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(ghost_keys().await, Vec::<String>::new(), "nothing created");
+    let gw = w.gw.gateway();
+    assert!(!gw.store.user("ghost").await.unwrap().known());
+    // A known user is still reset (and the store's own check agrees).
+    let r = api
+        .post(url(&w.gw, "/.mfa/admin/api/users/customer/unlock"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(gw.store.reset("ghost", 1).await.unwrap(), None);
+    assert_eq!(gw.store.unlock("ghost").await.unwrap(), None);
+    assert_eq!(ghost_keys().await, Vec::<String>::new());
+}
