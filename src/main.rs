@@ -181,7 +181,7 @@ fn main() -> ExitCode {
                     .and_then(|p| {
                         cfg.check_policy_roles(p.roles()).map_err(|e| {
                             mfa_gateway::run::StartError::Policy(format!(
-                                "the [admin] section names unknown roles:\n{e}"
+                                "roles that are not in the policy file:\n{e}"
                             ))
                         })
                     })
