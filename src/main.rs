@@ -74,6 +74,22 @@ enum AdminCommand {
     },
     /// Lift the lock of a user's MFA step.
     Unlock { user: String },
+    /// After Redis was restored from a backup: re-apply the resets, self-service disables
+    /// and phone replacements recorded since TIME (audit export or gateway log), so a
+    /// restore does not bring a disconnected phone back. Exit status 1 if a record could
+    /// not be applied (e.g. its signature does not match).
+    Reapply {
+        /// The backup's time: a date (YYYY-MM-DD, UTC) or Unix seconds. Take it a little
+        /// early: records that no longer apply are skipped.
+        #[arg(long)]
+        since: String,
+        /// Audit export (`audit export`), or the gateway's log (JSON or text); `-`: stdin.
+        #[arg(long)]
+        from: PathBuf,
+        /// Only list what would be re-applied.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// After a key rotation: seal every enrolled TOTP secret again with mfa.active_key, so
     /// older keys protect nothing stored and can leave mfa.keys. Safe while gateways run.
     /// Exit status 1 if some secret does not open (they are listed and left as they are).
@@ -181,7 +197,7 @@ fn main() -> ExitCode {
                     .and_then(|p| {
                         cfg.check_policy_roles(p.roles()).map_err(|e| {
                             mfa_gateway::run::StartError::Policy(format!(
-                                "the [admin] section names unknown roles:\n{e}"
+                                "roles that are not in the policy file:\n{e}"
                             ))
                         })
                     })
@@ -288,7 +304,9 @@ fn with_store(
         Ok(c) => c,
         Err(e) => return fail(format!("{} is not valid:\n{e}", config.display())),
     };
-    init_logging(LogFormat::Text, "warn");
+    // The audit records of these commands also go to the log (stderr), as the gateway's do:
+    // kept outside Redis, so a restore cannot take them back (`admin reapply`).
+    init_logging(LogFormat::Text, "warn,audit=info");
     mfa_gateway::tls::install_crypto_provider();
     match runtime(Some(1)) {
         Ok(rt) => f(cfg, rt),
@@ -361,6 +379,11 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
             })
         }
         AdminCommand::Reseal { dry_run } => return reseal(&cfg, &ops, &actor, dry_run, now).await,
+        AdminCommand::Reapply {
+            since,
+            from,
+            dry_run,
+        } => return reapply(&cfg, &ops, &actor, &since, &from, dry_run, now).await,
         AdminCommand::Unlock { user } => ops.unlock(&norm(&user), &actor, now).await.map(|was| {
             println!(
                 "{} unlocked (was locked: {was}).",
@@ -372,6 +395,59 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+/// `admin reapply`: see `mfa_gateway::admin::reapply`.
+async fn reapply(
+    cfg: &Config,
+    ops: &mfa_gateway::admin::ops::Ops,
+    actor: &mfa_gateway::admin::ops::Actor,
+    since: &str,
+    from: &std::path::Path,
+    dry_run: bool,
+    now: u64,
+) -> ExitCode {
+    use mfa_gateway::admin::reapply;
+    use std::io::Read as _;
+    let since = match parse_since(since) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let keys = match mfa_gateway::run::key_ring(cfg, false) {
+        Ok(k) => k,
+        Err(e) => return fail(format!("the keys are needed to verify the records: {e}")),
+    };
+    let mut text = String::new();
+    let read = if from.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read(from).map(|b| text = String::from_utf8_lossy(&b).into_owned())
+    };
+    if let Err(e) = read {
+        return fail(format!("{}: {e}", from.display()));
+    }
+    let records = reapply::parse_records(&text);
+    let lines = reapply::reapply(ops, records, since, &keys, actor, now, dry_run).await;
+    let (report, ok) = reapply::render(&lines, dry_run);
+    print!("{report}");
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `--since`: a date (YYYY-MM-DD, UTC) or Unix seconds.
+fn parse_since(since: &str) -> Result<u64, String> {
+    if let Ok(n) = since.parse::<u64>() {
+        return Ok(n);
+    }
+    since
+        .parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| u64::try_from(z.timestamp().as_second()).unwrap_or(0))
+        .ok_or_else(|| format!("--since: a date (YYYY-MM-DD) or Unix seconds, not {since:?}"))
 }
 
 /// `admin reseal`: see `mfa_gateway::admin::reseal`.
@@ -525,20 +601,9 @@ async fn audit_export(
     } else {
         None
     };
-    let since = match since.parse::<u64>() {
-        Ok(n) => n,
-        Err(_) => match since
-            .parse::<jiff::civil::Date>()
-            .ok()
-            .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
-        {
-            Some(z) => u64::try_from(z.timestamp().as_second()).unwrap_or(0),
-            None => {
-                return fail(format!(
-                    "--since: a date (YYYY-MM-DD) or Unix seconds, not {since:?}"
-                ));
-            }
-        },
+    let since = match parse_since(since) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     if format != "jsonl" && format != "csv" {
         return fail("--format: jsonl or csv");

@@ -208,9 +208,7 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         tracing::warn!("{w}");
     }
     cfg.check_policy_roles(policy.current().roles())
-        .map_err(|e| {
-            StartError::Policy(format!("the [admin] section names unknown roles:\n{e}"))
-        })?;
+        .map_err(|e| StartError::Policy(format!("roles that are not in the policy file:\n{e}")))?;
     if !cfg.vms.identity_from_vms() {
         tracing::warn!(
             "the VMS reports no user name (vms.role): the name typed at login is trusted; see `check-config`"

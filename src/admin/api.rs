@@ -63,11 +63,13 @@ pub fn token_name(gw: &Gateway, req_headers: &http::HeaderMap) -> Option<String>
     found
 }
 
-/// A refused change: 403 with the reason; a store failure stays an error.
+/// A refused change: 403 with the reason, 404 for an unknown user; a store failure stays an
+/// error.
 fn refused(e: OpError) -> Result<Response<Body>, GatewayError> {
     match e {
         OpError::Store(e) => Err(e.into()),
         OpError::Refused(r) => Ok(error(StatusCode::FORBIDDEN, &r.to_string())),
+        OpError::UnknownUser => Ok(error(StatusCode::NOT_FOUND, "unknown user")),
     }
 }
 

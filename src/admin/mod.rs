@@ -5,5 +5,6 @@
 
 pub mod api;
 pub mod ops;
+pub mod reapply;
 pub mod reseal;
 pub mod web;

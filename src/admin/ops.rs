@@ -87,6 +87,9 @@ impl std::fmt::Display for Refusal {
 pub enum OpError {
     Store(StoreError),
     Refused(Refusal),
+    /// The gateway does not know the user (never logged in through it, never enrolled, never
+    /// reset): nothing was changed, and no record was created.
+    UnknownUser,
 }
 
 impl From<StoreError> for OpError {
@@ -100,6 +103,9 @@ impl std::fmt::Display for OpError {
         match self {
             OpError::Store(e) => e.fmt(f),
             OpError::Refused(r) => write!(f, "refused: {r}"),
+            OpError::UnknownUser => f.write_str(
+                "unknown user: the gateway has no record of this user (check the spelling); nothing was changed",
+            ),
         }
     }
 }
@@ -167,7 +173,7 @@ impl Ops {
                 .filter(|h| crate::auth::crypto::recovery_hash_is_keyed(h))
                 .count(),
             reset_at: r.reset_at,
-            known: r.last_login.is_some() || r.enrolled() || r.reset_at.is_some(),
+            known: r.known(),
         })
     }
 
@@ -237,6 +243,11 @@ impl Ops {
         reason: &str,
         now: u64,
     ) -> Result<bool, OpError> {
+        // An unknown user is refused before anything is written (the revocation below would
+        // otherwise create a record); the delete checks it again in its own atomic step.
+        if !self.store.user(user).await?.known() {
+            return Err(OpError::UnknownUser);
+        }
         self.permit(user, actor, Action::Reset, now).await?;
         // The revocation first (publishing it twice is harmless): if it cannot be published,
         // nothing is deleted and the MSP is told to try again, rather than a secret gone while
@@ -247,7 +258,8 @@ impl Ops {
             return Err(e.into());
         }
         let had = match self.store.reset(user, now).await {
-            Ok(had) => had,
+            Ok(Some(had)) => had,
+            Ok(None) => return Err(OpError::UnknownUser),
             Err(e) => {
                 self.audit_failed_reset(user, actor, reason, now, "stage=delete revoked=true")
                     .await;
@@ -322,8 +334,13 @@ impl Ops {
 
     /// Lifts the lock of the user's MFA step. Returns whether it was locked.
     pub async fn unlock(&self, user: &str, actor: &Actor, now: u64) -> Result<bool, OpError> {
+        if !self.store.user(user).await?.known() && self.store.user_lock(user).await?.is_none() {
+            return Err(OpError::UnknownUser);
+        }
         self.permit(user, actor, Action::Unlock, now).await?;
-        let was = self.store.unlock(user).await?;
+        let Some(was) = self.store.unlock(user).await? else {
+            return Err(OpError::UnknownUser);
+        };
         let mut r = Record::new(Event::Unlocked, now, actor.kind, &actor.name)
             .user(user)
             .detail(if was { "locked=true" } else { "locked=false" });

@@ -235,14 +235,17 @@ impl View<'_> {
         user: &str,
         e: OpError,
     ) -> Result<(Response<Body>, Outcome), GatewayError> {
-        let error = match e {
+        let (error, status) = match e {
             OpError::Store(e) => return Err(e.into()),
-            OpError::Refused(Refusal::OwnAccount) => AdminError::OwnAccount,
-            OpError::Refused(Refusal::Rank { .. }) => AdminError::Outranked,
+            OpError::UnknownUser => (AdminError::UnknownUser, StatusCode::NOT_FOUND),
+            OpError::Refused(Refusal::OwnAccount) => {
+                (AdminError::OwnAccount, StatusCode::FORBIDDEN)
+            }
+            OpError::Refused(Refusal::Rank { .. }) => {
+                (AdminError::Outranked, StatusCode::FORBIDDEN)
+            }
         };
-        let (resp, _) = self
-            .user_page(user, None, Some(error), StatusCode::FORBIDDEN)
-            .await?;
+        let (resp, _) = self.user_page(user, None, Some(error), status).await?;
         Ok((resp, Outcome::Rejected))
     }
 

@@ -686,18 +686,53 @@ impl Config {
     }
 
     /// The second half of validation, once the policy file is read: every role the `[admin]`
-    /// section names (`admin.roles`, `admin.can_reset`, `admin.tokens[].role`) must be one of
-    /// the policy's roles, so that a typo cannot silently give or take away a right.
+    /// section names (`admin.roles`, `admin.can_reset`, `admin.tokens[].role`) and every
+    /// target of `vms.role.map` must be one of the policy's roles, and every role of the
+    /// static role file must map to one (a map entry or a policy role, case-insensitively),
+    /// so that a typo cannot silently give or take away a right, or force users into
+    /// enrollment under `vms.role.unmapped`.
     pub fn check_policy_roles(&self, policy_roles: &[String]) -> Result<(), ConfigErrors> {
         let mut errors = ConfigErrors::default();
+        let listed = policy_roles.join(", ");
+        for (vms_role, role) in &self.vms.role_map {
+            if !policy_roles.iter().any(|r| r == role) {
+                let hint = policy_roles
+                    .iter()
+                    .find(|r| r.eq_ignore_ascii_case(role))
+                    .map(|r| format!("; did you mean {r:?}?"))
+                    .unwrap_or_default();
+                errors.push(
+                    format!("vms.role.map.{vms_role}"),
+                    format!("{role:?} is not a role of the policy file ({listed}){hint}"),
+                );
+            }
+        }
+        if let RoleSource::Static { path, users } = &self.vms.role_source {
+            let mut unmapped: Vec<&str> = users
+                .values()
+                .map(String::as_str)
+                .filter(|v| {
+                    !self.vms.role_map.keys().any(|k| k.eq_ignore_ascii_case(v))
+                        && !policy_roles.iter().any(|r| r.eq_ignore_ascii_case(v))
+                })
+                .collect();
+            unmapped.sort_unstable();
+            unmapped.dedup();
+            for v in unmapped {
+                errors.push(
+                    "vms.role.static_file",
+                    format!(
+                        "{}: the role {v:?} is neither a key of vms.role.map nor a role of the policy file ({listed})",
+                        path.display()
+                    ),
+                );
+            }
+        }
         for (key, role) in &self.admin.role_refs {
             if !policy_roles.iter().any(|r| r == role) {
                 errors.push(
                     key.clone(),
-                    format!(
-                        "{role:?} is not a role of the policy file ({})",
-                        policy_roles.join(", ")
-                    ),
+                    format!("{role:?} is not a role of the policy file ({listed})"),
                 );
             }
         }
@@ -2238,6 +2273,45 @@ file = "policy.toml"
         assert!(cfg.check_policy_roles(&roles).is_ok());
         assert!(!cfg.admin.may_reset("msp", Some("supplier")));
         assert!(!cfg.admin.may_reset("administrator", Some("administrator")));
+    }
+
+    /// Issue 22, bug 3: a role-map target or a static-file role that is not a policy role
+    /// (`Resource = "resources"`) is an error, not users silently sent to enrollment.
+    #[test]
+    fn role_map_targets_and_static_roles_must_be_policy_roles() {
+        let roles = POLICY_ROLES.map(String::from);
+        let mut cfg = with_admin("").unwrap();
+        cfg.vms.role_map = [
+            ("Resource".to_string(), "resources".to_string()),
+            ("Vendor".to_string(), "Supplier".to_string()),
+            ("Staff".to_string(), "customer".to_string()),
+        ]
+        .into();
+        let e = cfg.check_policy_roles(&roles).unwrap_err();
+        let text = e.to_string();
+        let keys: Vec<&str> = e.errors.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["vms.role.map.Resource", "vms.role.map.Vendor"],
+            "{text}"
+        );
+        assert!(text.contains("\"resources\" is not a role"), "{text}");
+        assert!(text.contains("did you mean \"supplier\""), "{text}");
+        cfg.vms.role_map = [("Staff".to_string(), "customer".to_string())].into();
+        assert!(cfg.check_policy_roles(&roles).is_ok());
+        cfg.vms.role_source = RoleSource::Static {
+            path: PathBuf::from("roles.csv"),
+            users: [
+                ("alice".to_string(), "staff".to_string()),
+                ("bob".to_string(), "Supplier".to_string()),
+                ("carol".to_string(), "contracter".to_string()),
+            ]
+            .into(),
+        };
+        let e = cfg.check_policy_roles(&roles).unwrap_err();
+        assert_eq!(e.errors.len(), 1, "{e}");
+        assert_eq!(e.errors[0].0, "vms.role.static_file");
+        assert!(e.errors[0].1.contains("\"contracter\""), "{e}");
     }
 
     #[test]

@@ -531,11 +531,26 @@ async fn decide(
     let ts = gw.clock.timestamp();
     // Several roles (a list in the VMS answer): the strictest applies.
     let mut decision: Option<(String, crate::policy::Decision)> = None;
-    for r in found_roles.iter().filter_map(|r| map_role(gw, r)) {
-        if let Some(d) = policy.decide(&r, ts)
-            && decision
-                .as_ref()
-                .is_none_or(|(_, best)| rank(d.state) > rank(best.state))
+    for vms_role in &found_roles {
+        let mapped = map_role(gw, vms_role);
+        let Some((r, d)) = mapped
+            .clone()
+            .and_then(|r| policy.decide(&r, ts).map(|d| (r, d)))
+        else {
+            // The VMS's role string (no secret), so a missing map entry can be found; cut
+            // short and escaped, as it comes from the VMS.
+            let shown: String = vms_role.chars().take(64).collect();
+            tracing::warn!(
+                user = %user,
+                vms_role = ?shown,
+                mapped_to = mapped.as_deref().unwrap_or("-"),
+                "VMS role not mapped to a policy role (vms.role.map): vms.role.unmapped applies unless another role of the user maps"
+            );
+            continue;
+        };
+        if decision
+            .as_ref()
+            .is_none_or(|(_, best)| rank(d.state) > rank(best.state))
         {
             decision = Some((r, d));
         }

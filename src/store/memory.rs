@@ -355,12 +355,13 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
+    pub async fn unlock(&self, user: &str) -> Result<Option<bool>, StoreError> {
         let mut g = self.lock()?;
         let had = g.counters.remove(&format!("u:{user}:lock")).is_some();
-        g.counters.remove(&format!("u:{user}:fails"));
-        g.counters.remove(&format!("u:{user}:level"));
-        Ok(had)
+        let fails = g.counters.remove(&format!("u:{user}:fails")).is_some();
+        let level = g.counters.remove(&format!("u:{user}:level")).is_some();
+        let known = g.users.get(user).is_some_and(UserRecord::known);
+        Ok((had || fails || level || known).then_some(had || fails || level))
     }
 
     pub async fn postpone_if_unenrolled(&self, user: &str) -> Result<Option<u32>, StoreError> {
@@ -477,15 +478,17 @@ impl MemoryStore {
         Ok(Some(rec.recovery.len()))
     }
 
-    pub async fn reset(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+    pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
         let mut g = self.lock()?;
-        let rec = g.users.entry(user.to_string()).or_default();
+        let Some(rec) = g.users.get_mut(user).filter(|r| r.known()) else {
+            return Ok(None);
+        };
         let had = rec.secret.take().is_some();
         rec.enrolled_at = None;
         rec.last_used = None;
         rec.recovery.clear();
         rec.reset_at = Some(now);
-        Ok(had)
+        Ok(Some(had))
     }
 
     pub async fn replace_secret(
@@ -751,7 +754,7 @@ mod tests {
             ));
         }
         assert!(s.user_lock("u").await.unwrap().is_some());
-        assert!(s.unlock("u").await.unwrap());
+        assert_eq!(s.unlock("u").await.unwrap(), Some(true));
         assert_eq!(s.take_attempt("u", "ip", l).await.unwrap(), free);
         // An unlock starts the escalation again: the next lock is the base length.
         s.take_attempt("u", "ip", l).await.unwrap();

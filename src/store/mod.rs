@@ -74,6 +74,12 @@ impl UserRecord {
     pub fn enrolled(&self) -> bool {
         self.secret.is_some()
     }
+
+    /// Whether the gateway knows the user: logged in through it, enrolled, or reset before.
+    /// Administration acts only on known users and never creates a record.
+    pub fn known(&self) -> bool {
+        self.last_login.is_some() || self.enrolled() || self.reset_at.is_some()
+    }
 }
 
 /// The store's answer to "may one more code be checked?" ([`Store::take_attempt`]).
@@ -271,8 +277,9 @@ impl Store {
         dispatch!(self, s => s.attempt_unused(user, addr, attempt, limits).await)
     }
 
-    /// Removes the lock of a user (MSP unlock).
-    pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
+    /// Removes the lock of a user (MSP unlock): whether there was a lock or a count, or
+    /// `None` (nothing written) if the gateway does not know the user and nothing was there.
+    pub async fn unlock(&self, user: &str) -> Result<Option<bool>, StoreError> {
         dispatch!(self, s => s.unlock(user).await)
     }
 
@@ -372,8 +379,9 @@ impl Store {
     }
 
     /// MSP reset: removes secret and recovery codes and notes the time. True if the user
-    /// was enrolled.
-    pub async fn reset(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+    /// was enrolled; `None` (nothing written, in the same atomic step) if the gateway does
+    /// not know the user ([`UserRecord::known`]).
+    pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
         dispatch!(self, s => s.reset(user, now).await)
     }
 

@@ -128,6 +128,7 @@ struct Scripts {
     reseal: Script,
     accept_step: Script,
     raise_epoch: Script,
+    unlock: Script,
     publish: Script,
     take_user: Script,
     take_addr: Script,
@@ -185,8 +186,14 @@ redis.call('HSET', KEYS[1], 'recovery', table.concat(kept, '\n'))
 return #kept
 "#;
 
-// KEYS: user hash. ARGV: now. Returns 1 if a secret was removed.
+// KEYS: user hash. ARGV: now. Returns 1 if a secret was removed, -1 (nothing written) if
+// the gateway does not know the user (no login, secret or earlier reset): a reset never
+// creates a record.
 const RESET: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'last_login') == 0 and redis.call('HEXISTS', KEYS[1], 'secret') == 0
+   and redis.call('HEXISTS', KEYS[1], 'reset_at') == 0 then
+  return -1
+end
 local had = redis.call('HEXISTS', KEYS[1], 'secret')
 redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery')
 redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
@@ -372,6 +379,18 @@ if n > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 "#;
 
+// KEYS: user hash, lock, fails, level. Deletes the lock and its counts; returns how many of
+// them existed, or -1 (nothing written) if the gateway does not know the user and there is
+// nothing to lift.
+const UNLOCK: &str = r#"
+local n = redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+if n == 0 and redis.call('HEXISTS', KEYS[1], 'last_login') == 0
+   and redis.call('HEXISTS', KEYS[1], 'secret') == 0 and redis.call('HEXISTS', KEYS[1], 'reset_at') == 0 then
+  return -1
+end
+return n
+"#;
+
 // KEYS: user hash. ARGV: floor (the highest epoch the caller has seen in the feed). Sets the
 // user's revocation epoch to one above the larger of the stored one and the floor; returns it.
 const RAISE_EPOCH: &str = r#"
@@ -450,6 +469,7 @@ impl RedisStore {
                 reseal: Script::new(RESEAL),
                 accept_step: Script::new(ACCEPT_STEP),
                 raise_epoch: Script::new(RAISE_EPOCH),
+                unlock: Script::new(UNLOCK),
                 publish: Script::new(PUBLISH),
                 take_user: Script::new(TAKE_USER),
                 take_addr: Script::new(TAKE_ADDR),
@@ -1120,17 +1140,22 @@ impl RedisStore {
             .await
     }
 
-    pub async fn unlock(&self, user: &str) -> Result<bool, StoreError> {
+    pub async fn unlock(&self, user: &str) -> Result<Option<bool>, StoreError> {
         let uk = self.user_key(user);
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(format!("{uk}:lock"))
-            .arg(format!("{uk}:fails"))
-            .arg(format!("{uk}:level"));
+        let mut inv = self.scripts.unlock.prepare_invoke();
+        inv.key(&uk)
+            .key(format!("{uk}:lock"))
+            .key(format!("{uk}:fails"))
+            .key(format!("{uk}:level"));
         // The MSP is told "unlocked": acknowledged by a replica (Sentinel).
         let n = self
-            .durable_as(Write::Cmd(&cmd), |n: &i64| *n != 0, Ack::IfReplicaConnected)
+            .durable_as(
+                Write::Script(inv),
+                |n: &i64| *n > 0,
+                Ack::IfReplicaConnected,
+            )
             .await?;
-        Ok(n > 0)
+        Ok((n >= 0).then_some(n > 0))
     }
 
     pub async fn postpone_if_unenrolled(&self, user: &str) -> Result<Option<u32>, StoreError> {
@@ -1360,11 +1385,11 @@ impl RedisStore {
         Ok(usize::try_from(n).ok())
     }
 
-    pub async fn reset(&self, user: &str, now: u64) -> Result<bool, StoreError> {
+    pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
         let mut inv = self.scripts.reset.prepare_invoke();
         inv.key(self.user_key(user)).arg(now);
         let n = self.durable(Write::Script(inv)).await?;
-        Ok(n == 1)
+        Ok((n >= 0).then_some(n == 1))
     }
 
     pub async fn replace_secret(

@@ -1121,3 +1121,253 @@ async fn roles_in_the_admin_section_are_checked_against_the_policy() {
         check("[admin]\n[admin.can_reset]\nmsp = [\"customer\"]\nadministrator = [\"*\"]\n");
     assert!(ok, "{out}");
 }
+
+/// Issue 22, bug 2: a reset or unlock of a user the gateway does not know answers 404 on the
+/// API, the pages and the command line, and creates nothing in the store (before, a record
+/// was created that then showed the user as known).
+#[tokio::test]
+async fn reset_and_unlock_of_an_unknown_user_answer_404_and_create_nothing() {
+    let w = admin_world("2022-02-01T09:00:00Z", "").await;
+    let msp = client(&w.gw);
+    enroll(&msp, &w, "msp").await;
+    let ghost_keys = || async {
+        let keys: Vec<String> = redis_query(w.redis.port, &["KEYS", "*ghost*"])
+            .await
+            .unwrap();
+        keys
+    };
+    let api = client(&w.gw);
+    for (path, body) in [
+        (
+            "/.mfa/admin/api/users/ghost/reset",
+            serde_json::json!({"reason": "typo in the ticket"}),
+        ),
+        ("/.mfa/admin/api/users/ghost/unlock", serde_json::json!({})),
+    ] {
+        let r = api
+            .post(url(&w.gw, path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "unknown user", "{path}");
+    }
+    let r = api
+        .get(url(&w.gw, "/.mfa/admin/api/users/ghost"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "still unknown after the calls");
+    // The pages.
+    let customer = client(&w.gw);
+    enroll(&customer, &w, "customer").await;
+    let html = get_text(&msp, &w.gw, "/.mfa/admin/user?u=customer").await;
+    for path in ["/.mfa/admin/reset", "/.mfa/admin/unlock"] {
+        let r = msp
+            .post(url(&w.gw, path))
+            .form(&[
+                ("csrf", csrf(&html).as_str()),
+                ("user", "ghost"),
+                ("reason", "ticket 3"),
+                ("confirm", "yes"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    // The command line.
+    let cfg = w.gw.dir.join("gateway.toml");
+    for args in [
+        &["reset", "ghost", "--reason", "typo"][..],
+        &["unlock", "ghost"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+            .arg("admin")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("unknown user"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(ghost_keys().await, Vec::<String>::new(), "nothing created");
+    let gw = w.gw.gateway();
+    assert!(!gw.store.user("ghost").await.unwrap().known());
+    // A known user is still reset (and the store's own check agrees).
+    let r = api
+        .post(url(&w.gw, "/.mfa/admin/api/users/customer/unlock"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(gw.store.reset("ghost", 1).await.unwrap(), None);
+    assert_eq!(gw.store.unlock("ghost").await.unwrap(), None);
+    assert_eq!(ghost_keys().await, Vec::<String>::new());
+}
+
+/// Issue 22: restoring a Redis backup taken before a reset brings the stolen phone back;
+/// `admin reapply` from the audit records kept outside Redis (here an export taken before
+/// the restore) makes the reset hold again, and a second run changes nothing.
+#[tokio::test]
+async fn a_restored_backup_does_not_bring_a_stolen_phone_back_after_reapply() {
+    let w = admin_world("2022-02-01T09:00:00Z", "").await;
+    let customer = client(&w.gw);
+    let stolen = enroll(&customer, &w, "customer").await;
+    // The backup: every key, as DUMP gives it.
+    let rc = redis::Client::open(format!("redis://127.0.0.1:{}", w.redis.port)).unwrap();
+    let mut conn = rc.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut backup: Vec<(String, Vec<u8>)> = Vec::new();
+    for k in keys {
+        let data: Vec<u8> = redis::cmd("DUMP")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        backup.push((k, data));
+    }
+    let backup_at = w.gw.clock.unix();
+    w.gw.clock.advance(600);
+    // The phone is stolen: the MSP resets (API).
+    let api = client(&w.gw);
+    let r = api
+        .post(url(&w.gw, "/.mfa/admin/api/users/customer/reset"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"reason": "phone stolen, ticket 9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The records outside Redis: an export (the log would do as well).
+    let cfg = w.gw.dir.join("gateway.toml");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cfg_s = cfg.to_str().unwrap();
+    let export = cli(&["audit", "export", "--config", cfg_s, "--since", "0"]);
+    assert!(export.status.success());
+    let records = w.gw.dir.join("audit-export.jsonl");
+    std::fs::write(&records, &export.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&export.stdout).contains("\"event\":\"reset\""));
+
+    // Redis is restored from the backup (gateways stopped, as the procedure says).
+    let mut w = w;
+    w.gw.stop().await;
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    for (k, data) in &backup {
+        let _: () = redis::cmd("RESTORE")
+            .arg(k)
+            .arg(0)
+            .arg(data.as_slice())
+            .arg("REPLACE")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let text = w.text.clone();
+    restart_with(&mut w, text).await;
+    // Without the re-apply, the stolen phone signs in again.
+    let thief = client(&w.gw);
+    let r = login(&thief, &w.gw, "customer").await;
+    assert_eq!(location(&r), "/.mfa/verify", "the restored secret is back");
+    w.gw.clock.advance(30);
+    let r = post_code(
+        &thief,
+        &w.gw,
+        "/.mfa/verify",
+        &totp::code_at(&stolen, w.gw.clock.unix()),
+    )
+    .await;
+    assert_eq!(r.status(), 302, "the stolen phone's code works again");
+    assert_eq!(get_status(&thief, &w.gw, "/api/me").await, 200);
+
+    // The re-apply, verified against the configured keys.
+    let since = backup_at.to_string();
+    let from = records.to_str().unwrap();
+    let dry = cli(&[
+        "admin",
+        "--config",
+        cfg_s,
+        "reapply",
+        "--since",
+        &since,
+        "--from",
+        from,
+        "--dry-run",
+    ]);
+    let out = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{out}");
+    assert!(out.contains("reset customer: would re-apply"), "{out}");
+    let run = cli(&[
+        "admin", "--config", cfg_s, "reapply", "--since", &since, "--from", from,
+    ]);
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(run.status.success(), "{out}");
+    assert!(
+        out.contains("reset customer: re-applied (had an app: true)"),
+        "{out}"
+    );
+    // The command's own record is in its log (stderr), not only in Redis.
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("re-applied after a restore"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The reset holds again: the thief's session ends, and a new login must enroll.
+    let mut ended = false;
+    for _ in 0..50 {
+        if get_status(&thief, &w.gw, "/api/me").await == 401 {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the thief's session ended");
+    let again = client(&w.gw);
+    let r = login(&again, &w.gw, "customer").await;
+    assert_eq!(
+        location(&r),
+        "/.mfa/enroll",
+        "the stolen phone is disconnected"
+    );
+    // Twice is once.
+    let run = cli(&[
+        "admin", "--config", cfg_s, "reapply", "--since", &since, "--from", from,
+    ]);
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(run.status.success(), "{out}");
+    assert!(out.contains("skipped: reset again since"), "{out}");
+    // A changed record is not applied.
+    let forged = std::fs::read_to_string(&records)
+        .unwrap()
+        .replace("phone stolen, ticket 9", "forged");
+    std::fs::write(&records, forged).unwrap();
+    let run = cli(&[
+        "admin", "--config", cfg_s, "reapply", "--since", &since, "--from", from,
+    ]);
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(!run.status.success(), "{out}");
+    assert!(
+        out.contains("NOT APPLIED: signature does not match"),
+        "{out}"
+    );
+}
