@@ -291,6 +291,17 @@ pub struct Mfa {
     pub default_language: String,
     pub window: u8,
     pub challenge_ttl: Duration,
+    /// How long the enrollment step of a sign-in waits (installing an app takes longer than
+    /// typing a code).
+    pub enrollment_ttl: Duration,
+    /// How long a user's secret shown at enrollment but not yet confirmed is kept, so a
+    /// sign-in after an expired one shows the same QR code.
+    pub pending_enrollment_ttl: Duration,
+    /// How long a user who said "Not now" to the MFA offer is not asked again.
+    pub offer_quiet_period: Duration,
+    /// Who helps users with a lost phone, as named on users' pages (`None`: "your
+    /// administrator" in the page's language).
+    pub helpdesk_name: Option<String>,
     pub approval_max_age: Duration,
     pub max_failures: u32,
     pub lock_duration: Duration,
@@ -1194,6 +1205,47 @@ impl Validator {
         if !(Duration::from_secs(30)..=Duration::from_secs(3600)).contains(&challenge_ttl) {
             self.errors.push("mfa.challenge_ttl", "between 30s and 1h");
         }
+        let enrollment_ttl = self.duration(
+            "mfa.enrollment_ttl",
+            m.enrollment_ttl,
+            Duration::from_secs(30 * 60).max(challenge_ttl),
+        );
+        if !(challenge_ttl..=Duration::from_secs(2 * 3600)).contains(&enrollment_ttl) {
+            self.errors
+                .push("mfa.enrollment_ttl", "between mfa.challenge_ttl and 2h");
+        }
+        let pending_enrollment_ttl = self.duration(
+            "mfa.pending_enrollment_ttl",
+            m.pending_enrollment_ttl,
+            Duration::from_secs(24 * 3600),
+        );
+        if !(enrollment_ttl..=Duration::from_secs(30 * 24 * 3600)).contains(&pending_enrollment_ttl)
+        {
+            self.errors.push(
+                "mfa.pending_enrollment_ttl",
+                "between mfa.enrollment_ttl and 30d",
+            );
+        }
+        let offer_quiet_period = self.duration(
+            "mfa.offer_quiet_period",
+            m.offer_quiet_period,
+            Duration::from_secs(30 * 24 * 3600),
+        );
+        if offer_quiet_period > Duration::from_secs(366 * 24 * 3600) {
+            self.errors.push(
+                "mfa.offer_quiet_period",
+                "at most 366d (0: ask at every sign-in)",
+            );
+        }
+        let helpdesk_name = m.helpdesk_name.map(|h| h.trim().to_string());
+        if helpdesk_name.as_deref().is_some_and(|h| {
+            h.is_empty() || h.chars().count() > 80 || h.chars().any(char::is_control)
+        }) {
+            self.errors.push(
+                "mfa.helpdesk_name",
+                "1 to 80 characters, no control characters",
+            );
+        }
         Some(Mfa {
             issuer,
             product_name: m.product_name.unwrap_or_else(|| "VMS sign-in".to_string()),
@@ -1202,6 +1254,10 @@ impl Validator {
             default_language,
             window,
             challenge_ttl,
+            enrollment_ttl,
+            pending_enrollment_ttl,
+            offer_quiet_period,
+            helpdesk_name,
             approval_max_age: self.duration(
                 "mfa.approval_max_age",
                 m.approval_max_age,

@@ -101,6 +101,10 @@ pub struct Challenge {
     /// conservative value (any live user revocation ends the approval).
     #[serde(default)]
     pub epoch: u64,
+    /// The pending secret shown is a new one in place of an earlier one that was shown and
+    /// never confirmed: the page tells the user to delete that entry from the app.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_replaced: bool,
 }
 
 /// A fresh random challenge id (what the cookie holds).
@@ -204,6 +208,7 @@ mod tests {
             recovery_codes: None,
             recovery_remaining: None,
             epoch: 4,
+            pending_replaced: false,
         }
     }
 

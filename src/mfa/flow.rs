@@ -119,8 +119,13 @@ pub async fn handle(
                 Step::Verify => verify(ctx, &form).await,
                 Step::Enroll => enroll(ctx, &form).await,
                 Step::Offer => offer(ctx, &form).await,
-                // Both only confirm that the user has read the page.
-                Step::Recovery | Step::Notice => finish(ctx, true).await,
+                // Both only confirm that the user has read the page; "settings" finishes the
+                // sign-in at the self-service page.
+                Step::Recovery | Step::Notice => {
+                    let to = (form.get("action") == Some(pages::FormAction::Settings.as_str()))
+                        .then(|| gw.paths.account.clone());
+                    finish_to(ctx, true, to.as_deref()).await
+                }
             }
         }
         _ => Err(ClientError::MethodNotAllowed.into()),
@@ -204,13 +209,16 @@ fn show(
             branding: &gw.branding,
             form_action: &gw.paths.offer,
             csrf: &csrf,
+            quiet_days: gw.cfg.mfa.offer_quiet_period.as_secs().div_ceil(86_400),
         }),
         Step::Recovery => pages::recovery_codes_page(&pages::RecoveryCodesView {
             lang: ctx.lang,
             branding: &gw.branding,
+            account: &ctx.ch.user,
             codes: ctx.ch.recovery_codes.as_deref().unwrap_or_default(),
             form_action: &gw.paths.recovery,
             csrf: &csrf,
+            to_settings: true,
         }),
         Step::Notice => pages::notice_page(&pages::NoticeView {
             lang: ctx.lang,
@@ -220,9 +228,11 @@ fn show(
             },
             form_action: &gw.paths.notice,
             csrf: &csrf,
+            to_settings: true,
         }),
         Step::Enroll => {
             let secret = pending_secret(ctx.ch.pending_secret.as_deref())?;
+            let required = ctx.ch.state == "enforced";
             enroll_html(
                 gw,
                 ctx.lang,
@@ -231,12 +241,31 @@ fn show(
                 &gw.paths.enroll,
                 &csrf,
                 error,
-                ctx.ch.state == "enforced",
-                ctx.ch.can_postpone,
+                EnrollOpts {
+                    required,
+                    can_postpone: ctx.ch.can_postpone,
+                    replaced: ctx.ch.pending_replaced,
+                    minutes: Some(ctx.ch.expires.saturating_sub(ctx.ch.created).div_ceil(60)),
+                    // Opt-in: the user may change their mind.
+                    cancel: (!required).then_some(pages::Cancel::Form),
+                },
             )?
         }
     };
     Ok(html_page(status, html))
+}
+
+/// What an enrollment page offers besides the pairing itself.
+pub struct EnrollOpts<'a> {
+    /// The role must use MFA.
+    pub required: bool,
+    /// "Not now" is offered.
+    pub can_postpone: bool,
+    /// The secret replaces one shown earlier and never confirmed.
+    pub replaced: bool,
+    /// In a sign-in: the minutes the page stays open.
+    pub minutes: Option<u64>,
+    pub cancel: Option<pages::Cancel<'a>>,
 }
 
 /// The enrollment page for a secret (also used by self-service).
@@ -249,8 +278,7 @@ pub fn enroll_html(
     action: &str,
     csrf: &str,
     error: Option<FormError>,
-    required: bool,
-    can_postpone: bool,
+    opts: EnrollOpts<'_>,
 ) -> Result<String, GatewayError> {
     let uri = totp::otpauth_uri(&gw.cfg.mfa.issuer, user, secret)
         .map_err(|e| InternalError::Other(format!("otpauth uri: {e}")))?;
@@ -265,8 +293,11 @@ pub fn enroll_html(
         form_action: action,
         csrf,
         error,
-        required,
-        can_postpone,
+        required: opts.required,
+        can_postpone: opts.can_postpone,
+        replaced: opts.replaced,
+        minutes: opts.minutes,
+        cancel: opts.cancel,
     }))
 }
 
@@ -311,6 +342,13 @@ async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
 
 async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), GatewayError> {
     let gw = ctx.gw;
+    if form.get("action") == Some(pages::FormAction::Cancel.as_str()) {
+        // Opt-in only: a required role's enrollment has no way out but "Not now" in grace.
+        if ctx.ch.state == "enforced" {
+            return Err(ClientError::Forbidden.into());
+        }
+        return decline(ctx).await;
+    }
     if form.get("action") == Some("postpone") {
         if !ctx.ch.can_postpone {
             return Err(ClientError::Forbidden.into());
@@ -368,28 +406,37 @@ async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), G
     let gw = ctx.gw;
     match form.get("action") {
         Some("setup") => {
+            let (secret, replaced) = super::pending::secret_for(gw, &ctx.ch.user, ctx.now).await?;
             let ch = Challenge {
                 step: Step::Enroll,
-                pending_secret: Some(super::login::new_secret_b64()),
+                pending_secret: Some(secret),
+                pending_replaced: replaced,
+                // The enrollment step's own, longer time.
+                expires: ctx.now + gw.cfg.mfa.enrollment_ttl.as_secs(),
                 ..ctx.ch.clone()
             };
             next_step(&ctx, ch).await
         }
-        Some("postpone") => {
-            if !gw
-                .store
-                .decline_if_unenrolled(&ctx.ch.user, ctx.now)
-                .await?
-            {
-                return ask_for_code(&ctx).await;
-            }
-            gw.audit
-                .record(codes::record(ctx.who(), Event::OfferDeclined))
-                .await;
-            finish(ctx, false).await
-        }
+        Some("postpone") => decline(ctx).await,
         _ => Err(ClientError::BadRequest("unknown action").into()),
     }
+}
+
+/// "Not now" at an offer, or Cancel at the opt-in enrollment it led to: noted (the offer then
+/// stays away for `mfa.offer_quiet_period`) only while the user is still not enrolled.
+async fn decline(ctx: Ctx<'_>) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
+    if !gw
+        .store
+        .decline_if_unenrolled(&ctx.ch.user, ctx.now)
+        .await?
+    {
+        return ask_for_code(&ctx).await;
+    }
+    gw.audit
+        .record(codes::record(ctx.who(), Event::OfferDeclined))
+        .await;
+    finish(ctx, false).await
 }
 
 /// The user turned out to be enrolled (meanwhile, in another session): this challenge asks
@@ -412,7 +459,14 @@ async fn next_step(
     let blob = ch
         .seal(&gw.keys, &ctx.id)
         .map_err(|e| InternalError::Crypto(e.to_string()))?;
-    if !gw.store.replace_challenge(&ctx.key, &blob).await? {
+    // A step with another deadline (the enrollment after an offer) moves the store's expiry,
+    // and the withheld VMS session's, with it; otherwise the expiry stays.
+    let extend = (ch.expires != ctx.ch.expires)
+        .then(|| std::time::Duration::from_secs(ch.expires.saturating_sub(ctx.now).max(1)));
+    if let (Some(_), Some(member)) = (extend, ch.pending_member.as_deref()) {
+        gw.store.pending_add(member, ch.expires).await?;
+    }
+    if !gw.store.replace_challenge(&ctx.key, &blob, extend).await? {
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
     Ok((redirect(step_path(gw, ch.step)), Outcome::Gateway))
@@ -420,12 +474,29 @@ async fn next_step(
 
 /// Claims the challenge (exactly once across instances) and releases the VMS response.
 async fn finish(ctx: Ctx<'_>, mfa_passed: bool) -> Result<(Response<Body>, Outcome), GatewayError> {
+    finish_to(ctx, mfa_passed, None).await
+}
+
+/// [`finish`]; with `to`, the VMS response's cookies (its session, and the approval) are
+/// released on a `303` to that page of the gateway instead of the VMS response itself.
+async fn finish_to(
+    ctx: Ctx<'_>,
+    mfa_passed: bool,
+    to: Option<&str>,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
     let gw = ctx.gw;
     if !gw.store.take_challenge(&ctx.key).await? {
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
     super::sweeper::forget(gw, ctx.ch.pending_member.as_deref()).await;
     let mut resp = super::login::release(gw, &ctx.ch, mfa_passed, ctx.now)?;
+    if let Some(to) = to {
+        let mut r = redirect(to);
+        for c in resp.headers().get_all(SET_COOKIE) {
+            r.headers_mut().append(SET_COOKIE, c.clone());
+        }
+        resp = r;
+    }
     resp.headers_mut()
         .append(SET_COOKIE, cookies::clear_gateway_cookie(CHALLENGE_COOKIE));
     Ok((resp, Outcome::Proxied))

@@ -50,9 +50,6 @@ use crate::metrics::{MfaEvent, Outcome};
 use crate::policy::MfaState;
 use crate::proxy::{ConnInfo, Gate, headers};
 
-/// How long a user who said "not now" to the MFA offer is left alone.
-const OFFER_QUIET_SECS: u64 = 30 * 24 * 3600;
-
 /// A request to a configured login route: read whole, its typed user name taken, forwarded,
 /// and its answer handled by [`new_session`] when it is a successful login.
 pub async fn intercept(
@@ -467,6 +464,7 @@ async fn decide(
         recovery_codes: None,
         recovery_remaining: None,
         epoch: gw.revocations.user_epoch(&user),
+        pending_replaced: false,
     };
     if state == MfaState::None {
         note_login_in_background(gw, &user, &role, now);
@@ -522,7 +520,7 @@ async fn decide(
     } else if state == MfaState::Available {
         let declined_recently = record
             .offer_declined
-            .is_some_and(|t| now.saturating_sub(t) < OFFER_QUIET_SECS);
+            .is_some_and(|t| now.saturating_sub(t) < gw.cfg.mfa.offer_quiet_period.as_secs());
         if gw.cfg.mfa.offer_enrollment && !declined_recently {
             Step::Offer
         } else {
@@ -544,7 +542,19 @@ async fn decide(
         ..base
     };
     if step == Step::Enroll {
-        ch.pending_secret = Some(new_secret_b64());
+        // The same secret as at an earlier, expired enrollment of this user (see `pending`).
+        match super::pending::secret_for(gw, &user, now).await {
+            Ok((secret, replaced)) => {
+                ch.pending_secret = Some(secret);
+                ch.pending_replaced = replaced;
+            }
+            Err(e) => {
+                end.fire();
+                return Err(e);
+            }
+        }
+        // Installing an app and scanning takes longer than typing a code.
+        ch.expires = now + gw.cfg.mfa.enrollment_ttl.as_secs();
     }
     match withhold(gw, ch, session, now).await {
         Ok(r) => Ok((r, Outcome::Withheld)),
@@ -775,14 +785,12 @@ async fn withhold(
     let blob = ch
         .seal(&gw.keys, &id)
         .map_err(|e| InternalError::Crypto(e.to_string()))?;
-    gw.store
-        .put_challenge(&key, &blob, gw.cfg.mfa.challenge_ttl)
-        .await?;
+    let ttl = std::time::Duration::from_secs(ch.expires.saturating_sub(now).max(1));
+    gw.store.put_challenge(&key, &blob, ttl).await?;
     gw.metrics.mfa(match ch.step {
         Step::Enroll => MfaEvent::EnrollmentStarted,
         _ => MfaEvent::ChallengeIssued,
     });
-    let _ = now;
     let target = super::flow::step_path(gw, ch.step);
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SEE_OTHER;
@@ -794,10 +802,11 @@ async fn withhold(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.append(
         SET_COOKIE,
+        // As long as the longest step (an offer may move on to an enrollment).
         cookies::gateway_cookie(
             CHALLENGE_COOKIE,
             &id,
-            Some(gw.cfg.mfa.challenge_ttl),
+            Some(gw.cfg.mfa.enrollment_ttl.max(gw.cfg.mfa.challenge_ttl)),
             cookie::SameSite::Strict,
         ),
     );

@@ -11,6 +11,7 @@ pub mod cookies;
 pub mod flow;
 pub mod login;
 pub mod login_form;
+pub mod pending;
 pub mod revocation;
 pub mod sweeper;
 pub mod verified;
