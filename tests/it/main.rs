@@ -14,6 +14,7 @@ mod faults;
 mod iis;
 mod logs;
 mod mfa_flow;
+mod pages;
 mod proxy;
 mod revocation_order;
 mod scaleout;
