@@ -146,6 +146,7 @@ pub async fn handle(
     if method != Method::POST {
         return Err(ClientError::MethodNotAllowed.into());
     }
+    let headers = req.headers().clone();
     let form = read_form(req).await?;
     if !session_csrf_ok(gw, "account", &ctx.a, form.get("csrf")) {
         return Ok((
@@ -169,8 +170,16 @@ pub async fn handle(
         if record.enrolled() || ctx.state_today() == MfaState::None {
             return Err(ClientError::Forbidden.into());
         }
-        start_pairing(&ctx, None).await?;
-        return Ok((redirect(&p.account_enroll), Outcome::Gateway));
+        let (browser, new_browser) = super::pending::browser_id(&headers);
+        start_pairing(&ctx, None, &browser).await?;
+        let mut resp = redirect(&p.account_enroll);
+        if new_browser {
+            resp.headers_mut().append(
+                http::header::SET_COOKIE,
+                super::pending::browser_cookie(gw, &browser),
+            );
+        }
+        return Ok((resp, Outcome::Gateway));
     }
     if path == p.account_repair || path == p.account_recovery || path == p.account_disable {
         if path == p.account_disable && ctx.state_today() == MfaState::Enforced {
@@ -202,7 +211,7 @@ pub async fn handle(
                 }
             };
         if path == p.account_repair {
-            start_pairing(&ctx, Some(&checked_against)).await?;
+            start_pairing(&ctx, Some(&checked_against), "").await?;
             return Ok((redirect(&p.account_enroll), Outcome::Gateway));
         }
         if path == p.account_recovery {
@@ -326,12 +335,18 @@ fn reapprove(ctx: &Ctx<'_>, epoch: u64, resp: &mut Response<Body>) {
     );
 }
 
-async fn start_pairing(ctx: &Ctx<'_>, replaces: Option<&[u8]>) -> Result<(), GatewayError> {
+/// Starts a pairing: a first set-up shows the user's pending secret for `browser` (see
+/// `pending`), a replacement a secret of its own.
+async fn start_pairing(
+    ctx: &Ctx<'_>,
+    replaces: Option<&[u8]>,
+    browser: &str,
+) -> Result<(), GatewayError> {
     let gw = ctx.gw;
     // A first set-up shows the user's pending secret, as a sign-in would; a new phone gets a
     // secret of its own.
     let (secret, replaced) = match replaces {
-        None => super::pending::secret_for(gw, &ctx.a.user, ctx.now).await?,
+        None => super::pending::secret_for(gw, &ctx.a.user, browser, ctx.now).await?,
         Some(_) => (super::login::new_secret_b64(), false),
     };
     let json = serde_json::to_vec(&Pairing {
@@ -441,8 +456,8 @@ async fn render_page(
     let gw = ctx.gw;
     let r = gw.store.user(&ctx.a.user).await?;
     let state = ctx.state_today();
-    let since = r.enrolled_at.map(fmt_time);
-    let used = r.last_used.map(fmt_time);
+    let since = r.enrolled_at.map(|t| fmt_time(gw, t));
+    let used = r.last_used.map(|t| fmt_time(gw, t));
     let html = pages::account_page(&pages::AccountView {
         lang: ctx.lang,
         branding: &gw.branding,

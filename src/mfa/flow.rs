@@ -78,7 +78,8 @@ pub async fn handle(
     }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let ctx = Ctx {
+    let browser = super::pending::browser_id(req.headers());
+    let mut ctx = Ctx {
         gw,
         lang,
         id,
@@ -102,6 +103,38 @@ pub async fn handle(
         // The page of another step (back button, bookmark): go to the right one.
         return Ok((redirect(step_path(gw, ctx.ch.step)), Outcome::Gateway));
     }
+    // The enrollment's secret: the user's pending one for this browser, taken when the page
+    // is first shown and kept in the challenge from then on.
+    let mut browser_cookie = None;
+    if ctx.ch.step == Step::Enroll && ctx.ch.pending_secret.is_none() {
+        let (secret, replaced) =
+            super::pending::secret_for(gw, &ctx.ch.user, &browser.0, now).await?;
+        ctx.ch.pending_secret = Some(secret);
+        ctx.ch.pending_replaced = replaced;
+        let blob = ctx
+            .ch
+            .seal(&gw.keys, &ctx.id)
+            .map_err(|e| InternalError::Crypto(e.to_string()))?;
+        if !gw.store.replace_challenge(&ctx.key, &blob, None).await? {
+            return Ok((expired(gw, lang), Outcome::Rejected));
+        }
+        if browser.1 {
+            browser_cookie = Some(super::pending::browser_cookie(gw, &browser.0));
+        }
+    }
+    let mut answer = answer(ctx, req, method).await;
+    if let (Ok((resp, _)), Some(c)) = (&mut answer, browser_cookie) {
+        resp.headers_mut().append(SET_COOKIE, c);
+    }
+    answer
+}
+
+async fn answer(
+    ctx: Ctx<'_>,
+    req: Request<Incoming>,
+    method: Method,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
     match method {
         Method::GET | Method::HEAD => Ok((show(&ctx, None, StatusCode::OK)?, Outcome::Gateway)),
         Method::POST => {
@@ -406,11 +439,10 @@ async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), G
     let gw = ctx.gw;
     match form.get("action") {
         Some("setup") => {
-            let (secret, replaced) = super::pending::secret_for(gw, &ctx.ch.user, ctx.now).await?;
             let ch = Challenge {
                 step: Step::Enroll,
-                pending_secret: Some(secret),
-                pending_replaced: replaced,
+                // Taken when the page is shown (see `handle`).
+                pending_secret: None,
                 // The enrollment step's own, longer time.
                 expires: ctx.now + gw.cfg.mfa.enrollment_ttl.as_secs(),
                 ..ctx.ch.clone()

@@ -542,18 +542,9 @@ async fn decide(
         ..base
     };
     if step == Step::Enroll {
-        // The same secret as at an earlier, expired enrollment of this user (see `pending`).
-        match super::pending::secret_for(gw, &user, now).await {
-            Ok((secret, replaced)) => {
-                ch.pending_secret = Some(secret);
-                ch.pending_replaced = replaced;
-            }
-            Err(e) => {
-                end.fire();
-                return Err(e);
-            }
-        }
-        // Installing an app and scanning takes longer than typing a code.
+        // Installing an app and scanning takes longer than typing a code. The secret is the
+        // user's pending one, taken when the page is first shown (it is bound to the browser,
+        // see `pending`).
         ch.expires = now + gw.cfg.mfa.enrollment_ttl.as_secs();
     }
     match withhold(gw, ch, session, now).await {

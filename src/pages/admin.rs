@@ -397,7 +397,12 @@ fn events_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
                             @for e in v.events {
                                 tr role="row" {
                                     td role="cell" { (visible(&e.at)) }
-                                    td role="cell" { (visible(&e.event)) }
+                                    // In words; an id this version does not know (written by a
+                                    // newer one) as it is.
+                                    @match t.event_names.iter().find(|(id, _)| *id == e.event) {
+                                        Some((id, words)) => td role="cell" title=(id) { (words) },
+                                        None => td role="cell" { (visible(&e.event)) },
+                                    }
                                     td role="cell" data-label=(t.col_actor) { (visible(&e.actor)) }
                                     td role="cell" data-label=(t.col_detail) {
                                         (visible(&e.detail))

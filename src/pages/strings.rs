@@ -238,6 +238,8 @@ pub struct AdminText {
     pub unlock_button: &'static str,
     pub events_heading: &'static str,
     pub events_none: &'static str,
+    /// Audit event ids (`audit::Event::as_str`) and what they mean, for the events table.
+    pub event_names: &'static [(&'static str, &'static str)],
     pub col_time: &'static str,
     pub col_event: &'static str,
     pub col_actor: &'static str,
@@ -490,6 +492,35 @@ static EN: Strings = Strings {
         unlock_button: "Unlock",
         events_heading: "Recent MFA events",
         events_none: "No MFA events are recorded for this user.",
+        event_names: &[
+            ("enrolled", "MFA set up"),
+            ("verify_success", "Code accepted"),
+            ("verify_failure", "Wrong code"),
+            ("replay_rejected", "Code used twice, refused"),
+            ("locked", "Code step locked"),
+            ("unlocked", "Lock lifted"),
+            ("reset", "MFA disconnected"),
+            ("reset_failed", "Disconnecting MFA failed"),
+            ("recovery_code_used", "Recovery code used"),
+            ("recovery_codes_issued", "New recovery codes"),
+            ("enrollment_postponed", "Set-up postponed"),
+            ("offer_declined", "Offer declined (Not now)"),
+            ("self_phone_replaced", "Phone replaced by the user"),
+            ("self_mfa_disabled", "MFA turned off by the user"),
+            (
+                "self_change_refused",
+                "Change refused: MFA changed meanwhile",
+            ),
+            ("policy_reloaded", "Policy reloaded"),
+            ("policy_reload_failed", "Policy reload failed"),
+            ("admin_api_call", "Administration API call"),
+            ("admin_access_denied", "Administration access refused"),
+            ("secrets_resealed", "Secrets re-encrypted"),
+            (
+                "identity_mismatch",
+                "Sign-in ended: name differs from the VMS's",
+            ),
+        ],
         col_time: "Time",
         col_event: "Event",
         col_actor: "By",
@@ -757,6 +788,38 @@ static NL: Strings = Strings {
         unlock_button: "Ontgrendelen",
         events_heading: "Recente MFA-gebeurtenissen",
         events_none: "Er zijn geen MFA-gebeurtenissen van deze gebruiker vastgelegd.",
+        event_names: &[
+            ("enrolled", "MFA ingesteld"),
+            ("verify_success", "Code geaccepteerd"),
+            ("verify_failure", "Verkeerde code"),
+            ("replay_rejected", "Code twee keer gebruikt, geweigerd"),
+            ("locked", "Codestap geblokkeerd"),
+            ("unlocked", "Blokkering opgeheven"),
+            ("reset", "MFA losgekoppeld"),
+            ("reset_failed", "MFA loskoppelen mislukt"),
+            ("recovery_code_used", "Herstelcode gebruikt"),
+            ("recovery_codes_issued", "Nieuwe herstelcodes"),
+            ("enrollment_postponed", "Instellen uitgesteld"),
+            ("offer_declined", "Aanbod afgeslagen (Niet nu)"),
+            (
+                "self_phone_replaced",
+                "Telefoon vervangen door de gebruiker",
+            ),
+            ("self_mfa_disabled", "MFA uitgezet door de gebruiker"),
+            (
+                "self_change_refused",
+                "Wijziging geweigerd: MFA was intussen gewijzigd",
+            ),
+            ("policy_reloaded", "Beleid opnieuw geladen"),
+            ("policy_reload_failed", "Beleid laden mislukt"),
+            ("admin_api_call", "Aanroep van de beheer-API"),
+            ("admin_access_denied", "Beheertoegang geweigerd"),
+            ("secrets_resealed", "Geheimen opnieuw versleuteld"),
+            (
+                "identity_mismatch",
+                "Inloggen beëindigd: naam wijkt af van die in het VMS",
+            ),
+        ],
         col_time: "Tijdstip",
         col_event: "Gebeurtenis",
         col_actor: "Door",
@@ -994,6 +1057,7 @@ mod tests {
             m.error_unknown_user,
         ]);
         v.extend(m.reset_effects);
+        v.extend(m.event_names.iter().map(|(_, words)| *words));
         for t in [
             &e.bad_request,
             &e.forbidden,
@@ -1074,6 +1138,20 @@ mod tests {
             ] {
                 assert!(text.contains(placeholder), "{lang:?}: {text}");
             }
+        }
+    }
+
+    #[test]
+    fn every_audit_event_has_words_in_both_languages() {
+        for lang in [Lang::En, Lang::Nl] {
+            let names = strings(lang).admin.event_names;
+            for id in crate::audit::Event::ALL.map(|e| e.as_str()) {
+                assert!(
+                    names.iter().any(|(n, _)| *n == id),
+                    "{lang:?}: no words for {id}"
+                );
+            }
+            assert_eq!(names.len(), crate::audit::Event::ALL.len());
         }
     }
 

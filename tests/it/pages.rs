@@ -37,11 +37,10 @@ async fn an_expired_enrollment_comes_back_with_the_same_secret_until_confirmed()
     // The enrollment step outlasts a code challenge (5 minutes)...
     w.gw.clock.advance(301);
     assert_eq!(get_status(&c, &w.gw, "/.mfa/enroll").await, 200);
-    // ...and when it does expire, the next sign-in shows the same secret.
+    // ...and when it does expire, the next sign-in in this browser shows the same secret.
     w.gw.clock.advance(1500);
     assert_eq!(get_status(&c, &w.gw, "/.mfa/enroll").await, 403);
-    let c2 = client(&w.gw);
-    let again = enroll_page(&c2, &w, "msp").await;
+    let again = enroll_page(&c, &w, "msp").await;
     assert_eq!(
         pairing_secret(&again),
         secret,
@@ -64,15 +63,18 @@ async fn an_expired_enrollment_comes_back_with_the_same_secret_until_confirmed()
         "pending for a day: {ttl}"
     );
 
-    // Once it is gone (its day passed), a new one is shown, with the advice to delete the
-    // earlier entry.
-    let _: i64 = redis_query(port, &["DEL", &pending_key("msp")])
-        .await
-        .unwrap();
-    let c3 = client(&w.gw);
-    let third = enroll_page(&c3, &w, "msp").await;
+    // Another browser (someone with the password alone) is never shown that secret: it gets
+    // one of its own, which replaces it.
+    let other = client(&w.gw);
+    let theirs = enroll_page(&other, &w, "msp").await;
+    let theirs = pairing_secret(&theirs);
+    assert_ne!(theirs, secret);
+    // So the owner's browser is shown a new one too, with the advice to delete the earlier
+    // entry.
+    let third = enroll_page(&c, &w, "msp").await;
     let new_secret = pairing_secret(&third);
     assert_ne!(new_secret, secret);
+    assert_ne!(new_secret, theirs);
     assert!(third.contains(
         "Added an earlier code for this account to your app? Delete that entry and scan this one"
     ));
@@ -82,18 +84,18 @@ async fn an_expired_enrollment_comes_back_with_the_same_secret_until_confirmed()
     let old_code = totp::code_at(&secret, w.gw.clock.unix());
     let new_code = totp::code_at(&new_secret, w.gw.clock.unix());
     if old_code != new_code {
-        let r = post_code(&c3, &w.gw, "/.mfa/enroll", &old_code).await;
+        let r = post_code(&c, &w.gw, "/.mfa/enroll", &old_code).await;
         assert_eq!(r.status(), 200);
         assert!(!sets_vms_session(&r));
     }
     let r = post_form(
-        &c3,
+        &c,
         &w.gw,
         "/.mfa/enroll",
         &[("csrf", csrf(&third).as_str()), ("code", new_code.as_str())],
     )
     .await;
-    let r = through_recovery_codes(&c3, &w.gw, r).await;
+    let r = through_recovery_codes(&c, &w.gw, r).await;
     assert_eq!(r.status(), 302);
     assert!(sets_vms_session(&r));
     let exists: i64 = redis_query(port, &["EXISTS", &pending_key("msp")])
