@@ -347,6 +347,7 @@ pub fn check_error(c: Check) -> (FormError, StatusCode) {
     match c {
         Check::Locked { minutes } => (FormError::Locked { minutes }, StatusCode::TOO_MANY_REQUESTS),
         Check::Format => (FormError::CodeFormat, StatusCode::OK),
+        Check::WrongLeft { left } => (FormError::WrongCodeLeft { left }, StatusCode::OK),
         _ => (FormError::WrongCode, StatusCode::OK),
     }
 }

@@ -538,6 +538,11 @@ impl MemoryStore {
         Ok(names)
     }
 
+    pub async fn user_failures(&self, user: &str) -> Result<u32, StoreError> {
+        let g = self.lock()?;
+        Ok(Self::counter(&g, &format!("u:{user}:fails")).map_or(0, |(n, _)| n))
+    }
+
     pub async fn user_lock(&self, user: &str) -> Result<Option<Duration>, StoreError> {
         let g = self.lock()?;
         let now = Instant::now();

@@ -403,6 +403,12 @@ impl Store {
         dispatch!(self, s => s.search_users(prefix, limit).await)
     }
 
+    /// The user's attempts counted since the last right code or lock (for telling the user
+    /// how many are left; the limit itself is kept by [`Store::take_attempt`]).
+    pub async fn user_failures(&self, user: &str) -> Result<u32, StoreError> {
+        dispatch!(self, s => s.user_failures(user).await)
+    }
+
     /// Remaining lock of the user's MFA step.
     pub async fn user_lock(&self, user: &str) -> Result<Option<Duration>, StoreError> {
         dispatch!(self, s => s.user_lock(user).await)

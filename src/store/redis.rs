@@ -1267,6 +1267,13 @@ impl RedisStore {
         self.run(&cmd).await
     }
 
+    pub async fn user_failures(&self, user: &str) -> Result<u32, StoreError> {
+        let n: Option<u32> = self
+            .run(redis::cmd("GET").arg(format!("{}:fails", self.user_key(user))))
+            .await?;
+        Ok(n.unwrap_or(0))
+    }
+
     pub async fn user_lock(&self, user: &str) -> Result<Option<Duration>, StoreError> {
         let ms: i64 = self
             .run(redis::cmd("PTTL").arg(format!("{}:lock", self.user_key(user))))

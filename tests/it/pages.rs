@@ -315,10 +315,20 @@ async fn code_messages_say_the_format_the_lock_and_who_helps() {
     let secret = pairing_secret(&page);
     let good = totp::code_at(&secret, w.gw.clock.unix());
     let wrong = if good == "123456" { "654321" } else { "123456" };
+    // The last tries are counted down before the lock.
     let r = post_code(&c, &w.gw, "/.mfa/enroll", wrong).await;
-    assert!(r.text().await.unwrap().contains("That code didn't work."));
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("That code didn't work. 2 more tries, then the code step locks for a while."),
+        "{page}"
+    );
     let r = post_code(&c, &w.gw, "/.mfa/enroll", wrong).await;
-    assert!(r.text().await.unwrap().contains("That code didn't work."));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("That code didn't work. One more try, then the code step locks for a while.")
+    );
     let r = post_code(&c, &w.gw, "/.mfa/enroll", wrong).await;
     assert_eq!(r.status(), 429);
     let page = r.text().await.unwrap();
@@ -336,4 +346,41 @@ async fn code_messages_say_the_format_the_lock_and_who_helps() {
     let nl = r.text().await.unwrap();
     assert!(nl.contains("Lukt het scannen niet?"));
     assert!(nl.contains("Toevoegen aan authenticator-app"));
+}
+
+#[tokio::test]
+async fn times_are_local_and_audit_events_are_words_on_the_admin_pages() {
+    // The policy's zone is Europe/Amsterdam: 09:00 UTC is 10:00 CET.
+    let w = world("2022-02-01T09:00:00Z", "").await;
+    let customer = client(&w.gw);
+    crate::mfa_flow::enroll(&customer, &w, "customer").await;
+    let account = get_text(&customer, &w.gw, "/.mfa/account").await;
+    assert!(
+        account.contains("<dt>Set up on</dt><dd>2022-02-01 10:00 CET</dd>"),
+        "{account}"
+    );
+    assert!(!account.contains("UTC"));
+    let msp = client(&w.gw);
+    crate::mfa_flow::enroll(&msp, &w, "msp").await;
+    let search = get_text(&msp, &w.gw, "/.mfa/admin/?q=cust").await;
+    assert!(search.contains(r#"<a href="/.mfa/account">Your MFA settings</a>"#));
+    let page = get_text(&msp, &w.gw, "/.mfa/admin/user?u=customer").await;
+    assert!(page.contains(r#"<a href="/.mfa/account">Your MFA settings</a>"#));
+    assert!(
+        page.contains(r#"<td role="cell" title="enrolled">MFA set up</td>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"title="recovery_codes_issued">New recovery codes</td>"#));
+    assert!(page.contains("2022-02-01 10:00 CET"));
+    assert!(!page.contains(">enrolled<"));
+    let nl = msp
+        .get(url(&w.gw, "/.mfa/admin/user?u=customer"))
+        .header("accept-language", "nl")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(nl.contains(r#"title="enrolled">MFA ingesteld</td>"#));
 }
