@@ -167,7 +167,11 @@ fn state(v: &AccountView<'_>, t: &AccountText) -> Markup {
         (false, _) => html! { (t.optional) },
     };
     html! {
-        p { strong { (if v.enrolled { t.state_on } else { t.state_off }) } }
+        // Where MFA is not used, "off" would suggest it could be turned on: the policy line
+        // below says it all.
+        @if v.enrolled || !v.not_used {
+            p { strong { (if v.enrolled { t.state_on } else { t.state_off }) } }
+        }
         @if v.enrolled {
             dl class="facts" {
                 @if let Some(since) = v.enrolled_since {
@@ -363,6 +367,7 @@ mod tests {
             page.contains("MFA is not used for your role, so there is nothing to set up here.")
         );
         assert!(!page.contains("optional"));
+        assert!(!page.contains("MFA is off"));
         assert!(form_to(&page, "/.mfa/account/setup").is_none());
         assert_eq!(page.matches("<form ").count(), 0);
     }
