@@ -14,7 +14,9 @@
 //!
 //! Wording follows the VMS announcement: "MFA", "authenticator app", "pairing code"
 //! ("koppelcode") and "login code" ("inlogcode"); lost phones are handled by the MSP. The
-//! Dutch text addresses the reader as "je". "6‑digit" is written with a non-breaking hyphen
+//! Dutch text addresses the reader as "je" and keeps "MFA" as the announcement does, saying
+//! once where it is explained that it is the "tweestapsverificatie" people know from DigiD and
+//! their bank. "6‑digit" is written with a non-breaking hyphen
 //! (U+2011) so a narrow screen never splits it across two lines.
 
 use super::lang::Lang;
@@ -606,10 +608,12 @@ static NL: Strings = Strings {
     },
     enroll: EnrollText {
         title: "MFA instellen voor je account",
-        required: "Je organisatie vereist multi-factor authenticatie (MFA) voor je account. \
-                   Je stelt het één keer in; dat duurt ongeveer twee minuten.",
-        optional: "Multi-factor authenticatie (MFA) is voor jouw account niet verplicht, maar \
-                   wel aan te raden. Instellen duurt ongeveer twee minuten.",
+        required: "Je organisatie vereist multifactorauthenticatie (MFA, ook wel \
+                   tweestapsverificatie) voor je account. Je stelt het één keer in; dat duurt \
+                   ongeveer twee minuten.",
+        optional: "Multifactorauthenticatie (MFA, ook wel tweestapsverificatie) is voor jouw \
+                   account niet verplicht, maar wel aan te raden. Instellen duurt ongeveer twee \
+                   minuten.",
         step_install: "Installeer een authenticator-app op je telefoon, bijvoorbeeld Microsoft \
                        Authenticator, Google Authenticator, Salesforce Authenticator, Authy of \
                        LastPass Authenticator. Je vindt ze in de App Store en de Play Store.",
@@ -663,9 +667,10 @@ static NL: Strings = Strings {
     },
     offer: OfferText {
         title: "Beveilig je account met MFA",
-        explain: "Multi-factor authenticatie (MFA) voegt een tweede stap toe aan het inloggen: \
-                  naast je wachtwoord vul je een code in uit een app op je telefoon. Ook als \
-                  iemand je wachtwoord kent, komt die niet in je account.",
+        explain: "Multifactorauthenticatie (MFA) voegt een tweede stap toe aan het inloggen, \
+                  zoals je dat kent van tweestapsverificatie bij DigiD of je bank: naast je \
+                  wachtwoord vul je een code in uit een app op je telefoon. Ook als iemand je \
+                  wachtwoord kent, komt die niet in je account.",
         optional: "MFA is voor jouw account niet verplicht. Instellen duurt ongeveer twee minuten.",
         set_up_now: "Nu instellen",
         later_hint_next: "Kies je \u{2018}Niet nu\u{2019}, dan vragen we het de volgende keer \
