@@ -1875,6 +1875,53 @@ file = "policy.toml"
     }
 
     #[test]
+    fn enrollment_times_quiet_period_and_helpdesk_are_checked() {
+        let key = crate::auth::crypto::generate_key_material();
+        let text = |mfa: &str| {
+            format!(
+                "version = 1\n[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+                 [redis]\nurl = \"redis://127.0.0.1:9/0\"\n[mfa]\nactive_key = \"k1\"\n\
+                 keys = [{{ id = \"k1\", value = \"{key}\" }}]\n{mfa}\n[vms]\nsession_cookies = [\"S\"]\n\
+                 [[vms.login]]\nmethod = \"POST\"\npath = \"/login\"\nusername_field = \"u\"\n\
+                 [vms.role]\nsource = \"header\"\nheader = \"X-VMS-Role\"\n[policy]\nfile = \"policy.toml\"\n"
+            )
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
+        let errors = |mfa: &str| {
+            Config::from_toml(&text(mfa), &path, Mode::Demo)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = errors("challenge_ttl = \"10m\"\nenrollment_ttl = \"5m\"");
+        assert!(
+            e.contains("mfa.enrollment_ttl: between mfa.challenge_ttl and 2h"),
+            "{e}"
+        );
+        let e = errors("pending_enrollment_ttl = \"60d\"");
+        assert!(e.contains("mfa.pending_enrollment_ttl"), "{e}");
+        let e = errors("offer_quiet_period = \"400d\"");
+        assert!(e.contains("mfa.offer_quiet_period"), "{e}");
+        let e = errors("helpdesk_name = \"  \"");
+        assert!(e.contains("mfa.helpdesk_name"), "{e}");
+        let e = errors("helpdesk_name = \"desk\\u001b[31m\"");
+        assert!(e.contains("mfa.helpdesk_name"), "{e}");
+        let cfg = Config::from_toml(&text(""), &path, Mode::Demo).unwrap();
+        assert_eq!(cfg.mfa.enrollment_ttl, Duration::from_secs(1800));
+        assert_eq!(cfg.mfa.pending_enrollment_ttl, Duration::from_secs(86400));
+        assert_eq!(cfg.mfa.offer_quiet_period, Duration::from_secs(30 * 86400));
+        assert_eq!(cfg.mfa.helpdesk_name, None);
+        let cfg = Config::from_toml(
+            &text("helpdesk_name = \" Acme Servicedesk \"\noffer_quiet_period = \"0s\""),
+            &path,
+            Mode::Demo,
+        )
+        .unwrap();
+        assert_eq!(cfg.mfa.helpdesk_name.as_deref(), Some("Acme Servicedesk"));
+        assert_eq!(cfg.mfa.offer_quiet_period, Duration::ZERO);
+    }
+
+    #[test]
     fn allow_body_on_takes_methods_without_a_body_and_exact_paths() {
         let cfg = with_vms(
             r#"allow_body_on = [{ method = "delete", path = "/api/items" }, { method = "GET", path = "/search" }]"#,
