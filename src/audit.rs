@@ -65,6 +65,31 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every event, for the administration pages' words and the tests.
+    pub const ALL: [Event; 21] = [
+        Event::Enrolled,
+        Event::VerifySuccess,
+        Event::VerifyFailure,
+        Event::ReplayRejected,
+        Event::Locked,
+        Event::Unlocked,
+        Event::Reset,
+        Event::ResetFailed,
+        Event::RecoveryCodeUsed,
+        Event::RecoveryCodesIssued,
+        Event::EnrollmentPostponed,
+        Event::OfferDeclined,
+        Event::SelfPhoneReplaced,
+        Event::SelfMfaDisabled,
+        Event::SelfChangeRefused,
+        Event::PolicyReloaded,
+        Event::PolicyReloadFailed,
+        Event::AdminApiCall,
+        Event::AdminAccessDenied,
+        Event::SecretsResealed,
+        Event::IdentityMismatch,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Event::Enrolled => "enrolled",

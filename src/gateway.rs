@@ -105,6 +105,7 @@ impl Gateway {
             product_name: cfg.mfa.product_name.clone(),
             logo_data_uri: cfg.mfa.logo_data_uri.clone(),
             support_text: cfg.mfa.support_text.clone(),
+            helpdesk_name: cfg.mfa.helpdesk_name.clone(),
         };
         let default_lang = if cfg.mfa.default_language == "nl" {
             Lang::Nl

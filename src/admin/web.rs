@@ -21,11 +21,10 @@ use crate::mfa::flow::{read_form, redirect};
 use crate::pages::{self, AdminError, AdminEvent, AdminMessage, Lang};
 use crate::proxy::{ConnInfo, Gate, html_page};
 
-/// Formats Unix seconds for people: `2026-11-27 14:03 UTC`.
-pub fn fmt_time(t: u64) -> String {
-    jiff::Timestamp::from_second(i64::try_from(t).unwrap_or(0))
-        .map(|ts| ts.strftime("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
+/// Formats Unix seconds for people, in the policy's time zone (the one its dates are read
+/// in, so users and administrators see the times of their own clocks): `2026-11-27 15:03 CET`.
+pub fn fmt_time(gw: &Gateway, t: u64) -> String {
+    gw.policy.current().local_time(t)
 }
 
 /// A CSRF token bound to a signed-in session and a purpose.
@@ -117,6 +116,7 @@ pub async fn handle(
             lang,
             branding: &gw.branding,
             admin: &admin.user,
+            account_link: &gw.paths.account,
             query: q,
             results: &results,
             search_action: &p.admin,
@@ -284,7 +284,7 @@ impl View<'_> {
             .await
             .into_iter()
             .map(|r| AdminEvent {
-                at: fmt_time(r.ts),
+                at: fmt_time(gw, r.ts),
                 event: r.event.as_str().to_string(),
                 actor: r.actor.clone(),
                 detail: [r.reason.clone(), r.detail.clone(), r.client.clone()]
@@ -294,9 +294,9 @@ impl View<'_> {
                     .join("; "),
             })
             .collect();
-        let enrolled_since = s.enrolled_at.map(fmt_time);
-        let last_used = s.last_used.map(fmt_time);
-        let locked_until = s.locked_for_secs.map(|secs| fmt_time(now + secs));
+        let enrolled_since = s.enrolled_at.map(|t| fmt_time(gw, t));
+        let last_used = s.last_used.map(|t| fmt_time(gw, t));
+        let locked_until = s.locked_for_secs.map(|secs| fmt_time(gw, now + secs));
         let error = if !s.known && error.is_none() && !user.is_empty() {
             Some(AdminError::UnknownUser)
         } else {
@@ -315,6 +315,7 @@ impl View<'_> {
             lang,
             branding: &gw.branding,
             admin: &admin.user,
+            account_link: &gw.paths.account,
             user,
             enrolled: s.enrolled,
             enrolled_since: enrolled_since.as_deref(),

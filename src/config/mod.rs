@@ -355,6 +355,17 @@ pub struct Mfa {
     pub default_language: String,
     pub window: u8,
     pub challenge_ttl: Duration,
+    /// How long the enrollment step of a sign-in waits (installing an app takes longer than
+    /// typing a code).
+    pub enrollment_ttl: Duration,
+    /// How long a user's secret shown at enrollment but not yet confirmed is kept, so a
+    /// sign-in after an expired one shows the same QR code.
+    pub pending_enrollment_ttl: Duration,
+    /// How long a user who said "Not now" to the MFA offer is not asked again.
+    pub offer_quiet_period: Duration,
+    /// Who helps users with a lost phone, as named on users' pages (`None`: "your
+    /// administrator" in the page's language).
+    pub helpdesk_name: Option<String>,
     pub approval_max_age: Duration,
     pub max_failures: u32,
     pub lock_duration: Duration,
@@ -1420,6 +1431,47 @@ impl Validator {
         if !(Duration::from_secs(30)..=Duration::from_secs(3600)).contains(&challenge_ttl) {
             self.errors.push("mfa.challenge_ttl", "between 30s and 1h");
         }
+        let enrollment_ttl = self.duration(
+            "mfa.enrollment_ttl",
+            m.enrollment_ttl,
+            Duration::from_secs(30 * 60).max(challenge_ttl),
+        );
+        if !(challenge_ttl..=Duration::from_secs(2 * 3600)).contains(&enrollment_ttl) {
+            self.errors
+                .push("mfa.enrollment_ttl", "between mfa.challenge_ttl and 2h");
+        }
+        let pending_enrollment_ttl = self.duration(
+            "mfa.pending_enrollment_ttl",
+            m.pending_enrollment_ttl,
+            Duration::from_secs(24 * 3600),
+        );
+        if !(enrollment_ttl..=Duration::from_secs(30 * 24 * 3600)).contains(&pending_enrollment_ttl)
+        {
+            self.errors.push(
+                "mfa.pending_enrollment_ttl",
+                "between mfa.enrollment_ttl and 30d",
+            );
+        }
+        let offer_quiet_period = self.duration(
+            "mfa.offer_quiet_period",
+            m.offer_quiet_period,
+            Duration::from_secs(30 * 24 * 3600),
+        );
+        if offer_quiet_period > Duration::from_secs(366 * 24 * 3600) {
+            self.errors.push(
+                "mfa.offer_quiet_period",
+                "at most 366d (0: ask at every sign-in)",
+            );
+        }
+        let helpdesk_name = m.helpdesk_name.map(|h| h.trim().to_string());
+        if helpdesk_name.as_deref().is_some_and(|h| {
+            h.is_empty() || h.chars().count() > 80 || h.chars().any(char::is_control)
+        }) {
+            self.errors.push(
+                "mfa.helpdesk_name",
+                "1 to 80 characters, no control characters",
+            );
+        }
         Some(Mfa {
             issuer,
             product_name: m.product_name.unwrap_or_else(|| "VMS sign-in".to_string()),
@@ -1428,6 +1480,10 @@ impl Validator {
             default_language,
             window,
             challenge_ttl,
+            enrollment_ttl,
+            pending_enrollment_ttl,
+            offer_quiet_period,
+            helpdesk_name,
             approval_max_age: self.duration(
                 "mfa.approval_max_age",
                 m.approval_max_age,
@@ -2352,6 +2408,53 @@ tokens = [{{ name = "desk", sha256 = "{hash}", role = "superuser" }}]"#
         assert_eq!(cfg.admin.tokens[0].role, "msp");
         let e = with_admin(r#"can_reset = { msp = "customer" }"#).unwrap_err();
         assert!(!e.errors.is_empty());
+    }
+
+    #[test]
+    fn enrollment_times_quiet_period_and_helpdesk_are_checked() {
+        let key = crate::auth::crypto::generate_key_material();
+        let text = |mfa: &str| {
+            format!(
+                "version = 1\n[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+                 [redis]\nurl = \"redis://127.0.0.1:9/0\"\n[mfa]\nactive_key = \"k1\"\n\
+                 keys = [{{ id = \"k1\", value = \"{key}\" }}]\n{mfa}\n[vms]\nsession_cookies = [\"S\"]\n\
+                 [[vms.login]]\nmethod = \"POST\"\npath = \"/login\"\nusername_field = \"u\"\n\
+                 [vms.role]\nsource = \"header\"\nheader = \"X-VMS-Role\"\n[policy]\nfile = \"policy.toml\"\n"
+            )
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
+        let errors = |mfa: &str| {
+            Config::from_toml(&text(mfa), &path, Mode::Demo)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = errors("challenge_ttl = \"10m\"\nenrollment_ttl = \"5m\"");
+        assert!(
+            e.contains("mfa.enrollment_ttl: between mfa.challenge_ttl and 2h"),
+            "{e}"
+        );
+        let e = errors("pending_enrollment_ttl = \"60d\"");
+        assert!(e.contains("mfa.pending_enrollment_ttl"), "{e}");
+        let e = errors("offer_quiet_period = \"400d\"");
+        assert!(e.contains("mfa.offer_quiet_period"), "{e}");
+        let e = errors("helpdesk_name = \"  \"");
+        assert!(e.contains("mfa.helpdesk_name"), "{e}");
+        let e = errors("helpdesk_name = \"desk\\u001b[31m\"");
+        assert!(e.contains("mfa.helpdesk_name"), "{e}");
+        let cfg = Config::from_toml(&text(""), &path, Mode::Demo).unwrap();
+        assert_eq!(cfg.mfa.enrollment_ttl, Duration::from_secs(1800));
+        assert_eq!(cfg.mfa.pending_enrollment_ttl, Duration::from_secs(86400));
+        assert_eq!(cfg.mfa.offer_quiet_period, Duration::from_secs(30 * 86400));
+        assert_eq!(cfg.mfa.helpdesk_name, None);
+        let cfg = Config::from_toml(
+            &text("helpdesk_name = \" Acme Servicedesk \"\noffer_quiet_period = \"0s\""),
+            &path,
+            Mode::Demo,
+        )
+        .unwrap();
+        assert_eq!(cfg.mfa.helpdesk_name.as_deref(), Some("Acme Servicedesk"));
+        assert_eq!(cfg.mfa.offer_quiet_period, Duration::ZERO);
     }
 
     #[test]

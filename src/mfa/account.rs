@@ -7,7 +7,7 @@
 //! * turn MFA off, only where the role's policy today is not `enforced` (needs a current code);
 //! * set MFA up, where it is offered and not yet set up.
 //!
-//! The pairing in progress is kept sealed in the store for 10 minutes under a key bound to the
+//! The pairing in progress is kept sealed in the store for `mfa.enrollment_ttl` under a key bound to the
 //! signed-in session. Every change is audited with the user as actor.
 //!
 //! Confirming a pairing is one compare-and-set in the store, decided by what the pairing was
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::approval::Approval;
 use super::codes::{self, Check, Who};
-use super::flow::{check_error, enroll_html, pending_secret, read_form, redirect};
+use super::flow::{EnrollOpts, check_error, enroll_html, pending_secret, read_form, redirect};
 use crate::admin::web::{fmt_time, session_csrf, session_csrf_ok, signed_in};
 use crate::audit::{ActorKind, Event};
 use crate::auth::crypto::Purpose;
@@ -41,8 +41,6 @@ use crate::pages::{self, AccountMessage, FormAction, FormError, Lang};
 use crate::policy::MfaState;
 use crate::proxy::{ConnInfo, html_page};
 
-const PAIRING_TTL: Duration = Duration::from_secs(600);
-
 #[derive(Serialize, Deserialize)]
 struct Pairing {
     user: String,
@@ -52,6 +50,9 @@ struct Pairing {
     /// succeeds only while the user has no secret at all.
     #[serde(default)]
     replaces: Option<String>,
+    /// A first set-up whose pending secret replaced one shown earlier (see `pending`).
+    #[serde(default)]
+    replaced: bool,
 }
 
 fn pairing_key(a: &Approval) -> String {
@@ -133,8 +134,8 @@ pub async fn handle(
         }
         if path == p.account_enroll {
             return match load_pairing(&ctx).await? {
-                Some((secret, _)) => Ok((
-                    pairing_page(&ctx, &secret, None, StatusCode::OK)?,
+                Some((secret, _, replaced)) => Ok((
+                    pairing_page(&ctx, &secret, replaced, None, StatusCode::OK)?,
                     Outcome::Gateway,
                 )),
                 None => Ok((redirect(&p.account), Outcome::Gateway)),
@@ -145,6 +146,7 @@ pub async fn handle(
     if method != Method::POST {
         return Err(ClientError::MethodNotAllowed.into());
     }
+    let headers = req.headers().clone();
     let form = read_form(req).await?;
     if !session_csrf_ok(gw, "account", &ctx.a, form.get("csrf")) {
         return Ok((
@@ -168,8 +170,16 @@ pub async fn handle(
         if record.enrolled() || ctx.state_today() == MfaState::None {
             return Err(ClientError::Forbidden.into());
         }
-        start_pairing(&ctx, None).await?;
-        return Ok((redirect(&p.account_enroll), Outcome::Gateway));
+        let (browser, new_browser) = super::pending::browser_id(&headers);
+        start_pairing(&ctx, None, &browser).await?;
+        let mut resp = redirect(&p.account_enroll);
+        if new_browser {
+            resp.headers_mut().append(
+                http::header::SET_COOKIE,
+                super::pending::browser_cookie(gw, &browser),
+            );
+        }
+        return Ok((resp, Outcome::Gateway));
     }
     if path == p.account_repair || path == p.account_recovery || path == p.account_disable {
         if path == p.account_disable && ctx.state_today() == MfaState::Enforced {
@@ -201,7 +211,7 @@ pub async fn handle(
                 }
             };
         if path == p.account_repair {
-            start_pairing(&ctx, Some(&checked_against)).await?;
+            start_pairing(&ctx, Some(&checked_against), "").await?;
             return Ok((redirect(&p.account_enroll), Outcome::Gateway));
         }
         if path == p.account_recovery {
@@ -218,7 +228,7 @@ pub async fn handle(
         ));
     }
     if path == p.account_enroll {
-        let Some((secret, replaces)) = load_pairing(&ctx).await? else {
+        let Some((secret, replaces, replaced)) = load_pairing(&ctx).await? else {
             return Ok((redirect(&p.account), Outcome::Gateway));
         };
         let step = match codes::check_new(gw, ctx.who(), &secret, code).await? {
@@ -226,7 +236,7 @@ pub async fn handle(
             other => {
                 let (e, status) = check_error(other);
                 return Ok((
-                    pairing_page(&ctx, &secret, Some(e), status)?,
+                    pairing_page(&ctx, &secret, replaced, Some(e), status)?,
                     Outcome::Rejected,
                 ));
             }
@@ -325,12 +335,25 @@ fn reapprove(ctx: &Ctx<'_>, epoch: u64, resp: &mut Response<Body>) {
     );
 }
 
-async fn start_pairing(ctx: &Ctx<'_>, replaces: Option<&[u8]>) -> Result<(), GatewayError> {
+/// Starts a pairing: a first set-up shows the user's pending secret for `browser` (see
+/// `pending`), a replacement a secret of its own.
+async fn start_pairing(
+    ctx: &Ctx<'_>,
+    replaces: Option<&[u8]>,
+    browser: &str,
+) -> Result<(), GatewayError> {
     let gw = ctx.gw;
+    // A first set-up shows the user's pending secret, as a sign-in would; a new phone gets a
+    // secret of its own.
+    let (secret, replaced) = match replaces {
+        None => super::pending::secret_for(gw, &ctx.a.user, browser, ctx.now).await?,
+        Some(_) => (super::login::new_secret_b64(), false),
+    };
     let json = serde_json::to_vec(&Pairing {
         user: ctx.a.user.clone(),
-        secret: super::login::new_secret_b64(),
+        secret,
         replaces: replaces.map(|r| B64.encode(r)),
+        replaced,
     })
     .map_err(|e| InternalError::Other(e.to_string()))?;
     let sealed = gw
@@ -338,14 +361,14 @@ async fn start_pairing(ctx: &Ctx<'_>, replaces: Option<&[u8]>) -> Result<(), Gat
         .seal(Purpose::Challenge, &pairing_aad(&ctx.a), &json)
         .map_err(|e| InternalError::Crypto(e.to_string()))?;
     gw.store
-        .put_challenge(&pairing_key(&ctx.a), &sealed, PAIRING_TTL)
+        .put_challenge(&pairing_key(&ctx.a), &sealed, gw.cfg.mfa.enrollment_ttl)
         .await?;
     Ok(())
 }
 
-/// The pairing in progress: the new secret, and for a replacement the sealed secret it is to
-/// replace.
-type Loaded = (zeroize::Zeroizing<Vec<u8>>, Option<Vec<u8>>);
+/// The pairing in progress: the new secret, for a replacement the sealed secret it is to
+/// replace, and whether a first set-up's secret replaced one shown earlier.
+type Loaded = (zeroize::Zeroizing<Vec<u8>>, Option<Vec<u8>>, bool);
 
 async fn load_pairing(ctx: &Ctx<'_>) -> Result<Option<Loaded>, GatewayError> {
     let gw = ctx.gw;
@@ -369,12 +392,13 @@ async fn load_pairing(ctx: &Ctx<'_>) -> Result<Option<Loaded>, GatewayError> {
         Some(Ok(r)) => Some(r),
         Some(Err(_)) => return Ok(None),
     };
-    pending_secret(Some(&p.secret)).map(|s| Some((s, replaces)))
+    pending_secret(Some(&p.secret)).map(|s| Some((s, replaces, p.replaced)))
 }
 
 fn pairing_page(
     ctx: &Ctx<'_>,
     secret: &[u8],
+    replaced: bool,
     error: Option<FormError>,
     status: StatusCode,
 ) -> Result<Response<Body>, GatewayError> {
@@ -387,8 +411,14 @@ fn pairing_page(
         &ctx.gw.paths.account_enroll,
         &ctx.csrf,
         error,
-        required,
-        false,
+        EnrollOpts {
+            required,
+            can_postpone: false,
+            replaced,
+            minutes: None,
+            // Back to the settings; the pairing simply lapses.
+            cancel: Some(pages::Cancel::Link(&ctx.gw.paths.account)),
+        },
     )?;
     Ok(html_page(status, html))
 }
@@ -397,9 +427,12 @@ fn recovery_page(ctx: &Ctx<'_>, codes: &[String]) -> Response<Body> {
     let html = pages::recovery_codes_page(&pages::RecoveryCodesView {
         lang: ctx.lang,
         branding: &ctx.gw.branding,
+        account: &ctx.a.user,
         codes,
         form_action: &ctx.gw.paths.account,
         csrf: &ctx.csrf,
+        // "Continue" goes to the settings already.
+        to_settings: false,
     });
     html_page(StatusCode::OK, html)
 }
@@ -423,8 +456,8 @@ async fn render_page(
     let gw = ctx.gw;
     let r = gw.store.user(&ctx.a.user).await?;
     let state = ctx.state_today();
-    let since = r.enrolled_at.map(fmt_time);
-    let used = r.last_used.map(fmt_time);
+    let since = r.enrolled_at.map(|t| fmt_time(gw, t));
+    let used = r.last_used.map(|t| fmt_time(gw, t));
     let html = pages::account_page(&pages::AccountView {
         lang: ctx.lang,
         branding: &gw.branding,
@@ -433,6 +466,7 @@ async fn render_page(
         enrolled_since: since.as_deref(),
         last_used: used.as_deref(),
         required: state == MfaState::Enforced,
+        not_used: state == MfaState::None,
         can_disable: r.enrolled() && state != MfaState::Enforced,
         recovery_enabled: gw.policy.current().recovery_codes(),
         recovery_remaining: r

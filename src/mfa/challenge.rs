@@ -7,11 +7,15 @@
 //!                    ├─ Offer ──"set up"──► Enroll ──code ok──► release (approved, MFA)
 //!                    │        └─"not now"──────────────────────► release (approved, no MFA)
 //!                    ├─ Enroll ──"postpone" (grace)────────────► release (approved, no MFA)
+//!                    │        └─"cancel" (opt-in only, as "not now")► release (approved, no MFA)
 //!                    ├─ Verify ──code ok───────────────────────► release (approved, MFA)
 //!                    │        └─recovery code ok──► Notice ──"continue"──► release (approved, MFA)
 //!                    └─ (after Enroll, when the policy gives recovery codes)
 //!                       Recovery (codes shown once) ──"continue"──► release (approved, MFA)
+//!   Recovery and Notice may also finish at the self-service page ("settings"): the VMS
+//!   answer's cookies are released on a 303 there instead of the answer itself.
 //!   TTL passes ──► nothing is released; the sweeper ends the withheld VMS session
+//!   (an Enroll step's TTL is mfa.enrollment_ttl, the others' mfa.challenge_ttl)
 //! ```
 //!
 //! The record is sealed (AES-256-GCM) under a key derived from the gateway key ring **and the
@@ -101,6 +105,10 @@ pub struct Challenge {
     /// conservative value (any live user revocation ends the approval).
     #[serde(default)]
     pub epoch: u64,
+    /// The pending secret shown is a new one in place of an earlier one that was shown and
+    /// never confirmed: the page tells the user to delete that entry from the app.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_replaced: bool,
 }
 
 /// A fresh random challenge id (what the cookie holds).
@@ -204,6 +212,7 @@ mod tests {
             recovery_codes: None,
             recovery_remaining: None,
             epoch: 4,
+            pending_replaced: false,
         }
     }
 

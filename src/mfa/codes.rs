@@ -47,11 +47,17 @@ pub enum Check {
     Format,
     /// Wrong (or replayed) and counted.
     Wrong,
+    /// Wrong, and only this many attempts are left before the code step locks (said for the
+    /// last [`WARN_LEFT`] ones).
+    WrongLeft { left: u32 },
     /// Locked for about this many minutes.
     Locked { minutes: u64 },
     /// The user has no enrolled secret (reset meanwhile).
     NotEnrolled,
 }
+
+/// From how many attempts left a wrong code says how many remain.
+pub const WARN_LEFT: u32 = 2;
 
 pub fn minutes(d: Duration) -> u64 {
     d.as_secs().div_ceil(60).max(1)
@@ -124,7 +130,17 @@ async fn fail(
                 minutes: minutes(d),
             })
         }
-        None => Ok(Check::Wrong),
+        None => {
+            // Said before the last attempts, so the lock does not come as a surprise. Read
+            // after the count (display only: the limit is the store's).
+            let used = gw.store.user_failures(who.user).await.unwrap_or(0);
+            let left = gw.cfg.mfa.max_failures.saturating_sub(used);
+            Ok(if left > 0 && left <= WARN_LEFT {
+                Check::WrongLeft { left }
+            } else {
+                Check::Wrong
+            })
+        }
     }
 }
 

@@ -14,6 +14,9 @@ pub const APPROVAL_COOKIE: &str = "__Host-mfagw";
 pub const CHALLENGE_COOKIE: &str = "__Host-mfagw-ch";
 /// The marker of a pre-login session (`mfa::prelogin`).
 pub const PRELOGIN_COOKIE: &str = "__Host-mfagw-pre";
+/// A random id of the browser that was shown a pending enrollment secret (`mfa::pending`):
+/// only that browser is shown the same secret again.
+pub const ENROLLING_COOKIE: &str = "__Host-mfagw-pe";
 
 /// Iterates `(name, value)` pairs over every `Cookie` header, without allocation.
 pub fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
@@ -111,6 +114,7 @@ pub fn filter_for_upstream(
             let exact = pair.split_once('=').map(|(n, _)| n.trim());
             if exact.is_some_and(|n| {
                 n == APPROVAL_COOKIE || n == CHALLENGE_COOKIE || n == PRELOGIN_COOKIE
+                    || n == ENROLLING_COOKIE
             }) {
                 removed += 1;
                 continue;
@@ -246,6 +250,14 @@ mod tests {
         let n = remove_request_cookies(&mut h, |n| n == "VMSSESSION" || n == APPROVAL_COOKIE);
         assert_eq!(n, 2);
         assert_eq!(h[COOKIE], "a=1; b=\"q w\"");
+    }
+
+    #[test]
+    fn the_gateways_own_cookies_never_go_upstream() {
+        let mut h = headers(&["a=1; __Host-mfagw-pe=browser; __Host-mfagw-ch=c; __Host-mfagw=x"]);
+        let n = filter_for_upstream(&mut h, &["VMSSESSION".to_string()], true);
+        assert_eq!(n, 3);
+        assert_eq!(h[COOKIE], "a=1");
     }
 
     #[test]

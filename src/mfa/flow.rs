@@ -78,7 +78,8 @@ pub async fn handle(
     }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let ctx = Ctx {
+    let browser = super::pending::browser_id(req.headers());
+    let mut ctx = Ctx {
         gw,
         lang,
         id,
@@ -102,6 +103,38 @@ pub async fn handle(
         // The page of another step (back button, bookmark): go to the right one.
         return Ok((redirect(step_path(gw, ctx.ch.step)), Outcome::Gateway));
     }
+    // The enrollment's secret: the user's pending one for this browser, taken when the page
+    // is first shown and kept in the challenge from then on.
+    let mut browser_cookie = None;
+    if ctx.ch.step == Step::Enroll && ctx.ch.pending_secret.is_none() {
+        let (secret, replaced) =
+            super::pending::secret_for(gw, &ctx.ch.user, &browser.0, now).await?;
+        ctx.ch.pending_secret = Some(secret);
+        ctx.ch.pending_replaced = replaced;
+        let blob = ctx
+            .ch
+            .seal(&gw.keys, &ctx.id)
+            .map_err(|e| InternalError::Crypto(e.to_string()))?;
+        if !gw.store.replace_challenge(&ctx.key, &blob, None).await? {
+            return Ok((expired(gw, lang), Outcome::Rejected));
+        }
+        if browser.1 {
+            browser_cookie = Some(super::pending::browser_cookie(gw, &browser.0));
+        }
+    }
+    let mut answer = answer(ctx, req, method).await;
+    if let (Ok((resp, _)), Some(c)) = (&mut answer, browser_cookie) {
+        resp.headers_mut().append(SET_COOKIE, c);
+    }
+    answer
+}
+
+async fn answer(
+    ctx: Ctx<'_>,
+    req: Request<Incoming>,
+    method: Method,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
     match method {
         Method::GET | Method::HEAD => Ok((show(&ctx, None, StatusCode::OK)?, Outcome::Gateway)),
         Method::POST => {
@@ -119,8 +152,13 @@ pub async fn handle(
                 Step::Verify => verify(ctx, &form).await,
                 Step::Enroll => enroll(ctx, &form).await,
                 Step::Offer => offer(ctx, &form).await,
-                // Both only confirm that the user has read the page.
-                Step::Recovery | Step::Notice => finish(ctx, true).await,
+                // Both only confirm that the user has read the page; "settings" finishes the
+                // sign-in at the self-service page.
+                Step::Recovery | Step::Notice => {
+                    let to = (form.get("action") == Some(pages::FormAction::Settings.as_str()))
+                        .then(|| gw.paths.account.clone());
+                    finish_to(ctx, true, to.as_deref()).await
+                }
             }
         }
         _ => Err(ClientError::MethodNotAllowed.into()),
@@ -204,13 +242,16 @@ fn show(
             branding: &gw.branding,
             form_action: &gw.paths.offer,
             csrf: &csrf,
+            quiet_days: gw.cfg.mfa.offer_quiet_period.as_secs().div_ceil(86_400),
         }),
         Step::Recovery => pages::recovery_codes_page(&pages::RecoveryCodesView {
             lang: ctx.lang,
             branding: &gw.branding,
+            account: &ctx.ch.user,
             codes: ctx.ch.recovery_codes.as_deref().unwrap_or_default(),
             form_action: &gw.paths.recovery,
             csrf: &csrf,
+            to_settings: true,
         }),
         Step::Notice => pages::notice_page(&pages::NoticeView {
             lang: ctx.lang,
@@ -220,9 +261,11 @@ fn show(
             },
             form_action: &gw.paths.notice,
             csrf: &csrf,
+            to_settings: true,
         }),
         Step::Enroll => {
             let secret = pending_secret(ctx.ch.pending_secret.as_deref())?;
+            let required = ctx.ch.state == "enforced";
             enroll_html(
                 gw,
                 ctx.lang,
@@ -231,12 +274,31 @@ fn show(
                 &gw.paths.enroll,
                 &csrf,
                 error,
-                ctx.ch.state == "enforced",
-                ctx.ch.can_postpone,
+                EnrollOpts {
+                    required,
+                    can_postpone: ctx.ch.can_postpone,
+                    replaced: ctx.ch.pending_replaced,
+                    minutes: Some(ctx.ch.expires.saturating_sub(ctx.ch.created).div_ceil(60)),
+                    // Opt-in: the user may change their mind.
+                    cancel: (!required).then_some(pages::Cancel::Form),
+                },
             )?
         }
     };
     Ok(html_page(status, html))
+}
+
+/// What an enrollment page offers besides the pairing itself.
+pub struct EnrollOpts<'a> {
+    /// The role must use MFA.
+    pub required: bool,
+    /// "Not now" is offered.
+    pub can_postpone: bool,
+    /// The secret replaces one shown earlier and never confirmed.
+    pub replaced: bool,
+    /// In a sign-in: the minutes the page stays open.
+    pub minutes: Option<u64>,
+    pub cancel: Option<pages::Cancel<'a>>,
 }
 
 /// The enrollment page for a secret (also used by self-service).
@@ -249,8 +311,7 @@ pub fn enroll_html(
     action: &str,
     csrf: &str,
     error: Option<FormError>,
-    required: bool,
-    can_postpone: bool,
+    opts: EnrollOpts<'_>,
 ) -> Result<String, GatewayError> {
     let uri = totp::otpauth_uri(&gw.cfg.mfa.issuer, user, secret)
         .map_err(|e| InternalError::Other(format!("otpauth uri: {e}")))?;
@@ -265,8 +326,11 @@ pub fn enroll_html(
         form_action: action,
         csrf,
         error,
-        required,
-        can_postpone,
+        required: opts.required,
+        can_postpone: opts.can_postpone,
+        replaced: opts.replaced,
+        minutes: opts.minutes,
+        cancel: opts.cancel,
     }))
 }
 
@@ -283,6 +347,7 @@ pub fn check_error(c: Check) -> (FormError, StatusCode) {
     match c {
         Check::Locked { minutes } => (FormError::Locked { minutes }, StatusCode::TOO_MANY_REQUESTS),
         Check::Format => (FormError::CodeFormat, StatusCode::OK),
+        Check::WrongLeft { left } => (FormError::WrongCodeLeft { left }, StatusCode::OK),
         _ => (FormError::WrongCode, StatusCode::OK),
     }
 }
@@ -311,6 +376,13 @@ async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
 
 async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), GatewayError> {
     let gw = ctx.gw;
+    if form.get("action") == Some(pages::FormAction::Cancel.as_str()) {
+        // Opt-in only: a required role's enrollment has no way out but "Not now" in grace.
+        if ctx.ch.state == "enforced" {
+            return Err(ClientError::Forbidden.into());
+        }
+        return decline(ctx).await;
+    }
     if form.get("action") == Some("postpone") {
         if !ctx.ch.can_postpone {
             return Err(ClientError::Forbidden.into());
@@ -370,26 +442,34 @@ async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), G
         Some("setup") => {
             let ch = Challenge {
                 step: Step::Enroll,
-                pending_secret: Some(super::login::new_secret_b64()),
+                // Taken when the page is shown (see `handle`).
+                pending_secret: None,
+                // The enrollment step's own, longer time.
+                expires: ctx.now + gw.cfg.mfa.enrollment_ttl.as_secs(),
                 ..ctx.ch.clone()
             };
             next_step(&ctx, ch).await
         }
-        Some("postpone") => {
-            if !gw
-                .store
-                .decline_if_unenrolled(&ctx.ch.user, ctx.now)
-                .await?
-            {
-                return ask_for_code(&ctx).await;
-            }
-            gw.audit
-                .record(codes::record(ctx.who(), Event::OfferDeclined))
-                .await;
-            finish(ctx, false).await
-        }
+        Some("postpone") => decline(ctx).await,
         _ => Err(ClientError::BadRequest("unknown action").into()),
     }
+}
+
+/// "Not now" at an offer, or Cancel at the opt-in enrollment it led to: noted (the offer then
+/// stays away for `mfa.offer_quiet_period`) only while the user is still not enrolled.
+async fn decline(ctx: Ctx<'_>) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
+    if !gw
+        .store
+        .decline_if_unenrolled(&ctx.ch.user, ctx.now)
+        .await?
+    {
+        return ask_for_code(&ctx).await;
+    }
+    gw.audit
+        .record(codes::record(ctx.who(), Event::OfferDeclined))
+        .await;
+    finish(ctx, false).await
 }
 
 /// The user turned out to be enrolled (meanwhile, in another session): this challenge asks
@@ -412,7 +492,14 @@ async fn next_step(
     let blob = ch
         .seal(&gw.keys, &ctx.id)
         .map_err(|e| InternalError::Crypto(e.to_string()))?;
-    if !gw.store.replace_challenge(&ctx.key, &blob).await? {
+    // A step with another deadline (the enrollment after an offer) moves the store's expiry,
+    // and the withheld VMS session's, with it; otherwise the expiry stays.
+    let extend = (ch.expires != ctx.ch.expires)
+        .then(|| std::time::Duration::from_secs(ch.expires.saturating_sub(ctx.now).max(1)));
+    if let (Some(_), Some(member)) = (extend, ch.pending_member.as_deref()) {
+        gw.store.pending_add(member, ch.expires).await?;
+    }
+    if !gw.store.replace_challenge(&ctx.key, &blob, extend).await? {
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
     Ok((redirect(step_path(gw, ch.step)), Outcome::Gateway))
@@ -420,12 +507,29 @@ async fn next_step(
 
 /// Claims the challenge (exactly once across instances) and releases the VMS response.
 async fn finish(ctx: Ctx<'_>, mfa_passed: bool) -> Result<(Response<Body>, Outcome), GatewayError> {
+    finish_to(ctx, mfa_passed, None).await
+}
+
+/// [`finish`]; with `to`, the VMS response's cookies (its session, and the approval) are
+/// released on a `303` to that page of the gateway instead of the VMS response itself.
+async fn finish_to(
+    ctx: Ctx<'_>,
+    mfa_passed: bool,
+    to: Option<&str>,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
     let gw = ctx.gw;
     if !gw.store.take_challenge(&ctx.key).await? {
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
     super::sweeper::forget(gw, ctx.ch.pending_member.as_deref()).await;
     let mut resp = super::login::release(gw, &ctx.ch, mfa_passed, ctx.now)?;
+    if let Some(to) = to {
+        let mut r = redirect(to);
+        for c in resp.headers().get_all(SET_COOKIE) {
+            r.headers_mut().append(SET_COOKIE, c.clone());
+        }
+        resp = r;
+    }
     resp.headers_mut()
         .append(SET_COOKIE, cookies::clear_gateway_cookie(CHALLENGE_COOKIE));
     Ok((resp, Outcome::Proxied))

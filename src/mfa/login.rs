@@ -52,9 +52,6 @@ use crate::metrics::{MfaEvent, Outcome};
 use crate::policy::MfaState;
 use crate::proxy::{ConnInfo, Gate, headers};
 
-/// How long a user who said "not now" to the MFA offer is left alone.
-const OFFER_QUIET_SECS: u64 = 30 * 24 * 3600;
-
 /// A request to a configured login route: read whole, its typed user name taken, forwarded,
 /// and its answer handled by [`new_session`] when it is a successful login.
 pub async fn intercept(
@@ -582,6 +579,7 @@ async fn decide(
         recovery_codes: None,
         recovery_remaining: None,
         epoch: gw.revocations.user_epoch(&user),
+        pending_replaced: false,
     };
     if state == MfaState::None {
         note_login_in_background(gw, &user, &role, now);
@@ -637,7 +635,7 @@ async fn decide(
     } else if state == MfaState::Available {
         let declined_recently = record
             .offer_declined
-            .is_some_and(|t| now.saturating_sub(t) < OFFER_QUIET_SECS);
+            .is_some_and(|t| now.saturating_sub(t) < gw.cfg.mfa.offer_quiet_period.as_secs());
         if gw.cfg.mfa.offer_enrollment && !declined_recently {
             Step::Offer
         } else {
@@ -659,7 +657,10 @@ async fn decide(
         ..base
     };
     if step == Step::Enroll {
-        ch.pending_secret = Some(new_secret_b64());
+        // Installing an app and scanning takes longer than typing a code. The secret is the
+        // user's pending one, taken when the page is first shown (it is bound to the browser,
+        // see `pending`).
+        ch.expires = now + gw.cfg.mfa.enrollment_ttl.as_secs();
     }
     match withhold(gw, ch, session, now).await {
         Ok(r) => Ok((r, Outcome::Withheld)),
@@ -926,14 +927,12 @@ async fn withhold(
     let blob = ch
         .seal(&gw.keys, &id)
         .map_err(|e| InternalError::Crypto(e.to_string()))?;
-    gw.store
-        .put_challenge(&key, &blob, gw.cfg.mfa.challenge_ttl)
-        .await?;
+    let ttl = std::time::Duration::from_secs(ch.expires.saturating_sub(now).max(1));
+    gw.store.put_challenge(&key, &blob, ttl).await?;
     gw.metrics.mfa(match ch.step {
         Step::Enroll => MfaEvent::EnrollmentStarted,
         _ => MfaEvent::ChallengeIssued,
     });
-    let _ = now;
     let target = super::flow::step_path(gw, ch.step);
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SEE_OTHER;
@@ -945,10 +944,11 @@ async fn withhold(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.append(
         SET_COOKIE,
+        // As long as the longest step (an offer may move on to an enrollment).
         cookies::gateway_cookie(
             CHALLENGE_COOKIE,
             &id,
-            Some(gw.cfg.mfa.challenge_ttl),
+            Some(gw.cfg.mfa.enrollment_ttl.max(gw.cfg.mfa.challenge_ttl)),
             cookie::SameSite::Strict,
         ),
     );

@@ -11,6 +11,7 @@ pub mod cookies;
 pub mod flow;
 pub mod login;
 pub mod login_form;
+pub mod pending;
 pub mod prelogin;
 pub mod revocation;
 pub mod sign_in_addresses;

@@ -45,6 +45,8 @@ pub struct AccountView<'a> {
     pub last_used: Option<&'a str>,
     /// The role's policy today is `enforced`.
     pub required: bool,
+    /// The role's policy today does not use MFA (`none`): nothing to set up, no button.
+    pub not_used: bool,
     /// Policy `available` (or none) and enrolled.
     pub can_disable: bool,
     /// The policy offers recovery codes.
@@ -141,7 +143,7 @@ pub fn account_page(v: &AccountView<'_>) -> String {
                     submit: t.disable_button,
                 }))
             }
-        } @else {
+        } @else if !v.not_used {
             section aria-labelledby="h-setup" {
                 h2 id="h-setup" { (t.setup_heading) }
                 p { (t.setup_text) }
@@ -157,13 +159,19 @@ pub fn account_page(v: &AccountView<'_>) -> String {
 
 /// On or off, since when, last used, and whether the role requires it.
 fn state(v: &AccountView<'_>, t: &AccountText) -> Markup {
+    let helpdesk = v.branding.helpdesk(v.lang);
     let policy = match (v.required, v.enrolled) {
-        (true, true) => t.required_on,
-        (true, false) => t.required_off,
-        (false, _) => t.optional,
+        _ if v.not_used && !v.enrolled => html! { (t.not_used) },
+        (true, true) => html! { (fill(t.required_on, "{helpdesk}", helpdesk)) },
+        (true, false) => html! { (t.required_off) },
+        (false, _) => html! { (t.optional) },
     };
     html! {
-        p { strong { (if v.enrolled { t.state_on } else { t.state_off }) } }
+        // Where MFA is not used, "off" would suggest it could be turned on: the policy line
+        // below says it all.
+        @if v.enrolled || !v.not_used {
+            p { strong { (if v.enrolled { t.state_on } else { t.state_off }) } }
+        }
         @if v.enrolled {
             dl class="facts" {
                 @if let Some(since) = v.enrolled_since {
@@ -176,7 +184,7 @@ fn state(v: &AccountView<'_>, t: &AccountText) -> Markup {
         }
         p { (policy) }
         @if v.enrolled && !v.required {
-            p class="muted" { (strings(v.lang).verify.lost_phone) }
+            p class="muted" { (fill(strings(v.lang).verify.lost_phone, "{helpdesk}", helpdesk)) }
         }
     }
 }
@@ -210,6 +218,8 @@ fn change_section(v: &AccountView<'_>, ch: &Change<'_>) -> Markup {
                 // it where they typed; the others stay as they were.
                 error: v.error.filter(|_| v.failed == Some(ch.action)),
                 autofocus: v.failed == Some(ch.action),
+                title: strings(v.lang).common.code_title,
+                helpdesk: v.branding.helpdesk(v.lang),
             },
             &format!("code-{action}"),
         ))
@@ -250,6 +260,7 @@ mod tests {
             enrolled_since: Some("2026-11-27 14:03 UTC"),
             last_used: Some("2026-12-01 08:15 UTC"),
             required: false,
+            not_used: false,
             can_disable: true,
             recovery_enabled: true,
             recovery_remaining: 7,
@@ -318,7 +329,7 @@ mod tests {
         assert!(form_to(&page, "/.mfa/account/disable").is_none());
         assert!(!page.contains("Turn off MFA"));
         assert!(page.contains("so it cannot be turned off"));
-        assert!(page.contains("Contact your MSP"));
+        assert!(page.contains("Contact your administrator"));
         assert!(form_to(&page, "/.mfa/account/repair").is_some());
     }
 
@@ -339,6 +350,26 @@ mod tests {
         assert!(!page.contains(r#"name="code""#));
         assert_eq!(page.matches("<form ").count(), 1);
         assert!(!page.contains("<dl"));
+    }
+
+    #[test]
+    fn a_role_without_mfa_is_told_so_and_offered_no_set_up() {
+        let b = Branding::default();
+        let page = account_page(&AccountView {
+            enrolled: false,
+            enrolled_since: None,
+            last_used: None,
+            can_disable: false,
+            not_used: true,
+            ..view(&b)
+        });
+        assert!(
+            page.contains("MFA is not used for your role, so there is nothing to set up here.")
+        );
+        assert!(!page.contains("optional"));
+        assert!(!page.contains("MFA is off"));
+        assert!(form_to(&page, "/.mfa/account/setup").is_none());
+        assert_eq!(page.matches("<form ").count(), 0);
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct AdminSearchView<'a> {
     pub branding: &'a Branding,
     /// Who is signed in (shown in a header line).
     pub admin: &'a str,
+    /// The signed-in administrator's own MFA settings (self-service page).
+    pub account_link: &'a str,
     pub query: &'a str,
     /// User names.
     pub results: &'a [String],
@@ -94,6 +96,8 @@ pub struct AdminUserView<'a> {
     pub lang: Lang,
     pub branding: &'a Branding,
     pub admin: &'a str,
+    /// The signed-in administrator's own MFA settings (self-service page).
+    pub account_link: &'a str,
     pub user: &'a str,
     pub enrolled: bool,
     pub enrolled_since: Option<&'a str>,
@@ -164,12 +168,13 @@ fn user_link(base: &str, user: &str) -> String {
 }
 
 /// "Signed in as …" and, on the user page, the way back to the search.
-fn header_line(lang: Lang, admin: &str, back: Option<&str>) -> Markup {
+fn header_line(lang: Lang, admin: &str, account: &str, back: Option<&str>) -> Markup {
     let s = strings(lang);
     let who = html! { strong { (visible(admin)) } };
     html! {
         p class="muted who" {
             span { (fill(s.common.signed_in_as, "{account}", who)) }
+            a href=(account) { (s.common.account_link) }
             @if let Some(href) = back {
                 a href=(href) { (s.admin.back_to_search) }
             }
@@ -183,7 +188,7 @@ pub fn admin_search_page(v: &AdminSearchView<'_>) -> String {
     let query = v.query.trim();
     let hint_id = format!("{SEARCH_FIELD}-hint");
     let content = html! {
-        (header_line(v.lang, v.admin, None))
+        (header_line(v.lang, v.admin, v.account_link, None))
         h1 { (t.search_title) }
         p { (t.search_intro) }
         form method="get" action=(v.search_action) role="search" {
@@ -224,7 +229,7 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
     let user = visible(v.user);
     let content = html! {
         div class="wide" {
-            (header_line(v.lang, v.admin, Some(v.back_link)))
+            (header_line(v.lang, v.admin, v.account_link, Some(v.back_link)))
             h1 { (fill(t.user_title, "{user}", user)) }
             @if let Some(message) = v.message {
                 p class="ok" role="status" {
@@ -411,7 +416,12 @@ fn events_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
                             @for e in v.events {
                                 tr role="row" {
                                     td role="cell" { (visible(&e.at)) }
-                                    td role="cell" { (visible(&e.event)) }
+                                    // In words; an id this version does not know (written by a
+                                    // newer one) as it is.
+                                    @match t.event_names.iter().find(|(id, _)| *id == e.event) {
+                                        Some((id, words)) => td role="cell" title=(id) { (words) },
+                                        None => td role="cell" { (visible(&e.event)) },
+                                    }
                                     td role="cell" data-label=(t.col_actor) { (visible(&e.actor)) }
                                     td role="cell" data-label=(t.col_detail) {
                                         (visible(&e.detail))
@@ -436,6 +446,7 @@ mod tests {
             lang: Lang::En,
             branding: b,
             admin: "msp-anna",
+            account_link: "/.mfa/account",
             query,
             results,
             search_action: "/.mfa/admin/",
@@ -457,6 +468,7 @@ mod tests {
             lang: Lang::En,
             branding: b,
             admin: "msp-anna",
+            account_link: "/.mfa/account",
             user: "jan",
             enrolled: true,
             enrolled_since: Some("2026-11-27 14:03 UTC"),
@@ -542,6 +554,7 @@ mod tests {
             lang: Lang::Nl,
             branding: &b,
             admin: "msp-anna",
+            account_link: "/.mfa/account",
             query: "jan",
             results: &results,
             search_action: "/.mfa/admin/",

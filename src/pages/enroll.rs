@@ -5,7 +5,12 @@
 //! camera cannot see the screen, e.g. when enrolling on the phone itself), type the code the
 //! app shows. Confirming with a code before the secret is stored catches a wrong scan or an
 //! app that ignored a parameter. On a phone the `otpauth://` link opens the authenticator
-//! app directly, which is the easiest path there; devices with a mouse do not show that link.
+//! app directly, which is the easiest path there: it is a button above the QR code, and
+//! devices with a mouse do not show it. The second step is worded for both ways.
+//!
+//! A user whose earlier pending secret could not be shown again is told to delete that entry
+//! from the app (see `mfa::pending`); in a sign-in the page says how long it stays open and
+//! that signing in again brings the same QR code. Opt-in enrollment has a Cancel.
 //!
 //! "Not now" is a separate small form, so postponing sends no code and is not blocked by the
 //! code field being required. It appears only when the role's policy allows postponing.
@@ -13,7 +18,7 @@
 use maud::html;
 
 use super::form::{ACTION_FIELD, CodeField, FormAction, FormError, button, code_field, post_form};
-use super::html::hidden_field;
+use super::html::{fill, hidden_field};
 use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::qr::qr_svg;
@@ -40,6 +45,21 @@ pub struct EnrollView<'a> {
     pub required: bool,
     /// Whether a "Not now" choice is offered.
     pub can_postpone: bool,
+    /// This secret replaces one shown earlier and never confirmed.
+    pub replaced: bool,
+    /// In a sign-in: how many minutes the page stays open.
+    pub minutes: Option<u64>,
+    /// How to leave an opt-in enrollment without setting MFA up.
+    pub cancel: Option<Cancel<'a>>,
+}
+
+/// The way out of an opt-in enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel<'a> {
+    /// In a sign-in: a form that sends [`FormAction::Cancel`] (continue without MFA).
+    Form,
+    /// In self-service: back to this page (the MFA settings).
+    Link(&'a str),
 }
 
 /// Renders the enrollment page.
@@ -61,21 +81,29 @@ pub fn enroll_page(v: &EnrollView<'_>) -> String {
             hints: &[],
             error: v.error,
             autofocus: v.error.is_some(),
+            title: strings(v.lang).common.code_title,
+            helpdesk: v.branding.helpdesk(v.lang),
         }))
         (button("primary", t.confirm, None))
     };
     let content = html! {
         h1 { (t.title) }
+        @if v.replaced {
+            p class="warn" role="status" { (t.replaced) }
+        }
         p { (if v.required { t.required } else { t.optional }) }
+        @if let Some(minutes) = v.minutes {
+            p class="muted" { (fill(t.time_limit, "{minutes}", minutes)) }
+        }
         ol class="steps" {
             li { p { (t.step_install) } }
             li {
                 p { (t.step_scan) }
+                @if is_otpauth(v.otpauth_uri) {
+                    a class="button primary phone-only" href=(v.otpauth_uri) { (t.open_in_app) }
+                }
                 @if let Some(svg) = qr {
                     div class="qr" { (svg) }
-                }
-                @if is_otpauth(v.otpauth_uri) {
-                    p class="phone-only" { a href=(v.otpauth_uri) { (t.open_in_app) } }
                 }
                 p { (t.manual_intro) }
                 p class="pairing" { (v.pairing_code) }
@@ -95,6 +123,18 @@ pub fn enroll_page(v: &EnrollView<'_>) -> String {
                 button("secondary", strings(v.lang).common.not_now, Some(FormAction::Postpone)),
             ))
             p class="muted" { (t.postpone_hint) }
+        }
+        @match v.cancel {
+            Some(Cancel::Form) => {
+                (post_form(
+                    v.form_action,
+                    v.csrf,
+                    button("secondary", t.cancel, Some(FormAction::Cancel)),
+                ))
+                p class="muted" { (t.cancel_hint) }
+            }
+            Some(Cancel::Link(to)) => a class="button secondary" href=(to) { (t.cancel) },
+            None => {}
         }
     };
     render(v.lang, v.branding, t.title, content)
@@ -129,6 +169,9 @@ mod tests {
             error: None,
             required: true,
             can_postpone: false,
+            replaced: false,
+            minutes: None,
+            cancel: None,
         }
     }
 
@@ -137,7 +180,14 @@ mod tests {
         let b = Branding::default();
         let page = enroll_page(&view(&b));
         assert!(page.contains(r#"<div class="qr"><svg "#));
-        assert!(page.contains(&format!(r#"<a href="{}">"#, escape(URI))));
+        let link = page
+            .find(&format!(
+                r#"<a class="button primary phone-only" href="{}">Add to authenticator app</a>"#,
+                escape(URI)
+            ))
+            .unwrap_or(usize::MAX);
+        // The app link comes first on a phone: above the QR code.
+        assert!(link < page.find(r#"<div class="qr">"#).unwrap_or(0));
         assert!(page.contains(r#"<p class="pairing">JBSW Y3DP EHPK 3PXP</p>"#));
         assert!(page.contains("<dd>Acme (jan@example.nl)</dd>"));
         assert!(page.contains(r#"name="action" value="confirm""#));
@@ -195,7 +245,43 @@ mod tests {
             ..view(&b)
         });
         assert!(!page.contains("javascript:"));
-        assert!(!page.contains("<a href"));
+        assert!(!page.contains("<a "));
+    }
+
+    #[test]
+    fn a_replaced_secret_says_to_delete_the_earlier_entry() {
+        let b = Branding::default();
+        assert!(!enroll_page(&view(&b)).contains("Delete that entry"));
+        let page = enroll_page(&EnrollView {
+            replaced: true,
+            minutes: Some(30),
+            ..view(&b)
+        });
+        assert!(page.contains(
+            r#"<p class="warn" role="status">Added an earlier code for this account to your app? Delete that entry"#
+        ));
+        assert!(page.contains("This page stays open for 30 minutes."));
+    }
+
+    #[test]
+    fn opt_in_enrollment_can_be_cancelled() {
+        let b = Branding::default();
+        assert!(!enroll_page(&view(&b)).contains("Cancel"));
+        let form = enroll_page(&EnrollView {
+            required: false,
+            cancel: Some(Cancel::Form),
+            ..view(&b)
+        });
+        assert!(form.contains(r#"name="action" value="cancel">Cancel</button>"#));
+        let cancel_form = form.rsplit("<form ").next().unwrap_or_default();
+        assert!(!cancel_form.contains("name=\"code\""));
+        let link = enroll_page(&EnrollView {
+            required: false,
+            cancel: Some(Cancel::Link("/.mfa/account")),
+            lang: Lang::Nl,
+            ..view(&b)
+        });
+        assert!(link.contains(r#"<a class="button secondary" href="/.mfa/account">Annuleren</a>"#));
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub fn error_page(lang: Lang, branding: &Branding, page: ErrorPage) -> String {
     };
     let content = html! {
         h1 { (text.title) }
-        p { (text.message) }
+        p { (fill(text.message, "{helpdesk}", branding.helpdesk(lang))) }
         a class="button primary" href="/" { (link) }
         p class="muted" { (fill(common.error_code, "{status}", page.status().as_str())) }
     };

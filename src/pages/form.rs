@@ -14,7 +14,7 @@
 
 use maud::{Markup, html};
 
-use super::html::hidden_field;
+use super::html::{fill, hidden_field};
 use super::lang::Lang;
 use super::strings::strings;
 
@@ -42,6 +42,10 @@ pub enum FormAction {
     Postpone,
     /// Recovery codes page or a notice: the user has read it, continue.
     Continue,
+    /// Recovery codes page or a notice of a sign-in: continue, then to the self-service page.
+    Settings,
+    /// Opt-in enrollment: do not set MFA up after all.
+    Cancel,
     /// Account page: replace the phone (re-pair), proven with a code from the current one.
     ReplacePhone,
     /// Account page: make new recovery codes, proven with a current code.
@@ -55,7 +59,9 @@ pub enum FormAction {
 }
 
 /// Every [`FormAction`], for [`FormAction::parse`] and the tests.
-const ALL_ACTIONS: [FormAction; 10] = [
+const ALL_ACTIONS: [FormAction; 12] = [
+    FormAction::Settings,
+    FormAction::Cancel,
     FormAction::Confirm,
     FormAction::Verify,
     FormAction::SetUp,
@@ -77,6 +83,8 @@ impl FormAction {
             FormAction::SetUp => "setup",
             FormAction::Postpone => "postpone",
             FormAction::Continue => "continue",
+            FormAction::Settings => "settings",
+            FormAction::Cancel => "cancel",
             FormAction::ReplacePhone => "replace-phone",
             FormAction::NewRecoveryCodes => "new-recovery-codes",
             FormAction::Disable => "disable",
@@ -103,6 +111,9 @@ pub enum FormError {
     CodeFormat,
     /// Too many failures; the account is locked for about this many minutes.
     Locked { minutes: u64 },
+    /// The code was not accepted and only this many attempts are left before the code step
+    /// locks (said before the last ones, so a lock does not come as a surprise).
+    WrongCodeLeft { left: u32 },
     /// The code was too old or already used.
     Expired,
     /// The form's CSRF token was missing, stale or wrong.
@@ -121,6 +132,10 @@ impl FormError {
             FormError::Locked { minutes } if *minutes <= 1 => t.locked_one_minute.to_owned(),
             FormError::Locked { minutes } => {
                 t.locked_minutes.replace("{minutes}", &minutes.to_string())
+            }
+            FormError::WrongCodeLeft { left: 1 } => t.attempts_left_one.to_owned(),
+            FormError::WrongCodeLeft { left } => {
+                t.attempts_left_many.replace("{count}", &left.to_string())
             }
             FormError::Expired => t.expired.to_owned(),
             FormError::CsrfInvalid => t.csrf_invalid.to_owned(),
@@ -150,6 +165,11 @@ pub(crate) struct CodeField<'a> {
     /// do set it; a long page sets it only when it is shown again after an error, so a
     /// first visit starts at the instructions rather than scrolled past them.
     pub autofocus: bool,
+    /// The field's `title`: the format expected, shown by browsers when the pattern does not
+    /// match.
+    pub title: &'a str,
+    /// Who can lift a lock (`{helpdesk}`), said after a lock message.
+    pub helpdesk: &'a str,
 }
 
 /// The label, the error alert (if any), the hints and the code input, with the element id
@@ -165,6 +185,8 @@ pub(crate) fn code_field_with_id(f: &CodeField<'_>, id: &str) -> Markup {
     let error = f
         .error
         .map(|error| (error.message(f.lang), format!("{id}-error")));
+    let locked = matches!(f.error, Some(FormError::Locked { .. }));
+    let locked_help = strings(f.lang).form_errors.locked_help;
     let hints: Vec<(&str, String)> = (1..)
         .zip(f.hints)
         .map(|(i, hint)| (*hint, format!("{id}-hint-{i}")))
@@ -178,7 +200,12 @@ pub(crate) fn code_field_with_id(f: &CodeField<'_>, id: &str) -> Markup {
     html! {
         label for=(id) { (f.label) }
         @if let Some((message, error_id)) = &error {
-            p class="alert" role="alert" id=(error_id) { (message) }
+            p class="alert" role="alert" id=(error_id) {
+                (message)
+                @if locked {
+                    " " (fill(locked_help, "{helpdesk}", f.helpdesk))
+                }
+            }
         }
         @for (hint, hint_id) in &hints {
             p class="muted" id=(hint_id) { (hint) }
@@ -186,6 +213,7 @@ pub(crate) fn code_field_with_id(f: &CodeField<'_>, id: &str) -> Markup {
         input class="code" id=(id) name=(CODE_FIELD) type="text"
             autocomplete="one-time-code" inputmode="numeric" pattern="[0-9 ]*"
             maxlength=(CODE_MAX_LEN) autocapitalize="off" spellcheck="false" required
+            title=(f.title)
             aria-describedby=[described_by] aria-invalid=[f.error.map(|_| "true")]
             autofocus[f.autofocus];
     }
@@ -271,6 +299,8 @@ mod tests {
             hints: &["From the app"],
             error: None,
             autofocus: true,
+            title: "6 digits",
+            helpdesk: "Desk",
         })
         .into_string();
         for attr in [
@@ -281,6 +311,7 @@ mod tests {
             r#"pattern="[0-9 ]*""#,
             " required",
             r#"<p class="muted" id="code-hint-1">From the app</p>"#,
+            r#"title="6 digits""#,
             r#"aria-describedby="code-hint-1""#,
             " autofocus>",
         ] {
@@ -298,6 +329,8 @@ mod tests {
             hints: &["hint", "second"],
             error: Some(FormError::WrongCode),
             autofocus: false,
+            title: "6 digits",
+            helpdesk: "Desk",
         })
         .into_string();
         assert!(html.starts_with(
@@ -309,6 +342,32 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_says_who_can_lift_it_and_the_last_tries_are_counted() {
+        let html = code_field(&CodeField {
+            lang: Lang::En,
+            label: "Code",
+            hints: &[],
+            error: Some(FormError::Locked { minutes: 15 }),
+            autofocus: false,
+            title: "6 digits",
+            helpdesk: "the <Acme> desk",
+        })
+        .into_string();
+        assert!(html.contains(
+            "Please try again in 15 minutes. Can't wait? Ask the &lt;Acme&gt; desk to lift the lock."
+        ));
+        assert_eq!(
+            FormError::WrongCodeLeft { left: 2 }.message(Lang::En),
+            "That code didn't work. 2 more tries, then the code step locks for a while."
+        );
+        assert!(
+            FormError::WrongCodeLeft { left: 1 }
+                .message(Lang::Nl)
+                .contains("Nog één poging")
+        );
+    }
+
+    #[test]
     fn code_field_with_its_own_id_keeps_the_name() {
         let html = code_field_with_id(
             &CodeField {
@@ -317,6 +376,8 @@ mod tests {
                 hints: &["hint"],
                 error: Some(FormError::WrongCode),
                 autofocus: false,
+                title: "6 digits",
+                helpdesk: "Desk",
             },
             "code-disable",
         )

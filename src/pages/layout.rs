@@ -30,9 +30,21 @@ pub struct Branding {
     pub logo_data_uri: Option<String>,
     /// A short line under every page, e.g. who to call for help.
     pub support_text: Option<String>,
+    /// Who helps users with a lost phone or a lock (`mfa.helpdesk_name`); `None`: "your
+    /// administrator" in the page's language.
+    pub helpdesk_name: Option<String>,
 }
 
 impl Branding {
+    /// Who helps users, as their pages name it (`{helpdesk}`).
+    pub fn helpdesk(&self, lang: Lang) -> &str {
+        self.helpdesk_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .unwrap_or(strings(lang).common.helpdesk_default)
+    }
+
     /// The logo URI if it is one the pages can show.
     fn usable_logo(&self) -> Option<&str> {
         self.logo_data_uri
@@ -118,7 +130,20 @@ mod tests {
             product_name: "Acme <VMS>".into(),
             logo_data_uri: Some("data:image/png;base64,iVBORw0KGgo=".into()),
             support_text: Some("Help: \"desk\" & co".into()),
+            helpdesk_name: None,
         }
+    }
+
+    #[test]
+    fn the_helpdesk_is_named_by_the_operator_or_by_the_language() {
+        let b = branding();
+        assert_eq!(b.helpdesk(Lang::En), "your administrator");
+        assert_eq!(b.helpdesk(Lang::Nl), "je beheerder");
+        let named = Branding {
+            helpdesk_name: Some(" Acme Servicedesk ".into()),
+            ..branding()
+        };
+        assert_eq!(named.helpdesk(Lang::Nl), "Acme Servicedesk");
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub use admin::{
     CONFIRM_VALUE, REASON_FIELD, REASON_MAX_LEN, SEARCH_FIELD, SEARCH_MAX_LEN, USER_FIELD,
     admin_search_page, admin_user_page,
 };
-pub use enroll::{EnrollView, enroll_page};
+pub use enroll::{Cancel, EnrollView, enroll_page};
 pub use error_page::{ErrorPage, error_page, error_response};
 pub use form::{ACTION_FIELD, CODE_FIELD, CSRF_FIELD, FormAction, FormError};
 pub use headers::{html_response, page_headers};
@@ -115,6 +115,7 @@ mod tests {
             product_name: format!("Acme {EVIL}"),
             logo_data_uri: Some(format!("data:image/svg+xml;base64,{EVIL}")),
             support_text: Some(format!("Call {EVIL}")),
+            helpdesk_name: Some(format!("Desk {EVIL}")),
         }
     }
 
@@ -150,6 +151,9 @@ mod tests {
                     error: Some(FormError::WrongCode),
                     required: true,
                     can_postpone: true,
+                    replaced: true,
+                    minutes: Some(30),
+                    cancel: Some(Cancel::Link(EVIL)),
                 }),
             ),
             (
@@ -157,9 +161,11 @@ mod tests {
                 recovery_codes_page(&RecoveryCodesView {
                     lang,
                     branding: b,
+                    account: name,
                     codes,
                     form_action: EVIL,
                     csrf: EVIL,
+                    to_settings: true,
                 }),
             ),
             (
@@ -180,6 +186,7 @@ mod tests {
                     branding: b,
                     form_action: EVIL,
                     csrf: EVIL,
+                    quiet_days: 30,
                 }),
             ),
         ];
@@ -192,6 +199,7 @@ mod tests {
                     kind: NoticeKind::RecoveryCodeUsed { remaining },
                     form_action: EVIL,
                     csrf: EVIL,
+                    to_settings: true,
                 }),
             ));
         }
@@ -210,6 +218,7 @@ mod tests {
                     enrolled_since: Some(EVIL),
                     last_used: Some(EVIL),
                     required: !enrolled,
+                    not_used: false,
                     can_disable: enrolled,
                     recovery_enabled: true,
                     recovery_remaining: 0,
@@ -232,6 +241,7 @@ mod tests {
                     lang,
                     branding: b,
                     admin: name,
+                    account_link: EVIL,
                     query,
                     results: &results,
                     search_action: EVIL,
@@ -252,6 +262,7 @@ mod tests {
                 lang,
                 branding: b,
                 admin: name,
+                account_link: EVIL,
                 user: name,
                 enrolled: true,
                 enrolled_since: Some(EVIL),

@@ -32,6 +32,23 @@ pub struct NoticeView<'a> {
     pub kind: NoticeKind,
     pub form_action: &'a str,
     pub csrf: &'a str,
+    /// Offer a second button that finishes signing in at the self-service page (the advice
+    /// sends the user to their MFA settings).
+    pub to_settings: bool,
+}
+
+/// The buttons that end the last page of a sign-in: "Continue" (to the application) and,
+/// when offered, "Continue to your MFA settings".
+pub(crate) fn finish_buttons(lang: Lang, label: &str, to_settings: bool) -> maud::Markup {
+    html! {
+        @if to_settings {
+            (button("primary", label, Some(FormAction::Continue)))
+            (button("secondary", strings(lang).common.continue_to_settings, Some(FormAction::Settings)))
+        } @else {
+            (hidden_field(ACTION_FIELD, FormAction::Continue.as_str()))
+            (button("primary", label, None))
+        }
+    }
 }
 
 /// Renders a notice page; its button sends [`FormAction::Continue`].
@@ -48,21 +65,20 @@ pub fn notice_page(v: &NoticeView<'_>) -> String {
                     // out.
                     0 => div class="warn" {
                         p { strong { (t.recovery_left_none) } }
-                        p { (t.recovery_none_advice) }
+                        p { (fill(t.recovery_none_advice, "{helpdesk}", v.branding.helpdesk(v.lang))) }
                     },
                     1 => p { strong { (t.recovery_left_one) } },
                     n => p { strong { (fill(t.recovery_left_many, "{count}", n)) } },
                 }
                 @if remaining > 0 {
-                    p class="muted" { (strings(v.lang).verify.lost_phone) }
+                    p class="muted" {
+                        (fill(strings(v.lang).verify.lost_phone, "{helpdesk}", v.branding.helpdesk(v.lang)))
+                    }
                 }
             },
         ),
     };
-    let form = html! {
-        (hidden_field(ACTION_FIELD, FormAction::Continue.as_str()))
-        (button("primary", t.continue_button, None))
-    };
+    let form = finish_buttons(v.lang, t.continue_button, v.to_settings);
     let content = html! {
         (message)
         (post_form(v.form_action, v.csrf, form))
@@ -81,6 +97,7 @@ mod tests {
             kind: NoticeKind::RecoveryCodeUsed { remaining },
             form_action: "/.mfa/notice",
             csrf: "tok",
+            to_settings: false,
         })
     }
 
@@ -105,13 +122,12 @@ mod tests {
         let t = &strings(Lang::En).notice;
         let none = page(Lang::En, 0);
         assert!(none.contains(r#"<div class="warn"><p><strong>That was your last recovery code."#));
-        assert!(none.contains(t.recovery_none_advice));
         assert!(t.recovery_none_advice.contains("new codes"));
-        assert!(t.recovery_none_advice.contains("MSP"));
+        assert!(none.contains("Ask your administrator to disconnect MFA"));
         let some = page(Lang::En, 3);
         assert!(!some.contains("class=\"warn\""));
-        assert!(!some.contains(t.recovery_none_advice));
-        assert!(some.contains("Contact your MSP"));
+        assert!(!some.contains("Ask your administrator"));
+        assert!(some.contains("Contact your administrator"));
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!
 //! Wording follows the VMS announcement: "MFA", "authenticator app", "pairing code"
 //! ("koppelcode") and "login code" ("inlogcode"); lost phones are handled by the MSP. The
-//! Dutch text addresses the reader as "je". "6‑digit" is written with a non-breaking hyphen
+//! Dutch text addresses the reader as "je" and keeps "MFA" as the announcement does, saying
+//! once where it is explained that it is the "tweestapsverificatie" people know from DigiD and
+//! their bank. "6‑digit" is written with a non-breaking hyphen
 //! (U+2011) so a narrow screen never splits it across two lines.
 
 use super::lang::Lang;
@@ -46,6 +48,18 @@ pub struct CommonText {
     pub not_now: &'static str,
     /// `{account}` is the signed-in user, on pages for a user who is already in.
     pub signed_in_as: &'static str,
+    /// The link to the self-service page, on every page of a signed-in user.
+    pub account_link: &'static str,
+    /// The second button of the last page of a sign-in (recovery codes, a notice): finish
+    /// signing in, then go to the self-service page.
+    pub continue_to_settings: &'static str,
+    /// Who helps with a lost phone or a lock when `mfa.helpdesk_name` is not set; fills
+    /// `{helpdesk}`.
+    pub helpdesk_default: &'static str,
+    /// The `title` (format hint) of a field for a 6-digit code.
+    pub code_title: &'static str,
+    /// The `title` of the sign-in code field, which also takes a recovery code.
+    pub code_or_recovery_title: &'static str,
 }
 
 /// The enrollment page: connecting an authenticator app.
@@ -67,6 +81,12 @@ pub struct EnrollText {
     pub step_code: &'static str,
     pub confirm: &'static str,
     pub postpone_hint: &'static str,
+    /// A new pending secret replaced one shown earlier and never confirmed.
+    pub replaced: &'static str,
+    /// `{minutes}`: how long the enrollment step of a sign-in stays open.
+    pub time_limit: &'static str,
+    pub cancel: &'static str,
+    pub cancel_hint: &'static str,
 }
 
 /// The page that shows recovery codes once.
@@ -77,6 +97,11 @@ pub struct RecoveryText {
     pub codes_label: &'static str,
     pub keep_safe: &'static str,
     pub continue_button: &'static str,
+    pub download: &'static str,
+    /// The name of the downloaded file (no extension).
+    pub file_name: &'static str,
+    /// First line of the downloaded file; `{account}` and `{product}`.
+    pub file_heading: &'static str,
 }
 
 /// The login code challenge.
@@ -100,7 +125,11 @@ pub struct OfferText {
     pub explain: &'static str,
     pub optional: &'static str,
     pub set_up_now: &'static str,
-    pub later_hint: &'static str,
+    /// "Not now" when the offer comes back at the next sign-in (no quiet period).
+    pub later_hint_next: &'static str,
+    pub later_hint_one_day: &'static str,
+    /// `{days}`: the quiet period after "Not now", in days (two or more).
+    pub later_hint_days: &'static str,
 }
 
 /// One-message interstitials shown during a sign-in.
@@ -131,6 +160,8 @@ pub struct AccountText {
     /// Enforced role, MFA not (yet) set up, e.g. right after an MSP reset.
     pub required_off: &'static str,
     pub optional: &'static str,
+    /// The role's policy does not use MFA: nothing to set up.
+    pub not_used: &'static str,
     pub setup_heading: &'static str,
     pub setup_text: &'static str,
     pub setup_button: &'static str,
@@ -209,6 +240,8 @@ pub struct AdminText {
     pub unlock_button: &'static str,
     pub events_heading: &'static str,
     pub events_none: &'static str,
+    /// Audit event ids (`audit::Event::as_str`) and what they mean, for the events table.
+    pub event_names: &'static [(&'static str, &'static str)],
     pub col_time: &'static str,
     pub col_event: &'static str,
     pub col_actor: &'static str,
@@ -233,6 +266,11 @@ pub struct FormErrorText {
     pub locked_one_minute: &'static str,
     /// `{minutes}` is the number of minutes (two or more).
     pub locked_minutes: &'static str,
+    /// After a lock message: who can lift it; `{helpdesk}`.
+    pub locked_help: &'static str,
+    /// Before the last attempts; `{count}` attempts are left (two or more).
+    pub attempts_left_many: &'static str,
+    pub attempts_left_one: &'static str,
     pub expired: &'static str,
     pub csrf_invalid: &'static str,
     pub too_many_requests: &'static str,
@@ -276,6 +314,11 @@ static EN: Strings = Strings {
         error_code: "Error code: {status}",
         not_now: "Not now",
         signed_in_as: "Signed in as {account}",
+        account_link: "Your MFA settings",
+        continue_to_settings: "Continue to your MFA settings",
+        helpdesk_default: "your administrator",
+        code_title: "6 digits, for example 123456",
+        code_or_recovery_title: "The 6‑digit code from your app, or a 20‑digit recovery code",
     },
     enroll: EnrollText {
         title: "Set up MFA for your account",
@@ -286,9 +329,10 @@ static EN: Strings = Strings {
         step_install: "Install an authenticator app on your phone, for example Microsoft \
                        Authenticator, Google Authenticator, Salesforce Authenticator, Authy or \
                        LastPass Authenticator. You will find them in the App Store and the Play Store.",
-        step_scan: "In the app, add an account and scan this QR code.",
+        step_scan: "Add your account to the app: scan this QR code with your phone or, if \
+                    you are on the phone with the app, tap \u{201c}Add to authenticator app\u{201d}.",
         qr_label: "QR code for adding your account to an authenticator app",
-        open_in_app: "Using this phone? Open it in your authenticator app",
+        open_in_app: "Add to authenticator app",
         manual_intro: "Can't scan the code? Choose to enter a key in the app and type this \
                        pairing code:",
         pairing_code_label: "Pairing code",
@@ -298,6 +342,14 @@ static EN: Strings = Strings {
         step_code: "Enter the 6‑digit code the app now shows",
         confirm: "Turn on MFA",
         postpone_hint: "You can set up MFA the next time you sign in.",
+        replaced: "Added an earlier code for this account to your app? Delete that entry and \
+                   scan this one: the earlier one will not work.",
+        time_limit: "This page stays open for {minutes} minutes. If the time runs out, sign in \
+                     again: you get this same QR code, so an entry you already added to the app \
+                     keeps working.",
+        cancel: "Cancel",
+        cancel_hint: "Cancel and you continue without MFA. You can set it up at any time in \
+                      your MFA settings.",
     },
     recovery: RecoveryText {
         title: "Save your recovery codes",
@@ -307,6 +359,9 @@ static EN: Strings = Strings {
         keep_safe: "Keep them somewhere safe, such as a password manager, or print them. \
                     They will not be shown again.",
         continue_button: "I have saved them, continue",
+        download: "Download as a text file",
+        file_name: "recovery-codes",
+        file_heading: "Recovery codes for {account} ({product}). Each code works once.",
     },
     verify: VerifyText {
         title: "Enter your login code",
@@ -314,7 +369,7 @@ static EN: Strings = Strings {
         code_label: "Login code",
         hint: "Open your authenticator app and enter the 6‑digit code it shows for this account.",
         recovery_hint: "No phone at hand? Enter one of your recovery codes in the same field.",
-        lost_phone: "Lost your phone? Contact your MSP; they can disconnect MFA from your \
+        lost_phone: "Lost your phone? Contact {helpdesk}; they can disconnect MFA from your \
                      account so you can set it up again.",
         verify_button: "Verify",
         other_account: "Sign in with a different account",
@@ -326,7 +381,12 @@ static EN: Strings = Strings {
                   someone learns your password, they cannot get into your account.",
         optional: "MFA is optional for your account. Setting it up takes about two minutes.",
         set_up_now: "Set up now",
-        later_hint: "If you choose not now, we will ask again next time you sign in.",
+        later_hint_next: "If you choose \u{201c}Not now\u{201d}, we will ask again the next \
+                          time you sign in.",
+        later_hint_one_day: "If you choose \u{201c}Not now\u{201d}, we won't ask again for a \
+                             day. You can set up MFA at any time in your MFA settings.",
+        later_hint_days: "If you choose \u{201c}Not now\u{201d}, we won't ask again for {days} \
+                          days. You can set up MFA at any time in your MFA settings.",
     },
     notice: NoticeText {
         recovery_used_title: "You signed in with a recovery code",
@@ -336,8 +396,8 @@ static EN: Strings = Strings {
         recovery_left_many: "You have {count} unused recovery codes left.",
         recovery_none_advice: "Please sort this out now, or you may not be able to sign in \
                                next time. Still have your phone? Make new codes in your MFA \
-                               settings. Lost your phone? Ask your MSP to disconnect MFA, so \
-                               you can set it up on a new phone.",
+                               settings. Lost your phone? Ask {helpdesk} to disconnect MFA, \
+                               so you can set it up on a new phone.",
         continue_button: "Continue",
     },
     account: AccountText {
@@ -348,11 +408,12 @@ static EN: Strings = Strings {
         last_used_label: "Last used",
         never_used: "Not used yet",
         required_on: "Your organisation requires MFA for your account, so it cannot be turned \
-                      off. Lost your phone? Contact your MSP; they can disconnect MFA so you can \
-                      set it up on a new phone.",
+                      off. Lost your phone? Contact {helpdesk}; they can disconnect MFA so you \
+                      can set it up on a new phone.",
         required_off: "Your organisation requires MFA for your account. You can set it up now; \
                        otherwise you will be asked the next time you sign in.",
         optional: "MFA is optional for your account.",
+        not_used: "MFA is not used for your role, so there is nothing to set up here.",
         setup_heading: "Turn on MFA",
         setup_text: "You scan a QR code with an authenticator app on your phone. It takes about \
                      two minutes.",
@@ -435,6 +496,35 @@ static EN: Strings = Strings {
         unlock_button: "Unlock",
         events_heading: "Recent MFA events",
         events_none: "No MFA events are recorded for this user.",
+        event_names: &[
+            ("enrolled", "MFA set up"),
+            ("verify_success", "Code accepted"),
+            ("verify_failure", "Wrong code"),
+            ("replay_rejected", "Code used twice, refused"),
+            ("locked", "Code step locked"),
+            ("unlocked", "Lock lifted"),
+            ("reset", "MFA disconnected"),
+            ("reset_failed", "Disconnecting MFA failed"),
+            ("recovery_code_used", "Recovery code used"),
+            ("recovery_codes_issued", "New recovery codes"),
+            ("enrollment_postponed", "Set-up postponed"),
+            ("offer_declined", "Offer declined (Not now)"),
+            ("self_phone_replaced", "Phone replaced by the user"),
+            ("self_mfa_disabled", "MFA turned off by the user"),
+            (
+                "self_change_refused",
+                "Change refused: MFA changed meanwhile",
+            ),
+            ("policy_reloaded", "Policy reloaded"),
+            ("policy_reload_failed", "Policy reload failed"),
+            ("admin_api_call", "Administration API call"),
+            ("admin_access_denied", "Administration access refused"),
+            ("secrets_resealed", "Secrets re-encrypted"),
+            (
+                "identity_mismatch",
+                "Sign-in ended: name differs from the VMS's",
+            ),
+        ],
         col_time: "Time",
         col_event: "Event",
         col_actor: "By",
@@ -452,9 +542,14 @@ static EN: Strings = Strings {
     },
     form_errors: FormErrorText {
         wrong_code: "That code didn't work. Enter the code your app shows now and try again.",
-        code_format: "Enter the code using digits only, for example 123456.",
+        code_format: "A login code has 6 digits, for example 123456.",
         locked_one_minute: "Too many attempts. Please try again in 1 minute.",
         locked_minutes: "Too many attempts. Please try again in {minutes} minutes.",
+        locked_help: "Can't wait? Ask {helpdesk} to lift the lock.",
+        attempts_left_many: "That code didn't work. {count} more tries, then the code step \
+                             locks for a while.",
+        attempts_left_one: "That code didn't work. One more try, then the code step locks for \
+                            a while.",
         expired: "That code has expired. Enter the code your app shows now.",
         csrf_invalid: "This page was open for too long or was sent twice. Please try again.",
         too_many_requests: "Too many requests. Wait a moment, then try again.",
@@ -498,7 +593,7 @@ static EN: Strings = Strings {
         },
         internal: ErrorText {
             title: "Something went wrong",
-            message: "Please try again. If this keeps happening, contact your MSP.",
+            message: "Please try again. If this keeps happening, contact {helpdesk}.",
         },
     },
 };
@@ -511,20 +606,29 @@ static NL: Strings = Strings {
         error_code: "Foutcode: {status}",
         not_now: "Niet nu",
         signed_in_as: "Ingelogd als {account}",
+        account_link: "Je MFA-instellingen",
+        continue_to_settings: "Doorgaan naar je MFA-instellingen",
+        helpdesk_default: "je beheerder",
+        code_title: "6 cijfers, bijvoorbeeld 123456",
+        code_or_recovery_title: "De 6‑cijferige code uit je app, of een herstelcode van 20 cijfers",
     },
     enroll: EnrollText {
         title: "MFA instellen voor je account",
-        required: "Je organisatie vereist multi-factor authenticatie (MFA) voor je account. \
-                   Je stelt het één keer in; dat duurt ongeveer twee minuten.",
-        optional: "Multi-factor authenticatie (MFA) is voor jouw account niet verplicht, maar \
-                   wel aan te raden. Instellen duurt ongeveer twee minuten.",
+        required: "Je organisatie vereist multifactorauthenticatie (MFA, ook wel \
+                   tweestapsverificatie) voor je account. Je stelt het één keer in; dat duurt \
+                   ongeveer twee minuten.",
+        optional: "Multifactorauthenticatie (MFA, ook wel tweestapsverificatie) is voor jouw \
+                   account niet verplicht, maar wel aan te raden. Instellen duurt ongeveer twee \
+                   minuten.",
         step_install: "Installeer een authenticator-app op je telefoon, bijvoorbeeld Microsoft \
                        Authenticator, Google Authenticator, Salesforce Authenticator, Authy of \
                        LastPass Authenticator. Je vindt ze in de App Store en de Play Store.",
-        step_scan: "Voeg in de app een account toe en scan deze QR-code.",
+        step_scan: "Voeg je account toe aan de app: scan deze QR-code met je telefoon of, als \
+                    je op de telefoon met de app zit, tik op \u{2018}Toevoegen aan \
+                    authenticator-app\u{2019}.",
         qr_label: "QR-code om je account aan een authenticator-app toe te voegen",
-        open_in_app: "Gebruik je deze telefoon? Open het in je authenticator-app",
-        manual_intro: "Lukt scannen niet? Kies in de app voor het invoeren van een sleutel en \
+        open_in_app: "Toevoegen aan authenticator-app",
+        manual_intro: "Lukt het scannen niet? Kies in de app voor het invoeren van een sleutel en \
                        typ deze koppelcode over:",
         pairing_code_label: "Koppelcode",
         shown_in_app_label: "In de app te zien als",
@@ -533,6 +637,14 @@ static NL: Strings = Strings {
         step_code: "Vul de 6‑cijferige code in die de app nu toont",
         confirm: "MFA inschakelen",
         postpone_hint: "Je kunt MFA ook instellen wanneer je de volgende keer inlogt.",
+        replaced: "Heb je eerder al een code voor dit account aan je app toegevoegd? Verwijder \
+                   die en scan deze: de eerdere werkt niet.",
+        time_limit: "Deze pagina blijft {minutes} minuten open. Is de tijd om, log dan opnieuw \
+                     in: je krijgt dezelfde QR-code, dus wat je al aan de app hebt toegevoegd, \
+                     blijft werken.",
+        cancel: "Annuleren",
+        cancel_hint: "Annuleer je, dan ga je verder zonder MFA. Je kunt het altijd nog \
+                      instellen bij je MFA-instellingen.",
     },
     recovery: RecoveryText {
         title: "Bewaar je herstelcodes",
@@ -542,6 +654,9 @@ static NL: Strings = Strings {
         keep_safe: "Bewaar ze op een veilige plek, bijvoorbeeld in een wachtwoordmanager, of \
                     print ze. Ze worden niet opnieuw getoond.",
         continue_button: "Ik heb ze bewaard, doorgaan",
+        download: "Downloaden als tekstbestand",
+        file_name: "herstelcodes",
+        file_heading: "Herstelcodes voor {account} ({product}). Elke code werkt één keer.",
     },
     verify: VerifyText {
         title: "Vul je inlogcode in",
@@ -551,19 +666,25 @@ static NL: Strings = Strings {
                account toont.",
         recovery_hint: "Telefoon niet bij de hand? Vul dan een van je herstelcodes in hetzelfde \
                         veld in.",
-        lost_phone: "Telefoon kwijt? Neem contact op met je MSP. Die kan MFA van je account \
+        lost_phone: "Telefoon kwijt? Neem contact op met {helpdesk}. Die kan MFA van je account \
                      loskoppelen, zodat je het opnieuw kunt instellen.",
         verify_button: "Controleren",
         other_account: "Met een ander account inloggen",
     },
     offer: OfferText {
         title: "Beveilig je account met MFA",
-        explain: "Multi-factor authenticatie (MFA) voegt een tweede stap toe aan het inloggen: \
-                  naast je wachtwoord vul je een code in uit een app op je telefoon. Ook als \
-                  iemand je wachtwoord kent, komt die niet in je account.",
+        explain: "Multifactorauthenticatie (MFA) voegt een tweede stap toe aan het inloggen, \
+                  zoals je dat kent van tweestapsverificatie bij DigiD of je bank: naast je \
+                  wachtwoord vul je een code in uit een app op je telefoon. Ook als iemand je \
+                  wachtwoord kent, komt die niet in je account.",
         optional: "MFA is voor jouw account niet verplicht. Instellen duurt ongeveer twee minuten.",
         set_up_now: "Nu instellen",
-        later_hint: "Kies je voor niet nu, dan vragen we het de volgende keer dat je inlogt opnieuw.",
+        later_hint_next: "Kies je \u{2018}Niet nu\u{2019}, dan vragen we het de volgende keer \
+                          dat je inlogt opnieuw.",
+        later_hint_one_day: "Kies je \u{2018}Niet nu\u{2019}, dan vragen we het een dag niet \
+                             meer. Je kunt MFA altijd zelf instellen bij je MFA-instellingen.",
+        later_hint_days: "Kies je \u{2018}Niet nu\u{2019}, dan vragen we het {days} dagen niet \
+                          meer. Je kunt MFA altijd zelf instellen bij je MFA-instellingen.",
     },
     notice: NoticeText {
         recovery_used_title: "Je bent ingelogd met een herstelcode",
@@ -573,7 +694,7 @@ static NL: Strings = Strings {
         recovery_left_many: "Je hebt nog {count} ongebruikte herstelcodes.",
         recovery_none_advice: "Regel dit nu, anders kun je de volgende keer misschien niet \
                                inloggen. Heb je je telefoon nog? Maak dan nieuwe codes aan in \
-                               je MFA-instellingen. Telefoon kwijt? Vraag je MSP dan om MFA \
+                               je MFA-instellingen. Telefoon kwijt? Vraag {helpdesk} dan om MFA \
                                los te koppelen, zodat je het op een nieuwe telefoon kunt \
                                instellen.",
         continue_button: "Doorgaan",
@@ -586,11 +707,12 @@ static NL: Strings = Strings {
         last_used_label: "Laatst gebruikt",
         never_used: "Nog niet gebruikt",
         required_on: "Je organisatie vereist MFA voor je account, dus je kunt het niet \
-                      uitzetten. Telefoon kwijt? Neem contact op met je MSP. Die kan MFA \
+                      uitzetten. Telefoon kwijt? Neem contact op met {helpdesk}. Die kan MFA \
                       loskoppelen, zodat je het op een nieuwe telefoon kunt instellen.",
         required_off: "Je organisatie vereist MFA voor je account. Je kunt het nu instellen; \
                        anders wordt het je gevraagd wanneer je de volgende keer inlogt.",
         optional: "MFA is voor jouw account niet verplicht.",
+        not_used: "MFA wordt voor jouw rol niet gebruikt, dus hier is niets in te stellen.",
         setup_heading: "MFA aanzetten",
         setup_text: "Je scant een QR-code met een authenticator-app op je telefoon. Dat duurt \
                      ongeveer twee minuten.",
@@ -677,6 +799,38 @@ static NL: Strings = Strings {
         unlock_button: "Ontgrendelen",
         events_heading: "Recente MFA-gebeurtenissen",
         events_none: "Er zijn geen MFA-gebeurtenissen van deze gebruiker vastgelegd.",
+        event_names: &[
+            ("enrolled", "MFA ingesteld"),
+            ("verify_success", "Code geaccepteerd"),
+            ("verify_failure", "Verkeerde code"),
+            ("replay_rejected", "Code twee keer gebruikt, geweigerd"),
+            ("locked", "Codestap geblokkeerd"),
+            ("unlocked", "Blokkering opgeheven"),
+            ("reset", "MFA losgekoppeld"),
+            ("reset_failed", "MFA loskoppelen mislukt"),
+            ("recovery_code_used", "Herstelcode gebruikt"),
+            ("recovery_codes_issued", "Nieuwe herstelcodes"),
+            ("enrollment_postponed", "Instellen uitgesteld"),
+            ("offer_declined", "Aanbod afgeslagen (Niet nu)"),
+            (
+                "self_phone_replaced",
+                "Telefoon vervangen door de gebruiker",
+            ),
+            ("self_mfa_disabled", "MFA uitgezet door de gebruiker"),
+            (
+                "self_change_refused",
+                "Wijziging geweigerd: MFA was intussen gewijzigd",
+            ),
+            ("policy_reloaded", "Beleid opnieuw geladen"),
+            ("policy_reload_failed", "Beleid laden mislukt"),
+            ("admin_api_call", "Aanroep van de beheer-API"),
+            ("admin_access_denied", "Beheertoegang geweigerd"),
+            ("secrets_resealed", "Geheimen opnieuw versleuteld"),
+            (
+                "identity_mismatch",
+                "Inloggen beëindigd: naam wijkt af van die in het VMS",
+            ),
+        ],
         col_time: "Tijdstip",
         col_event: "Gebeurtenis",
         col_actor: "Door",
@@ -694,9 +848,14 @@ static NL: Strings = Strings {
     },
     form_errors: FormErrorText {
         wrong_code: "Die code klopt niet. Vul de code in die je app nu toont en probeer het opnieuw.",
-        code_format: "Vul de code in met alleen cijfers, bijvoorbeeld 123456.",
+        code_format: "Een inlogcode heeft 6 cijfers, bijvoorbeeld 123456.",
         locked_one_minute: "Te veel pogingen. Probeer het over 1 minuut opnieuw.",
         locked_minutes: "Te veel pogingen. Probeer het over {minutes} minuten opnieuw.",
+        locked_help: "Kun je niet wachten? Vraag {helpdesk} om de blokkering op te heffen.",
+        attempts_left_many: "Die code klopt niet. Nog {count} pogingen, daarna wordt de \
+                             codestap een tijdje geblokkeerd.",
+        attempts_left_one: "Die code klopt niet. Nog één poging, daarna wordt de codestap een \
+                            tijdje geblokkeerd.",
         expired: "Die code is verlopen. Vul de code in die je app nu toont.",
         csrf_invalid: "Deze pagina stond te lang open of is twee keer verstuurd. Probeer het opnieuw.",
         too_many_requests: "Te veel verzoeken. Wacht even en probeer het dan opnieuw.",
@@ -740,7 +899,7 @@ static NL: Strings = Strings {
         },
         internal: ErrorText {
             title: "Er ging iets mis",
-            message: "Probeer het opnieuw. Blijft dit gebeuren, neem dan contact op met je MSP.",
+            message: "Probeer het opnieuw. Blijft dit gebeuren, neem dan contact op met {helpdesk}.",
         },
     },
 };
@@ -778,6 +937,9 @@ mod tests {
             s.recovery.codes_label,
             s.recovery.keep_safe,
             s.recovery.continue_button,
+            s.recovery.download,
+            s.recovery.file_name,
+            s.recovery.file_heading,
             s.verify.title,
             s.verify.signing_in_as,
             s.verify.code_label,
@@ -790,8 +952,23 @@ mod tests {
             s.offer.explain,
             s.offer.optional,
             s.offer.set_up_now,
-            s.offer.later_hint,
+            s.offer.later_hint_next,
+            s.offer.later_hint_one_day,
+            s.offer.later_hint_days,
             s.common.signed_in_as,
+            s.common.account_link,
+            s.common.continue_to_settings,
+            s.common.helpdesk_default,
+            s.common.code_title,
+            s.common.code_or_recovery_title,
+            s.enroll.replaced,
+            s.enroll.time_limit,
+            s.enroll.cancel,
+            s.enroll.cancel_hint,
+            s.account.not_used,
+            s.form_errors.locked_help,
+            s.form_errors.attempts_left_many,
+            s.form_errors.attempts_left_one,
             s.notice.recovery_used_title,
             s.notice.recovery_used_once,
             s.notice.recovery_left_none,
@@ -897,6 +1074,7 @@ mod tests {
             m.error_outranked,
         ]);
         v.extend(m.reset_effects);
+        v.extend(m.event_names.iter().map(|(_, words)| *words));
         for t in [
             &e.bad_request,
             &e.forbidden,
@@ -966,8 +1144,40 @@ mod tests {
                 (m.confirm_label, "{user}"),
                 (m.done_reset, "{user}"),
                 (m.done_unlocked, "{user}"),
+                (s.enroll.time_limit, "{minutes}"),
+                (s.offer.later_hint_days, "{days}"),
+                (s.verify.lost_phone, "{helpdesk}"),
+                (s.notice.recovery_none_advice, "{helpdesk}"),
+                (s.account.required_on, "{helpdesk}"),
+                (s.form_errors.locked_help, "{helpdesk}"),
+                (s.form_errors.attempts_left_many, "{count}"),
+                (s.error_pages.internal.message, "{helpdesk}"),
             ] {
                 assert!(text.contains(placeholder), "{lang:?}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_audit_event_has_words_in_both_languages() {
+        for lang in [Lang::En, Lang::Nl] {
+            let names = strings(lang).admin.event_names;
+            for id in crate::audit::Event::ALL.map(|e| e.as_str()) {
+                assert!(
+                    names.iter().any(|(n, _)| *n == id),
+                    "{lang:?}: no words for {id}"
+                );
+            }
+            assert_eq!(names.len(), crate::audit::Event::ALL.len());
+        }
+    }
+
+    #[test]
+    fn users_pages_do_not_name_the_msp() {
+        // Who helps users is `mfa.helpdesk_name`; "MSP" is the administrators' word.
+        for lang in [Lang::En, Lang::Nl] {
+            for text in all(strings(lang)) {
+                assert!(!text.contains("MSP"), "{lang:?}: {text}");
             }
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! One field takes either the app's 6-digit code or a recovery code, and the page says so,
 //! so a user without their phone does not have to hunt for another page. It also tells a
-//! user who lost their phone what to do (the MSP disconnects MFA), and offers a way back to
+//! user who lost their phone what to do (the helpdesk, `mfa.helpdesk_name`, disconnects MFA), and offers a way back to
 //! the sign-in page for someone on the wrong account.
 
 use maud::html;
@@ -39,6 +39,8 @@ pub fn verify_page(v: &VerifyView<'_>) -> String {
             hints: &[t.hint, t.recovery_hint],
             error: v.error,
             autofocus: true,
+            title: strings(v.lang).common.code_or_recovery_title,
+            helpdesk: v.branding.helpdesk(v.lang),
         }))
         (button("primary", t.verify_button, None))
     };
@@ -46,7 +48,7 @@ pub fn verify_page(v: &VerifyView<'_>) -> String {
         h1 { (t.title) }
         p { (fill(t.signing_in_as, "{account}", account)) }
         (post_form(v.form_action, v.csrf, form))
-        p class="muted" { (t.lost_phone) }
+        p class="muted" { (fill(t.lost_phone, "{helpdesk}", v.branding.helpdesk(v.lang))) }
         p { a href="/" { (t.other_account) } }
     };
     render(v.lang, v.branding, t.title, content)
@@ -73,7 +75,15 @@ mod tests {
         let page = verify_page(&view(&b));
         assert!(page.contains("<p>Signing in as <strong>jan@example.nl</strong></p>"));
         assert!(page.contains("recovery codes in the same field"));
-        assert!(page.contains("Contact your MSP"));
+        assert!(page.contains("Contact your administrator"));
+        let named = Branding {
+            helpdesk_name: Some("the Acme desk".into()),
+            ..Branding::default()
+        };
+        assert!(verify_page(&view(&named)).contains("Contact the Acme desk; they can"));
+        assert!(
+            page.contains(r#"title="The 6‑digit code from your app, or a 20‑digit recovery code""#)
+        );
         assert!(page.contains(r#"<a href="/">Sign in with a different account</a>"#));
         assert!(page.contains(" autofocus>"));
         assert!(page.contains(r#"name="action" value="verify""#));
@@ -88,7 +98,7 @@ mod tests {
             ..view(&b)
         });
         assert!(page.contains(
-            r#"<p class="alert" role="alert" id="code-error">Te veel pogingen. Probeer het over 15 minuten opnieuw.</p>"#
+            r#"<p class="alert" role="alert" id="code-error">Te veel pogingen. Probeer het over 15 minuten opnieuw. Kun je niet wachten? Vraag je beheerder om de blokkering op te heffen.</p>"#
         ));
         assert!(page.contains("<h1>Vul je inlogcode in</h1>"));
     }

@@ -23,6 +23,10 @@ struct Inner {
     vms_names: HashMap<String, String>,
     /// pre-login session hash -> (signing in, expires)
     pre: HashMap<String, (bool, Instant)>,
+    /// user -> pending enrollment secret (sealed), expiry
+    pending_secrets: HashMap<String, (Vec<u8>, Instant)>,
+    /// users who were shown a pending secret not yet confirmed
+    pending_at: HashMap<String, u64>,
 }
 
 #[derive(Clone, Default)]
@@ -122,15 +126,47 @@ impl MemoryStore {
             .map(|(b, _)| b.clone()))
     }
 
-    pub async fn replace_challenge(&self, id: &str, blob: &[u8]) -> Result<bool, StoreError> {
+    pub async fn replace_challenge(
+        &self,
+        id: &str,
+        blob: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
         let mut g = self.lock()?;
+        let now = Instant::now();
         match g.challenges.get_mut(id) {
-            Some((b, exp)) if *exp > Instant::now() => {
+            Some((b, exp)) if *exp > now => {
                 *b = blob.to_vec();
+                if let Some(t) = ttl {
+                    *exp = now + t;
+                }
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+
+    pub async fn pending_secret(
+        &self,
+        user: &str,
+        fresh: &[u8],
+        ttl: Duration,
+        now: u64,
+        discard: Option<&[u8]>,
+    ) -> Result<super::Pending, StoreError> {
+        let mut g = self.lock()?;
+        let at = Instant::now();
+        if let Some((v, exp)) = g.pending_secrets.get(user)
+            && *exp > at
+            && Some(v.as_slice()) != discard
+        {
+            return Ok(super::Pending::Existing(v.clone()));
+        }
+        let replaced = g.pending_at.contains_key(user);
+        g.pending_secrets
+            .insert(user.to_string(), (fresh.to_vec(), at + ttl));
+        g.pending_at.insert(user.to_string(), now);
+        Ok(super::Pending::Created { replaced })
     }
 
     pub async fn take_challenge(&self, id: &str) -> Result<bool, StoreError> {
@@ -161,6 +197,8 @@ impl MemoryStore {
         rec.enrolled_at = Some(now);
         rec.last_used = Some(now);
         rec.last_step = Some(step);
+        g.pending_secrets.remove(user);
+        g.pending_at.remove(user);
         Ok(true)
     }
 
@@ -575,6 +613,11 @@ impl MemoryStore {
         names.sort();
         names.truncate(limit);
         Ok(names)
+    }
+
+    pub async fn user_failures(&self, user: &str) -> Result<u32, StoreError> {
+        let g = self.lock()?;
+        Ok(Self::counter(&g, &format!("u:{user}:fails")).map_or(0, |(n, _)| n))
     }
 
     pub async fn user_lock(&self, user: &str) -> Result<Option<Duration>, StoreError> {

@@ -14,6 +14,10 @@
 //!                             postponed, offer_declined, recovery (hashes, one per line),
 //!                             role, last_login, reset_at, epoch (revocation epoch:
 //!                             raised by every user revocation, never lowered)
+//!   P{u:U}:pending    string  the secret shown at enrollment, not yet confirmed (sealed like
+//!                             `secret`); TTL mfa.pending_enrollment_ttl; removed by the
+//!                             enrollment. The user hash notes `pending_at` while one was shown
+//!                             and not confirmed, so a replaced one can be told
 //!   P{u:U}:fails      string  attempts (codes taken for checking, not yet cleared by a right
 //!                             one); TTL 24 h from the last attempt
 //!   P{u:U}:lock       string  present while the MFA step is locked (TTL = lock time)
@@ -140,6 +144,17 @@ pub enum PreState {
     Missing,
 }
 
+/// The answer of [`Store::pending_secret`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// A secret shown before and still pending (sealed): show it again.
+    Existing(Vec<u8>),
+    /// `fresh` is now the pending secret; `replaced`: an earlier one had been shown and not
+    /// confirmed (it expired or no longer opens), so an app may hold an entry that will never
+    /// work.
+    Created { replaced: bool },
+}
+
 /// Limits for failure counting.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -197,9 +212,29 @@ impl Store {
         dispatch!(self, s => s.get_challenge(id).await)
     }
 
-    /// Replaces a challenge that still exists, keeping its expiry. False if it is gone.
-    pub async fn replace_challenge(&self, id: &str, blob: &[u8]) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.replace_challenge(id, blob).await)
+    /// Replaces a challenge that still exists, keeping its expiry (`ttl: None`) or giving it
+    /// a new one. False if it is gone.
+    pub async fn replace_challenge(
+        &self,
+        id: &str,
+        blob: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.replace_challenge(id, blob, ttl).await)
+    }
+
+    /// The user's pending (shown, not yet confirmed) enrollment secret, in one atomic step:
+    /// the stored one if there is one (and it is not `discard`, a stored one that no longer
+    /// opens), else `fresh` is stored for `ttl`. Enrollment ([`Store::enroll`]) removes it.
+    pub async fn pending_secret(
+        &self,
+        user: &str,
+        fresh: &[u8],
+        ttl: Duration,
+        now: u64,
+        discard: Option<&[u8]>,
+    ) -> Result<Pending, StoreError> {
+        dispatch!(self, s => s.pending_secret(user, fresh, ttl, now, discard).await)
     }
 
     /// Removes a challenge and says whether this caller removed it (exactly one caller wins).
@@ -212,7 +247,8 @@ impl Store {
     }
 
     /// Stores a confirmed enrollment unless the user is already enrolled; `step` is the time
-    /// step of the confirming code, which can then not be used again.
+    /// step of the confirming code, which can then not be used again. The user's pending
+    /// secret (and the note that one was shown) goes with it, in the same step.
     pub async fn enroll(
         &self,
         user: &str,
@@ -439,6 +475,12 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         dispatch!(self, s => s.search_users(prefix, limit).await)
+    }
+
+    /// The user's attempts counted since the last right code or lock (for telling the user
+    /// how many are left; the limit itself is kept by [`Store::take_attempt`]).
+    pub async fn user_failures(&self, user: &str) -> Result<u32, StoreError> {
+        dispatch!(self, s => s.user_failures(user).await)
     }
 
     /// Remaining lock of the user's MFA step.

@@ -141,6 +141,7 @@ struct Scripts {
     decline_if: Script,
     pre_open: Script,
     pre_sign_in: Script,
+    pending: Script,
 }
 
 #[derive(Clone)]
@@ -236,10 +237,25 @@ enum Write<'a> {
     Cmd(&'a Cmd),
 }
 
+// KEYS: user hash, pending secret. The pending secret goes with the enrollment.
 const ENROLL: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'key_id', ARGV[2], 'enrolled_at', ARGV[3], 'last_used', ARGV[3], 'last_step', ARGV[4])
+redis.call('HDEL', KEYS[1], 'pending_at')
+redis.call('DEL', KEYS[2])
 return 1
+"#;
+
+// The pending enrollment secret. KEYS: user hash, pending secret. ARGV: a fresh sealed secret,
+// its TTL in seconds, now, a stored value to discard ('' for none). Returns {1, stored} when
+// one is pending, else stores the fresh one and returns {0, 1 if an earlier one was shown}.
+const PENDING: &str = r#"
+local v = redis.call('GET', KEYS[2])
+if v and v ~= ARGV[4] then return {1, v} end
+local earlier = redis.call('HEXISTS', KEYS[1], 'pending_at')
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+redis.call('HSET', KEYS[1], 'pending_at', ARGV[3])
+return {0, tostring(earlier)}
 "#;
 
 // KEYS: user hash. ARGV: the sealed secret expected, the new one, its key id. Returns 1 if
@@ -482,6 +498,7 @@ impl RedisStore {
                 decline_if: Script::new(DECLINE_IF),
                 pre_open: Script::new(PRE_OPEN),
                 pre_sign_in: Script::new(PRE_SIGN_IN),
+                pending: Script::new(PENDING),
             }),
         }
     }
@@ -845,6 +862,9 @@ impl RedisStore {
     fn user_key(&self, user: &str) -> String {
         format!("{}{{u:{}}}", self.cfg.key_prefix, key_safe(user))
     }
+    fn pending_secret_key(&self, user: &str) -> String {
+        format!("{}:pending", self.user_key(user))
+    }
     fn addr_key(&self, addr: &str) -> String {
         format!("{}{{a:{}}}", self.cfg.key_prefix, key_safe(addr))
     }
@@ -887,14 +907,48 @@ impl RedisStore {
             .await
     }
 
-    pub async fn replace_challenge(&self, id: &str, blob: &[u8]) -> Result<bool, StoreError> {
+    pub async fn replace_challenge(
+        &self,
+        id: &str,
+        blob: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.challenge_key(id))
-            .arg(blob)
-            .arg("XX")
-            .arg("KEEPTTL");
+        cmd.arg(self.challenge_key(id)).arg(blob).arg("XX");
+        match ttl {
+            Some(t) => cmd
+                .arg("PX")
+                .arg(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            None => cmd.arg("KEEPTTL"),
+        };
         let r: Option<String> = self.run(&cmd).await?;
         Ok(r.is_some())
+    }
+
+    pub async fn pending_secret(
+        &self,
+        user: &str,
+        fresh: &[u8],
+        ttl: Duration,
+        now: u64,
+        discard: Option<&[u8]>,
+    ) -> Result<super::Pending, StoreError> {
+        self.index_user(user).await?;
+        let mut inv = self.scripts.pending.prepare_invoke();
+        inv.key(self.user_key(user))
+            .key(self.pending_secret_key(user))
+            .arg(fresh)
+            .arg(ttl.as_secs().max(1))
+            .arg(now)
+            .arg(discard.unwrap_or_default());
+        let (kind, v): (i64, Vec<u8>) = self.script(inv).await?;
+        Ok(if kind == 1 {
+            super::Pending::Existing(v)
+        } else {
+            super::Pending::Created {
+                replaced: v == b"1",
+            }
+        })
     }
 
     pub async fn take_challenge(&self, id: &str) -> Result<bool, StoreError> {
@@ -953,6 +1007,7 @@ impl RedisStore {
         self.index_user(user).await?;
         let mut inv = self.scripts.enroll.prepare_invoke();
         inv.key(self.user_key(user))
+            .key(self.pending_secret_key(user))
             .arg(sealed)
             .arg(key_id)
             .arg(now)
@@ -1451,6 +1506,13 @@ impl RedisStore {
             .arg(0)
             .arg(limit);
         self.run(&cmd).await
+    }
+
+    pub async fn user_failures(&self, user: &str) -> Result<u32, StoreError> {
+        let n: Option<u32> = self
+            .run(redis::cmd("GET").arg(format!("{}:fails", self.user_key(user))))
+            .await?;
+        Ok(n.unwrap_or(0))
     }
 
     pub async fn user_lock(&self, user: &str) -> Result<Option<Duration>, StoreError> {

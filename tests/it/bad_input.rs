@@ -800,7 +800,8 @@ async fn an_expired_challenge_releases_nothing() {
         .await
         .unwrap();
     let (_, secret) = Flow::pairing(&html);
-    gw.clock.advance(301);
+    // An enrollment step waits `mfa.enrollment_ttl` (30 minutes).
+    gw.clock.advance(1801);
     let code = totp::code_at(&secret, gw.clock.unix());
     let r = c
         .post(url(&gw, "/.mfa/enroll"))

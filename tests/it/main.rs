@@ -15,6 +15,7 @@ mod iis;
 mod keyed_records;
 mod logs;
 mod mfa_flow;
+mod pages;
 mod prelogin;
 mod proxy;
 mod revocation_order;

@@ -255,7 +255,8 @@ async fn expired_challenge_releases_nothing_and_ends_the_vms_session() {
     let r = login(&c, &w.gw, "msp").await;
     assert_eq!(r.status(), 303);
     let (_, logouts_before) = w.vms.stats();
-    w.gw.clock.advance(301);
+    // An enrollment step waits `mfa.enrollment_ttl` (30 minutes).
+    w.gw.clock.advance(1801);
     let r = c.get(url(&w.gw, "/.mfa/enroll")).send().await.unwrap();
     assert_eq!(r.status(), 403);
     mfa_gateway::mfa::sweeper::sweep_once(w.gw.gateway()).await;

@@ -127,7 +127,8 @@ async fn every_flow_works_on_a_redis_cluster() {
     assert_eq!(location(&r), "/.mfa/enroll");
     let (_, logouts) = f.vms.stats();
     let claimed = expired(a) + expired(b);
-    a.clock.advance(301);
+    // An enrollment step waits `mfa.enrollment_ttl` (30 minutes).
+    a.clock.advance(1801);
     tokio::join!(
         mfa_gateway::mfa::sweeper::sweep_once(a.gateway()),
         mfa_gateway::mfa::sweeper::sweep_once(b.gateway()),

@@ -86,6 +86,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 recovery_codes: None,
                 recovery_remaining: None,
                 epoch,
+                pending_replaced: false,
             },
         )
 }
