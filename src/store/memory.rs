@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{Attempt, Limits, PreState, StoreError, UserRecord, lock_duration, user_window};
+use super::{
+    Attempt, Limits, PreAdmit, PreState, StoreError, UserRecord, lock_duration, user_window,
+};
 use crate::mfa::revocation::Revocation;
 
 #[derive(Default)]
@@ -23,6 +25,8 @@ struct Inner {
     vms_names: HashMap<String, String>,
     /// pre-login session hash -> (signing in, expires)
     pre: HashMap<String, (bool, Instant)>,
+    /// pre-login session hash -> (lease owner token, expires)
+    pre_leases: HashMap<String, (String, Instant)>,
 }
 
 #[derive(Clone, Default)]
@@ -93,6 +97,36 @@ impl MemoryStore {
                 Ok(PreState::Anonymous)
             }
         }
+    }
+
+    pub async fn pre_admit(
+        &self,
+        hash: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<PreAdmit, StoreError> {
+        let mut g = self.lock()?;
+        match Self::pre_live(&mut g, hash) {
+            None => Ok(PreAdmit::Missing),
+            Some(true) => Ok(PreAdmit::SigningIn),
+            Some(false) => {
+                let now = Instant::now();
+                if g.pre_leases.get(hash).is_some_and(|(_, exp)| *exp > now) {
+                    return Ok(PreAdmit::Busy);
+                }
+                g.pre_leases
+                    .insert(hash.to_string(), (token.to_string(), now + lease));
+                Ok(PreAdmit::Leased)
+            }
+        }
+    }
+
+    pub async fn pre_release(&self, hash: &str, token: &str) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        if g.pre_leases.get(hash).is_some_and(|(t, _)| t == token) {
+            g.pre_leases.remove(hash);
+        }
+        Ok(())
     }
 
     pub async fn pre_drop(&self, hash: &str) -> Result<(), StoreError> {

@@ -134,6 +134,20 @@ pub enum PreState {
     Missing,
 }
 
+/// What the store says to a request on a same-id pre-login session (`mfa::prelogin::admit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreAdmit {
+    /// Anonymous, and this request now holds the session's lease: it alone reaches the VMS
+    /// with the session until it gives the lease back (or the lease expires).
+    Leased,
+    /// Anonymous, but another request (on any instance) holds the lease.
+    Busy,
+    /// The VMS said it is signed in; it waits for the MFA step.
+    SigningIn,
+    /// No record (never made, expired, dropped): treated as unapproved.
+    Missing,
+}
+
 /// Limits for failure counting.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -337,6 +351,23 @@ impl Store {
         keep: Duration,
     ) -> Result<PreState, StoreError> {
         dispatch!(self, s => s.pre_sign_in(hash, user, keep).await)
+    }
+
+    /// Admits a request on a pre-login session, one at a time: if the record says anonymous
+    /// and nobody holds the session's lease, takes it for `lease` under the owner `token`,
+    /// in one step.
+    pub async fn pre_admit(
+        &self,
+        hash: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<PreAdmit, StoreError> {
+        dispatch!(self, s => s.pre_admit(hash, token, lease).await)
+    }
+
+    /// Gives a pre-login session's lease back if `token` still owns it.
+    pub async fn pre_release(&self, hash: &str, token: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.pre_release(hash, token).await)
     }
 
     /// Forgets a pre-login session: it no longer reaches the VMS.
