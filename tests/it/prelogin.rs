@@ -64,11 +64,24 @@ struct Session {
     user: Option<String>,
 }
 
+/// One request as the stand-in handled it: what the session it carried was at that moment.
+#[derive(Clone, Debug)]
+struct Handled {
+    method: String,
+    route: String,
+    /// The session the request carried, if the VMS knew it.
+    id: Option<String>,
+    /// Who was signed in to that session when the VMS handled the request.
+    user: Option<String>,
+}
+
 #[derive(Default)]
 struct State {
     sessions: HashMap<String, Session>,
     /// Users whose signed-in page (`/home`) was served, in order.
     homes: Vec<String>,
+    /// Every request, in the order the stand-in handled them.
+    handled: Vec<Handled>,
 }
 
 #[derive(Clone)]
@@ -79,6 +92,9 @@ struct Vms {
     /// Name the signed-in user and role in headers of every answer (`X-VMS-User`,
     /// `X-VMS-Role`), for the gateway's `header` role source.
     identity_headers: bool,
+    /// Milliseconds every request waits before it is handled (a slow VMS, so that requests
+    /// overlap); 0 by default.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Vms {
@@ -90,6 +106,15 @@ impl Vms {
     }
     fn clear_homes(&self) {
         self.state.lock().unwrap().homes.clear();
+    }
+    fn slow(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::Relaxed);
+    }
+    fn handled(&self) -> Vec<Handled> {
+        self.state.lock().unwrap().handled.clone()
+    }
+    fn clear_handled(&self) {
+        self.state.lock().unwrap().handled.clear();
     }
     fn user_of_id(&self, id: &str) -> Option<String> {
         let st = self.state.lock().unwrap();
@@ -141,7 +166,20 @@ impl Vms {
     }
 
     async fn handle(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let delay = self.delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         let asked = self.session_of(&req);
+        {
+            let user = asked.as_deref().and_then(|id| self.user_of_id(id));
+            self.state.lock().unwrap().handled.push(Handled {
+                method: req.method().as_str().to_ascii_uppercase(),
+                route: route_of(req.uri().path()),
+                id: asked.clone(),
+                user,
+            });
+        }
         let mut resp = self.answer(req).await;
         if self.identity_headers {
             // The session the answer leaves the client with: a new one it sets, or the one
@@ -180,6 +218,8 @@ impl Vms {
                 r
             }
             ("POST", "/login" | "/j_security_check") => self.login(req).await,
+            // The login page's assets: served within the session, never opening one.
+            ("GET", r) if r.starts_with("/static/") => page("asset"),
             ("GET", "/logout") => {
                 if let Some(id) = self.session_of(&req) {
                     self.state.lock().unwrap().sessions.remove(&id);
@@ -309,6 +349,7 @@ async fn spawn_vms(kind: Kind, identity_headers: bool) -> (SocketAddr, Vms) {
         state: Arc::default(),
         next: Arc::default(),
         identity_headers,
+        delay_ms: Arc::default(),
     };
     let v = vms.clone();
     tokio::spawn(async move {
@@ -744,14 +785,19 @@ async fn php_session_suppliers_pass_and_customers_need_their_code() {
 /// The login answer comes from instance 0; instance 1 is asked with the same cookies the
 /// instant after, and all the while the login is on its way: never a signed-in page.
 ///
-/// With the same id, a request admitted while the session was still anonymous may reach the
-/// VMS after the login succeeded: its answer is identified by the VMS and held back (one of
-/// them switches the session to "signing in" and gets the challenge, any other is refused).
+/// The VMS side is checked too: the stand-in is slow on purpose (every request waits before
+/// it is handled, so the racer's requests overlap the login) and records, per request,
+/// whether its session was signed in when it handled it. No request other than the login
+/// itself (and the gateway's own identification of the answers, `/api/me`) is ever handled
+/// as the signed-in user before the code: with the same id, requests on one pre-login session
+/// reach the VMS one at a time, and every one admitted after the login sees "signing in".
 async fn the_other_instance_never_serves_the_login_before_the_code(kind: Kind) {
     let w = world(kind).await;
     let setup = Browser::new(&w);
     let secret = enroll(&setup, &w, 0, 1, "cust1").await;
     w.vms.clear_homes();
+    w.vms.clear_handled();
+    w.vms.slow(15);
 
     for round in 0..5 {
         let b = Browser::new(&w);
@@ -810,7 +856,25 @@ async fn the_other_instance_never_serves_the_login_before_the_code(kind: Kind) {
             // The rotated id never left the gateway: the VMS served it to nobody.
             assert!(!w.vms.served_to("cust1"), "{kind:?} round {round}");
         }
+        // Nothing but the gateway's identification was handled as cust1 before the code.
+        let handled = w.vms.handled();
+        let as_cust1: Vec<&Handled> = handled
+            .iter()
+            .filter(|h| h.user.as_deref() == Some("cust1"))
+            .filter(|h| !(h.method == "GET" && h.route == "/api/me"))
+            .collect();
+        assert!(
+            as_cust1.is_empty(),
+            "{kind:?} round {round}: handled as the signed-in user before the code: {as_cust1:?}"
+        );
+        let on_session = handled.iter().filter(|h| h.id.is_some()).count();
+        eprintln!(
+            "{kind:?} round {round}: {} requests handled by the VMS, {on_session} with a session",
+            handled.len()
+        );
+        w.vms.clear_handled();
     }
+    w.vms.slow(0);
     // Without a race, the code releases the login as usual.
     let b = Browser::new(&w);
     let r = b.post_login(0, "/login", "cust1").await;
