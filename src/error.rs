@@ -100,6 +100,15 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         self.page().status()
     }
+
+    /// Seconds after which the same request may well succeed (`Retry-After`), where that is
+    /// known: a pre-login session busy with another request is free again within moments.
+    pub fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::Internal(InternalError::Busy(_)) => Some("1"),
+            _ => None,
+        }
+    }
 }
 
 impl From<UpstreamError> for GatewayError {
@@ -141,5 +150,13 @@ mod tests {
         for (e, s) in cases {
             assert_eq!(e.status().as_u16(), s, "{e}");
         }
+        assert_eq!(
+            GatewayError::from(InternalError::Busy("x")).retry_after(),
+            Some("1")
+        );
+        assert_eq!(
+            GatewayError::from(ClientError::Forbidden).retry_after(),
+            None
+        );
     }
 }

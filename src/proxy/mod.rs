@@ -206,7 +206,12 @@ impl Gateway {
 
     /// Builds the page for an error.
     pub fn error_response(&self, e: &GatewayError, lang: Lang) -> Response<Body> {
-        self.page_response(e.page(), lang)
+        let mut r = self.page_response(e.page(), lang);
+        if let Some(secs) = e.retry_after() {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
+        }
+        r
     }
 
     pub fn page_response(&self, page: pages::ErrorPage, lang: Lang) -> Response<Body> {

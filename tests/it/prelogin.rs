@@ -1271,3 +1271,138 @@ async fn with_the_user_in_a_header_of_every_answer() {
         login_spellings_and_aliases_need_the_code_from(kind, Source::Header).await;
     }
 }
+
+/// `same_id`: the lease a request takes on its pre-login session never outlives it for long.
+/// A live lease carries a TTL (the backstop); a request that fails (the VMS answers after
+/// `upstream.response_timeout`, 4 s here) gives it back on its error path, long before the
+/// TTL; a lease another request holds longer than the wait answers 503 with `Retry-After`;
+/// a lease left by a request that died (its instance crashed) expires, and the waiting
+/// request then goes on with its session.
+#[tokio::test]
+async fn same_id_a_lease_left_behind_is_given_back_or_expires() {
+    use std::time::Duration;
+    let w = world(Kind::SpringSameId).await;
+    let port = w.redis.port;
+    let b = Browser::new(&w);
+    b.login_page(0).await;
+    let keys: Vec<String> = redis_query(port, &["KEYS", "t:{pl:*"]).await.unwrap();
+    assert_eq!(
+        keys.len(),
+        1,
+        "the record only, its lease given back: {keys:?}"
+    );
+    let lease = format!("{}:lease", keys[0]);
+    let exists = async |k: &str| redis_query::<i64>(port, &["EXISTS", k]).await.unwrap() == 1;
+
+    // In flight: the lease exists and carries its TTL (2 x (1 s + 4 s) + 5 s here).
+    w.vms.slow(5000);
+    let slow = {
+        let b = b.clone();
+        tokio::spawn(async move { b.send_only(1, "GET", "/login", None).await.status() })
+    };
+    eventually(
+        Duration::from_secs(3),
+        "the slow request holds the lease",
+        async || exists(&lease).await,
+    )
+    .await;
+    let ttl: i64 = redis_query(port, &["PTTL", &lease]).await.unwrap();
+    assert!(ttl > 0 && ttl <= 15_000, "{ttl}");
+    assert_eq!(slow.await.unwrap(), 504);
+    w.vms.slow(0);
+    // Given back by the failed request itself, not by the TTL (still about 11 s to go).
+    eventually(
+        Duration::from_secs(3),
+        "the failed request's lease given back",
+        async || !exists(&lease).await,
+    )
+    .await;
+
+    // Held by another request for longer than the wait: 503, try again later.
+    let _: () = redis_query(port, &["SET", &lease, "another", "PX", "60000"])
+        .await
+        .unwrap();
+    let r = b.send_only(0, "GET", "/static/app.css", None).await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(!sets(&r, "JSESSIONID"));
+
+    // Left by a request whose instance died: it expires (1 s here) while the next request
+    // waits, which then reaches the VMS with its session (no new session opened).
+    let _: () = redis_query(port, &["SET", &lease, "crashed", "PX", "1000"])
+        .await
+        .unwrap();
+    w.vms.clear_handled();
+    let r = b.send_only(1, "GET", "/static/app.css", None).await;
+    assert_eq!(r.status(), 200);
+    assert!(!sets(&r, "JSESSIONID"));
+    let id = b.cookie("JSESSIONID").unwrap();
+    assert!(
+        w.vms
+            .handled()
+            .iter()
+            .any(|h| h.route == "/static/app.css" && h.id.as_deref() == Some(id.as_str())),
+        "{:?}",
+        w.vms.handled()
+    );
+    assert!(!exists(&lease).await, "given back after the answer");
+    // The login on that session still works.
+    let r = b.post_login(0, "/login", "sup1").await;
+    assert_eq!(r.status(), 302);
+    assert!(b.home(1).await.contains("Welcome sup1"));
+}
+
+/// `same_id`: a page load sends the login page and its assets at once, on both instances;
+/// they reach the (slow) VMS one at a time, all with the pre-login session, and all succeed.
+#[tokio::test]
+async fn same_id_concurrent_anonymous_page_loads_all_pass() {
+    let w = world(Kind::SpringSameId).await;
+    let b = Browser::new(&w);
+    b.login_page(0).await;
+    let id = b.cookie("JSESSIONID").unwrap();
+    w.vms.clear_handled();
+    w.vms.slow(50);
+    let paths = [
+        "/login",
+        "/static/app.css",
+        "/static/app.js",
+        "/static/logo.png",
+        "/static/font.woff2",
+        "/home",
+        "/static/print.css",
+        "/static/i18n.js",
+    ];
+    let loads: Vec<_> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let b = b.clone();
+            let p = p.to_string();
+            tokio::spawn(async move {
+                let r = b.send_only(i % 2, "GET", &p, None).await;
+                (p, r.status().as_u16(), sets(&r, "JSESSIONID"))
+            })
+        })
+        .collect();
+    for l in loads {
+        let (p, status, new_session) = l.await.unwrap();
+        // An anonymous /home is sent to the login page.
+        let want = if p == "/home" { 302 } else { 200 };
+        assert_eq!(status, want, "{p}");
+        assert!(!new_session, "{p}: the VMS saw the pre-login session");
+    }
+    w.vms.slow(0);
+    let handled = w.vms.handled();
+    for p in paths {
+        assert!(
+            handled
+                .iter()
+                .any(|h| h.route == p && h.id.as_deref() == Some(id.as_str()) && h.user.is_none()),
+            "{p}: {handled:?}"
+        );
+    }
+    // The login on that session still works.
+    let r = b.post_login(1, "/login", "sup1").await;
+    assert_eq!(r.status(), 302);
+    assert!(b.home(0).await.contains("Welcome sup1"));
+}
