@@ -734,6 +734,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_pre_login_session_is_leased_to_one_request_at_a_time() {
+        let s = MemoryStore::default();
+        let long = Duration::from_secs(60);
+        assert_eq!(
+            s.pre_admit("h", "a", long).await.unwrap(),
+            PreAdmit::Missing
+        );
+        assert!(s.pre_open("h", long).await.unwrap());
+        assert_eq!(s.pre_admit("h", "a", long).await.unwrap(), PreAdmit::Leased);
+        assert_eq!(s.pre_admit("h", "b", long).await.unwrap(), PreAdmit::Busy);
+        // Only the owner gives it back.
+        s.pre_release("h", "b").await.unwrap();
+        assert_eq!(s.pre_admit("h", "b", long).await.unwrap(), PreAdmit::Busy);
+        // The holder signs the session in while it holds the lease; released, the next
+        // request sees "signing in".
+        assert_eq!(
+            s.pre_sign_in("h", "u", long).await.unwrap(),
+            PreState::Anonymous
+        );
+        s.pre_release("h", "a").await.unwrap();
+        assert_eq!(
+            s.pre_admit("h", "b", long).await.unwrap(),
+            PreAdmit::SigningIn
+        );
+        // A lease left behind expires.
+        assert!(s.pre_open("k", long).await.unwrap());
+        assert_eq!(
+            s.pre_admit("k", "dead", Duration::ZERO).await.unwrap(),
+            PreAdmit::Leased
+        );
+        assert_eq!(s.pre_admit("k", "b", long).await.unwrap(), PreAdmit::Leased);
+    }
+
+    #[tokio::test]
     async fn enroll_once_and_accept_each_step_once() {
         let s = MemoryStore::new();
         assert!(s.enroll("u", b"sealed", "k1", 100, 10).await.unwrap());
