@@ -22,7 +22,9 @@
 //!                                     ▼
 //!   ┌──────────────────────────► ANONYMOUS ──── request: marker ok and record "anon"? ──no──►
 //!   │                                 │          session removed, the VMS sees nobody
-//!   │                                 │ yes: forwarded with the session; its answer is
+//!   │                                 │ yes (same_id: and the session's lease taken, in the
+//!   │                                 │ same Lua step; held until the answer is identified):
+//!   │                                 │ forwarded with the session; its answer is
 //!   │                                 │ identified by the VMS:
 //!   │      ┌──────────────────────────┼──────────────────────────────┐
 //!   │      │ nobody, same id          │ someone, a new id            │ someone, same id
@@ -65,8 +67,23 @@
 //!   the gateway does not know) ends it in the VMS before anything is answered (see
 //!   `proxy::Gateway::confirm_owner`).
 //!
+//!
+//! `same_id`: one request at a time. The store's answer "anonymous" is only true at the moment
+//! it is read; a request admitted then may be handled by the VMS after a concurrent login on
+//! the same id succeeded (on any instance), and the VMS would process it as the signed-in
+//! user. So with `same_id` the admission is one Lua step that both checks the record and takes
+//! the session's lease (`P{pl:H}:lease`, an owner token, TTL [`lease_ttl`]); the request holds
+//! it until its answer has been identified (and, for the login, the record switched to
+//! "signing"), then gives it back by compare-and-delete. A request that finds the lease taken
+//! polls with backoff, at most `upstream.response_timeout`, then gets 503 with `Retry-After`.
+//! Every request admitted after a sign-in therefore sees "signing" and is held. An error or a
+//! cancelled request gives the lease back in the background ([`Lease`]'s drop); the TTL is
+//! the backstop when an instance dies holding one. `rotates` needs no lease: the old id is
+//! never signed in.
+//!
 //! The cost falls on anonymous traffic only (one store read per request, one identification
-//! per answer); approved requests never get here (see `proxy::Gateway::gate`).
+//! per answer; with `same_id` the session's requests are serialised and one more store call
+//! gives the lease back); approved requests never get here (see `proxy::Gateway::gate`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

@@ -31,6 +31,10 @@
 //!                             (never the session value): state ("anon" or "signing"),
 //!                             user (once signing in); TTL vms.pre_login_ttl, then
 //!                             mfa.challenge_ttl from the sign-in
+//!   P{pl:H}:lease     string  same_id only: the owner token of the one request on that
+//!                             session now at the VMS; TTL 2 x (upstream.connect_timeout +
+//!                             upstream.response_timeout) + 5 s, given back (compare-and-
+//!                             delete) once its answer is identified
 //! ```
 
 pub mod memory;
