@@ -1119,7 +1119,8 @@ fn check_config_explains_the_choice() {
     assert!(ok, "{out}");
     assert!(
         out.contains("sessions before login: same_id")
-            && out.contains("held back on every instance"),
+            && out.contains("held back on every instance")
+            && out.contains("one at a time on all instances"),
         "{out}"
     );
     let (ok, out) = check(&vms_section("JSESSIONID", "rotates"));
