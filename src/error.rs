@@ -54,6 +54,10 @@ pub enum UpstreamError {
 pub enum InternalError {
     #[error("shared store unavailable: {0}")]
     StoreUnavailable(String),
+    /// A resource the request needs is held by another request for longer than the
+    /// gateway waits (a pre-login session, see `mfa::prelogin::admit`): 503, retry.
+    #[error("busy: {0}")]
+    Busy(&'static str),
     #[error("crypto failure: {0}")]
     Crypto(String),
     #[error("{0}")]
@@ -86,7 +90,7 @@ impl GatewayError {
             GatewayError::Upstream(UpstreamError::Timeout(_)) => ErrorPage::GatewayTimeout,
             GatewayError::Upstream(UpstreamError::RequestBody(_)) => ErrorPage::BadRequest,
             GatewayError::Upstream(_) => ErrorPage::BadGateway,
-            GatewayError::Internal(InternalError::StoreUnavailable(_)) => {
+            GatewayError::Internal(InternalError::StoreUnavailable(_) | InternalError::Busy(_)) => {
                 ErrorPage::ServiceUnavailable
             }
             GatewayError::Internal(_) => ErrorPage::Internal,
@@ -95,6 +99,15 @@ impl GatewayError {
 
     pub fn status(&self) -> StatusCode {
         self.page().status()
+    }
+
+    /// Seconds after which the same request may well succeed (`Retry-After`), where that is
+    /// known: a pre-login session busy with another request is free again within moments.
+    pub fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::Internal(InternalError::Busy(_)) => Some("1"),
+            _ => None,
+        }
     }
 }
 
@@ -121,7 +134,8 @@ mod tests {
 
     #[test]
     fn each_side_maps_to_its_status() {
-        let cases: [(GatewayError, u16); 7] = [
+        let cases: [(GatewayError, u16); 8] = [
+            (InternalError::Busy("x").into(), 503),
             (ClientError::BadRequest("x").into(), 400),
             (ClientError::ChallengeExpired.into(), 403),
             (UpstreamError::Connect("refused".into()).into(), 502),
@@ -136,5 +150,13 @@ mod tests {
         for (e, s) in cases {
             assert_eq!(e.status().as_u16(), s, "{e}");
         }
+        assert_eq!(
+            GatewayError::from(InternalError::Busy("x")).retry_after(),
+            Some("1")
+        );
+        assert_eq!(
+            GatewayError::from(ClientError::Forbidden).retry_after(),
+            None
+        );
     }
 }

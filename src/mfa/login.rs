@@ -82,8 +82,10 @@ pub async fn intercept(
     .map_err(|e| ClientError::BadRequest(e.reason()))?;
     let client_addr = gw.client_ip(&parts.headers, conn);
     let mut gate = gw.gate(&mut parts.headers, now);
+    // Held (same_id) until the answer has been identified: see `prelogin::admit`.
+    let mut lease = None;
     if let Gate::PreLogin(_) = gate {
-        gate = super::prelogin::admit(gw, &mut parts.headers, gate).await;
+        (gate, lease) = super::prelogin::admit(gw, &mut parts.headers, gate).await?;
     }
     if vms.session_before_login == SessionBeforeLogin::SameId
         && let Gate::Approved(_) = gate
@@ -123,6 +125,9 @@ pub async fn intercept(
         if strip_session_cookies(gw, &mut rparts.headers) {
             gw.metrics.mfa(MfaEvent::SessionStripped);
         }
+        if let Some(l) = lease {
+            l.release().await;
+        }
         return Ok((Response::from_parts(rparts, rbody), Outcome::Proxied));
     }
     let origin = Origin {
@@ -134,7 +139,11 @@ pub async fn intercept(
         host: client_host,
         conn,
     };
-    new_session(gw, rparts, rbody, origin, now).await
+    let answer = new_session(gw, rparts, rbody, origin, now).await;
+    if let Some(l) = lease {
+        l.release().await;
+    }
+    answer
 }
 
 /// What is known about the request whose answer set a new VMS session.

@@ -22,7 +22,9 @@
 //!                                     ▼
 //!   ┌──────────────────────────► ANONYMOUS ──── request: marker ok and record "anon"? ──no──►
 //!   │                                 │          session removed, the VMS sees nobody
-//!   │                                 │ yes: forwarded with the session; its answer is
+//!   │                                 │ yes (same_id: and the session's lease taken, in the
+//!   │                                 │ same Lua step; held until the answer is identified):
+//!   │                                 │ forwarded with the session; its answer is
 //!   │                                 │ identified by the VMS:
 //!   │      ┌──────────────────────────┼──────────────────────────────┐
 //!   │      │ nobody, same id          │ someone, a new id            │ someone, same id
@@ -65,8 +67,23 @@
 //!   the gateway does not know) ends it in the VMS before anything is answered (see
 //!   `proxy::Gateway::confirm_owner`).
 //!
+//!
+//! `same_id`: one request at a time. The store's answer "anonymous" is only true at the moment
+//! it is read; a request admitted then may be handled by the VMS after a concurrent login on
+//! the same id succeeded (on any instance), and the VMS would process it as the signed-in
+//! user. So with `same_id` the admission is one Lua step that both checks the record and takes
+//! the session's lease (`P{pl:H}:lease`, an owner token, TTL [`lease_ttl`]); the request holds
+//! it until its answer has been identified (and, for the login, the record switched to
+//! "signing"), then gives it back by compare-and-delete. A request that finds the lease taken
+//! polls with backoff, at most `upstream.response_timeout`, then gets 503 with `Retry-After`.
+//! Every request admitted after a sign-in therefore sees "signing" and is held. An error or a
+//! cancelled request gives the lease back in the background ([`Lease`]'s drop); the TTL is
+//! the backstop when an instance dies holding one. `rotates` needs no lease: the old id is
+//! never signed in.
+//!
 //! The cost falls on anonymous traffic only (one store read per request, one identification
-//! per answer); approved requests never get here (see `proxy::Gateway::gate`).
+//! per answer; with `same_id` the session's requests are serialised and one more store call
+//! gives the lease back); approved requests never get here (see `proxy::Gateway::gate`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -77,11 +94,12 @@ use super::approval::session_hash;
 use super::cookies::{self, PRELOGIN_COOKIE};
 use crate::auth::crypto::{KeyRing, Purpose};
 use crate::config::SessionBeforeLogin;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, InternalError};
 use crate::gateway::Gateway;
 use crate::metrics::MfaEvent;
 use crate::proxy::Gate;
-use crate::store::PreState;
+use crate::store::{PreAdmit, PreState};
+use std::time::Duration;
 
 /// Domain separation of the marker's MAC from every other cookie MAC.
 const MARKER_DOMAIN: &[u8] = b"mfagw-prelogin-v1";
@@ -162,17 +180,44 @@ pub fn marked(gw: &Gateway, headers: &HeaderMap, now: u64) -> Option<[u8; 16]> {
 /// The gate's second stage: a pre-login session goes on only while the store (read now,
 /// never cached) says it is anonymous. Otherwise its cookie is removed: the VMS sees nobody.
 /// Any other decision is returned unchanged.
-pub async fn admit(gw: &Gateway, headers: &mut HeaderMap, gate: Gate) -> Gate {
+///
+/// With `same_id`, requests carrying the same pre-login session reach the VMS one at a time,
+/// across all instances: the store's check that the record is anonymous also takes the
+/// session's [`Lease`] (one Lua step), which the caller holds until the answer has been
+/// identified (a login's switch to "signing in" happens while it is held). A request that
+/// finds the lease taken waits (polling with backoff) at most `upstream.response_timeout`,
+/// then gets 503. So no request admitted while the session was anonymous is handled by the
+/// VMS after a sign-in on it: every request admitted after the sign-in sees "signing in".
+pub async fn admit(
+    gw: &Gateway,
+    headers: &mut HeaderMap,
+    gate: Gate,
+) -> Result<(Gate, Option<Lease>), GatewayError> {
     let Gate::PreLogin(hash) = gate else {
-        return gate;
+        return Ok((gate, None));
     };
-    let gate = match gw.store.pre_state(&hex(&hash)).await {
-        Ok(PreState::Anonymous) => return Gate::PreLogin(hash),
+    let key = hex(&hash);
+    let state = if gw.cfg.vms.session_before_login == SessionBeforeLogin::SameId {
+        match lease(gw, &key).await {
+            Ok(Ok(lease)) => return Ok((Gate::PreLogin(hash), Some(lease))),
+            Ok(Err(state)) => Ok(state),
+            Err(e) => Err(e),
+        }
+    } else {
+        gw.store.pre_state(&key).await.map_err(LeaseError::Store)
+    };
+    let gate = match state {
+        Ok(PreState::Anonymous) => return Ok((Gate::PreLogin(hash), None)),
         // Expired or dropped: an ordinary unapproved session; the VMS's next anonymous
         // session may take its place.
         Ok(PreState::Missing) => Gate::Stripped,
         Ok(PreState::SigningIn) => Gate::Held,
-        Err(e) => {
+        Err(LeaseError::Busy) => {
+            gw.metrics.mfa(MfaEvent::PreLoginHeld);
+            tracing::debug!("pre-login session busy with another request; 503");
+            return Err(InternalError::Busy("pre-login session busy").into());
+        }
+        Err(LeaseError::Store(e)) => {
             gw.metrics.mfa(MfaEvent::StoreError);
             tracing::warn!(error = %e, "pre-login session not checked; not passed on");
             Gate::Held
@@ -181,7 +226,111 @@ pub async fn admit(gw: &Gateway, headers: &mut HeaderMap, gate: Gate) -> Gate {
     cookies::filter_for_upstream(headers, &gw.cfg.vms.session_cookies, false);
     gw.metrics.mfa(MfaEvent::PreLoginHeld);
     gw.metrics.mfa(MfaEvent::SessionStripped);
-    gate
+    Ok((gate, None))
+}
+
+/// Why a request got no lease on its pre-login session.
+enum LeaseError {
+    /// Another request held it for longer than the wait allows.
+    Busy,
+    Store(crate::store::StoreError),
+}
+
+impl From<crate::store::StoreError> for LeaseError {
+    fn from(e: crate::store::StoreError) -> Self {
+        LeaseError::Store(e)
+    }
+}
+
+/// How long a lease lives at most: the request and the identification of its answer (each an
+/// upstream exchange, bounded by the upstream timeouts), and a margin. The backstop for a
+/// lease whose holder died; a live holder gives it back as soon as its answer is identified.
+pub fn lease_ttl(gw: &Gateway) -> Duration {
+    let up = &gw.cfg.upstream;
+    (up.connect_timeout + up.response_timeout) * 2 + LEASE_MARGIN
+}
+
+/// Added to the upstream timeouts in [`lease_ttl`].
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Takes the lease of the same-id pre-login session `key`, waiting (with backoff) up to
+/// `upstream.response_timeout` while another request holds it. `Ok(Err(state))`: the record is
+/// not anonymous (no lease taken).
+async fn lease(gw: &Gateway, key: &str) -> Result<Result<Lease, PreState>, LeaseError> {
+    let token = crate::auth::crypto::random_token();
+    let ttl = lease_ttl(gw);
+    let deadline = tokio::time::Instant::now() + gw.cfg.upstream.response_timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match gw.store.pre_admit(key, &token, ttl).await? {
+            PreAdmit::Leased => {
+                return Ok(Ok(Lease {
+                    store: gw.store.clone(),
+                    key: key.to_string(),
+                    token,
+                    held: true,
+                }));
+            }
+            PreAdmit::SigningIn => return Ok(Err(PreState::SigningIn)),
+            PreAdmit::Missing => return Ok(Err(PreState::Missing)),
+            PreAdmit::Busy => {}
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(LeaseError::Busy);
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// A request's exclusive hold on its same-id pre-login session (see [`admit`]). Given back
+/// with [`Lease::release`] once the answer has been identified; dropped unreleased (an error,
+/// a cancelled request), it is given back in the background. Its TTL ([`lease_ttl`]) is the
+/// backstop when neither happens (the instance died).
+#[must_use = "held until the answer has been identified"]
+pub struct Lease {
+    store: crate::store::Store,
+    key: String,
+    token: String,
+    held: bool,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lease")
+    }
+}
+
+impl Lease {
+    /// Gives the lease back (compare-and-delete by owner token). A failure is logged; the
+    /// lease then expires on its own.
+    pub async fn release(mut self) {
+        self.held = false;
+        give_back(&self.store, &self.key, &self.token).await;
+    }
+}
+
+async fn give_back(store: &crate::store::Store, key: &str, token: &str) {
+    if let Err(e) = store.pre_release(key, token).await {
+        tracing::warn!(error = %e, "pre-login lease not given back; it expires on its own");
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.held {
+            return;
+        }
+        let (store, key, token) = (
+            self.store.clone(),
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.token),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { give_back(&store, &key, &token).await });
+        }
+    }
 }
 
 /// Records a session nobody is signed in to as a pre-login session. `None` if the store

@@ -220,7 +220,12 @@ impl Gateway {
 
     /// Builds the page for an error.
     pub fn error_response(&self, e: &GatewayError, lang: Lang) -> Response<Body> {
-        self.page_response(e.page(), lang)
+        let mut r = self.page_response(e.page(), lang);
+        if let Some(secs) = e.retry_after() {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
+        }
+        r
     }
 
     pub fn page_response(&self, page: pages::ErrorPage, lang: Lang) -> Response<Body> {
@@ -361,9 +366,12 @@ impl Gateway {
         let (mut parts, body) = req.into_parts();
         let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         let mut gate = self.gate(&mut parts.headers, now);
+        // Held (same_id) until the answer has been identified: see `mfa::prelogin::admit`.
+        let mut lease = None;
         if let Gate::PreLogin(_) = gate {
             let upgrade = parts.headers.contains_key(header::UPGRADE);
-            gate = Box::pin(self.pre_login_gate(&mut parts.headers, gate, upgrade)).await;
+            (gate, lease) =
+                Box::pin(self.pre_login_gate(&mut parts.headers, gate, upgrade)).await?;
         }
         let logout_hash = if is_logout {
             session_hash_of(&gate)
@@ -455,10 +463,14 @@ impl Gateway {
                 host: sent_host,
                 conn,
             };
-            let (mut resp, _) = Box::pin(crate::mfa::login::new_session(
+            let answer = Box::pin(crate::mfa::login::new_session(
                 self, rparts, rbody, origin, now,
             ))
-            .await?;
+            .await;
+            if let Some(l) = lease {
+                l.release().await;
+            }
+            let (mut resp, _) = answer?;
             if is_logout {
                 resp.headers_mut()
                     .append(SET_COOKIE, cookies::clear_gateway_cookie(APPROVAL_COOKIE));
@@ -551,11 +563,11 @@ impl Gateway {
         headers: &mut http::HeaderMap,
         gate: Gate,
         upgrade: bool,
-    ) -> Gate {
+    ) -> Result<(Gate, Option<crate::mfa::prelogin::Lease>), GatewayError> {
         if upgrade {
             cookies::filter_for_upstream(headers, &self.cfg.vms.session_cookies, false);
             self.metrics.mfa(MfaEvent::SessionStripped);
-            return Gate::Stripped;
+            return Ok((Gate::Stripped, None));
         }
         crate::mfa::prelogin::admit(self, headers, gate).await
     }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{Attempt, Limits, PreState, StoreError, UserRecord, lock_duration, user_window};
+use super::{
+    Attempt, Limits, PreAdmit, PreState, StoreError, UserRecord, lock_duration, user_window,
+};
 use crate::mfa::revocation::Revocation;
 
 #[derive(Default)]
@@ -27,6 +29,8 @@ struct Inner {
     pending_secrets: HashMap<String, (Vec<u8>, Instant)>,
     /// users who were shown a pending secret not yet confirmed
     pending_at: HashMap<String, u64>,
+    /// pre-login session hash -> (lease owner token, expires)
+    pre_leases: HashMap<String, (String, Instant)>,
 }
 
 #[derive(Clone, Default)]
@@ -97,6 +101,36 @@ impl MemoryStore {
                 Ok(PreState::Anonymous)
             }
         }
+    }
+
+    pub async fn pre_admit(
+        &self,
+        hash: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<PreAdmit, StoreError> {
+        let mut g = self.lock()?;
+        match Self::pre_live(&mut g, hash) {
+            None => Ok(PreAdmit::Missing),
+            Some(true) => Ok(PreAdmit::SigningIn),
+            Some(false) => {
+                let now = Instant::now();
+                if g.pre_leases.get(hash).is_some_and(|(_, exp)| *exp > now) {
+                    return Ok(PreAdmit::Busy);
+                }
+                g.pre_leases
+                    .insert(hash.to_string(), (token.to_string(), now + lease));
+                Ok(PreAdmit::Leased)
+            }
+        }
+    }
+
+    pub async fn pre_release(&self, hash: &str, token: &str) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        if g.pre_leases.get(hash).is_some_and(|(t, _)| t == token) {
+            g.pre_leases.remove(hash);
+        }
+        Ok(())
     }
 
     pub async fn pre_drop(&self, hash: &str) -> Result<(), StoreError> {
@@ -743,6 +777,40 @@ mod tests {
             PreState::Missing,
             "expired"
         );
+    }
+
+    #[tokio::test]
+    async fn a_pre_login_session_is_leased_to_one_request_at_a_time() {
+        let s = MemoryStore::default();
+        let long = Duration::from_secs(60);
+        assert_eq!(
+            s.pre_admit("h", "a", long).await.unwrap(),
+            PreAdmit::Missing
+        );
+        assert!(s.pre_open("h", long).await.unwrap());
+        assert_eq!(s.pre_admit("h", "a", long).await.unwrap(), PreAdmit::Leased);
+        assert_eq!(s.pre_admit("h", "b", long).await.unwrap(), PreAdmit::Busy);
+        // Only the owner gives it back.
+        s.pre_release("h", "b").await.unwrap();
+        assert_eq!(s.pre_admit("h", "b", long).await.unwrap(), PreAdmit::Busy);
+        // The holder signs the session in while it holds the lease; released, the next
+        // request sees "signing in".
+        assert_eq!(
+            s.pre_sign_in("h", "u", long).await.unwrap(),
+            PreState::Anonymous
+        );
+        s.pre_release("h", "a").await.unwrap();
+        assert_eq!(
+            s.pre_admit("h", "b", long).await.unwrap(),
+            PreAdmit::SigningIn
+        );
+        // A lease left behind expires.
+        assert!(s.pre_open("k", long).await.unwrap());
+        assert_eq!(
+            s.pre_admit("k", "dead", Duration::ZERO).await.unwrap(),
+            PreAdmit::Leased
+        );
+        assert_eq!(s.pre_admit("k", "b", long).await.unwrap(), PreAdmit::Leased);
     }
 
     #[tokio::test]

@@ -35,6 +35,10 @@
 //!                             (never the session value): state ("anon" or "signing"),
 //!                             user (once signing in); TTL vms.pre_login_ttl, then
 //!                             mfa.challenge_ttl from the sign-in
+//!   P{pl:H}:lease     string  same_id only: the owner token of the one request on that
+//!                             session now at the VMS; TTL 2 x (upstream.connect_timeout +
+//!                             upstream.response_timeout) + 5 s, given back (compare-and-
+//!                             delete) once its answer is identified
 //! ```
 
 pub mod memory;
@@ -153,6 +157,20 @@ pub enum Pending {
     /// confirmed (it expired or no longer opens), so an app may hold an entry that will never
     /// work.
     Created { replaced: bool },
+}
+
+/// What the store says to a request on a same-id pre-login session (`mfa::prelogin::admit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreAdmit {
+    /// Anonymous, and this request now holds the session's lease: it alone reaches the VMS
+    /// with the session until it gives the lease back (or the lease expires).
+    Leased,
+    /// Anonymous, but another request (on any instance) holds the lease.
+    Busy,
+    /// The VMS said it is signed in; it waits for the MFA step.
+    SigningIn,
+    /// No record (never made, expired, dropped): treated as unapproved.
+    Missing,
 }
 
 /// Limits for failure counting.
@@ -380,6 +398,23 @@ impl Store {
         keep: Duration,
     ) -> Result<PreState, StoreError> {
         dispatch!(self, s => s.pre_sign_in(hash, user, keep).await)
+    }
+
+    /// Admits a request on a pre-login session, one at a time: if the record says anonymous
+    /// and nobody holds the session's lease, takes it for `lease` under the owner `token`,
+    /// in one step.
+    pub async fn pre_admit(
+        &self,
+        hash: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<PreAdmit, StoreError> {
+        dispatch!(self, s => s.pre_admit(hash, token, lease).await)
+    }
+
+    /// Gives a pre-login session's lease back if `token` still owns it.
+    pub async fn pre_release(&self, hash: &str, token: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.pre_release(hash, token).await)
     }
 
     /// Forgets a pre-login session: it no longer reaches the VMS.

@@ -35,7 +35,8 @@ use redis::{
 use tokio::sync::Mutex;
 
 use super::{
-    Attempt, Limits, PreState, StoreError, UserRecord, key_safe, lock_duration, user_window,
+    Attempt, Limits, PreAdmit, PreState, StoreError, UserRecord, key_safe, lock_duration,
+    user_window,
 };
 use crate::config::{Redis as RedisConfig, RedisMode, redact_url};
 use crate::mfa::revocation::Revocation;
@@ -142,6 +143,8 @@ struct Scripts {
     pre_open: Script,
     pre_sign_in: Script,
     pending: Script,
+    pre_admit: Script,
+    pre_release: Script,
 }
 
 #[derive(Clone)]
@@ -449,6 +452,25 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 "#;
 
+// Admission of a request on a same-id pre-login session: one request at a time reaches the
+// VMS. KEYS: its record, its lease (same hash tag). ARGV: the lease's owner token, its ttl
+// ms. Returns 1 if the record is anonymous and this call took the lease, 2 if anonymous but
+// the lease is held by another request, 0 if signing in, -1 if there is no record.
+const PRE_ADMIT: &str = r#"
+local s = redis.call('HGET', KEYS[1], 'state')
+if not s then return -1 end
+if s ~= 'anon' then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 2
+"#;
+
+// Gives a lease back, only if its owner token is still the caller's. KEYS: the lease.
+// ARGV: the token. Returns 1 if released.
+const PRE_RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -499,6 +521,8 @@ impl RedisStore {
                 pre_open: Script::new(PRE_OPEN),
                 pre_sign_in: Script::new(PRE_SIGN_IN),
                 pending: Script::new(PENDING),
+                pre_admit: Script::new(PRE_ADMIT),
+                pre_release: Script::new(PRE_RELEASE),
             }),
         }
     }
@@ -1301,6 +1325,37 @@ impl RedisStore {
             0 => PreState::SigningIn,
             _ => PreState::Missing,
         })
+    }
+
+    fn pre_lease_key(&self, hash: &str) -> String {
+        format!("{}:lease", self.pre_key(hash))
+    }
+
+    pub async fn pre_admit(
+        &self,
+        hash: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<PreAdmit, StoreError> {
+        let ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut inv = self.scripts.pre_admit.prepare_invoke();
+        inv.key(self.pre_key(hash))
+            .key(self.pre_lease_key(hash))
+            .arg(token)
+            .arg(ms);
+        let n: i64 = self.script(inv).await?;
+        Ok(match n {
+            1 => PreAdmit::Leased,
+            2 => PreAdmit::Busy,
+            0 => PreAdmit::SigningIn,
+            _ => PreAdmit::Missing,
+        })
+    }
+
+    pub async fn pre_release(&self, hash: &str, token: &str) -> Result<(), StoreError> {
+        let mut inv = self.scripts.pre_release.prepare_invoke();
+        inv.key(self.pre_lease_key(hash)).arg(token);
+        self.script::<i64>(inv).await.map(|_| ())
     }
 
     pub async fn pre_drop(&self, hash: &str) -> Result<(), StoreError> {

@@ -64,11 +64,24 @@ struct Session {
     user: Option<String>,
 }
 
+/// One request as the stand-in handled it: what the session it carried was at that moment.
+#[derive(Clone, Debug)]
+struct Handled {
+    method: String,
+    route: String,
+    /// The session the request carried, if the VMS knew it.
+    id: Option<String>,
+    /// Who was signed in to that session when the VMS handled the request.
+    user: Option<String>,
+}
+
 #[derive(Default)]
 struct State {
     sessions: HashMap<String, Session>,
     /// Users whose signed-in page (`/home`) was served, in order.
     homes: Vec<String>,
+    /// Every request, in the order the stand-in handled them.
+    handled: Vec<Handled>,
 }
 
 #[derive(Clone)]
@@ -79,6 +92,9 @@ struct Vms {
     /// Name the signed-in user and role in headers of every answer (`X-VMS-User`,
     /// `X-VMS-Role`), for the gateway's `header` role source.
     identity_headers: bool,
+    /// Milliseconds every request waits before it is handled (a slow VMS, so that requests
+    /// overlap); 0 by default.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Vms {
@@ -90,6 +106,15 @@ impl Vms {
     }
     fn clear_homes(&self) {
         self.state.lock().unwrap().homes.clear();
+    }
+    fn slow(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::Relaxed);
+    }
+    fn handled(&self) -> Vec<Handled> {
+        self.state.lock().unwrap().handled.clone()
+    }
+    fn clear_handled(&self) {
+        self.state.lock().unwrap().handled.clear();
     }
     fn user_of_id(&self, id: &str) -> Option<String> {
         let st = self.state.lock().unwrap();
@@ -141,7 +166,20 @@ impl Vms {
     }
 
     async fn handle(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let delay = self.delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         let asked = self.session_of(&req);
+        {
+            let user = asked.as_deref().and_then(|id| self.user_of_id(id));
+            self.state.lock().unwrap().handled.push(Handled {
+                method: req.method().as_str().to_ascii_uppercase(),
+                route: route_of(req.uri().path()),
+                id: asked.clone(),
+                user,
+            });
+        }
         let mut resp = self.answer(req).await;
         if self.identity_headers {
             // The session the answer leaves the client with: a new one it sets, or the one
@@ -180,6 +218,8 @@ impl Vms {
                 r
             }
             ("POST", "/login" | "/j_security_check") => self.login(req).await,
+            // The login page's assets: served within the session, never opening one.
+            ("GET", r) if r.starts_with("/static/") => page("asset"),
             ("GET", "/logout") => {
                 if let Some(id) = self.session_of(&req) {
                     self.state.lock().unwrap().sessions.remove(&id);
@@ -309,6 +349,7 @@ async fn spawn_vms(kind: Kind, identity_headers: bool) -> (SocketAddr, Vms) {
         state: Arc::default(),
         next: Arc::default(),
         identity_headers,
+        delay_ms: Arc::default(),
     };
     let v = vms.clone();
     tokio::spawn(async move {
@@ -744,14 +785,19 @@ async fn php_session_suppliers_pass_and_customers_need_their_code() {
 /// The login answer comes from instance 0; instance 1 is asked with the same cookies the
 /// instant after, and all the while the login is on its way: never a signed-in page.
 ///
-/// With the same id, a request admitted while the session was still anonymous may reach the
-/// VMS after the login succeeded: its answer is identified by the VMS and held back (one of
-/// them switches the session to "signing in" and gets the challenge, any other is refused).
+/// The VMS side is checked too: the stand-in is slow on purpose (every request waits before
+/// it is handled, so the racer's requests overlap the login) and records, per request,
+/// whether its session was signed in when it handled it. No request other than the login
+/// itself (and the gateway's own identification of the answers, `/api/me`) is ever handled
+/// as the signed-in user before the code: with the same id, requests on one pre-login session
+/// reach the VMS one at a time, and every one admitted after the login sees "signing in".
 async fn the_other_instance_never_serves_the_login_before_the_code(kind: Kind) {
     let w = world(kind).await;
     let setup = Browser::new(&w);
     let secret = enroll(&setup, &w, 0, 1, "cust1").await;
     w.vms.clear_homes();
+    w.vms.clear_handled();
+    w.vms.slow(15);
 
     for round in 0..5 {
         let b = Browser::new(&w);
@@ -810,7 +856,25 @@ async fn the_other_instance_never_serves_the_login_before_the_code(kind: Kind) {
             // The rotated id never left the gateway: the VMS served it to nobody.
             assert!(!w.vms.served_to("cust1"), "{kind:?} round {round}");
         }
+        // Nothing but the gateway's identification was handled as cust1 before the code.
+        let handled = w.vms.handled();
+        let as_cust1: Vec<&Handled> = handled
+            .iter()
+            .filter(|h| h.user.as_deref() == Some("cust1"))
+            .filter(|h| !(h.method == "GET" && h.route == "/api/me"))
+            .collect();
+        assert!(
+            as_cust1.is_empty(),
+            "{kind:?} round {round}: handled as the signed-in user before the code: {as_cust1:?}"
+        );
+        let on_session = handled.iter().filter(|h| h.id.is_some()).count();
+        eprintln!(
+            "{kind:?} round {round}: {} requests handled by the VMS, {on_session} with a session",
+            handled.len()
+        );
+        w.vms.clear_handled();
     }
+    w.vms.slow(0);
     // Without a race, the code releases the login as usual.
     let b = Browser::new(&w);
     let r = b.post_login(0, "/login", "cust1").await;
@@ -1055,7 +1119,8 @@ fn check_config_explains_the_choice() {
     assert!(ok, "{out}");
     assert!(
         out.contains("sessions before login: same_id")
-            && out.contains("held back on every instance"),
+            && out.contains("held back on every instance")
+            && out.contains("one at a time on all instances"),
         "{out}"
     );
     let (ok, out) = check(&vms_section("JSESSIONID", "rotates"));
@@ -1206,4 +1271,139 @@ async fn with_the_user_in_a_header_of_every_answer() {
         the_whole_flow_from(kind, Source::Header).await;
         login_spellings_and_aliases_need_the_code_from(kind, Source::Header).await;
     }
+}
+
+/// `same_id`: the lease a request takes on its pre-login session never outlives it for long.
+/// A live lease carries a TTL (the backstop); a request that fails (the VMS answers after
+/// `upstream.response_timeout`, 4 s here) gives it back on its error path, long before the
+/// TTL; a lease another request holds longer than the wait answers 503 with `Retry-After`;
+/// a lease left by a request that died (its instance crashed) expires, and the waiting
+/// request then goes on with its session.
+#[tokio::test]
+async fn same_id_a_lease_left_behind_is_given_back_or_expires() {
+    use std::time::Duration;
+    let w = world(Kind::SpringSameId).await;
+    let port = w.redis.port;
+    let b = Browser::new(&w);
+    b.login_page(0).await;
+    let keys: Vec<String> = redis_query(port, &["KEYS", "t:{pl:*"]).await.unwrap();
+    assert_eq!(
+        keys.len(),
+        1,
+        "the record only, its lease given back: {keys:?}"
+    );
+    let lease = format!("{}:lease", keys[0]);
+    let exists = async |k: &str| redis_query::<i64>(port, &["EXISTS", k]).await.unwrap() == 1;
+
+    // In flight: the lease exists and carries its TTL (2 x (1 s + 4 s) + 5 s here).
+    w.vms.slow(5000);
+    let slow = {
+        let b = b.clone();
+        tokio::spawn(async move { b.send_only(1, "GET", "/login", None).await.status() })
+    };
+    eventually(
+        Duration::from_secs(3),
+        "the slow request holds the lease",
+        async || exists(&lease).await,
+    )
+    .await;
+    let ttl: i64 = redis_query(port, &["PTTL", &lease]).await.unwrap();
+    assert!(ttl > 0 && ttl <= 15_000, "{ttl}");
+    assert_eq!(slow.await.unwrap(), 504);
+    w.vms.slow(0);
+    // Given back by the failed request itself, not by the TTL (still about 11 s to go).
+    eventually(
+        Duration::from_secs(3),
+        "the failed request's lease given back",
+        async || !exists(&lease).await,
+    )
+    .await;
+
+    // Held by another request for longer than the wait: 503, try again later.
+    let _: () = redis_query(port, &["SET", &lease, "another", "PX", "60000"])
+        .await
+        .unwrap();
+    let r = b.send_only(0, "GET", "/static/app.css", None).await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(!sets(&r, "JSESSIONID"));
+
+    // Left by a request whose instance died: it expires (1 s here) while the next request
+    // waits, which then reaches the VMS with its session (no new session opened).
+    let _: () = redis_query(port, &["SET", &lease, "crashed", "PX", "1000"])
+        .await
+        .unwrap();
+    w.vms.clear_handled();
+    let r = b.send_only(1, "GET", "/static/app.css", None).await;
+    assert_eq!(r.status(), 200);
+    assert!(!sets(&r, "JSESSIONID"));
+    let id = b.cookie("JSESSIONID").unwrap();
+    assert!(
+        w.vms
+            .handled()
+            .iter()
+            .any(|h| h.route == "/static/app.css" && h.id.as_deref() == Some(id.as_str())),
+        "{:?}",
+        w.vms.handled()
+    );
+    assert!(!exists(&lease).await, "given back after the answer");
+    // The login on that session still works.
+    let r = b.post_login(0, "/login", "sup1").await;
+    assert_eq!(r.status(), 302);
+    assert!(b.home(1).await.contains("Welcome sup1"));
+}
+
+/// `same_id`: a page load sends the login page and its assets at once, on both instances;
+/// they reach the (slow) VMS one at a time, all with the pre-login session, and all succeed.
+#[tokio::test]
+async fn same_id_concurrent_anonymous_page_loads_all_pass() {
+    let w = world(Kind::SpringSameId).await;
+    let b = Browser::new(&w);
+    b.login_page(0).await;
+    let id = b.cookie("JSESSIONID").unwrap();
+    w.vms.clear_handled();
+    w.vms.slow(50);
+    let paths = [
+        "/login",
+        "/static/app.css",
+        "/static/app.js",
+        "/static/logo.png",
+        "/static/font.woff2",
+        "/home",
+        "/static/print.css",
+        "/static/i18n.js",
+    ];
+    let loads: Vec<_> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let b = b.clone();
+            let p = p.to_string();
+            tokio::spawn(async move {
+                let r = b.send_only(i % 2, "GET", &p, None).await;
+                (p, r.status().as_u16(), sets(&r, "JSESSIONID"))
+            })
+        })
+        .collect();
+    for l in loads {
+        let (p, status, new_session) = l.await.unwrap();
+        // An anonymous /home is sent to the login page.
+        let want = if p == "/home" { 302 } else { 200 };
+        assert_eq!(status, want, "{p}");
+        assert!(!new_session, "{p}: the VMS saw the pre-login session");
+    }
+    w.vms.slow(0);
+    let handled = w.vms.handled();
+    for p in paths {
+        assert!(
+            handled
+                .iter()
+                .any(|h| h.route == p && h.id.as_deref() == Some(id.as_str()) && h.user.is_none()),
+            "{p}: {handled:?}"
+        );
+    }
+    // The login on that session still works.
+    let r = b.post_login(1, "/login", "sup1").await;
+    assert_eq!(r.status(), 302);
+    assert!(b.home(0).await.contains("Welcome sup1"));
 }
