@@ -113,7 +113,9 @@ pub fn filter_for_upstream(
             }
             let exact = pair.split_once('=').map(|(n, _)| n.trim());
             if exact.is_some_and(|n| {
-                n == APPROVAL_COOKIE || n == CHALLENGE_COOKIE || n == PRELOGIN_COOKIE
+                n == APPROVAL_COOKIE
+                    || n == CHALLENGE_COOKIE
+                    || n == PRELOGIN_COOKIE
                     || n == ENROLLING_COOKIE
             }) {
                 removed += 1;

@@ -640,6 +640,8 @@ fn session_hash_of(gate: &Gate) -> Option<[u8; 16]> {
 
 /// The gateway's own cookies never travel to the VMS.
 pub fn is_gateway_cookie(name: &str) -> bool {
-    name == APPROVAL_COOKIE || name == CHALLENGE_COOKIE || name == cookies::PRELOGIN_COOKIE
+    name == APPROVAL_COOKIE
+        || name == CHALLENGE_COOKIE
+        || name == cookies::PRELOGIN_COOKIE
         || name == cookies::ENROLLING_COOKIE
 }
