@@ -314,11 +314,37 @@ fn with_store(
     }
 }
 
+/// Who runs a command, for the audit trail: the user `sudo` was run by, else `$USER` or
+/// `$LOGNAME`, else the name of the process's effective user (a service or a container often
+/// has no `$USER`), else its uid.
 fn os_user() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(effective_user)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The effective user's name from `/etc/passwd` (or `uid:N` when it has none there). The
+/// owner of `/proc/self` is the process's effective user.
+#[cfg(unix)]
+fn effective_user() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| format!("uid:{uid}")))
+}
+
+#[cfg(not(unix))]
+fn effective_user() -> Option<String> {
+    None
 }
 
 async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {

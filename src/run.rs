@@ -298,12 +298,22 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         Duration::from_secs(5),
         shutdown,
     ));
+    let plain =
+        |a: Option<std::net::SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+    let phase = policy
+        .current()
+        .phase_label_at(gateway.clock.timestamp())
+        .unwrap_or_else(|| "none".to_string());
     tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
         https = %listeners.https,
-        redirect = ?listeners.redirect,
-        metrics = ?listeners.metrics,
+        redirect = %plain(listeners.redirect),
+        metrics = %plain(listeners.metrics),
         upstream = %cfg.upstream.url,
         store = store.kind(),
+        active_key = gateway.keys.active_id(),
+        keys = %gateway.keys.key_ids().collect::<Vec<_>>().join(","),
+        policy_phase = %phase,
         "mfa-gateway listening"
     );
     Ok(Running {

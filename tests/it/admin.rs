@@ -528,6 +528,27 @@ async fn unlock_recovery_codes_self_service_and_audit_export() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Without $USER (a container, a service unit): the effective user's name, not "unknown".
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+        .arg("admin")
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "reset",
+            "customer",
+            "--reason",
+            "no user in the environment",
+        ])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
         .args([
             "audit",
@@ -567,6 +588,15 @@ async fn unlock_recovery_codes_self_service_and_audit_export() {
     assert!(has("unlocked", "api", "servicedesk"));
     assert!(has("self_phone_replaced", "user", "customer"));
     assert!(has("reset", "cli", "cli:opsperson"));
+    let anonymous_cli = records
+        .iter()
+        .find(|r| r["reason"] == "no user in the environment")
+        .expect("the second command line reset is audited");
+    let actor = anonymous_cli["actor"].as_str().unwrap();
+    assert!(
+        actor.starts_with("cli:") && actor != "cli:unknown" && actor.len() > 4,
+        "{actor}"
+    );
     assert!(
         records
             .iter()
