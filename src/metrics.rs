@@ -148,6 +148,8 @@ pub struct Metrics {
     /// Facts about the running process that the metrics module cannot know by itself (the
     /// certificate's expiry, the active key, the policy phase), written by the start-up code.
     facts: Facts,
+    /// VMS logins by policy role, MFA state and what came next (see [`Metrics::login`]).
+    logins: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str, &'static str), u64>>,
 }
 
 /// The writer of [`Metrics::set_facts`].
@@ -365,6 +367,15 @@ impl Metrics {
         out
     }
 
+    /// A VMS login the gateway saw through: the user's policy role (or `unmapped`), the
+    /// role's MFA state, and what came next (`released` without a code, `offer`, `enroll`,
+    /// `code`). Roles are the policy's (a small, fixed set), so the label set stays bounded.
+    pub fn login(&self, role: &str, state: &'static str, next: &'static str) {
+        if let Ok(mut m) = self.logins.lock() {
+            *m.entry((role.to_string(), state, next)).or_insert(0) += 1;
+        }
+    }
+
     /// Registers what writes the process's facts (once; later calls are ignored). It is
     /// called at every scrape and writes whole metric families in the text format.
     pub fn set_facts(&self, write: impl Fn(&mut String) + Send + Sync + 'static) {
@@ -416,6 +427,20 @@ impl Metrics {
                 out,
                 "mfa_gateway_request_duration_seconds_count{{kind=\"{kind}\"}} {count}"
             )?;
+        }
+        writeln!(
+            out,
+            "# HELP mfa_gateway_logins_total VMS logins by policy role, MFA state and what came next."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_logins_total counter")?;
+        if let Ok(m) = self.logins.lock() {
+            for ((role, state, next), n) in m.iter() {
+                let role = role.replace('\\', "\\\\").replace('"', "\\\"");
+                writeln!(
+                    out,
+                    "mfa_gateway_logins_total{{role=\"{role}\",state=\"{state}\",next=\"{next}\"}} {n}"
+                )?;
+            }
         }
         writeln!(
             out,
@@ -565,6 +590,9 @@ mod tests {
             Outcome::Gateway,
             Duration::from_micros(50),
         );
+        m.login("customer", "enforced", "code");
+        m.login("customer", "enforced", "code");
+        m.login("supplier", "none", "released");
         m.upstream_failure(UpstreamFailure::Timeout);
         m.connection_opened();
         m.mfa(MfaEvent::Replay);
@@ -591,6 +619,12 @@ mod tests {
         assert!(text.contains("mfa_gateway_upstream_errors_total{kind=\"timeout\"} 1"));
         assert!(text.contains("mfa_gateway_open_connections 1"));
         assert!(text.contains("mfa_gateway_mfa_events_total{event=\"replay_rejected\"} 1"));
+        assert!(text.contains(
+            "mfa_gateway_logins_total{role=\"customer\",state=\"enforced\",next=\"code\"} 2\n"
+        ));
+        assert!(text.contains(
+            "mfa_gateway_logins_total{role=\"supplier\",state=\"none\",next=\"released\"} 1\n"
+        ));
     }
 
     #[test]

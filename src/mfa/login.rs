@@ -592,6 +592,7 @@ async fn decide(
     };
     if state == MfaState::None {
         note_login_in_background(gw, &user, &role, now);
+        gw.metrics.login(&role, state.as_str(), "released");
         return Ok((release(gw, &base, false, now)?, Outcome::Proxied));
     }
     let record = match gw.store.user(&user).await {
@@ -648,6 +649,7 @@ async fn decide(
         if gw.cfg.mfa.offer_enrollment && !declined_recently {
             Step::Offer
         } else {
+            gw.metrics.login(&role, state.as_str(), "released");
             return Ok((release(gw, &base, false, now)?, Outcome::Proxied));
         }
     } else {
@@ -660,6 +662,15 @@ async fn decide(
         && grace.as_ref().is_some_and(|g| {
             crate::policy::Policy::may_postpone(g, policy.today(ts), record.postponed)
         });
+    gw.metrics.login(
+        &role,
+        state.as_str(),
+        match step {
+            Step::Offer => "offer",
+            Step::Enroll => "enroll",
+            _ => "code",
+        },
+    );
     let mut ch = Challenge {
         step,
         can_postpone,

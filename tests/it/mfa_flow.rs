@@ -102,6 +102,18 @@ async fn policy_phases_decide_who_is_asked() {
             );
         }
     }
+    // Counted by role, state and what came next.
+    let m = w.gw.gateway().metrics.render();
+    for (labels, n) in [
+        (r#"role="msp",state="available",next="offer""#, 2),
+        (r#"role="msp",state="enforced",next="enroll""#, 2),
+        (r#"role="supplier",state="none",next="released""#, 5),
+    ] {
+        assert!(
+            m.contains(&format!("mfa_gateway_logins_total{{{labels}}} {n}\n")),
+            "{labels}: {m}"
+        );
+    }
 }
 
 #[tokio::test]
