@@ -125,6 +125,45 @@ struct Latency {
     sum_micros: AtomicU64,
 }
 
+impl Latency {
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if let Some(b) = BUCKETS
+            .iter()
+            .position(|le| secs <= *le)
+            .and_then(|i| self.buckets.get(i))
+        {
+            b.fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
+    /// Writes the histogram's samples, each with `labels` (`kind="x",` or empty) before `le`.
+    fn render(&self, out: &mut String, name: &str, labels: &str) -> std::fmt::Result {
+        let mut cumulative = 0;
+        for (le, c) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += c.load(Relaxed);
+            writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {cumulative}")?;
+        }
+        let count = self.count.load(Relaxed);
+        writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}")?;
+        let plain = labels.trim_end_matches(',');
+        let braces = if plain.is_empty() {
+            String::new()
+        } else {
+            format!("{{{plain}}}")
+        };
+        writeln!(
+            out,
+            "{name}_sum{braces} {}",
+            self.sum_micros.load(Relaxed) as f64 / 1e6
+        )?;
+        writeln!(out, "{name}_count{braces} {count}")
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: [AtomicU64; 6],
@@ -148,6 +187,10 @@ pub struct Metrics {
     /// Facts about the running process that the metrics module cannot know by itself (the
     /// certificate's expiry, the active key, the policy phase), written by the start-up code.
     facts: Facts,
+    /// Time from sending a request to the VMS to its answer's head.
+    vms_latency: Latency,
+    /// How long the last look at Redis (the revocation feed's poll) took, in microseconds.
+    store_poll_micros: AtomicU64,
     /// VMS logins by policy role, MFA state and what came next (see [`Metrics::login`]).
     logins: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str, &'static str), u64>>,
 }
@@ -233,18 +276,7 @@ impl Metrics {
         if let Some(c) = self.requests.get(idx) {
             c.fetch_add(1, Relaxed);
         }
-        let l = &self.latency[kind as usize];
-        let secs = elapsed.as_secs_f64();
-        if let Some(b) = BUCKETS
-            .iter()
-            .position(|le| secs <= *le)
-            .and_then(|i| l.buckets.get(i))
-        {
-            b.fetch_add(1, Relaxed);
-        }
-        l.count.fetch_add(1, Relaxed);
-        l.sum_micros
-            .fetch_add(elapsed.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+        self.latency[kind as usize].observe(elapsed);
     }
 
     pub fn upstream_failure(&self, kind: UpstreamFailure) {
@@ -367,6 +399,17 @@ impl Metrics {
         out
     }
 
+    /// The VMS answered a request's head after `elapsed`.
+    pub fn vms_response(&self, elapsed: Duration) {
+        self.vms_latency.observe(elapsed);
+    }
+
+    /// The revocation feed's poll (the gateway's regular look at Redis) took `elapsed`.
+    pub fn store_poll(&self, elapsed: Duration) {
+        self.store_poll_micros
+            .store(elapsed.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
     /// A VMS login the gateway saw through: the user's policy role (or `unmapped`), the
     /// role's MFA state, and what came next (`released` without a code, `offer`, `enroll`,
     /// `code`). Roles are the policy's (a small, fixed set), so the label set stays bounded.
@@ -405,29 +448,29 @@ impl Metrics {
         )?;
         writeln!(out, "# TYPE mfa_gateway_request_duration_seconds histogram")?;
         for ((_, kind), l) in RequestKind::ALL.iter().zip(&self.latency) {
-            let mut cumulative = 0;
-            for (le, c) in BUCKETS.iter().zip(&l.buckets) {
-                cumulative += c.load(Relaxed);
-                writeln!(
-                    out,
-                    "mfa_gateway_request_duration_seconds_bucket{{kind=\"{kind}\",le=\"{le}\"}} {cumulative}"
-                )?;
-            }
-            let count = l.count.load(Relaxed);
-            writeln!(
+            l.render(
                 out,
-                "mfa_gateway_request_duration_seconds_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {count}"
-            )?;
-            writeln!(
-                out,
-                "mfa_gateway_request_duration_seconds_sum{{kind=\"{kind}\"}} {}",
-                l.sum_micros.load(Relaxed) as f64 / 1e6
-            )?;
-            writeln!(
-                out,
-                "mfa_gateway_request_duration_seconds_count{{kind=\"{kind}\"}} {count}"
+                "mfa_gateway_request_duration_seconds",
+                &format!("kind=\"{kind}\","),
             )?;
         }
+        writeln!(
+            out,
+            "# HELP mfa_gateway_vms_response_seconds Time from sending a request to the VMS to its answer's head."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_vms_response_seconds histogram")?;
+        self.vms_latency
+            .render(out, "mfa_gateway_vms_response_seconds", "")?;
+        writeln!(
+            out,
+            "# HELP mfa_gateway_store_poll_seconds How long the last poll of the revocation feed in Redis took."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_store_poll_seconds gauge")?;
+        writeln!(
+            out,
+            "mfa_gateway_store_poll_seconds {}",
+            self.store_poll_micros.load(Relaxed) as f64 / 1e6
+        )?;
         writeln!(
             out,
             "# HELP mfa_gateway_logins_total VMS logins by policy role, MFA state and what came next."

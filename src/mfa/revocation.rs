@@ -308,8 +308,12 @@ impl Revocations {
             let (this, store, clock) = (Arc::clone(&this), store.clone(), clock.clone());
             let metrics = Arc::clone(&metrics);
             async move {
+                let started = std::time::Instant::now();
                 let ok = this.poll_once(&store, clock.unix()).await;
                 metrics.store_up(ok);
+                if ok {
+                    metrics.store_poll(started.elapsed());
+                }
             }
         })
     }

@@ -239,8 +239,12 @@ impl Upstream {
                 );
             }
         }
+        let sent = std::time::Instant::now();
         let result =
             tokio::time::timeout(self.inner.response_timeout, self.exchange(req, reuse)).await;
+        if let (Some(m), Ok(Ok(_))) = (metrics, &result) {
+            m.vms_response(sent.elapsed());
+        }
         match result {
             Err(_) => {
                 count(UpstreamFailure::Timeout);
