@@ -73,9 +73,11 @@ pub enum MfaEvent {
     /// A pre-login session was not let through: signing in (waiting for the MFA step),
     /// expired, unknown, or the store could not say.
     PreLoginHeld,
+    /// A recovery code was accepted in place of an app's code.
+    RecoveryCodeUsed,
 }
 
-const EVENTS: [(MfaEvent, &str); 19] = [
+const EVENTS: [(MfaEvent, &str); 20] = [
     (MfaEvent::ChallengeIssued, "challenge_issued"),
     (MfaEvent::EnrollmentStarted, "enrollment_started"),
     (MfaEvent::Enrolled, "enrolled"),
@@ -95,6 +97,7 @@ const EVENTS: [(MfaEvent, &str); 19] = [
     (MfaEvent::IdentityMismatch, "identity_mismatch"),
     (MfaEvent::PreLoginOpened, "pre_login_opened"),
     (MfaEvent::PreLoginHeld, "pre_login_held"),
+    (MfaEvent::RecoveryCodeUsed, "recovery_code_used"),
 ];
 
 /// What a request was, for the latency histogram: the VMS's pages are measured apart from the
@@ -178,7 +181,7 @@ pub struct Metrics {
     open_tunnels: AtomicI64,
     /// Per worker thread, once the TLS listener is bound (see [`Metrics::register_workers`]).
     workers: ArcSwapOption<WorkerGauges>,
-    mfa_events: [AtomicU64; 19],
+    mfa_events: [AtomicU64; 20],
     cert_reload_failures: AtomicU64,
     policy_reload_failures: AtomicU64,
     policy_ok: AtomicU64,

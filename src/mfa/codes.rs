@@ -231,6 +231,7 @@ pub async fn check_enrolled_against(
                     Some(format!("remaining={remaining}")),
                 )
                 .await?;
+                gw.metrics.mfa(MfaEvent::RecoveryCodeUsed);
                 Check::RecoveryAccepted { remaining }
             }
             None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await?,

@@ -383,6 +383,13 @@ async fn unlock_recovery_codes_self_service_and_audit_export() {
     let r = post_code(&c, &w.gw, "/.mfa/verify", &codes[0]).await;
     assert_eq!(r.status(), 200, "a used recovery code is refused");
     assert!(!sets_vms_session(&r));
+    assert!(
+        w.gw.gateway()
+            .metrics
+            .render()
+            .contains("mfa_gateway_mfa_events_total{event=\"recovery_code_used\"} 1\n"),
+        "the accepted recovery code is counted once"
+    );
 
     // Lock the customer (two more failures: three in all), then the MSP unlocks.
     assert_eq!(

@@ -453,7 +453,10 @@ async fn health_readiness_and_metrics() {
     assert_eq!(value("mfa_gateway_policy_phase_info{phase=\""), 1.0);
     assert!(value("process_resident_memory_bytes ") > 1e6);
     assert!(value("process_open_fds ") >= 3.0);
-    assert!(value("mfa_gateway_vms_response_seconds_count ") >= 1.0, "{m}");
+    assert!(
+        value("mfa_gateway_vms_response_seconds_count ") >= 1.0,
+        "{m}"
+    );
     assert!(m.contains("# TYPE mfa_gateway_store_poll_seconds gauge"));
     for family in mfa_gateway::run::FACT_METRICS {
         assert!(m.contains(&format!("# TYPE {family} gauge")), "{family}");
