@@ -1,5 +1,6 @@
 //! The binary's command line: configuration errors and the policy commands.
 
+use std::path::Path;
 use std::process::Command;
 
 fn bin() -> Command {
@@ -218,4 +219,144 @@ fn identity_settings_must_fit_the_role_source() {
         err.contains("vms.role.user_header: only with source = \"header\""),
         "{err}"
     );
+}
+
+/// Every `mfa-gateway` command line shown in a code block of the docs parses: it is run with
+/// `--help` added, which clap answers (exit 0) only when every subcommand and option before it
+/// exists; nothing is executed.
+#[test]
+fn every_documented_command_line_parses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md"), root.join("certs/README.md")];
+    for dir in ["docs", "deploy", "bench"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "md") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for f in files.iter().filter(|f| f.exists()) {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut in_block = false;
+        // A command continued with `\` is read as one line.
+        let mut pending = String::new();
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+                pending.clear();
+                continue;
+            }
+            if !in_block {
+                continue;
+            }
+            let line = line.trim();
+            if let Some(head) = line.strip_suffix('\\') {
+                pending.push_str(head);
+                pending.push(' ');
+                continue;
+            }
+            let whole = std::mem::take(&mut pending) + line;
+            let Some(args) = documented_args(&whole) else {
+                continue;
+            };
+            let out = bin().args(&args).arg("--help").output().unwrap();
+            checked += 1;
+            if !out.status.success() {
+                failures.push(format!(
+                    "{}: `{whole}`: {}",
+                    f.strip_prefix(root).unwrap().display(),
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                ));
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} command lines found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The arguments of a documented `mfa-gateway` invocation (after a prompt, `sudo -u x`, a path
+/// or `cargo run --release --`), up to the first shell operator; `None` for other lines.
+fn documented_args(line: &str) -> Option<Vec<String>> {
+    let line = line.trim_start_matches("$ ").trim();
+    let words = shell_words(line);
+    let start = words
+        .iter()
+        .position(|w| w == "mfa-gateway" || w.ends_with("/mfa-gateway") || w == "--")?;
+    let before = &words[..start];
+    // Only real invocations: the binary at the start (after sudo, env or a prompt), or
+    // `cargo run ... --`.
+    let prefix_ok = before.iter().all(|w| {
+        ["sudo", "-u", "cargo", "run", "--release", "exec", "env"].contains(&w.as_str())
+            || w.starts_with("mfa-gateway")
+            || w.contains('=')
+            || w.starts_with("/")
+    });
+    if !prefix_ok || (words[start] == "--" && !before.contains(&"cargo".to_string())) {
+        return None;
+    }
+    let args: Vec<String> = words[start + 1..]
+        .iter()
+        .take_while(|w| {
+            !["|", ">", ">>", "&&", "||", ";", "2>&1", "<", "&"].contains(&w.as_str())
+                && !w.starts_with('#')
+        })
+        .cloned()
+        .collect();
+    // Prose that mentions the binary ("mfa-gateway listening") is not a command.
+    let first = args.first()?;
+    let known = [
+        "run",
+        "check-config",
+        "demo",
+        "policy",
+        "gen-key",
+        "gen-token",
+        "admin",
+        "audit",
+        "--config",
+        "--log-format",
+        "--help",
+        "--version",
+    ];
+    known.contains(&first.as_str()).then_some(args)
+}
+
+/// Splits a command line into words as a shell would for simple quoting.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        words.push(cur);
+    }
+    words
 }
