@@ -457,3 +457,59 @@ async fn a_redis_outage_is_logged_when_it_starts_and_when_it_ends_not_at_every_p
     .await;
     g.assert_alive().await;
 }
+
+/// Every log message the operations guide's table of log lines names is one the gateway
+/// writes: each fragment of a message (split at `...` and `<placeholders>`) of 8 characters or
+/// more appears in the sources.
+#[test]
+fn every_log_message_the_operations_guide_names_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = String::new();
+    let mut stack = vec![root.join("src")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                sources.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let guide = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for row in guide.lines().filter(|l| {
+        ["| INFO", "| WARN", "| ERROR", "| DEBUG"]
+            .iter()
+            .any(|p| l.starts_with(p))
+    }) {
+        let Some(message_column) = row.split('|').nth(2) else {
+            continue;
+        };
+        for quoted in message_column.split('`').skip(1).step_by(2) {
+            let mut rest = quoted.to_string();
+            // `<key>` and `...` stand for what varies.
+            while let (Some(a), Some(b)) = (rest.find('<'), rest.find('>')) {
+                if b < a {
+                    break;
+                }
+                rest.replace_range(a..=b, "...");
+            }
+            for fragment in rest.split("...").map(|f| f.trim().trim_end_matches(';')) {
+                if fragment.len() < 8 {
+                    continue;
+                }
+                checked += 1;
+                if !sources.contains(fragment) {
+                    missing.push(fragment.to_string());
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} messages found");
+    assert!(
+        missing.is_empty(),
+        "named in docs/operations.md, not in src/: {missing:#?}"
+    );
+}
