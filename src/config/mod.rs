@@ -12,6 +12,8 @@
 //! required inline: each is `{ file = "..." }` or `{ env = "NAME" }`.
 
 pub mod file;
+#[cfg(test)]
+pub(crate) mod test_config;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -2114,37 +2116,12 @@ mod tests {
         vms_extra: &str,
         role_extra: &str,
     ) -> Result<Config, ConfigErrors> {
-        let key = crate::auth::crypto::generate_key_material();
-        let text = format!(
-            r#"
-version = 1
-[server]
-listen = "127.0.0.1:0"
-[upstream]
-url = "http://127.0.0.1:9"
-{upstream_extra}
-[redis]
-url = "redis://127.0.0.1:9/0"
-[mfa]
-active_key = "k1"
-keys = [{{ id = "k1", value = "{key}" }}]
-[vms]
-session_cookies = ["VMSSESSION"]
-{vms_extra}
-[[vms.login]]
-method = "POST"
-path = "/login"
-username_field = "username"
-[vms.role]
-source = "header"
-header = "X-VMS-Role"
-{role_extra}
-[policy]
-file = "policy.toml"
-"#
-        );
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
-        Config::from_toml(&text, &path, Mode::Demo)
+        test_config::load(&test_config::Extra {
+            upstream: upstream_extra,
+            vms: vms_extra,
+            role: role_extra,
+            ..Default::default()
+        })
     }
 
     #[cfg(unix)]
@@ -2158,20 +2135,16 @@ file = "policy.toml"
             crate::auth::crypto::generate_key_material().as_bytes(),
         )
         .unwrap();
-        let text = |mode: u32| {
+        let keys = format!(r#"keys = [{{ id = "k1", file = "{}" }}]"#, key.display());
+        let load = |mode: u32| {
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-            format!(
-                "version = 1\n[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
-                 [redis]\nurl = \"redis://127.0.0.1:9/0\"\n[mfa]\nactive_key = \"k1\"\n\
-                 keys = [{{ id = \"k1\", file = \"{}\" }}]\n[vms]\nsession_cookies = [\"S\"]\n\
-                 [[vms.login]]\nmethod = \"POST\"\npath = \"/login\"\nusername_field = \"u\"\n\
-                 [vms.role]\nsource = \"header\"\nheader = \"X-VMS-Role\"\n[policy]\nfile = \"policy.toml\"\n",
-                key.display()
-            )
+            test_config::load(&test_config::Extra {
+                keys: Some(&keys),
+                ..Default::default()
+            })
         };
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
         for (mode, warned) in [(0o600, false), (0o640, false), (0o644, true), (0o606, true)] {
-            let cfg = Config::from_toml(&text(mode), &path, Mode::Demo).unwrap();
+            let cfg = load(mode).unwrap();
             assert_eq!(
                 cfg.warnings.iter().any(|w| w.starts_with("mfa.keys[0]: ")),
                 warned,
@@ -2263,36 +2236,10 @@ file = "policy.toml"
 
     /// A demo configuration with `admin` as its `[admin]` table.
     fn with_admin(admin: &str) -> Result<Config, ConfigErrors> {
-        let key = crate::auth::crypto::generate_key_material();
-        let text = format!(
-            r#"
-version = 1
-[server]
-listen = "127.0.0.1:0"
-[upstream]
-url = "http://127.0.0.1:9"
-[redis]
-url = "redis://127.0.0.1:9/0"
-[mfa]
-active_key = "k1"
-keys = [{{ id = "k1", value = "{key}" }}]
-[vms]
-session_cookies = ["VMSSESSION"]
-[[vms.login]]
-method = "POST"
-path = "/login"
-username_field = "username"
-[vms.role]
-source = "header"
-header = "X-VMS-Role"
-[policy]
-file = "policy.toml"
-[admin]
-{admin}
-"#
-        );
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
-        Config::from_toml(&text, &path, Mode::Demo)
+        test_config::load(&test_config::Extra {
+            admin,
+            ..Default::default()
+        })
     }
 
     const POLICY_ROLES: [&str; 6] = [
@@ -2412,19 +2359,14 @@ tokens = [{{ name = "desk", sha256 = "{hash}", role = "superuser" }}]"#
 
     #[test]
     fn enrollment_times_quiet_period_and_helpdesk_are_checked() {
-        let key = crate::auth::crypto::generate_key_material();
-        let text = |mfa: &str| {
-            format!(
-                "version = 1\n[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
-                 [redis]\nurl = \"redis://127.0.0.1:9/0\"\n[mfa]\nactive_key = \"k1\"\n\
-                 keys = [{{ id = \"k1\", value = \"{key}\" }}]\n{mfa}\n[vms]\nsession_cookies = [\"S\"]\n\
-                 [[vms.login]]\nmethod = \"POST\"\npath = \"/login\"\nusername_field = \"u\"\n\
-                 [vms.role]\nsource = \"header\"\nheader = \"X-VMS-Role\"\n[policy]\nfile = \"policy.toml\"\n"
-            )
+        let with_mfa = |mfa: &str| {
+            test_config::load(&test_config::Extra {
+                mfa,
+                ..Default::default()
+            })
         };
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config-test.toml");
         let errors = |mfa: &str| {
-            Config::from_toml(&text(mfa), &path, Mode::Demo)
+            with_mfa(mfa)
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default()
@@ -2442,17 +2384,13 @@ tokens = [{{ name = "desk", sha256 = "{hash}", role = "superuser" }}]"#
         assert!(e.contains("mfa.helpdesk_name"), "{e}");
         let e = errors("helpdesk_name = \"desk\\u001b[31m\"");
         assert!(e.contains("mfa.helpdesk_name"), "{e}");
-        let cfg = Config::from_toml(&text(""), &path, Mode::Demo).unwrap();
+        let cfg = with_mfa("").unwrap();
         assert_eq!(cfg.mfa.enrollment_ttl, Duration::from_secs(1800));
         assert_eq!(cfg.mfa.pending_enrollment_ttl, Duration::from_secs(86400));
         assert_eq!(cfg.mfa.offer_quiet_period, Duration::from_secs(30 * 86400));
         assert_eq!(cfg.mfa.helpdesk_name, None);
-        let cfg = Config::from_toml(
-            &text("helpdesk_name = \" Acme Servicedesk \"\noffer_quiet_period = \"0s\""),
-            &path,
-            Mode::Demo,
-        )
-        .unwrap();
+        let cfg = with_mfa("helpdesk_name = \" Acme Servicedesk \"\noffer_quiet_period = \"0s\"")
+            .unwrap();
         assert_eq!(cfg.mfa.helpdesk_name.as_deref(), Some("Acme Servicedesk"));
         assert_eq!(cfg.mfa.offer_quiet_period, Duration::ZERO);
     }

@@ -17,31 +17,7 @@ pub const NOW: u64 = 1_772_452_800;
 
 pub fn gateway() -> Arc<Gateway> {
     let key = crypto::generate_key_material();
-    let text = format!(
-        r#"
-version = 1
-[server]
-listen = "127.0.0.1:0"
-[upstream]
-url = "http://127.0.0.1:9"
-[redis]
-url = "redis://127.0.0.1:9/0"
-[mfa]
-active_key = "k1"
-keys = [{{ id = "k1", value = "{key}" }}]
-[vms]
-session_cookies = ["VMSSESSION"]
-[[vms.login]]
-method = "POST"
-path = "/login"
-username_field = "username"
-[vms.role]
-source = "header"
-header = "X-VMS-Role"
-[policy]
-file = "policy.toml"
-"#
-    );
+    let text = crate::config::test_config::text(&key, &Default::default());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gate-memo-test.toml");
     let cfg = Config::from_toml(&text, &path, Mode::Demo).unwrap();
     let keys = crypto::KeyRing::new(
