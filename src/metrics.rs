@@ -481,7 +481,7 @@ impl Metrics {
         writeln!(out, "# TYPE mfa_gateway_logins_total counter")?;
         if let Ok(m) = self.logins.lock() {
             for ((role, state, next), n) in m.iter() {
-                let role = role.replace('\\', "\\\\").replace('"', "\\\"");
+                let role = label_value(role);
                 writeln!(
                     out,
                     "mfa_gateway_logins_total{{role=\"{role}\",state=\"{state}\",next=\"{next}\"}} {n}"
@@ -601,6 +601,14 @@ fn counter(out: &mut String, name: &str, help: &str, v: u64) -> std::fmt::Result
     writeln!(out, "{name} {v}")
 }
 
+/// A label value in the Prometheus text format: backslash and quote escaped, a line break
+/// written as `\n`.
+pub fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// Resident memory from `/proc/self/status` (`VmRSS`, in kB).
 fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -714,5 +722,11 @@ mod tests {
         let text = m.render();
         assert_eq!(text.matches("mfa_gateway_worker_connections{").count(), 2);
         assert!(text.contains("mfa_gateway_worker_connections{worker=\"1\"} 1\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped_as_the_text_format_says() {
+        assert_eq!(label_value("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+        assert_eq!(label_value("msp"), "msp");
     }
 }

@@ -120,11 +120,7 @@ fn write_facts(
     now: jiff::Timestamp,
 ) {
     use std::fmt::Write as _;
-    let label = |v: &str| {
-        v.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', " ")
-    };
+    let label = crate::metrics::label_value;
     if let Some(not_after) = cert.not_after() {
         let _ = writeln!(
             out,
