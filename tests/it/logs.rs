@@ -50,6 +50,17 @@ impl GatewayProcess {
         server_extra: &str,
         mfa_extra: &str,
     ) -> Self {
+        Self::start_logging(vms_addr, server_extra, mfa_extra, "trace").await
+    }
+
+    /// Like [`GatewayProcess::start_in_front_of`], logging at `level` (`trace` makes a long
+    /// stream of body chunks slow to log).
+    pub async fn start_logging(
+        vms_addr: SocketAddr,
+        server_extra: &str,
+        mfa_extra: &str,
+        level: &str,
+    ) -> Self {
         let redis = RedisProc::start();
         let certs = certs();
         let dir = tempfile::tempdir().unwrap();
@@ -59,7 +70,7 @@ impl GatewayProcess {
             vms_addr,
             &redis.url(),
             DEMO_VMS,
-            "[log]\nformat = \"json\"\nlevel = \"trace\"\n",
+            &format!("[log]\nformat = \"json\"\nlevel = \"{level}\"\n"),
         )
         .replace(
             "listen = \"127.0.0.1:0\"",
@@ -118,6 +129,11 @@ impl GatewayProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("gateway not healthy:\n{}", self.log_text());
+    }
+
+    /// The gateway's process id (for `/proc/<pid>/...`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn client(&self) -> reqwest::Client {

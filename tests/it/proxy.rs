@@ -271,8 +271,9 @@ async fn http2_clients_keep_their_host() {
     );
 }
 
-fn peak_rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+/// The highest resident memory of process `pid` since its last reset, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1))
@@ -281,21 +282,23 @@ fn peak_rss_kib() -> u64 {
         .unwrap()
 }
 
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+fn reset_peak_rss(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
 }
 
+/// The gateway is the real binary in its own process, so its peak memory is its own and not
+/// that of whatever else the test binary runs at the same time.
 #[tokio::test]
 async fn large_bodies_stream_both_ways_with_bounded_memory() {
     let up = spawn_echo().await;
-    let (gw, _redis, _dir) = proxy_gateway(up, "").await;
-    let c = client(&gw);
+    let gw = crate::logs::GatewayProcess::start_logging(up, "", "", "info").await;
+    let c = gw.client();
     const SIZE: u64 = 256 * 1024 * 1024;
-    reset_peak_rss();
-    let before = peak_rss_kib();
+    reset_peak_rss(gw.pid());
+    let before = peak_rss_kib(gw.pid());
     // Download.
     let resp = c
-        .get(url(&gw, &format!("/big?n={SIZE}")))
+        .get(gw.url(&format!("/big?n={SIZE}")))
         .timeout(Duration::from_secs(120))
         .send()
         .await
@@ -313,7 +316,7 @@ async fn large_bodies_stream_both_ways_with_bounded_memory() {
         (0..SIZE / chunk.len() as u64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
     );
     let resp = c
-        .put(url(&gw, "/upload"))
+        .put(gw.url("/upload"))
         .body(reqwest::Body::wrap_stream(body))
         .timeout(Duration::from_secs(120))
         .send()
@@ -321,10 +324,10 @@ async fn large_bodies_stream_both_ways_with_bounded_memory() {
         .unwrap();
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["body_len"], SIZE);
-    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    let grown_mib = peak_rss_kib(gw.pid()).saturating_sub(before) / 1024;
     assert!(
-        grown_mib < 64,
-        "peak memory grew by {grown_mib} MiB while 2 x 256 MiB streamed"
+        grown_mib < 32,
+        "the gateway's peak memory grew by {grown_mib} MiB while 2 x 256 MiB streamed"
     );
 }
 
@@ -760,20 +763,29 @@ async fn stalled_tls_handshakes_are_dropped() {
             "connection closed without a response"
         );
     }
-    let m = client(&gw)
-        .get(url(&gw, "/.mfa/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let failures: u64 = m
-        .lines()
-        .find(|l| l.starts_with("mfa_gateway_tls_handshake_failures_total "))
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    // The socket closes as the handshake is given up, the count follows on the worker's
+    // thread: on a busy machine the metrics may be read in between, so they are read again.
+    let mut failures = 0u64;
+    for _ in 0..50 {
+        let m = client(&gw)
+            .get(url(&gw, "/.mfa/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        failures = m
+            .lines()
+            .find(|l| l.starts_with("mfa_gateway_tls_handshake_failures_total "))
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        if failures >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(failures >= 2, "{failures}");
 }
 
