@@ -62,10 +62,12 @@
 //! * an answer to a pre-login request is identified even when it sets no cookie: a login on a
 //!   path the gateway was not told about, a remember-me cookie, or a login finishing on
 //!   another instance while this request was on its way are all seen from the VMS.
-//! * `same_id`: after any other request on an approved session that may change state (not GET
-//!   or HEAD), the VMS is asked whose the session is now; another user's (a login on a path
-//!   the gateway does not know) ends it in the VMS before anything is answered (see
-//!   `proxy::Gateway::confirm_owner`).
+//! * `same_id`: after any other request on an approved session, the VMS is asked whose the
+//!   session is now; another user's (a login on a path the gateway does not know, on any
+//!   method) ends it in the VMS before anything is answered (see
+//!   `proxy::Gateway::confirm_owner`). While in the VMS and until that answer, the request
+//!   holds the session ([`hold`]): GET and HEAD alongside each other, other methods alone, on
+//!   all instances, so a sign-in that changes state overlaps no other request of the session.
 //!
 //!
 //! `same_id`: one request at a time. The store's answer "anonymous" is only true at the moment
@@ -98,7 +100,7 @@ use crate::error::{GatewayError, InternalError};
 use crate::gateway::Gateway;
 use crate::metrics::MfaEvent;
 use crate::proxy::Gate;
-use crate::store::{PreAdmit, PreState};
+use crate::store::{OwnerEnter, PreAdmit, PreState};
 use std::time::Duration;
 
 /// Domain separation of the marker's MAC from every other cookie MAC.
@@ -259,40 +261,124 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 async fn lease(gw: &Gateway, key: &str) -> Result<Result<Lease, PreState>, LeaseError> {
     let token = crate::auth::crypto::random_token();
     let ttl = lease_ttl(gw);
-    let deadline = tokio::time::Instant::now() + gw.cfg.upstream.response_timeout;
-    let mut pause = Duration::from_millis(5);
+    let mut wait = Backoff::new(gw);
     loop {
         match gw.store.pre_admit(key, &token, ttl).await? {
-            PreAdmit::Leased => {
-                return Ok(Ok(Lease {
-                    store: gw.store.clone(),
-                    key: key.to_string(),
-                    token,
-                    held: true,
-                }));
-            }
+            PreAdmit::Leased => return Ok(Ok(Lease::new(gw, key, token, Held::PreLogin))),
             PreAdmit::SigningIn => return Ok(Err(PreState::SigningIn)),
             PreAdmit::Missing => return Ok(Err(PreState::Missing)),
             PreAdmit::Busy => {}
         }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
+        if !wait.pause().await {
             return Err(LeaseError::Busy);
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
     }
 }
 
-/// A request's exclusive hold on its same-id pre-login session (see [`admit`]). Given back
-/// with [`Lease::release`] once the answer has been identified; dropped unreleased (an error,
-/// a cancelled request), it is given back in the background. Its TTL ([`lease_ttl`]) is the
+/// Waiting for a lease: polls with a pause doubling from 5 ms to 200 ms, for at most
+/// `upstream.response_timeout`.
+struct Backoff {
+    deadline: tokio::time::Instant,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new(gw: &Gateway) -> Self {
+        Backoff {
+            deadline: tokio::time::Instant::now() + gw.cfg.upstream.response_timeout,
+            pause: Duration::from_millis(5),
+        }
+    }
+
+    /// Sleeps before the next try; `false` once the wait is over.
+    async fn pause(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.pause.min(self.deadline - now)).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(200));
+        true
+    }
+}
+
+/// `same_id`: a request on an *approved* session holds the session while it is in the VMS and
+/// until its answer's owner has been confirmed (see `proxy::Gateway::confirm_owner`): GET and
+/// HEAD share it with each other, any other method holds it alone, on all instances. A VMS
+/// may sign an approved session in as somebody else on a login path the gateway does not
+/// know; the request that did it is the only one of that session in the VMS if it changes
+/// state, so nothing else of the session is handled as the other user before the gateway has
+/// seen the change and ended the session. `Ok(None)`: the session was ended that way (see
+/// [`end_owner`]): it must not reach the VMS.
+pub async fn hold(
+    gw: &Gateway,
+    hash: &[u8; 16],
+    method: &http::Method,
+) -> Result<Option<Lease>, GatewayError> {
+    let key = hex(hash);
+    let exclusive = !matches!(*method, http::Method::GET | http::Method::HEAD);
+    let token = crate::auth::crypto::random_token();
+    let ttl = lease_ttl(gw);
+    let mut wait = Backoff::new(gw);
+    loop {
+        match gw.store.owner_enter(&key, &token, exclusive, ttl).await {
+            Ok(OwnerEnter::Entered) => {
+                let held = if exclusive {
+                    Held::Exclusive
+                } else {
+                    Held::Shared
+                };
+                return Ok(Some(Lease::new(gw, &key, token, held)));
+            }
+            Ok(OwnerEnter::Ended) => return Ok(None),
+            Ok(OwnerEnter::Busy) => {}
+            Err(e) => {
+                gw.metrics.mfa(MfaEvent::StoreError);
+                tracing::warn!(error = %e, "approved same-id session not held; refused");
+                return Err(InternalError::Busy("session check unavailable").into());
+            }
+        }
+        if !wait.pause().await {
+            if exclusive {
+                // Lower the waiting flag at once rather than when it expires.
+                let _ = gw.store.owner_leave(&key, &token, true).await;
+            }
+            tracing::debug!("approved same-id session busy with other requests; 503");
+            return Err(InternalError::Busy("session busy").into());
+        }
+    }
+}
+
+/// Marks an approved same-id session as ended (it was signed in as somebody else): every
+/// request still waiting for it, on any instance, is then refused. Called while holding it.
+pub async fn end_owner(gw: &Gateway, hash: &[u8; 16]) {
+    let keep = gw.cfg.mfa.approval_max_age.max(gw.cfg.vms.pre_login_ttl);
+    if let Err(e) = gw.store.owner_end(&hex(hash), keep).await {
+        tracing::warn!(error = %e, "ended same-id session not marked; its approval is revoked");
+    }
+}
+
+/// What a [`Lease`] holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// A same-id pre-login session, alone ([`admit`]).
+    PreLogin,
+    /// A share of an approved same-id session ([`hold`], GET and HEAD).
+    Shared,
+    /// An approved same-id session, alone ([`hold`]).
+    Exclusive,
+}
+
+/// A request's hold on its same-id session (see [`admit`] and [`hold`]). Given back with
+/// [`Lease::release`] once the answer has been identified; dropped unreleased (an error, a
+/// cancelled request), it is given back in the background. Its TTL ([`lease_ttl`]) is the
 /// backstop when neither happens (the instance died).
 #[must_use = "held until the answer has been identified"]
 pub struct Lease {
     store: crate::store::Store,
     key: String,
     token: String,
+    what: Held,
     held: bool,
 }
 
@@ -303,17 +389,32 @@ impl std::fmt::Debug for Lease {
 }
 
 impl Lease {
+    fn new(gw: &Gateway, key: &str, token: String, what: Held) -> Self {
+        Lease {
+            store: gw.store.clone(),
+            key: key.to_string(),
+            token,
+            what,
+            held: true,
+        }
+    }
+
     /// Gives the lease back (compare-and-delete by owner token). A failure is logged; the
     /// lease then expires on its own.
     pub async fn release(mut self) {
         self.held = false;
-        give_back(&self.store, &self.key, &self.token).await;
+        give_back(&self.store, &self.key, &self.token, self.what).await;
     }
 }
 
-async fn give_back(store: &crate::store::Store, key: &str, token: &str) {
-    if let Err(e) = store.pre_release(key, token).await {
-        tracing::warn!(error = %e, "pre-login lease not given back; it expires on its own");
+async fn give_back(store: &crate::store::Store, key: &str, token: &str, what: Held) {
+    let r = match what {
+        Held::PreLogin => store.pre_release(key, token).await,
+        Held::Shared => store.owner_leave(key, token, false).await,
+        Held::Exclusive => store.owner_leave(key, token, true).await,
+    };
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "session lease not given back; it expires on its own");
     }
 }
 
@@ -322,13 +423,14 @@ impl Drop for Lease {
         if !self.held {
             return;
         }
-        let (store, key, token) = (
+        let (store, key, token, what) = (
             self.store.clone(),
             std::mem::take(&mut self.key),
             std::mem::take(&mut self.token),
+            self.what,
         );
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { give_back(&store, &key, &token).await });
+            rt.spawn(async move { give_back(&store, &key, &token, what).await });
         }
     }
 }

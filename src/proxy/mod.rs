@@ -373,6 +373,32 @@ impl Gateway {
             (gate, lease) =
                 Box::pin(self.pre_login_gate(&mut parts.headers, gate, upgrade)).await?;
         }
+        // Held (same_id, approved) until the answer's owner is confirmed: see
+        // `mfa::prelogin::hold`.
+        let mut owner_lease = None;
+        let same_id =
+            self.cfg.vms.session_before_login == crate::config::SessionBeforeLogin::SameId;
+        if same_id && let Gate::Approved(a) = &gate {
+            match Box::pin(crate::mfa::prelogin::hold(
+                self,
+                &a.session_hash,
+                &parts.method,
+            ))
+            .await?
+            {
+                Some(l) => owner_lease = Some(l),
+                None => {
+                    // Signed in as somebody else and ended meanwhile: the VMS sees nobody.
+                    cookies::filter_for_upstream(
+                        &mut parts.headers,
+                        &self.cfg.vms.session_cookies,
+                        false,
+                    );
+                    self.metrics.mfa(MfaEvent::SessionStripped);
+                    gate = Gate::Stripped;
+                }
+            }
+        }
         let logout_hash = if is_logout {
             session_hash_of(&gate)
         } else {
@@ -394,11 +420,8 @@ impl Gateway {
         let sent_cookie = parts.headers.get(header::COOKIE).cloned();
         let sent_host = parts.headers.get(header::HOST).cloned();
         // A same-id VMS may sign an approved session in as somebody else on a login path the
-        // gateway does not know: requests that may change state are followed by a check.
-        let confirm_owner = self.cfg.vms.session_before_login
-            == crate::config::SessionBeforeLogin::SameId
-            && matches!(gate, Gate::Approved(_))
-            && !matches!(parts.method, http::Method::GET | http::Method::HEAD);
+        // gateway does not know, on any method: every answer's owner is confirmed.
+        let confirm_owner = owner_lease.is_some();
         let up_req = Request::from_parts(parts, Body::from(body));
         let mut resp = self.upstream.send(up_req, &self.metrics).await?;
         if confirm_owner {
@@ -411,6 +434,9 @@ impl Gateway {
                 now,
             ))
             .await?;
+        }
+        if let Some(l) = owner_lease {
+            l.release().await;
         }
         if let Some(hash) = logout_hash {
             Box::pin(self.end_approval(hash, &gate, now)).await;
@@ -524,10 +550,12 @@ impl Gateway {
                 Ok(Response::from_parts(rparts, rbody))
             }
             other => {
-                // Ended in the VMS first, before anything is answered: from then on no
-                // instance can reach that session, whatever its approval cache says.
+                // Ended in the VMS first, before anything is answered and while this request
+                // still holds the session: from then on no instance can reach that session,
+                // whatever its approval cache says, and requests waiting for it are refused.
                 crate::mfa::sweeper::end_upstream_session_now(self, &session, sent_host.cloned())
                     .await;
+                crate::mfa::prelogin::end_owner(self, &a.session_hash).await;
                 self.end_approval(a.session_hash, gate, now).await;
                 match other {
                     Ok(Some(u)) => {

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{
-    Attempt, Limits, PreAdmit, PreState, StoreError, UserRecord, lock_duration, user_window,
+    Attempt, Limits, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, StoreError, UserRecord,
+    lock_duration, user_window,
 };
 use crate::mfa::revocation::Revocation;
 
@@ -31,6 +32,18 @@ struct Inner {
     pending_at: HashMap<String, u64>,
     /// pre-login session hash -> (lease owner token, expires)
     pre_leases: HashMap<String, (String, Instant)>,
+    /// approved same-id session hash -> who holds it (see `owner_enter`)
+    owners: HashMap<String, Owners>,
+    /// approved same-id session hash -> ended until
+    owners_ended: HashMap<String, Instant>,
+}
+
+/// The holders of one approved same-id session (the Redis store's `OWNER_ENTER`).
+#[derive(Default)]
+struct Owners {
+    shared: HashMap<String, Instant>,
+    exclusive: Option<(String, Instant)>,
+    waiting: Option<(String, Instant)>,
 }
 
 #[derive(Clone, Default)]
@@ -130,6 +143,76 @@ impl MemoryStore {
         if g.pre_leases.get(hash).is_some_and(|(t, _)| t == token) {
             g.pre_leases.remove(hash);
         }
+        Ok(())
+    }
+
+    pub async fn owner_enter(
+        &self,
+        hash: &str,
+        token: &str,
+        exclusive: bool,
+        lease: Duration,
+    ) -> Result<OwnerEnter, StoreError> {
+        let mut g = self.lock()?;
+        let now = Instant::now();
+        if g.owners_ended.get(hash).is_some_and(|until| *until > now) {
+            return Ok(OwnerEnter::Ended);
+        }
+        let o = g.owners.entry(hash.to_string()).or_default();
+        o.shared.retain(|_, exp| *exp > now);
+        if o.exclusive.as_ref().is_some_and(|(_, exp)| *exp > now) {
+            return Ok(OwnerEnter::Busy);
+        }
+        let waiting = o.waiting.as_ref().filter(|(_, exp)| *exp > now);
+        if !exclusive {
+            if waiting.is_some() {
+                return Ok(OwnerEnter::Busy);
+            }
+            o.shared.insert(token.to_string(), now + lease);
+            return Ok(OwnerEnter::Entered);
+        }
+        if !o.shared.is_empty() {
+            o.waiting = Some((token.to_string(), now + OWNER_WAIT_FLAG));
+            return Ok(OwnerEnter::Busy);
+        }
+        if waiting.is_some_and(|(t, _)| t == token) {
+            o.waiting = None;
+        }
+        o.exclusive = Some((token.to_string(), now + lease));
+        Ok(OwnerEnter::Entered)
+    }
+
+    pub async fn owner_leave(
+        &self,
+        hash: &str,
+        token: &str,
+        exclusive: bool,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        let Some(o) = g.owners.get_mut(hash) else {
+            return Ok(());
+        };
+        if exclusive {
+            if o.exclusive.as_ref().is_some_and(|(t, _)| t == token) {
+                o.exclusive = None;
+            }
+            if o.waiting.as_ref().is_some_and(|(t, _)| t == token) {
+                o.waiting = None;
+            }
+        } else {
+            o.shared.remove(token);
+        }
+        if o.shared.is_empty() && o.exclusive.is_none() && o.waiting.is_none() {
+            g.owners.remove(hash);
+        }
+        Ok(())
+    }
+
+    pub async fn owner_end(&self, hash: &str, keep: Duration) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        let now = Instant::now();
+        g.owners_ended.retain(|_, until| *until > now);
+        g.owners_ended.insert(hash.to_string(), now + keep);
         Ok(())
     }
 
@@ -776,6 +859,67 @@ mod tests {
             s.pre_state("h").await.unwrap(),
             PreState::Missing,
             "expired"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_approved_same_id_session_is_shared_by_gets_and_held_alone_by_others() {
+        let s = MemoryStore::default();
+        let long = Duration::from_secs(60);
+        assert_eq!(
+            s.owner_enter("h", "g1", false, long).await.unwrap(),
+            OwnerEnter::Entered
+        );
+        assert_eq!(
+            s.owner_enter("h", "g2", false, long).await.unwrap(),
+            OwnerEnter::Entered
+        );
+        // A POST waits for the GETs and, waiting, keeps new GETs out.
+        assert_eq!(
+            s.owner_enter("h", "p", true, long).await.unwrap(),
+            OwnerEnter::Busy
+        );
+        assert_eq!(
+            s.owner_enter("h", "g3", false, long).await.unwrap(),
+            OwnerEnter::Busy
+        );
+        s.owner_leave("h", "g1", false).await.unwrap();
+        s.owner_leave("h", "g2", false).await.unwrap();
+        assert_eq!(
+            s.owner_enter("h", "p", true, long).await.unwrap(),
+            OwnerEnter::Entered
+        );
+        for (t, x) in [("g3", false), ("p2", true)] {
+            assert_eq!(
+                s.owner_enter("h", t, x, long).await.unwrap(),
+                OwnerEnter::Busy
+            );
+        }
+        // Only the holder gives it back.
+        s.owner_leave("h", "p2", true).await.unwrap();
+        assert_eq!(
+            s.owner_enter("h", "g3", false, long).await.unwrap(),
+            OwnerEnter::Busy
+        );
+        // Ended while held: nobody enters again, on any session hash but this one.
+        s.owner_end("h", long).await.unwrap();
+        s.owner_leave("h", "p", true).await.unwrap();
+        assert_eq!(
+            s.owner_enter("h", "g3", false, long).await.unwrap(),
+            OwnerEnter::Ended
+        );
+        assert_eq!(
+            s.owner_enter("other", "g3", true, long).await.unwrap(),
+            OwnerEnter::Entered
+        );
+        // A holder that never gives back expires.
+        assert_eq!(
+            s.owner_enter("e", "x", true, Duration::ZERO).await.unwrap(),
+            OwnerEnter::Entered
+        );
+        assert_eq!(
+            s.owner_enter("e", "y", true, long).await.unwrap(),
+            OwnerEnter::Entered
         );
     }
 

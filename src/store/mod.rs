@@ -173,6 +173,23 @@ pub enum PreAdmit {
     Missing,
 }
 
+/// What the store says to a request on an approved same-id session (`mfa::prelogin::hold`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerEnter {
+    /// The request holds its share (a GET or HEAD, alongside others like it) or the whole
+    /// session (any other method, alone) until it gives it back.
+    Entered,
+    /// Held by requests it cannot run alongside (on any instance).
+    Busy,
+    /// The session was signed in as somebody else and ended: it never reaches the VMS again.
+    Ended,
+}
+
+/// How long an exclusive request's waiting flag on an approved same-id session lives unless it
+/// is raised again (it is, on every poll): one that gave up without lowering it holds shared
+/// requests off this long at most.
+pub(super) const OWNER_WAIT_FLAG: Duration = Duration::from_secs(1);
+
 /// Limits for failure counting.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -415,6 +432,36 @@ impl Store {
     /// Gives a pre-login session's lease back if `token` still owns it.
     pub async fn pre_release(&self, hash: &str, token: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.pre_release(hash, token).await)
+    }
+
+    /// Lets a request on an approved same-id session reach the VMS: `exclusive` alone (no
+    /// other request of the session in flight on any instance), otherwise alongside other
+    /// shared holders, while no exclusive holder is in or waiting. Held for at most `lease`
+    /// under the owner `token`.
+    pub async fn owner_enter(
+        &self,
+        hash: &str,
+        token: &str,
+        exclusive: bool,
+        lease: Duration,
+    ) -> Result<OwnerEnter, StoreError> {
+        dispatch!(self, s => s.owner_enter(hash, token, exclusive, lease).await)
+    }
+
+    /// Gives back what [`Store::owner_enter`] gave `token`.
+    pub async fn owner_leave(
+        &self,
+        hash: &str,
+        token: &str,
+        exclusive: bool,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.owner_leave(hash, token, exclusive).await)
+    }
+
+    /// Marks an approved same-id session as ended for `keep`: every later
+    /// [`Store::owner_enter`] answers [`OwnerEnter::Ended`].
+    pub async fn owner_end(&self, hash: &str, keep: Duration) -> Result<(), StoreError> {
+        dispatch!(self, s => s.owner_end(hash, keep).await)
     }
 
     /// Forgets a pre-login session: it no longer reaches the VMS.

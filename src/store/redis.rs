@@ -35,8 +35,8 @@ use redis::{
 use tokio::sync::Mutex;
 
 use super::{
-    Attempt, Limits, PreAdmit, PreState, StoreError, UserRecord, key_safe, lock_duration,
-    user_window,
+    Attempt, Limits, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, StoreError, UserRecord,
+    key_safe, lock_duration, user_window,
 };
 use crate::config::{Redis as RedisConfig, RedisMode, redact_url};
 use crate::mfa::revocation::Revocation;
@@ -145,6 +145,8 @@ struct Scripts {
     pending: Script,
     pre_admit: Script,
     pre_release: Script,
+    owner_enter: Script,
+    owner_leave: Script,
 }
 
 #[derive(Clone)]
@@ -471,6 +473,46 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+// Entry of a request on an approved same-id session (`mfa::prelogin::hold`): shared holders
+// (GET, HEAD) run alongside each other, an exclusive one alone; an exclusive one that has to
+// wait raises a flag that keeps new shared ones out, so a busy page cannot starve it.
+// KEYS: the shared holders (sorted set, score: expiry in ms of the server's clock), the
+// exclusive holder, the waiting flag, the "ended" mark (one hash tag). ARGV: the owner token,
+// the lease in ms, "x" for exclusive, the waiting flag's lifetime in ms. Returns 1 if entered,
+// 0 if it must wait, -1 if the session was ended.
+const OWNER_ENTER: &str = r#"
+if redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if ARGV[3] ~= 'x' then
+  if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) > 0 then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[4])
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return 1
+"#;
+
+// Gives back what OWNER_ENTER gave a token. KEYS: as OWNER_ENTER's first three. ARGV: the
+// token, "x" for exclusive. An exclusive holder also lowers its waiting flag (it may give up).
+const OWNER_LEAVE: &str = r#"
+if ARGV[2] == 'x' then
+  if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+  if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 1
+"#;
+
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -523,6 +565,8 @@ impl RedisStore {
                 pending: Script::new(PENDING),
                 pre_admit: Script::new(PRE_ADMIT),
                 pre_release: Script::new(PRE_RELEASE),
+                owner_enter: Script::new(OWNER_ENTER),
+                owner_leave: Script::new(OWNER_LEAVE),
             }),
         }
     }
@@ -1356,6 +1400,60 @@ impl RedisStore {
         let mut inv = self.scripts.pre_release.prepare_invoke();
         inv.key(self.pre_lease_key(hash)).arg(token);
         self.script::<i64>(inv).await.map(|_| ())
+    }
+
+    fn owner_keys(&self, inv: &mut redis::ScriptInvocation<'_>, hash: &str) {
+        let k = self.pre_key(hash);
+        inv.key(format!("{k}:r"))
+            .key(format!("{k}:x"))
+            .key(format!("{k}:xw"));
+    }
+
+    pub async fn owner_enter(
+        &self,
+        hash: &str,
+        token: &str,
+        exclusive: bool,
+        lease: Duration,
+    ) -> Result<OwnerEnter, StoreError> {
+        let ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut inv = self.scripts.owner_enter.prepare_invoke();
+        self.owner_keys(&mut inv, hash);
+        inv.key(format!("{}:end", self.pre_key(hash)))
+            .arg(token)
+            .arg(ms)
+            .arg(if exclusive { "x" } else { "s" })
+            .arg(OWNER_WAIT_FLAG.as_millis() as u64);
+        let n: i64 = self.script(inv).await?;
+        Ok(match n {
+            1 => OwnerEnter::Entered,
+            0 => OwnerEnter::Busy,
+            _ => OwnerEnter::Ended,
+        })
+    }
+
+    pub async fn owner_leave(
+        &self,
+        hash: &str,
+        token: &str,
+        exclusive: bool,
+    ) -> Result<(), StoreError> {
+        let mut inv = self.scripts.owner_leave.prepare_invoke();
+        self.owner_keys(&mut inv, hash);
+        inv.arg(token).arg(if exclusive { "x" } else { "s" });
+        self.script::<i64>(inv).await.map(|_| ())
+    }
+
+    pub async fn owner_end(&self, hash: &str, keep: Duration) -> Result<(), StoreError> {
+        let ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.run::<()>(
+            redis::cmd("SET")
+                .arg(format!("{}:end", self.pre_key(hash)))
+                .arg(1)
+                .arg("PX")
+                .arg(ms),
+        )
+        .await
     }
 
     pub async fn pre_drop(&self, hash: &str) -> Result<(), StoreError> {

@@ -218,6 +218,32 @@ impl Vms {
                 r
             }
             ("POST", "/login" | "/j_security_check") => self.login(req).await,
+            // A single-sign-on link the gateway is not told about: signs the request's session
+            // in on a GET (the same id), as some legacy applications do.
+            ("GET", "/sso") => {
+                let q: HashMap<String, String> =
+                    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                        .into_owned()
+                        .collect();
+                let name = q.get("username").cloned().unwrap_or_default();
+                match self.session_of(&req) {
+                    Some(id)
+                        if ACCOUNTS.iter().any(|(n, _)| *n == name)
+                            && q.get("password").map(String::as_str) == Some("pw") =>
+                    {
+                        let mut st = self.state.lock().unwrap();
+                        st.sessions.get_mut(&id).unwrap().user = Some(name);
+                        drop(st);
+                        redirect("/home")
+                    }
+                    _ => page("Bad credentials"),
+                }
+            }
+            // A state-changing request of a signed-in user (who did it: see `handled`).
+            ("POST", "/write") => match self.session_of(&req).and_then(|id| self.user_of_id(&id)) {
+                Some(u) => page(&format!("written by {u}")),
+                None => redirect("/login"),
+            },
             // The login page's assets: served within the session, never opening one.
             ("GET", r) if r.starts_with("/static/") => page("asset"),
             ("GET", "/logout") => {
@@ -1201,6 +1227,135 @@ async fn same_id_an_approved_session_signed_in_as_another_user_is_ended() {
                 .any(|r| r.event == mfa_gateway::audit::Event::IdentityMismatch),
             "{records:?}"
         );
+    }
+}
+
+/// A same-id VMS signs an approved session in as somebody else on a GET to a path the gateway
+/// does not know (a single-sign-on link): the answer is refused and the session ended, with
+/// either role source.
+#[tokio::test]
+async fn same_id_an_approved_session_signed_in_on_a_get_is_ended() {
+    for (kind, source) in [
+        (Kind::SpringSameId, Source::UserInfo),
+        (Kind::PhpSameId, Source::Header),
+    ] {
+        let w = world_from(kind, kind.setting(), source).await;
+        let setup = Browser::new(&w);
+        enroll(&setup, &w, 0, 0, "cust1").await;
+        w.vms.clear_homes();
+        let sup = Browser::new(&w);
+        let r = sup.post_login(0, "/login", "sup1").await;
+        assert_eq!(r.status(), 302);
+        let id = sup.cookie(kind.cookie()).unwrap();
+        assert!(sup.home(1).await.contains("Welcome sup1"));
+        let r = sup
+            .send(1, "GET", "/sso?username=cust1&password=pw", None)
+            .await;
+        assert_eq!(r.status(), 403, "{kind:?}");
+        assert!(
+            w.vms.user_of_id(&id).is_none(),
+            "{kind:?}: ended in the VMS before the answer"
+        );
+        for on in [0, 1] {
+            let page = sup.home(on).await;
+            assert!(!page.contains("cust1"), "{kind:?} {on}: {page}");
+        }
+        assert!(!w.vms.served_to("cust1"), "{kind:?}");
+        // The same user's own link is fine.
+        let me = Browser::new(&w);
+        me.post_login(1, "/login", "sup1").await;
+        let r = me
+            .send(0, "GET", "/sso?username=sup1&password=pw", None)
+            .await;
+        assert_eq!(r.status(), 302, "{kind:?}");
+        assert!(me.home(1).await.contains("Welcome sup1"));
+    }
+}
+
+/// A request that changes state holds an approved same-id session alone: requests of that
+/// session sent (to either instance) while a sign-in as another user is in the VMS wait, and
+/// find the session ended. None of them is handled by the VMS as the other user.
+#[tokio::test]
+async fn same_id_no_request_runs_alongside_a_sign_in_as_another_user() {
+    for signin_by_get in [false, true] {
+        let w = world(Kind::SpringSameId).await;
+        let setup = Browser::new(&w);
+        enroll(&setup, &w, 0, 0, "cust1").await;
+        let sup = Browser::new(&w);
+        assert_eq!(sup.post_login(0, "/login", "sup1").await.status(), 302);
+        let token = sup.login_page(1).await;
+        w.vms.clear_handled();
+        w.vms.clear_homes();
+        w.vms.slow(150);
+        let attack = {
+            let sup = sup.clone();
+            tokio::spawn(async move {
+                if signin_by_get {
+                    sup.send_only(1, "GET", "/sso?username=cust1&password=pw", None)
+                        .await
+                        .status()
+                } else {
+                    let f = [
+                        ("_csrf", token.as_str()),
+                        ("username", "cust1"),
+                        ("password", "pw"),
+                    ];
+                    sup.send_only(1, "POST", "/j_security_check", Some(&f))
+                        .await
+                        .status()
+                }
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // GETs alongside a GET sign-in are checked but may run; what changes state may not.
+        let routes: &[(&str, &str)] = if signin_by_get {
+            &[("POST", "/write"), ("POST", "/write"), ("POST", "/write")]
+        } else {
+            &[
+                ("POST", "/write"),
+                ("GET", "/home"),
+                ("POST", "/write"),
+                ("GET", "/home"),
+            ]
+        };
+        let others: Vec<_> = routes
+            .iter()
+            .enumerate()
+            .map(|(i, (m, p))| {
+                let sup = sup.clone();
+                let (m, p) = (m.to_string(), p.to_string());
+                tokio::spawn(async move {
+                    let r = sup.send_only(i % 2, &m, &p, None).await;
+                    let status = r.status().as_u16();
+                    (p, status, r.text().await.unwrap_or_default())
+                })
+            })
+            .collect();
+        assert_eq!(attack.await.unwrap(), 403, "get: {signin_by_get}");
+        for o in others {
+            let (p, status, body) = o.await.unwrap();
+            assert!(!body.contains("cust1"), "{p} {status}: {body}");
+        }
+        w.vms.slow(0);
+        let handled = w.vms.handled();
+        // As the customer, the VMS handled only the gateway's own identification and the
+        // ending of the session.
+        let as_customer: Vec<_> = handled
+            .iter()
+            .filter(|h| h.user.as_deref() == Some("cust1"))
+            .collect();
+        assert!(
+            as_customer
+                .iter()
+                .all(|h| h.route == "/api/me" || h.route == "/logout"),
+            "get: {signin_by_get}: {as_customer:?}"
+        );
+        assert!(
+            handled.iter().filter(|h| h.route == "/write").count() > 0
+                || routes.iter().all(|(m, _)| *m != "POST"),
+            "the writes reached the VMS (without the session) or were refused: {handled:?}"
+        );
+        assert!(!w.vms.served_to("cust1"));
     }
 }
 
