@@ -423,7 +423,20 @@ impl Gateway {
         // gateway does not know, on any method: every answer's owner is confirmed.
         let confirm_owner = owner_lease.is_some();
         let up_req = Request::from_parts(parts, Body::from(body));
-        let mut resp = self.upstream.send(up_req, &self.metrics).await?;
+        let mut resp = match self.upstream.send(up_req, &self.metrics).await {
+            Ok(r) => r,
+            Err(e) => {
+                // The VMS may still be at work on a same-id pre-login request that got no
+                // answer in time: the session is dropped (it never reaches the VMS again)
+                // before its lease goes back, so no login on it can overlap that work.
+                if let (Some(_), Gate::PreLogin(h), crate::error::UpstreamError::Timeout(_)) =
+                    (&lease, &gate, &e)
+                {
+                    crate::mfa::prelogin::drop(self, h).await;
+                }
+                return Err(e.into());
+            }
+        };
         if confirm_owner {
             resp = Box::pin(self.confirm_owner(
                 resp,

@@ -1466,13 +1466,32 @@ async fn same_id_a_lease_left_behind_is_given_back_or_expires() {
     assert!(ttl > 0 && ttl <= 15_000, "{ttl}");
     assert_eq!(slow.await.unwrap(), 504);
     w.vms.slow(0);
-    // Given back by the failed request itself, not by the TTL (still about 11 s to go).
+    // Given back by the failed request itself, not by the TTL (still about 11 s to go), and
+    // the session dropped first: the VMS may still be at work on that request, so no login on
+    // that id may follow. The session no longer reaches the VMS.
     eventually(
         Duration::from_secs(3),
         "the failed request's lease given back",
         async || !exists(&lease).await,
     )
     .await;
+    assert!(!exists(&keys[0]).await, "the timed-out session is dropped");
+    let dropped = b.cookie("JSESSIONID").unwrap();
+    w.vms.clear_handled();
+    b.send_only(0, "GET", "/static/app.css", None).await;
+    assert!(
+        w.vms
+            .handled()
+            .iter()
+            .all(|h| h.id.as_deref() != Some(dropped.as_str())),
+        "{:?}",
+        w.vms.handled()
+    );
+    // A new login page: a new pre-login session.
+    b.login_page(0).await;
+    let keys: Vec<String> = redis_query(port, &["KEYS", "t:{pl:*"]).await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let lease = format!("{}:lease", keys[0]);
 
     // Held by another request for longer than the wait: 503, try again later.
     let _: () = redis_query(port, &["SET", &lease, "another", "PX", "60000"])
