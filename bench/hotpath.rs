@@ -47,16 +47,17 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
 use http_body_util::BodyExt;
 use mfa_gateway::auth::crypto::{self, KeyRing};
-use mfa_gateway::body::Body;
 use mfa_gateway::clock::Clock;
 use mfa_gateway::config::{Config, Mode};
+use mfa_gateway::gate::Gate;
+use mfa_gateway::gate::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use mfa_gateway::gate::cookies;
 use mfa_gateway::gateway::Gateway;
+use mfa_gateway::http::body::Body;
+use mfa_gateway::http::{ConnInfo, body_rules, headers};
 use mfa_gateway::live_policy::LivePolicy;
 use mfa_gateway::metrics::{Outcome, RequestKind};
-use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
-use mfa_gateway::mfa::cookies;
 use mfa_gateway::policy::MfaState;
-use mfa_gateway::proxy::{ConnInfo, Gate, body_rules, headers};
 use mfa_gateway::store::{Store, memory::MemoryStore};
 
 /// 2026-03-02T12:00:00Z: inside the shipped policy's "enforced" phase for customers.
@@ -294,7 +295,7 @@ async fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     body_rules::check(&req, &gw.cfg.vms.allow_body_on).map_err(|e| e.to_string())?;
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
-    let owned = mfa_gateway::proxy::path::classify(path, &gw.paths.prefix);
+    let owned = mfa_gateway::vms_reading::path::classify(path, &gw.paths.prefix);
     // As `Gateway::route`: session ids in the URL (none here, the common case).
     let url_session = gw
         .cfg

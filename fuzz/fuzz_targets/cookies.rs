@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 use http::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 use libfuzzer_sys::fuzz_target;
 use mfa_gateway::auth::crypto::KeyRing;
-use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
-use mfa_gateway::mfa::cookies::{
+use mfa_gateway::gate::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use mfa_gateway::gate::cookies::{
     CHALLENGE_COOKIE, filter_for_upstream, gateway_cookie, remove_request_cookies, request_cookie,
     request_cookies, response_cookies,
 };

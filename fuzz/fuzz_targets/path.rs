@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_gateway::proxy::path::{PathVerdict, classify, lenient_reading};
+use mfa_gateway::vms_reading::path::{PathVerdict, classify, lenient_reading};
 
 const PREFIX: &str = "/.mfa/";
 

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_gateway::proxy::url_session::SessionParams;
+use mfa_gateway::vms_reading::url_session::SessionParams;
 
 fn check(params: &SessionParams, path: &str, query: Option<&str>, parsed: bool) {
     let Some(out) = params.strip(path, query) else {

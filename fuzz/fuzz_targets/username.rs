@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mfa_gateway::config::UsernameIn;
-use mfa_gateway::mfa::login::extract_username;
+use mfa_gateway::proxy::login::extract_username;
 
 fn check(name: &str) {
     assert!(!name.is_empty(), "empty name");

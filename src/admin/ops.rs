@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{ActorKind, Audit, Event, Record};
-use crate::mfa::revocation::Revocations;
+use crate::gate::revocation::Revocations;
 use crate::policy::{MfaState, Policy};
 use crate::store::{Store, StoreError};
 
@@ -318,7 +318,7 @@ impl Ops {
     /// revocation epoch in the store and publishes it (see `mfa::revocation::revoke_user`).
     /// Returns the new epoch: an approval issued with it outlives the revocation.
     pub async fn end_sessions(&self, user: &str, now: u64) -> Result<u64, StoreError> {
-        crate::mfa::revocation::revoke_user(
+        crate::gate::revocation::revoke_user(
             &self.store,
             self.revocations.as_deref(),
             user,
@@ -327,7 +327,7 @@ impl Ops {
         )
         .await
         .map(|r| match r {
-            crate::mfa::revocation::Revocation::User { epoch, .. } => epoch.unwrap_or(0),
+            crate::gate::revocation::Revocation::User { epoch, .. } => epoch.unwrap_or(0),
             _ => 0,
         })
     }

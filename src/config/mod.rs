@@ -474,7 +474,7 @@ pub struct Vms {
     pub session_cookies: Vec<String>,
     /// Path (`;name=`) and query (`name=`) parameters removed from every forwarded URL,
     /// because they would carry a session past the gate (`proxy::url_session`).
-    pub url_session_params: crate::proxy::url_session::SessionParams,
+    pub url_session_params: crate::vms_reading::url_session::SessionParams,
     pub login: Vec<LoginRoute>,
     pub logout: Vec<Route>,
     pub end_session: Option<Route>,
@@ -597,9 +597,9 @@ fn route_path_matches(
     if route == path {
         return true;
     }
-    let r =
-        reading.get_or_insert_with(|| crate::proxy::path::route_reading(path, case_insensitive));
-    *r == crate::proxy::path::route_reading(route, case_insensitive)
+    let r = reading
+        .get_or_insert_with(|| crate::vms_reading::path::route_reading(path, case_insensitive));
+    *r == crate::vms_reading::path::route_reading(route, case_insensitive)
 }
 
 #[derive(Debug, Clone)]
@@ -1689,8 +1689,10 @@ impl Validator {
         };
         // A query pair named like a session cookie is removed whatever the list says: ASP.NET
         // reads the forms ticket from one (cross-application redirects).
-        let url_session_params =
-            crate::proxy::url_session::SessionParams::new(url_session_params, &session_cookies);
+        let url_session_params = crate::vms_reading::url_session::SessionParams::new(
+            url_session_params,
+            &session_cookies,
+        );
         let session_before_login = match v.session_before_login.as_deref().unwrap_or("none") {
             "none" => SessionBeforeLogin::None,
             "rotates" => SessionBeforeLogin::Rotates,
@@ -1922,7 +1924,7 @@ impl Validator {
                 None
             }
             Some(m) => match self.method(&format!("{key}.method"), m) {
-                Some(m) if crate::proxy::body_rules::method_without_body(&m) => Some(m),
+                Some(m) if crate::vms_reading::method_without_body(&m) => Some(m),
                 Some(m) => {
                     self.errors.push(
                         format!("{key}.method"),

@@ -22,10 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::Body;
 use crate::gateway::Gateway;
+use crate::http::ConnInfo;
+use crate::http::body::Body;
 use crate::metrics::WorkerGauges;
-use crate::proxy::ConnInfo;
 
 mod balance;
 mod park;

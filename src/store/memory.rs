@@ -10,7 +10,7 @@ use super::{
     Attempt, Limits, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, StoreError, UserRecord,
     lock_duration, user_window,
 };
-use crate::mfa::revocation::Revocation;
+use crate::gate::revocation::Revocation;
 
 #[derive(Default)]
 struct Inner {

@@ -46,7 +46,7 @@ pub mod redis;
 
 use std::time::Duration;
 
-use crate::mfa::revocation::Revocation;
+use crate::gate::revocation::Revocation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

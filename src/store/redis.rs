@@ -39,7 +39,7 @@ use super::{
     key_safe, lock_duration, user_window,
 };
 use crate::config::{Redis as RedisConfig, RedisMode, redact_url};
-use crate::mfa::revocation::Revocation;
+use crate::gate::revocation::Revocation;
 
 /// How often, in sentinel mode, the sentinels are asked whether the master has moved although
 /// the connection to the old one still works.

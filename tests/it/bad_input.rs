@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use mfa_gateway::auth::crypto::{KeyRing, parse_key_material};
 use mfa_gateway::auth::totp;
-use mfa_gateway::mfa::approval::{Approval, session_hash};
+use mfa_gateway::gate::approval::{Approval, session_hash};
 use mfa_gateway::policy::MfaState;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -825,7 +825,7 @@ async fn lenient(
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<LenientBody>, std::convert::Infallible> {
     let raw = req.uri().path().to_string();
-    let view = mfa_gateway::proxy::path::lenient_reading(&raw);
+    let view = mfa_gateway::vms_reading::path::lenient_reading(&raw);
     let method = req.method().clone();
     let headers: Vec<(String, String)> = req
         .headers()

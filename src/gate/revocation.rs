@@ -60,7 +60,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
-use super::approval::{Approval, user_hash};
+use crate::gate::approval::{Approval, user_hash};
 use crate::store::{Store, StoreError};
 
 /// One revocation, as stored in the feed (JSON).

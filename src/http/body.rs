@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::proxy::upstream::ResponseBody;
+use crate::http::upstream::ResponseBody;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
