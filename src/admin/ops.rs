@@ -170,7 +170,7 @@ impl Ops {
             recovery_codes_left: r
                 .recovery
                 .iter()
-                .filter(|h| crate::auth::crypto::recovery_hash_is_keyed(h))
+                .filter(|h| crate::auth::recovery::is_keyed(h))
                 .count(),
             reset_at: r.reset_at,
             known: r.known(),
