@@ -327,7 +327,7 @@ impl Ops {
         )
         .await
         .map(|r| match r {
-            crate::mfa::revocation::Revocation::User { epoch, .. } => epoch.unwrap_or(0),
+            crate::store::revocation::Revocation::User { epoch, .. } => epoch.unwrap_or(0),
             _ => 0,
         })
     }

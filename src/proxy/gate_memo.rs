@@ -123,9 +123,9 @@ mod tests {
     use super::*;
     use crate::gateway::Gateway;
     use crate::mfa::approval::{APPROVAL_COOKIE, session_hash};
-    use crate::mfa::revocation::{Revocation, hex16};
     use crate::policy::MfaState;
     use crate::proxy::Gate;
+    use crate::{mfa::revocation::hex16, store::revocation::Revocation};
 
     use crate::proxy::testing::{NOW, gateway};
 
