@@ -123,9 +123,10 @@ mod tests {
     use super::*;
     use crate::gate::Gate;
     use crate::gate::approval::{APPROVAL_COOKIE, session_hash};
-    use crate::gate::revocation::{Revocation, hex16};
+    use crate::gate::revocation::hex16;
     use crate::gateway::Gateway;
     use crate::policy::MfaState;
+    use crate::store::revocation::Revocation;
 
     use crate::proxy::testing::{NOW, gateway};
 

@@ -443,7 +443,7 @@ impl Gateway {
     /// Ends an approved session (VMS logout): every instance stops accepting it.
     async fn end_approval(&self, hash: [u8; 16], gate: &Gate, now: u64) {
         let Gate::Approved(a) = gate else { return };
-        let entry = crate::gate::revocation::Revocation::Session {
+        let entry = crate::store::revocation::Revocation::Session {
             hash: crate::gate::revocation::hex16(&hash),
             until: a.expires,
             approval: a.id.as_ref().map(crate::gate::revocation::hex16),

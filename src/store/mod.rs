@@ -43,10 +43,11 @@
 
 pub mod memory;
 pub mod redis;
+pub mod revocation;
 
 use std::time::Duration;
 
-use crate::gate::revocation::Revocation;
+use revocation::Revocation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

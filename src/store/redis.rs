@@ -34,12 +34,12 @@ use redis::{
 };
 use tokio::sync::Mutex;
 
+use super::revocation::Revocation;
 use super::{
     Attempt, Limits, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, StoreError, UserRecord,
     key_safe, lock_duration, user_window,
 };
 use crate::config::{Redis as RedisConfig, RedisMode, redact_url};
-use crate::gate::revocation::Revocation;
 
 /// How often, in sentinel mode, the sentinels are asked whether the master has moved although
 /// the connection to the old one still works.

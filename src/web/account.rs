@@ -472,7 +472,7 @@ async fn render_page(
         recovery_remaining: r
             .recovery
             .iter()
-            .filter(|h| crate::auth::crypto::recovery_hash_is_keyed(h))
+            .filter(|h| crate::auth::recovery::is_keyed(h))
             .count(),
         csrf: &ctx.csrf,
         repair_action: &gw.paths.account_repair,
