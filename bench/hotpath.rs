@@ -10,8 +10,8 @@
 //!   `Gateway::gate` (the decision this thread remembered for the same `Cookie` header,
 //!   revocation and policy checks, the header for the VMS), `rewrite_request` (hop-by-hop
 //!   headers, Host, X-Forwarded-*, upstream URI), the check for a body on a method without one
-//!   (`proxy::body_rules`), the exchange with the VMS through the gateway's pool and hyper's
-//!   HTTP/1.1 client connection (`proxy::upstream`: checkout, request written, answer head and
+//!   (`http::body_rules`), the exchange with the VMS through the gateway's pool and hyper's
+//!   HTTP/1.1 client connection (`http::upstream`: checkout, request written, answer head and
 //!   1 KiB body read to its end, connection checked back in), response header clean-up
 //!   (hop-by-hop headers and the VMS's banners, `upstream.strip_response_headers`) and the
 //!   request metric. The VMS is a stand-in on a thread of its own, over loopback TCP; only this
@@ -19,8 +19,8 @@
 //! * `nomfa`: the same for a session approved without MFA (a role where MFA is not enforced),
 //!   which adds a policy decision per request;
 //! * `fresh`: `pass` with a different session and approval cookie each time, more of them
-//!   than the per-thread caches of verified approvals (`mfa::verified`) and of gate decisions
-//!   (`proxy::gate_memo`) hold, so every
+//!   than the per-thread caches of verified approvals (`gate::verified`) and of gate decisions
+//!   (`gate::memo`) hold, so every
 //!   request pays the full verification: the first request of a session;
 //! * `anon`: the same request without a session cookie;
 //! * `base`: the baseline, SHA-256 of the same request head, N times.

@@ -1,7 +1,7 @@
-//! Fuzzes the gateway's cookie handling: reading `Cookie` headers (`mfa::cookies`), removing
+//! Fuzzes the gateway's cookie handling: reading `Cookie` headers (`gate::cookies`), removing
 //! the VMS session and the gateway's own cookies before a request goes upstream, reading
 //! `Set-Cookie` answers, writing the gateway's cookies, and verifying approval cookies
-//! (`mfa::approval::Approval::open`). All of it sees raw client or VMS bytes.
+//! (`gate::approval::Approval::open`). All of it sees raw client or VMS bytes.
 //!
 //! Invariants: nothing panics; after removal no removed cookie is left and every other
 //! cookie is still there, in order; after the upstream filter, even a lenient reading

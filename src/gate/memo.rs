@@ -65,7 +65,7 @@ impl Memo {
 }
 
 /// The remembered decision for `cookie`, if there is one and its approval is still valid
-/// at `now` (the same test as `mfa::verified`'s).
+/// at `now` (the same test as `gate::verified`'s).
 pub fn recall(
     keys: &KeyRing,
     names: &[String],

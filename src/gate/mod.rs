@@ -28,8 +28,8 @@ pub enum Gate {
     Approved(Arc<Approval>),
     /// A session cookie was present without valid approval and has been removed.
     Stripped,
-    /// A session without approval that carries a valid pre-login marker (`mfa::prelogin`):
-    /// kept in the request only until `mfa::prelogin::admit` has asked the store, which every
+    /// A session without approval that carries a valid pre-login marker (`proxy::prelogin`):
+    /// kept in the request only until `proxy::prelogin::admit` has asked the store, which every
     /// caller of [`Gateway::gate`] that forwards the request must do.
     PreLogin([u8; 16]),
     /// A pre-login session the store does not let through now (signing in, or the store could

@@ -44,7 +44,7 @@
 //!
 //! A request of a method that has no body (GET, HEAD, OPTIONS, DELETE, TRACE) arrives here
 //! with a body only when the operator allowed it (`vms.allow_body_on`, see
-//! `proxy::body_rules`). It is sent with `Connection: close` and its connection is never
+//! `http::body_rules`). It is sent with `Connection: close` and its connection is never
 //! reused: a VMS that does not read such a body would take it for the next request.
 //!
 //! # Sending again

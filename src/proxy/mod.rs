@@ -171,7 +171,7 @@ impl Gateway {
         let (mut parts, body) = req.into_parts();
         let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         let mut gate = self.gate(&mut parts.headers, now);
-        // Held (same_id) until the answer has been identified: see `mfa::prelogin::admit`.
+        // Held (same_id) until the answer has been identified: see `proxy::prelogin::admit`.
         let mut lease = None;
         if let Gate::PreLogin(_) = gate {
             let upgrade = parts.headers.contains_key(header::UPGRADE);
@@ -179,7 +179,7 @@ impl Gateway {
                 Box::pin(self.pre_login_gate(&mut parts.headers, gate, upgrade)).await?;
         }
         // Held (same_id, approved) until the answer's owner is confirmed: see
-        // `mfa::prelogin::hold`.
+        // `proxy::prelogin::hold`.
         let mut owner_lease = None;
         let same_id =
             self.cfg.vms.session_before_login == crate::config::SessionBeforeLogin::SameId;
@@ -401,7 +401,7 @@ impl Gateway {
         }
     }
 
-    /// The store's word on a pre-login session (see `mfa::prelogin`); an upgrade never takes
+    /// The store's word on a pre-login session (see `proxy::prelogin`); an upgrade never takes
     /// one along (its answer could not be identified before the tunnel opens).
     #[cold]
     async fn pre_login_gate(
@@ -420,7 +420,7 @@ impl Gateway {
 
     /// Prepares an upstream response for the client: hop-by-hop headers and the VMS's banners
     /// (`upstream.strip_response_headers`) removed, and any VMS session cookie it sets removed
-    /// (answers that set one go through `mfa::login`).
+    /// (answers that set one go through `proxy::login`).
     pub fn respond(&self, resp: Response<Body>) -> Response<Body> {
         let (mut parts, body) = resp.into_parts();
         let banners = &self.cfg.upstream.strip_response_headers;

@@ -8,7 +8,7 @@
 //! TLS socket.
 //!
 //! Path tricks against the reserved prefix are sent to a *lenient* upstream that reads paths
-//! the way forgiving legacy servers do (`proxy::path::lenient_reading`: decoding, `\`, `;`
+//! the way forgiving legacy servers do (`vms_reading::path::lenient_reading`: decoding, `\`, `;`
 //! parameters, `//`, `..`, case). It answers status 299 whenever it sees a request it reads
 //! as one under the prefix, so a forwarded disguise is caught, and it logs anyone in at any
 //! path it reads as `/login`, so a login that bypasses the gateway's interception is caught.
@@ -903,7 +903,7 @@ async fn spawn_lenient() -> SocketAddr {
     addr
 }
 
-/// Decision (see `proxy::path`): the prefix as written is the gateway's (an unknown path
+/// Decision (see `vms_reading::path`): the prefix as written is the gateway's (an unknown path
 /// under it is a 404, never forwarded); a path a lenient server would read as under the
 /// prefix is refused with 400; a login reached by a disguised path is still a login: its
 /// session is withheld until the MFA step, like the configured path's.
