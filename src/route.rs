@@ -20,7 +20,7 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-use crate::error::GatewayError;
+use crate::error::{Chain, GatewayError};
 use crate::gateway::Gateway;
 use crate::http::body::Body;
 use crate::http::{ConnInfo, body_rules, headers, hsts};
@@ -51,6 +51,8 @@ impl Gateway {
         let hsts = hsts::wanted(&req);
         let head = req.method() == http::Method::HEAD;
         let kind = self.request_kind(req.uri().path());
+        // For the log line of a failed request only (two reference-counted clones).
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let (mut resp, outcome) = match self.route(req, conn, accept_language.as_ref()).await {
             Ok(r) => r,
             Err(e) => {
@@ -59,10 +61,13 @@ impl Gateway {
                     GatewayError::Upstream(_) => Outcome::UpstreamError,
                     GatewayError::Internal(_) => Outcome::Unavailable,
                 };
+                let kind = e.kind().as_str();
+                self.metrics.error_answered(e.kind());
+                let path = self.loggable_path(uri.path());
                 if matches!(e, GatewayError::Client(_)) {
-                    tracing::debug!(error = %e, "request refused");
+                    tracing::debug!(kind, %method, path, error = %Chain(&e), "request refused");
                 } else {
-                    tracing::warn!(error = %e, "request failed");
+                    tracing::warn!(kind, %method, path, error = %Chain(&e), "request failed");
                 }
                 (
                     self.error_response(&e, self.lang(accept_language.as_ref())),
@@ -78,6 +83,30 @@ impl Gateway {
         }
         self.metrics.request(kind, outcome, start.elapsed());
         resp
+    }
+
+    /// A request's path as a log line may show it: without the query, `;` parameters and
+    /// cookieless segments, where session ids travel.
+    fn loggable_path(&self, path: &str) -> String {
+        let path = match self.cfg.vms.url_session_params.strip(path, None) {
+            Ok(None) => path.to_string(),
+            Ok(Some(stripped)) => stripped,
+            Err(url_session::Ambiguous) => return "(ambiguous path)".to_string(),
+        };
+        let mut out: String = path
+            .split('/')
+            .map(|seg| seg.split(';').next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("/");
+        if out.len() > 200 {
+            let mut cut = 200;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push('…');
+        }
+        out
     }
 
     /// What a request is, for the latency histogram (a path under the reserved prefix is the
@@ -163,5 +192,25 @@ impl Gateway {
         *req.uri_mut() = uri;
         self.metrics.mfa(MfaEvent::UrlSessionStripped);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::proxy::testing::gateway;
+
+    #[test]
+    fn a_logged_path_carries_no_session_id() {
+        let gw = gateway();
+        for (path, logged) in [
+            ("/app/home", "/app/home"),
+            ("/app;jsessionid=ABC123/x;v=1", "/app/x"),
+            ("/(S(abcdefghijklmnopqrstuvwx))/home.aspx", "/home.aspx"),
+            ("/%28S%28abc%29%29x/home", "(ambiguous path)"),
+        ] {
+            assert_eq!(gw.loggable_path(path), logged, "{path}");
+        }
+        let long = format!("/{}", "é".repeat(300));
+        assert!(gw.loggable_path(&long).chars().count() <= 201);
     }
 }

@@ -51,6 +51,9 @@ use revocation::Revocation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Redis answered with an error or not at all (I/O, timeout, fail-over in progress).
+    #[error("redis")]
+    Redis(#[source] ::redis::RedisError),
     #[error("store unreachable: {0}")]
     Unavailable(String),
     #[error("store returned unexpected data: {0}")]

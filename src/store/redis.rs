@@ -514,7 +514,7 @@ return 1
 "#;
 
 fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    StoreError::Redis(e)
 }
 
 /// Whether an error is the command's own (a script error, a wrong type, ...) and says nothing
