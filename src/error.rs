@@ -288,6 +288,7 @@ impl From<crate::store::StoreError> for GatewayError {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]

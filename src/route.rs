@@ -197,6 +197,7 @@ impl Gateway {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use crate::proxy::testing::gateway;
 
     #[test]
