@@ -35,11 +35,18 @@ pub use validate::{parse_duration, parse_hex32};
 #[derive(Debug, Default)]
 pub struct ConfigErrors {
     pub errors: Vec<(String, String)>,
+    /// In unit tests, where in the source each error was pushed: the rule tests
+    /// (`rules`) check that every rule of `validate` is reached by a case of their table.
+    #[cfg(test)]
+    sites: Vec<&'static std::panic::Location<'static>>,
 }
 
 impl ConfigErrors {
+    #[cfg_attr(test, track_caller)]
     fn push(&mut self, key: impl Into<String>, msg: impl Into<String>) {
         self.errors.push((key.into(), msg.into()));
+        #[cfg(test)]
+        self.sites.push(std::panic::Location::caller());
     }
     fn single(key: impl Into<String>, msg: impl Into<String>) -> Self {
         let mut e = Self::default();
