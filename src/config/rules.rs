@@ -668,7 +668,7 @@ impl Fixture {
                 raw.push_str(value);
                 raw.push('\n');
             } else {
-                edit(&mut doc, path, *value, |v| self.fill(v));
+                edit(&mut doc, path, value, |v| self.fill(v));
             }
         }
         toml::to_string(&doc).unwrap() + &raw
