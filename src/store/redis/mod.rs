@@ -1,8 +1,9 @@
 //! The Redis store: standalone, Sentinel or Cluster, through the `redis` crate on tokio.
 //!
 //! Connections are made lazily and re-made after failures, so the gateway starts and keeps
-//! proxying while Redis is away; operations fail fast with [`StoreError::Unavailable`] (the
-//! caller shows a 503 and fails closed) and succeed again as soon as Redis is back.
+//! proxying while Redis is away; operations fail fast with
+//! [`StoreError::Unavailable`](crate::store::StoreError::Unavailable) (the caller shows a 503
+//! and fails closed) and succeed again as soon as Redis is back.
 //!
 //! * Standalone: a `ConnectionManager`, which reconnects by itself.
 //! * Sentinel: the crate does not follow fail-overs, and a `ConnectionManager` would reconnect

@@ -181,7 +181,7 @@ impl RedisStore {
         Ok(r == 1)
     }
 
-    /// See [`super::Store::take_attempt`]. The address and the user live in different hash
+    /// See [`crate::store::Store::take_attempt`]. The address and the user live in different hash
     /// slots, so this is three steps, ordered so that no attempt is counted where it is then
     /// given back while others are in flight: a locked address refuses before anything is
     /// counted; then the user's attempt is taken (a refusal counts nothing for the address);
