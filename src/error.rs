@@ -55,7 +55,7 @@ pub enum InternalError {
     #[error("shared store unavailable: {0}")]
     StoreUnavailable(String),
     /// A resource the request needs is held by another request for longer than the
-    /// gateway waits (a pre-login session, see `mfa::prelogin::admit`): 503, retry.
+    /// gateway waits (a pre-login session, see `proxy::prelogin::admit`): 503, retry.
     #[error("busy: {0}")]
     Busy(&'static str),
     #[error("crypto failure: {0}")]

@@ -68,7 +68,7 @@ pub enum MfaEvent {
     /// The name typed at login differed from the one the VMS reported; the login was ended.
     IdentityMismatch,
     /// A session the VMS set while nobody was signed in was let through as a pre-login
-    /// session (`mfa::prelogin`).
+    /// session (`proxy::prelogin`).
     PreLoginOpened,
     /// A pre-login session was not let through: signing in (waiting for the MFA step),
     /// expired, unknown, or the store could not say.

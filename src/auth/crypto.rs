@@ -289,7 +289,7 @@ pub struct KeyRing {
     active: RingKey,
     others: Vec<RingKey>,
     /// Unique per ring built in this process, so that what was verified under one ring is
-    /// never taken for verified under another (see `mfa::verified`).
+    /// never taken for verified under another (see `gate::verified`).
     instance: u64,
 }
 

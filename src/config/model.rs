@@ -197,7 +197,7 @@ pub const STRIP_RESPONSE_HEADERS: [&str; 4] = [
 ];
 
 /// The most names `upstream.strip_response_headers` may list (one bit each while an answer's
-/// headers are scanned, see `proxy::headers::strip_hop_by_hop_and`).
+/// headers are scanned, see `http::headers::strip_hop_by_hop_and`).
 pub const STRIP_RESPONSE_HEADERS_MAX: usize = 64;
 
 #[derive(Debug, Clone)]
@@ -348,7 +348,7 @@ pub struct Route {
 
 /// A method without a body (GET, HEAD, OPTIONS, DELETE, TRACE) and a path on which the
 /// operator allows a request body all the same (`vms.allow_body_on`, see
-/// `proxy::body_rules`).
+/// `http::body_rules`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyAllowed {
     pub method: Method,
@@ -386,7 +386,7 @@ pub enum RoleSource {
     },
 }
 
-/// Where the VMS itself says whose session a new session cookie is (see `mfa::login`).
+/// Where the VMS itself says whose session a new session cookie is (see `proxy::login`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportedUser {
     /// A header of the answer that set the session (`source = "header"`, `user_header`).
@@ -414,8 +414,8 @@ pub enum TypedUsername {
 pub struct Vms {
     pub session_cookies: Vec<String>,
     /// Path (`;name=`) and query (`name=`) parameters removed from every forwarded URL,
-    /// because they would carry a session past the gate (`proxy::url_session`).
-    pub url_session_params: crate::proxy::url_session::SessionParams,
+    /// because they would carry a session past the gate (`vms_reading::url_session`).
+    pub url_session_params: crate::vms_reading::url_session::SessionParams,
     pub login: Vec<LoginRoute>,
     pub logout: Vec<Route>,
     pub end_session: Option<Route>,
@@ -436,7 +436,7 @@ pub struct Vms {
     pub max_login_body_bytes: usize,
     pub max_login_response_bytes: usize,
     /// Whether the VMS keeps a session before login, and what its login does with it
-    /// (`mfa::prelogin`).
+    /// (`proxy::prelogin`).
     pub session_before_login: SessionBeforeLogin,
     /// How long a pre-login session is let through without a login.
     pub pre_login_ttl: Duration,
@@ -505,7 +505,7 @@ impl Vms {
     }
 
     /// The login route a request is for, matched as leniently as a VMS might read it: the
-    /// method case-insensitively, the path after `proxy::path::route_reading`.
+    /// method case-insensitively, the path after `vms_reading::path::route_reading`.
     pub fn login_route(&self, method: &Method, path: &str) -> Option<usize> {
         let mut reading = None;
         self.login.iter().position(|l| {
@@ -527,7 +527,7 @@ impl Vms {
 }
 
 /// Whether `path` (a request's raw path) reads as the configured `route` (a plain path):
-/// byte for byte, or as a lenient VMS reads it (see `proxy::path::route_reading`). `reading`
+/// byte for byte, or as a lenient VMS reads it (see `vms_reading::path::route_reading`). `reading`
 /// caches the request's reading across routes.
 fn route_path_matches(
     route: &str,
@@ -538,9 +538,9 @@ fn route_path_matches(
     if route == path {
         return true;
     }
-    let r =
-        reading.get_or_insert_with(|| crate::proxy::path::route_reading(path, case_insensitive));
-    *r == crate::proxy::path::route_reading(route, case_insensitive)
+    let r = reading
+        .get_or_insert_with(|| crate::vms_reading::path::route_reading(path, case_insensitive));
+    *r == crate::vms_reading::path::route_reading(route, case_insensitive)
 }
 
 #[derive(Debug, Clone)]

@@ -1066,8 +1066,10 @@ impl Validator {
         };
         // A query pair named like a session cookie is removed whatever the list says: ASP.NET
         // reads the forms ticket from one (cross-application redirects).
-        let url_session_params =
-            crate::proxy::url_session::SessionParams::new(url_session_params, &session_cookies);
+        let url_session_params = crate::vms_reading::url_session::SessionParams::new(
+            url_session_params,
+            &session_cookies,
+        );
         let session_before_login = match v.session_before_login.as_deref().unwrap_or("none") {
             "none" => SessionBeforeLogin::None,
             "rotates" => SessionBeforeLogin::Rotates,
@@ -1299,7 +1301,7 @@ impl Validator {
                 None
             }
             Some(m) => match self.method(&format!("{key}.method"), m) {
-                Some(m) if crate::proxy::body_rules::method_without_body(&m) => Some(m),
+                Some(m) if crate::vms_reading::method_without_body(&m) => Some(m),
                 Some(m) => {
                     self.errors.push(
                         format!("{key}.method"),

@@ -31,7 +31,7 @@
 //!   P{users}          zset    user names (score 0): every user who logged in or enrolled,
 //!                             for prefix search by administrators and key re-encryption
 //!   P{audit}          stream  audit trail (trimmed to about admin.audit_max_records)
-//!   P{pl:H}           hash    a pre-login session (`mfa::prelogin`), H the hex session hash
+//!   P{pl:H}           hash    a pre-login session (`proxy::prelogin`), H the hex session hash
 //!                             (never the session value): state ("anon" or "signing"),
 //!                             user (once signing in); TTL vms.pre_login_ttl, then
 //!                             mfa.challenge_ttl from the sign-in
@@ -138,7 +138,7 @@ impl Attempt {
 /// the user's own, so one user's typos behind a shared address cannot lock everyone else out.
 pub const KNOWN_PAIR_TTL: Duration = Duration::from_secs(30 * 86400);
 
-/// What the store says about a pre-login session (`mfa::prelogin`).
+/// What the store says about a pre-login session (`proxy::prelogin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PreState {
     /// Nobody is signed in: the session may reach the VMS.
@@ -160,7 +160,7 @@ pub enum Pending {
     Created { replaced: bool },
 }
 
-/// What the store says to a request on a same-id pre-login session (`mfa::prelogin::admit`).
+/// What the store says to a request on a same-id pre-login session (`proxy::prelogin::admit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PreAdmit {
     /// Anonymous, and this request now holds the session's lease: it alone reaches the VMS
@@ -174,7 +174,7 @@ pub enum PreAdmit {
     Missing,
 }
 
-/// What the store says to a request on an approved same-id session (`mfa::prelogin::hold`).
+/// What the store says to a request on an approved same-id session (`proxy::prelogin::hold`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnerEnter {
     /// The request holds its share (a GET or HEAD, alongside others like it) or the whole

@@ -3,7 +3,7 @@
 //!
 //! It lives in `store` because the store writes and reads it; what a revocation means for an
 //! approval (epochs, logouts, the per-instance snapshot) is decided above, in
-//! `mfa::revocation`. The JSON form is shared by every instance and kept across versions, so
+//! `gate::revocation`. The JSON form is shared by every instance and kept across versions, so
 //! fields are only ever added, optional.
 
 use serde::{Deserialize, Serialize};

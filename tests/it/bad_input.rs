@@ -8,7 +8,7 @@
 //! TLS socket.
 //!
 //! Path tricks against the reserved prefix are sent to a *lenient* upstream that reads paths
-//! the way forgiving legacy servers do (`proxy::path::lenient_reading`: decoding, `\`, `;`
+//! the way forgiving legacy servers do (`vms_reading::path::lenient_reading`: decoding, `\`, `;`
 //! parameters, `//`, `..`, case). It answers status 299 whenever it sees a request it reads
 //! as one under the prefix, so a forwarded disguise is caught, and it logs anyone in at any
 //! path it reads as `/login`, so a login that bypasses the gateway's interception is caught.
@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use mfa_gateway::auth::crypto::{KeyRing, parse_key_material};
 use mfa_gateway::auth::totp;
-use mfa_gateway::mfa::approval::{Approval, session_hash};
+use mfa_gateway::gate::approval::{Approval, session_hash};
 use mfa_gateway::policy::MfaState;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -825,7 +825,7 @@ async fn lenient(
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<LenientBody>, std::convert::Infallible> {
     let raw = req.uri().path().to_string();
-    let view = mfa_gateway::proxy::path::lenient_reading(&raw);
+    let view = mfa_gateway::vms_reading::path::lenient_reading(&raw);
     let method = req.method().clone();
     let headers: Vec<(String, String)> = req
         .headers()
@@ -903,7 +903,7 @@ async fn spawn_lenient() -> SocketAddr {
     addr
 }
 
-/// Decision (see `proxy::path`): the prefix as written is the gateway's (an unknown path
+/// Decision (see `vms_reading::path`): the prefix as written is the gateway's (an unknown path
 /// under it is a 404, never forwarded); a path a lenient server would read as under the
 /// prefix is refused with 400; a login reached by a disguised path is still a login: its
 /// session is withheld until the MFA step, like the configured path's.

@@ -305,7 +305,7 @@ redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'e', ARGV[2])
 return 1
 "#;
 
-// A pre-login session (see `mfa::prelogin`). KEYS: its record. ARGV: ttl ms. Recorded as
+// A pre-login session (see `proxy::prelogin`). KEYS: its record. ARGV: ttl ms. Recorded as
 // anonymous unless a record in another state is there (a session signing in is never made
 // anonymous again by a later answer). Returns 1 if anonymous now, 0 if not.
 const PRE_OPEN: &str = r#"
@@ -348,7 +348,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
-// Entry of a request on an approved same-id session (`mfa::prelogin::hold`): shared holders
+// Entry of a request on an approved same-id session (`proxy::prelogin::hold`): shared holders
 // (GET, HEAD) run alongside each other, an exclusive one alone; an exclusive one that has to
 // wait raises a flag that keeps new shared ones out, so a busy page cannot starve it.
 // KEYS: the shared holders (sorted set, score: expiry in ms of the server's clock), the

@@ -44,7 +44,7 @@
 //!
 //! A request of a method that has no body (GET, HEAD, OPTIONS, DELETE, TRACE) arrives here
 //! with a body only when the operator allowed it (`vms.allow_body_on`, see
-//! `proxy::body_rules`). It is sent with `Connection: close` and its connection is never
+//! `http::body_rules`). It is sent with `Connection: close` and its connection is never
 //! reused: a VMS that does not read such a body would take it for the next request.
 //!
 //! # Sending again
@@ -82,11 +82,10 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::body::{Body, BoxError};
 use crate::config::Upstream as UpstreamConfig;
 use crate::error::UpstreamError;
+use crate::http::body::{Body, BoxError};
 use crate::metrics::{Metrics, UpstreamFailure};
-use crate::proxy::body_rules;
 
 /// A pooled client for the one upstream. Cheap to clone.
 #[derive(Clone)]
@@ -224,7 +223,8 @@ impl Upstream {
         }
         // A body on a method without one (allowed by the operator for this route): the VMS
         // may not read it, so the connection ends with this exchange.
-        let reuse = !body_rules::method_without_body(req.method()) || is_known_empty(req.body());
+        let reuse =
+            !crate::vms_reading::method_without_body(req.method()) || is_known_empty(req.body());
         if !reuse {
             req.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));

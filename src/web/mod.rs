@@ -1,13 +1,18 @@
 //! Requests under the reserved prefix, answered by the gateway itself and never forwarded:
 //! liveness (`health`), readiness (`ready`), Prometheus `metrics`, and the MFA pages.
 
+pub mod account;
+pub mod admin;
+pub mod admin_api;
+pub mod flow;
+
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::ConnInfo;
-use crate::body::Body;
 use crate::error::{ClientError, GatewayError};
 use crate::gateway::Gateway;
+use crate::http::ConnInfo;
+use crate::http::body::Body;
 use crate::metrics::Outcome;
 use crate::pages::Lang;
 
@@ -57,16 +62,16 @@ pub async fn handle(
         || path == p.recovery
         || path == p.notice
     {
-        return crate::mfa::flow::handle(gw, req, conn, lang).await;
+        return crate::web::flow::handle(gw, req, conn, lang).await;
     }
     if path.starts_with(p.admin_api.as_str()) {
-        return crate::admin::api::handle(gw, req, conn).await;
+        return crate::web::admin_api::handle(gw, req, conn).await;
     }
     if path.starts_with(p.admin.as_str()) || path == p.admin.trim_end_matches('/') {
-        return crate::admin::web::handle(gw, req, conn, lang).await;
+        return crate::web::admin::handle(gw, req, conn, lang).await;
     }
     if path == p.account || path.starts_with(&format!("{}/", p.account)) {
-        return crate::mfa::account::handle(gw, req, conn, lang).await;
+        return crate::web::account::handle(gw, req, conn, lang).await;
     }
     Err(ClientError::NotFound.into())
 }

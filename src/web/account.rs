@@ -27,19 +27,19 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
-use super::approval::Approval;
-use super::codes::{self, Check, Who};
-use super::flow::{EnrollOpts, check_error, enroll_html, pending_secret, read_form, redirect};
-use crate::admin::web::{fmt_time, session_csrf, session_csrf_ok, signed_in};
 use crate::audit::{ActorKind, Event};
 use crate::auth::crypto::Purpose;
-use crate::body::Body;
 use crate::error::{ClientError, GatewayError, InternalError};
+use crate::gate::approval::Approval;
 use crate::gateway::Gateway;
+use crate::http::body::Body;
+use crate::http::{ConnInfo, html_page};
 use crate::metrics::{MfaEvent, Outcome};
+use crate::mfa::codes::{self, Check, Who};
 use crate::pages::{self, AccountMessage, FormAction, FormError, Lang};
 use crate::policy::MfaState;
-use crate::proxy::{ConnInfo, html_page};
+use crate::web::admin::{fmt_time, session_csrf, session_csrf_ok, signed_in};
+use crate::web::flow::{EnrollOpts, check_error, enroll_html, pending_secret, read_form, redirect};
 
 #[derive(Serialize, Deserialize)]
 struct Pairing {
@@ -56,7 +56,7 @@ struct Pairing {
 }
 
 fn pairing_key(a: &Approval) -> String {
-    format!("acct-{}", crate::mfa::revocation::hex16(&a.session_hash))
+    format!("acct-{}", crate::gate::revocation::hex16(&a.session_hash))
 }
 
 fn pairing_aad(a: &Approval) -> Vec<u8> {
@@ -170,13 +170,13 @@ pub async fn handle(
         if record.enrolled() || ctx.state_today() == MfaState::None {
             return Err(ClientError::Forbidden.into());
         }
-        let (browser, new_browser) = super::pending::browser_id(&headers);
+        let (browser, new_browser) = crate::mfa::pending::browser_id(&headers);
         start_pairing(&ctx, None, &browser).await?;
         let mut resp = redirect(&p.account_enroll);
         if new_browser {
             resp.headers_mut().append(
                 http::header::SET_COOKIE,
-                super::pending::browser_cookie(gw, &browser),
+                crate::mfa::pending::browser_cookie(gw, &browser),
             );
         }
         return Ok((resp, Outcome::Gateway));
@@ -326,8 +326,8 @@ fn reapprove(ctx: &Ctx<'_>, epoch: u64, resp: &mut Response<Body>) {
     let left = a.expires.saturating_sub(ctx.now).max(1);
     resp.headers_mut().append(
         http::header::SET_COOKIE,
-        super::cookies::gateway_cookie(
-            super::approval::APPROVAL_COOKIE,
+        crate::gate::cookies::gateway_cookie(
+            crate::gate::approval::APPROVAL_COOKIE,
             &a.seal(&ctx.gw.keys),
             Some(Duration::from_secs(left)),
             cookie::SameSite::Lax,
@@ -346,8 +346,8 @@ async fn start_pairing(
     // A first set-up shows the user's pending secret, as a sign-in would; a new phone gets a
     // secret of its own.
     let (secret, replaced) = match replaces {
-        None => super::pending::secret_for(gw, &ctx.a.user, browser, ctx.now).await?,
-        Some(_) => (super::login::new_secret_b64(), false),
+        None => crate::mfa::pending::secret_for(gw, &ctx.a.user, browser, ctx.now).await?,
+        Some(_) => (crate::proxy::login::new_secret_b64(), false),
     };
     let json = serde_json::to_vec(&Pairing {
         user: ctx.a.user.clone(),

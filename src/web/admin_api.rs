@@ -16,14 +16,14 @@
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::ops::{Actor, OpError, Rank};
+use crate::admin::ops::{Actor, OpError, Rank};
 use crate::audit::{ActorKind, Event, Record};
 use crate::auth::crypto::{ct_eq, sha256};
-use crate::body::{Body, CollectError, collect_limited};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::http::ConnInfo;
+use crate::http::body::{Body, CollectError, collect_limited};
 use crate::metrics::Outcome;
-use crate::proxy::ConnInfo;
 
 const MAX_BODY: usize = 8 * 1024;
 

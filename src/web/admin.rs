@@ -9,17 +9,18 @@
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::ops::{Actor, OpError, Rank, Refusal};
+use crate::admin::ops::{Actor, OpError, Rank, Refusal};
 use crate::audit::{ActorKind, Event, Record};
 use crate::auth::crypto::Purpose;
-use crate::body::Body;
 use crate::error::{ClientError, GatewayError};
+use crate::gate::Gate;
+use crate::gate::approval::Approval;
 use crate::gateway::Gateway;
+use crate::http::body::Body;
+use crate::http::{ConnInfo, html_page};
 use crate::metrics::Outcome;
-use crate::mfa::approval::Approval;
-use crate::mfa::flow::{read_form, redirect};
 use crate::pages::{self, AdminError, AdminEvent, AdminMessage, Lang};
-use crate::proxy::{ConnInfo, Gate, html_page};
+use crate::web::flow::{read_form, redirect};
 
 /// Formats Unix seconds for people, in the policy's time zone (the one its dates are read
 /// in, so users and administrators see the times of their own clocks): `2026-11-27 15:03 CET`.

@@ -4,7 +4,7 @@
 //! Every request here must carry the challenge cookie of a live challenge; every POST must
 //! carry the CSRF token bound to that challenge. A correct code (or the choices that allow it:
 //! "not now" where the policy permits) releases the withheld VMS response exactly as the VMS
-//! sent it, with the approval cookie added. Codes are checked by [`super::codes`], which
+//! sent it, with the approval cookie added. Codes are checked by [`crate::mfa::codes`], which
 //! counts failures per user and address and locks the MFA step (never the VMS password).
 //!
 //! A challenge carries what was true when it was opened (enrolled or not, may postpone); the
@@ -18,17 +18,17 @@ use http::header::{self, HeaderValue, LOCATION, SET_COOKIE};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::challenge::{self, Challenge, Step};
-use super::codes::{self, Check, Who};
-use super::cookies::{self, CHALLENGE_COOKIE};
 use crate::audit::{ActorKind, Event};
 use crate::auth::totp;
-use crate::body::{Body, CollectError, collect_limited};
 use crate::error::{ClientError, GatewayError, InternalError};
+use crate::gate::cookies::{self, CHALLENGE_COOKIE};
 use crate::gateway::Gateway;
+use crate::http::body::{Body, CollectError, collect_limited};
+use crate::http::{ConnInfo, html_page};
 use crate::metrics::{MfaEvent, Outcome};
+use crate::mfa::challenge::{self, Challenge, Step};
+use crate::mfa::codes::{self, Check, Who};
 use crate::pages::{self, FormError, Lang};
-use crate::proxy::{ConnInfo, html_page};
 
 /// Forms on these pages are tiny; anything larger is refused.
 pub const MAX_FORM_BYTES: usize = 4096;
@@ -78,7 +78,7 @@ pub async fn handle(
     }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let browser = super::pending::browser_id(req.headers());
+    let browser = crate::mfa::pending::browser_id(req.headers());
     let mut ctx = Ctx {
         gw,
         lang,
@@ -96,19 +96,22 @@ pub async fn handle(
         Step::Notice,
     ]
     .into_iter()
-    .find(|s| step_path(gw, *s) == path) else {
+    .find(|s| crate::mfa::challenge::step_path(gw, *s) == path) else {
         return Err(ClientError::NotFound.into());
     };
     if page_step != ctx.ch.step {
         // The page of another step (back button, bookmark): go to the right one.
-        return Ok((redirect(step_path(gw, ctx.ch.step)), Outcome::Gateway));
+        return Ok((
+            redirect(crate::mfa::challenge::step_path(gw, ctx.ch.step)),
+            Outcome::Gateway,
+        ));
     }
     // The enrollment's secret: the user's pending one for this browser, taken when the page
     // is first shown and kept in the challenge from then on.
     let mut browser_cookie = None;
     if ctx.ch.step == Step::Enroll && ctx.ch.pending_secret.is_none() {
         let (secret, replaced) =
-            super::pending::secret_for(gw, &ctx.ch.user, &browser.0, now).await?;
+            crate::mfa::pending::secret_for(gw, &ctx.ch.user, &browser.0, now).await?;
         ctx.ch.pending_secret = Some(secret);
         ctx.ch.pending_replaced = replaced;
         let blob = ctx
@@ -119,7 +122,7 @@ pub async fn handle(
             return Ok((expired(gw, lang), Outcome::Rejected));
         }
         if browser.1 {
-            browser_cookie = Some(super::pending::browser_cookie(gw, &browser.0));
+            browser_cookie = Some(crate::mfa::pending::browser_cookie(gw, &browser.0));
         }
     }
     let mut answer = answer(ctx, req, method).await;
@@ -189,16 +192,6 @@ pub async fn read_form(req: Request<Incoming>) -> Result<Form, GatewayError> {
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
     ))
-}
-
-pub fn step_path(gw: &Gateway, s: Step) -> &str {
-    match s {
-        Step::Verify => &gw.paths.verify,
-        Step::Enroll => &gw.paths.enroll,
-        Step::Offer => &gw.paths.offer,
-        Step::Recovery => &gw.paths.recovery,
-        Step::Notice => &gw.paths.notice,
-    }
 }
 
 /// `303 See Other` to a path of the gateway.
@@ -502,7 +495,10 @@ async fn next_step(
     if !gw.store.replace_challenge(&ctx.key, &blob, extend).await? {
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
-    Ok((redirect(step_path(gw, ch.step)), Outcome::Gateway))
+    Ok((
+        redirect(crate::mfa::challenge::step_path(gw, ch.step)),
+        Outcome::Gateway,
+    ))
 }
 
 /// Claims the challenge (exactly once across instances) and releases the VMS response.
@@ -521,8 +517,8 @@ async fn finish_to(
     if !gw.store.take_challenge(&ctx.key).await? {
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
-    super::sweeper::forget(gw, ctx.ch.pending_member.as_deref()).await;
-    let mut resp = super::login::release(gw, &ctx.ch, mfa_passed, ctx.now)?;
+    crate::mfa::sweeper::forget(gw, ctx.ch.pending_member.as_deref()).await;
+    let mut resp = crate::proxy::login::release(gw, &ctx.ch, mfa_passed, ctx.now)?;
     if let Some(to) = to {
         let mut r = redirect(to);
         for c in resp.headers().get_all(SET_COOKIE) {
