@@ -100,7 +100,7 @@ fn pepper(
 }
 
 /// Salted PBKDF2-HMAC-SHA256 of a recovery code of `user` for storage, keyed by the key
-/// ring's active key (see [`pepper`]):
+/// ring's active key (see `pepper`):
 /// `pbkdf2-sha256-keyed$<key id>$<iterations>$<salt>$<hash>` (salt and hash base64url).
 pub fn hash(keys: &KeyRing, user: &str, code: &str) -> Result<String, CryptoError> {
     let canonical = Zeroizing::new(normalize(code).ok_or(CryptoError::InvalidRecoveryCode)?);

@@ -1,8 +1,8 @@
 //! Configuration: one TOML file, read in two stages.
 //!
-//! 1. [`file`] holds lenient structs that mirror the file (`deny_unknown_fields`, nearly every
+//! 1. [`file`](mod@file) holds lenient structs that mirror the file (`deny_unknown_fields`, nearly every
 //!    field optional).
-//! 2. `validate` turns them into the typed model ([`model`], re-exported here as
+//! 2. `validate` turns them into the typed model (`model`, re-exported here as
 //!    `config::Config`, `config::Vms`, ...) that the rest of the gateway uses. Every problem is
 //!    collected with the key it belongs to (`tls.cert: file not found:
 //!    /etc/mfa-gateway/server.pem`) so an operator sees all of them at once, and defaults are
@@ -29,17 +29,24 @@ use std::fmt;
 use std::path::Path;
 
 pub use model::*;
-pub use validate::{parse_duration, parse_hex32};
+pub use validate::parse_duration;
 
 /// Every problem found in a configuration file, each with the key it concerns.
 #[derive(Debug, Default)]
 pub struct ConfigErrors {
     pub errors: Vec<(String, String)>,
+    /// In unit tests, where in the source each error was pushed: the rule tests
+    /// (`rules`) check that every rule of `validate` is reached by a case of their table.
+    #[cfg(test)]
+    sites: Vec<&'static std::panic::Location<'static>>,
 }
 
 impl ConfigErrors {
+    #[cfg_attr(test, track_caller)]
     fn push(&mut self, key: impl Into<String>, msg: impl Into<String>) {
         self.errors.push((key.into(), msg.into()));
+        #[cfg(test)]
+        self.sites.push(std::panic::Location::caller());
     }
     fn single(key: impl Into<String>, msg: impl Into<String>) -> Self {
         let mut e = Self::default();

@@ -479,7 +479,7 @@ impl Validator {
                 return None;
             }
         };
-        let Some(auth) = uri.authority() else {
+        let Some(auth) = uri.authority().filter(|a| !a.host().is_empty()) else {
             self.errors
                 .push("upstream.url", format!("missing host: {url:?}"));
             return None;
