@@ -64,10 +64,12 @@ impl Gateway {
                 let kind = e.kind().as_str();
                 self.metrics.error_answered(e.kind());
                 let path = self.loggable_path(uri.path());
+                let status = e.status().as_u16();
+                let client = conn.peer.ip();
                 if matches!(e, GatewayError::Client(_)) {
-                    tracing::debug!(kind, %method, path, error = %Chain(&e), "request refused");
+                    tracing::debug!(kind, status, %method, path, %client, error = %Chain(&e), "request refused");
                 } else {
-                    tracing::warn!(kind, %method, path, error = %Chain(&e), "request failed");
+                    tracing::warn!(kind, status, %method, path, %client, error = %Chain(&e), "request failed");
                 }
                 (
                     self.error_response(&e, self.lang(accept_language.as_ref())),
