@@ -38,11 +38,10 @@ use crate::metrics::{MfaEvent, Outcome};
 use crate::mfa::codes::{self, Check, Who};
 use crate::pages::{self, AccountMessage, FormAction, FormError, Lang};
 use crate::policy::MfaState;
-use crate::web::admin::fmt_time;
 use crate::web::extract::{self, Answer, Call, Csrf, CsrfScope, Form, Query};
 use crate::web::flow::{EnrollOpts, check_error, enroll_html, pending_secret};
-use crate::web::redirect;
 use crate::web::routes::Route;
+use crate::web::{fmt_time, redirect};
 
 #[derive(Serialize, Deserialize)]
 struct Pairing {

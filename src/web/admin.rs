@@ -19,14 +19,8 @@ use crate::http::html_page;
 use crate::metrics::Outcome;
 use crate::pages::{self, AdminError, AdminEvent, AdminMessage, Lang};
 use crate::web::extract::{self, Answer, Call, Csrf, CsrfScope, Form, Query};
-use crate::web::redirect;
 use crate::web::routes::Route;
-
-/// Formats Unix seconds for people, in the policy's time zone (the one its dates are read
-/// in, so users and administrators see the times of their own clocks): `2026-11-27 15:03 CET`.
-pub fn fmt_time(gw: &Gateway, t: u64) -> String {
-    gw.policy.current().local_time(t)
-}
+use crate::web::{fmt_time, redirect};
 
 /// An administration page (the router has checked path and method; see [`crate::web`]).
 pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {

@@ -152,6 +152,12 @@ fn method_not_allowed(gw: &Gateway, lang: Lang, allow: Methods, api: bool) -> Re
     r
 }
 
+/// Formats Unix seconds for people, in the policy's time zone (the one its dates are read
+/// in, so users and administrators see the times of their own clocks): `2026-11-27 15:03 CET`.
+pub fn fmt_time(gw: &Gateway, t: u64) -> String {
+    gw.policy.current().local_time(t)
+}
+
 /// `303 See Other` to a path of the gateway.
 pub fn redirect(to: &str) -> Response<Body> {
     let mut r = Response::new(Body::empty());
