@@ -320,6 +320,14 @@ async fn malformed_http_is_a_400_and_the_process_stays_up() {
         assert_eq!(json, request.contains("/api/"), "{request}: {}", r.head);
     }
     expect(&g, "unknown path", &get("/.mfa/nope", ""), 404).await;
+    let r = expect(
+        &g,
+        "HEAD on a GET route",
+        b"HEAD /.mfa/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        200,
+    )
+    .await;
+    assert!(r.body.is_empty(), "{}", r.body);
     // A Content-Length next to chunked is ignored, not forwarded: no request smuggling.
     let up = spawn_lenient().await;
     let g2 = GatewayProcess::start_in_front_of(up, "", "").await;
