@@ -1,10 +1,56 @@
 //! Requests under the reserved prefix, answered by the gateway itself and never forwarded:
-//! liveness (`health`), readiness (`ready`), Prometheus `metrics`, and the MFA pages.
+//! liveness (`health`), readiness (`ready`), Prometheus `metrics`, the MFA pages of a
+//! sign-in, the user's account page, the MSP's pages and the JSON API.
+//!
+//! Why a table: these pages are few and security-relevant, so where a request goes, which
+//! methods it may use there, and what it must bring (a form, a token, a signed-in session)
+//! are each written once, not re-checked in every handler. [`routes::resolve`] finds the
+//! request's route in one table ([`routes::table`], built from the configured paths); an
+//! unknown path is a `404`, a known one with another method a `405` with `Allow`, before
+//! any handler runs. Handlers then take what they need through the extractors of
+//! [`extract`] (form, query, CSRF token, signed-in user or administrator). No framework:
+//! the proxied hot path never comes here, and a few dozen lines of typed table keep these
+//! rare requests off it.
+//!
+//! ```text
+//!  path under the prefix        methods            route                  handler
+//!  ─────────────────────────────────────────────────────────────────────────────────────
+//!  health                       GET HEAD           Health                 here
+//!  ready                        GET HEAD           Ready                  here
+//!  metrics (if served here)     GET HEAD           Metrics                here
+//!  verify                       GET HEAD POST      Step(Verify)           flow
+//!  enroll                       GET HEAD POST      Step(Enroll)           flow
+//!  offer                        GET HEAD POST      Step(Offer)            flow
+//!  recovery-codes               GET HEAD POST      Step(Recovery)         flow
+//!  notice                       GET HEAD POST      Step(Notice)           flow
+//!  account                      GET HEAD POST      Account                account  (user)
+//!  account/enroll               GET HEAD POST      AccountEnroll          account  (user)
+//!  account/set-up               POST               AccountSetUp           account  (user)
+//!  account/replace-phone        POST               AccountReplacePhone    account  (user)
+//!  account/recovery-codes       POST               AccountRecoveryCodes   account  (user)
+//!  account/disable              POST               AccountDisable         account  (user)
+//!  admin/                       GET HEAD           AdminSearch            admin    (admin)
+//!  admin/user                   GET HEAD           AdminUser              admin    (admin)
+//!  admin/reset                  POST               AdminReset             admin    (admin)
+//!  admin/unlock                 POST               AdminUnlock            admin    (admin)
+//!  admin/api/users              GET HEAD           Api(Users)             admin_api (token)
+//!  admin/api/users/{user}       GET HEAD           Api(User)              admin_api (token)
+//!  admin/api/users/{user}/events GET HEAD          Api(Events)            admin_api (token)
+//!  admin/api/users/{user}/reset POST               Api(Reset)             admin_api (token)
+//!  admin/api/users/{user}/unlock POST              Api(Unlock)            admin_api (token)
+//!  anything else                                   404 (JSON below admin/api/)
+//!  a listed path, other method                     405 + Allow (JSON below admin/api/)
+//! ```
+//!
+//! Every `POST` of a page checks its CSRF token ([`extract::Csrf`]): the challenge's on the
+//! MFA pages, the signed-in session's on account and admin pages.
 
 pub mod account;
 pub mod admin;
 pub mod admin_api;
+pub mod extract;
 pub mod flow;
+pub mod routes;
 
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -14,7 +60,9 @@ use crate::gateway::Gateway;
 use crate::http::ConnInfo;
 use crate::http::body::Body;
 use crate::metrics::Outcome;
-use crate::pages::Lang;
+use crate::pages::{self, Lang};
+use extract::{Call, Halt};
+use routes::{Methods, Resolved, Route};
 
 pub async fn handle(
     gw: &Gateway,
@@ -22,66 +70,106 @@ pub async fn handle(
     conn: ConnInfo,
     lang: Lang,
 ) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let path = req.uri().path();
-    let p = &gw.paths;
-    if path == p.health {
-        only_get(&req)?;
-        return Ok((
+    let route = match routes::resolve(gw, req.method(), req.uri().path()) {
+        Resolved::Found(r) => r,
+        Resolved::NotFound { api: false } => return Err(ClientError::NotFound.into()),
+        Resolved::NotFound { api: true } => {
+            let r = admin_api::error(StatusCode::NOT_FOUND, "no such endpoint");
+            return Ok((r, Outcome::Rejected));
+        }
+        Resolved::MethodNotAllowed { allow, api } => {
+            return Ok((method_not_allowed(gw, lang, allow, api), Outcome::Rejected));
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let call = Call {
+        gw,
+        lang,
+        now: gw.clock.unix(),
+        client: gw.client_ip(&parts.headers, conn).to_string(),
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+    };
+    let answer = match route {
+        Route::Health => Ok((
             text(
                 StatusCode::OK,
                 "text/plain; charset=utf-8",
                 "ok\n".to_string(),
             ),
             Outcome::Gateway,
-        ));
-    }
-    if path == p.ready {
-        only_get(&req)?;
-        let (ok, body) = readiness(gw).await;
-        let status = if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        return Ok((text(status, "application/json", body), Outcome::Gateway));
-    }
-    if path == p.metrics && gw.cfg.metrics.enabled && gw.cfg.metrics.listen.is_none() {
-        only_get(&req)?;
-        return Ok((
+        )),
+        Route::Ready => {
+            let (ok, body) = readiness(gw).await;
+            let status = if ok {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            Ok((text(status, "application/json", body), Outcome::Gateway))
+        }
+        Route::Metrics => Ok((
             text(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
                 gw.metrics.render(),
             ),
             Outcome::Gateway,
-        ));
+        )),
+        Route::Step(step) => flow::handle(&call, step, body).await,
+        Route::Account
+        | Route::AccountEnroll
+        | Route::AccountSetUp
+        | Route::AccountReplacePhone
+        | Route::AccountRecoveryCodes
+        | Route::AccountDisable => account::handle(&call, &route, body).await,
+        Route::AdminSearch | Route::AdminUser | Route::AdminReset | Route::AdminUnlock => {
+            admin::handle(&call, &route, body).await
+        }
+        Route::Api(api) => admin_api::handle(&call, api, body).await,
+    };
+    match answer {
+        Ok(a) => Ok(a),
+        Err(Halt::Refused(page)) => Ok((*page, Outcome::Rejected)),
+        Err(Halt::Failed(e)) => Err(e),
     }
-    if path == p.verify
-        || path == p.enroll
-        || path == p.offer
-        || path == p.recovery
-        || path == p.notice
-    {
-        return crate::web::flow::handle(gw, req, conn, lang).await;
-    }
-    if path.starts_with(p.admin_api.as_str()) {
-        return crate::web::admin_api::handle(gw, req, conn).await;
-    }
-    if path.starts_with(p.admin.as_str()) || path == p.admin.trim_end_matches('/') {
-        return crate::web::admin::handle(gw, req, conn, lang).await;
-    }
-    if path == p.account || path.starts_with(&format!("{}/", p.account)) {
-        return crate::web::account::handle(gw, req, conn, lang).await;
-    }
-    Err(ClientError::NotFound.into())
 }
 
-fn only_get(req: &Request<Incoming>) -> Result<(), GatewayError> {
-    if req.method() == Method::GET || req.method() == Method::HEAD {
-        Ok(())
+/// `405` with the route's methods in `Allow` (RFC 9110 §15.5.6): the bad-request page, or a
+/// JSON error below the API.
+fn method_not_allowed(gw: &Gateway, lang: Lang, allow: Methods, api: bool) -> Response<Body> {
+    let mut r = if api {
+        admin_api::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
     } else {
-        Err(ClientError::MethodNotAllowed.into())
+        gw.page_response(pages::ErrorPage::BadRequest, lang)
+    };
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r.headers_mut().insert(
+        header::ALLOW,
+        header::HeaderValue::from_static(allow.allow_header()),
+    );
+    r
+}
+
+/// Formats Unix seconds for people, in the policy's time zone (the one its dates are read
+/// in, so users and administrators see the times of their own clocks): `2026-11-27 15:03 CET`.
+pub fn fmt_time(gw: &Gateway, t: u64) -> String {
+    gw.policy.current().local_time(t)
+}
+
+/// `303 See Other` to a path of the gateway.
+pub fn redirect(to: &str) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = header::HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
     }
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    r
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
@@ -146,4 +234,28 @@ pub async fn check_upstream(gw: &Gateway) -> bool {
         tokio::time::timeout(std::time::Duration::from_secs(3), fut).await,
         Ok(Ok(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::proxy::testing::gateway;
+
+    #[test]
+    fn a_405_names_the_route_s_methods_in_allow() {
+        let gw = gateway();
+        for (allow, api, want, json) in [
+            (Methods::Get, false, "GET, HEAD", false),
+            (Methods::Post, false, "POST", false),
+            (Methods::GetPost, false, "GET, HEAD, POST", false),
+            (Methods::Post, true, "POST", true),
+        ] {
+            let r = method_not_allowed(&gw, Lang::En, allow, api);
+            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(r.headers()[header::ALLOW], want);
+            let ct = r.headers()[header::CONTENT_TYPE].to_str().unwrap();
+            assert_eq!(ct == "application/json", json, "{ct}");
+        }
+    }
 }

@@ -293,6 +293,41 @@ async fn malformed_http_is_a_400_and_the_process_stays_up() {
             .unwrap_or_else(|| panic!("{name}: no response"));
         assert!(r.status < 500, "{name}: {}", r.head);
     }
+    // A path of the gateway asked with a method it does not take: 405 naming the ones it
+    // takes (JSON below the API); an unknown path: 404.
+    for (request, allow) in [
+        ("FROB /.mfa/verify", "GET, HEAD, POST"),
+        ("PUT /.mfa/health", "GET, HEAD"),
+        ("GET /.mfa/admin/reset", "POST"),
+        ("GET /.mfa/account/disable", "POST"),
+        ("DELETE /.mfa/admin/api/users/alice/reset", "POST"),
+    ] {
+        let r = expect(
+            &g,
+            request,
+            format!("{request} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+            405,
+        )
+        .await;
+        let head = r.head.to_ascii_lowercase();
+        assert!(
+            head.contains(&format!("\r\nallow: {}\r\n", allow.to_ascii_lowercase())),
+            "{request}: {}",
+            r.head
+        );
+        let json = head.contains("\r\ncontent-type: application/json");
+        assert_eq!(json, request.contains("/api/"), "{request}: {}", r.head);
+    }
+    expect(&g, "unknown path", &get("/.mfa/nope", ""), 404).await;
+    let r = expect(
+        &g,
+        "HEAD on a GET route",
+        b"HEAD /.mfa/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        200,
+    )
+    .await;
+    assert!(r.body.is_empty(), "{}", r.body);
     // A Content-Length next to chunked is ignored, not forwarded: no request smuggling.
     let up = spawn_lenient().await;
     let g2 = GatewayProcess::start_in_front_of(up, "", "").await;
@@ -395,14 +430,16 @@ async fn oversized_bodies_on_gateway_endpoints_are_413() {
     .await;
     // The login body (read whole to find the user name) is capped at 64 KiB.
     expect(&g, "login", &form_post("/login", "", 70_000, 70_000), 413).await;
-    // A body on an endpoint that takes none is not read.
-    expect(
+    // A body on an endpoint that takes none is not read: the method is refused first (405,
+    // naming the methods the endpoint takes).
+    let r = expect(
         &g,
         "POST to health",
         &form_post("/.mfa/health", "", 1 << 30, 1024),
-        400,
+        405,
     )
     .await;
+    assert!(r.head.contains("\nallow: GET, HEAD\r"), "{}", r.head);
     // The challenge survived all that: the right code still works.
     let code = totp::code_at(&e.secret, unix_now());
     let r =
