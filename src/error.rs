@@ -24,8 +24,6 @@ pub enum ClientError {
     Forbidden,
     #[error("not found")]
     NotFound,
-    #[error("method not allowed")]
-    MethodNotAllowed,
     #[error("body too large")]
     PayloadTooLarge,
     #[error("challenge missing, expired or not this client's")]
@@ -101,7 +99,6 @@ pub enum ErrorKind {
     BadRequest,
     Forbidden,
     NotFound,
-    MethodNotAllowed,
     PayloadTooLarge,
     ChallengeExpired,
     UpstreamConnect,
@@ -118,11 +115,10 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::BadRequest,
         ErrorKind::Forbidden,
         ErrorKind::NotFound,
-        ErrorKind::MethodNotAllowed,
         ErrorKind::PayloadTooLarge,
         ErrorKind::ChallengeExpired,
         ErrorKind::UpstreamConnect,
@@ -143,7 +139,6 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound => "not_found",
-            ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::ChallengeExpired => "challenge_expired",
             ErrorKind::UpstreamConnect => "upstream_connect",
@@ -217,7 +212,6 @@ impl GatewayError {
                 ClientError::BadRequest(_) => ErrorPage::BadRequest,
                 ClientError::Forbidden => ErrorPage::Forbidden,
                 ClientError::NotFound => ErrorPage::NotFound,
-                ClientError::MethodNotAllowed => ErrorPage::BadRequest,
                 ClientError::PayloadTooLarge => ErrorPage::PayloadTooLarge,
                 ClientError::ChallengeExpired => ErrorPage::ChallengeExpired,
             },
@@ -238,7 +232,6 @@ impl GatewayError {
                 ClientError::BadRequest(_) => ErrorKind::BadRequest,
                 ClientError::Forbidden => ErrorKind::Forbidden,
                 ClientError::NotFound => ErrorKind::NotFound,
-                ClientError::MethodNotAllowed => ErrorKind::MethodNotAllowed,
                 ClientError::PayloadTooLarge => ErrorKind::PayloadTooLarge,
                 ClientError::ChallengeExpired => ErrorKind::ChallengeExpired,
             },
@@ -381,7 +374,6 @@ mod tests {
                 ErrorKind::BadRequest => ClientError::BadRequest("x").into(),
                 ErrorKind::Forbidden => ClientError::Forbidden.into(),
                 ErrorKind::NotFound => ClientError::NotFound.into(),
-                ErrorKind::MethodNotAllowed => ClientError::MethodNotAllowed.into(),
                 ErrorKind::PayloadTooLarge => ClientError::PayloadTooLarge.into(),
                 ErrorKind::ChallengeExpired => ClientError::ChallengeExpired.into(),
                 ErrorKind::UpstreamConnect | ErrorKind::UpstreamTls => UpstreamError::Connect {
