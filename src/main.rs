@@ -45,7 +45,7 @@ enum Command {
     },
     /// Print a new random encryption key (base64) for mfa.keys.
     GenKey,
-    /// Print a new administration API token and the SHA-256 to put in [[admin.tokens]].
+    /// Print a new administration API token and the SHA-256 to put in admin.tokens.
     GenToken,
     /// Break-glass administration straight on Redis (when the web path is unusable).
     Admin {
@@ -276,7 +276,9 @@ fn main() -> ExitCode {
                 .collect();
             println!("token:  {token}");
             println!("sha256: {hash}");
-            println!("Give the token to the API client; put only the sha256 in [[admin.tokens]].");
+            println!(
+                "Give the token to the API client; put only the sha256 in admin.tokens: {{ name = \"...\", sha256 = \"{hash}\" }}"
+            );
             ExitCode::SUCCESS
         }
         Command::Admin { config, command } => {
