@@ -3,8 +3,9 @@
 //!
 //! Each record goes two ways:
 //!
-//! * to the log as one structured line (target `audit`, field `audit` holding the record as
-//!   JSON), so a log pipeline keeps it even when Redis is away;
+//! * to the log as one structured line (target `audit`, field `audit` holding the record:
+//!   a nested object in JSON logs ([`json_log`]), `audit={...}` in text logs), so a log
+//!   pipeline keeps it even when Redis is away, and a Redis restore cannot take it back;
 //! * to a Redis stream (`P{audit}`), trimmed to about `admin.audit_max_records`, which the
 //!   administration pages read and `mfa-gateway audit export` writes out.
 //!
@@ -17,6 +18,8 @@
 //! but without the key ring is detected by `mfa-gateway audit export --verify` or
 //! `mfa-gateway audit verify`. Signatures cover single records: a deleted record is not
 //! detected this way (the log keeps a copy of every record).
+
+pub mod json_log;
 
 use std::sync::Arc;
 
@@ -328,6 +331,7 @@ impl Audit {
                 return;
             }
         };
+        // `json_log::TARGET`; a literal, as tracing's macros need.
         tracing::info!(target: "audit", audit = %json, "{}", r.event.as_str());
         if let Err(e) = self.store.audit_append(&json, self.keep).await {
             tracing::error!(target: "audit", error = %e, "audit record not stored in Redis (kept in the log only)");

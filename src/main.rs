@@ -45,7 +45,7 @@ enum Command {
     },
     /// Print a new random encryption key (base64) for mfa.keys.
     GenKey,
-    /// Print a new administration API token and the SHA-256 to put in [[admin.tokens]].
+    /// Print a new administration API token and the SHA-256 to put in admin.tokens.
     GenToken,
     /// Break-glass administration straight on Redis (when the web path is unusable).
     Admin {
@@ -150,10 +150,15 @@ fn init_logging(format: LogFormat, level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
+        // Audit records as nested objects, not as strings inside the line.
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(mfa_gateway::audit::json_log::NestedAudit(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            ))
             .init(),
         LogFormat::Text => builder.init(),
     }
@@ -271,11 +276,15 @@ fn main() -> ExitCode {
                 .collect();
             println!("token:  {token}");
             println!("sha256: {hash}");
-            println!("Give the token to the API client; put only the sha256 in [[admin.tokens]].");
+            println!(
+                "Give the token to the API client; put only the sha256 in admin.tokens: {{ name = \"...\", sha256 = \"{hash}\" }}"
+            );
             ExitCode::SUCCESS
         }
         Command::Admin { config, command } => {
-            with_store(&config, |cfg, rt| rt.block_on(admin_command(cfg, command)))
+            with_store(&config, cli.log_format.as_deref(), |cfg, rt| {
+                rt.block_on(admin_command(cfg, command))
+            })
         }
         Command::Audit {
             command:
@@ -286,7 +295,7 @@ fn main() -> ExitCode {
                     format,
                     verify,
                 },
-        } => with_store(&config, |cfg, rt| {
+        } => with_store(&config, cli.log_format.as_deref(), |cfg, rt| {
             rt.block_on(audit_export(cfg, &since, user.as_deref(), &format, verify))
         }),
         Command::Audit {
@@ -298,6 +307,7 @@ fn main() -> ExitCode {
 /// Loads the configuration and a runtime for the commands that talk to Redis directly.
 fn with_store(
     config: &std::path::Path,
+    log_format_cli: Option<&str>,
     f: impl FnOnce(Config, tokio::runtime::Runtime) -> ExitCode,
 ) -> ExitCode {
     let cfg = match Config::load(config) {
@@ -305,8 +315,13 @@ fn with_store(
         Err(e) => return fail(format!("{} is not valid:\n{e}", config.display())),
     };
     // The audit records of these commands also go to the log (stderr), as the gateway's do:
-    // kept outside Redis, so a restore cannot take them back (`admin reapply`).
-    init_logging(LogFormat::Text, "warn,audit=info");
+    // kept outside Redis, so a restore cannot take them back (`admin reapply`). Text for a
+    // person at a terminal, unless `--log-format json` asks for lines a log pipeline takes.
+    let format = match log_format(log_format_cli, LogFormat::Text) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    init_logging(format, "warn,audit=info");
     mfa_gateway::tls::install_crypto_provider();
     match runtime(Some(1)) {
         Ok(rt) => f(cfg, rt),

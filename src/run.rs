@@ -57,13 +57,35 @@ pub struct Running {
 
 impl Running {
     /// SIGHUP: re-read the certificate and the policy. Failures keep what is in force.
+    /// The certificate's lines are the file watcher's (`tls::reload`), with `trigger=SIGHUP`,
+    /// so an operator looks for one line whichever way the new files were found.
     pub fn reload(&self) {
+        let cert = self.cert.paths().cert.display().to_string();
+        let not_after = || {
+            self.cert
+                .not_after()
+                .map_or_else(|| "unknown".to_string(), |t| t.to_string())
+        };
         match self.cert.reload() {
-            Ok(true) => tracing::info!("certificate reloaded"),
-            Ok(false) => tracing::info!("certificate unchanged"),
+            Ok(true) => tracing::info!(
+                trigger = "SIGHUP",
+                cert,
+                not_after = not_after(),
+                "TLS certificate reloaded; new connections use it"
+            ),
+            Ok(false) => tracing::info!(
+                trigger = "SIGHUP",
+                cert,
+                not_after = not_after(),
+                "TLS certificate unchanged: the files are as last read"
+            ),
             Err(e) => {
                 self.gateway.metrics.cert_reload_failed();
-                tracing::error!(error = %e, "certificate reload failed; the previous certificate stays in use");
+                tracing::error!(
+                    trigger = "SIGHUP",
+                    error = %e,
+                    "TLS certificate reload failed; still serving the previous certificate"
+                );
             }
         }
         let _ = self.gateway.policy.reload(&self.gateway.metrics);

@@ -12,11 +12,13 @@
 //!   line, secrets from the environment as its example file names them, paths and addresses
 //!   moved into a temporary directory and onto loopback, against a password-protected
 //!   redis-server and the demo VMS, until `/.mfa/ready` says everything is up;
-//! * every metric the alert rules and the operations guide name exists.
+//! * every metric the alert rules, the Grafana dashboard and the operations guide name exists;
+//! * the alert rules pass `promtool check rules` and their unit tests (`promtool test rules`).
 
 mod common;
 mod container;
 mod kubernetes;
 mod metrics;
+mod promtool;
 mod systemd;
 mod yaml;

@@ -188,6 +188,20 @@ async fn systemd_config_runs_reloads_and_stops_as_the_unit_runs_it() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(gw.is_running(), "still running after SIGHUP");
+    // The SIGHUP line names its trigger and the served certificate's expiry, as the file
+    // watcher's lines do.
+    let log = gw.log();
+    let line: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "TLS certificate unchanged: the files are as last read")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(line["trigger"], "SIGHUP", "{line}");
+    let not_after = line["not_after"].as_str().unwrap();
+    assert!(
+        not_after.parse::<jiff::Timestamp>().is_ok(),
+        "not_after {not_after:?} in {line}"
+    );
     wait_ready(&client, https, &gw).await;
     drop(client);
 
