@@ -69,7 +69,7 @@ pub enum Event {
 
 impl Event {
     /// Every event, for the administration pages' words and the tests.
-    pub const ALL: [Event; 21] = [
+    pub const ALL: [Event; 22] = [
         Event::Enrolled,
         Event::VerifySuccess,
         Event::VerifyFailure,
@@ -89,6 +89,7 @@ impl Event {
         Event::PolicyReloadFailed,
         Event::AdminApiCall,
         Event::AdminAccessDenied,
+        Event::AdminActionRefused,
         Event::SecretsResealed,
         Event::IdentityMismatch,
     ];

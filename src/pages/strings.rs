@@ -519,6 +519,7 @@ static EN: Strings = Strings {
             ("policy_reload_failed", "Policy reload failed"),
             ("admin_api_call", "Administration API call"),
             ("admin_access_denied", "Administration access refused"),
+            ("admin_action_refused", "Administration action refused"),
             ("secrets_resealed", "Secrets re-encrypted"),
             (
                 "identity_mismatch",
@@ -825,6 +826,7 @@ static NL: Strings = Strings {
             ("policy_reload_failed", "Beleid laden mislukt"),
             ("admin_api_call", "Aanroep van de beheer-API"),
             ("admin_access_denied", "Beheertoegang geweigerd"),
+            ("admin_action_refused", "Beheeractie geweigerd"),
             ("secrets_resealed", "Geheimen opnieuw versleuteld"),
             (
                 "identity_mismatch",
