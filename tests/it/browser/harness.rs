@@ -156,6 +156,7 @@ pub struct Browser {
     /// Pages checked with axe, for the test's own summary.
     pub axe_pages: usize,
     opts: Options,
+    last: Instant,
     // Last: ends Chromium after the session's other fields are gone.
     _chromedriver: ChromeDriver,
 }
@@ -217,6 +218,7 @@ impl Browser {
             shots: Vec::new(),
             axe_pages: 0,
             opts,
+            last: Instant::now(),
             _chromedriver: chromedriver,
         }
     }
@@ -285,7 +287,7 @@ impl Browser {
     pub async fn click_text(&self, label: &str) {
         for el in self.find_all("main button, main a").await {
             if el.text().await.unwrap_or_default().trim() == label {
-                el.click().await.unwrap();
+                self.click_and_wait(&el).await;
                 return;
             }
         }
@@ -294,6 +296,38 @@ impl Browser {
             self.path().await,
             self.text("body").await
         );
+    }
+
+    /// Clicks `el` and waits until the page it leads to has loaded: the old document is gone
+    /// (its root element is stale) and the new one is complete. A form that posts back to
+    /// its own URL leaves nothing else to wait for.
+    pub async fn click_and_wait(&self, el: &WebElement) {
+        let old = self.find("html").await;
+        el.click().await.unwrap();
+        let start = Instant::now();
+        while old.tag_name().await.is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the click on {} led nowhere",
+                el.outer_html().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        loop {
+            let state = self
+                .driver
+                .execute("return document.readyState;", vec![])
+                .await
+                .map(|r| r.json().clone());
+            if matches!(&state, Ok(v) if v == "complete") {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "page load: {state:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// The accessible-name-bearing attributes of the focused element: (tag, id).
@@ -315,10 +349,19 @@ impl Browser {
             Some(self.opts.lang.code()),
             "{name}: page language"
         );
+        let t0 = Instant::now();
         self.screenshots(name).await;
+        let t1 = Instant::now();
         if self.opts.javascript {
             self.axe(name).await;
         }
+        eprintln!(
+            "TIMING {name}: shots {:?} axe {:?} since-last {:?}",
+            t1 - t0,
+            t1.elapsed(),
+            t0 - self.last
+        );
+        self.last = Instant::now();
     }
 
     /// Runs axe-core on the page; serious and critical violations fail the test, and so do
@@ -437,7 +480,9 @@ impl Drop for Browser {
         if std::thread::panicking() && !self.shots.is_empty() {
             self.write_screenshots();
         }
-        // Before the session's own teardown, which would otherwise wait for an answer.
+        // No session teardown on the way out of a failed test (thirtyfour would block for
+        // up to two minutes on it): the session ends with the processes.
+        let _ = self.driver.clone().leak();
         self._chromedriver.stop();
     }
 }
