@@ -174,9 +174,13 @@ fn header_line(lang: Lang, admin: &str, account: &str, back: Option<&str>) -> Ma
     html! {
         p class="muted who" {
             span { (fill(s.common.signed_in_as, "{account}", who)) }
-            a href=(account) { (s.common.account_link) }
-            @if let Some(href) = back {
-                a href=(href) { (s.admin.back_to_search) }
+            // The links side by side at the right (three items spread over a wide line left
+            // one floating in the middle).
+            span class="links" {
+                a href=(account) { (s.common.account_link) }
+                @if let Some(href) = back {
+                    a href=(href) { (s.admin.back_to_search) }
+                }
             }
         }
     }

@@ -156,7 +156,6 @@ pub struct Browser {
     /// Pages checked with axe, for the test's own summary.
     pub axe_pages: usize,
     opts: Options,
-    last: Instant,
     // Last: ends Chromium after the session's other fields are gone.
     _chromedriver: ChromeDriver,
 }
@@ -218,7 +217,6 @@ impl Browser {
             shots: Vec::new(),
             axe_pages: 0,
             opts,
-            last: Instant::now(),
             _chromedriver: chromedriver,
         }
     }
@@ -349,19 +347,10 @@ impl Browser {
             Some(self.opts.lang.code()),
             "{name}: page language"
         );
-        let t0 = Instant::now();
         self.screenshots(name).await;
-        let t1 = Instant::now();
         if self.opts.javascript {
             self.axe(name).await;
         }
-        eprintln!(
-            "TIMING {name}: shots {:?} axe {:?} since-last {:?}",
-            t1 - t0,
-            t1.elapsed(),
-            t0 - self.last
-        );
-        self.last = Instant::now();
     }
 
     /// Runs axe-core on the page; serious and critical violations fail the test, and so do
@@ -411,6 +400,14 @@ impl Browser {
         let cdp = self.driver.cdp();
         let mut pngs = Vec::new();
         for width in WIDTHS {
+            // A phone has a touch screen (coarse pointer). Headless Chromium has no pointer
+            // at all, so the laptop shot also shows what `.phone-only` hides behind a mouse.
+            cdp.send_raw(
+                "Emulation.setTouchEmulationEnabled",
+                json!({ "enabled": width < 600, "maxTouchPoints": 5 }),
+            )
+            .await
+            .unwrap();
             cdp.send_raw(
                 "Emulation.setDeviceMetricsOverride",
                 json!({ "width": width, "height": 800, "deviceScaleFactor": 1,
@@ -444,6 +441,12 @@ impl Browser {
         cdp.send_raw("Emulation.clearDeviceMetricsOverride", json!({}))
             .await
             .unwrap();
+        cdp.send_raw(
+            "Emulation.setTouchEmulationEnabled",
+            json!({ "enabled": false }),
+        )
+        .await
+        .unwrap();
         self.shots.push(Shot {
             name: name.to_string(),
             pngs,
