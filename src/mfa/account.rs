@@ -125,6 +125,7 @@ pub async fn handle(
                 "done=replaced" => Some(AccountMessage::PhoneReplaced),
                 "done=disabled" => Some(AccountMessage::MfaDisabled),
                 "done=enabled" => Some(AccountMessage::MfaEnabled),
+                "done=recovery" => Some(AccountMessage::RecoveryCodesReplaced),
                 _ => None,
             };
             return Ok((
@@ -147,6 +148,7 @@ pub async fn handle(
         return Err(ClientError::MethodNotAllowed.into());
     }
     let headers = req.headers().clone();
+    let req_query = req.uri().query().map(str::to_string);
     let form = read_form(req).await?;
     if !session_csrf_ok(gw, "account", &ctx.a, form.get("csrf")) {
         return Ok((
@@ -162,8 +164,16 @@ pub async fn handle(
     }
     let code = form.get("code").unwrap_or("");
     if path == p.account {
-        // "Continue" after new recovery codes were shown.
-        return Ok((redirect(&p.account), Outcome::Gateway));
+        // "Continue" after new recovery codes were shown: back to the account page, saying
+        // what was done (the recovery codes page posts here with `?done=`; any other query is
+        // dropped).
+        let target = match req_query.as_deref() {
+            Some(q @ ("done=recovery" | "done=replaced" | "done=enabled")) => {
+                format!("{}?{q}", p.account)
+            }
+            _ => p.account.clone(),
+        };
+        return Ok((redirect(&target), Outcome::Gateway));
     }
     if path == p.account_setup {
         let record = gw.store.user(&ctx.a.user).await?;
@@ -216,7 +226,7 @@ pub async fn handle(
         }
         if path == p.account_recovery {
             let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-            return Ok((recovery_page(&ctx, &codes), Outcome::Gateway));
+            return Ok((recovery_page(&ctx, &codes, "recovery"), Outcome::Gateway));
         }
         gw.store.delete_enrollment(&ctx.a.user).await?;
         gw.audit
@@ -299,7 +309,7 @@ pub async fn handle(
         }
         let mut resp = if gw.policy.current().recovery_codes() {
             let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-            recovery_page(&ctx, &codes)
+            recovery_page(&ctx, &codes, if replacing { "replaced" } else { "enabled" })
         } else {
             let done = if replacing { "replaced" } else { "enabled" };
             redirect(&format!("{}?done={done}", p.account))
@@ -423,13 +433,16 @@ fn pairing_page(
     Ok(html_page(status, html))
 }
 
-fn recovery_page(ctx: &Ctx<'_>, codes: &[String]) -> Response<Body> {
+/// The new recovery codes, shown once; "Continue" leads back to the account page, which then
+/// confirms `done` (`recovery`, `replaced` or `enabled`: what was just done).
+fn recovery_page(ctx: &Ctx<'_>, codes: &[String], done: &str) -> Response<Body> {
+    let continue_to = format!("{}?done={done}", ctx.gw.paths.account);
     let html = pages::recovery_codes_page(&pages::RecoveryCodesView {
         lang: ctx.lang,
         branding: &ctx.gw.branding,
         account: &ctx.a.user,
         codes,
-        form_action: &ctx.gw.paths.account,
+        form_action: &continue_to,
         csrf: &ctx.csrf,
         // "Continue" goes to the settings already.
         to_settings: false,

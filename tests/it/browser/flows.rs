@@ -229,10 +229,11 @@ async fn story(lang: Lang, test: &str) {
         .await;
     assert_eq!(b.find_all("ol.codes li").await.len(), 10);
     b.click_text(t.recovery.continue_button).await;
-    // Back on the account page (which says nothing about the new codes: the
-    // "done_recovery_replaced" message is never shown today).
-    b.check_page("account-done", "/.mfa/account").await;
+    // Back on the account page, which says what was done.
+    b.check_page("account-done", "/.mfa/account?done=recovery")
+        .await;
     assert_eq!(b.text("h1").await, t.account.title);
+    assert_eq!(b.text("p.ok").await, t.account.done_recovery_replaced);
     vms_logout(&b).await;
 
     // --- An MSP disconnects the customer's MFA on the admin pages.
