@@ -70,6 +70,9 @@ pub struct ChromeDriver {
     child: Child,
     pub port: u16,
     stopped: bool,
+    /// TMPDIR of ChromeDriver and Chromium: the profile and the shared-memory files
+    /// (`--disable-dev-shm-usage`) go here and are removed with it, also after a kill.
+    tmp: Option<tempfile::TempDir>,
 }
 
 impl ChromeDriver {
@@ -77,8 +80,10 @@ impl ChromeDriver {
         use std::os::unix::process::CommandExt as _;
         let program = require_program("chromedriver");
         let port = free_port();
+        let tmp = tempfile::tempdir().unwrap();
         let child = Command::new(program)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
@@ -88,6 +93,7 @@ impl ChromeDriver {
             child,
             port,
             stopped: false,
+            tmp: Some(tmp),
         };
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -114,6 +120,16 @@ impl ChromeDriver {
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Chromium's processes may still be exiting and writing: the removal is retried.
+        if let Some(tmp) = self.tmp.take() {
+            let path = tmp.keep();
+            for _ in 0..20 {
+                if std::fs::remove_dir_all(&path).is_ok() || !path.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }
 
