@@ -10,8 +10,8 @@
 //!   `Gateway::gate` (the decision this thread remembered for the same `Cookie` header,
 //!   revocation and policy checks, the header for the VMS), `rewrite_request` (hop-by-hop
 //!   headers, Host, X-Forwarded-*, upstream URI), the check for a body on a method without one
-//!   (`proxy::body_rules`), the exchange with the VMS through the gateway's pool and hyper's
-//!   HTTP/1.1 client connection (`proxy::upstream`: checkout, request written, answer head and
+//!   (`http::body_rules`), the exchange with the VMS through the gateway's pool and hyper's
+//!   HTTP/1.1 client connection (`http::upstream`: checkout, request written, answer head and
 //!   1 KiB body read to its end, connection checked back in), response header clean-up
 //!   (hop-by-hop headers and the VMS's banners, `upstream.strip_response_headers`) and the
 //!   request metric. The VMS is a stand-in on a thread of its own, over loopback TCP; only this
@@ -19,8 +19,8 @@
 //! * `nomfa`: the same for a session approved without MFA (a role where MFA is not enforced),
 //!   which adds a policy decision per request;
 //! * `fresh`: `pass` with a different session and approval cookie each time, more of them
-//!   than the per-thread caches of verified approvals (`mfa::verified`) and of gate decisions
-//!   (`proxy::gate_memo`) hold, so every
+//!   than the per-thread caches of verified approvals (`gate::verified`) and of gate decisions
+//!   (`gate::memo`) hold, so every
 //!   request pays the full verification: the first request of a session;
 //! * `anon`: the same request without a session cookie;
 //! * `base`: the baseline, SHA-256 of the same request head, N times.
@@ -47,16 +47,17 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
 use http_body_util::BodyExt;
 use mfa_gateway::auth::crypto::{self, KeyRing};
-use mfa_gateway::body::Body;
 use mfa_gateway::clock::Clock;
 use mfa_gateway::config::{Config, Mode};
+use mfa_gateway::gate::Gate;
+use mfa_gateway::gate::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use mfa_gateway::gate::cookies;
 use mfa_gateway::gateway::Gateway;
+use mfa_gateway::http::body::Body;
+use mfa_gateway::http::{ConnInfo, body_rules, headers};
 use mfa_gateway::live_policy::LivePolicy;
 use mfa_gateway::metrics::{Outcome, RequestKind};
-use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
-use mfa_gateway::mfa::cookies;
 use mfa_gateway::policy::MfaState;
-use mfa_gateway::proxy::{ConnInfo, Gate, body_rules, headers};
 use mfa_gateway::store::{Store, memory::MemoryStore};
 
 /// 2026-03-02T12:00:00Z: inside the shipped policy's "enforced" phase for customers.
@@ -294,7 +295,7 @@ async fn one_request(f: &Fixture, i: u64) -> Result<bool, String> {
     body_rules::check(&req, &gw.cfg.vms.allow_body_on).map_err(|e| e.to_string())?;
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
-    let owned = mfa_gateway::proxy::path::classify(path, &gw.paths.prefix);
+    let owned = mfa_gateway::vms_reading::path::classify(path, &gw.paths.prefix);
     // As `Gateway::route`: session ids in the URL (none here, the common case).
     let url_session = gw
         .cfg

@@ -3,14 +3,21 @@
 
 use std::sync::Arc;
 
+use http::Response;
+use http::header::{self, HeaderValue};
+
 use crate::auth::crypto::KeyRing;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::error::GatewayError;
+use crate::gate::revocation::Revocations;
+use crate::http::body::Body;
+use crate::http::upstream::Upstream;
+use crate::http::{ConnInfo, headers, html_page};
 use crate::live_policy::LivePolicy;
 use crate::metrics::Metrics;
-use crate::mfa::revocation::Revocations;
+use crate::pages;
 use crate::pages::{Branding, Lang};
-use crate::proxy::upstream::Upstream;
 use crate::store::Store;
 
 /// Paths the gateway answers itself, all under the reserved prefix.
@@ -79,7 +86,7 @@ pub struct Gateway {
     pub clock: Clock,
     pub audit: crate::audit::Audit,
     /// Recent successful MFA checks, for the one-address warning.
-    pub sign_ins: crate::mfa::sign_in_addresses::SignIns,
+    pub sign_ins: crate::gate::sign_in_addresses::SignIns,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -125,8 +132,62 @@ impl Gateway {
             default_lang,
             clock,
             audit: crate::audit::Audit::new(store.clone(), cfg.admin.audit_max_records, Some(keys)),
-            sign_ins: crate::mfa::sign_in_addresses::SignIns::default(),
+            sign_ins: crate::gate::sign_in_addresses::SignIns::default(),
             cfg,
         }))
+    }
+}
+
+impl Gateway {
+    /// The language of the gateway's pages for a request's `Accept-Language`.
+    pub fn lang(&self, accept_language: Option<&HeaderValue>) -> Lang {
+        Lang::negotiate(
+            accept_language.and_then(|v| v.to_str().ok()),
+            self.default_lang,
+        )
+    }
+
+    /// The client's address: the peer, or what trusted proxies say in `X-Forwarded-For`.
+    pub fn client_ip(&self, headers: &http::HeaderMap, conn: ConnInfo) -> std::net::IpAddr {
+        headers::client_ip(headers, conn.peer.ip(), &self.cfg.server.trusted_proxies)
+    }
+
+    /// Builds the page for an error.
+    pub fn error_response(&self, e: &GatewayError, lang: Lang) -> Response<Body> {
+        let mut r = self.page_response(e.page(), lang);
+        if let Some(secs) = e.retry_after() {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
+        }
+        r
+    }
+
+    pub fn page_response(&self, page: pages::ErrorPage, lang: Lang) -> Response<Body> {
+        html_page(page.status(), pages::error_page(lang, &self.branding, page))
+    }
+}
+
+impl Gateway {
+    /// The periodic check (see the module documentation): sets the metric and warns.
+    /// Returns what it found, when it warned.
+    pub fn check_sign_in_addresses(
+        &self,
+        now: u64,
+    ) -> Option<crate::gate::sign_in_addresses::OneAddress> {
+        let found = if self.cfg.server.trusted_proxies.is_empty() {
+            self.sign_ins.one_address(now)
+        } else {
+            None
+        };
+        self.metrics.sign_ins_from_one_address(found.is_some());
+        if let Some(f) = &found {
+            tracing::warn!(
+                address = %f.addr,
+                sign_ins = f.sign_ins,
+                users = f.users,
+                "every sign-in of the last 24 hours came from one address while server.trusted_proxies is empty: if the gateway is behind a load balancer or reverse proxy, list it in server.trusted_proxies, or the per-address failure limit and the audit trail see only that address (docs/security.md)"
+            );
+        }
+        found
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
+use crate::error::ErrorKind;
+
 /// Outcome of one request, as counted in `mfa_gateway_requests_total{outcome=...}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -68,7 +70,7 @@ pub enum MfaEvent {
     /// The name typed at login differed from the one the VMS reported; the login was ended.
     IdentityMismatch,
     /// A session the VMS set while nobody was signed in was let through as a pre-login
-    /// session (`mfa::prelogin`).
+    /// session (`proxy::prelogin`).
     PreLoginOpened,
     /// A pre-login session was not let through: signing in (waiting for the MFA step),
     /// expired, unknown, or the store could not say.
@@ -172,9 +174,10 @@ pub struct Metrics {
     requests: [AtomicU64; 6],
     /// Per [`RequestKind`]: bucket counts, count and sum.
     latency: [Latency; 3],
-    upstream_errors_connect: AtomicU64,
-    upstream_errors_timeout: AtomicU64,
-    upstream_errors_other: AtomicU64,
+    /// By [`ErrorKind`] (its place in [`ErrorKind::ALL`]); only the VMS's kinds are counted.
+    upstream_errors: [AtomicU64; ErrorKind::ALL.len()],
+    /// Requests answered with an error, by [`ErrorKind`].
+    errors: [AtomicU64; ErrorKind::ALL.len()],
     open_connections: AtomicI64,
     parked_connections: AtomicI64,
     tls_handshake_failures: AtomicU64,
@@ -256,12 +259,11 @@ impl WorkerGauges {
     }
 }
 
-/// Which kind of upstream failure happened.
-#[derive(Debug, Clone, Copy)]
-pub enum UpstreamFailure {
-    Connect,
-    Timeout,
-    Other,
+fn kind_index(kind: ErrorKind) -> usize {
+    ErrorKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(ErrorKind::ALL.len() - 1)
 }
 
 impl Metrics {
@@ -282,13 +284,18 @@ impl Metrics {
         self.latency[kind as usize].observe(elapsed);
     }
 
-    pub fn upstream_failure(&self, kind: UpstreamFailure) {
-        match kind {
-            UpstreamFailure::Connect => &self.upstream_errors_connect,
-            UpstreamFailure::Timeout => &self.upstream_errors_timeout,
-            UpstreamFailure::Other => &self.upstream_errors_other,
+    /// A request to the VMS failed (`kind`: one of the `upstream_*` kinds).
+    pub fn upstream_failure(&self, kind: ErrorKind) {
+        if let Some(c) = self.upstream_errors.get(kind_index(kind)) {
+            c.fetch_add(1, Relaxed);
         }
-        .fetch_add(1, Relaxed);
+    }
+
+    /// A request was answered with an error of `kind`.
+    pub fn error_answered(&self, kind: ErrorKind) {
+        if let Some(c) = self.errors.get(kind_index(kind)) {
+            c.fetch_add(1, Relaxed);
+        }
     }
 
     pub fn connection_opened(&self) {
@@ -490,17 +497,28 @@ impl Metrics {
         }
         writeln!(
             out,
-            "# HELP mfa_gateway_upstream_errors_total Failed upstream requests, by kind."
+            "# HELP mfa_gateway_upstream_errors_total Failed requests to the VMS, by kind (the operations guide's error table)."
         )?;
         writeln!(out, "# TYPE mfa_gateway_upstream_errors_total counter")?;
-        for (kind, c) in [
-            ("connect", &self.upstream_errors_connect),
-            ("timeout", &self.upstream_errors_timeout),
-            ("other", &self.upstream_errors_other),
-        ] {
+        for (kind, c) in ErrorKind::ALL.iter().zip(&self.upstream_errors) {
+            if let Some(k) = kind.as_str().strip_prefix("upstream_") {
+                writeln!(
+                    out,
+                    "mfa_gateway_upstream_errors_total{{kind=\"{k}\"}} {}",
+                    c.load(Relaxed)
+                )?;
+            }
+        }
+        writeln!(
+            out,
+            "# HELP mfa_gateway_errors_total Requests answered with an error, by kind (the operations guide's error table)."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_errors_total counter")?;
+        for (kind, c) in ErrorKind::ALL.iter().zip(&self.errors) {
             writeln!(
                 out,
-                "mfa_gateway_upstream_errors_total{{kind=\"{kind}\"}} {}",
+                "mfa_gateway_errors_total{{kind=\"{}\"}} {}",
+                kind.as_str(),
                 c.load(Relaxed)
             )?;
         }
@@ -647,7 +665,8 @@ mod tests {
         m.login("customer", "enforced", "code");
         m.login("customer", "enforced", "code");
         m.login("supplier", "none", "released");
-        m.upstream_failure(UpstreamFailure::Timeout);
+        m.upstream_failure(ErrorKind::UpstreamTimeout);
+        m.error_answered(ErrorKind::UpstreamTimeout);
         m.connection_opened();
         m.mfa(MfaEvent::Replay);
         let text = m.render();

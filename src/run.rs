@@ -282,7 +282,7 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
     ));
     let gw = Arc::clone(&gateway);
     tasks.push(crate::periodic::spawn_every(
-        crate::mfa::sign_in_addresses::CHECK_EVERY,
+        crate::gate::sign_in_addresses::CHECK_EVERY,
         shutdown.clone(),
         move || {
             gw.check_sign_in_addresses(gw.clock.unix());

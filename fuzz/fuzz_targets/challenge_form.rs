@@ -1,5 +1,5 @@
 //! Fuzzes what the MFA pages do with a posted form: `application/x-www-form-urlencoded`
-//! parsing (as `mfa::flow` does), the CSRF check (`mfa::challenge::csrf_ok`) and reading the
+//! parsing (as `web::flow` does), the CSRF check (`mfa::challenge::csrf_ok`) and reading the
 //! typed code (`auth::totp::normalize_code`, then `auth::totp::verify`).
 //!
 //! Invariants: nothing panics; only the exact token issued for the challenge passes the CSRF

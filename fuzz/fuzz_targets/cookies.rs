@@ -1,7 +1,7 @@
-//! Fuzzes the gateway's cookie handling: reading `Cookie` headers (`mfa::cookies`), removing
+//! Fuzzes the gateway's cookie handling: reading `Cookie` headers (`gate::cookies`), removing
 //! the VMS session and the gateway's own cookies before a request goes upstream, reading
 //! `Set-Cookie` answers, writing the gateway's cookies, and verifying approval cookies
-//! (`mfa::approval::Approval::open`). All of it sees raw client or VMS bytes.
+//! (`gate::approval::Approval::open`). All of it sees raw client or VMS bytes.
 //!
 //! Invariants: nothing panics; after removal no removed cookie is left and every other
 //! cookie is still there, in order; after the upstream filter, even a lenient reading
@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 use http::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 use libfuzzer_sys::fuzz_target;
 use mfa_gateway::auth::crypto::KeyRing;
-use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
-use mfa_gateway::mfa::cookies::{
+use mfa_gateway::gate::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use mfa_gateway::gate::cookies::{
     CHALLENGE_COOKIE, filter_for_upstream, gateway_cookie, remove_request_cookies, request_cookie,
     request_cookies, response_cookies,
 };

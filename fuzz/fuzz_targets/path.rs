@@ -1,4 +1,4 @@
-//! Fuzzes the routing decision on request paths (`proxy::path::classify`): which paths the
+//! Fuzzes the routing decision on request paths (`vms_reading::path::classify`): which paths the
 //! gateway answers, forwards or refuses. The invariant is the security property itself:
 //! nothing forwarded can be read, even by a lenient server, as a path under the reserved
 //! prefix, and only paths under the prefix as written reach a gateway handler.
@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_gateway::proxy::path::{PathVerdict, classify, lenient_reading};
+use mfa_gateway::vms_reading::path::{PathVerdict, classify, lenient_reading};
 
 const PREFIX: &str = "/.mfa/";
 

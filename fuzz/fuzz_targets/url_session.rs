@@ -1,4 +1,4 @@
-//! Fuzzes the removal of session ids from forwarded URLs (`proxy::url_session`), on raw text
+//! Fuzzes the removal of session ids from forwarded URLs (`vms_reading::url_session`), on raw text
 //! and on what `http::Uri` parses from it, as the gateway sees a request target.
 //!
 //! Invariants: nothing panics; a stripped URL has nothing left to strip (so no session
@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_gateway::proxy::url_session::SessionParams;
+use mfa_gateway::vms_reading::url_session::SessionParams;
 
 fn check(params: &SessionParams, path: &str, query: Option<&str>, parsed: bool) {
     let Some(out) = params.strip(path, query) else {

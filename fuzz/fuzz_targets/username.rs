@@ -1,4 +1,4 @@
-//! Fuzzes reading the user name from a login body (`mfa::login::extract_username`), form
+//! Fuzzes reading the user name from a login body (`proxy::login::extract_username`), form
 //! field or JSON pointer. Anyone can send a login request, and the gateway parses its body
 //! before the VMS has said a word, so no body may panic it, and whatever comes out must be a
 //! usable name: not empty, at most 255 bytes, trimmed, no control characters.
@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mfa_gateway::config::UsernameIn;
-use mfa_gateway::mfa::login::extract_username;
+use mfa_gateway::proxy::login::extract_username;
 
 fn check(name: &str) {
     assert!(!name.is_empty(), "empty name");

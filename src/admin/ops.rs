@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{ActorKind, Audit, Event, Record};
-use crate::mfa::revocation::Revocations;
+use crate::gate::revocation::Revocations;
 use crate::policy::{MfaState, Policy};
 use crate::store::{Store, StoreError};
 
@@ -170,7 +170,7 @@ impl Ops {
             recovery_codes_left: r
                 .recovery
                 .iter()
-                .filter(|h| crate::auth::crypto::recovery_hash_is_keyed(h))
+                .filter(|h| crate::auth::recovery::is_keyed(h))
                 .count(),
             reset_at: r.reset_at,
             known: r.known(),
@@ -315,10 +315,10 @@ impl Ops {
     }
 
     /// Ends every approved session of the user, on every instance: raises the user's
-    /// revocation epoch in the store and publishes it (see `mfa::revocation::revoke_user`).
+    /// revocation epoch in the store and publishes it (see `gate::revocation::revoke_user`).
     /// Returns the new epoch: an approval issued with it outlives the revocation.
     pub async fn end_sessions(&self, user: &str, now: u64) -> Result<u64, StoreError> {
-        crate::mfa::revocation::revoke_user(
+        crate::gate::revocation::revoke_user(
             &self.store,
             self.revocations.as_deref(),
             user,
@@ -327,7 +327,7 @@ impl Ops {
         )
         .await
         .map(|r| match r {
-            crate::mfa::revocation::Revocation::User { epoch, .. } => epoch.unwrap_or(0),
+            crate::store::revocation::Revocation::User { epoch, .. } => epoch.unwrap_or(0),
             _ => 0,
         })
     }

@@ -1,5 +1,6 @@
-//! The crypto core: master key ring, AEAD for data at rest, MACs, random values and
-//! recovery-code hashing, all on aws-lc-rs (already in the build through rustls).
+//! The crypto core: master key ring, AEAD for data at rest, MACs and random values, all on
+//! aws-lc-rs (already in the build through rustls). Recovery codes, built on it, are in
+//! [`super::recovery`].
 //!
 //! # Why a key ring
 //!
@@ -36,10 +37,9 @@
 //! fails to open. Every parse is bounds-checked: truncated or garbage input is an error.
 
 use std::fmt;
-use std::num::NonZeroU32;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
-use aws_lc_rs::{constant_time, digest, hkdf, hmac, pbkdf2, rand};
+use aws_lc_rs::{constant_time, digest, hkdf, hmac, rand};
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
@@ -289,7 +289,7 @@ pub struct KeyRing {
     active: RingKey,
     others: Vec<RingKey>,
     /// Unique per ring built in this process, so that what was verified under one ring is
-    /// never taken for verified under another (see `mfa::verified`).
+    /// never taken for verified under another (see `gate::verified`).
     instance: u64,
 }
 
@@ -424,6 +424,20 @@ impl KeyRing {
     pub fn mac(&self, purpose: Purpose, data: &[u8]) -> (&str, [u8; 32]) {
         let tag = hmac::sign(&self.active.purposes.get(purpose).mac, data);
         (self.active_id(), to_array32(tag.as_ref()))
+    }
+
+    /// HMAC-SHA256 of `data` with the subkey for `purpose` of key `key_id` (any key in the
+    /// ring, not only the active one); `None` if the ring has no such key. For keyed values
+    /// whose key id is stored with them (recovery codes, see `auth::recovery`).
+    pub fn mac_under(
+        &self,
+        purpose: Purpose,
+        key_id: &str,
+        data: &[u8],
+    ) -> Option<Zeroizing<[u8; 32]>> {
+        let key = self.key(key_id)?;
+        let tag = hmac::sign(&key.purposes.get(purpose).mac, data);
+        Some(Zeroizing::new(to_array32(tag.as_ref())))
     }
 
     /// Check a tag from [`KeyRing::mac`] made with key `key_id` (any key in the ring), in
@@ -587,168 +601,6 @@ fn to_array32(bytes: &[u8]) -> [u8; 32] {
         *o = *b;
     }
     out
-}
-
-// === Recovery codes ===
-
-/// Digits in a recovery code: 20 decimal digits carry 66 bits of entropy. Digits only, so
-/// the same numeric code field (with a numeric keypad on phones) takes a TOTP code or a
-/// recovery code; 66 bits are far beyond reach online (the MFA step locks after a few
-/// failures) and, salted and stretched below, offline.
-const RECOVERY_CODE_DIGITS: usize = 20;
-/// Longest input considered for a recovery code, to bound work on garbage.
-const RECOVERY_CODE_MAX_INPUT: usize = 64;
-/// PBKDF2 iterations for recovery codes. A code carries 66 bits of entropy, so the stored
-/// hashes cannot be brute-forced offline (2^66 guesses of 10,000 iterations each); the salt
-/// rules out precomputation. The count stays modest because a login with a recovery code
-/// checks it against each of the user's stored codes (about 10), which must stay within a
-/// few milliseconds.
-const RECOVERY_PBKDF2_ITERATIONS: NonZeroU32 = match NonZeroU32::new(10_000) {
-    Some(n) => n,
-    None => NonZeroU32::MIN,
-};
-/// Refuse stored records asking for more work than this (corruption or tampering).
-const RECOVERY_PBKDF2_MAX_ITERATIONS: u32 = 1_000_000;
-const RECOVERY_SALT_LEN: usize = 16;
-const RECOVERY_HASH_LEN: usize = 32;
-/// Keyed records; the unkeyed `pbkdf2-sha256` of earlier versions is no longer accepted.
-const RECOVERY_HASH_SCHEME: &str = "pbkdf2-sha256-keyed";
-
-/// A new one-time recovery code: 20 random decimal digits in groups of four,
-/// e.g. `4821 3905 7112 0086 5530`.
-pub fn new_recovery_code() -> String {
-    let mut out = String::with_capacity(RECOVERY_CODE_DIGITS + 4);
-    let mut produced = 0;
-    while produced < RECOVERY_CODE_DIGITS {
-        // Rejection sampling keeps every digit uniform: bytes >= 250 are drawn again.
-        for b in random_bytes::<32>() {
-            if b >= 250 || produced == RECOVERY_CODE_DIGITS {
-                continue;
-            }
-            if produced > 0 && produced % 4 == 0 {
-                out.push(' ');
-            }
-            out.push(char::from(b'0' + b % 10));
-            produced += 1;
-        }
-    }
-    out
-}
-
-/// The canonical form of a typed recovery code (its 20 digits), or `None` if it cannot be
-/// one. Spaces and dashes are ignored.
-pub fn normalize_recovery_code(input: &str) -> Option<String> {
-    if input.len() > RECOVERY_CODE_MAX_INPUT {
-        return None;
-    }
-    let mut out = String::with_capacity(RECOVERY_CODE_DIGITS);
-    for c in input.chars() {
-        match c {
-            ' ' | '-' | '\t' => continue,
-            c if c.is_ascii_digit() => out.push(c),
-            _ => return None,
-        }
-    }
-    (out.len() == RECOVERY_CODE_DIGITS).then_some(out)
-}
-
-/// The key a recovery code is stretched from: HMAC-SHA256 under the key ring's
-/// [`Purpose::RecoveryCode`] key `key_id` over the user and the code, so a record made without
-/// the key ring (planted in Redis, or copied from another user's record) matches no code.
-fn recovery_pepper(
-    keys: &KeyRing,
-    key_id: &str,
-    user: &str,
-    canonical: &str,
-) -> Option<Zeroizing<[u8; 32]>> {
-    let key = keys.key(key_id)?;
-    let mut data = Zeroizing::new(Vec::with_capacity(user.len() + canonical.len() + 1));
-    data.extend_from_slice(user.as_bytes());
-    data.push(0);
-    data.extend_from_slice(canonical.as_bytes());
-    let tag = hmac::sign(&key.purposes.get(Purpose::RecoveryCode).mac, &data);
-    Some(Zeroizing::new(to_array32(tag.as_ref())))
-}
-
-/// Salted PBKDF2-HMAC-SHA256 of a recovery code of `user` for storage, keyed by the key
-/// ring's active key (see [`recovery_pepper`]):
-/// `pbkdf2-sha256-keyed$<key id>$<iterations>$<salt>$<hash>` (salt and hash base64url).
-pub fn hash_recovery_code(keys: &KeyRing, user: &str, code: &str) -> Result<String, CryptoError> {
-    let canonical =
-        Zeroizing::new(normalize_recovery_code(code).ok_or(CryptoError::InvalidRecoveryCode)?);
-    let key_id = keys.active_id();
-    let pepper = recovery_pepper(keys, key_id, user, &canonical).ok_or(CryptoError::KeySetup)?;
-    let salt = random_bytes::<RECOVERY_SALT_LEN>();
-    let mut hash = [0u8; RECOVERY_HASH_LEN];
-    pbkdf2::derive(
-        pbkdf2::PBKDF2_HMAC_SHA256,
-        RECOVERY_PBKDF2_ITERATIONS,
-        &salt,
-        pepper.as_slice(),
-        &mut hash,
-    );
-    Ok(format!(
-        "{RECOVERY_HASH_SCHEME}${key_id}${}${}${}",
-        RECOVERY_PBKDF2_ITERATIONS,
-        URL_SAFE_NO_PAD.encode(salt),
-        URL_SAFE_NO_PAD.encode(hash)
-    ))
-}
-
-/// Whether a stored record is of the current, keyed kind (records of the unkeyed kind that
-/// earlier versions wrote match no code any more).
-pub fn recovery_hash_is_keyed(stored: &str) -> bool {
-    stored
-        .split_once('$')
-        .is_some_and(|(scheme, _)| scheme == RECOVERY_HASH_SCHEME)
-}
-
-/// Whether `code` is `user`'s code of a record from [`hash_recovery_code`] (constant-time
-/// compare), with the record's key still in the ring. Malformed or unkeyed records, records
-/// of another user and records of a key no longer in the ring are `false`.
-pub fn verify_recovery_code(keys: &KeyRing, user: &str, code: &str, stored: &str) -> bool {
-    let Some(canonical) = normalize_recovery_code(code).map(Zeroizing::new) else {
-        return false;
-    };
-    let mut parts = stored.split('$');
-    let (Some(scheme), Some(key_id), Some(iterations), Some(salt), Some(hash), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return false;
-    };
-    if scheme != RECOVERY_HASH_SCHEME {
-        return false;
-    }
-    let Some(iterations) = iterations
-        .parse::<u32>()
-        .ok()
-        .filter(|&n| n <= RECOVERY_PBKDF2_MAX_ITERATIONS)
-        .and_then(NonZeroU32::new)
-    else {
-        return false;
-    };
-    let (Ok(salt), Ok(hash)) = (URL_SAFE_NO_PAD.decode(salt), URL_SAFE_NO_PAD.decode(hash)) else {
-        return false;
-    };
-    if salt.len() != RECOVERY_SALT_LEN || hash.len() != RECOVERY_HASH_LEN {
-        return false;
-    }
-    let Some(pepper) = recovery_pepper(keys, key_id, user, &canonical) else {
-        return false;
-    };
-    pbkdf2::verify(
-        pbkdf2::PBKDF2_HMAC_SHA256,
-        iterations,
-        &salt,
-        pepper.as_slice(),
-        &hash,
-    )
-    .is_ok()
 }
 
 /// Key rings for unit tests elsewhere in the crate.
@@ -1224,144 +1076,6 @@ mod tests {
         assert_ne!(random_bytes::<16>(), random_bytes::<16>());
         let empty: [u8; 0] = random_bytes::<0>();
         assert!(empty.is_empty());
-    }
-
-    #[test]
-    fn recovery_code_format() {
-        for _ in 0..50 {
-            let code = new_recovery_code();
-            assert_eq!(code.len(), 24, "{code}");
-            let groups: Vec<&str> = code.split(' ').collect();
-            assert_eq!(groups.len(), 5, "{code}");
-            assert!(
-                groups
-                    .iter()
-                    .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit()))
-            );
-            assert_eq!(
-                normalize_recovery_code(&code).unwrap(),
-                code.replace(' ', "")
-            );
-        }
-        assert_ne!(new_recovery_code(), new_recovery_code());
-    }
-
-    #[test]
-    fn recovery_code_normalization() {
-        assert_eq!(
-            normalize_recovery_code(" 4821-3905 7112 0086 5530 ").unwrap(),
-            "48213905711200865530"
-        );
-        for bad in [
-            "",
-            "4821 3905 7112 0086 553",
-            "4821 3905 7112 0086 55301",
-            "4821 3905 7112 0086 553a",
-            "4821_3905_7112_0086_5530",
-            "４821 3905 7112 0086 5530",
-            &"1".repeat(10_000),
-        ] {
-            assert_eq!(normalize_recovery_code(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn recovery_code_hash_and_verify() {
-        let keys = testing::ring("k1", &[("k1", 1), ("k0", 2)]);
-        let code = new_recovery_code();
-        let stored = hash_recovery_code(&keys, "alice", &code).unwrap();
-        assert!(
-            stored.starts_with("pbkdf2-sha256-keyed$k1$10000$"),
-            "{stored}"
-        );
-        assert!(recovery_hash_is_keyed(&stored));
-        assert!(!stored.contains(&code.replace(' ', "")));
-        assert!(verify_recovery_code(&keys, "alice", &code, &stored));
-        assert!(verify_recovery_code(
-            &keys,
-            "alice",
-            &code.replace(' ', "-"),
-            &stored
-        ));
-        assert!(verify_recovery_code(
-            &keys,
-            "alice",
-            &code.replace(' ', ""),
-            &stored
-        ));
-        // Salted: the same code hashes differently each time.
-        assert_ne!(hash_recovery_code(&keys, "alice", &code).unwrap(), stored);
-
-        let other = new_recovery_code();
-        assert!(!verify_recovery_code(&keys, "alice", &other, &stored));
-        assert!(!verify_recovery_code(&keys, "alice", "", &stored));
-        assert!(!verify_recovery_code(&keys, "alice", "garbage", &stored));
-        assert_eq!(
-            hash_recovery_code(&keys, "alice", "garbage").unwrap_err(),
-            CryptoError::InvalidRecoveryCode
-        );
-        // Keyed by user and key ring: another user's record, or a ring without the key (an
-        // attacker planting a record in Redis), matches nothing.
-        assert!(!verify_recovery_code(&keys, "bob", &code, &stored));
-        let foreign = testing::ring("k1", &[("k1", 9)]);
-        assert!(!verify_recovery_code(&foreign, "alice", &code, &stored));
-        let planted = hash_recovery_code(&foreign, "alice", &code).unwrap();
-        assert!(!verify_recovery_code(&keys, "alice", &code, &planted));
-        // A record under a key still in the ring (not the active one) verifies; once the key
-        // is removed it does not.
-        let old_ring = testing::ring("k0", &[("k0", 2)]);
-        let under_old = hash_recovery_code(&old_ring, "alice", &code).unwrap();
-        assert!(verify_recovery_code(&keys, "alice", &code, &under_old));
-        assert!(!verify_recovery_code(&foreign, "alice", &code, &under_old));
-        // The unkeyed records of earlier versions: no longer accepted.
-        let unkeyed = {
-            let salt = random_bytes::<RECOVERY_SALT_LEN>();
-            let mut hash = [0u8; RECOVERY_HASH_LEN];
-            let canonical = normalize_recovery_code(&code).unwrap();
-            pbkdf2::derive(
-                pbkdf2::PBKDF2_HMAC_SHA256,
-                RECOVERY_PBKDF2_ITERATIONS,
-                &salt,
-                canonical.as_bytes(),
-                &mut hash,
-            );
-            format!(
-                "pbkdf2-sha256$10000${}${}",
-                URL_SAFE_NO_PAD.encode(salt),
-                URL_SAFE_NO_PAD.encode(hash)
-            )
-        };
-        assert!(!recovery_hash_is_keyed(&unkeyed));
-        assert!(!verify_recovery_code(&keys, "alice", &code, &unkeyed));
-
-        // Damaged or hostile records are rejected without panicking.
-        let parts: Vec<&str> = stored.split('$').collect();
-        let with = |i: usize, v: &str| {
-            let mut p = parts.clone();
-            p[i] = v;
-            p.join("$")
-        };
-        for bad in [
-            String::new(),
-            "$$$$".to_owned(),
-            with(0, "sha1"),
-            with(0, "pbkdf2-sha256"),
-            with(1, "nokey"),
-            with(1, ""),
-            with(2, "0"),
-            with(2, "99999999"),
-            with(2, "ten"),
-            with(3, "AAAA"),
-            with(3, "!!"),
-            with(4, "AAAA"),
-            format!("{stored}$extra"),
-            stored.replace("$10000$", "$10001$"),
-        ] {
-            assert!(
-                !verify_recovery_code(&keys, "alice", &code, &bad),
-                "{bad:?}"
-            );
-        }
     }
 }
 

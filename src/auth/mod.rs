@@ -4,8 +4,10 @@
 //! network or Redis) so that they can be tested exhaustively and reused by the login flow.
 //!
 //! - [`totp`]: secrets, pairing codes, `otpauth://` URIs and code verification (RFC 6238).
-//! - [`crypto`]: master key ring, AEAD for secrets at rest, MACs, random values and
-//!   recovery-code hashing (aws-lc-rs).
+//! - [`crypto`]: master key ring, AEAD for secrets at rest, MACs and random values
+//!   (aws-lc-rs).
+//! - [`recovery`]: one-time recovery codes and their keyed, stretched storage records.
 
 pub mod crypto;
+pub mod recovery;
 pub mod totp;

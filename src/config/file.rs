@@ -3,7 +3,7 @@
 //! unknown key is an error (`deny_unknown_fields`), which catches typos such as
 //! `upsteam.url` before they silently do nothing.
 //!
-//! Nothing here is trusted: `super::Config::from_file` turns these structs into the validated
+//! Nothing here is trusted: `super::Config::from_toml` turns these structs into the validated
 //! [`super::Config`] and names the key of every problem it finds.
 
 use std::collections::BTreeMap;

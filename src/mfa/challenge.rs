@@ -181,6 +181,16 @@ impl Challenge {
     }
 }
 
+pub fn step_path(gw: &crate::gateway::Gateway, s: Step) -> &str {
+    match s {
+        Step::Verify => &gw.paths.verify,
+        Step::Enroll => &gw.paths.enroll,
+        Step::Offer => &gw.paths.offer,
+        Step::Recovery => &gw.paths.recovery,
+        Step::Notice => &gw.paths.notice,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -21,8 +21,8 @@
 use std::time::Duration;
 
 use crate::audit::{ActorKind, Event, Record};
-use crate::auth::crypto::{self, Purpose};
 use crate::auth::totp;
+use crate::auth::{crypto::Purpose, recovery};
 use crate::error::{GatewayError, InternalError};
 use crate::gateway::Gateway;
 use crate::metrics::MfaEvent;
@@ -185,7 +185,7 @@ pub async fn check_enrolled_against(
     allow_recovery: bool,
 ) -> Result<(Check, Option<Vec<u8>>), GatewayError> {
     let recovery = if allow_recovery && gw.policy.current().recovery_codes() {
-        crypto::normalize_recovery_code(input)
+        recovery::normalize(input)
     } else {
         None
     };
@@ -213,7 +213,7 @@ pub async fn check_enrolled_against(
         let matched = tokio::task::spawn_blocking(move || {
             hashes
                 .into_iter()
-                .find(|h| crypto::verify_recovery_code(&keys, &user, &recovery, h))
+                .find(|h| recovery::verify(&keys, &user, &recovery, h))
         })
         .await
         .map_err(|e| InternalError::Other(e.to_string()))?;
@@ -294,16 +294,14 @@ pub async fn issue_recovery_codes(
     who: Who<'_>,
     actor: ActorKind,
 ) -> Result<Vec<String>, GatewayError> {
-    let codes: Vec<String> = (0..RECOVERY_CODES)
-        .map(|_| crypto::new_recovery_code())
-        .collect();
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery::new_code()).collect();
     let to_hash = codes.clone();
     let keys = std::sync::Arc::clone(&gw.keys);
     let user = who.user.to_string();
     let hashes = tokio::task::spawn_blocking(move || {
         to_hash
             .iter()
-            .map(|c| crypto::hash_recovery_code(&keys, &user, c))
+            .map(|c| recovery::hash(&keys, &user, c))
             .collect::<Result<Vec<_>, _>>()
     })
     .await

@@ -1,19 +1,12 @@
-//! The MFA step wrapped around the VMS login: interception ([`login`]), withheld responses
-//! ([`challenge`]), the pages' logic ([`flow`]), approved sessions ([`approval`]), their
-//! revocation across instances ([`revocation`]), cookies ([`cookies`]), sessions the VMS
-//! keeps before login ([`prelogin`]) and the ending of abandoned sessions ([`sweeper`]).
+//! The MFA step's own logic, below the request path that uses it: the state of a login that
+//! waits for its code ([`challenge`]), checking codes and recovery codes with their lock-outs
+//! ([`codes`]), enrollment secrets shown but not yet confirmed ([`pending`]) and the ending of
+//! VMS sessions whose MFA step was abandoned ([`sweeper`]).
+//!
+//! The login interception that creates a challenge lives in `proxy::login`; the pages that
+//! complete it in `web::flow`; what an approved session is, in `gate`.
 
-pub mod account;
-pub mod approval;
 pub mod challenge;
 pub mod codes;
-pub mod cookies;
-pub mod flow;
-pub mod login;
-pub mod login_form;
 pub mod pending;
-pub mod prelogin;
-pub mod revocation;
-pub mod sign_in_addresses;
 pub mod sweeper;
-pub mod verified;

@@ -26,7 +26,7 @@ use crate::error::{GatewayError, InternalError};
 use crate::gateway::Gateway;
 use crate::store::Pending;
 
-use super::cookies::{self, ENROLLING_COOKIE};
+use crate::gate::cookies::{self, ENROLLING_COOKIE};
 
 fn aad(user: &str, browser: &str) -> Vec<u8> {
     let mut a = b"pending-enrollment:".to_vec();

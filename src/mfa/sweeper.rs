@@ -14,9 +14,9 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request};
 
 use crate::auth::crypto::Purpose;
-use crate::body::Body;
 use crate::error::{GatewayError, InternalError};
 use crate::gateway::Gateway;
+use crate::http::body::Body;
 
 const AAD: &[u8] = b"pending-session";
 

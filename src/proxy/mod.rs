@@ -1,237 +1,42 @@
-//! The request path, as a sequence of phases (after pingora's proxy phases):
+//! Forwarding to the VMS, after pingora's proxy phases:
 //!
 //! ```text
-//!  request ──► classify ──┬─ under the reserved prefix ──► gateway-owned handlers (health,
-//!                         │                                 readiness, metrics, MFA pages)
-//!                         ├─ a configured VMS login ──────► mfa::login (buffer, forward,
-//!                         │                                 inspect, withhold or release)
-//!                         └─ everything else ─────────────► gate ──► rewrite ──► forward
-//!                                                                          │
-//!  response ◄── respond (strip hop-by-hop, guard Set-Cookie, follow rotation) ◄┘
+//!  request ──► gate ──► (pre-login: admit) ──► rewrite ──► forward ──► (same_id: confirm owner)
+//!                                                                            │
+//!  response ◄── respond (strip hop-by-hop, guard Set-Cookie, identify new sessions) ◄┘
 //! ```
 //!
 //! *gate* decides what of the client's VMS session may pass: a session cookie goes upstream
-//! only with a valid approval (see `mfa::approval`); otherwise it is removed and the VMS sees
+//! only with a valid approval (see `gate::approval`); otherwise it is removed and the VMS sees
 //! a logged-out client. *respond* makes sure a VMS session cookie set on a response reaches
-//! the client only for a session that is already approved (login responses go through
-//! `mfa::login` instead).
+//! the client only for a session that is already approved; every new VMS session is a login
+//! ([`login`]), and sessions the VMS keeps before login have their own rules ([`prelogin`]).
+//! Which requests come here at all is decided in `route`.
 
-pub mod body_rules;
-mod gate_memo;
+pub mod login;
+pub mod login_form;
+pub mod prelogin;
 #[cfg(test)]
-mod gate_props;
-pub mod headers;
-pub mod hsts;
-pub mod owned;
-pub mod path;
-#[cfg(test)]
-mod testing;
-pub mod upgrade;
-pub mod upstream;
-pub mod url_session;
+pub(crate) mod testing;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::header::{self, HeaderValue, SET_COOKIE};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::body::Body;
 use crate::error::GatewayError;
+use crate::gate::approval::{APPROVAL_COOKIE, Approval};
+use crate::gate::cookies::{self, CHALLENGE_COOKIE};
+use crate::gate::{Gate, memo as gate_memo, verified};
 use crate::gateway::Gateway;
-use crate::metrics::{MfaEvent, Outcome, RequestKind};
-use crate::mfa::approval::{APPROVAL_COOKIE, Approval};
-use crate::mfa::cookies::{self, CHALLENGE_COOKIE};
-use crate::mfa::verified;
-use crate::pages::{self, Lang};
+use crate::http::body::Body;
+use crate::http::{ConnInfo, headers, upgrade};
+use crate::metrics::MfaEvent;
+
 use crate::policy::MfaState;
 
-/// Facts about the client connection a request arrived on.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-}
-
-/// The answer to a HEAD request for one the gateway made itself: the headers of the GET
-/// answer (its length included) and no body. hyper leaves a HEAD answer's body out over
-/// HTTP/1.1 but sends it over HTTP/2, where a client must treat it as a protocol error; the
-/// VMS's own HEAD answers have no body already.
-fn without_body(resp: &mut Response<Body>) {
-    use http_body::Body as _;
-    if let Some(len) = resp.body().size_hint().exact() {
-        resp.headers_mut()
-            .entry(header::CONTENT_LENGTH)
-            .or_insert_with(|| HeaderValue::from(len));
-    }
-    *resp.body_mut() = Body::empty();
-}
-
-/// What the gate decided for a request's VMS session.
-#[derive(Debug)]
-pub enum Gate {
-    /// No VMS session cookie in the request.
-    Anonymous,
-    /// The session is approved.
-    Approved(Arc<Approval>),
-    /// A session cookie was present without valid approval and has been removed.
-    Stripped,
-    /// A session without approval that carries a valid pre-login marker (`mfa::prelogin`):
-    /// kept in the request only until `mfa::prelogin::admit` has asked the store, which every
-    /// caller of [`Gateway::gate`] that forwards the request must do.
-    PreLogin([u8; 16]),
-    /// A pre-login session the store does not let through now (signing in, or the store could
-    /// not say): removed, and an answer that sets a new anonymous session does not replace it
-    /// in the browser (the id waits for its MFA step).
-    Held,
-}
-
 impl Gateway {
-    /// Entry point for every request on the TLS listener.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
-        let start = Instant::now();
-        // Kept (a cheap reference-counted clone) so the language is negotiated only when the
-        // gateway answers with a page of its own, not on every proxied request.
-        let accept_language = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
-        let hsts = hsts::wanted(&req);
-        let head = req.method() == http::Method::HEAD;
-        let kind = self.request_kind(req.uri().path());
-        let (mut resp, outcome) = match self.route(req, conn, accept_language.as_ref()).await {
-            Ok(r) => r,
-            Err(e) => {
-                let outcome = match &e {
-                    GatewayError::Client(_) => Outcome::Rejected,
-                    GatewayError::Upstream(_) => Outcome::UpstreamError,
-                    GatewayError::Internal(_) => Outcome::Unavailable,
-                };
-                if matches!(e, GatewayError::Client(_)) {
-                    tracing::debug!(error = %e, "request refused");
-                } else {
-                    tracing::warn!(error = %e, "request failed");
-                }
-                (
-                    self.error_response(&e, self.lang(accept_language.as_ref())),
-                    outcome,
-                )
-            }
-        };
-        if hsts {
-            hsts::add(resp.headers_mut());
-        }
-        if head && outcome != Outcome::Proxied {
-            without_body(&mut resp);
-        }
-        self.metrics.request(kind, outcome, start.elapsed());
-        resp
-    }
-
-    /// What a request is, for the latency histogram (a path under the reserved prefix is the
-    /// gateway's; its health, readiness and metrics paths are probes).
-    fn request_kind(&self, path: &str) -> RequestKind {
-        let p = &self.paths;
-        if !path.starts_with(p.prefix.as_str()) {
-            RequestKind::Proxied
-        } else if path == p.health || path == p.ready || path == p.metrics {
-            RequestKind::Probe
-        } else {
-            RequestKind::Gateway
-        }
-    }
-
-    /// The language of the gateway's pages for a request's `Accept-Language`.
-    pub fn lang(&self, accept_language: Option<&HeaderValue>) -> Lang {
-        Lang::negotiate(
-            accept_language.and_then(|v| v.to_str().ok()),
-            self.default_lang,
-        )
-    }
-
-    async fn route(
-        &self,
-        mut req: Request<Incoming>,
-        conn: ConnInfo,
-        accept_language: Option<&HeaderValue>,
-    ) -> Result<(Response<Body>, Outcome), GatewayError> {
-        // Before anything is forwarded: one host only, and no body where the method has none
-        // (request smuggling).
-        headers::check_host(req.version(), req.uri(), req.headers())?;
-        body_rules::check(&req, &self.cfg.vms.allow_body_on)?;
-        match path::classify(req.uri().path(), &self.paths.prefix) {
-            path::PathVerdict::Owned => {
-                // Boxed, like the login below: the future of every request is as large as its
-                // largest branch, and these rare ones would make each proxied request's
-                // future (moved into hyper's dispatcher) several kilobytes larger.
-                return Box::pin(owned::handle(self, req, conn, self.lang(accept_language))).await;
-            }
-            path::PathVerdict::Refuse => {
-                return Err(crate::error::ClientError::BadRequest("ambiguous path").into());
-            }
-            path::PathVerdict::Forward => {}
-        }
-        match self
-            .cfg
-            .vms
-            .url_session_params
-            .strip(req.uri().path(), req.uri().query())
-        {
-            Ok(None) => {}
-            Ok(Some(stripped)) => self.strip_url_session(&mut req, stripped)?,
-            Err(url_session::Ambiguous) => {
-                return Err(crate::error::ClientError::BadRequest("ambiguous URL session").into());
-            }
-        }
-        let path = req.uri().path();
-        if let Some(route) = self.cfg.vms.login_route(req.method(), path) {
-            return Box::pin(crate::mfa::login::intercept(self, req, conn, route)).await;
-        }
-        let is_logout = self.cfg.vms.is_logout(req.method(), path);
-        self.pass_through(req, conn, is_logout)
-            .await
-            .map(|r| (r, Outcome::Proxied))
-    }
-
-    /// Replaces the request's path and query with `stripped` (the same without session
-    /// parameters and cookieless segments, see `url_session`). What remains is classified
-    /// again: it must still be a path for the VMS.
-    #[cold]
-    fn strip_url_session(
-        &self,
-        req: &mut Request<Incoming>,
-        stripped: String,
-    ) -> Result<(), GatewayError> {
-        let bad = || GatewayError::from(crate::error::ClientError::BadRequest("malformed URL"));
-        let mut parts = req.uri().clone().into_parts();
-        parts.path_and_query =
-            Some(http::uri::PathAndQuery::try_from(stripped).map_err(|_| bad())?);
-        let uri = http::Uri::from_parts(parts).map_err(|_| bad())?;
-        if path::classify(uri.path(), &self.paths.prefix) != path::PathVerdict::Forward {
-            return Err(crate::error::ClientError::BadRequest("ambiguous path").into());
-        }
-        *req.uri_mut() = uri;
-        self.metrics.mfa(MfaEvent::UrlSessionStripped);
-        Ok(())
-    }
-
-    /// The client's address: the peer, or what trusted proxies say in `X-Forwarded-For`.
-    pub fn client_ip(&self, headers: &http::HeaderMap, conn: ConnInfo) -> std::net::IpAddr {
-        headers::client_ip(headers, conn.peer.ip(), &self.cfg.server.trusted_proxies)
-    }
-
-    /// Builds the page for an error.
-    pub fn error_response(&self, e: &GatewayError, lang: Lang) -> Response<Body> {
-        let mut r = self.page_response(e.page(), lang);
-        if let Some(secs) = e.retry_after() {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
-        }
-        r
-    }
-
-    pub fn page_response(&self, page: pages::ErrorPage, lang: Lang) -> Response<Body> {
-        html_page(page.status(), pages::error_page(lang, &self.branding, page))
-    }
-
     /// Decides what of the request's VMS session may pass, and removes what may not (as well
     /// as the gateway's own cookies, which the VMS has no use for).
     pub fn gate(&self, headers: &mut http::HeaderMap, now: u64) -> Gate {
@@ -277,7 +82,7 @@ impl Gateway {
                 Gate::Approved(a)
             }
             None => {
-                if let Some(hash) = crate::mfa::prelogin::marked(self, headers, now) {
+                if let Some(hash) = crate::proxy::prelogin::marked(self, headers, now) {
                     cookies::filter_for_upstream(headers, names, true);
                     return Gate::PreLogin(hash);
                 }
@@ -356,7 +161,7 @@ impl Gateway {
     }
 
     /// Forwards a request that the gateway does not own and that is not a login.
-    async fn pass_through(
+    pub(crate) async fn pass_through(
         &self,
         req: Request<Incoming>,
         conn: ConnInfo,
@@ -366,7 +171,7 @@ impl Gateway {
         let (mut parts, body) = req.into_parts();
         let client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         let mut gate = self.gate(&mut parts.headers, now);
-        // Held (same_id) until the answer has been identified: see `mfa::prelogin::admit`.
+        // Held (same_id) until the answer has been identified: see `proxy::prelogin::admit`.
         let mut lease = None;
         if let Gate::PreLogin(_) = gate {
             let upgrade = parts.headers.contains_key(header::UPGRADE);
@@ -374,12 +179,12 @@ impl Gateway {
                 Box::pin(self.pre_login_gate(&mut parts.headers, gate, upgrade)).await?;
         }
         // Held (same_id, approved) until the answer's owner is confirmed: see
-        // `mfa::prelogin::hold`.
+        // `proxy::prelogin::hold`.
         let mut owner_lease = None;
         let same_id =
             self.cfg.vms.session_before_login == crate::config::SessionBeforeLogin::SameId;
         if same_id && let Gate::Approved(a) = &gate {
-            match Box::pin(crate::mfa::prelogin::hold(
+            match Box::pin(crate::proxy::prelogin::hold(
                 self,
                 &a.session_hash,
                 &parts.method,
@@ -432,7 +237,7 @@ impl Gateway {
                 if let (Some(_), Gate::PreLogin(h), crate::error::UpstreamError::Timeout(_)) =
                     (&lease, &gate, &e)
                 {
-                    crate::mfa::prelogin::drop(self, h).await;
+                    crate::proxy::prelogin::drop(self, h).await;
                 }
                 return Err(e.into());
             }
@@ -476,7 +281,7 @@ impl Gateway {
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS
             && (pre_login
                 || resp.headers().contains_key(SET_COOKIE)
-                    && !crate::mfa::login::new_session_values(self, resp.headers()).is_empty())
+                    && !crate::proxy::login::new_session_values(self, resp.headers()).is_empty())
         {
             // Every new VMS session is a login, whatever path and method it came on; and
             // every answer to a pre-login session is identified before it is sent.
@@ -493,16 +298,16 @@ impl Gateway {
             for v in forwarded_for {
                 client.append(headers::X_FORWARDED_FOR, v);
             }
-            let origin = crate::mfa::login::Origin {
+            let origin = crate::proxy::login::Origin {
                 typed_user: None,
                 login: false,
                 gate: &gate,
-                forwarded: crate::mfa::login::forwarded_session(self, &sent),
+                forwarded: crate::proxy::login::forwarded_session(self, &sent),
                 client_addr: self.client_ip(&client, conn),
                 host: sent_host,
                 conn,
             };
-            let answer = Box::pin(crate::mfa::login::new_session(
+            let answer = Box::pin(crate::proxy::login::new_session(
                 self, rparts, rbody, origin, now,
             ))
             .await;
@@ -547,10 +352,10 @@ impl Gateway {
         if let Some(c) = sent_cookie {
             sent.insert(header::COOKIE, c.clone());
         }
-        let session = crate::mfa::login::forwarded_session(self, &sent);
+        let session = crate::proxy::login::forwarded_session(self, &sent);
         let (rparts, rbody) = resp.into_parts();
         let owner =
-            crate::mfa::login::session_owner(self, &rparts, &session, sent_host, conn).await;
+            crate::proxy::login::session_owner(self, &rparts, &session, sent_host, conn).await;
         let vms = &self.cfg.vms;
         match owner {
             Ok(Some(u))
@@ -568,7 +373,7 @@ impl Gateway {
                 // whatever its approval cache says, and requests waiting for it are refused.
                 crate::mfa::sweeper::end_upstream_session_now(self, &session, sent_host.cloned())
                     .await;
-                crate::mfa::prelogin::end_owner(self, &a.session_hash).await;
+                crate::proxy::prelogin::end_owner(self, &a.session_hash).await;
                 self.end_approval(a.session_hash, gate, now).await;
                 match other {
                     Ok(Some(u)) => {
@@ -596,7 +401,7 @@ impl Gateway {
         }
     }
 
-    /// The store's word on a pre-login session (see `mfa::prelogin`); an upgrade never takes
+    /// The store's word on a pre-login session (see `proxy::prelogin`); an upgrade never takes
     /// one along (its answer could not be identified before the tunnel opens).
     #[cold]
     async fn pre_login_gate(
@@ -604,18 +409,18 @@ impl Gateway {
         headers: &mut http::HeaderMap,
         gate: Gate,
         upgrade: bool,
-    ) -> Result<(Gate, Option<crate::mfa::prelogin::Lease>), GatewayError> {
+    ) -> Result<(Gate, Option<crate::proxy::prelogin::Lease>), GatewayError> {
         if upgrade {
             cookies::filter_for_upstream(headers, &self.cfg.vms.session_cookies, false);
             self.metrics.mfa(MfaEvent::SessionStripped);
             return Ok((Gate::Stripped, None));
         }
-        crate::mfa::prelogin::admit(self, headers, gate).await
+        crate::proxy::prelogin::admit(self, headers, gate).await
     }
 
     /// Prepares an upstream response for the client: hop-by-hop headers and the VMS's banners
     /// (`upstream.strip_response_headers`) removed, and any VMS session cookie it sets removed
-    /// (answers that set one go through `mfa::login`).
+    /// (answers that set one go through `proxy::login`).
     pub fn respond(&self, resp: Response<Body>) -> Response<Body> {
         let (mut parts, body) = resp.into_parts();
         let banners = &self.cfg.upstream.strip_response_headers;
@@ -628,7 +433,7 @@ impl Gateway {
             headers::strip_hop_by_hop_and(&mut parts.headers, banners);
         }
         if parts.headers.contains_key(SET_COOKIE)
-            && crate::mfa::login::strip_session_cookies(self, &mut parts.headers)
+            && crate::proxy::login::strip_session_cookies(self, &mut parts.headers)
         {
             self.metrics.mfa(MfaEvent::SessionStripped);
         }
@@ -638,10 +443,10 @@ impl Gateway {
     /// Ends an approved session (VMS logout): every instance stops accepting it.
     async fn end_approval(&self, hash: [u8; 16], gate: &Gate, now: u64) {
         let Gate::Approved(a) = gate else { return };
-        let entry = crate::mfa::revocation::Revocation::Session {
-            hash: crate::mfa::revocation::hex16(&hash),
+        let entry = crate::store::revocation::Revocation::Session {
+            hash: crate::gate::revocation::hex16(&hash),
             until: a.expires,
-            approval: a.id.as_ref().map(crate::mfa::revocation::hex16),
+            approval: a.id.as_ref().map(crate::gate::revocation::hex16),
         };
         self.revocations.apply(std::slice::from_ref(&entry), now);
         self.metrics.mfa(MfaEvent::Logout);
@@ -653,14 +458,6 @@ impl Gateway {
             tracing::warn!(error = %e, "logout could not be shared with other instances");
         }
     }
-}
-
-/// A gateway page: HTML with the security headers every gateway page carries.
-pub fn html_page(status: StatusCode, html: String) -> Response<Body> {
-    let mut r = Response::new(Body::from(html));
-    *r.status_mut() = status;
-    pages::page_headers(r.headers_mut());
-    r
 }
 
 /// The request's `Cookie` header when it is a single field (as browsers send it).

@@ -22,10 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::Body;
 use crate::gateway::Gateway;
+use crate::http::ConnInfo;
+use crate::http::body::Body;
 use crate::metrics::WorkerGauges;
-use crate::proxy::ConnInfo;
 
 mod balance;
 mod park;
@@ -163,7 +163,7 @@ fn worker_count(configured: Option<usize>) -> usize {
 /// wake-up per connection, not per request. The listening socket stays one socket (no
 /// `SO_REUSEPORT`), so a second process cannot bind the same port by mistake.
 ///
-/// A connection, the upstream connection its requests use (see `proxy::upstream`: one pool
+/// A connection, the upstream connection its requests use (see `http::upstream`: one pool
 /// shard per thread) and their timers then all stay on its worker, so a proxied request never
 /// waits for a wake-up from another thread. Background work (policy and certificate
 /// watchers, the revocation feed, Redis connections) stays on the main runtime.

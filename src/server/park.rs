@@ -49,7 +49,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::body::{Body, BoxError};
+use crate::http::body::{Body, BoxError};
 
 /// How long a connection must be idle between exchanges before its segment ends.
 pub const PARK_AFTER: Duration = Duration::from_millis(100);

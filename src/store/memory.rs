@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::revocation::Revocation;
 use super::{
     Attempt, Limits, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, StoreError, UserRecord,
     lock_duration, user_window,
 };
-use crate::mfa::revocation::Revocation;
 
 #[derive(Default)]
 struct Inner {

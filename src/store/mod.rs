@@ -31,7 +31,7 @@
 //!   P{users}          zset    user names (score 0): every user who logged in or enrolled,
 //!                             for prefix search by administrators and key re-encryption
 //!   P{audit}          stream  audit trail (trimmed to about admin.audit_max_records)
-//!   P{pl:H}           hash    a pre-login session (`mfa::prelogin`), H the hex session hash
+//!   P{pl:H}           hash    a pre-login session (`proxy::prelogin`), H the hex session hash
 //!                             (never the session value): state ("anon" or "signing"),
 //!                             user (once signing in); TTL vms.pre_login_ttl, then
 //!                             mfa.challenge_ttl from the sign-in
@@ -43,13 +43,17 @@
 
 pub mod memory;
 pub mod redis;
+pub mod revocation;
 
 use std::time::Duration;
 
-use crate::mfa::revocation::Revocation;
+use revocation::Revocation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Redis answered with an error or not at all (I/O, timeout, fail-over in progress).
+    #[error("redis")]
+    Redis(#[source] ::redis::RedisError),
     #[error("store unreachable: {0}")]
     Unavailable(String),
     #[error("store returned unexpected data: {0}")]
@@ -137,7 +141,7 @@ impl Attempt {
 /// the user's own, so one user's typos behind a shared address cannot lock everyone else out.
 pub const KNOWN_PAIR_TTL: Duration = Duration::from_secs(30 * 86400);
 
-/// What the store says about a pre-login session (`mfa::prelogin`).
+/// What the store says about a pre-login session (`proxy::prelogin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PreState {
     /// Nobody is signed in: the session may reach the VMS.
@@ -159,7 +163,7 @@ pub enum Pending {
     Created { replaced: bool },
 }
 
-/// What the store says to a request on a same-id pre-login session (`mfa::prelogin::admit`).
+/// What the store says to a request on a same-id pre-login session (`proxy::prelogin::admit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PreAdmit {
     /// Anonymous, and this request now holds the session's lease: it alone reaches the VMS
@@ -173,7 +177,7 @@ pub enum PreAdmit {
     Missing,
 }
 
-/// What the store says to a request on an approved same-id session (`mfa::prelogin::hold`).
+/// What the store says to a request on an approved same-id session (`proxy::prelogin::hold`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnerEnter {
     /// The request holds its share (a GET or HEAD, alongside others like it) or the whole

@@ -8,7 +8,7 @@
 //! TLS socket.
 //!
 //! Path tricks against the reserved prefix are sent to a *lenient* upstream that reads paths
-//! the way forgiving legacy servers do (`proxy::path::lenient_reading`: decoding, `\`, `;`
+//! the way forgiving legacy servers do (`vms_reading::path::lenient_reading`: decoding, `\`, `;`
 //! parameters, `//`, `..`, case). It answers status 299 whenever it sees a request it reads
 //! as one under the prefix, so a forwarded disguise is caught, and it logs anyone in at any
 //! path it reads as `/login`, so a login that bypasses the gateway's interception is caught.
@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use mfa_gateway::auth::crypto::{KeyRing, parse_key_material};
 use mfa_gateway::auth::totp;
-use mfa_gateway::mfa::approval::{Approval, session_hash};
+use mfa_gateway::gate::approval::{Approval, session_hash};
 use mfa_gateway::policy::MfaState;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -293,6 +293,41 @@ async fn malformed_http_is_a_400_and_the_process_stays_up() {
             .unwrap_or_else(|| panic!("{name}: no response"));
         assert!(r.status < 500, "{name}: {}", r.head);
     }
+    // A path of the gateway asked with a method it does not take: 405 naming the ones it
+    // takes (JSON below the API); an unknown path: 404.
+    for (request, allow) in [
+        ("FROB /.mfa/verify", "GET, HEAD, POST"),
+        ("PUT /.mfa/health", "GET, HEAD"),
+        ("GET /.mfa/admin/reset", "POST"),
+        ("GET /.mfa/account/disable", "POST"),
+        ("DELETE /.mfa/admin/api/users/alice/reset", "POST"),
+    ] {
+        let r = expect(
+            &g,
+            request,
+            format!("{request} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+            405,
+        )
+        .await;
+        let head = r.head.to_ascii_lowercase();
+        assert!(
+            head.contains(&format!("\r\nallow: {}\r\n", allow.to_ascii_lowercase())),
+            "{request}: {}",
+            r.head
+        );
+        let json = head.contains("\r\ncontent-type: application/json");
+        assert_eq!(json, request.contains("/api/"), "{request}: {}", r.head);
+    }
+    expect(&g, "unknown path", &get("/.mfa/nope", ""), 404).await;
+    let r = expect(
+        &g,
+        "HEAD on a GET route",
+        b"HEAD /.mfa/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        200,
+    )
+    .await;
+    assert!(r.body.is_empty(), "{}", r.body);
     // A Content-Length next to chunked is ignored, not forwarded: no request smuggling.
     let up = spawn_lenient().await;
     let g2 = GatewayProcess::start_in_front_of(up, "", "").await;
@@ -395,14 +430,16 @@ async fn oversized_bodies_on_gateway_endpoints_are_413() {
     .await;
     // The login body (read whole to find the user name) is capped at 64 KiB.
     expect(&g, "login", &form_post("/login", "", 70_000, 70_000), 413).await;
-    // A body on an endpoint that takes none is not read.
-    expect(
+    // A body on an endpoint that takes none is not read: the method is refused first (405,
+    // naming the methods the endpoint takes).
+    let r = expect(
         &g,
         "POST to health",
         &form_post("/.mfa/health", "", 1 << 30, 1024),
-        400,
+        405,
     )
     .await;
+    assert!(r.head.contains("\nallow: GET, HEAD\r"), "{}", r.head);
     // The challenge survived all that: the right code still works.
     let code = totp::code_at(&e.secret, unix_now());
     let r =
@@ -825,7 +862,7 @@ async fn lenient(
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<LenientBody>, std::convert::Infallible> {
     let raw = req.uri().path().to_string();
-    let view = mfa_gateway::proxy::path::lenient_reading(&raw);
+    let view = mfa_gateway::vms_reading::path::lenient_reading(&raw);
     let method = req.method().clone();
     let headers: Vec<(String, String)> = req
         .headers()
@@ -903,7 +940,7 @@ async fn spawn_lenient() -> SocketAddr {
     addr
 }
 
-/// Decision (see `proxy::path`): the prefix as written is the gateway's (an unknown path
+/// Decision (see `vms_reading::path`): the prefix as written is the gateway's (an unknown path
 /// under it is a 404, never forwarded); a path a lenient server would read as under the
 /// prefix is refused with 400; a login reached by a disguised path is still a login: its
 /// session is withheld until the MFA step, like the configured path's.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mfa_gateway::auth::crypto::{self, KeyRing};
+use mfa_gateway::auth::recovery;
 
 use crate::mfa_flow::{enroll, world};
 use crate::support::browser::{location, login, post_code, sets_vms_session};
@@ -58,7 +59,7 @@ async fn a_recovery_code_planted_in_redis_does_not_pass() {
         )],
     )
     .unwrap();
-    let foreign_keyed = crypto::hash_recovery_code(&own, "customer", PLANTED).unwrap();
+    let foreign_keyed = recovery::hash(&own, "customer", PLANTED).unwrap();
     let planted = format!("{stored}\n{}\n{foreign_keyed}", unkeyed_record());
     let _: i64 = redis_query(port, &["HSET", key, "recovery", &planted])
         .await

@@ -380,6 +380,15 @@ async fn upstream_down_is_502_and_slow_is_504() {
             .sum::<u64>()
     };
     assert_eq!(errors(), 1, "the failed request is counted");
+    let text = gw2.gateway().metrics.render();
+    assert!(
+        text.contains("mfa_gateway_upstream_errors_total{kind=\"connect\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mfa_gateway_errors_total{kind=\"upstream_connect\"} 1"),
+        "{text}"
+    );
     for _ in 0..3 {
         let ready = client(&gw2)
             .get(url(&gw2, "/.mfa/ready"))
@@ -719,6 +728,38 @@ async fn https_upstream_with_custom_ca() {
     // The readiness check and the first request may each have opened one, the upload one
     // more on hyper's side; never one per request.
     assert!(n <= 4, "{n} TLS connections to the VMS for 22 requests");
+
+    // The same VMS behind a CA the gateway is not told about: 502, counted as a TLS failure.
+    let own = certs();
+    let other_ca = own.cert.parent().unwrap().join("ca.pem");
+    let redis2 = RedisProc::start();
+    let dir2 = tempfile::tempdir().unwrap();
+    let text = config_text(&own, up_addr, &redis2.url(), ECHO_VMS, "").replace(
+        &format!("url = \"http://{up_addr}\""),
+        &format!(
+            "url = \"https://localhost:{}\"\nca = \"{}\"\nhost_header = \"upstream\"",
+            up_addr.port(),
+            other_ca.display()
+        ),
+    );
+    let bad = start_gateway(
+        dir2.path(),
+        &text,
+        &own.ca_pem,
+        mfa_gateway::clock::Clock::System,
+    )
+    .await;
+    let r = client(&bad).get(url(&bad, "/x")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let m = bad.gateway().metrics.render();
+    assert!(
+        m.contains("mfa_gateway_upstream_errors_total{kind=\"tls\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("mfa_gateway_errors_total{kind=\"upstream_tls\"} 1"),
+        "{m}"
+    );
 }
 
 /// A client that opens a connection and never completes the TLS handshake is dropped after

@@ -20,8 +20,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use mfa_gateway::auth::crypto::sha256;
 use mfa_gateway::clock::Clock;
+use mfa_gateway::gate::approval::{APPROVAL_COOKIE, Approval, session_hash};
 use mfa_gateway::metrics::MfaEvent;
-use mfa_gateway::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
 use mfa_gateway::policy::MfaState;
 
 use crate::support::browser::*;
@@ -492,7 +492,7 @@ async fn approvals_and_revocations_of_the_previous_version_keep_working() {
             .unwrap();
     };
     let user =
-        mfa_gateway::mfa::revocation::hex16(&mfa_gateway::mfa::approval::user_hash("resource"));
+        mfa_gateway::gate::revocation::hex16(&mfa_gateway::gate::approval::user_hash("resource"));
 
     let old = v1(now);
     assert_eq!(me(gw, &old).await, 200, "a version 1 cookie still opens");
@@ -516,7 +516,7 @@ async fn approvals_and_revocations_of_the_previous_version_keep_working() {
     // version on the same session id does not.
     feed(format!(
         r#"{{"kind":"session","hash":"{}","until":{}}}"#,
-        mfa_gateway::mfa::revocation::hex16(&hash),
+        mfa_gateway::gate::revocation::hex16(&hash),
         now + 3600
     ))
     .await;

@@ -23,23 +23,25 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
-use super::approval::Approval;
-use super::codes::{self, Check, Who};
-use super::flow::{EnrollOpts, check_error, enroll_html, pending_secret, read_form, redirect};
-use crate::admin::web::{fmt_time, session_csrf, session_csrf_ok, signed_in};
 use crate::audit::{ActorKind, Event};
 use crate::auth::crypto::Purpose;
-use crate::body::Body;
 use crate::error::{ClientError, GatewayError, InternalError};
+use crate::gate::approval::Approval;
 use crate::gateway::Gateway;
+use crate::http::body::Body;
+use crate::http::html_page;
 use crate::metrics::{MfaEvent, Outcome};
+use crate::mfa::codes::{self, Check, Who};
 use crate::pages::{self, AccountMessage, FormAction, FormError, Lang};
 use crate::policy::MfaState;
-use crate::proxy::{ConnInfo, html_page};
+use crate::web::extract::{self, Answer, Call, Csrf, CsrfScope, Form, Query};
+use crate::web::flow::{EnrollOpts, check_error, enroll_html, pending_secret};
+use crate::web::routes::Route;
+use crate::web::{fmt_time, redirect};
 
 #[derive(Serialize, Deserialize)]
 struct Pairing {
@@ -56,7 +58,7 @@ struct Pairing {
 }
 
 fn pairing_key(a: &Approval) -> String {
-    format!("acct-{}", crate::mfa::revocation::hex16(&a.session_hash))
+    format!("acct-{}", crate::gate::revocation::hex16(&a.session_hash))
 }
 
 fn pairing_aad(a: &Approval) -> Vec<u8> {
@@ -93,64 +95,48 @@ impl Ctx<'_> {
     }
 }
 
-pub async fn handle(
-    gw: &Gateway,
-    req: Request<Incoming>,
-    conn: ConnInfo,
-    lang: Lang,
-) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let now = gw.clock.unix();
-    let Some(a) = signed_in(gw, &req, now) else {
-        return Ok((
-            gw.page_response(pages::ErrorPage::Forbidden, lang),
-            Outcome::Rejected,
-        ));
-    };
-    let addr = gw.client_ip(req.headers(), conn).to_string();
-    let csrf = session_csrf(gw, "account", &a);
+/// A page or form of the account (the router has checked path and method; see
+/// [`crate::web`]).
+pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
+    let gw = call.gw;
+    let a = extract::user(call)?;
+    let csrf = Csrf::session(gw, CsrfScope::Account, &a);
     let ctx = Ctx {
         gw,
-        lang,
-        a,
-        addr,
-        now,
-        csrf,
+        lang: call.lang,
+        csrf: csrf.token(),
+        a: a.clone(),
+        addr: call.client.clone(),
+        now: call.now,
     };
     let p = &gw.paths;
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    if matches!(method, Method::GET | Method::HEAD) {
-        if path == p.account {
-            let message = match req.uri().query().unwrap_or("") {
-                "done=replaced" => Some(AccountMessage::PhoneReplaced),
-                "done=disabled" => Some(AccountMessage::MfaDisabled),
-                "done=enabled" => Some(AccountMessage::MfaEnabled),
-                "done=recovery" => Some(AccountMessage::RecoveryCodesReplaced),
-                _ => None,
-            };
-            return Ok((
-                page(&ctx, None, message, StatusCode::OK).await?,
-                Outcome::Gateway,
-            ));
-        }
-        if path == p.account_enroll {
-            return match load_pairing(&ctx).await? {
+    if !call.is_post() {
+        return match route {
+            Route::Account => {
+                let message = match Query::of(&call.uri).get("done") {
+                    Some("replaced") => Some(AccountMessage::PhoneReplaced),
+                    Some("disabled") => Some(AccountMessage::MfaDisabled),
+                    Some("enabled") => Some(AccountMessage::MfaEnabled),
+                    Some("recovery") => Some(AccountMessage::RecoveryCodesReplaced),
+                    _ => None,
+                };
+                Ok((
+                    page(&ctx, None, message, StatusCode::OK).await?,
+                    Outcome::Gateway,
+                ))
+            }
+            Route::AccountEnroll => match load_pairing(&ctx).await? {
                 Some((secret, _, replaced)) => Ok((
                     pairing_page(&ctx, &secret, replaced, None, StatusCode::OK)?,
                     Outcome::Gateway,
                 )),
                 None => Ok((redirect(&p.account), Outcome::Gateway)),
-            };
-        }
-        return Err(ClientError::NotFound.into());
+            },
+            _ => Err(ClientError::NotFound.into()),
+        };
     }
-    if method != Method::POST {
-        return Err(ClientError::MethodNotAllowed.into());
-    }
-    let headers = req.headers().clone();
-    let req_query = req.uri().query().map(str::to_string);
-    let form = read_form(req).await?;
-    if !session_csrf_ok(gw, "account", &ctx.a, form.get("csrf")) {
+    let form = Form::read(body).await?;
+    if csrf.check(&form).is_err() {
         return Ok((
             page(
                 &ctx,
@@ -162,43 +148,59 @@ pub async fn handle(
             Outcome::Rejected,
         ));
     }
+    let done = Query::of(&call.uri).get("done").map(str::to_string);
+    post(&ctx, route, &form, &call.headers, done.as_deref()).await
+}
+
+/// A form of the account page, after its CSRF check. `done` is the query's `done=` (set by the
+/// recovery codes page's "Continue").
+async fn post(
+    ctx: &Ctx<'_>,
+    route: &Route,
+    form: &Form,
+    headers: &HeaderMap,
+    done: Option<&str>,
+) -> Answer {
+    let gw = ctx.gw;
+    let p = &gw.paths;
     let code = form.get("code").unwrap_or("");
-    if path == p.account {
+    if *route == Route::Account {
         // "Continue" after new recovery codes were shown: back to the account page, saying
-        // what was done (the recovery codes page posts here with `?done=`; any other query is
+        // what was done (the recovery codes page posts here with `?done=`; any other value is
         // dropped).
-        let target = match req_query.as_deref() {
-            Some(q @ ("done=recovery" | "done=replaced" | "done=enabled")) => {
-                format!("{}?{q}", p.account)
-            }
+        let target = match done {
+            Some(d @ ("recovery" | "replaced" | "enabled")) => format!("{}?done={d}", p.account),
             _ => p.account.clone(),
         };
         return Ok((redirect(&target), Outcome::Gateway));
     }
-    if path == p.account_setup {
+    if *route == Route::AccountSetUp {
         let record = gw.store.user(&ctx.a.user).await?;
         if record.enrolled() || ctx.state_today() == MfaState::None {
             return Err(ClientError::Forbidden.into());
         }
-        let (browser, new_browser) = super::pending::browser_id(&headers);
-        start_pairing(&ctx, None, &browser).await?;
+        let (browser, new_browser) = crate::mfa::pending::browser_id(headers);
+        start_pairing(ctx, None, &browser).await?;
         let mut resp = redirect(&p.account_enroll);
         if new_browser {
             resp.headers_mut().append(
                 http::header::SET_COOKIE,
-                super::pending::browser_cookie(gw, &browser),
+                crate::mfa::pending::browser_cookie(gw, &browser),
             );
         }
         return Ok((resp, Outcome::Gateway));
     }
-    if path == p.account_repair || path == p.account_recovery || path == p.account_disable {
-        if path == p.account_disable && ctx.state_today() == MfaState::Enforced {
+    if *route == Route::AccountReplacePhone
+        || *route == Route::AccountRecoveryCodes
+        || *route == Route::AccountDisable
+    {
+        if *route == Route::AccountDisable && ctx.state_today() == MfaState::Enforced {
             return Ok((
                 gw.page_response(pages::ErrorPage::Forbidden, ctx.lang),
                 Outcome::Rejected,
             ));
         }
-        if path == p.account_recovery && !gw.policy.current().recovery_codes() {
+        if *route == Route::AccountRecoveryCodes && !gw.policy.current().recovery_codes() {
             return Err(ClientError::Forbidden.into());
         }
         let checked_against =
@@ -206,27 +208,27 @@ pub async fn handle(
                 (Check::Accepted { .. }, Some(sealed)) => sealed,
                 (other, _) => {
                     let (e, status) = check_error(other);
-                    let failed = if path == p.account_repair {
+                    let failed = if *route == Route::AccountReplacePhone {
                         FormAction::ReplacePhone
-                    } else if path == p.account_recovery {
+                    } else if *route == Route::AccountRecoveryCodes {
                         FormAction::NewRecoveryCodes
                     } else {
                         FormAction::Disable
                     };
                     // Shown at the form that was sent.
                     return Ok((
-                        render_page(&ctx, Some(e), Some(failed), None, status).await?,
+                        render_page(ctx, Some(e), Some(failed), None, status).await?,
                         Outcome::Rejected,
                     ));
                 }
             };
-        if path == p.account_repair {
-            start_pairing(&ctx, Some(&checked_against), "").await?;
+        if *route == Route::AccountReplacePhone {
+            start_pairing(ctx, Some(&checked_against), "").await?;
             return Ok((redirect(&p.account_enroll), Outcome::Gateway));
         }
-        if path == p.account_recovery {
+        if *route == Route::AccountRecoveryCodes {
             let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-            return Ok((recovery_page(&ctx, &codes, "recovery"), Outcome::Gateway));
+            return Ok((recovery_page(ctx, &codes, "recovery"), Outcome::Gateway));
         }
         gw.store.delete_enrollment(&ctx.a.user).await?;
         gw.audit
@@ -237,8 +239,8 @@ pub async fn handle(
             Outcome::Gateway,
         ));
     }
-    if path == p.account_enroll {
-        let Some((secret, replaces, replaced)) = load_pairing(&ctx).await? else {
+    if *route == Route::AccountEnroll {
+        let Some((secret, replaces, replaced)) = load_pairing(ctx).await? else {
             return Ok((redirect(&p.account), Outcome::Gateway));
         };
         let step = match codes::check_new(gw, ctx.who(), &secret, code).await? {
@@ -246,7 +248,7 @@ pub async fn handle(
             other => {
                 let (e, status) = check_error(other);
                 return Ok((
-                    pairing_page(&ctx, &secret, replaced, Some(e), status)?,
+                    pairing_page(ctx, &secret, replaced, Some(e), status)?,
                     Outcome::Rejected,
                 ));
             }
@@ -288,7 +290,7 @@ pub async fn handle(
                 .await;
             return Ok((
                 page(
-                    &ctx,
+                    ctx,
                     None,
                     Some(AccountMessage::ChangedMeanwhile),
                     StatusCode::CONFLICT,
@@ -309,13 +311,13 @@ pub async fn handle(
         }
         let mut resp = if gw.policy.current().recovery_codes() {
             let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-            recovery_page(&ctx, &codes, if replacing { "replaced" } else { "enabled" })
+            recovery_page(ctx, &codes, if replacing { "replaced" } else { "enabled" })
         } else {
             let done = if replacing { "replaced" } else { "enabled" };
             redirect(&format!("{}?done={done}", p.account))
         };
         if replacing {
-            reapprove(&ctx, new_epoch, &mut resp);
+            reapprove(ctx, new_epoch, &mut resp);
         }
         return Ok((resp, Outcome::Gateway));
     }
@@ -336,8 +338,8 @@ fn reapprove(ctx: &Ctx<'_>, epoch: u64, resp: &mut Response<Body>) {
     let left = a.expires.saturating_sub(ctx.now).max(1);
     resp.headers_mut().append(
         http::header::SET_COOKIE,
-        super::cookies::gateway_cookie(
-            super::approval::APPROVAL_COOKIE,
+        crate::gate::cookies::gateway_cookie(
+            crate::gate::approval::APPROVAL_COOKIE,
             &a.seal(&ctx.gw.keys),
             Some(Duration::from_secs(left)),
             cookie::SameSite::Lax,
@@ -356,8 +358,8 @@ async fn start_pairing(
     // A first set-up shows the user's pending secret, as a sign-in would; a new phone gets a
     // secret of its own.
     let (secret, replaced) = match replaces {
-        None => super::pending::secret_for(gw, &ctx.a.user, browser, ctx.now).await?,
-        Some(_) => (super::login::new_secret_b64(), false),
+        None => crate::mfa::pending::secret_for(gw, &ctx.a.user, browser, ctx.now).await?,
+        Some(_) => (crate::proxy::login::new_secret_b64(), false),
     };
     let json = serde_json::to_vec(&Pairing {
         user: ctx.a.user.clone(),
@@ -485,7 +487,7 @@ async fn render_page(
         recovery_remaining: r
             .recovery
             .iter()
-            .filter(|h| crate::auth::crypto::recovery_hash_is_keyed(h))
+            .filter(|h| crate::auth::recovery::is_keyed(h))
             .count(),
         csrf: &ctx.csrf,
         repair_action: &gw.paths.account_repair,

@@ -92,14 +92,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use http::HeaderMap;
 use http::header::HeaderValue;
 
-use super::approval::session_hash;
-use super::cookies::{self, PRELOGIN_COOKIE};
 use crate::auth::crypto::{KeyRing, Purpose};
 use crate::config::SessionBeforeLogin;
 use crate::error::{GatewayError, InternalError};
+use crate::gate::Gate;
+use crate::gate::approval::session_hash;
+use crate::gate::cookies::{self, PRELOGIN_COOKIE};
 use crate::gateway::Gateway;
 use crate::metrics::MfaEvent;
-use crate::proxy::Gate;
 use crate::store::{OwnerEnter, PreAdmit, PreState};
 use std::time::Duration;
 

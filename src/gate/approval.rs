@@ -39,7 +39,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use crate::auth::crypto::{KeyRing, Purpose, sha256};
 use crate::policy::MfaState;
 
-pub use super::cookies::APPROVAL_COOKIE;
+pub use crate::gate::cookies::APPROVAL_COOKIE;
 
 /// The payload version written for new approvals.
 const VERSION: u8 = 2;

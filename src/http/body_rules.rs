@@ -15,23 +15,15 @@
 //!
 //! An operator whose VMS really expects a body on such a request (a `DELETE` with a JSON
 //! body, say) lists the method and path in `vms.allow_body_on`. Those requests pass; the
-//! VMS connection (`proxy::upstream`) sends them with `Connection: close` and never reuses
+//! VMS connection (`http::upstream`) sends them with `Connection: close` and never reuses
 //! their connection, so a body the VMS did not read cannot become another request.
 
-use http::{HeaderMap, Method, Request, header};
+use http::{HeaderMap, Request, header};
 use http_body::Body;
 
 use crate::config::BodyAllowed;
 use crate::error::ClientError;
-
-/// Methods whose requests have no body, as a lenient server reads them.
-const WITHOUT_BODY: [&str; 5] = ["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"];
-
-/// Whether requests of `m` have no body (compared case-insensitively).
-pub fn method_without_body(m: &Method) -> bool {
-    let m = m.as_str();
-    WITHOUT_BODY.iter().any(|w| m.eq_ignore_ascii_case(w))
-}
+use crate::vms_reading::method_without_body;
 
 /// Refuses a request of a method without a body that carries one, unless its method and
 /// path are allowed by the operator.
@@ -68,7 +60,7 @@ fn carries_body<B: Body>(headers: &HeaderMap, body: &B) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use bytes::Bytes;
-    use http::HeaderValue;
+    use http::{HeaderValue, Method};
     use http_body_util::{Empty, Full, StreamBody};
 
     use super::*;
@@ -120,18 +112,6 @@ mod tests {
         futures_util::stream::Empty<Result<http_body::Frame<Bytes>, std::convert::Infallible>>,
     > {
         StreamBody::new(futures_util::stream::empty())
-    }
-
-    #[test]
-    fn methods_without_a_body_in_any_spelling() {
-        for s in [
-            "GET", "get", "Get", "HEAD", "head", "OPTIONS", "DELETE", "delete", "TRACE",
-        ] {
-            assert!(method_without_body(&m(s)), "{s}");
-        }
-        for s in ["POST", "post", "PUT", "PATCH", "GETX", "PROPFIND"] {
-            assert!(!method_without_body(&m(s)), "{s}");
-        }
     }
 
     #[test]

@@ -10,9 +10,9 @@ use http::{HeaderMap, HeaderValue, header};
 use proptest::prelude::*;
 
 use super::Gate;
-use super::testing::{NOW, gateway};
-use crate::mfa::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use crate::gate::approval::{APPROVAL_COOKIE, Approval, session_hash};
 use crate::policy::MfaState;
+use crate::proxy::testing::{NOW, gateway};
 
 const ALICE_SESSION: &str = "alice-s3ss";
 const BOB_SESSION: &str = "bob-s3ss";

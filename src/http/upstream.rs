@@ -44,7 +44,7 @@
 //!
 //! A request of a method that has no body (GET, HEAD, OPTIONS, DELETE, TRACE) arrives here
 //! with a body only when the operator allowed it (`vms.allow_body_on`, see
-//! `proxy::body_rules`). It is sent with `Connection: close` and its connection is never
+//! `http::body_rules`). It is sent with `Connection: close` and its connection is never
 //! reused: a VMS that does not read such a body would take it for the next request.
 //!
 //! # Sending again
@@ -82,11 +82,10 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::body::{Body, BoxError};
 use crate::config::Upstream as UpstreamConfig;
-use crate::error::UpstreamError;
-use crate::metrics::{Metrics, UpstreamFailure};
-use crate::proxy::body_rules;
+use crate::error::{ConnectStage, UpstreamError};
+use crate::http::body::{Body, BoxError};
+use crate::metrics::Metrics;
 
 /// A pooled client for the one upstream. Cheap to clone.
 #[derive(Clone)]
@@ -211,7 +210,7 @@ impl Upstream {
         mut req: Request<Body>,
         metrics: Option<&Metrics>,
     ) -> Result<Response<Body>, UpstreamError> {
-        let count = |f: UpstreamFailure| {
+        let count = |f: crate::error::ErrorKind| {
             if let Some(m) = metrics {
                 m.upstream_failure(f);
             }
@@ -224,7 +223,8 @@ impl Upstream {
         }
         // A body on a method without one (allowed by the operator for this route): the VMS
         // may not read it, so the connection ends with this exchange.
-        let reuse = !body_rules::method_without_body(req.method()) || is_known_empty(req.body());
+        let reuse =
+            !crate::vms_reading::method_without_body(req.method()) || is_known_empty(req.body());
         if !reuse {
             req.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -247,21 +247,22 @@ impl Upstream {
         }
         match result {
             Err(_) => {
-                count(UpstreamFailure::Timeout);
+                count(crate::error::ErrorKind::UpstreamTimeout);
                 Err(UpstreamError::Timeout(self.inner.response_timeout))
             }
             Ok(Err(Failure::Connect(e))) => {
-                count(UpstreamFailure::Connect);
-                Err(UpstreamError::Connect(e))
+                count(e.kind());
+                Err(e)
             }
             Ok(Err(Failure::Http(e)))
                 if client_body_failed(&e as &(dyn std::error::Error + 'static)) =>
             {
-                Err(UpstreamError::RequestBody(error_chain(&e)))
+                Err(UpstreamError::RequestBody(e))
             }
             Ok(Err(Failure::Http(e))) => {
-                count(UpstreamFailure::Other);
-                Err(UpstreamError::Failed(error_chain(&e)))
+                let e = UpstreamError::Failed(e);
+                count(e.kind());
+                Err(e)
             }
             Ok(Ok(resp)) => Ok(resp),
         }
@@ -333,7 +334,7 @@ impl Upstream {
 }
 
 enum Failure {
-    Connect(String),
+    Connect(UpstreamError),
     Http(hyper::Error),
 }
 
@@ -420,10 +421,11 @@ impl Inner {
         let io = tokio::time::timeout(self.connect_timeout, self.open())
             .await
             .map_err(|_| {
-                Failure::Connect(format!(
-                    "no connection within {:?} to {}",
-                    self.connect_timeout, self.authority
-                ))
+                Failure::Connect(UpstreamError::Connect {
+                    stage: ConnectStage::Tcp,
+                    target: format!("{} (within {:?})", self.authority, self.connect_timeout),
+                    source: None,
+                })
             })??;
         Ok(Stream { io, read })
     }
@@ -453,10 +455,20 @@ impl Inner {
             Ok(ip) => vec![SocketAddr::new(ip, self.port)],
             Err(_) => tokio::net::lookup_host((self.host.as_str(), self.port))
                 .await
-                .map_err(|e| Failure::Connect(format!("resolving {}: {e}", self.host)))?
+                .map_err(|e| {
+                    Failure::Connect(UpstreamError::Connect {
+                        stage: ConnectStage::Resolve,
+                        target: self.host.clone(),
+                        source: Some(e),
+                    })
+                })?
                 .collect(),
         };
-        let mut last = format!("{} resolves to no address", self.host);
+        let mut last = UpstreamError::Connect {
+            stage: ConnectStage::Resolve,
+            target: self.host.clone(),
+            source: None,
+        };
         for addr in addrs {
             match tcp_connect(addr).await {
                 Ok(tcp) => {
@@ -467,11 +479,21 @@ impl Inner {
                             .await
                             .map(|s| Io::Tls(Box::new(s)))
                             .map_err(|e| {
-                                Failure::Connect(format!("TLS to {}: {e}", self.authority))
+                                Failure::Connect(UpstreamError::Connect {
+                                    stage: ConnectStage::Tls,
+                                    target: self.authority.to_string(),
+                                    source: Some(e),
+                                })
                             }),
                     };
                 }
-                Err(e) => last = format!("{addr}: {e}"),
+                Err(e) => {
+                    last = UpstreamError::Connect {
+                        stage: ConnectStage::Tcp,
+                        target: addr.to_string(),
+                        source: Some(e),
+                    }
+                }
             }
         }
         Err(Failure::Connect(last))
@@ -690,18 +712,6 @@ fn client_body_failed(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Joins an error with its sources, for one log line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -860,7 +870,7 @@ mod tests {
         let m = Metrics::new();
         assert!(matches!(
             fetch(&up, &m).await,
-            Err(UpstreamError::Connect(_))
+            Err(UpstreamError::Connect { .. })
         ));
     }
 

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use crate::auth::crypto::KeyRing;
-use crate::mfa::approval::Approval;
+use crate::gate::approval::Approval;
 
 /// Headers remembered per thread (one per approved browser session in use on it).
 const CAPACITY: usize = 4096;
@@ -65,7 +65,7 @@ impl Memo {
 }
 
 /// The remembered decision for `cookie`, if there is one and its approval is still valid
-/// at `now` (the same test as `mfa::verified`'s).
+/// at `now` (the same test as `gate::verified`'s).
 pub fn recall(
     keys: &KeyRing,
     names: &[String],
@@ -121,11 +121,12 @@ mod tests {
     use http::{HeaderMap, header};
 
     use super::*;
+    use crate::gate::Gate;
+    use crate::gate::approval::{APPROVAL_COOKIE, session_hash};
+    use crate::gate::revocation::hex16;
     use crate::gateway::Gateway;
-    use crate::mfa::approval::{APPROVAL_COOKIE, session_hash};
-    use crate::mfa::revocation::{Revocation, hex16};
     use crate::policy::MfaState;
-    use crate::proxy::Gate;
+    use crate::store::revocation::Revocation;
 
     use crate::proxy::testing::{NOW, gateway};
 
@@ -199,7 +200,7 @@ mod tests {
         assert!(matches!(gate(&gw, &req, NOW).0, Gate::Approved(_)));
         gw.revocations.apply(
             &[Revocation::User {
-                hash: hex16(&crate::mfa::approval::user_hash("carol")),
+                hash: hex16(&crate::gate::approval::user_hash("carol")),
                 before: NOW,
                 until: NOW + 3600,
                 epoch: Some(1),

@@ -21,7 +21,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::{Revocations, revoke_user};
-use crate::mfa::approval::Approval;
+use crate::gate::approval::Approval;
 use crate::policy::MfaState;
 use crate::store::{Store, memory::MemoryStore};
 

@@ -2,7 +2,7 @@
 //!
 //! The gateway either streams a body it received (`Incoming` from the client, `Vms` from the
 //! VMS: hyper's answer body, carrying its pooled connection until the end, see
-//! `proxy::upstream`) or sends bytes it holds (its own pages,
+//! `http::upstream`) or sends bytes it holds (its own pages,
 //! a buffered login request, a released response). An enum avoids boxing a trait object on
 //! every proxied request and keeps streaming bodies streaming: a received body is polled
 //! frame by frame and never collected.
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::proxy::upstream::ResponseBody;
+use crate::http::upstream::ResponseBody;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -4,7 +4,7 @@
 //! Every request here must carry the challenge cookie of a live challenge; every POST must
 //! carry the CSRF token bound to that challenge. A correct code (or the choices that allow it:
 //! "not now" where the policy permits) releases the withheld VMS response exactly as the VMS
-//! sent it, with the approval cookie added. Codes are checked by [`super::codes`], which
+//! sent it, with the approval cookie added. Codes are checked by [`crate::mfa::codes`], which
 //! counts failures per user and address and locks the MFA step (never the VMS password).
 //!
 //! A challenge carries what was true when it was opened (enrolled or not, may postpone); the
@@ -14,24 +14,23 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use http::header::{self, HeaderValue, LOCATION, SET_COOKIE};
-use http::{Method, Request, Response, StatusCode};
+use http::header::SET_COOKIE;
+use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::challenge::{self, Challenge, Step};
-use super::codes::{self, Check, Who};
-use super::cookies::{self, CHALLENGE_COOKIE};
 use crate::audit::{ActorKind, Event};
 use crate::auth::totp;
-use crate::body::{Body, CollectError, collect_limited};
 use crate::error::{ClientError, GatewayError, InternalError};
+use crate::gate::cookies::{self, CHALLENGE_COOKIE};
 use crate::gateway::Gateway;
+use crate::http::body::Body;
+use crate::http::html_page;
 use crate::metrics::{MfaEvent, Outcome};
+use crate::mfa::challenge::{self, Challenge, Step};
+use crate::mfa::codes::{self, Check, Who};
 use crate::pages::{self, FormError, Lang};
-use crate::proxy::{ConnInfo, html_page};
-
-/// Forms on these pages are tiny; anything larger is refused.
-pub const MAX_FORM_BYTES: usize = 4096;
+use crate::web::extract::{Answer, Call, Csrf, Form};
+use crate::web::redirect;
 
 struct Ctx<'a> {
     gw: &'a Gateway,
@@ -53,15 +52,12 @@ impl Ctx<'_> {
     }
 }
 
-pub async fn handle(
-    gw: &Gateway,
-    req: Request<Incoming>,
-    conn: ConnInfo,
-    lang: Lang,
-) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let now = gw.clock.unix();
-    let addr = gw.client_ip(req.headers(), conn).to_string();
-    let Some(id) = cookies::request_cookie(req.headers(), CHALLENGE_COOKIE).map(str::to_string)
+/// A page of the MFA step (`step`: the route's page, which may differ from the challenge's
+/// step after a back button: then a redirect to the right one).
+pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer {
+    let gw = call.gw;
+    let (lang, now) = (call.lang, call.now);
+    let Some(id) = cookies::request_cookie(&call.headers, CHALLENGE_COOKIE).map(str::to_string)
     else {
         return Ok((expired(gw, lang), Outcome::Rejected));
     };
@@ -73,12 +69,10 @@ pub async fn handle(
     let Some(ch) = blob.and_then(|b| Challenge::open(&gw.keys, &id, &b).ok()) else {
         return Ok((expired(gw, lang), Outcome::Rejected));
     };
-    if ch.expires <= now || ch.client.as_ref().is_some_and(|c| *c != addr) {
+    if ch.expires <= now || ch.client.as_ref().is_some_and(|c| *c != call.client) {
         return Ok((expired(gw, lang), Outcome::Rejected));
     }
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    let browser = super::pending::browser_id(req.headers());
+    let browser = crate::mfa::pending::browser_id(&call.headers);
     let mut ctx = Ctx {
         gw,
         lang,
@@ -86,29 +80,21 @@ pub async fn handle(
         key,
         ch,
         now,
-        addr,
-    };
-    let Some(page_step) = [
-        Step::Verify,
-        Step::Enroll,
-        Step::Offer,
-        Step::Recovery,
-        Step::Notice,
-    ]
-    .into_iter()
-    .find(|s| step_path(gw, *s) == path) else {
-        return Err(ClientError::NotFound.into());
+        addr: call.client.clone(),
     };
     if page_step != ctx.ch.step {
         // The page of another step (back button, bookmark): go to the right one.
-        return Ok((redirect(step_path(gw, ctx.ch.step)), Outcome::Gateway));
+        return Ok((
+            redirect(crate::mfa::challenge::step_path(gw, ctx.ch.step)),
+            Outcome::Gateway,
+        ));
     }
     // The enrollment's secret: the user's pending one for this browser, taken when the page
     // is first shown and kept in the challenge from then on.
     let mut browser_cookie = None;
     if ctx.ch.step == Step::Enroll && ctx.ch.pending_secret.is_none() {
         let (secret, replaced) =
-            super::pending::secret_for(gw, &ctx.ch.user, &browser.0, now).await?;
+            crate::mfa::pending::secret_for(gw, &ctx.ch.user, &browser.0, now).await?;
         ctx.ch.pending_secret = Some(secret);
         ctx.ch.pending_replaced = replaced;
         let blob = ctx
@@ -119,98 +105,42 @@ pub async fn handle(
             return Ok((expired(gw, lang), Outcome::Rejected));
         }
         if browser.1 {
-            browser_cookie = Some(super::pending::browser_cookie(gw, &browser.0));
+            browser_cookie = Some(crate::mfa::pending::browser_cookie(gw, &browser.0));
         }
     }
-    let mut answer = answer(ctx, req, method).await;
+    let mut answer = if call.is_post() {
+        post(ctx, body).await
+    } else {
+        Ok((show(&ctx, None, StatusCode::OK)?, Outcome::Gateway))
+    };
     if let (Ok((resp, _)), Some(c)) = (&mut answer, browser_cookie) {
         resp.headers_mut().append(SET_COOKIE, c);
     }
-    answer
+    Ok(answer?)
 }
 
-async fn answer(
-    ctx: Ctx<'_>,
-    req: Request<Incoming>,
-    method: Method,
-) -> Result<(Response<Body>, Outcome), GatewayError> {
+/// A form sent from the current step's page, after its CSRF check.
+async fn post(ctx: Ctx<'_>, body: Incoming) -> Result<(Response<Body>, Outcome), GatewayError> {
     let gw = ctx.gw;
-    match method {
-        Method::GET | Method::HEAD => Ok((show(&ctx, None, StatusCode::OK)?, Outcome::Gateway)),
-        Method::POST => {
-            let form = read_form(req).await?;
-            if !form
-                .get("csrf")
-                .is_some_and(|t| challenge::csrf_ok(&gw.keys, &ctx.id, t))
-            {
-                return Ok((
-                    show(&ctx, Some(FormError::CsrfInvalid), StatusCode::FORBIDDEN)?,
-                    Outcome::Rejected,
-                ));
-            }
-            match ctx.ch.step {
-                Step::Verify => verify(ctx, &form).await,
-                Step::Enroll => enroll(ctx, &form).await,
-                Step::Offer => offer(ctx, &form).await,
-                // Both only confirm that the user has read the page; "settings" finishes the
-                // sign-in at the self-service page.
-                Step::Recovery | Step::Notice => {
-                    let to = (form.get("action") == Some(pages::FormAction::Settings.as_str()))
-                        .then(|| gw.paths.account.clone());
-                    finish_to(ctx, true, to.as_deref()).await
-                }
-            }
+    let form = Form::read(body).await?;
+    if Csrf::challenge(gw, &ctx.id).check(&form).is_err() {
+        return Ok((
+            show(&ctx, Some(FormError::CsrfInvalid), StatusCode::FORBIDDEN)?,
+            Outcome::Rejected,
+        ));
+    }
+    match ctx.ch.step {
+        Step::Verify => verify(ctx, &form).await,
+        Step::Enroll => enroll(ctx, &form).await,
+        Step::Offer => offer(ctx, &form).await,
+        // Both only confirm that the user has read the page; "settings" finishes the
+        // sign-in at the self-service page.
+        Step::Recovery | Step::Notice => {
+            let to = (form.get("action") == Some(pages::FormAction::Settings.as_str()))
+                .then(|| gw.paths.account.clone());
+            finish_to(ctx, true, to.as_deref()).await
         }
-        _ => Err(ClientError::MethodNotAllowed.into()),
     }
-}
-
-/// A submitted `application/x-www-form-urlencoded` form.
-#[derive(Debug, Default)]
-pub struct Form(Vec<(String, String)>);
-
-impl Form {
-    pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads a small form body; invalid UTF-8 is replaced, not refused (the values are then
-/// simply wrong).
-pub async fn read_form(req: Request<Incoming>) -> Result<Form, GatewayError> {
-    let body = collect_limited(req.into_body(), MAX_FORM_BYTES)
-        .await
-        .map_err(|e| match e {
-            CollectError::TooLarge => ClientError::PayloadTooLarge,
-            CollectError::Io(_) => ClientError::BadRequest("form could not be read"),
-        })?;
-    Ok(Form(
-        form_urlencoded::parse(&body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect(),
-    ))
-}
-
-pub fn step_path(gw: &Gateway, s: Step) -> &str {
-    match s {
-        Step::Verify => &gw.paths.verify,
-        Step::Enroll => &gw.paths.enroll,
-        Step::Offer => &gw.paths.offer,
-        Step::Recovery => &gw.paths.recovery,
-        Step::Notice => &gw.paths.notice,
-    }
-}
-
-/// `303 See Other` to a path of the gateway.
-pub fn redirect(to: &str) -> Response<Body> {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(to) {
-        r.headers_mut().insert(LOCATION, v);
-    }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
 }
 
 fn expired(gw: &Gateway, lang: Lang) -> Response<Body> {
@@ -227,7 +157,7 @@ fn show(
     status: StatusCode,
 ) -> Result<Response<Body>, GatewayError> {
     let gw = ctx.gw;
-    let csrf = challenge::csrf_token(&gw.keys, &ctx.id);
+    let csrf = Csrf::challenge(gw, &ctx.id).token();
     let html = match ctx.ch.step {
         Step::Verify => pages::verify_page(&pages::VerifyView {
             lang: ctx.lang,
@@ -502,7 +432,10 @@ async fn next_step(
     if !gw.store.replace_challenge(&ctx.key, &blob, extend).await? {
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
-    Ok((redirect(step_path(gw, ch.step)), Outcome::Gateway))
+    Ok((
+        redirect(crate::mfa::challenge::step_path(gw, ch.step)),
+        Outcome::Gateway,
+    ))
 }
 
 /// Claims the challenge (exactly once across instances) and releases the VMS response.
@@ -521,8 +454,8 @@ async fn finish_to(
     if !gw.store.take_challenge(&ctx.key).await? {
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
-    super::sweeper::forget(gw, ctx.ch.pending_member.as_deref()).await;
-    let mut resp = super::login::release(gw, &ctx.ch, mfa_passed, ctx.now)?;
+    crate::mfa::sweeper::forget(gw, ctx.ch.pending_member.as_deref()).await;
+    let mut resp = crate::proxy::login::release(gw, &ctx.ch, mfa_passed, ctx.now)?;
     if let Some(to) = to {
         let mut r = redirect(to);
         for c in resp.headers().get_all(SET_COOKIE) {

@@ -12,7 +12,7 @@ use http::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 /// `Path=/` and no `Domain`, so a sibling sub-domain cannot plant or overwrite them.
 pub const APPROVAL_COOKIE: &str = "__Host-mfagw";
 pub const CHALLENGE_COOKIE: &str = "__Host-mfagw-ch";
-/// The marker of a pre-login session (`mfa::prelogin`).
+/// The marker of a pre-login session (`proxy::prelogin`).
 pub const PRELOGIN_COOKIE: &str = "__Host-mfagw-pre";
 /// A random id of the browser that was shown a pending enrollment secret (`mfa::pending`):
 /// only that browser is shown the same secret again.

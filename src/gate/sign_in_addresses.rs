@@ -73,28 +73,6 @@ impl SignIns {
     }
 }
 
-impl crate::gateway::Gateway {
-    /// The periodic check (see the module documentation): sets the metric and warns.
-    /// Returns what it found, when it warned.
-    pub fn check_sign_in_addresses(&self, now: u64) -> Option<OneAddress> {
-        let found = if self.cfg.server.trusted_proxies.is_empty() {
-            self.sign_ins.one_address(now)
-        } else {
-            None
-        };
-        self.metrics.sign_ins_from_one_address(found.is_some());
-        if let Some(f) = &found {
-            tracing::warn!(
-                address = %f.addr,
-                sign_ins = f.sign_ins,
-                users = f.users,
-                "every sign-in of the last 24 hours came from one address while server.trusted_proxies is empty: if the gateway is behind a load balancer or reverse proxy, list it in server.trusted_proxies, or the per-address failure limit and the audit trail see only that address (docs/security.md)"
-            );
-        }
-        found
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,19 +38,20 @@ use http::header::{self, HeaderValue, LOCATION, SET_COOKIE};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::approval::{APPROVAL_COOKIE, Approval, session_hash};
-use super::challenge::{Challenge, Step, Withheld};
-use super::cookies::{self, CHALLENGE_COOKIE};
 use crate::audit::{ActorKind, Event, Record};
-use crate::body::{Body, CollectError, collect_limited};
 use crate::config::{
     ReportedUser, RoleSource, SessionBeforeLogin, TypedUsername, normalize_username,
 };
 use crate::error::{ClientError, GatewayError, InternalError, UpstreamError};
+use crate::gate::Gate;
+use crate::gate::approval::{APPROVAL_COOKIE, Approval, session_hash};
+use crate::gate::cookies::{self, CHALLENGE_COOKIE};
 use crate::gateway::Gateway;
+use crate::http::body::{Body, CollectError, collect_limited};
+use crate::http::{ConnInfo, headers};
 use crate::metrics::{MfaEvent, Outcome};
+use crate::mfa::challenge::{Challenge, Step, Withheld};
 use crate::policy::MfaState;
-use crate::proxy::{ConnInfo, Gate, headers};
 
 /// A request to a configured login route: read whole, its typed user name taken, forwarded,
 /// and its answer handled by [`new_session`] when it is a successful login.
@@ -72,7 +73,7 @@ pub async fn intercept(
             CollectError::TooLarge => ClientError::PayloadTooLarge,
             CollectError::Io(_) => ClientError::BadRequest("login body could not be read"),
         })?;
-    let typed_user = super::login_form::typed_username(
+    let typed_user = crate::proxy::login_form::typed_username(
         &route.username,
         &parts.headers,
         parts.uri.query(),
@@ -85,7 +86,7 @@ pub async fn intercept(
     // Held (same_id) until the answer has been identified: see `prelogin::admit`.
     let mut lease = None;
     if let Gate::PreLogin(_) = gate {
-        (gate, lease) = super::prelogin::admit(gw, &mut parts.headers, gate).await?;
+        (gate, lease) = crate::proxy::prelogin::admit(gw, &mut parts.headers, gate).await?;
     }
     if vms.session_before_login == SessionBeforeLogin::SameId
         && let Gate::Approved(_) = gate
@@ -298,7 +299,7 @@ pub async fn new_session(
             // The answer to a pre-login session may be a signed-in page: nothing of it goes,
             // and the session no longer reaches the VMS.
             if let Some(p) = &pre {
-                super::prelogin::drop(gw, p).await;
+                crate::proxy::prelogin::drop(gw, p).await;
             }
             return Err(e);
         }
@@ -390,10 +391,12 @@ pub async fn new_session(
         if p == hash {
             // Signed in on the id it had before login: held back on every instance (the
             // store's record) before anything of this answer leaves.
-            match super::prelogin::sign_in(gw, &p, &user).await {
-                Ok(super::prelogin::SignIn::Switched) => {}
-                Ok(super::prelogin::SignIn::Busy) => return Err(ClientError::Forbidden.into()),
-                Ok(super::prelogin::SignIn::Refused) => {
+            match crate::proxy::prelogin::sign_in(gw, &p, &user).await {
+                Ok(crate::proxy::prelogin::SignIn::Switched) => {}
+                Ok(crate::proxy::prelogin::SignIn::Busy) => {
+                    return Err(ClientError::Forbidden.into());
+                }
+                Ok(crate::proxy::prelogin::SignIn::Refused) => {
                     end.fire().await;
                     return Err(UpstreamError::Protocol(
                         "a session before login was signed in without the expected new id".into(),
@@ -407,7 +410,7 @@ pub async fn new_session(
             }
         } else {
             // The login gave the session a new id: the old one is dropped.
-            super::prelogin::drop(gw, &p).await;
+            crate::proxy::prelogin::drop(gw, &p).await;
         }
     }
     // A login: the answer is held, whatever path it came on.
@@ -493,12 +496,12 @@ async fn anonymous(
 ) -> (Response<Body>, Outcome) {
     if pre != Some(hash) {
         if let Some(old) = pre {
-            super::prelogin::drop(gw, &old).await;
+            crate::proxy::prelogin::drop(gw, &old).await;
         }
         let marker = match gate {
             // The browser's id waits for its MFA step: a new anonymous one must not replace it.
             Gate::Held => None,
-            _ => super::prelogin::open(gw, &hash, now).await,
+            _ => crate::proxy::prelogin::open(gw, &hash, now).await,
         };
         match marker {
             Some(m) => {
@@ -937,10 +940,10 @@ async fn withhold(
     session: &[(String, String)],
     now: u64,
 ) -> Result<Response<Body>, GatewayError> {
-    let id = super::challenge::new_id();
-    let key = super::challenge::store_key(&id);
+    let id = crate::mfa::challenge::new_id();
+    let key = crate::mfa::challenge::store_key(&id);
     if gw.cfg.vms.end_session.is_some() {
-        let member = super::sweeper::pending_member(gw, &key, session)?;
+        let member = crate::mfa::sweeper::pending_member(gw, &key, session)?;
         gw.store.pending_add(&member, ch.expires).await?;
         ch.pending_member = Some(member);
     }
@@ -953,7 +956,7 @@ async fn withhold(
         Step::Enroll => MfaEvent::EnrollmentStarted,
         _ => MfaEvent::ChallengeIssued,
     });
-    let target = super::flow::step_path(gw, ch.step);
+    let target = crate::mfa::challenge::step_path(gw, ch.step);
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SEE_OTHER;
     let h = resp.headers_mut();
@@ -1037,9 +1040,13 @@ struct EndOnFailure<'a> {
 impl EndOnFailure<'_> {
     async fn fire(&self) {
         if let Some(p) = &self.pre {
-            super::prelogin::drop(self.gw, p).await;
+            crate::proxy::prelogin::drop(self.gw, p).await;
         }
-        super::sweeper::end_upstream_session(self.gw, self.session.to_vec(), self.host.clone());
+        crate::mfa::sweeper::end_upstream_session(
+            self.gw,
+            self.session.to_vec(),
+            self.host.clone(),
+        );
     }
 }
 

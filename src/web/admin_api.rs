@@ -13,17 +13,18 @@
 //!   POST users/{user}/unlock
 //! ```
 
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::ops::{Actor, OpError, Rank};
+use crate::admin::ops::{Actor, OpError, Rank};
 use crate::audit::{ActorKind, Event, Record};
 use crate::auth::crypto::{ct_eq, sha256};
-use crate::body::{Body, CollectError, collect_limited};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::http::body::{Body, CollectError, collect_limited};
 use crate::metrics::Outcome;
-use crate::proxy::ConnInfo;
+use crate::web::extract::{Answer, Call, Query};
+use crate::web::routes::ApiRoute;
 
 const MAX_BODY: usize = 8 * 1024;
 
@@ -41,7 +42,8 @@ fn json(status: StatusCode, v: serde_json::Value) -> Response<Body> {
     r
 }
 
-fn error(status: StatusCode, msg: &str) -> Response<Body> {
+/// A JSON error body `{"error": msg}` with `status`.
+pub fn error(status: StatusCode, msg: &str) -> Response<Body> {
     json(status, serde_json::json!({ "error": msg }))
 }
 
@@ -73,19 +75,17 @@ fn refused(e: OpError) -> Result<Response<Body>, GatewayError> {
     }
 }
 
-pub async fn handle(
-    gw: &Gateway,
-    req: Request<Incoming>,
-    conn: ConnInfo,
-) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let now = gw.clock.unix();
-    let client = gw.client_ip(req.headers(), conn).to_string();
-    let Some(name) = token_name(gw, req.headers()) else {
+/// An endpoint of the API (the router has checked path and method; see [`crate::web`]).
+pub async fn handle(call: &Call<'_>, route: ApiRoute, body: Incoming) -> Answer {
+    let gw = call.gw;
+    let now = call.now;
+    let client = call.client.clone();
+    let Some(name) = token_name(gw, &call.headers) else {
         gw.audit
             .record(
                 Record::new(Event::AdminAccessDenied, now, ActorKind::Api, "unknown")
                     .client(&client)
-                    .detail(format!("path={}", req.uri().path())),
+                    .detail(format!("path={}", call.path())),
             )
             .await;
         let mut r = error(
@@ -98,18 +98,11 @@ pub async fn handle(
         );
         return Ok((r, Outcome::Rejected));
     };
-    let rest = req
-        .uri()
-        .path()
-        .strip_prefix(gw.paths.admin_api.as_str())
-        .unwrap_or("")
-        .to_string();
-    let method = req.method().clone();
     gw.audit
         .record(
             Record::new(Event::AdminApiCall, now, ActorKind::Api, &name)
                 .client(&client)
-                .detail(format!("{method} {}", req.uri().path())),
+                .detail(format!("{} {}", call.method, call.path())),
         )
         .await;
     let role = gw
@@ -128,38 +121,18 @@ pub async fn handle(
         rank: Rank::Role { role, user: None },
     };
     let ops = gw.ops();
-    let segments: Vec<String> = rest
-        .split('/')
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
     let norm = |u: &str| crate::config::normalize_username(u, gw.cfg.vms.username_case_sensitive);
-    let resp = match (
-        method,
-        segments
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-    ) {
-        (Method::GET, ["users"]) => {
-            let prefix = req
-                .uri()
-                .query()
-                .and_then(|q| {
-                    form_urlencoded::parse(q.as_bytes())
-                        .find(|(k, _)| k == "prefix")
-                        .map(|(_, v)| v.into_owned())
-                })
-                .unwrap_or_default();
+    let resp = match route {
+        ApiRoute::Users => {
+            let prefix = Query::of(&call.uri)
+                .get("prefix")
+                .unwrap_or_default()
+                .to_string();
             let users = gw.store.search_users(&norm(&prefix), 100).await?;
             json(StatusCode::OK, serde_json::json!({ "users": users }))
         }
-        (Method::GET, ["users", u]) => {
-            let status = ops.status(&norm(u), now).await?;
+        ApiRoute::User(u) => {
+            let status = ops.status(&norm(&u), now).await?;
             if !status.known {
                 error(StatusCode::NOT_FOUND, "unknown user")
             } else {
@@ -169,12 +142,12 @@ pub async fn handle(
                 )
             }
         }
-        (Method::GET, ["users", u, "events"]) => {
-            let events = gw.audit.recent_for(&norm(u), 5000, 100).await;
+        ApiRoute::Events(u) => {
+            let events = gw.audit.recent_for(&norm(&u), 5000, 100).await;
             json(StatusCode::OK, serde_json::json!({ "events": events }))
         }
-        (Method::POST, ["users", u, "reset"]) => {
-            let body = match collect_limited(req.into_body(), MAX_BODY).await {
+        ApiRoute::Reset(u) => {
+            let body = match collect_limited(body, MAX_BODY).await {
                 Ok(b) => b,
                 Err(CollectError::TooLarge) => {
                     return Ok((
@@ -203,7 +176,7 @@ pub async fn handle(
                     "a JSON body {\"reason\": \"...\"} (1 to 500 characters) is required",
                 ),
                 Some(reason) => {
-                    let user = norm(u);
+                    let user = norm(&u);
                     match ops.reset(&user, &actor, &reason, now).await {
                         Ok(had) => json(
                             StatusCode::OK,
@@ -214,8 +187,8 @@ pub async fn handle(
                 }
             }
         }
-        (Method::POST, ["users", u, "unlock"]) => {
-            let user = norm(u);
+        ApiRoute::Unlock(u) => {
+            let user = norm(&u);
             match ops.unlock(&user, &actor, now).await {
                 Ok(was) => json(
                     StatusCode::OK,
@@ -224,10 +197,6 @@ pub async fn handle(
                 Err(e) => refused(e)?,
             }
         }
-        (_, ["users"] | ["users", _] | ["users", _, "events" | "reset" | "unlock"]) => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-        }
-        _ => error(StatusCode::NOT_FOUND, "no such endpoint"),
     };
     Ok((resp, Outcome::Gateway))
 }

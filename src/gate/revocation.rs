@@ -58,45 +58,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use serde::{Deserialize, Serialize};
 
 use super::approval::{Approval, user_hash};
+use crate::store::revocation::Revocation;
 use crate::store::{Store, StoreError};
-
-/// One revocation, as stored in the feed (JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Revocation {
-    /// One approval ended (VMS logout).
-    Session {
-        /// The session hash (hex). Alone (no `approval`), as the previous version wrote it:
-        /// version 1 approvals of this session end.
-        hash: String,
-        until: u64,
-        /// The id of the approval that ends (hex).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        approval: Option<String>,
-    },
-    /// Every approval of a user read before the store reached `epoch` ends (MSP reset, MFA
-    /// changes).
-    User {
-        hash: String,
-        /// Unix second of the revoking instance, for instances of the previous version during
-        /// a rolling upgrade; ignored when `epoch` is present.
-        before: u64,
-        until: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        epoch: Option<u64>,
-    },
-}
-
-impl Revocation {
-    fn until(&self) -> u64 {
-        match self {
-            Revocation::Session { until, .. } | Revocation::User { until, .. } => *until,
-        }
-    }
-}
 
 /// What is known about one user's revocations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

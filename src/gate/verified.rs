@@ -27,8 +27,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::approval::{Approval, Rejection, hash_material, session_material};
 use crate::auth::crypto::KeyRing;
+use crate::gate::approval::{Approval, Rejection, hash_material, session_material};
 
 /// Entries per thread: one per session recently seen by this worker.
 const CAPACITY: usize = 4096;
@@ -157,7 +157,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use crate::auth::crypto::{generate_key_material, parse_key_material};
-    use crate::mfa::approval::session_hash;
+    use crate::gate::approval::session_hash;
     use crate::policy::MfaState;
 
     const NOW: u64 = 1_772_452_800;
