@@ -424,10 +424,17 @@ mod tests {
             assert!(c.may_be(n), "{n}");
         }
         // Names of a usual request are skipped.
-        let skipped = ["cookie", "host", "accept", "user-agent", "content-length", "date"]
-            .iter()
-            .filter(|n| !c.may_be(&HeaderName::from_static(n)))
-            .count();
+        let skipped = [
+            "cookie",
+            "host",
+            "accept",
+            "user-agent",
+            "content-length",
+            "date",
+        ]
+        .iter()
+        .filter(|n| !c.may_be(&HeaderName::from_static(n)))
+        .count();
         assert_eq!(skipped, 6);
     }
 

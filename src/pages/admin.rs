@@ -174,9 +174,13 @@ fn header_line(lang: Lang, admin: &str, account: &str, back: Option<&str>) -> Ma
     html! {
         p class="muted who" {
             span { (fill(s.common.signed_in_as, "{account}", who)) }
-            a href=(account) { (s.common.account_link) }
-            @if let Some(href) = back {
-                a href=(href) { (s.admin.back_to_search) }
+            // The links side by side at the right (three items spread over a wide line left
+            // one floating in the middle).
+            span class="links" {
+                a href=(account) { (s.common.account_link) }
+                @if let Some(href) = back {
+                    a href=(href) { (s.admin.back_to_search) }
+                }
             }
         }
     }
@@ -401,8 +405,10 @@ fn events_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
                 p class="muted" { (t.events_none) }
             } @else {
                 // A scrollable region must be reachable by keyboard to be scrolled without a
-                // mouse.
-                div class="scroll" role="region" aria-labelledby="h-events" tabindex="0" {
+                // mouse, and what takes the focus needs a role and a name. A group, not a
+                // second region: the section already is the "events" landmark, and two
+                // landmarks of one name cannot be told apart (axe-core: landmark-unique).
+                div class="scroll" role="group" aria-labelledby="h-events" tabindex="0" {
                     table class="events" role="table" {
                         thead role="rowgroup" {
                             tr role="row" {

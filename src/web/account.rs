@@ -117,6 +117,7 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
                     Some("replaced") => Some(AccountMessage::PhoneReplaced),
                     Some("disabled") => Some(AccountMessage::MfaDisabled),
                     Some("enabled") => Some(AccountMessage::MfaEnabled),
+                    Some("recovery") => Some(AccountMessage::RecoveryCodesReplaced),
                     _ => None,
                 };
                 Ok((
@@ -147,17 +148,31 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
             Outcome::Rejected,
         ));
     }
-    post(&ctx, route, &form, &call.headers).await
+    let done = Query::of(&call.uri).get("done").map(str::to_string);
+    post(&ctx, route, &form, &call.headers, done.as_deref()).await
 }
 
-/// A form of the account page, after its CSRF check.
-async fn post(ctx: &Ctx<'_>, route: &Route, form: &Form, headers: &HeaderMap) -> Answer {
+/// A form of the account page, after its CSRF check. `done` is the query's `done=` (set by the
+/// recovery codes page's "Continue").
+async fn post(
+    ctx: &Ctx<'_>,
+    route: &Route,
+    form: &Form,
+    headers: &HeaderMap,
+    done: Option<&str>,
+) -> Answer {
     let gw = ctx.gw;
     let p = &gw.paths;
     let code = form.get("code").unwrap_or("");
     if *route == Route::Account {
-        // "Continue" after new recovery codes were shown.
-        return Ok((redirect(&p.account), Outcome::Gateway));
+        // "Continue" after new recovery codes were shown: back to the account page, saying
+        // what was done (the recovery codes page posts here with `?done=`; any other value is
+        // dropped).
+        let target = match done {
+            Some(d @ ("recovery" | "replaced" | "enabled")) => format!("{}?done={d}", p.account),
+            _ => p.account.clone(),
+        };
+        return Ok((redirect(&target), Outcome::Gateway));
     }
     if *route == Route::AccountSetUp {
         let record = gw.store.user(&ctx.a.user).await?;
@@ -213,7 +228,7 @@ async fn post(ctx: &Ctx<'_>, route: &Route, form: &Form, headers: &HeaderMap) ->
         }
         if *route == Route::AccountRecoveryCodes {
             let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-            return Ok((recovery_page(ctx, &codes), Outcome::Gateway));
+            return Ok((recovery_page(ctx, &codes, "recovery"), Outcome::Gateway));
         }
         gw.store.delete_enrollment(&ctx.a.user).await?;
         gw.audit
@@ -296,7 +311,7 @@ async fn post(ctx: &Ctx<'_>, route: &Route, form: &Form, headers: &HeaderMap) ->
         }
         let mut resp = if gw.policy.current().recovery_codes() {
             let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-            recovery_page(ctx, &codes)
+            recovery_page(ctx, &codes, if replacing { "replaced" } else { "enabled" })
         } else {
             let done = if replacing { "replaced" } else { "enabled" };
             redirect(&format!("{}?done={done}", p.account))
@@ -420,13 +435,16 @@ fn pairing_page(
     Ok(html_page(status, html))
 }
 
-fn recovery_page(ctx: &Ctx<'_>, codes: &[String]) -> Response<Body> {
+/// The new recovery codes, shown once; "Continue" leads back to the account page, which then
+/// confirms `done` (`recovery`, `replaced` or `enabled`: what was just done).
+fn recovery_page(ctx: &Ctx<'_>, codes: &[String], done: &str) -> Response<Body> {
+    let continue_to = format!("{}?done={done}", ctx.gw.paths.account);
     let html = pages::recovery_codes_page(&pages::RecoveryCodesView {
         lang: ctx.lang,
         branding: &ctx.gw.branding,
         account: &ctx.a.user,
         codes,
-        form_action: &ctx.gw.paths.account,
+        form_action: &continue_to,
         csrf: &ctx.csrf,
         // "Continue" goes to the settings already.
         to_settings: false,

@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod atomic;
 mod bad_input;
+mod browser;
 mod cli;
 mod deploy;
 mod faults;

@@ -1138,7 +1138,7 @@ fn check_config_explains_the_choice() {
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr),
+                + String::from_utf8_lossy(&out.stderr).as_ref(),
         )
     };
     let (ok, out) = check(&vms_section("JSESSIONID", "same_id"));

@@ -161,9 +161,15 @@ pub struct Certs {
 }
 
 pub fn certs() -> Certs {
+    certs_for(&[])
+}
+
+/// Like [`certs`], with the server certificate also valid for `extra_names`.
+pub fn certs_for(extra_names: &[&str]) -> Certs {
     let dir = tempfile::tempdir().unwrap();
     let files =
-        mfa_gateway::tls::devcert::write_to(dir.path(), &[], jiff::Timestamp::now()).unwrap();
+        mfa_gateway::tls::devcert::write_to(dir.path(), extra_names, jiff::Timestamp::now())
+            .unwrap();
     Certs {
         ca_pem: std::fs::read_to_string(files.ca).unwrap(),
         cert: files.server.cert,
