@@ -180,9 +180,7 @@ pub enum Signature {
 
 impl Record {
     pub fn new(event: Event, now: u64, actor_kind: ActorKind, actor: impl Into<String>) -> Self {
-        let at = jiff::Timestamp::from_second(i64::try_from(now).unwrap_or(0))
-            .map(|t| t.to_string())
-            .unwrap_or_default();
+        let at = crate::clock::timestamp_of(now).to_string();
         Record {
             v: SCHEMA_VERSION,
             ts: now,

@@ -45,7 +45,34 @@ impl Clock {
     }
 
     pub fn timestamp(&self) -> jiff::Timestamp {
-        jiff::Timestamp::from_second(i64::try_from(self.unix()).unwrap_or(0))
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        timestamp_of(self.unix())
+    }
+}
+
+/// The instant `secs` seconds after the Unix epoch, for date arithmetic (the policy's phases,
+/// the audit trail's `at`, the pages' times). The one conversion from the `u64` seconds that
+/// auth logic, cookies and the store carry. Beyond jiff's range (after the year 9999) it is
+/// the last instant jiff knows, never an early one: a date check must not fall back to a
+/// phase before MFA.
+pub fn timestamp_of(secs: u64) -> jiff::Timestamp {
+    let max = jiff::Timestamp::MAX.as_second();
+    let s = i64::try_from(secs).unwrap_or(max).min(max);
+    jiff::Timestamp::from_second(s).unwrap_or(jiff::Timestamp::MAX)
+}
+
+#[cfg(test)]
+mod conversion_tests {
+    use super::timestamp_of;
+
+    #[test]
+    fn seconds_become_instants_and_never_fall_back_to_the_epoch() {
+        assert_eq!(timestamp_of(0), jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            timestamp_of(1_640_995_200).to_string(),
+            "2022-01-01T00:00:00Z"
+        );
+        let last = jiff::Timestamp::MAX.as_second();
+        assert_eq!(timestamp_of(u64::MAX).as_second(), last);
+        assert_eq!(timestamp_of(i64::MAX as u64).as_second(), last);
     }
 }

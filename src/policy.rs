@@ -327,13 +327,10 @@ impl Policy {
 
     /// Unix seconds as people read them, in the policy's time zone: `2026-11-27 15:03 CET`.
     pub fn local_time(&self, unix: u64) -> String {
-        Timestamp::from_second(i64::try_from(unix).unwrap_or(0))
-            .map(|ts| {
-                ts.to_zoned_datetime(self.timezone.clone())
-                    .strftime("%Y-%m-%d %H:%M %Z")
-                    .to_string()
-            })
-            .unwrap_or_default()
+        crate::clock::timestamp_of(unix)
+            .to_zoned_datetime(self.timezone.clone())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string()
     }
 
     /// Whether users get one-time recovery codes at enrollment.

@@ -151,8 +151,7 @@ impl Ops {
     pub async fn status(&self, user: &str, now: u64) -> Result<UserStatus, StoreError> {
         let r = self.store.user(user).await?;
         let lock = self.store.user_lock(user).await?;
-        let ts = jiff::Timestamp::from_second(i64::try_from(now).unwrap_or(0))
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let ts = crate::clock::timestamp_of(now);
         let state = r
             .role
             .as_deref()

@@ -105,8 +105,7 @@ impl Gateway {
         if a.mfa_passed || a.state == MfaState::Enforced {
             return true;
         }
-        let ts = jiff::Timestamp::from_second(i64::try_from(now).unwrap_or(i64::MAX))
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let ts = crate::clock::timestamp_of(now);
         let state = self
             .policy
             .current()

@@ -85,8 +85,7 @@ impl Ctx<'_> {
         }
     }
     fn state_today(&self) -> MfaState {
-        let ts = jiff::Timestamp::from_second(i64::try_from(self.now).unwrap_or(0))
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let ts = crate::clock::timestamp_of(self.now);
         self.gw
             .policy
             .current()
