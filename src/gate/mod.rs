@@ -28,6 +28,10 @@ pub enum Gate {
     Approved(Arc<Approval>),
     /// A session cookie was present without valid approval and has been removed.
     Stripped,
+    /// As [`Gate::Stripped`], for a session whose approval was good and has ended (expired,
+    /// revoked by a logout or an MSP reset, or no longer enough for the policy): a page that
+    /// was open when it ended is told so (`proxy`: a script gets a JSON 401).
+    Ended,
     /// A session without approval that carries a valid pre-login marker (`proxy::prelogin`):
     /// kept in the request only until `proxy::prelogin::admit` has asked the store, which every
     /// caller of [`Gateway::gate`] that forwards the request must do.

@@ -82,6 +82,7 @@ pub async fn intercept(
     .await
     .map_err(|e| ClientError::BadRequest(e.reason()))?;
     let client_addr = gw.client_ip(&parts.headers, conn);
+    let background = crate::http::fetch::is_background(&parts.headers);
     let mut gate = gw.gate(&mut parts.headers, now);
     // Held (same_id) until the answer has been identified: see `prelogin::admit`.
     let mut lease = None;
@@ -139,6 +140,7 @@ pub async fn intercept(
         client_addr,
         host: client_host,
         conn,
+        background,
     };
     let answer = new_session(gw, rparts, rbody, origin, now).await;
     if let Some(l) = lease {
@@ -161,6 +163,9 @@ pub struct Origin<'a> {
     /// The `Host` the request went to the VMS with.
     pub host: Option<HeaderValue>,
     pub conn: ConnInfo,
+    /// The request came from a script (`http::fetch`): a withheld login is answered with a
+    /// JSON 401 naming the MFA page, not a redirect to it.
+    pub background: bool,
 }
 
 /// The configured session cookies (name, value) that travel in request `headers` (after the
@@ -685,7 +690,7 @@ async fn decide(
         // see `pending`).
         ch.expires = now + gw.cfg.mfa.enrollment_ttl.as_secs();
     }
-    match withhold(gw, ch, session, now).await {
+    match withhold(gw, ch, session, o.background, now).await {
         Ok(r) => Ok((r, Outcome::Withheld)),
         Err(e) => {
             end.fire().await;
@@ -759,6 +764,7 @@ pub async fn session_owner(
         client_addr: conn.peer.ip(),
         host: host.cloned(),
         conn,
+        background: false,
     };
     let found = identify(gw, rparts, None, session, &o).await?;
     Ok(found
@@ -938,6 +944,7 @@ async fn withhold(
     gw: &Gateway,
     mut ch: Challenge,
     session: &[(String, String)],
+    background: bool,
     now: u64,
 ) -> Result<Response<Body>, GatewayError> {
     let id = crate::mfa::challenge::new_id();
@@ -957,13 +964,20 @@ async fn withhold(
         _ => MfaEvent::ChallengeIssued,
     });
     let target = crate::mfa::challenge::step_path(gw, ch.step);
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = StatusCode::SEE_OTHER;
+    // A script's login (fetch, XHR) would follow a redirect out of sight and get an HTML page
+    // it cannot use: it is told where the MFA step is, and the page moves there.
+    let mut resp = if background {
+        crate::http::json_401("required", target)
+    } else {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::SEE_OTHER;
+        r.headers_mut().insert(
+            LOCATION,
+            HeaderValue::from_str(target).map_err(|_| InternalError::Other("bad prefix".into()))?,
+        );
+        r
+    };
     let h = resp.headers_mut();
-    h.insert(
-        LOCATION,
-        HeaderValue::from_str(target).map_err(|_| InternalError::Other("bad prefix".into()))?,
-    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.append(
         SET_COOKIE,

@@ -61,13 +61,19 @@ impl Gateway {
             || cookies::request_cookie(headers, APPROVAL_COOKIE),
             now,
         );
-        let approval = match check {
+        // `ended`: an approval that was good for this session is no longer (see `Gate::Ended`).
+        let (approval, ended) = match check {
             verified::Check::NoSession => {
                 cookies::filter_for_upstream(headers, names, false);
                 return Gate::Anonymous;
             }
-            verified::Check::Approved(a) => Some(a).filter(|a| self.still_valid(a, now)),
-            verified::Check::Rejected(_) => None,
+            verified::Check::Approved(a) => {
+                let valid = self.still_valid(&a, now);
+                (Some(a).filter(|_| valid), !valid)
+            }
+            verified::Check::Rejected(r) => {
+                (None, r == Some(crate::gate::approval::Rejection::Expired))
+            }
         };
         match approval {
             Some(a) => {
@@ -88,7 +94,7 @@ impl Gateway {
                 }
                 cookies::filter_for_upstream(headers, names, false);
                 self.metrics.mfa(MfaEvent::SessionStripped);
-                Gate::Stripped
+                if ended { Gate::Ended } else { Gate::Stripped }
             }
         }
     }
@@ -203,6 +209,15 @@ impl Gateway {
                 }
             }
         }
+        // A page's script whose session ended while the page was open: told so, not sent on
+        // to the VMS (whose login page it could not use).
+        if matches!(gate, Gate::Ended) && crate::http::fetch::is_background(&parts.headers) {
+            return Ok(crate::http::json_401("signed_out", "/"));
+        }
+        // Only a request without an approved session can open a login that waits for its
+        // MFA step in the usual case; the approved (hot) path does not look.
+        let background =
+            !matches!(gate, Gate::Approved(_)) && crate::http::fetch::is_background(&parts.headers);
         let logout_hash = if is_logout {
             session_hash_of(&gate)
         } else {
@@ -305,6 +320,7 @@ impl Gateway {
                 client_addr: self.client_ip(&client, conn),
                 host: sent_host,
                 conn,
+                background,
             };
             let answer = Box::pin(crate::proxy::login::new_session(
                 self, rparts, rbody, origin, now,

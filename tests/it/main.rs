@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod atomic;
+mod background;
 mod bad_input;
 mod browser;
 mod cli;

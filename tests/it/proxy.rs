@@ -129,7 +129,10 @@ path = "/login"
 username_field = "username"
 "#;
 
-async fn proxy_gateway(upstream: SocketAddr, extra: &str) -> (Gw, RedisProc, tempfile::TempDir) {
+pub async fn proxy_gateway(
+    upstream: SocketAddr,
+    extra: &str,
+) -> (Gw, RedisProc, tempfile::TempDir) {
     let redis = RedisProc::start();
     let c = certs();
     let dir = tempfile::tempdir().unwrap();
@@ -145,11 +148,11 @@ async fn proxy_gateway(upstream: SocketAddr, extra: &str) -> (Gw, RedisProc, tem
     (gw, redis, dir)
 }
 
-fn echo_headers(v: &serde_json::Value) -> Vec<(String, String)> {
+pub fn echo_headers(v: &serde_json::Value) -> Vec<(String, String)> {
     serde_json::from_value(v["headers"].clone()).unwrap()
 }
 
-fn header<'a>(h: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     h.iter()
         .filter(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())

@@ -1,0 +1,151 @@
+//! A page's scripts (`fetch`, XHR): a login they post that waits for its MFA step, and a
+//! session that ended while the page was open, are told in a small JSON 401 naming where the
+//! page should go, never with a redirect or an HTML page a script cannot use. Page loads keep
+//! the normal flow, and CORS preflights pass to the VMS untouched.
+
+use mfa_gateway::auth::totp;
+
+use crate::mfa_flow::{enroll, world};
+use crate::support::browser::{cookie_header, location, post_code, set_cookies, sets_vms_session};
+use crate::support::*;
+
+/// What `fetch` in a current browser sends along.
+fn from_script(rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    rb.header("sec-fetch-mode", "cors")
+        .header("sec-fetch-dest", "empty")
+        .header("accept", "application/json")
+}
+
+async fn assert_json_401(r: reqwest::Response, what: &str, location: &str) {
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["mfa-location"], location);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert!(!sets_vms_session(&r), "no VMS session with a 401");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["mfa"], what);
+    assert_eq!(v["location"], location);
+}
+
+#[tokio::test]
+async fn a_script_login_is_told_where_the_mfa_step_is_and_the_page_completes_it() {
+    let w = world("2022-03-01T10:00:00Z", "").await;
+    let secret = enroll(&client(&w.gw), &w, "customer").await;
+
+    let c = client(&w.gw);
+    let r = from_script(c.post(url(&w.gw, "/login")))
+        .form(&[("username", "customer"), ("password", "demo")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .any(|c| c.starts_with("__Host-mfagw-ch=")),
+        "the challenge cookie comes with the 401"
+    );
+    assert_json_401(r, "required", "/.mfa/verify").await;
+    // The page moves there (a navigation, with the same cookies) and finishes the step.
+    w.gw.clock.advance(30);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = post_code(&c, &w.gw, "/.mfa/verify", &code).await;
+    assert_eq!(r.status(), 302);
+    assert!(sets_vms_session(&r));
+
+    // A form login (a page load) is sent to the step as before.
+    let c = client(&w.gw);
+    let r = c
+        .post(url(&w.gw, "/login"))
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .form(&[("username", "customer"), ("password", "demo")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/.mfa/verify");
+}
+
+#[tokio::test]
+async fn a_session_that_ended_while_the_page_was_open_is_told_to_its_scripts() {
+    let w = world("2022-03-01T10:00:00Z", "approval_max_age = \"1h\"").await;
+    // Revoked: a logout, with the cookies the page still holds.
+    let c = client(&w.gw);
+    let r = crate::support::browser::login(&c, &w.gw, "supplier").await;
+    let jar_cookie = cookie_header(&r);
+    assert!(jar_cookie.contains("__Host-mfagw="), "{jar_cookie}");
+    assert_eq!(
+        c.get(url(&w.gw, "/api/me")).send().await.unwrap().status(),
+        200
+    );
+    c.get(url(&w.gw, "/logout")).send().await.unwrap();
+    let stale = client(&w.gw);
+    let r = from_script(stale.get(url(&w.gw, "/api/me")))
+        .header("cookie", &jar_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_json_401(r, "signed_out", "/").await;
+    // A page load with the same cookies goes on to the VMS, which sees nobody.
+    let r = stale
+        .get(url(&w.gw, "/api/me"))
+        .header("cookie", &jar_cookie)
+        .header("sec-fetch-mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("mfa-location"));
+    assert_eq!(r.status(), 401, "the VMS's own answer for nobody");
+
+    // Expired.
+    let c = client(&w.gw);
+    crate::support::browser::login(&c, &w.gw, "contractor").await;
+    w.gw.clock.advance(3601);
+    let r = from_script(c.get(url(&w.gw, "/api/me")))
+        .send()
+        .await
+        .unwrap();
+    assert_json_401(r, "signed_out", "/").await;
+    // XHR of an older front end is a script too.
+    let r = c
+        .get(url(&w.gw, "/api/me"))
+        .header("x-requested-with", "XMLHttpRequest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["mfa-location"], "/");
+    // A forged approval is not a session that ended: no hint, the VMS sees nobody.
+    let r = from_script(client(&w.gw).get(url(&w.gw, "/api/me")))
+        .header("cookie", "VMSSESSION=x; __Host-mfagw=forged")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("mfa-location"));
+}
+
+#[tokio::test]
+async fn a_cors_preflight_reaches_the_vms_untouched() {
+    let up = crate::proxy::spawn_echo().await;
+    let (gw, _redis, _dir) = crate::proxy::proxy_gateway(up, "").await;
+    let r = client(&gw)
+        .request(reqwest::Method::OPTIONS, url(&gw, "/api/data"))
+        .header("origin", "https://app.example.test")
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "content-type, x-token")
+        .header("sec-fetch-mode", "cors")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "the echo upstream's own answer");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["method"], "OPTIONS");
+    let h = crate::proxy::echo_headers(&v);
+    for (name, value) in [
+        ("origin", "https://app.example.test"),
+        ("access-control-request-method", "PUT"),
+        ("access-control-request-headers", "content-type, x-token"),
+    ] {
+        assert_eq!(crate::proxy::header(&h, name), vec![value], "{name}");
+    }
+}
