@@ -87,6 +87,8 @@ pub struct Gateway {
     pub audit: crate::audit::Audit,
     /// Recent successful MFA checks, for the one-address warning.
     pub sign_ins: crate::gate::sign_in_addresses::SignIns,
+    /// Open WebSocket tunnels of approved sessions (closed when their approval ends).
+    pub tunnels: Arc<crate::gate::tunnels::Tunnels>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -133,6 +135,7 @@ impl Gateway {
             clock,
             audit: crate::audit::Audit::new(store.clone(), cfg.admin.audit_max_records, Some(keys)),
             sign_ins: crate::gate::sign_in_addresses::SignIns::default(),
+            tunnels: Arc::default(),
             cfg,
         }))
     }

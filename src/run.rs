@@ -302,6 +302,23 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
             std::future::ready(())
         },
     ));
+    // Open WebSocket tunnels end with their session's approval (logout, reset, expiry, a
+    // policy that now needs MFA), checked as often as the revocation feed is read.
+    let gw = Arc::clone(&gateway);
+    tasks.push(crate::periodic::spawn_every(
+        cfg.mfa.revocation_poll,
+        shutdown.clone(),
+        move || {
+            let now = gw.clock.unix();
+            let closed = gw
+                .tunnels
+                .sweep(|a| a.expires > now && gw.still_valid(a, now));
+            if closed > 0 {
+                tracing::info!(closed, "closed WebSocket tunnels whose approval ended");
+            }
+            std::future::ready(())
+        },
+    ));
     let gw = Arc::clone(&gateway);
     tasks.push(crate::periodic::spawn_every(
         crate::gate::sign_in_addresses::CHECK_EVERY,

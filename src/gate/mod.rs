@@ -1,7 +1,8 @@
 //! What of a client's VMS session may reach the VMS: approvals bound to a session
 //! ([`approval`]), the gateway's cookies ([`cookies`]), the per-thread cache of verified
 //! approvals ([`verified`]) and of whole `Cookie` headers ([`memo`]), revocations across
-//! instances ([`revocation`]) and the sign-in address check ([`sign_in_addresses`]).
+//! instances ([`revocation`]), the open WebSocket tunnels of approved sessions ([`tunnels`])
+//! and the sign-in address check ([`sign_in_addresses`]).
 //!
 //! The decision itself, for one request, is `proxy::Gateway::gate`; this module holds what
 //! it decides with, below the shared state (`gateway`) that keeps it.
@@ -13,6 +14,7 @@ pub mod memo;
 mod props;
 pub mod revocation;
 pub mod sign_in_addresses;
+pub mod tunnels;
 pub mod verified;
 
 use std::sync::Arc;

@@ -101,7 +101,7 @@ impl Gateway {
 
     /// What may end an approval before it expires: a revocation (logout, MSP reset, shared
     /// by every instance) or a policy that now enforces MFA for an approval without it.
-    fn still_valid(&self, a: &Approval, now: u64) -> bool {
+    pub(crate) fn still_valid(&self, a: &Approval, now: u64) -> bool {
         !self.revocations.is_revoked(a) && self.still_allowed(a, now)
     }
 
@@ -277,10 +277,20 @@ impl Gateway {
             match (upgrade, client_upgrade) {
                 (Some(_), Some(client)) => {
                     let upstream_side = hyper::upgrade::on(&mut resp);
+                    // A tunnel of an approved session ends with its approval.
+                    let (held, close) = match &gate {
+                        Gate::Approved(a) => {
+                            let (held, close) = self.tunnels.register(Arc::clone(a));
+                            (Some(held), Some(close))
+                        }
+                        _ => (None, None),
+                    };
                     upgrade::spawn_tunnel(
                         client,
                         upstream_side,
                         std::sync::Arc::clone(&self.metrics),
+                        close,
+                        held,
                     );
                 }
                 _ => {

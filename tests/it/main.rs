@@ -25,3 +25,4 @@ mod scaleout;
 mod shared_address;
 mod smuggling;
 mod soak;
+mod tunnels;

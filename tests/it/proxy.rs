@@ -834,7 +834,7 @@ async fn stalled_tls_handshakes_are_dropped() {
 }
 
 /// A raw TLS connection to the gateway, for tests that must control the one connection.
-async fn raw_tls(gw: &Gw) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+pub async fn raw_tls(gw: &Gw) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_slice_iter(gw.ca_pem.as_bytes()) {
