@@ -53,6 +53,7 @@ impl Gateway {
         let kind = self.request_kind(req.uri().path());
         // For the log line of a failed request only (two reference-counted clones).
         let (method, uri) = (req.method().clone(), req.uri().clone());
+        let cookie = req.headers().get(header::COOKIE).cloned();
         let (mut resp, outcome) = match self.route(req, conn, accept_language.as_ref()).await {
             Ok(r) => r,
             Err(e) => {
@@ -66,10 +67,12 @@ impl Gateway {
                 let path = self.loggable_path(uri.path());
                 let status = e.status().as_u16();
                 let client = conn.peer.ip();
+                let user = self.approved_user(cookie.as_ref());
+                let user = user.as_deref().unwrap_or("-");
                 if matches!(e, GatewayError::Client(_)) {
-                    tracing::debug!(kind, status, %method, path, %client, error = %Chain(&e), "request refused");
+                    tracing::debug!(kind, status, %method, path, %client, user, error = %Chain(&e), "request refused");
                 } else {
-                    tracing::warn!(kind, status, %method, path, %client, error = %Chain(&e), "request failed");
+                    tracing::warn!(kind, status, %method, path, %client, user, error = %Chain(&e), "request failed");
                 }
                 (
                     self.error_response(&e, self.lang(accept_language.as_ref())),
@@ -85,6 +88,24 @@ impl Gateway {
         }
         self.metrics.request(kind, outcome, start.elapsed());
         resp
+    }
+
+    /// The user of the approved session a `Cookie` header carries, if any: for the log line
+    /// of a failed request (checked again there, off the proxied path).
+    fn approved_user(&self, cookie: Option<&HeaderValue>) -> Option<String> {
+        let mut h = http::HeaderMap::new();
+        h.insert(header::COOKIE, cookie?.clone());
+        let check = crate::gate::verified::check(
+            &self.keys,
+            &self.cfg.vms.session_cookies,
+            |n| crate::gate::cookies::request_cookie(&h, n),
+            || crate::gate::cookies::request_cookie(&h, crate::gate::cookies::APPROVAL_COOKIE),
+            self.clock.unix(),
+        );
+        match check {
+            crate::gate::verified::Check::Approved(a) => Some(a.user.clone()),
+            _ => None,
+        }
     }
 
     /// A request's path as a log line may show it: without the query, `;` parameters and
@@ -201,6 +222,46 @@ impl Gateway {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use crate::proxy::testing::gateway;
+
+    #[test]
+    fn a_failed_request_is_logged_with_the_user_of_its_approved_session() {
+        use crate::gate::approval::{Approval, session_hash};
+        use crate::gate::cookies::APPROVAL_COOKIE;
+        use crate::proxy::testing::NOW;
+        let gw = gateway();
+        let names = vec!["VMSSESSION".to_string()];
+        let a = Approval {
+            issued: NOW - 60,
+            expires: NOW + 3600,
+            mfa_passed: true,
+            state: crate::policy::MfaState::Enforced,
+            session_hash: session_hash(&names, |_| Some("s1")).unwrap(),
+            role: "customer".into(),
+            user: "alice".into(),
+            epoch: 0,
+            id: Some([3; 16]),
+        };
+        let cookie = |c: String| http::HeaderValue::from_str(&c).unwrap();
+        let good = cookie(format!(
+            "VMSSESSION=s1; {APPROVAL_COOKIE}={}",
+            a.seal(&gw.keys)
+        ));
+        assert_eq!(gw.approved_user(Some(&good)).as_deref(), Some("alice"));
+        let other = cookie(format!(
+            "VMSSESSION=s2; {APPROVAL_COOKIE}={}",
+            a.seal(&gw.keys)
+        ));
+        assert_eq!(
+            gw.approved_user(Some(&other)),
+            None,
+            "another session's approval"
+        );
+        assert_eq!(
+            gw.approved_user(Some(&cookie("VMSSESSION=s1".into()))),
+            None
+        );
+        assert_eq!(gw.approved_user(None), None);
+    }
 
     #[test]
     fn a_logged_path_carries_no_session_id() {
