@@ -20,8 +20,10 @@
 //! (`./scripts/test` installs them). Without them these tests fail and say so: a suite that
 //! skips its browser tests silently would pass with the pages never having been opened.
 //!
-//! Run time: three tests (a story in English, the same in Dutch, one without JavaScript),
-//! each with its own Chromium; about one minute together on two cores.
+//! Run time: five tests (a story in English, the same in Dutch, one without JavaScript, and in
+//! `scripts` a login posted by `fetch` and a polling page whose session ends), each with its
+//! own Chromium; about one minute together on two cores.
 
 mod flows;
 mod harness;
+mod scripts;
