@@ -306,6 +306,8 @@ impl Gateway {
                 client_addr: self.client_ip(&client, conn),
                 host: sent_host,
                 conn,
+                // Outside a login route the code is always asked.
+                remember: None,
             };
             let answer = Box::pin(crate::proxy::login::new_session(
                 self, rparts, rbody, origin, now,
@@ -482,4 +484,5 @@ pub fn is_gateway_cookie(name: &str) -> bool {
         || name == CHALLENGE_COOKIE
         || name == cookies::PRELOGIN_COOKIE
         || name == cookies::ENROLLING_COOKIE
+        || name == cookies::REMEMBER_COOKIE
 }
