@@ -81,6 +81,7 @@ pub fn verify_page(v: &VerifyView<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn view(b: &Branding) -> VerifyView<'_> {
