@@ -14,13 +14,18 @@ use crate::support::*;
 const ENFORCED: &str = "2022-02-01T09:00:00Z";
 
 /// The shipped policy, with customers remembered for 30 days and MSPs for 7 in the enforced
-/// phase, and a later phase (from 2022-02-15) that remembers nobody.
+/// phase, a later phase (from 2022-02-15) that remembers nobody, and one (from 2022-03-01)
+/// where MFA is optional for customers again, remembered for 30 days.
 fn policy() -> String {
     format!(
         "{POLICY}\n[phase.remember_browser_days]\ncustomer = 30\nmsp = 7\n\n\
          [[phase]]\nfrom = 2022-02-15\nname = \"no remembering\"\n[phase.roles]\n\
          administrator = \"enforced\"\nmsp = \"enforced\"\ncustomer = \"enforced\"\n\
-         supplier = \"none\"\ncontractor = \"none\"\nresource = \"none\"\n"
+         supplier = \"none\"\ncontractor = \"none\"\nresource = \"none\"\n\n\
+         [[phase]]\nfrom = 2022-03-01\nname = \"optional again\"\n[phase.roles]\n\
+         administrator = \"enforced\"\nmsp = \"enforced\"\ncustomer = \"available\"\n\
+         supplier = \"none\"\ncontractor = \"none\"\nresource = \"none\"\n\
+         [phase.remember_browser_days]\ncustomer = 30\n"
     )
 }
 
@@ -474,4 +479,99 @@ async fn a_forged_or_another_users_cookie_asks_for_the_code() {
     }
     // The genuine one still works.
     assert!(skips_the_code(gw, "customer", &cookie).await);
+}
+
+#[tokio::test]
+async fn a_replaced_phone_or_mfa_turned_off_forgets_every_browser() {
+    let w = world().await;
+    let gw = &w.gw;
+    let secret = enroll(&client(gw), gw, "customer").await;
+    let (a, r) = sign_in(gw, "customer", &secret, true, Some(30)).await;
+    let cookie = remember_cookie(&r).unwrap();
+    assert!(skips_the_code(gw, "customer", &cookie).await);
+
+    // A new phone through the account page: the remembered browser asks for the new code.
+    gw.clock.advance(30);
+    let html = get_text(&a, gw, "/.mfa/account").await;
+    let r = post_form(
+        &a,
+        gw,
+        "/.mfa/account/replace-phone",
+        &[
+            ("csrf", csrf(&html).as_str()),
+            ("code", totp::code_at(&secret, gw.clock.unix()).as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account/enroll");
+    let html = get_text(&a, gw, "/.mfa/account/enroll").await;
+    let phone = pairing_secret(&html);
+    let r = post_form(
+        &a,
+        gw,
+        "/.mfa/account/enroll",
+        &[
+            ("csrf", csrf(&html).as_str()),
+            ("code", totp::code_at(&phone, gw.clock.unix()).as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "replaced: new recovery codes shown");
+    assert!(!skips_the_code(gw, "customer", &cookie).await);
+    assert!(
+        events(gw, "customer")
+            .await
+            .iter()
+            .any(|(e, d)| e == "browser_forgotten" && d.contains("count=1 via=phone_replaced"))
+    );
+
+    // Where MFA is optional, turning it off forgets them too: after setting MFA up again, the
+    // browser remembered before asks for a code.
+    gw.clock.set(at("2022-03-02T09:00:00Z"));
+    let (b, r) = sign_in(gw, "customer", &phone, true, Some(30)).await;
+    let cookie = remember_cookie(&r).unwrap();
+    assert!(skips_the_code(gw, "customer", &cookie).await);
+    gw.clock.advance(30);
+    let html = get_text(&b, gw, "/.mfa/account").await;
+    let r = post_form(
+        &b,
+        gw,
+        "/.mfa/account/disable",
+        &[
+            ("csrf", csrf(&html).as_str()),
+            ("code", totp::code_at(&phone, gw.clock.unix()).as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account?done=disabled");
+    assert!(
+        events(gw, "customer")
+            .await
+            .iter()
+            .any(|(e, d)| e == "browser_forgotten" && d.contains("count=1 via=mfa_disabled"))
+    );
+    let html = get_text(&b, gw, "/.mfa/account").await;
+    let r = post_form(
+        &b,
+        gw,
+        "/.mfa/account/set-up",
+        &[("csrf", csrf(&html).as_str())],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account/enroll");
+    let html = get_text(&b, gw, "/.mfa/account/enroll").await;
+    let again = pairing_secret(&html);
+    gw.clock.advance(30);
+    let r = post_form(
+        &b,
+        gw,
+        "/.mfa/account/enroll",
+        &[
+            ("csrf", csrf(&html).as_str()),
+            ("code", totp::code_at(&again, gw.clock.unix()).as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "set up again: new recovery codes shown");
+    assert!(!skips_the_code(gw, "customer", &cookie).await);
 }
