@@ -65,11 +65,16 @@ pub enum Event {
     SecretsResealed,
     /// The name typed at login differed from the one the VMS reported; the login was ended.
     IdentityMismatch,
+    /// A user ticked "don't ask for a code on this browser" with a right code.
+    BrowserRemembered,
+    /// Remembered browsers were forgotten: one or all, by the user, an MSP, a reset, a phone
+    /// replacement or MFA turned off (the detail says which).
+    BrowserForgotten,
 }
 
 impl Event {
     /// Every event, for the administration pages' words and the tests.
-    pub const ALL: [Event; 22] = [
+    pub const ALL: [Event; 24] = [
         Event::Enrolled,
         Event::VerifySuccess,
         Event::VerifyFailure,
@@ -92,6 +97,8 @@ impl Event {
         Event::AdminActionRefused,
         Event::SecretsResealed,
         Event::IdentityMismatch,
+        Event::BrowserRemembered,
+        Event::BrowserForgotten,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -118,6 +125,8 @@ impl Event {
             Event::AdminAccessDenied => "admin_access_denied",
             Event::AdminActionRefused => "admin_action_refused",
             Event::SecretsResealed => "secrets_resealed",
+            Event::BrowserRemembered => "browser_remembered",
+            Event::BrowserForgotten => "browser_forgotten",
         }
     }
 }

@@ -38,10 +38,12 @@ pub struct OwnedPaths {
     pub account_recovery: String,
     pub account_disable: String,
     pub account_setup: String,
+    pub account_forget: String,
     pub admin: String,
     pub admin_user: String,
     pub admin_reset: String,
     pub admin_unlock: String,
+    pub admin_forget: String,
     pub admin_api: String,
 }
 
@@ -63,10 +65,12 @@ impl OwnedPaths {
             account_recovery: format!("{prefix}account/recovery-codes"),
             account_disable: format!("{prefix}account/disable"),
             account_setup: format!("{prefix}account/set-up"),
+            account_forget: format!("{prefix}account/forget-browsers"),
             admin: format!("{prefix}admin/"),
             admin_user: format!("{prefix}admin/user"),
             admin_reset: format!("{prefix}admin/reset"),
             admin_unlock: format!("{prefix}admin/unlock"),
+            admin_forget: format!("{prefix}admin/forget-browsers"),
             admin_api: format!("{prefix}admin/api/"),
         }
     }

@@ -27,6 +27,14 @@
 //! without an authenticator may postpone enrollment until a date (inclusive) and/or for a
 //! number of logins. When both are set, both limits apply: the first one used up ends it.
 //!
+//! # Remembered browsers
+//!
+//! A phase may carry a `[phase.remember_browser_days]` table: for the roles it lists, a user
+//! who typed a correct code may tick "don't ask for a code on this browser for N days", and
+//! the next sign-ins in that browser skip the code step (see `mfa::remember`). Roles not
+//! listed get 0 (off). The number is read again at every use, so a later phase with fewer
+//! days (or 0) shortens or ends what was remembered under an earlier one.
+//!
 //! # Loading
 //!
 //! The file is parsed in two stages: strict file structs (`deny_unknown_fields`, so a typo
@@ -46,6 +54,8 @@ use serde::Deserialize;
 
 /// Longest role id accepted in the policy file.
 const MAX_ROLE_ID_LEN: usize = 32;
+/// Most days a browser may be remembered for (`remember_browser_days`).
+pub const MAX_REMEMBER_DAYS: u32 = 365;
 
 /// MFA state of a role in a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -201,6 +211,8 @@ struct PhaseFile {
     #[serde(default)]
     grace: Option<GraceFile>,
     roles: BTreeMap<String, String>,
+    #[serde(default)]
+    remember_browser_days: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +234,8 @@ struct Phase {
     name: Option<String>,
     grace: Option<Grace>,
     states: BTreeMap<String, MfaState>,
+    /// Days a browser may skip the code step, per role (roles not listed: 0).
+    remember_days: BTreeMap<String, u32>,
 }
 
 impl Phase {
@@ -374,6 +388,24 @@ impl Policy {
         })
     }
 
+    /// How many days a browser may skip the code step for `role` at `now` (0: not at all),
+    /// from the phase in effect (`remember_browser_days`). Unknown roles, roles without MFA
+    /// and dates before the first phase get 0.
+    pub fn remember_browser_days(&self, role: &str, now: Timestamp) -> u32 {
+        self.remember_browser_days_on(role, self.today(now))
+    }
+
+    /// [`Policy::remember_browser_days`] on a local date.
+    pub fn remember_browser_days_on(&self, role: &str, date: Date) -> u32 {
+        let Some(phase) = self.phase_on(date) else {
+            return 0;
+        };
+        if phase.states.get(role).is_none_or(|s| *s == MfaState::None) {
+            return 0;
+        }
+        phase.remember_days.get(role).copied().unwrap_or(0)
+    }
+
     /// Whether a user still in grace may postpone enrollment: given the decision's grace,
     /// the local date and how many times this user already postponed.
     pub fn may_postpone(grace: &Grace, today: Date, postponed_so_far: u32) -> bool {
@@ -433,6 +465,23 @@ impl Policy {
             "not issued"
         };
         let _ = writeln!(out, "Recovery codes: {recovery}");
+        let remembered: Vec<String> = self
+            .roles
+            .iter()
+            .filter_map(|role| {
+                let days = self.remember_browser_days_on(role, date);
+                match days {
+                    0 => None,
+                    1 => Some(format!("{role} 1 day")),
+                    n => Some(format!("{role} {n} days")),
+                }
+            })
+            .collect();
+        if remembered.is_empty() {
+            let _ = writeln!(out, "Remember browser: off for every role");
+        } else {
+            let _ = writeln!(out, "Remember browser: {}", remembered.join(", "));
+        }
         let _ = writeln!(out);
 
         let width = self
@@ -573,12 +622,39 @@ fn validate_phase(
         }
     };
 
+    let mut remember_days = BTreeMap::new();
+    for (role, days) in phase.remember_browser_days {
+        let days_key = format!("{key}.remember_browser_days.{role}");
+        let Some(state) = states.get(&role) else {
+            return Err(invalid(
+                days_key,
+                format!("unknown role {role:?} (add it to `roles` or remove it here)"),
+            ));
+        };
+        if days > MAX_REMEMBER_DAYS {
+            return Err(invalid(
+                days_key,
+                format!("{days} days is more than the {MAX_REMEMBER_DAYS} allowed"),
+            ));
+        }
+        if days > 0 && *state == MfaState::None {
+            return Err(invalid(
+                days_key,
+                format!(
+                    "has no effect because {role:?} is \"none\" in this phase (no code is asked); remove it"
+                ),
+            ));
+        }
+        remember_days.insert(role, days);
+    }
+
     Ok(Phase {
         from,
         starts_at,
         name,
         grace,
         states,
+        remember_days,
     })
 }
 
@@ -1095,6 +1171,83 @@ supplier = "enforced"
             ))
             .is_ok()
         );
+    }
+
+    #[test]
+    fn remember_browser_days_are_per_phase_and_role() {
+        // The shipped file remembers no browser.
+        let p = shipped();
+        for role in ALL_ROLES {
+            assert_eq!(
+                p.remember_browser_days_on(role, date(2022, 1, 1)),
+                0,
+                "{role}"
+            );
+        }
+        assert!(
+            p.render_matrix(date(2022, 1, 1))
+                .contains("Remember browser: off for every role\n")
+        );
+        let p = Policy::from_toml(&small(
+            "[[phase]]\nfrom = 2022-01-01\n[phase.roles]\nmsp = \"enforced\"\nsupplier = \"available\"\n\
+             [phase.remember_browser_days]\nmsp = 0\nsupplier = 30\n\
+             [[phase]]\nfrom = 2022-06-01\n[phase.roles]\nmsp = \"enforced\"\nsupplier = \"enforced\"\n\
+             [phase.remember_browser_days]\nmsp = 1\nsupplier = 7\n\
+             [[phase]]\nfrom = 2023-01-01\n[phase.roles]\nmsp = \"enforced\"\nsupplier = \"enforced\"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            p.remember_browser_days_on("supplier", date(2021, 12, 31)),
+            0
+        );
+        assert_eq!(p.remember_browser_days_on("msp", date(2022, 1, 1)), 0);
+        assert_eq!(p.remember_browser_days_on("supplier", date(2022, 1, 1)), 30);
+        assert_eq!(p.remember_browser_days_on("supplier", date(2022, 6, 1)), 7);
+        assert_eq!(p.remember_browser_days_on("msp", date(2022, 6, 1)), 1);
+        // A later phase that does not list them ends it.
+        assert_eq!(p.remember_browser_days_on("supplier", date(2023, 1, 1)), 0);
+        assert_eq!(p.remember_browser_days_on("nobody", date(2022, 6, 1)), 0);
+        // Local midnight in the policy's zone, like every phase.
+        assert_eq!(
+            p.remember_browser_days("supplier", ts("2022-05-31T21:59:59Z")),
+            30
+        );
+        assert_eq!(
+            p.remember_browser_days("supplier", ts("2022-05-31T22:00:00Z")),
+            7
+        );
+        let m = p.render_matrix(date(2022, 6, 1));
+        assert!(
+            m.contains("Remember browser: msp 1 day, supplier 7 days\n"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_remember_browser_days() {
+        let phase = |days: &str, supplier: &str| {
+            small(&format!(
+                "[[phase]]\nfrom = 2022-01-01\n[phase.roles]\nmsp = \"enforced\"\nsupplier = \"{supplier}\"\n[phase.remember_browser_days]\n{days}"
+            ))
+        };
+        assert_eq!(
+            err(&phase("auditor = 3\n", "none")),
+            "phase[1].remember_browser_days.auditor: unknown role \"auditor\" (add it to `roles` or remove it here)"
+        );
+        assert_eq!(
+            err(&phase("msp = 366\n", "none")),
+            "phase[1].remember_browser_days.msp: 366 days is more than the 365 allowed"
+        );
+        assert_eq!(
+            err(&phase("supplier = 5\n", "none")),
+            "phase[1].remember_browser_days.supplier: has no effect because \"supplier\" is \"none\" in this phase (no code is asked); remove it"
+        );
+        let e = err(&phase("msp = -1\n", "none"));
+        assert!(e.starts_with("invalid policy TOML"), "{e}");
+        let e = err(&phase("msp = \"30\"\n", "none"));
+        assert!(e.starts_with("invalid policy TOML"), "{e}");
+        // 0 is allowed for any role (the same as leaving it out), 365 is the most.
+        assert!(Policy::from_toml(&phase("supplier = 0\nmsp = 365\n", "none")).is_ok());
     }
 
     #[test]

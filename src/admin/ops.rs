@@ -8,9 +8,14 @@
 //!   revocation could not be published; the secret stays) or sessions ended with the secret
 //!   still there — never a deleted secret with old sessions still approved. A failure answers
 //!   503 and is audited (`reset_failed`, with the stage).
+//!   A reset also forgets every browser the user chose to remember (`mfa::remember`;
+//!   `browser_forgotten` audited with the count, then gone with the secret in the store's
+//!   same step).
 //! * **unlock**: lifts the lock of the user's MFA step (never anything in the VMS).
+//! * **forget browsers**: forgets every remembered browser of the user: their next sign-in
+//!   there asks for a code again.
 //!
-//! Both are ranked: an actor acting in a role (an administrator signed in on the pages, an
+//! All three are ranked: an actor acting in a role (an administrator signed in on the pages, an
 //! API token) may reset or unlock only users of the roles `admin.can_reset` lists for that
 //! role, and never themselves; a refusal is audited (`admin_action_refused`) and nothing is
 //! changed. The command line is an operator on the host and is not ranked.
@@ -115,6 +120,7 @@ impl std::fmt::Display for OpError {
 enum Action {
     Reset,
     Unlock,
+    ForgetBrowsers,
 }
 
 /// What the operations need; the gateway and the command line each build one.
@@ -145,12 +151,25 @@ pub struct UserStatus {
     pub reset_at: Option<u64>,
     /// Whether the gateway has seen this user at all.
     pub known: bool,
+    /// Browsers the user chose to remember that can still skip the code (while enrolled, of
+    /// the user's current revocation epoch).
+    pub remembered_browsers: usize,
 }
 
 impl Ops {
     pub async fn status(&self, user: &str, now: u64) -> Result<UserStatus, StoreError> {
         let r = self.store.user(user).await?;
         let lock = self.store.user_lock(user).await?;
+        let remembered = if r.enrolled() {
+            self.store
+                .remembered_browsers(user)
+                .await?
+                .iter()
+                .filter(|b| b.epoch >= r.epoch)
+                .count()
+        } else {
+            0
+        };
         let ts = crate::clock::timestamp_of(now);
         let state = r
             .role
@@ -173,6 +192,7 @@ impl Ops {
                 .count(),
             reset_at: r.reset_at,
             known: r.known(),
+            remembered_browsers: remembered,
         })
     }
 
@@ -223,6 +243,7 @@ impl Ops {
         let action = match action {
             Action::Reset => "reset",
             Action::Unlock => "unlock",
+            Action::ForgetBrowsers => "forget_browsers",
         };
         let mut r = Record::new(Event::AdminActionRefused, now, actor.kind, &actor.name)
             .user(user)
@@ -253,6 +274,22 @@ impl Ops {
         // the user's old sessions stay approved elsewhere.
         if let Err(e) = self.end_sessions(user, now).await {
             self.audit_failed_reset(user, actor, reason, now, "stage=revocation deleted=false")
+                .await;
+            return Err(e.into());
+        }
+        // Counted and audited here; the reset below removes them again in its own step, so
+        // none remembered in between survives either.
+        if let Err(e) = crate::mfa::remember::forget_all(
+            &self.store,
+            &self.audit,
+            user,
+            &forgetter(actor),
+            "via=reset",
+            now,
+        )
+        .await
+        {
+            self.audit_failed_reset(user, actor, reason, now, "stage=browsers deleted=false")
                 .await;
             return Err(e.into());
         }
@@ -331,6 +368,30 @@ impl Ops {
         })
     }
 
+    /// Forgets every browser the user chose to remember (ranked like a reset, audited as
+    /// `browser_forgotten`). Returns how many there were.
+    pub async fn forget_browsers(
+        &self,
+        user: &str,
+        actor: &Actor,
+        now: u64,
+    ) -> Result<usize, OpError> {
+        if !self.store.user(user).await?.known() {
+            return Err(OpError::UnknownUser);
+        }
+        self.permit(user, actor, Action::ForgetBrowsers, now)
+            .await?;
+        Ok(crate::mfa::remember::forget_all(
+            &self.store,
+            &self.audit,
+            user,
+            &forgetter(actor),
+            "via=admin",
+            now,
+        )
+        .await?)
+    }
+
     /// Lifts the lock of the user's MFA step. Returns whether it was locked.
     pub async fn unlock(&self, user: &str, actor: &Actor, now: u64) -> Result<bool, OpError> {
         if !self.store.user(user).await?.known() && self.store.user_lock(user).await?.is_none() {
@@ -348,6 +409,15 @@ impl Ops {
         }
         self.audit.record(r).await;
         Ok(was)
+    }
+}
+
+/// The actor as the audit of forgotten browsers names it.
+fn forgetter(actor: &Actor) -> crate::mfa::remember::Forgetter<'_> {
+    crate::mfa::remember::Forgetter {
+        kind: actor.kind,
+        name: &actor.name,
+        client: actor.client.as_deref(),
     }
 }
 

@@ -178,17 +178,20 @@ pub enum Purpose {
     Challenge,
     /// Signing audit records.
     AuditSign,
+    /// The "remember this browser" cookie (`mfa::remember`).
+    RememberBrowser,
 }
 
 impl Purpose {
     /// Every purpose, for key setup and tests.
-    pub const ALL: [Purpose; 6] = [
+    pub const ALL: [Purpose; 7] = [
         Purpose::TotpSecret,
         Purpose::RecoveryCode,
         Purpose::Cookie,
         Purpose::Csrf,
         Purpose::Challenge,
         Purpose::AuditSign,
+        Purpose::RememberBrowser,
     ];
 
     /// The label mixed into key derivation. Changing one makes existing data unreadable.
@@ -200,6 +203,7 @@ impl Purpose {
             Purpose::Csrf => "csrf",
             Purpose::Challenge => "challenge",
             Purpose::AuditSign => "audit-sign",
+            Purpose::RememberBrowser => "remember-browser",
         }
     }
 }
@@ -221,6 +225,7 @@ struct PurposeKeys {
     csrf: SubKeys,
     challenge: SubKeys,
     audit_sign: SubKeys,
+    remember_browser: SubKeys,
 }
 
 impl PurposeKeys {
@@ -232,6 +237,7 @@ impl PurposeKeys {
             Purpose::Csrf => &self.csrf,
             Purpose::Challenge => &self.challenge,
             Purpose::AuditSign => &self.audit_sign,
+            Purpose::RememberBrowser => &self.remember_browser,
         }
     }
 }
@@ -263,6 +269,7 @@ impl RingKey {
             csrf: sub(Purpose::Csrf)?,
             challenge: sub(Purpose::Challenge)?,
             audit_sign: sub(Purpose::AuditSign)?,
+            remember_browser: sub(Purpose::RememberBrowser)?,
         };
         Ok(RingKey { id, prk, purposes })
     }

@@ -17,6 +17,8 @@ pub const PRELOGIN_COOKIE: &str = "__Host-mfagw-pre";
 /// A random id of the browser that was shown a pending enrollment secret (`mfa::pending`):
 /// only that browser is shown the same secret again.
 pub const ENROLLING_COOKIE: &str = "__Host-mfagw-pe";
+/// A browser the user chose to remember (`mfa::remember`): sealed user, browser id and time.
+pub const REMEMBER_COOKIE: &str = "__Host-mfagw-rb";
 
 /// Iterates `(name, value)` pairs over every `Cookie` header, without allocation.
 pub fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
@@ -117,6 +119,7 @@ pub fn filter_for_upstream(
                     || n == CHALLENGE_COOKIE
                     || n == PRELOGIN_COOKIE
                     || n == ENROLLING_COOKIE
+                    || n == REMEMBER_COOKIE
             }) {
                 removed += 1;
                 continue;
@@ -256,9 +259,11 @@ mod tests {
 
     #[test]
     fn the_gateways_own_cookies_never_go_upstream() {
-        let mut h = headers(&["a=1; __Host-mfagw-pe=browser; __Host-mfagw-ch=c; __Host-mfagw=x"]);
+        let mut h = headers(&[
+            "a=1; __Host-mfagw-pe=browser; __Host-mfagw-ch=c; __Host-mfagw=x; __Host-mfagw-rb=r",
+        ]);
         let n = filter_for_upstream(&mut h, &["VMSSESSION".to_string()], true);
-        assert_eq!(n, 3);
+        assert_eq!(n, 4);
         assert_eq!(h[COOKIE], "a=1");
     }
 

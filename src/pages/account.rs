@@ -16,6 +16,9 @@
 //!   [enrolled]     Replace your phone     -> repair_action    (code)
 //!   [+ recovery]   Recovery codes: N left -> recovery_action  (code)
 //!   [+ optional]   Turn off MFA           -> disable_action   (code)
+//!   [remembered]   Remembered browsers: each with remembered on / last used and
+//!                  "Forget", then "Forget all"  -> forget_action (no code: forgetting only
+//!                  ever asks for more)
 //! ```
 //!
 //! The page has up to three code fields, so each has its own element id
@@ -31,6 +34,25 @@ use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::{AccountText, strings};
 use super::visible::visible;
+
+/// Forget form: the store id of the browser to forget (with [`FormAction::ForgetBrowser`]).
+pub const BROWSER_FIELD: &str = "browser";
+
+/// One remembered browser, as the account page lists it.
+#[derive(Debug, Clone)]
+pub struct BrowserItem {
+    /// The store's id, sent back by its "Forget" form.
+    pub id: String,
+    /// A known browser name ("Firefox"), `None` if not recognised.
+    pub browser: Option<String>,
+    /// A known system name ("Windows"), `None` if not recognised.
+    pub system: Option<String>,
+    /// Preformatted date-time text.
+    pub remembered_on: String,
+    pub last_used: String,
+    /// The browser this page is shown in.
+    pub this_browser: bool,
+}
 
 /// What the account page shows.
 #[derive(Debug, Clone)]
@@ -68,6 +90,10 @@ pub struct AccountView<'a> {
     pub failed: Option<FormAction>,
     /// Confirmation after a successful change.
     pub message: Option<AccountMessage>,
+    /// The user's remembered browsers, most recently used first (none: no section).
+    pub browsers: &'a [BrowserItem],
+    /// POST -> forget one browser ([`BROWSER_FIELD`]) or all of them (no code).
+    pub forget_action: &'a str,
 }
 
 /// A change that just succeeded, confirmed at the top of the page.
@@ -79,6 +105,10 @@ pub enum AccountMessage {
     MfaEnabled,
     /// A set-up or replacement was refused: the MFA changed while it was in progress.
     ChangedMeanwhile,
+    /// One remembered browser was forgotten.
+    BrowserForgotten,
+    /// Every remembered browser was forgotten.
+    BrowsersForgotten,
 }
 
 impl AccountMessage {
@@ -89,6 +119,8 @@ impl AccountMessage {
             AccountMessage::MfaDisabled => t.done_disabled,
             AccountMessage::MfaEnabled => t.done_enabled,
             AccountMessage::ChangedMeanwhile => t.changed_meanwhile,
+            AccountMessage::BrowserForgotten => t.done_browser_forgotten,
+            AccountMessage::BrowsersForgotten => t.done_browsers_forgotten,
         }
     }
 }
@@ -153,6 +185,9 @@ pub fn account_page(v: &AccountView<'_>) -> String {
                 }))
             }
         }
+        @if !v.browsers.is_empty() {
+            (browsers_section(v, t))
+        }
     };
     render(v.lang, v.branding, t.title, content)
 }
@@ -186,6 +221,59 @@ fn state(v: &AccountView<'_>, t: &AccountText) -> Markup {
         @if v.enrolled && !v.required {
             p class="muted" { (fill(strings(v.lang).verify.lost_phone, "{helpdesk}", helpdesk)) }
         }
+    }
+}
+
+/// The remembered browsers, each with its own "Forget" form, and "Forget all".
+fn browsers_section(v: &AccountView<'_>, t: &AccountText) -> Markup {
+    html! {
+        section aria-labelledby="h-browsers" {
+            h2 id="h-browsers" { (t.browsers_heading) }
+            p { (t.browsers_text) }
+            ul class="browsers" {
+                @for (i, b) in v.browsers.iter().enumerate() {
+                    @let name_id = format!("browser-{i}");
+                    li {
+                        p id=(name_id) {
+                            // From a short list of known names, but read from the store.
+                            strong { (visible(&browser_name(b, t))) }
+                            @if b.this_browser {
+                                " " span class="muted" { (t.this_browser) }
+                            }
+                        }
+                        dl class="facts" {
+                            dt { (t.browser_remembered_label) }
+                            dd { (b.remembered_on) }
+                            dt { (t.browser_last_used_label) }
+                            dd { (b.last_used) }
+                        }
+                        (post_form(v.forget_action, v.csrf, html! {
+                            (hidden_field(ACTION_FIELD, FormAction::ForgetBrowser.as_str()))
+                            (hidden_field(BROWSER_FIELD, &b.id))
+                            button class="secondary" type="submit" aria-describedby=(name_id) {
+                                (t.forget_button)
+                            }
+                        }))
+                    }
+                }
+            }
+            (post_form(v.forget_action, v.csrf, html! {
+                (hidden_field(ACTION_FIELD, FormAction::ForgetAllBrowsers.as_str()))
+                (button("danger", t.forget_all_button, None))
+            }))
+        }
+    }
+}
+
+/// "Firefox on Windows", or the parts that are known.
+fn browser_name(b: &BrowserItem, t: &AccountText) -> String {
+    let browser = b.browser.as_deref().unwrap_or(t.browser_unknown);
+    match b.system.as_deref() {
+        Some(system) => t
+            .browser_on
+            .replace("{browser}", browser)
+            .replace("{system}", system),
+        None => browser.to_string(),
     }
 }
 
@@ -272,6 +360,8 @@ mod tests {
             error: None,
             failed: None,
             message: None,
+            browsers: &[],
+            forget_action: "/.mfa/account/forget-browsers",
         }
     }
 
@@ -429,6 +519,75 @@ mod tests {
         }
         // Said once, at the form: not also at the top.
         assert_eq!(page.matches(r#"role="alert""#).count(), 1);
+    }
+
+    fn items() -> Vec<BrowserItem> {
+        vec![
+            BrowserItem {
+                id: "0123456789abcdef0123456789abcdef".into(),
+                browser: Some("Firefox".into()),
+                system: Some("Windows".into()),
+                remembered_on: "2026-11-27 14:03 CET".into(),
+                last_used: "2026-12-01 08:15 CET".into(),
+                this_browser: true,
+            },
+            BrowserItem {
+                id: "fedcba9876543210fedcba9876543210".into(),
+                browser: None,
+                system: Some("Android".into()),
+                remembered_on: "2026-11-20 09:00 CET".into(),
+                last_used: "2026-11-21 10:00 CET".into(),
+                this_browser: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn remembered_browsers_are_listed_each_with_forget_and_forget_all() {
+        let b = Branding::default();
+        assert!(!account_page(&view(&b)).contains("Remembered browsers"));
+        let list = items();
+        let page = account_page(&AccountView {
+            browsers: &list,
+            ..view(&b)
+        });
+        assert!(
+            page.contains("<h2 id=\"h-browsers\">Remembered browsers</h2>"),
+            "{page}"
+        );
+        assert!(page.contains(
+            r#"<p id="browser-0"><strong>Firefox on Windows</strong> <span class="muted">(this browser)</span></p>"#
+        ), "{page}");
+        assert!(
+            page.contains(r#"<p id="browser-1"><strong>Unknown browser on Android</strong></p>"#)
+        );
+        assert!(page.contains("<dt>Remembered on</dt><dd>2026-11-27 14:03 CET</dd>"));
+        assert!(page.contains("<dt>Last used</dt><dd>2026-11-21 10:00 CET</dd>"));
+        let forms: Vec<&str> = page
+            .split("<form ")
+            .skip(1)
+            .filter(|f| f.starts_with(r#"method="post" action="/.mfa/account/forget-browsers""#))
+            .collect();
+        assert_eq!(forms.len(), 3, "one per browser and forget all");
+        assert!(forms[0].contains(r#"name="browser" value="0123456789abcdef0123456789abcdef""#));
+        assert!(forms[0].contains(r#"value="forget-browser""#));
+        assert!(forms[0].contains(r#"aria-describedby="browser-0">Forget</button>"#));
+        assert!(forms[1].contains(r#"aria-describedby="browser-1""#));
+        assert!(forms[2].contains(r#"value="forget-all-browsers""#));
+        assert!(forms[2].contains(">Forget all browsers</button>"));
+        assert!(
+            !forms.iter().any(|f| f.contains("name=\"code\"")),
+            "no code needed"
+        );
+        let nl = account_page(&AccountView {
+            browsers: &list,
+            lang: Lang::Nl,
+            message: Some(AccountMessage::BrowsersForgotten),
+            ..view(&b)
+        });
+        assert!(nl.contains("<strong>Firefox op Windows</strong>"), "{nl}");
+        assert!(nl.contains("<strong>Onbekende browser op Android</strong>"));
+        assert!(nl.contains(">Alle browsers vergeten</button>"));
     }
 
     #[test]

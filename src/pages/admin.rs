@@ -13,6 +13,9 @@
 //!   shows [`AdminError::ReasonMissing`] / [`AdminError::ConfirmMissing`] on the field.
 //! - **Unlock** appears only while the user is locked and says that it lifts only the lock of
 //!   the code step.
+//! - **Forget remembered browsers** appears while the user has any (the facts show how many):
+//!   every browser the user chose to remember asks for a code again. It only ever asks for
+//!   more, so it needs no reason or confirmation; it is audited like the others.
 //!
 //! Both are POST forms with the CSRF token and the user name as [`USER_FIELD`]. The field
 //! names are constants here because the handlers parse them.
@@ -109,6 +112,8 @@ pub struct AdminUserView<'a> {
     /// "none" / "available" / "enforced" today (shown translated).
     pub policy_state: Option<&'a str>,
     pub recovery_remaining: usize,
+    /// How many browsers the user chose to remember (still in the store).
+    pub remembered_browsers: usize,
     /// Recent MFA events of this user, newest first.
     pub events: &'a [AdminEvent],
     pub csrf: &'a str,
@@ -117,6 +122,8 @@ pub struct AdminUserView<'a> {
     pub reset_action: &'a str,
     /// POST: [`USER_FIELD`] (form shown only when locked).
     pub unlock_action: &'a str,
+    /// POST: [`USER_FIELD`] (form shown only while the user has remembered browsers).
+    pub forget_action: &'a str,
     pub back_link: &'a str,
     pub message: Option<AdminMessage>,
     pub error: Option<AdminError>,
@@ -133,6 +140,7 @@ pub struct AdminUserView<'a> {
 pub enum AdminMessage {
     ResetDone,
     Unlocked,
+    BrowsersForgotten,
 }
 
 /// Why an admin form is shown again.
@@ -240,6 +248,7 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
                     (fill(match message {
                         AdminMessage::ResetDone => t.done_reset,
                         AdminMessage::Unlocked => t.done_unlocked,
+                        AdminMessage::BrowsersForgotten => t.done_forgotten,
                     }, "{user}", user))
                 }
             }
@@ -252,6 +261,9 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
                 None => {
                     @if v.locked_until.is_some() {
                         (unlock_section(v, t))
+                    }
+                    @if v.remembered_browsers > 0 {
+                        (forget_section(v, t))
                     }
                     (reset_section(v, t))
                 }
@@ -302,6 +314,13 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
     if v.enrolled {
         rows.push((t.recovery_label, html! { (v.recovery_remaining) }));
     }
+    if v.enrolled || v.remembered_browsers > 0 {
+        let n = v.remembered_browsers;
+        rows.push((
+            t.browsers_label,
+            html! { @if n == 0 { (t.browsers_none) } @else { (n) } },
+        ));
+    }
     html! {
         dl class="facts" {
             @for (label, value) in rows {
@@ -324,6 +343,22 @@ fn unlock_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
             h2 id="h-unlock" { (t.unlock_heading) }
             p { (t.unlock_text) }
             (post_form(v.unlock_action, v.csrf, form))
+        }
+    }
+}
+
+/// Forget every browser the user chose to remember; shown only while there are any.
+fn forget_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
+    let form = html! {
+        (hidden_field(ACTION_FIELD, FormAction::ForgetAllBrowsers.as_str()))
+        (hidden_field(USER_FIELD, v.user))
+        (button("secondary", t.forget_button, None))
+    };
+    html! {
+        section aria-labelledby="h-forget" {
+            h2 id="h-forget" { (t.forget_heading) }
+            p { (t.forget_text) }
+            (post_form(v.forget_action, v.csrf, form))
         }
     }
 }
@@ -483,10 +518,12 @@ mod tests {
             role: Some("customer"),
             policy_state: Some("enforced"),
             recovery_remaining: 8,
+            remembered_browsers: 0,
             events,
             csrf: "tok",
             reset_action: "/.mfa/admin/reset",
             unlock_action: "/.mfa/admin/unlock",
+            forget_action: "/.mfa/admin/forget-browsers",
             back_link: "/.mfa/admin/?q=ja",
             message: None,
             error: None,
@@ -506,6 +543,34 @@ mod tests {
         assert!(form_to(&page, "/.mfa/admin/reset").is_none());
         assert!(form_to(&page, "/.mfa/admin/unlock").is_none());
         assert!(page.contains("Your role may not disconnect or unlock MFA"));
+    }
+
+    #[test]
+    fn remembered_browsers_are_counted_and_can_be_forgotten() {
+        let b = Branding::default();
+        let ev = events();
+        let none = admin_user_page(&user_view(&b, &ev));
+        assert!(
+            none.contains("<dt>Remembered browsers</dt><dd>None</dd>"),
+            "{none}"
+        );
+        assert!(form_to(&none, "/.mfa/admin/forget-browsers").is_none());
+        let mut v = user_view(&b, &ev);
+        v.remembered_browsers = 2;
+        v.message = Some(AdminMessage::BrowsersForgotten);
+        let page = admin_user_page(&v);
+        assert!(page.contains("<dt>Remembered browsers</dt><dd>2</dd>"));
+        let form = form_to(&page, "/.mfa/admin/forget-browsers").unwrap();
+        assert!(form.contains(r#"name="user" value="jan""#), "{form}");
+        assert!(form.contains(r#"name="csrf" value="tok""#));
+        assert!(form.contains(r#"value="forget-all-browsers""#));
+        assert!(
+            page.contains("The remembered browsers of <strong>jan</strong>")
+                || page.contains("The remembered browsers of jan"),
+            "{page}"
+        );
+        v.not_allowed = Some(AdminError::OwnAccount);
+        assert!(form_to(&admin_user_page(&v), "/.mfa/admin/forget-browsers").is_none());
     }
 
     /// The page without its head, whose stylesheet names attributes too.

@@ -56,10 +56,14 @@ pub enum FormAction {
     Reset,
     /// Admin user page: lift the lock of the user's code step.
     Unlock,
+    /// Account page: forget one remembered browser.
+    ForgetBrowser,
+    /// Account or admin user page: forget every remembered browser of the user.
+    ForgetAllBrowsers,
 }
 
 /// Every [`FormAction`], for [`FormAction::parse`] and the tests.
-const ALL_ACTIONS: [FormAction; 12] = [
+const ALL_ACTIONS: [FormAction; 14] = [
     FormAction::Settings,
     FormAction::Cancel,
     FormAction::Confirm,
@@ -72,6 +76,8 @@ const ALL_ACTIONS: [FormAction; 12] = [
     FormAction::Disable,
     FormAction::Reset,
     FormAction::Unlock,
+    FormAction::ForgetBrowser,
+    FormAction::ForgetAllBrowsers,
 ];
 
 impl FormAction {
@@ -90,6 +96,8 @@ impl FormAction {
             FormAction::Disable => "disable",
             FormAction::Reset => "reset",
             FormAction::Unlock => "unlock",
+            FormAction::ForgetBrowser => "forget-browser",
+            FormAction::ForgetAllBrowsers => "forget-all-browsers",
         }
     }
 

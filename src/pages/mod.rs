@@ -70,7 +70,7 @@ mod style;
 mod verify;
 mod visible;
 
-pub use account::{AccountMessage, AccountView, account_page};
+pub use account::{AccountMessage, AccountView, BROWSER_FIELD, BrowserItem, account_page};
 pub use admin::{
     AdminError, AdminEvent, AdminMessage, AdminSearchView, AdminUserView, CONFIRM_FIELD,
     CONFIRM_VALUE, REASON_FIELD, REASON_MAX_LEN, SEARCH_FIELD, SEARCH_MAX_LEN, USER_FIELD,
@@ -87,7 +87,7 @@ pub use offer::{OfferView, offer_page};
 pub use qr::{QrError, qr_svg};
 pub use recovery::{RecoveryCodesView, recovery_codes_page};
 pub use style::content_security_policy;
-pub use verify::{VerifyView, verify_page};
+pub use verify::{REMEMBER_FIELD, REMEMBER_VALUE, VerifyView, verify_page};
 pub use visible::{Visible, is_hidden, visible, visible_text};
 
 #[cfg(test)]
@@ -177,6 +177,7 @@ mod tests {
                     form_action: EVIL,
                     csrf: EVIL,
                     error: Some(FormError::CsrfInvalid),
+                    remember_days: 30,
                 }),
             ),
             (
@@ -203,6 +204,14 @@ mod tests {
                 }),
             ));
         }
+        let browsers = [BrowserItem {
+            id: EVIL.to_owned(),
+            browser: Some(EVIL.to_owned()),
+            system: Some(name.to_owned()),
+            remembered_on: EVIL.to_owned(),
+            last_used: EVIL.to_owned(),
+            this_browser: true,
+        }];
         for enrolled in [true, false] {
             pages.push((
                 if enrolled {
@@ -230,6 +239,8 @@ mod tests {
                     error: Some(FormError::WrongCode),
                     failed: Some(FormAction::Disable),
                     message: Some(AccountMessage::MfaEnabled),
+                    browsers: &browsers,
+                    forget_action: EVIL,
                 }),
             ));
         }
@@ -271,10 +282,12 @@ mod tests {
                 role: Some(name),
                 policy_state: Some(name),
                 recovery_remaining: 2,
+                remembered_browsers: 3,
                 events: &events,
                 csrf: EVIL,
                 reset_action: EVIL,
                 unlock_action: EVIL,
+                forget_action: EVIL,
                 back_link: EVIL,
                 message: Some(AdminMessage::Unlocked),
                 error: Some(AdminError::ReasonMissing),
@@ -491,8 +504,9 @@ mod tests {
             }
         }
         // Per language: enroll (2 forms), recovery, verify, offer, two notices, account with
-        // MFA (3) and without (1), admin user (reset and unlock): thirteen.
-        assert_eq!(seen, 26);
+        // MFA (3) and without (1), each with a remembered browser (forget it, forget all),
+        // admin user (reset, unlock, forget browsers): eighteen.
+        assert_eq!(seen, 36);
         assert_eq!(searches, 4);
     }
 
@@ -541,8 +555,9 @@ mod tests {
                 }
             }
         }
-        // Code fields in enroll, verify and account (3); search (2); reason and confirm.
-        assert_eq!(fields, 2 * (1 + 1 + 3 + 2 + 2));
+        // Code fields in enroll, verify and account (3); verify's remember box; search (2);
+        // reason and confirm.
+        assert_eq!(fields, 2 * (1 + 1 + 1 + 3 + 2 + 2));
     }
 
     #[test]

@@ -116,6 +116,11 @@ pub struct VerifyText {
     pub lost_phone: &'static str,
     pub verify_button: &'static str,
     pub other_account: &'static str,
+    /// The "remember this browser" checkbox; `{days}` is two or more.
+    pub remember_days: &'static str,
+    pub remember_one_day: &'static str,
+    /// Under the checkbox: only on a device nobody else uses.
+    pub remember_hint: &'static str,
 }
 
 /// The invitation to opt in where MFA is optional.
@@ -187,6 +192,20 @@ pub struct AccountText {
     pub done_disabled: &'static str,
     pub done_enabled: &'static str,
     pub changed_meanwhile: &'static str,
+    pub browsers_heading: &'static str,
+    pub browsers_text: &'static str,
+    /// A browser's name: `{browser}` (a known name or [`Self::browser_unknown`]) on
+    /// `{system}` (a known system name).
+    pub browser_on: &'static str,
+    pub browser_unknown: &'static str,
+    /// After the name of the browser the page is shown in.
+    pub this_browser: &'static str,
+    pub browser_remembered_label: &'static str,
+    pub browser_last_used_label: &'static str,
+    pub forget_button: &'static str,
+    pub forget_all_button: &'static str,
+    pub done_browser_forgotten: &'static str,
+    pub done_browsers_forgotten: &'static str,
 }
 
 /// The MSP administration pages: find a user, look at their MFA, reset or unlock it.
@@ -226,7 +245,7 @@ pub struct AdminText {
     pub reset_heading: &'static str,
     pub reset_intro: &'static str,
     /// What a reset does, one list item each.
-    pub reset_effects: [&'static str; 4],
+    pub reset_effects: [&'static str; 5],
     pub reset_check: &'static str,
     pub reason_label: &'static str,
     /// `{max}` is the longest reason accepted, in characters.
@@ -250,6 +269,13 @@ pub struct AdminText {
     pub done_reset: &'static str,
     /// `{user}` is the user name.
     pub done_unlocked: &'static str,
+    pub browsers_label: &'static str,
+    pub browsers_none: &'static str,
+    pub forget_heading: &'static str,
+    pub forget_text: &'static str,
+    pub forget_button: &'static str,
+    /// `{user}` is the user name.
+    pub done_forgotten: &'static str,
     pub error_reason_missing: &'static str,
     pub error_confirm_missing: &'static str,
     pub error_unknown_user: &'static str,
@@ -373,6 +399,10 @@ static EN: Strings = Strings {
                      account so you can set it up again.",
         verify_button: "Verify",
         other_account: "Sign in with a different account",
+        remember_days: "Don't ask for a code on this browser for {days} days",
+        remember_one_day: "Don't ask for a code on this browser for 1 day",
+        remember_hint: "Only tick this on a device that nobody else uses. You can forget the \
+                        browser again in your MFA settings.",
     },
     offer: OfferText {
         title: "Protect your account with MFA",
@@ -445,6 +475,21 @@ static EN: Strings = Strings {
         changed_meanwhile: "Nothing was changed: the MFA of your account was set up or \
                             replaced elsewhere while this page was open. If that was not you, \
                             contact the service desk.",
+        browsers_heading: "Remembered browsers",
+        browsers_text: "In these browsers you sign in without a code for a while. Forget a \
+                        browser you no longer use or don't recognise: it then asks for a code \
+                        again.",
+        browser_on: "{browser} on {system}",
+        browser_unknown: "Unknown browser",
+        this_browser: "(this browser)",
+        browser_remembered_label: "Remembered on",
+        browser_last_used_label: "Last used",
+        forget_button: "Forget",
+        forget_all_button: "Forget all browsers",
+        done_browser_forgotten: "The browser is forgotten. It asks for a code at the next \
+                                 sign-in.",
+        done_browsers_forgotten: "All browsers are forgotten. Each asks for a code at the next \
+                                  sign-in.",
     },
     admin: AdminText {
         search_title: "Find a user",
@@ -481,6 +526,7 @@ static EN: Strings = Strings {
             "The user's recovery codes are deleted.",
             "All of the user's sessions end, on every gateway.",
             "At the next sign-in the user connects a new app.",
+            "Browsers the user chose to remember are forgotten.",
         ],
         reset_check: "First make sure the request really comes from this user, for example by \
                       calling them back on a number you know. Your name and the reason are \
@@ -525,6 +571,11 @@ static EN: Strings = Strings {
                 "identity_mismatch",
                 "Sign-in ended: name differs from the VMS's",
             ),
+            (
+                "browser_remembered",
+                "Browser remembered (no code for a while)",
+            ),
+            ("browser_forgotten", "Remembered browser forgotten"),
         ],
         col_time: "Time",
         col_event: "Event",
@@ -533,6 +584,14 @@ static EN: Strings = Strings {
         done_reset: "MFA is disconnected for {user}. Their sessions have ended; at the next \
                      sign-in they connect a new app.",
         done_unlocked: "The lock is lifted. {user} can enter codes again.",
+        browsers_label: "Remembered browsers",
+        browsers_none: "None",
+        forget_heading: "Forget remembered browsers",
+        forget_text: "These browsers sign the user in without a code for a while. Forgotten, \
+                      they ask for a code again at the next sign-in. A reset forgets them too.",
+        forget_button: "Forget all browsers",
+        done_forgotten: "The remembered browsers of {user} are forgotten. They ask for a code \
+                         at the next sign-in.",
         error_reason_missing: "Enter a reason for disconnecting MFA.",
         error_confirm_missing: "Tick the confirmation box to disconnect MFA.",
         error_unknown_user: "There is no user with this name. Please search again.",
@@ -671,6 +730,10 @@ static NL: Strings = Strings {
                      loskoppelen, zodat je het opnieuw kunt instellen.",
         verify_button: "Controleren",
         other_account: "Met een ander account inloggen",
+        remember_days: "De komende {days} dagen niet om een code vragen in deze browser",
+        remember_one_day: "De komende dag niet om een code vragen in deze browser",
+        remember_hint: "Vink dit alleen aan op een apparaat dat niemand anders gebruikt. Je kunt \
+                        de browser later weer vergeten bij je MFA-instellingen.",
     },
     offer: OfferText {
         title: "Beveilig je account met MFA",
@@ -746,6 +809,21 @@ static NL: Strings = Strings {
         changed_meanwhile: "Er is niets gewijzigd: de MFA van je account is ergens anders \
                             ingesteld of vervangen terwijl deze pagina open stond. Was jij dat \
                             niet, neem dan contact op met de servicedesk.",
+        browsers_heading: "Onthouden browsers",
+        browsers_text: "In deze browsers log je een tijdje in zonder code. Vergeet een browser \
+                        die je niet meer gebruikt of niet herkent: daar wordt dan weer om een \
+                        code gevraagd.",
+        browser_on: "{browser} op {system}",
+        browser_unknown: "Onbekende browser",
+        this_browser: "(deze browser)",
+        browser_remembered_label: "Onthouden op",
+        browser_last_used_label: "Laatst gebruikt",
+        forget_button: "Vergeten",
+        forget_all_button: "Alle browsers vergeten",
+        done_browser_forgotten: "De browser is vergeten. Bij de volgende keer inloggen wordt \
+                                 daar weer om een code gevraagd.",
+        done_browsers_forgotten: "Alle browsers zijn vergeten. Bij de volgende keer inloggen \
+                                  wordt weer om een code gevraagd.",
     },
     admin: AdminText {
         search_title: "Gebruiker zoeken",
@@ -783,6 +861,7 @@ static NL: Strings = Strings {
             "De herstelcodes van de gebruiker worden verwijderd.",
             "Alle sessies van de gebruiker worden beëindigd, op elke gateway.",
             "Bij de volgende keer inloggen koppelt de gebruiker een nieuwe app.",
+            "Browsers die de gebruiker heeft laten onthouden, worden vergeten.",
         ],
         reset_check: "Controleer eerst of het verzoek echt van deze gebruiker komt, \
                       bijvoorbeeld door terug te bellen op een nummer dat je kent. Je naam en \
@@ -832,6 +911,11 @@ static NL: Strings = Strings {
                 "identity_mismatch",
                 "Inloggen beëindigd: naam wijkt af van die in het VMS",
             ),
+            (
+                "browser_remembered",
+                "Browser onthouden (tijdelijk geen code)",
+            ),
+            ("browser_forgotten", "Onthouden browser vergeten"),
         ],
         col_time: "Tijdstip",
         col_event: "Gebeurtenis",
@@ -840,6 +924,15 @@ static NL: Strings = Strings {
         done_reset: "MFA is losgekoppeld voor {user}. De sessies zijn beëindigd; bij de \
                      volgende keer inloggen koppelt de gebruiker een nieuwe app.",
         done_unlocked: "De blokkering is opgeheven. {user} kan weer codes invullen.",
+        browsers_label: "Onthouden browsers",
+        browsers_none: "Geen",
+        forget_heading: "Onthouden browsers vergeten",
+        forget_text: "In deze browsers logt de gebruiker een tijdje in zonder code. Na het \
+                      vergeten wordt daar bij de volgende keer inloggen weer om een code \
+                      gevraagd. Loskoppelen vergeet ze ook.",
+        forget_button: "Alle browsers vergeten",
+        done_forgotten: "De onthouden browsers van {user} zijn vergeten. Daar wordt bij de \
+                         volgende keer inloggen weer om een code gevraagd.",
         error_reason_missing: "Vul een reden in voor het loskoppelen van MFA.",
         error_confirm_missing: "Vink het bevestigingsvakje aan om MFA los te koppelen.",
         error_unknown_user: "Er is geen gebruiker met deze naam. Zoek opnieuw.",
@@ -950,6 +1043,9 @@ mod tests {
             s.verify.lost_phone,
             s.verify.verify_button,
             s.verify.other_account,
+            s.verify.remember_days,
+            s.verify.remember_one_day,
+            s.verify.remember_hint,
             s.offer.title,
             s.offer.explain,
             s.offer.optional,
@@ -1021,6 +1117,17 @@ mod tests {
             a.done_disabled,
             a.done_enabled,
             a.changed_meanwhile,
+            a.browsers_heading,
+            a.browsers_text,
+            a.browser_on,
+            a.browser_unknown,
+            a.this_browser,
+            a.browser_remembered_label,
+            a.browser_last_used_label,
+            a.forget_button,
+            a.forget_all_button,
+            a.done_browser_forgotten,
+            a.done_browsers_forgotten,
         ]);
         let m = &s.admin;
         v.extend([
@@ -1069,6 +1176,12 @@ mod tests {
             m.col_detail,
             m.done_reset,
             m.done_unlocked,
+            m.browsers_label,
+            m.browsers_none,
+            m.forget_heading,
+            m.forget_text,
+            m.forget_button,
+            m.done_forgotten,
             m.error_reason_missing,
             m.error_confirm_missing,
             m.error_unknown_user,
@@ -1146,8 +1259,12 @@ mod tests {
                 (m.confirm_label, "{user}"),
                 (m.done_reset, "{user}"),
                 (m.done_unlocked, "{user}"),
+                (m.done_forgotten, "{user}"),
+                (s.account.browser_on, "{browser}"),
+                (s.account.browser_on, "{system}"),
                 (s.enroll.time_limit, "{minutes}"),
                 (s.offer.later_hint_days, "{days}"),
+                (s.verify.remember_days, "{days}"),
                 (s.verify.lost_phone, "{helpdesk}"),
                 (s.notice.recovery_none_advice, "{helpdesk}"),
                 (s.account.required_on, "{helpdesk}"),

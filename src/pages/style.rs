@@ -128,6 +128,11 @@ pub const STYLE: &str = concat!(
     "main>:last-child,main>form:last-child>:last-child,ol.steps>li:last-child,",
     "section>:last-child,section>form:last-child>:last-child,.wide>:last-child{margin-bottom:0}",
     "@media (hover:hover) and (pointer:fine){.phone-only{display:none}}",
+    "#remember{accent-color:var(--accent)}",
+    ".browsers{margin:0 0 1rem;padding:0;list-style:none}",
+    ".browsers>li{margin:0 0 .75rem;padding:.75rem 1rem;border:1px solid var(--line);",
+    "border-radius:.5rem}",
+    ".browsers p{margin:0}.browsers button{margin:.75rem 0 0}",
     "@media (max-width:22rem){body{padding:.5rem}main{padding:1rem}}",
 );
 

@@ -5,6 +5,10 @@
 //! so a user without their phone does not have to hunt for another page. It also tells a
 //! user who lost their phone what to do (the helpdesk, `mfa.helpdesk_name`, disconnects MFA), and offers a way back to
 //! the sign-in page for someone on the wrong account.
+//!
+//! Where the policy allows it for the role (`remember_browser_days`), a checkbox under the
+//! field offers "Don't ask for a code on this browser for N days", with a line saying to tick
+//! it only on a device nobody else uses. Unticked by default: remembering is the user's choice.
 
 use maud::html;
 
@@ -14,6 +18,11 @@ use super::lang::Lang;
 use super::layout::{Branding, render};
 use super::strings::strings;
 use super::visible::visible;
+
+/// The "remember this browser" checkbox, sent as [`REMEMBER_VALUE`] only when ticked.
+pub const REMEMBER_FIELD: &str = "remember";
+/// The value the ticked checkbox sends.
+pub const REMEMBER_VALUE: &str = "yes";
 
 /// What the login code page shows.
 #[derive(Debug, Clone)]
@@ -25,6 +34,8 @@ pub struct VerifyView<'a> {
     pub form_action: &'a str,
     pub csrf: &'a str,
     pub error: Option<FormError>,
+    /// Days the browser may be remembered for this role (0: no checkbox).
+    pub remember_days: u32,
 }
 
 /// Renders the login code page.
@@ -42,6 +53,20 @@ pub fn verify_page(v: &VerifyView<'_>) -> String {
             title: strings(v.lang).common.code_or_recovery_title,
             helpdesk: v.branding.helpdesk(v.lang),
         }))
+        @if v.remember_days > 0 {
+            div class="check" {
+                input type="checkbox" id=(REMEMBER_FIELD) name=(REMEMBER_FIELD)
+                    value=(REMEMBER_VALUE) aria-describedby="remember-hint";
+                label for=(REMEMBER_FIELD) {
+                    @if v.remember_days == 1 {
+                        (t.remember_one_day)
+                    } @else {
+                        (fill(t.remember_days, "{days}", v.remember_days))
+                    }
+                }
+            }
+            p class="muted" id="remember-hint" { (t.remember_hint) }
+        }
         (button("primary", t.verify_button, None))
     };
     let content = html! {
@@ -56,6 +81,7 @@ pub fn verify_page(v: &VerifyView<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn view(b: &Branding) -> VerifyView<'_> {
@@ -66,6 +92,7 @@ mod tests {
             form_action: "/_mfa/verify",
             csrf: "tok",
             error: None,
+            remember_days: 0,
         }
     }
 
@@ -87,6 +114,48 @@ mod tests {
         assert!(page.contains(r#"<a href="/">Sign in with a different account</a>"#));
         assert!(page.contains(" autofocus>"));
         assert!(page.contains(r#"name="action" value="verify""#));
+    }
+
+    #[test]
+    fn the_remember_checkbox_is_offered_only_where_the_policy_allows_it() {
+        let b = Branding::default();
+        let off = verify_page(&view(&b));
+        assert!(!off.contains("name=\"remember\""), "{off}");
+        assert!(!off.contains("this browser"));
+        let on = verify_page(&VerifyView {
+            remember_days: 30,
+            ..view(&b)
+        });
+        assert!(
+            on.contains(concat!(
+                r#"<input type="checkbox" id="remember" name="remember" value="yes" "#,
+                r#"aria-describedby="remember-hint">"#,
+                r#"<label for="remember">Don't ask for a code on this browser for 30 days</label>"#
+            )),
+            "{on}"
+        );
+        assert!(!on.contains(" checked"), "unticked by default");
+        // Inside the form, before the button.
+        let form = &on[on.find("<form").unwrap()..on.find("</form>").unwrap()];
+        assert!(form.find("name=\"remember\"").unwrap() < form.find("<button").unwrap());
+        let one = verify_page(&VerifyView {
+            remember_days: 1,
+            lang: Lang::Nl,
+            ..view(&b)
+        });
+        assert!(
+            one.contains(">De komende dag niet om een code vragen in deze browser</label>"),
+            "{one}"
+        );
+        let nl = verify_page(&VerifyView {
+            remember_days: 14,
+            lang: Lang::Nl,
+            ..view(&b)
+        });
+        assert!(
+            nl.contains(">De komende 14 dagen niet om een code vragen in deze browser</label>"),
+            "{nl}"
+        );
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub async fn intercept(
     .map_err(|e| ClientError::BadRequest(e.reason()))?;
     let client_addr = gw.client_ip(&parts.headers, conn);
     let background = crate::http::fetch::is_background(&parts.headers);
+    // Read before the gate takes the gateway's own cookies off the request.
+    let remember =
+        cookies::request_cookie(&parts.headers, cookies::REMEMBER_COOKIE).map(str::to_string);
     let mut gate = gw.gate(&mut parts.headers, now);
     // Held (same_id) until the answer has been identified: see `prelogin::admit`.
     let mut lease = None;
@@ -141,6 +144,7 @@ pub async fn intercept(
         host: client_host,
         conn,
         background,
+        remember,
     };
     let answer = new_session(gw, rparts, rbody, origin, now).await;
     if let Some(l) = lease {
@@ -166,6 +170,9 @@ pub struct Origin<'a> {
     /// The request came from a script (`http::fetch`): a withheld login is answered with a
     /// JSON 401 naming the MFA page, not a redirect to it.
     pub background: bool,
+    /// The request's remember cookie (`mfa::remember`), on a login route: it may replace the
+    /// code step of this user's sign-in.
+    pub remember: Option<String>,
 }
 
 /// The configured session cookies (name, value) that travel in request `headers` (after the
@@ -649,6 +656,10 @@ async fn decide(
         return Err(e.into());
     }
     let step = if record.enrolled() {
+        if remembered_browser(gw, &user, &role, o, now).await {
+            gw.metrics.login(&role, state.as_str(), "remembered");
+            return Ok((release(gw, &base, true, now)?, Outcome::Proxied));
+        }
         Step::Verify
     } else if state == MfaState::Available {
         let declined_recently = record
@@ -695,6 +706,42 @@ async fn decide(
         Err(e) => {
             end.fire().await;
             Err(e)
+        }
+    }
+}
+
+/// Whether the login's browser is one the user chose to remember, valid now (see
+/// `mfa::remember`): then the code step is skipped, audited as a success without a code. A
+/// store that cannot tell asks for the code.
+async fn remembered_browser(
+    gw: &Gateway,
+    user: &str,
+    role: &str,
+    o: &Origin<'_>,
+    now: u64,
+) -> bool {
+    if o.remember.is_none() {
+        return false;
+    }
+    match crate::mfa::remember::recognize(gw, user, role, o.remember.as_deref(), now).await {
+        Ok(Some(b)) => {
+            gw.audit
+                .record(
+                    Record::new(Event::VerifySuccess, now, ActorKind::User, user)
+                        .user(user)
+                        .client(o.client_addr.to_string())
+                        .detail(format!(
+                            "no code: remembered browser={}",
+                            crate::mfa::remember::short_id(&b.id)
+                        )),
+                )
+                .await;
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(user = %user, error = %e, "remembered browser not checked; the code is asked");
+            false
         }
     }
 }
@@ -765,6 +812,7 @@ pub async fn session_owner(
         host: host.cloned(),
         conn,
         background: false,
+        remember: None,
     };
     let found = identify(gw, rparts, None, session, &o).await?;
     Ok(found

@@ -331,6 +331,8 @@ impl Gateway {
                 host: sent_host,
                 conn,
                 background,
+                // Outside a login route the code is always asked.
+                remember: None,
             };
             let answer = Box::pin(crate::proxy::login::new_session(
                 self, rparts, rbody, origin, now,
@@ -507,4 +509,5 @@ pub fn is_gateway_cookie(name: &str) -> bool {
         || name == CHALLENGE_COOKIE
         || name == cookies::PRELOGIN_COOKIE
         || name == cookies::ENROLLING_COOKIE
+        || name == cookies::REMEMBER_COOKIE
 }

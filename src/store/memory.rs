@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::revocation::Revocation;
 use super::{
-    Attempt, Limits, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, StoreError, UserRecord,
-    lock_duration, user_window,
+    Attempt, Limits, MAX_REMEMBERED_BROWSERS, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
+    RememberedBrowser, StoreError, UserRecord, lock_duration, user_window,
 };
 
 #[derive(Default)]
@@ -36,6 +36,8 @@ struct Inner {
     owners: HashMap<String, Owners>,
     /// approved same-id session hash -> ended until
     owners_ended: HashMap<String, Instant>,
+    /// user -> browser id -> remembered browser
+    remembered: HashMap<String, HashMap<String, RememberedBrowser>>,
 }
 
 /// The holders of one approved same-id session (the Redis store's `OWNER_ENTER`).
@@ -564,6 +566,7 @@ impl MemoryStore {
         rec.enrolled_at = None;
         rec.last_used = None;
         rec.recovery.clear();
+        g.remembered.remove(user);
         Ok(had)
     }
 
@@ -612,6 +615,90 @@ impl MemoryStore {
         ))
     }
 
+    pub async fn remember_browser(
+        &self,
+        user: &str,
+        rec: &RememberedBrowser,
+        replaces: Option<&str>,
+        now: u64,
+        keep: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        match g.users.get(user) {
+            Some(u) if u.secret.is_some() && rec.epoch >= u.epoch => {}
+            _ => return Ok(false),
+        }
+        let all = g.remembered.entry(user.to_string()).or_default();
+        if let Some(old) = replaces {
+            all.remove(old);
+        }
+        all.retain(|_, r| r.first_seen.saturating_add(keep.as_secs().max(1)) > now);
+        while all.len() >= MAX_REMEMBERED_BROWSERS {
+            let Some(oldest) = all
+                .values()
+                .min_by_key(|r| r.last_used)
+                .map(|r| r.id.clone())
+            else {
+                break;
+            };
+            all.remove(&oldest);
+        }
+        all.insert(rec.id.clone(), rec.clone());
+        Ok(true)
+    }
+
+    pub async fn use_remembered_browser(
+        &self,
+        user: &str,
+        id: &str,
+        now: u64,
+        max_age: Duration,
+    ) -> Result<Option<RememberedBrowser>, StoreError> {
+        let mut g = self.lock()?;
+        let epoch = match g.users.get(user) {
+            Some(u) if u.secret.is_some() => u.epoch,
+            _ => return Ok(None),
+        };
+        let Some(all) = g.remembered.get_mut(user) else {
+            return Ok(None);
+        };
+        let Some(r) = all.get_mut(id) else {
+            return Ok(None);
+        };
+        if r.epoch < epoch {
+            all.remove(id);
+            return Ok(None);
+        }
+        if r.first_seen.saturating_add(max_age.as_secs()) <= now {
+            return Ok(None);
+        }
+        r.last_used = now;
+        Ok(Some(r.clone()))
+    }
+
+    pub async fn remembered_browsers(
+        &self,
+        user: &str,
+    ) -> Result<Vec<RememberedBrowser>, StoreError> {
+        let g = self.lock()?;
+        Ok(g.remembered
+            .get(user)
+            .map(|all| all.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    pub async fn forget_browser(&self, user: &str, id: &str) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        Ok(g.remembered
+            .get_mut(user)
+            .is_some_and(|all| all.remove(id).is_some()))
+    }
+
+    pub async fn forget_browsers(&self, user: &str) -> Result<usize, StoreError> {
+        let mut g = self.lock()?;
+        Ok(g.remembered.remove(user).map_or(0, |all| all.len()))
+    }
+
     pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
         self.lock()?
             .users
@@ -643,6 +730,7 @@ impl MemoryStore {
         rec.last_used = None;
         rec.recovery.clear();
         rec.reset_at = Some(now);
+        g.remembered.remove(user);
         Ok(Some(had))
     }
 
@@ -679,6 +767,7 @@ impl MemoryStore {
                 rec.enrolled_at = Some(now);
                 rec.last_used = Some(now);
                 rec.last_step = Some(step);
+                g.remembered.remove(user);
                 Ok(true)
             }
             _ => Ok(false),
@@ -830,6 +919,97 @@ impl MemoryStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn browser(id: &str, at: u64, epoch: u64) -> RememberedBrowser {
+        RememberedBrowser {
+            id: id.into(),
+            first_seen: at,
+            last_used: at,
+            epoch,
+            agent: "Firefox on Linux".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remembered_browser_needs_an_enrollment_its_epoch_and_its_age() {
+        let s = MemoryStore::new();
+        let day = Duration::from_secs(86_400);
+        // Not enrolled: nothing is remembered.
+        assert!(
+            !s.remember_browser("u", &browser("a", 100, 0), None, 100, day)
+                .await
+                .unwrap()
+        );
+        assert!(s.enroll("u", b"sealed", "k1", 100, 1).await.unwrap());
+        assert!(
+            s.remember_browser("u", &browser("a", 100, 0), None, 100, day)
+                .await
+                .unwrap()
+        );
+        let used = s
+            .use_remembered_browser("u", "a", 200, day)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((used.first_seen, used.last_used), (100, 200));
+        assert_eq!(
+            s.use_remembered_browser("u", "b", 200, day).await.unwrap(),
+            None
+        );
+        // Too old for the days allowed now.
+        assert_eq!(
+            s.use_remembered_browser("u", "a", 100 + 86_400, day)
+                .await
+                .unwrap(),
+            None
+        );
+        // A user revocation (raised epoch) ends it, and it cannot be remembered under the old
+        // epoch again.
+        s.raise_epoch("u", 0).await.unwrap();
+        assert_eq!(
+            s.use_remembered_browser("u", "a", 300, day).await.unwrap(),
+            None
+        );
+        assert!(s.remembered_browsers("u").await.unwrap().is_empty());
+        assert!(
+            !s.remember_browser("u", &browser("c", 300, 0), None, 300, day)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.remember_browser("u", &browser("c", 300, 1), None, 300, day)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.remember_browser("u", &browser("d", 301, 1), Some("c"), 301, day)
+                .await
+                .unwrap()
+        );
+        let ids: Vec<String> = s
+            .remembered_browsers("u")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["d"], "the replaced id is gone");
+        assert!(s.forget_browser("u", "d").await.unwrap());
+        assert!(!s.forget_browser("u", "d").await.unwrap());
+        for i in 0..(MAX_REMEMBERED_BROWSERS + 3) {
+            let at = 400 + i as u64;
+            assert!(
+                s.remember_browser("u", &browser(&format!("x{i}"), at, 1), None, at, day)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(
+            s.forget_browsers("u").await.unwrap(),
+            MAX_REMEMBERED_BROWSERS
+        );
+        assert_eq!(s.forget_browsers("u").await.unwrap(), 0);
+    }
 
     #[tokio::test]
     async fn a_pre_login_session_signs_in_once_and_never_becomes_anonymous_again() {

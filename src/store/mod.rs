@@ -18,6 +18,12 @@
 //!                             `secret`); TTL mfa.pending_enrollment_ttl; removed by the
 //!                             enrollment. The user hash notes `pending_at` while one was shown
 //!                             and not confirmed, so a replaced one can be told
+//!   P{u:U}:rb         hash    remembered browsers (`mfa::remember`): field = random browser
+//!                             id (hex), value = "first_seen last_used epoch agent"; a use
+//!                             needs the user enrolled and `epoch` not below the user's; the
+//!                             key expires remember_browser_days after the last remembering;
+//!                             removed whole by a reset, a phone replacement, MFA turned off
+//!                             and "forget all browsers"
 //!   P{u:U}:fails      string  attempts (codes taken for checking, not yet cleared by a right
 //!                             one); TTL 24 h from the last attempt
 //!   P{u:U}:lock       string  present while the MFA step is locked (TTL = lock time)
@@ -91,6 +97,53 @@ impl UserRecord {
     /// Administration acts only on known users and never creates a record.
     pub fn known(&self) -> bool {
         self.last_login.is_some() || self.enrolled() || self.reset_at.is_some()
+    }
+}
+
+/// A browser a user chose to remember (`mfa::remember`), as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedBrowser {
+    /// The random browser id (32 hex digits), which only that browser's cookie carries.
+    pub id: String,
+    /// When it was remembered (a right code with the box ticked).
+    pub first_seen: u64,
+    /// The last sign-in that skipped the code with it (`first_seen` until then).
+    pub last_used: u64,
+    /// The user's revocation epoch at the sign-in that remembered it: a user revocation (an
+    /// MSP reset, a replaced phone) raises the user's epoch and so ends it, even where the
+    /// record itself were left behind.
+    pub epoch: u64,
+    /// A short, plain summary of the browser's `User-Agent` ("Firefox on Windows").
+    pub agent: String,
+}
+
+/// Most remembered browsers kept per user; remembering one more forgets the least recently
+/// used.
+pub const MAX_REMEMBERED_BROWSERS: usize = 20;
+
+impl RememberedBrowser {
+    /// The stored value: `first_seen last_used epoch agent` (the agent last, spaces and all).
+    pub fn encode(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.first_seen, self.last_used, self.epoch, self.agent
+        )
+    }
+
+    /// Reads a stored value; `None` if it is not one.
+    pub fn decode(id: &str, v: &str) -> Option<Self> {
+        let mut parts = v.splitn(4, ' ');
+        let first_seen = parts.next()?.parse().ok()?;
+        let last_used = parts.next()?.parse().ok()?;
+        let epoch = parts.next()?.parse().ok()?;
+        let agent = parts.next().unwrap_or_default().to_string();
+        Some(RememberedBrowser {
+            id: id.to_string(),
+            first_seen,
+            last_used,
+            epoch,
+            agent,
+        })
     }
 }
 
@@ -378,7 +431,8 @@ impl Store {
         dispatch!(self, s => s.set_offer_declined(user, now).await)
     }
 
-    /// Removes the user's secret (MFA disconnected). True if there was one.
+    /// Removes the user's secret (MFA disconnected), and the remembered browsers in the same
+    /// step. True if there was one.
     pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.delete_enrollment(user).await)
     }
@@ -489,6 +543,58 @@ impl Store {
         dispatch!(self, s => s.claim_vms_name(user, vms_name).await)
     }
 
+    /// Remembers a browser of `user` (`rec`), in one step and only while the user is enrolled
+    /// and `rec.epoch` is not below the user's revocation epoch (false otherwise, nothing
+    /// written): so a reset or a replaced phone between the code and this write leaves nothing
+    /// behind. `replaces` (an earlier id of this browser) goes; so do records older than
+    /// `keep` and, past [`MAX_REMEMBERED_BROWSERS`], the least recently used. The user's
+    /// records expire `keep` after the last remembering.
+    pub async fn remember_browser(
+        &self,
+        user: &str,
+        rec: &RememberedBrowser,
+        replaces: Option<&str>,
+        now: u64,
+        keep: Duration,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.remember_browser(user, rec, replaces, now, keep).await)
+    }
+
+    /// Uses a remembered browser, in one step: while the user is enrolled, the record exists,
+    /// its epoch is not below the user's and it was remembered less than `max_age` before
+    /// `now`, its last use becomes `now` and it is returned. Otherwise `None` (a record of an
+    /// older epoch is removed).
+    pub async fn use_remembered_browser(
+        &self,
+        user: &str,
+        id: &str,
+        now: u64,
+        max_age: Duration,
+    ) -> Result<Option<RememberedBrowser>, StoreError> {
+        dispatch!(self, s => s.use_remembered_browser(user, id, now, max_age).await)
+    }
+
+    /// The user's remembered browsers, most recently used first.
+    pub async fn remembered_browsers(
+        &self,
+        user: &str,
+    ) -> Result<Vec<RememberedBrowser>, StoreError> {
+        let mut v = dispatch!(self, s => s.remembered_browsers(user).await)?;
+        v.sort_by(|a, b| b.last_used.cmp(&a.last_used).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    /// Forgets one remembered browser; true if it was there.
+    pub async fn forget_browser(&self, user: &str, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.forget_browser(user, id).await)
+    }
+
+    /// Forgets every remembered browser of the user, in one step (on every instance: the
+    /// record is in the shared store); how many there were.
+    pub async fn forget_browsers(&self, user: &str) -> Result<usize, StoreError> {
+        dispatch!(self, s => s.forget_browsers(user).await)
+    }
+
     /// Replaces the user's recovery codes (salted hashes).
     pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_recovery(user, hashes).await)
@@ -500,8 +606,8 @@ impl Store {
         dispatch!(self, s => s.use_recovery(user, hash).await)
     }
 
-    /// MSP reset: removes secret and recovery codes and notes the time. True if the user
-    /// was enrolled; `None` (nothing written, in the same atomic step) if the gateway does
+    /// MSP reset: removes secret, recovery codes and remembered browsers and notes the time.
+    /// True if the user was enrolled; `None` (nothing written, in the same atomic step) if the gateway does
     /// not know the user ([`UserRecord::known`]).
     pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
         dispatch!(self, s => s.reset(user, now).await)
@@ -521,7 +627,7 @@ impl Store {
 
     /// Replaces the secret of an enrolled user (new phone) only if the stored sealed secret
     /// is still byte for byte `current` — the one a code was just checked against — in one
-    /// step; false if it was removed or replaced meanwhile, and then nothing is written.
+    /// step, forgetting the remembered browsers with it; false if it was removed or replaced meanwhile, and then nothing is written.
     /// `step` is the time step of the new app's confirming code.
     pub async fn replace_secret_if(
         &self,
@@ -670,6 +776,21 @@ mod tests {
     fn key_safe_escapes_tag_characters() {
         assert_eq!(key_safe("alice@example.com"), "alice@example.com");
         assert_eq!(key_safe("a{b}:c d"), "a%7Bb%7D%3Ac%20d");
+    }
+
+    #[test]
+    fn a_remembered_browser_round_trips_with_spaces_in_its_agent() {
+        let r = RememberedBrowser {
+            id: "ab".into(),
+            first_seen: 10,
+            last_used: 20,
+            epoch: 3,
+            agent: "Firefox on Windows".into(),
+        };
+        assert_eq!(r.encode(), "10 20 3 Firefox on Windows");
+        assert_eq!(RememberedBrowser::decode("ab", &r.encode()), Some(r));
+        assert_eq!(RememberedBrowser::decode("ab", "10 x 3 a"), None);
+        assert_eq!(RememberedBrowser::decode("ab", "10"), None);
     }
 
     #[test]

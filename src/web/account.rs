@@ -5,7 +5,10 @@
 //!   (shown like an enrollment; the old secret stays in force until the new one is confirmed);
 //! * new recovery codes (needs a current code; the old ones stop working);
 //! * turn MFA off, only where the role's policy today is not `enforced` (needs a current code);
-//! * set MFA up, where it is offered and not yet set up.
+//! * set MFA up, where it is offered and not yet set up;
+//! * see the browsers one chose to remember (`mfa::remember`) and forget one or all of them
+//!   (no code needed: forgetting only ever asks for more). A replaced phone and MFA turned off
+//!   forget them all too.
 //!
 //! The pairing in progress is kept sealed in the store for `mfa.enrollment_ttl` under a key bound to the
 //! signed-in session. Every change is audited with the user as actor.
@@ -74,6 +77,8 @@ struct Ctx<'a> {
     addr: String,
     now: u64,
     csrf: String,
+    /// The store id of this browser, if it is one the user remembered.
+    this_browser: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -84,6 +89,28 @@ impl Ctx<'_> {
             now: self.now,
         }
     }
+    fn forgetter(&self) -> crate::mfa::remember::Forgetter<'_> {
+        crate::mfa::remember::Forgetter {
+            kind: ActorKind::User,
+            name: &self.a.user,
+            client: Some(&self.addr),
+        }
+    }
+
+    /// Forgets every remembered browser of the user, audited with `why`.
+    async fn forget_all(&self, why: &str) -> Result<usize, GatewayError> {
+        let gw = self.gw;
+        Ok(crate::mfa::remember::forget_all(
+            &gw.store,
+            &gw.audit,
+            &self.a.user,
+            &self.forgetter(),
+            why,
+            self.now,
+        )
+        .await?)
+    }
+
     fn state_today(&self) -> MfaState {
         let ts = crate::clock::timestamp_of(self.now);
         self.gw
@@ -100,6 +127,10 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
     let gw = call.gw;
     let a = extract::user(call)?;
     let csrf = Csrf::session(gw, CsrfScope::Account, &a);
+    let this_browser =
+        crate::gate::cookies::request_cookie(&call.headers, crate::gate::cookies::REMEMBER_COOKIE)
+            .and_then(|v| crate::mfa::remember::open(&gw.keys, &a.user, v))
+            .map(|c| c.id_hex());
     let ctx = Ctx {
         gw,
         lang: call.lang,
@@ -107,6 +138,7 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
         a: a.clone(),
         addr: call.client.clone(),
         now: call.now,
+        this_browser,
     };
     let p = &gw.paths;
     if !call.is_post() {
@@ -117,6 +149,8 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
                     Some("disabled") => Some(AccountMessage::MfaDisabled),
                     Some("enabled") => Some(AccountMessage::MfaEnabled),
                     Some("recovery") => Some(AccountMessage::RecoveryCodesReplaced),
+                    Some("forgotten") => Some(AccountMessage::BrowserForgotten),
+                    Some("forgotten-all") => Some(AccountMessage::BrowsersForgotten),
                     _ => None,
                 };
                 Ok((
@@ -172,6 +206,9 @@ async fn post(
             _ => p.account.clone(),
         };
         return Ok((redirect(&target), Outcome::Gateway));
+    }
+    if *route == Route::AccountForgetBrowsers {
+        return forget(ctx, form).await;
     }
     if *route == Route::AccountSetUp {
         let record = gw.store.user(&ctx.a.user).await?;
@@ -229,6 +266,8 @@ async fn post(
             let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
             return Ok((recovery_page(ctx, &codes, "recovery"), Outcome::Gateway));
         }
+        // Counted and audited here; the delete removes them again in its own store step.
+        ctx.forget_all("via=mfa_disabled").await?;
         gw.store.delete_enrollment(&ctx.a.user).await?;
         gw.audit
             .record(codes::record(ctx.who(), Event::SelfMfaDisabled))
@@ -259,6 +298,9 @@ async fn post(
             Some(old) => {
                 // Revocation first: if it cannot be published, the old phone stays.
                 new_epoch = gw.ops().end_sessions(&ctx.a.user, ctx.now).await?;
+                // The remembered browsers go with the old phone (audited here; the
+                // replacement removes them again in its own store step).
+                ctx.forget_all("via=phone_replaced").await?;
                 gw.store
                     .replace_secret_if(
                         &ctx.a.user,
@@ -321,6 +363,42 @@ async fn post(
         return Ok((resp, Outcome::Gateway));
     }
     Err(ClientError::NotFound.into())
+}
+
+/// "Forget" at one remembered browser, or "Forget all browsers". This browser's cookie is
+/// removed too when it is among them (it would no longer skip the code anyway).
+async fn forget(ctx: &Ctx<'_>, form: &Form) -> Answer {
+    let gw = ctx.gw;
+    let (done, this) =
+        if form.get(pages::ACTION_FIELD) == Some(FormAction::ForgetAllBrowsers.as_str()) {
+            ctx.forget_all("via=self").await?;
+            ("forgotten-all", ctx.this_browser.is_some())
+        } else if form.get(pages::ACTION_FIELD) == Some(FormAction::ForgetBrowser.as_str()) {
+            let id = form.get(pages::BROWSER_FIELD).unwrap_or("");
+            if !crate::mfa::remember::valid_id(id) {
+                return Err(ClientError::BadRequest("not a browser id").into());
+            }
+            crate::mfa::remember::forget_one(
+                &gw.store,
+                &gw.audit,
+                &ctx.a.user,
+                id,
+                &ctx.forgetter(),
+                ctx.now,
+            )
+            .await?;
+            ("forgotten", ctx.this_browser.as_deref() == Some(id))
+        } else {
+            return Err(ClientError::BadRequest("unknown action").into());
+        };
+    let mut resp = redirect(&format!("{}?done={done}", gw.paths.account));
+    if this {
+        resp.headers_mut().append(
+            http::header::SET_COOKIE,
+            crate::mfa::remember::clear_cookie(),
+        );
+    }
+    Ok((resp, Outcome::Gateway))
 }
 
 /// After a replaced phone ended every session of the user (raising the user's revocation
@@ -472,6 +550,28 @@ async fn render_page(
     let state = ctx.state_today();
     let since = r.enrolled_at.map(|t| fmt_time(gw, t));
     let used = r.last_used.map(|t| fmt_time(gw, t));
+    // The ones that can still skip the code (a record of an older epoch no longer can).
+    let browsers: Vec<pages::BrowserItem> = if r.enrolled() {
+        gw.store
+            .remembered_browsers(&ctx.a.user)
+            .await?
+            .into_iter()
+            .filter(|b| b.epoch >= r.epoch)
+            .map(|b| {
+                let (browser, system) = crate::mfa::remember::agent_parts(&b.agent);
+                pages::BrowserItem {
+                    browser: browser.map(str::to_string),
+                    system: system.map(str::to_string),
+                    remembered_on: fmt_time(gw, b.first_seen),
+                    last_used: fmt_time(gw, b.last_used),
+                    this_browser: ctx.this_browser.as_deref() == Some(b.id.as_str()),
+                    id: b.id,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let html = pages::account_page(&pages::AccountView {
         lang: ctx.lang,
         branding: &gw.branding,
@@ -496,6 +596,8 @@ async fn render_page(
         error,
         failed,
         message,
+        browsers: &browsers,
+        forget_action: &gw.paths.account_forget,
     });
     Ok(html_page(status, html))
 }

@@ -63,11 +63,12 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
             let message = match query.get("done") {
                 Some("reset") => Some(AdminMessage::ResetDone),
                 Some("unlock") => Some(AdminMessage::Unlocked),
+                Some("forget") => Some(AdminMessage::BrowsersForgotten),
                 _ => None,
             };
             view.user_page(&user, message, None, StatusCode::OK).await
         }
-        Route::AdminReset | Route::AdminUnlock => {
+        Route::AdminReset | Route::AdminUnlock | Route::AdminForgetBrowsers => {
             let form = Form::read(body).await?;
             let user = norm(form.get("user").unwrap_or(""));
             if csrf.check(&form).is_err() {
@@ -100,6 +101,12 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
             if *route == Route::AdminUnlock {
                 return match ops.unlock(&user, &actor, now).await {
                     Ok(_) => Ok((redirect(&format!("{back}&done=unlock")), Outcome::Gateway)),
+                    Err(e) => view.refused(&user, e).await,
+                };
+            }
+            if *route == Route::AdminForgetBrowsers {
+                return match ops.forget_browsers(&user, &actor, now).await {
+                    Ok(_) => Ok((redirect(&format!("{back}&done=forget")), Outcome::Gateway)),
                     Err(e) => view.refused(&user, e).await,
                 };
             }
@@ -252,10 +259,12 @@ impl View<'_> {
             role: s.role.as_deref(),
             policy_state: s.policy_state.as_deref(),
             recovery_remaining: s.recovery_codes_left,
+            remembered_browsers: s.remembered_browsers,
             events: &events,
             csrf,
             reset_action: &gw.paths.admin_reset,
             unlock_action: &gw.paths.admin_unlock,
+            forget_action: &gw.paths.admin_forget,
             back_link: &gw.paths.admin,
             message,
             error,

@@ -11,6 +11,12 @@
 //! choices that skip a code ("not now" at an enrollment or an offer) are therefore decided
 //! again by the store in one step with their write ("only if still not enrolled"): a user
 //! who enrolled in another session meanwhile is asked for a code instead.
+//!
+//! The code page offers "don't ask for a code on this browser for N days" where the policy
+//! allows it for the role; a right app code (not a recovery code) with the box ticked
+//! remembers the browser (`mfa::remember`) once the login is released: the release comes first
+//! (it claims the challenge exactly once), and a store that cannot remember the browser costs
+//! only the cookie, never the sign-in.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -34,6 +40,8 @@ use crate::web::redirect;
 
 struct Ctx<'a> {
     gw: &'a Gateway,
+    /// The request's headers (its cookies, its `User-Agent`).
+    request: &'a http::HeaderMap,
     lang: Lang,
     id: String,
     key: String,
@@ -75,6 +83,7 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
     let browser = crate::mfa::pending::browser_id(&call.headers);
     let mut ctx = Ctx {
         gw,
+        request: &call.headers,
         lang,
         id,
         key,
@@ -166,6 +175,7 @@ fn show(
             form_action: &gw.paths.verify,
             csrf: &csrf,
             error,
+            remember_days: crate::mfa::remember::days_for(gw, &ctx.ch.role, ctx.now),
         }),
         Step::Offer => pages::offer_page(&pages::OfferView {
             lang: ctx.lang,
@@ -286,7 +296,23 @@ async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
     let check =
         codes::check_enrolled(ctx.gw, ctx.who(), form.get("code").unwrap_or(""), true).await?;
     match check {
-        Check::Accepted { .. } => finish(ctx, true).await,
+        Check::Accepted { .. } => {
+            let remember = form.get(pages::REMEMBER_FIELD) == Some(pages::REMEMBER_VALUE);
+            let (gw, request, now, addr) = (ctx.gw, ctx.request, ctx.now, ctx.addr.clone());
+            let (user, role, epoch) = (ctx.ch.user.clone(), ctx.ch.role.clone(), ctx.ch.epoch);
+            let mut answer = finish(ctx, true).await?;
+            if remember && answer.1 == Outcome::Proxied {
+                let who = Who {
+                    user: &user,
+                    addr: &addr,
+                    now,
+                };
+                if let Some(c) = remember_browser(gw, who, &role, epoch, request).await {
+                    answer.0.headers_mut().append(SET_COOKIE, c);
+                }
+            }
+            Ok(answer)
+        }
         Check::RecoveryAccepted { remaining } => {
             let ch = Challenge {
                 step: Step::Notice,
@@ -300,6 +326,38 @@ async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         other => {
             let (e, status) = check_error(other);
             Ok((show(&ctx, Some(e), status)?, Outcome::Rejected))
+        }
+    }
+}
+
+/// Remembers the browser after a right code with the box ticked, if the policy still allows
+/// it for the role: the cookie to set, audited as `browser_remembered`. `None` (nothing
+/// remembered, the sign-in goes on) when it does not apply or the store refused or failed.
+async fn remember_browser(
+    gw: &Gateway,
+    who: Who<'_>,
+    role: &str,
+    epoch: u64,
+    request: &http::HeaderMap,
+) -> Option<http::HeaderValue> {
+    let days = crate::mfa::remember::days_for(gw, role, who.now);
+    if days == 0 {
+        return None;
+    }
+    match crate::mfa::remember::remember(gw, who.user, epoch, request, days, who.now).await {
+        Ok(Some((cookie, rec))) => {
+            gw.audit
+                .record(codes::record(who, Event::BrowserRemembered).detail(format!(
+                    "browser={} days={days}",
+                    crate::mfa::remember::short_id(&rec.id)
+                )))
+                .await;
+            Some(cookie)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(user = %who.user, error = %e, "the browser could not be remembered");
+            None
         }
     }
 }

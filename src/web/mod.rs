@@ -29,10 +29,12 @@
 //!  account/replace-phone        POST               AccountReplacePhone    account  (user)
 //!  account/recovery-codes       POST               AccountRecoveryCodes   account  (user)
 //!  account/disable              POST               AccountDisable         account  (user)
+//!  account/forget-browsers      POST               AccountForgetBrowsers  account  (user)
 //!  admin/                       GET HEAD           AdminSearch            admin    (admin)
 //!  admin/user                   GET HEAD           AdminUser              admin    (admin)
 //!  admin/reset                  POST               AdminReset             admin    (admin)
 //!  admin/unlock                 POST               AdminUnlock            admin    (admin)
+//!  admin/forget-browsers        POST               AdminForgetBrowsers    admin    (admin)
 //!  admin/api/users              GET HEAD           Api(Users)             admin_api (token)
 //!  admin/api/users/{user}       GET HEAD           Api(User)              admin_api (token)
 //!  admin/api/users/{user}/events GET HEAD          Api(Events)            admin_api (token)
@@ -123,10 +125,13 @@ pub async fn handle(
         | Route::AccountSetUp
         | Route::AccountReplacePhone
         | Route::AccountRecoveryCodes
-        | Route::AccountDisable => account::handle(&call, &route, body).await,
-        Route::AdminSearch | Route::AdminUser | Route::AdminReset | Route::AdminUnlock => {
-            admin::handle(&call, &route, body).await
-        }
+        | Route::AccountDisable
+        | Route::AccountForgetBrowsers => account::handle(&call, &route, body).await,
+        Route::AdminSearch
+        | Route::AdminUser
+        | Route::AdminReset
+        | Route::AdminUnlock
+        | Route::AdminForgetBrowsers => admin::handle(&call, &route, body).await,
         Route::Api(api) => admin_api::handle(&call, api, body).await,
     };
     match answer {

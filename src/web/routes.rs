@@ -36,11 +36,14 @@ pub enum Route {
     AccountReplacePhone,
     AccountRecoveryCodes,
     AccountDisable,
+    /// Forgetting one or all of the user's remembered browsers.
+    AccountForgetBrowsers,
     /// The MSP's user search.
     AdminSearch,
     AdminUser,
     AdminReset,
     AdminUnlock,
+    AdminForgetBrowsers,
     /// An endpoint of the JSON API.
     Api(ApiRoute),
 }
@@ -106,8 +109,10 @@ impl Route {
             | Route::AccountReplacePhone
             | Route::AccountRecoveryCodes
             | Route::AccountDisable
+            | Route::AccountForgetBrowsers
             | Route::AdminReset
-            | Route::AdminUnlock => Post,
+            | Route::AdminUnlock
+            | Route::AdminForgetBrowsers => Post,
             Route::Api(ApiRoute::Users | ApiRoute::User(_) | ApiRoute::Events(_)) => Get,
             Route::Api(ApiRoute::Reset(_) | ApiRoute::Unlock(_)) => Post,
         }
@@ -120,7 +125,7 @@ impl Route {
 
 /// Every fixed path under the prefix and its route. The API's endpoints, below
 /// `paths.admin_api`, are parsed by [`api_route`].
-pub fn table(p: &OwnedPaths) -> [(&str, Route); 18] {
+pub fn table(p: &OwnedPaths) -> [(&str, Route); 20] {
     [
         (&p.health, Route::Health),
         (&p.ready, Route::Ready),
@@ -136,10 +141,12 @@ pub fn table(p: &OwnedPaths) -> [(&str, Route); 18] {
         (&p.account_repair, Route::AccountReplacePhone),
         (&p.account_recovery, Route::AccountRecoveryCodes),
         (&p.account_disable, Route::AccountDisable),
+        (&p.account_forget, Route::AccountForgetBrowsers),
         (&p.admin, Route::AdminSearch),
         (&p.admin_user, Route::AdminUser),
         (&p.admin_reset, Route::AdminReset),
         (&p.admin_unlock, Route::AdminUnlock),
+        (&p.admin_forget, Route::AdminForgetBrowsers),
     ]
     .map(|(path, route)| (path.as_str(), route))
 }
@@ -246,8 +253,10 @@ mod tests {
             | Route::AccountReplacePhone
             | Route::AccountRecoveryCodes
             | Route::AccountDisable
+            | Route::AccountForgetBrowsers
             | Route::AdminReset
             | Route::AdminUnlock
+            | Route::AdminForgetBrowsers
             | Route::Api(ApiRoute::Reset(_) | ApiRoute::Unlock(_)) => &["POST"],
         }
     }
@@ -274,7 +283,7 @@ mod tests {
     fn every_route_resolves_with_exactly_its_methods() {
         let p = paths();
         let all = every_route();
-        assert_eq!(all.len(), 23);
+        assert_eq!(all.len(), 25);
         for (path, route) in &all {
             let want = expected(route);
             for name in ALL {

@@ -167,10 +167,41 @@ fn policy_show_prints_the_matrix_for_a_date() {
     let out = bin().args(["policy", "check", policy]).output().unwrap();
     assert!(out.status.success());
     let dir = tempfile::tempdir().unwrap();
+    // Remembered browsers, per role, in the phase in effect.
+    assert!(
+        String::from_utf8_lossy(&out_at(policy, "2022-01-01").stdout)
+            .contains("Remember browser: off for every role\n")
+    );
+    let remembering = dir.path().join("remember.toml");
+    let shipped = std::fs::read_to_string(policy).unwrap();
+    std::fs::write(
+        &remembering,
+        format!("{shipped}\n[phase.remember_browser_days]\ncustomer = 30\nadministrator = 1\n"),
+    )
+    .unwrap();
+    let at = |date: &str| {
+        String::from_utf8_lossy(&out_at(remembering.to_str().unwrap(), date).stdout).to_string()
+    };
+    assert!(
+        at("2022-01-01").contains("Remember browser: administrator 1 day, customer 30 days\n"),
+        "{}",
+        at("2022-01-01")
+    );
+    assert!(at("2021-12-01").contains("Remember browser: off for every role\n"));
     let bad = dir.path().join("p.toml");
     std::fs::write(&bad, "timezone = \"Mars/Olympus\"\n").unwrap();
     let out = bin().args(["policy", "check"]).arg(&bad).output().unwrap();
     assert!(!out.status.success());
+}
+
+/// `policy show --at DATE --file FILE`.
+fn out_at(file: &str, date: &str) -> std::process::Output {
+    let out = bin()
+        .args(["policy", "show", "--at", date, "--file", file])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    out
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod mfa_flow;
 mod pages;
 mod prelogin;
 mod proxy;
+mod remember;
 mod revocation_order;
 mod scaleout;
 mod shared_address;

@@ -9,13 +9,17 @@ use super::RedisStore;
 use super::conn::{Ack, Write};
 use crate::store::revocation::Revocation;
 use crate::store::{
-    Attempt, Limits, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, StoreError, UserRecord,
-    key_safe, lock_duration, user_window,
+    Attempt, Limits, MAX_REMEMBERED_BROWSERS, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
+    RememberedBrowser, StoreError, UserRecord, key_safe, lock_duration, user_window,
 };
 
 impl RedisStore {
     fn user_key(&self, user: &str) -> String {
         format!("{}{{u:{}}}", self.key_prefix, key_safe(user))
+    }
+    /// The user's remembered browsers, in the user's hash slot.
+    fn remembered_key(&self, user: &str) -> String {
+        format!("{}:rb", self.user_key(user))
     }
     fn pending_secret_key(&self, user: &str) -> String {
         format!("{}:pending", self.user_key(user))
@@ -414,14 +418,9 @@ impl RedisStore {
     }
 
     pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
-        let mut cmd = redis::cmd("HDEL");
-        cmd.arg(self.user_key(user))
-            .arg("secret")
-            .arg("key_id")
-            .arg("enrolled_at")
-            .arg("last_used")
-            .arg("recovery");
-        let n = self.conn.durable(Write::Cmd(&cmd)).await?;
+        let mut inv = self.scripts.delete_enrollment.prepare_invoke();
+        inv.key(self.user_key(user)).key(self.remembered_key(user));
+        let n = self.conn.durable(Write::Script(inv)).await?;
         Ok(n > 0)
     }
 
@@ -684,6 +683,73 @@ impl RedisStore {
         Ok(self.conn.durable(Write::Script(inv)).await? == 1)
     }
 
+    pub async fn remember_browser(
+        &self,
+        user: &str,
+        rec: &RememberedBrowser,
+        replaces: Option<&str>,
+        now: u64,
+        keep: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.remember.prepare_invoke();
+        inv.key(self.user_key(user))
+            .key(self.remembered_key(user))
+            .arg(&rec.id)
+            .arg(rec.encode())
+            .arg(rec.epoch)
+            .arg(replaces.unwrap_or_default())
+            .arg(now)
+            .arg(keep.as_secs().max(1))
+            .arg(MAX_REMEMBERED_BROWSERS);
+        let n: i64 = self.conn.script(inv).await?;
+        Ok(n == 1)
+    }
+
+    pub async fn use_remembered_browser(
+        &self,
+        user: &str,
+        id: &str,
+        now: u64,
+        max_age: Duration,
+    ) -> Result<Option<RememberedBrowser>, StoreError> {
+        let mut inv = self.scripts.use_remembered.prepare_invoke();
+        inv.key(self.user_key(user))
+            .key(self.remembered_key(user))
+            .arg(id)
+            .arg(now)
+            .arg(max_age.as_secs());
+        let v: Option<String> = self.conn.script(inv).await?;
+        Ok(v.and_then(|v| RememberedBrowser::decode(id, &v)))
+    }
+
+    pub async fn remembered_browsers(
+        &self,
+        user: &str,
+    ) -> Result<Vec<RememberedBrowser>, StoreError> {
+        let all: std::collections::HashMap<String, String> = self
+            .conn
+            .run(redis::cmd("HGETALL").arg(self.remembered_key(user)))
+            .await?;
+        Ok(all
+            .iter()
+            .filter_map(|(id, v)| RememberedBrowser::decode(id, v))
+            .collect())
+    }
+
+    pub async fn forget_browser(&self, user: &str, id: &str) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(self.remembered_key(user)).arg(id);
+        // The user (or an MSP) is told "forgotten": acknowledged by a replica (Sentinel).
+        Ok(self.conn.durable(Write::Cmd(&cmd)).await? == 1)
+    }
+
+    pub async fn forget_browsers(&self, user: &str) -> Result<usize, StoreError> {
+        let mut inv = self.scripts.forget_all.prepare_invoke();
+        inv.key(self.remembered_key(user));
+        let n = self.conn.durable(Write::Script(inv)).await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     pub async fn set_recovery(&self, user: &str, hashes: &[String]) -> Result<(), StoreError> {
         let mut inv = self.scripts.hset.prepare_invoke();
         inv.key(self.user_key(user))
@@ -701,7 +767,9 @@ impl RedisStore {
 
     pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
         let mut inv = self.scripts.reset.prepare_invoke();
-        inv.key(self.user_key(user)).arg(now);
+        inv.key(self.user_key(user))
+            .key(self.remembered_key(user))
+            .arg(now);
         let n = self.conn.durable(Write::Script(inv)).await?;
         Ok((n >= 0).then_some(n == 1))
     }
@@ -742,6 +810,7 @@ impl RedisStore {
         self.index_user(user).await?;
         let mut inv = self.scripts.replace_if.prepare_invoke();
         inv.key(self.user_key(user))
+            .key(self.remembered_key(user))
             .arg(current)
             .arg(sealed)
             .arg(key_id)

@@ -33,6 +33,10 @@ pub(super) struct Scripts {
     pub(super) pre_release: Script,
     pub(super) owner_enter: Script,
     pub(super) owner_leave: Script,
+    pub(super) remember: Script,
+    pub(super) use_remembered: Script,
+    pub(super) forget_all: Script,
+    pub(super) delete_enrollment: Script,
 }
 
 impl Scripts {
@@ -63,6 +67,10 @@ impl Scripts {
             pre_release: Script::new(PRE_RELEASE),
             owner_enter: Script::new(OWNER_ENTER),
             owner_leave: Script::new(OWNER_LEAVE),
+            remember: Script::new(REMEMBER),
+            use_remembered: Script::new(USE_REMEMBERED),
+            forget_all: Script::new(FORGET_ALL),
+            delete_enrollment: Script::new(DELETE_ENROLLMENT),
         }
     }
 }
@@ -103,9 +111,9 @@ redis.call('HSET', KEYS[1], 'recovery', table.concat(kept, '\n'))
 return #kept
 "#;
 
-// KEYS: user hash. ARGV: now. Returns 1 if a secret was removed, -1 (nothing written) if
-// the gateway does not know the user (no login, secret or earlier reset): a reset never
-// creates a record.
+// KEYS: user hash, remembered browsers. ARGV: now. Returns 1 if a secret was removed, -1
+// (nothing written) if the gateway does not know the user (no login, secret or earlier reset):
+// a reset never creates a record. Remembered browsers go in the same step.
 const RESET: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'last_login') == 0 and redis.call('HEXISTS', KEYS[1], 'secret') == 0
    and redis.call('HEXISTS', KEYS[1], 'reset_at') == 0 then
@@ -114,7 +122,80 @@ end
 local had = redis.call('HEXISTS', KEYS[1], 'secret')
 redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery')
 redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
+redis.call('DEL', KEYS[2])
 return had
+"#;
+
+// MFA turned off by the user. KEYS: user hash, remembered browsers. Returns how many fields
+// were removed (0: not enrolled). Remembered browsers go in the same step.
+const DELETE_ENROLLMENT: &str = r#"
+local n = redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery')
+redis.call('DEL', KEYS[2])
+return n
+"#;
+
+// Remembers a browser (`mfa::remember`). KEYS: user hash, remembered browsers. ARGV: browser
+// id, value ("first last epoch agent"), its epoch, an id it replaces ('' for none), now, keep
+// (seconds), most records. Only while the user is enrolled and the epoch is not below the
+// user's (0, nothing written, otherwise); records older than `keep` go, and past the most
+// the least recently used; the key lives `keep` after the last remembering.
+const REMEMBER: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 0 then return 0 end
+local current = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+if tonumber(ARGV[3]) < current then return 0 end
+if ARGV[4] ~= '' then redis.call('HDEL', KEYS[2], ARGV[4]) end
+local now = tonumber(ARGV[5])
+local keep = tonumber(ARGV[6])
+local all = redis.call('HGETALL', KEYS[2])
+local live = {}
+for i = 1, #all, 2 do
+  local first, last = string.match(all[i + 1], '^(%d+) (%d+) ')
+  if (not first) or tonumber(first) + keep <= now then
+    redis.call('HDEL', KEYS[2], all[i])
+  else
+    table.insert(live, {all[i], tonumber(last)})
+  end
+end
+table.sort(live, function(a, b) return a[2] < b[2] end)
+local max = tonumber(ARGV[7])
+local i = 1
+while #live - i + 1 >= max do
+  redis.call('HDEL', KEYS[2], live[i][1])
+  i = i + 1
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if redis.call('TTL', KEYS[2]) < keep then redis.call('EXPIRE', KEYS[2], keep) end
+return 1
+"#;
+
+// Uses a remembered browser. KEYS: user hash, remembered browsers. ARGV: browser id, now,
+// max age (seconds). Returns the record with its last use set to now, or nil: the user is not
+// enrolled, the record is gone, of an older epoch than the user's (then removed) or too old.
+const USE_REMEMBERED: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 0 then return false end
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then return false end
+local first, last, epoch, agent = string.match(v, '^(%d+) (%d+) (%d+) (.*)$')
+if not first then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return false
+end
+local current = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+if tonumber(epoch) < current then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return false
+end
+if tonumber(first) + tonumber(ARGV[3]) <= tonumber(ARGV[2]) then return false end
+local nv = first .. ' ' .. ARGV[2] .. ' ' .. epoch .. ' ' .. agent
+redis.call('HSET', KEYS[2], ARGV[1], nv)
+return nv
+"#;
+
+// Forgets every remembered browser of a user. KEYS: remembered browsers. Returns how many.
+const FORGET_ALL: &str = r#"
+local n = redis.call('HLEN', KEYS[1])
+redis.call('DEL', KEYS[1])
+return n
 "#;
 
 // KEYS: user hash, pending secret. The pending secret goes with the enrollment.
@@ -152,6 +233,7 @@ return 1
 const REPLACE_IF: &str = r#"
 if redis.call('HGET', KEYS[1], 'secret') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'secret', ARGV[2], 'key_id', ARGV[3], 'enrolled_at', ARGV[4], 'last_used', ARGV[4], 'last_step', ARGV[5])
+redis.call('DEL', KEYS[2])
 return 1
 "#;
 
