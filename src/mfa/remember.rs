@@ -116,7 +116,12 @@ fn max_age(days: u32) -> Duration {
 }
 
 /// The days the policy in force allows remembering a browser for `role` at `now` (0: off).
+/// Always 0 for the roles of `admin.roles`: a sign-in without a code must never open the
+/// administration pages, which need the MFA step passed in the session.
 pub fn days_for(gw: &Gateway, role: &str, now: u64) -> u32 {
+    if gw.cfg.admin.roles.iter().any(|r| r == role) {
+        return 0;
+    }
     gw.policy
         .current()
         .remember_browser_days(role, crate::clock::timestamp_of(now))

@@ -29,14 +29,20 @@ fn policy() -> String {
     )
 }
 
+/// The world of these tests: MSPs are not among `admin.roles` here, so that their own days
+/// (7) can be remembered (see `administrators_are_never_remembered`).
 async fn world() -> World {
+    world_with("[admin]\nroles = [\"administrator\"]\n").await
+}
+
+async fn world_with(extra: &str) -> World {
     let redis = RedisProc::start();
     let (vms_addr, vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
     std::mem::forget(stop);
     let c = certs();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("policy.toml"), policy()).unwrap();
-    let text = config_text(&c, vms_addr, &redis.url(), DEMO_VMS, "");
+    let text = config_text(&c, vms_addr, &redis.url(), DEMO_VMS, extra);
     let gw = start_gateway(dir.path(), &text, &c.ca_pem, Clock::manual(at(ENFORCED))).await;
     World {
         gw,
@@ -217,9 +223,23 @@ async fn a_remembered_browser_skips_the_code_on_every_instance_for_its_days() {
     assert!(!skips_the_code(gw, "msp", &msp_cookie).await, "7 days on");
 }
 
+/// Users who may use the administration pages (`admin.roles`, by default MSPs and
+/// administrators) are never remembered, whatever the policy gives their role: a sign-in
+/// without a code must not open those pages. No checkbox, and a hand-ticked one remembers
+/// nothing.
+#[tokio::test]
+async fn administrators_are_never_remembered() {
+    let w = world_with("").await;
+    let gw = &w.gw;
+    let msp = enroll(&client(gw), gw, "msp").await;
+    let (_, r) = sign_in(gw, "msp", &msp, true, None).await;
+    assert!(remember_cookie(&r).is_none(), "no cookie for an MSP");
+    assert!(!skips_the_code(gw, "msp", "__Host-mfagw-rb=x").await);
+}
+
 #[tokio::test]
 async fn an_msp_reset_forgets_the_remembered_browsers() {
-    let w = world().await;
+    let w = world_with("").await;
     let gw = &w.gw;
     let secret = enroll(&client(gw), gw, "customer").await;
     let (_, r) = sign_in(gw, "customer", &secret, true, Some(30)).await;
@@ -271,7 +291,7 @@ async fn an_msp_reset_forgets_the_remembered_browsers() {
 
 #[tokio::test]
 async fn forgetting_on_the_account_page_or_by_the_msp_asks_for_the_code_again() {
-    let w = world().await;
+    let w = world_with("").await;
     let gw = &w.gw;
     let secret = enroll(&client(gw), gw, "customer").await;
     let (a, r) = sign_in(gw, "customer", &secret, true, Some(30)).await;
