@@ -161,7 +161,23 @@ impl Gateway {
 
     /// Builds the page for an error.
     pub fn error_response(&self, e: &GatewayError, lang: Lang) -> Response<Body> {
-        let mut r = self.page_response(e.page(), lang);
+        self.error_response_for(e, lang, false)
+    }
+
+    /// [`Gateway::error_response`]; for a signed-in user (`signed_in`) the page also links
+    /// to the MFA settings.
+    pub fn error_response_for(
+        &self,
+        e: &GatewayError,
+        lang: Lang,
+        signed_in: bool,
+    ) -> Response<Body> {
+        let page = e.page();
+        let account = signed_in.then_some(self.paths.account.as_str());
+        let mut r = html_page(
+            page.status(),
+            pages::error_page_with(lang, &self.branding, page, account),
+        );
         if let Some(secs) = e.retry_after() {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));

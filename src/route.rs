@@ -68,6 +68,7 @@ impl Gateway {
                 let status = e.status().as_u16();
                 let client = conn.peer.ip();
                 let user = self.approved_user(cookie.as_ref());
+                let signed_in = user.is_some();
                 let user = user.as_deref().unwrap_or("-");
                 if matches!(e, GatewayError::Client(_)) {
                     tracing::debug!(kind, status, %method, path, %client, user, error = %Chain(&e), "request refused");
@@ -75,7 +76,7 @@ impl Gateway {
                     tracing::warn!(kind, status, %method, path, %client, user, error = %Chain(&e), "request failed");
                 }
                 (
-                    self.error_response(&e, self.lang(accept_language.as_ref())),
+                    self.error_response_for(&e, self.lang(accept_language.as_ref()), signed_in),
                     outcome,
                 )
             }

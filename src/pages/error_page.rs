@@ -89,6 +89,16 @@ impl ErrorPage {
 
 /// Renders an error page.
 pub fn error_page(lang: Lang, branding: &Branding, page: ErrorPage) -> String {
+    error_page_with(lang, branding, page, None)
+}
+
+/// [`error_page`], with a link to the MFA settings page (`account`) for a signed-in user.
+pub fn error_page_with(
+    lang: Lang,
+    branding: &Branding,
+    page: ErrorPage,
+    account: Option<&str>,
+) -> String {
     let text = page.text(lang);
     let common = &strings(lang).common;
     let link = if page.is_temporary() {
@@ -100,6 +110,9 @@ pub fn error_page(lang: Lang, branding: &Branding, page: ErrorPage) -> String {
         h1 { (text.title) }
         p { (fill(text.message, "{helpdesk}", branding.helpdesk(lang))) }
         a class="button primary" href="/" { (link) }
+        @if let Some(account) = account {
+            p { a href=(account) { (common.account_link) } }
+        }
         p class="muted" { (fill(common.error_code, "{status}", page.status().as_str())) }
     };
     render(lang, branding, text.title, content)

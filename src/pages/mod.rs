@@ -77,7 +77,7 @@ pub use admin::{
     admin_search_page, admin_user_page,
 };
 pub use enroll::{Cancel, EnrollView, enroll_page};
-pub use error_page::{ErrorPage, error_page, error_response};
+pub use error_page::{ErrorPage, error_page, error_page_with, error_response};
 pub use form::{ACTION_FIELD, CODE_FIELD, CSRF_FIELD, FormAction, FormError};
 pub use headers::{html_response, page_headers};
 pub use lang::Lang;

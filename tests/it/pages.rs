@@ -384,3 +384,30 @@ async fn times_are_local_and_audit_events_are_words_on_the_admin_pages() {
         .unwrap();
     assert!(nl.contains(r#"title="enrolled">MFA ingesteld</td>"#));
 }
+
+/// Every gateway page a signed-in user sees links to the MFA settings, error pages included;
+/// an anonymous visitor's error page does not.
+#[tokio::test]
+async fn a_signed_in_users_error_page_links_to_the_mfa_settings() {
+    let w = world("2022-03-01T10:00:00Z", "").await;
+    let signed_in = client(&w.gw);
+    crate::support::browser::login(&signed_in, &w.gw, "supplier").await;
+    let r = signed_in
+        .get(url(&w.gw, "/.mfa/no-such-page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("<a href=\"/.mfa/account\">Your MFA settings</a>"),
+        "{html}"
+    );
+    let r = client(&w.gw)
+        .get(url(&w.gw, "/.mfa/no-such-page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(!r.text().await.unwrap().contains("/.mfa/account"));
+}
