@@ -175,6 +175,8 @@ pub struct LoginFile {
     pub username_pointer: Option<String>,
     pub success_status: Option<Vec<u16>>,
     pub success_cookie: Option<String>,
+    pub posted_by: Option<String>,
+    pub landing: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -338,6 +338,10 @@ pub struct LoginRoute {
     pub success_status: Vec<u16>,
     /// A cookie that must be set by the response for it to count as a successful login.
     pub success_cookie: Option<String>,
+    /// `posted_by = "script"`: the path the page goes to after the MFA step (the released
+    /// answer is a redirect there with the VMS's cookies, since the script that posted the
+    /// login is gone by then). `None`: a form login, released byte for byte.
+    pub landing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

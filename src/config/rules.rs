@@ -439,6 +439,29 @@ fn cases() -> Vec<Case> {
             &[("vms.login.0.success_cookie", r#""OTHER""#)],
         ),
         demo(
+            "vms.login[0].posted_by",
+            "\"form\" or \"script\", not \"fetch\"",
+            &[("vms.login.0.posted_by", r#""fetch""#)],
+        ),
+        demo(
+            "vms.login[0].landing",
+            "a path on the VMS such as \"/home\", not \"//evil.example\"",
+            &[
+                ("vms.login.0.posted_by", r#""script""#),
+                ("vms.login.0.landing", r#""//evil.example""#),
+            ],
+        ),
+        demo(
+            "vms.login[0].landing",
+            "required with posted_by = \"script\"",
+            &[("vms.login.0.posted_by", r#""script""#)],
+        ),
+        demo(
+            "vms.login[0].landing",
+            "only with posted_by = \"script\"",
+            &[("vms.login.0.landing", r#""/home""#)],
+        ),
+        demo(
             "vms.typed_username",
             "\"must_match\" or \"ignore\", not \"strict\"",
             &[("vms.typed_username", r#""strict""#)],

@@ -991,6 +991,49 @@ impl Validator {
                     format!("{c:?} is not one of vms.session_cookies"),
                 );
             }
+            let script = match l.posted_by.as_deref() {
+                None | Some("form") => false,
+                Some("script") => true,
+                Some(other) => {
+                    self.errors.push(
+                        format!("{key}.posted_by"),
+                        format!("\"form\" or \"script\", not {other:?}"),
+                    );
+                    false
+                }
+            };
+            let landing = match (script, l.landing) {
+                (true, Some(p))
+                    if p.starts_with('/')
+                        && !p.starts_with("//")
+                        && !p.contains('\\')
+                        && p.parse::<http::uri::PathAndQuery>().is_ok() =>
+                {
+                    Some(p)
+                }
+                (true, Some(p)) => {
+                    self.errors.push(
+                        format!("{key}.landing"),
+                        format!("a path on the VMS such as \"/home\", not {p:?}"),
+                    );
+                    None
+                }
+                (true, None) => {
+                    self.errors.push(
+                        format!("{key}.landing"),
+                        "required with posted_by = \"script\": the page the browser goes to after the MFA step",
+                    );
+                    None
+                }
+                (false, Some(_)) => {
+                    self.errors.push(
+                        format!("{key}.landing"),
+                        "only with posted_by = \"script\" (a form login's answer is released as the VMS sent it)",
+                    );
+                    None
+                }
+                (false, None) => None,
+            };
             if let (Some(method), Some(path), Some(username)) = (method, path, username) {
                 login.push(LoginRoute {
                     method,
@@ -998,6 +1041,7 @@ impl Validator {
                     username,
                     success_status,
                     success_cookie: l.success_cookie,
+                    landing,
                 });
             }
         }

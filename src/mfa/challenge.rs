@@ -109,6 +109,10 @@ pub struct Challenge {
     /// never confirmed: the page tells the user to delete that entry from the app.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending_replaced: bool,
+    /// A login posted by a script (`[[vms.login]] posted_by = "script"`): after the MFA step
+    /// the browser is sent here with the VMS's cookies, instead of the answer the script got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landing: Option<String>,
 }
 
 /// A fresh random challenge id (what the cookie holds).
@@ -223,6 +227,7 @@ mod tests {
             recovery_remaining: None,
             epoch: 4,
             pending_replaced: false,
+            landing: Some("/home".into()),
         }
     }
 

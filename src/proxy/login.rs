@@ -82,7 +82,8 @@ pub async fn intercept(
     .await
     .map_err(|e| ClientError::BadRequest(e.reason()))?;
     let client_addr = gw.client_ip(&parts.headers, conn);
-    let background = crate::http::fetch::is_background(&parts.headers);
+    // A route posted by script always gets the JSON answer, whatever its headers say.
+    let background = route.landing.is_some() || crate::http::fetch::is_background(&parts.headers);
     // Read before the gate takes the gateway's own cookies off the request.
     let remember =
         cookies::request_cookie(&parts.headers, cookies::REMEMBER_COOKIE).map(str::to_string);
@@ -144,6 +145,7 @@ pub async fn intercept(
         host: client_host,
         conn,
         background,
+        landing: route.landing.clone(),
         remember,
     };
     let answer = new_session(gw, rparts, rbody, origin, now).await;
@@ -170,6 +172,8 @@ pub struct Origin<'a> {
     /// The request came from a script (`http::fetch`): a withheld login is answered with a
     /// JSON 401 naming the MFA page, not a redirect to it.
     pub background: bool,
+    /// The login route's `landing` (`posted_by = "script"`), kept with a challenge.
+    pub landing: Option<String>,
     /// The request's remember cookie (`mfa::remember`), on a login route: it may replace the
     /// code step of this user's sign-in.
     pub remember: Option<String>,
@@ -604,6 +608,7 @@ async fn decide(
         recovery_remaining: None,
         epoch: gw.revocations.user_epoch(&user),
         pending_replaced: false,
+        landing: o.landing.clone(),
     };
     if state == MfaState::None {
         note_login_in_background(gw, &user, &role, now);
@@ -813,6 +818,7 @@ pub async fn session_owner(
         conn,
         background: false,
         remember: None,
+        landing: None,
     };
     let found = identify(gw, rparts, None, session, &o).await?;
     Ok(found
@@ -1086,6 +1092,33 @@ pub fn release(
         );
     }
     gw.metrics.mfa(MfaEvent::Released);
+    Ok(resp)
+}
+
+/// [`release`] at the end of the MFA step: a login posted by a script (`landing`) is sent to
+/// its landing page with the VMS's cookies (its script is gone, and its JSON answer would be
+/// a page of text); a form login's answer goes as the VMS sent it.
+pub fn release_after_step(
+    gw: &Gateway,
+    ch: &Challenge,
+    mfa_passed: bool,
+    now: u64,
+) -> Result<Response<Body>, GatewayError> {
+    let released = release(gw, ch, mfa_passed, now)?;
+    let Some(landing) = &ch.landing else {
+        return Ok(released);
+    };
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SEE_OTHER;
+    let h = resp.headers_mut();
+    h.insert(
+        LOCATION,
+        HeaderValue::from_str(landing).map_err(|_| InternalError::Other("bad landing".into()))?,
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in released.headers().get_all(SET_COOKIE) {
+        h.append(SET_COOKIE, c.clone());
+    }
     Ok(resp)
 }
 

@@ -333,6 +333,7 @@ impl Gateway {
                 background,
                 // Outside a login route the code is always asked.
                 remember: None,
+                landing: None,
             };
             let answer = Box::pin(crate::proxy::login::new_session(
                 self, rparts, rbody, origin, now,

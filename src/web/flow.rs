@@ -513,7 +513,7 @@ async fn finish_to(
         return Ok((expired(gw, ctx.lang), Outcome::Rejected));
     }
     crate::mfa::sweeper::forget(gw, ctx.ch.pending_member.as_deref()).await;
-    let mut resp = crate::proxy::login::release(gw, &ctx.ch, mfa_passed, ctx.now)?;
+    let mut resp = crate::proxy::login::release_after_step(gw, &ctx.ch, mfa_passed, ctx.now)?;
     if let Some(to) = to {
         let mut r = redirect(to);
         for c in resp.headers().get_all(SET_COOKIE) {

@@ -149,3 +149,73 @@ async fn a_cors_preflight_reaches_the_vms_untouched() {
         assert_eq!(crate::proxy::header(&h, name), vec![value], "{name}");
     }
 }
+
+/// A login route marked `posted_by = "script"` (JSON in, JSON out): its script gets the JSON
+/// 401 whatever its headers, and after the MFA step the browser lands on the route's
+/// `landing` page with the VMS's session, not on the JSON answer the script had asked for.
+#[tokio::test]
+async fn a_script_login_route_lands_on_its_page_after_the_mfa_step() {
+    let redis = RedisProc::start();
+    let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let vms = DEMO_VMS.replace(
+        "[vms.role]",
+        "[[vms.login]]\nmethod = \"POST\"\npath = \"/api/login\"\nusername_pointer = \"/username\"\n\
+         success_status = [200]\nsuccess_cookie = \"VMSSESSION\"\nposted_by = \"script\"\n\
+         landing = \"/home\"\n[vms.role]",
+    );
+    let text = config_text(&c, vms_addr, &redis.url(), &vms, "");
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        mfa_gateway::clock::Clock::manual(at("2022-03-01T10:00:00Z")),
+    )
+    .await;
+    let secret = crate::support::browser::enroll(&client(&gw), &gw, "customer").await;
+    gw.clock.advance(30);
+
+    let b = client(&gw);
+    // No Sec-Fetch headers at all: the route says who posts it.
+    let r = b
+        .post(url(&gw, "/api/login"))
+        .json(&serde_json::json!({"username": "customer", "password": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_json_401(r, "required", "/.mfa/verify").await;
+    let code = totp::code_at(&secret, gw.clock.unix());
+    let r = post_code(&b, &gw, "/.mfa/verify", &code).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/home");
+    assert!(
+        sets_vms_session(&r),
+        "the VMS's session comes with the redirect"
+    );
+    let home = b.get(url(&gw, "/home")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+
+    // A role without MFA: the script gets the VMS's own JSON answer at once.
+    let s = client(&gw);
+    let r = s
+        .post(url(&gw, "/api/login"))
+        .json(&serde_json::json!({"username": "supplier", "password": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(sets_vms_session(&r));
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["ok"], true);
+
+    // A form login still gets the VMS's answer byte for byte after its step.
+    let f = client(&gw);
+    let r = crate::support::browser::login(&f, &gw, "customer").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    gw.clock.advance(30);
+    let code = totp::code_at(&secret, gw.clock.unix());
+    let r = post_code(&f, &gw, "/.mfa/verify", &code).await;
+    assert_eq!(r.status(), 302, "the VMS's own redirect");
+}

@@ -87,6 +87,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 recovery_remaining: None,
                 epoch,
                 pending_replaced: false,
+                landing: None,
             },
         )
 }
