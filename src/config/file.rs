@@ -212,6 +212,7 @@ pub struct VmsFile {
     pub max_login_response_bytes: Option<usize>,
     pub session_before_login: Option<String>,
     pub pre_login_ttl: Option<String>,
+    pub navigation_helper: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -444,6 +444,9 @@ pub struct Vms {
     pub session_before_login: SessionBeforeLogin,
     /// How long a pre-login session is let through without a login.
     pub pre_login_ttl: Duration,
+    /// Add the script that moves the window to the MFA step to the VMS's HTML pages
+    /// (`proxy::navigation_helper`).
+    pub navigation_helper: bool,
 }
 
 /// What a VMS does with its session cookie before and at login (`vms.session_before_login`).

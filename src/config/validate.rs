@@ -1173,6 +1173,7 @@ impl Validator {
             max_login_response_bytes: v.max_login_response_bytes.unwrap_or(1024 * 1024),
             session_before_login,
             pre_login_ttl,
+            navigation_helper: v.navigation_helper.unwrap_or(false),
         })
     }
 

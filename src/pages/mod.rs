@@ -58,7 +58,7 @@ mod enroll;
 mod error_page;
 mod form;
 mod headers;
-mod html;
+pub(crate) mod html;
 mod lang;
 mod layout;
 mod notice;

@@ -520,12 +520,17 @@ pub struct World {
 impl World {
     /// A world on `date` (the policy phase follows from it), `mfa_extra` added to `[mfa]`.
     pub async fn start(date: &str, mfa_extra: &str) -> Self {
+        Self::start_vms(date, mfa_extra, DEMO_VMS).await
+    }
+
+    /// [`World::start`] with another `[vms]` section than the demo's usual one.
+    pub async fn start_vms(date: &str, mfa_extra: &str, vms: &str) -> Self {
         let redis = RedisProc::start();
         let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
         std::mem::forget(stop);
         let certs = certs_for(&[HOST]);
         let dir = tempfile::tempdir().unwrap();
-        let text = config_text(&certs, vms_addr, &redis.url(), DEMO_VMS, "").replace(
+        let text = config_text(&certs, vms_addr, &redis.url(), vms, "").replace(
             "revocation_poll = \"200ms\"",
             &format!("revocation_poll = \"200ms\"\n{mfa_extra}"),
         );
