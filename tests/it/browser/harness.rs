@@ -525,9 +525,19 @@ impl World {
 
     /// [`World::start`] with another `[vms]` section than the demo's usual one.
     pub async fn start_vms(date: &str, mfa_extra: &str, vms: &str) -> Self {
-        let redis = RedisProc::start();
         let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
         std::mem::forget(stop);
+        Self::start_upstream(date, mfa_extra, vms, vms_addr).await
+    }
+
+    /// A world whose VMS is whatever listens at `upstream` (or nothing).
+    pub async fn start_upstream(
+        date: &str,
+        mfa_extra: &str,
+        vms: &str,
+        vms_addr: std::net::SocketAddr,
+    ) -> Self {
+        let redis = RedisProc::start();
         let certs = certs_for(&[HOST]);
         let dir = tempfile::tempdir().unwrap();
         let text = config_text(&certs, vms_addr, &redis.url(), vms, "").replace(
