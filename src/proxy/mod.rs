@@ -235,11 +235,10 @@ impl Gateway {
                 .cloned()
                 .collect()
         };
-        let helper = self.cfg.vms.navigation_helper;
-        if helper {
-            crate::proxy::navigation_helper::prepare_request(&parts.method, &mut parts.headers);
-        }
-        let method = helper.then(|| parts.method.clone());
+        // With the navigation helper: whether this is a page load that may take its script.
+        let page_load = self.cfg.vms.navigation_helper.then(|| {
+            crate::proxy::navigation_helper::prepare_request(&parts.method, &mut parts.headers)
+        });
         let upgrade = self.rewrite_request(&mut parts, conn)?;
         // Kept only in case the answer sets a new session (see below); cheap clones.
         let sent_cookie = parts.headers.get(header::COOKIE).cloned();
@@ -356,8 +355,8 @@ impl Gateway {
             return Ok(resp);
         }
         let mut resp = self.respond(resp);
-        if let Some(m) = method {
-            resp = crate::proxy::navigation_helper::apply(&m, resp).await;
+        if let Some(page_load) = page_load {
+            resp = crate::proxy::navigation_helper::apply(page_load, resp).await;
         }
         if is_logout {
             resp.headers_mut()

@@ -88,20 +88,23 @@ pub fn script_hash() -> &'static str {
     HASH.as_str()
 }
 
-/// Before forwarding: a navigation asks for an uncompressed page, which can take the script.
-/// Requests of scripts, styles and images keep their `Accept-Encoding`.
-pub fn prepare_request(method: &Method, headers: &mut HeaderMap) {
-    if (method == Method::GET) && !crate::http::fetch::is_background(headers) {
+/// Before forwarding: a page load (a `GET` navigation) asks for an uncompressed page, which
+/// can take the script; whether it is one is returned for [`apply`]. Requests of scripts,
+/// styles and images keep their `Accept-Encoding` and never get the script.
+pub fn prepare_request(method: &Method, headers: &mut HeaderMap) -> bool {
+    let page_load = method == Method::GET && !crate::http::fetch::is_background(headers);
+    if page_load {
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
+    page_load
 }
 
-/// After the VMS answered: its own `Mfa-Location` removed, and the script added to an HTML
-/// page that can take it. Any other answer passes as it came.
-pub async fn apply(method: &Method, resp: Response<Body>) -> Response<Body> {
+/// After the VMS answered: its own `Mfa-Location` removed, and the script added to the HTML
+/// page of a page load when it can take it. Any other answer passes as it came.
+pub async fn apply(page_load: bool, resp: Response<Body>) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(MFA_LOCATION);
-    if !takes_script(method, parts.status, &parts.headers) {
+    if !page_load || !takes_script(parts.status, &parts.headers) {
         return Response::from_parts(parts, body);
     }
     let Some(csp) = csp_with_hash(&parts.headers) else {
@@ -120,10 +123,9 @@ pub async fn apply(method: &Method, resp: Response<Body>) -> Response<Body> {
     Response::from_parts(parts, body)
 }
 
-/// An HTML page (not a `HEAD`, not empty by status) that is not encoded.
-fn takes_script(method: &Method, status: StatusCode, headers: &HeaderMap) -> bool {
-    if method == Method::HEAD
-        || status.is_informational()
+/// An HTML page (not empty by status) that is not encoded.
+fn takes_script(status: StatusCode, headers: &HeaderMap) -> bool {
+    if status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
@@ -310,7 +312,7 @@ mod tests {
             Body::chain(Bytes::from_static(c.as_bytes()), None, rest)
         });
         let resp = b.body(body).unwrap();
-        let resp = apply(&Method::GET, resp).await;
+        let resp = apply(true, resp).await;
         let (parts, body) = resp.into_parts();
         let text = body.collect().await.unwrap().to_bytes();
         let text = String::from_utf8(text.to_vec()).unwrap();
@@ -376,6 +378,18 @@ mod tests {
             assert_eq!(text, "<html><head></head></html>", "{h:?}");
             assert_eq!(r.headers().len(), h.len(), "{h:?}");
         }
+        // A script's request for a page: unchanged.
+        let resp = Response::builder()
+            .header("content-type", "text/html")
+            .body(Body::from("<html><head></head></html>"))
+            .unwrap();
+        let body = apply(false, resp)
+            .await
+            .into_body()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(body.to_bytes(), "<html><head></head></html>");
         // The VMS's own Mfa-Location never reaches the page.
         let (r, _) = page(
             &[("content-type", "application/json"), ("mfa-location", "/x")],
@@ -462,12 +476,19 @@ mod tests {
         let mut nav = HeaderMap::new();
         nav.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
         nav.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, br"));
-        prepare_request(&Method::GET, &mut nav);
+        assert!(prepare_request(&Method::GET, &mut nav));
         assert_eq!(nav[ACCEPT_ENCODING], "identity");
+        let mut head = nav.clone();
+        head.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        assert!(
+            !prepare_request(&Method::HEAD, &mut head),
+            "HEAD: no body to change"
+        );
+        assert_eq!(head[ACCEPT_ENCODING], "gzip");
         let mut script = HeaderMap::new();
         script.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
         script.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, br"));
-        prepare_request(&Method::GET, &mut script);
+        assert!(!prepare_request(&Method::GET, &mut script));
         assert_eq!(script[ACCEPT_ENCODING], "gzip, br");
     }
 }
