@@ -624,6 +624,38 @@ fn cases() -> Vec<Case> {
             "64 hex characters",
             &[("admin.tokens", r#"[{ name = "desk", sha256 = "abc" }]"#)],
         ),
+        // [webauthn]
+        demo(
+            "webauthn.origin",
+            "required: the gateway's public https origin",
+            &[("webauthn.rp_name", r#""x""#)],
+        ),
+        demo(
+            "webauthn.origin",
+            "not an https origin (https://host[:port], no path)",
+            &[("webauthn.origin", r#""http://mfa.example.com""#)],
+        ),
+        demo(
+            "webauthn.origin",
+            "must name a host, not an IP address",
+            &[("webauthn.origin", r#""https://127.0.0.1:8443""#)],
+        ),
+        demo(
+            "webauthn.rp_id",
+            "is neither the origin's host \"mfa.example.com\" nor a parent domain of it",
+            &[
+                ("webauthn.origin", r#""https://mfa.example.com""#),
+                ("webauthn.rp_id", r#""ample.com""#),
+            ],
+        ),
+        demo(
+            "webauthn.rp_name",
+            "must be 1 to 64 characters",
+            &[
+                ("webauthn.origin", r#""https://mfa.example.com""#),
+                ("webauthn.rp_name", "\"\""),
+            ],
+        ),
     ]
 }
 

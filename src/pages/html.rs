@@ -16,7 +16,7 @@
 //! `<strong>` built by a template), so a translation can never carry markup in and a value
 //! can never carry markup out.
 //!
-//! Raw markup exists in exactly one place, [`raw`], for two constants written in this source
+//! Raw markup exists in exactly one place, [`raw`], for three constants written in this source
 //! code; nothing there is built from a value.
 
 use maud::{Markup, Render, html};
@@ -74,6 +74,10 @@ pub(crate) mod raw {
     /// its CSP hash. It is safe raw because it is a constant that cannot end the element:
     /// it contains no `<` (a unit test checks this).
     pub(crate) const STYLESHEET: PreEscaped<&str> = PreEscaped(STYLE);
+
+    /// The passkey script, for the inside of `<script>` (not HTML-decoded by browsers
+    /// either, and allowed by its CSP hash). A constant without `<` (a unit test checks).
+    pub(crate) const PASSKEY_SCRIPT: PreEscaped<&str> = PreEscaped(super::super::passkey::SCRIPT);
 }
 
 #[cfg(test)]
