@@ -92,11 +92,11 @@ pub fn verify_page(v: &VerifyView<'_>) -> String {
     let content = html! {
         h1 { (title) }
         p { (fill(t.signing_in_as, "{account}", account)) }
+        @if v.passkey_refused {
+            p class="alert" role="alert" { (pk.refused) }
+        }
         @if let Some(options) = v.passkey {
             p { (pk.sign_in_intro) }
-            @if v.passkey_refused {
-                p class="alert" role="alert" { (pk.refused) }
-            }
             (passkey_block(v.lang, Ceremony::SignIn, options, v.form_action, v.csrf,
                 pk.sign_in_button, html! {}))
             h2 { (if v.app_codes { pk.use_code_instead } else { pk.use_recovery_instead }) }

@@ -26,4 +26,5 @@
 
 mod flows;
 mod harness;
+mod passkeys;
 mod scripts;
