@@ -487,3 +487,86 @@ async fn an_msp_reset_removes_the_passkeys_in_the_same_step() {
     let r = login(&c, &w.gw, "admin").await;
     assert_eq!(location(&r), "/.mfa/passkey");
 }
+
+/// Starts a gateway from `text` (policy: [`policy`]) on `listener`: the start-up error, if any.
+async fn try_start(text: &str, listener: tokio::net::TcpListener) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), policy()).unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, text).unwrap();
+    let cfg =
+        mfa_gateway::config::Config::from_toml(text, &path, mfa_gateway::config::Mode::Production)
+            .map_err(|e| e.to_string())?;
+    let opts = mfa_gateway::run::Options {
+        clock: Clock::manual(at(BOTH)),
+        https_listener: Some(listener),
+        ..mfa_gateway::run::Options::default()
+    };
+    match mfa_gateway::run::start(cfg, opts).await {
+        Ok(running) => {
+            running.shutdown().await;
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn start_up_refuses_an_origin_the_gateway_is_not() {
+    let redis = RedisProc::start();
+    let c = certs();
+    let vms: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let config = |webauthn: &str| config_text(&c, vms, &redis.url(), DEMO_VMS, webauthn);
+    let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+
+    // Right: the certificate's name and the listener's port.
+    let l = bind().await;
+    let port = l.local_addr().unwrap().port();
+    try_start(
+        &config(&format!(
+            "[webauthn]\norigin = \"https://localhost:{port}\"\n"
+        )),
+        l,
+    )
+    .await
+    .unwrap();
+    // Another port than the listener's (and server.public_port).
+    let l = bind().await;
+    let other = l.local_addr().unwrap().port().wrapping_add(1);
+    let e = try_start(
+        &config(&format!(
+            "[webauthn]\norigin = \"https://localhost:{other}\"\n"
+        )),
+        l,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "names port {other}, but the gateway listens on port"
+        )),
+        "{e}"
+    );
+    // The port users reach through a port mapping, named as server.public_port, is right.
+    let l = bind().await;
+    let text = config("[webauthn]\norigin = \"https://localhost\"\n").replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\npublic_port = 443",
+    );
+    try_start(&text, l).await.unwrap();
+    // A name the certificate does not cover.
+    let l = bind().await;
+    let port = l.local_addr().unwrap().port();
+    let e = try_start(
+        &config(&format!(
+            "[webauthn]\norigin = \"https://vms.example.org:{port}\"\n"
+        )),
+        l,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("does not cover \"vms.example.org\""), "{e}");
+    // A policy that counts passkeys, and no [webauthn].
+    let e = try_start(&config(""), bind().await).await.unwrap_err();
+    assert!(e.contains("the policy counts passkeys"), "{e}");
+}
