@@ -926,4 +926,30 @@ fn the_example_configuration_is_valid() {
     cfg.check_policy_roles(policy.roles())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    assert_eq!(cfg.webauthn, None, "passkeys are off unless configured");
+    // The commented [webauthn] section, taken in as written.
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            let keys = ["# [webauthn]", "# origin = ", "# rp_id = ", "# rp_name = "];
+            match keys.iter().any(|k| l.starts_with(k)) {
+                true => &l[2..],
+                false => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg =
+        Config::from_toml(&uncommented, &path, Mode::Production).unwrap_or_else(|e| panic!("{e}"));
+    let w = cfg.webauthn.unwrap();
+    assert_eq!(
+        (w.origin.as_str(), w.host.as_str(), w.port, w.rp_id.as_str()),
+        (
+            "https://vms.example.com",
+            "vms.example.com",
+            443,
+            "vms.example.com"
+        )
+    );
+    assert_eq!(w.rp_name, "VMS");
 }

@@ -1469,3 +1469,118 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod passkey_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pk(id: &str) -> StoredPasskey {
+        StoredPasskey {
+            id: id.into(),
+            name: "Key one".into(),
+            added: 10,
+            last_used: 0,
+            counter: 0,
+            key: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn passkeys_are_added_used_and_removed_in_single_steps() {
+        let s = MemoryStore::new();
+        assert_eq!(
+            s.add_passkey("u", &pk("a"), 0).await.unwrap(),
+            AddPasskey::Added
+        );
+        assert_eq!(
+            s.add_passkey("u", &pk("a"), 0).await.unwrap(),
+            AddPasskey::Duplicate
+        );
+        // A revocation (reset) after the ceremony began: nothing written.
+        s.lock().unwrap().users.entry("u".into()).or_default().epoch = 3;
+        assert_eq!(
+            s.add_passkey("u", &pk("b"), 2).await.unwrap(),
+            AddPasskey::Revoked
+        );
+        assert_eq!(
+            s.add_passkey("u", &pk("b"), 3).await.unwrap(),
+            AddPasskey::Added
+        );
+        for i in 2..MAX_PASSKEYS {
+            s.add_passkey("u", &pk(&format!("k{i}")), 3).await.unwrap();
+        }
+        assert_eq!(
+            s.add_passkey("u", &pk("z"), 3).await.unwrap(),
+            AddPasskey::Full
+        );
+        // Counters move forward only (0 and 0 is a key without a counter).
+        assert_eq!(
+            s.use_passkey("u", "a", 0, "{}", 20).await.unwrap(),
+            UsePasskey::Used
+        );
+        assert_eq!(
+            s.use_passkey("u", "a", 5, "{}", 21).await.unwrap(),
+            UsePasskey::Used
+        );
+        assert_eq!(
+            s.use_passkey("u", "a", 5, "{}", 22).await.unwrap(),
+            UsePasskey::CounterRegressed
+        );
+        assert_eq!(
+            s.use_passkey("u", "x", 9, "{}", 22).await.unwrap(),
+            UsePasskey::Gone
+        );
+        assert!(s.rename_passkey("u", "a", "Desk").await.unwrap());
+        let a = s
+            .passkeys("u")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.id == "a")
+            .unwrap();
+        assert_eq!((a.name.as_str(), a.last_used, a.counter), ("Desk", 21, 5));
+        // The last allowed method stays where MFA is enforced.
+        let only_passkeys = KeepMethod {
+            enforced: true,
+            totp: false,
+            webauthn: true,
+        };
+        let t = MemoryStore::new();
+        t.add_passkey("v", &pk("only"), 0).await.unwrap();
+        assert_eq!(
+            t.remove_passkey("v", "only", only_passkeys).await.unwrap(),
+            RemovePasskey::LastMethod
+        );
+        let optional = KeepMethod {
+            enforced: false,
+            ..only_passkeys
+        };
+        assert_eq!(
+            t.remove_passkey("v", "only", optional).await.unwrap(),
+            RemovePasskey::Removed
+        );
+        assert_eq!(
+            t.remove_passkey("v", "only", optional).await.unwrap(),
+            RemovePasskey::Gone
+        );
+        // A reset removes them all and counts them as an enrollment.
+        s.lock()
+            .unwrap()
+            .users
+            .entry("u".into())
+            .or_default()
+            .last_login = Some(1);
+        assert_eq!(s.reset("u", 30).await.unwrap(), Some(true));
+        assert!(s.passkeys("u").await.unwrap().is_empty());
+        // A ceremony's state is taken once.
+        s.put_ceremony("c:1", b"state", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.take_ceremony("c:1").await.unwrap().as_deref(),
+            Some(&b"state"[..])
+        );
+        assert_eq!(s.take_ceremony("c:1").await.unwrap(), None);
+    }
+}

@@ -482,6 +482,25 @@ async fn an_msp_reset_removes_the_passkeys_in_the_same_step() {
         .unwrap();
     assert_eq!(exists, 0);
     assert!(audit_has(&w, "reset", "admin").await);
+    // A set-up begun before the reset (at the epoch of then) writes nothing after it.
+    let store = &w.gw.gateway().store;
+    let late = mfa_gateway::store::StoredPasskey {
+        id: "late".into(),
+        name: "attacker's key".into(),
+        added: 1,
+        last_used: 0,
+        counter: 0,
+        key: "{}".into(),
+    };
+    let before_reset = store.user("admin").await.unwrap().epoch - 1;
+    assert_eq!(
+        store
+            .add_passkey("admin", &late, before_reset)
+            .await
+            .unwrap(),
+        mfa_gateway::store::AddPasskey::Revoked
+    );
+    assert!(store.passkeys("admin").await.unwrap().is_empty());
     // The next sign-in sets a passkey up again.
     let c = client(&w.gw);
     let r = login(&c, &w.gw, "admin").await;
