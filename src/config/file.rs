@@ -24,6 +24,15 @@ pub struct FileConfig {
     pub vms: Option<VmsFile>,
     pub policy: Option<PolicyRefFile>,
     pub admin: Option<AdminFile>,
+    pub webauthn: Option<WebauthnFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnFile {
+    pub origin: Option<String>,
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -84,6 +84,9 @@ pub(crate) mod raw {
         }
         PreEscaped(text)
     }
+    /// The passkey script, for the inside of `<script>` (not HTML-decoded by browsers
+    /// either, and allowed by its CSP hash). A constant without `<` (a unit test checks).
+    pub(crate) const PASSKEY_SCRIPT: PreEscaped<&str> = PreEscaped(super::super::passkey::SCRIPT);
 }
 
 #[cfg(test)]

@@ -22,6 +22,10 @@ use crate::support::*;
 /// The gateway's name as the browser sees it.
 pub const HOST: &str = "vms.example.test";
 
+/// Another name of the gateway's address (and certificate), as a phishing page that relays
+/// the gateway would have: passkeys are bound to [`HOST`] and must not work here.
+pub const PHISH: &str = "vms-login.example.test";
+
 /// The vendored axe-core script (tests/vendor/axe-core/README.md).
 const AXE: &str = include_str!("../../vendor/axe-core/axe.min.js");
 
@@ -204,7 +208,7 @@ impl Browser {
             "--disable-extensions".into(),
             "--no-first-run".into(),
             "--window-size=1280,900".into(),
-            format!("--host-resolver-rules=MAP {HOST} 127.0.0.1"),
+            format!("--host-resolver-rules=MAP {HOST} 127.0.0.1, MAP {PHISH} 127.0.0.1"),
             format!(
                 "--ignore-certificate-errors-spki-list={}",
                 spki_pin(key_file)

@@ -29,4 +29,5 @@
 mod error_pages;
 mod flows;
 mod harness;
+mod passkeys;
 mod scripts;
