@@ -226,8 +226,8 @@ pub(crate) fn passkeys_section(
                         (post_form(rename_action, csrf, html! {
                             (hidden_field(PASSKEY_FIELD, &pk.id))
                             label for=(format!("pk-rename-{i}")) { (t.rename_label) }
-                            input id=(format!("pk-rename-{i}")) name=(NAME_FIELD) type="text"
-                                maxlength="60" required value=(pk.name);
+                            input id=(format!("pk-rename-{i}")) class="field" name=(NAME_FIELD)
+                                type="text" maxlength="60" required value=(pk.name);
                             (button("secondary", t.rename_button, None))
                         }))
                         (post_form(remove_action, csrf, html! {

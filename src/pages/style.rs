@@ -133,6 +133,7 @@ pub const STYLE: &str = concat!(
     ".browsers>li{margin:0 0 .75rem;padding:.75rem 1rem;border:1px solid var(--line);",
     "border-radius:.5rem}",
     ".browsers p{margin:0}.browsers button{margin:.75rem 0 0}",
+    ".browsers label{margin:.75rem 0 .5rem}.browsers .field{margin:0}",
     "@media (max-width:22rem){body{padding:.5rem}main{padding:1rem}}",
     "[hidden]{display:none!important}",
 );
