@@ -109,6 +109,9 @@ pub enum AccountMessage {
     BrowserForgotten,
     /// Every remembered browser was forgotten.
     BrowsersForgotten,
+    /// A set-up refused since an MSP reset: the pairing needs the one-time enrollment code,
+    /// typed in a sign-in.
+    EnrollmentCodeNeeded,
 }
 
 impl AccountMessage {
@@ -121,6 +124,7 @@ impl AccountMessage {
             AccountMessage::ChangedMeanwhile => t.changed_meanwhile,
             AccountMessage::BrowserForgotten => t.done_browser_forgotten,
             AccountMessage::BrowsersForgotten => t.done_browsers_forgotten,
+            AccountMessage::EnrollmentCodeNeeded => t.needs_enrollment_code,
         }
     }
 }
@@ -137,7 +141,9 @@ pub fn account_page(v: &AccountView<'_>) -> String {
         }
         h1 { (t.title) }
         @if let Some(message) = v.message {
-            p class="ok" role="status" { (message.text(t)) }
+            p class="ok" role="status" {
+                (fill(message.text(t), "{helpdesk}", v.branding.helpdesk(v.lang)))
+            }
         }
         @if let (Some(error), None) = (v.error, v.failed) {
             p class="alert" role="alert" { (error.message(v.lang)) }

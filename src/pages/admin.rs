@@ -133,6 +133,24 @@ pub struct AdminUserView<'a> {
     /// Why this administrator may not reset or unlock this user ([`AdminError::OwnAccount`],
     /// [`AdminError::Outranked`]): the page then says so instead of showing the forms.
     pub not_allowed: Option<AdminError>,
+    /// The one-time enrollment code: its state, and a code just made (shown this once).
+    pub code: AdminCode<'a>,
+}
+
+/// What the user page shows of the one-time enrollment code (never a stored one: only its
+/// state, and a code made by this very request).
+#[derive(Debug, Clone, Default)]
+pub struct AdminCode<'a> {
+    /// A reset makes one (`admin.reset_requires_enrollment_code`): said with its effects.
+    pub reset_makes_code: bool,
+    /// A code is waiting, valid until this time (preformatted).
+    pub pending_until: Option<&'a str>,
+    /// The stored code expired at this time (preformatted).
+    pub expired_at: Option<&'a str>,
+    /// A code made by this request (grouped, `4821 0937`) and until when it is valid.
+    pub issued: Option<(&'a str, &'a str)>,
+    /// POST: [`USER_FIELD`]; a new code (form shown while the user has no app).
+    pub action: &'a str,
 }
 
 /// A change that just succeeded, confirmed at the top of the user page.
@@ -154,6 +172,8 @@ pub enum AdminError {
     OwnAccount,
     /// A user of a role the administrator's role may not change (`admin.can_reset`).
     Outranked,
+    /// A new enrollment code for a user who has an app.
+    EnrolledNoCode,
 }
 
 impl AdminError {
@@ -166,6 +186,7 @@ impl AdminError {
             AdminError::UnknownUser => s.admin.error_unknown_user,
             AdminError::OwnAccount => s.admin.error_own_account,
             AdminError::Outranked => s.admin.error_outranked,
+            AdminError::EnrolledNoCode => s.admin.error_enrolled_no_code,
         }
     }
 }
@@ -255,6 +276,9 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
             @if let Some(error) = v.error {
                 p class="alert" role="alert" id=(ERROR_ID) { (error.message(v.lang)) }
             }
+            @if let Some((code, until)) = v.code.issued {
+                (issued_code_section(v, t, code, until))
+            }
             (facts(v, t))
             @match v.not_allowed {
                 Some(why) => { p { (why.message(v.lang)) } }
@@ -264,6 +288,9 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
                     }
                     @if v.remembered_browsers > 0 {
                         (forget_section(v, t))
+                    }
+                    @if !v.enrolled && v.code.issued.is_none() {
+                        (new_code_section(v, t))
                     }
                     (reset_section(v, t))
                 }
@@ -314,6 +341,14 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
     if v.enrolled {
         rows.push((t.recovery_label, html! { (v.recovery_remaining) }));
     }
+    if !v.enrolled {
+        let code = match (v.code.pending_until, v.code.expired_at) {
+            (Some(until), _) => html! { (fill(t.code_pending_until, "{until}", until)) },
+            (None, Some(at)) => html! { strong { (fill(t.code_expired_at, "{until}", at)) } },
+            (None, None) => html! { (t.code_none) },
+        };
+        rows.push((t.code_label, code));
+    }
     if v.enrolled || v.remembered_browsers > 0 {
         let n = v.remembered_browsers;
         rows.push((
@@ -327,6 +362,39 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
                 dt { (label) }
                 dd { (value) }
             }
+        }
+    }
+}
+
+/// A one-time enrollment code just made: shown this once, with what to say on the phone.
+fn issued_code_section(v: &AdminUserView<'_>, t: &AdminText, code: &str, until: &str) -> Markup {
+    html! {
+        section aria-labelledby="h-code" {
+            h2 id="h-code" { (fill(t.code_heading, "{user}", visible(v.user))) }
+            p class="pairing" { (code) }
+            p { strong { (fill(t.code_valid_until, "{until}", until)) } }
+            p { (t.code_shown_once) }
+            ol {
+                @for step in t.code_phone_steps {
+                    li { (step) }
+                }
+            }
+        }
+    }
+}
+
+/// A new one-time enrollment code; shown while the user has no app.
+fn new_code_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
+    let form = html! {
+        (hidden_field(USER_FIELD, v.user))
+        (button("secondary", t.new_code_button, None))
+    };
+    html! {
+        section aria-labelledby="h-new-code" {
+            h2 id="h-new-code" { (t.new_code_heading) }
+            p { (t.new_code_text) }
+            p { (t.reset_check) }
+            (post_form(v.code.action, v.csrf, form))
         }
     }
 }
@@ -404,6 +472,9 @@ fn reset_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
             ul {
                 @for effect in t.reset_effects {
                     li { (effect) }
+                }
+                @if v.code.reset_makes_code {
+                    li { (t.reset_code_effect) }
                 }
             }
             p { (t.reset_check) }
@@ -529,6 +600,7 @@ mod tests {
             error: None,
             reason: "",
             not_allowed: None,
+            code: AdminCode::default(),
         }
     }
 

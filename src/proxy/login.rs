@@ -609,6 +609,7 @@ async fn decide(
         epoch: gw.revocations.user_epoch(&user),
         pending_replaced: false,
         landing: o.landing.clone(),
+        enrollment_ticket: None,
     };
     if state == MfaState::None {
         note_login_in_background(gw, &user, &role, now);

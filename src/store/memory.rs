@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::revocation::Revocation;
 use super::{
-    Attempt, Limits, MAX_REMEMBERED_BROWSERS, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
-    RememberedBrowser, StoreError, UserRecord, lock_duration, user_window,
+    Attempt, EnrollResult, IssueResult, Limits, MAX_REMEMBERED_BROWSERS, NewEnrollmentCode,
+    OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, RememberedBrowser, StoreError, UseCodeResult,
+    UserRecord, lock_duration, user_window,
 };
 
 #[derive(Default)]
@@ -306,19 +307,29 @@ impl MemoryStore {
         _key_id: &str,
         now: u64,
         step: u64,
-    ) -> Result<bool, StoreError> {
+        ticket: Option<&str>,
+    ) -> Result<EnrollResult, StoreError> {
         let mut g = self.lock()?;
         let rec = g.users.entry(user.to_string()).or_default();
         if rec.secret.is_some() {
-            return Ok(false);
+            return Ok(EnrollResult::AlreadyEnrolled);
         }
+        if rec.enroll_code.is_some()
+            || rec
+                .enroll_ticket
+                .as_deref()
+                .is_some_and(|t| Some(t) != ticket)
+        {
+            return Ok(EnrollResult::CodeRequired);
+        }
+        rec.enroll_ticket = None;
         rec.secret = Some(sealed.to_vec());
         rec.enrolled_at = Some(now);
         rec.last_used = Some(now);
         rec.last_step = Some(step);
         g.pending_secrets.remove(user);
         g.pending_at.remove(user);
-        Ok(true)
+        Ok(EnrollResult::Enrolled)
     }
 
     pub async fn accept_step(&self, user: &str, step: u64, now: u64) -> Result<bool, StoreError> {
@@ -720,7 +731,12 @@ impl MemoryStore {
         Ok(Some(rec.recovery.len()))
     }
 
-    pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
+    pub async fn reset(
+        &self,
+        user: &str,
+        now: u64,
+        code: Option<NewEnrollmentCode<'_>>,
+    ) -> Result<Option<bool>, StoreError> {
         let mut g = self.lock()?;
         let Some(rec) = g.users.get_mut(user).filter(|r| r.known()) else {
             return Ok(None);
@@ -730,8 +746,65 @@ impl MemoryStore {
         rec.last_used = None;
         rec.recovery.clear();
         rec.reset_at = Some(now);
+        rec.enroll_ticket = None;
+        rec.enroll_code = code.map(|c| c.hash.to_string());
+        rec.enroll_code_until = code.map(|c| c.until);
+        rec.enroll_code_issued = code.map(|_| now);
         g.remembered.remove(user);
         Ok(Some(had))
+    }
+
+    pub async fn issue_enrollment_code(
+        &self,
+        user: &str,
+        code: NewEnrollmentCode<'_>,
+        now: u64,
+    ) -> Result<IssueResult, StoreError> {
+        let mut g = self.lock()?;
+        let Some(rec) = g.users.get_mut(user) else {
+            return Ok(IssueResult::Unknown);
+        };
+        if rec.secret.is_some() {
+            return Ok(IssueResult::Enrolled);
+        }
+        if rec.last_login.is_none() && rec.reset_at.is_none() {
+            return Ok(IssueResult::Unknown);
+        }
+        rec.enroll_code = Some(code.hash.to_string());
+        rec.enroll_code_until = Some(code.until);
+        rec.enroll_code_issued = Some(now);
+        rec.enroll_ticket = None;
+        Ok(IssueResult::Issued)
+    }
+
+    pub async fn use_enrollment_code(
+        &self,
+        user: &str,
+        candidate: &str,
+        now: u64,
+        ticket: &str,
+    ) -> Result<UseCodeResult, StoreError> {
+        let mut g = self.lock()?;
+        let Some(rec) = g.users.get_mut(user) else {
+            return Ok(UseCodeResult::NonePending);
+        };
+        if rec.secret.is_some() {
+            return Ok(UseCodeResult::Enrolled);
+        }
+        let Some(stored) = rec.enroll_code.as_deref() else {
+            return Ok(UseCodeResult::NonePending);
+        };
+        if rec.enroll_code_until.unwrap_or(0) <= now {
+            return Ok(UseCodeResult::Expired);
+        }
+        if stored != candidate {
+            return Ok(UseCodeResult::Wrong);
+        }
+        rec.enroll_code = None;
+        rec.enroll_code_until = None;
+        rec.enroll_code_issued = None;
+        rec.enroll_ticket = Some(ticket.to_string());
+        Ok(UseCodeResult::Accepted)
     }
 
     pub async fn replace_secret(
@@ -940,7 +1013,10 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert!(s.enroll("u", b"sealed", "k1", 100, 1).await.unwrap());
+        assert_eq!(
+            s.enroll("u", b"sealed", "k1", 100, 1, None).await.unwrap(),
+            EnrollResult::Enrolled
+        );
         assert!(
             s.remember_browser("u", &browser("a", 100, 0), None, 100, day)
                 .await
@@ -1140,9 +1216,12 @@ mod tests {
     #[tokio::test]
     async fn enroll_once_and_accept_each_step_once() {
         let s = MemoryStore::new();
-        assert!(s.enroll("u", b"sealed", "k1", 100, 10).await.unwrap());
+        assert_eq!(
+            s.enroll("u", b"sealed", "k1", 100, 10, None).await.unwrap(),
+            EnrollResult::Enrolled
+        );
         assert!(
-            !s.enroll("u", b"other", "k1", 100, 10).await.unwrap(),
+            s.enroll("u", b"other", "k1", 100, 10, None).await.unwrap() != EnrollResult::Enrolled,
             "second enrollment refused"
         );
         assert!(
@@ -1341,6 +1420,115 @@ mod tests {
                 Attempt::Allowed { user_lock: Some(d), .. } if d == Duration::from_millis(100)
             ),
             "the second lock doubles although a right code came between"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_enrollment_code_is_set_by_the_reset_used_once_and_replaced_by_a_new_one() {
+        let s = MemoryStore::new();
+        let code = |hash: &'static str, until| NewEnrollmentCode { hash, until };
+        // Unknown users get nothing.
+        assert_eq!(s.reset("u", 10, Some(code("h1", 100))).await.unwrap(), None);
+        assert_eq!(
+            s.issue_enrollment_code("u", code("h1", 100), 10)
+                .await
+                .unwrap(),
+            IssueResult::Unknown
+        );
+        s.note_login("u", "customer", 5).await.unwrap();
+        s.enroll("u", b"sealed", "k1", 5, 1, None).await.unwrap();
+        assert_eq!(
+            s.issue_enrollment_code("u", code("h1", 100), 10)
+                .await
+                .unwrap(),
+            IssueResult::Enrolled,
+            "a user with an app needs no code"
+        );
+        // The reset removes the secret and sets the code in the same step.
+        assert_eq!(
+            s.reset("u", 10, Some(code("h1", 100))).await.unwrap(),
+            Some(true)
+        );
+        let r = s.user("u").await.unwrap();
+        assert!(!r.enrolled() && r.enrollment_code_required());
+        assert_eq!(r.enrollment_code_valid_until(10), Some(100));
+        assert_eq!(r.enroll_code_issued, Some(10));
+        // Pairing without the code is refused.
+        assert_eq!(
+            s.enroll("u", b"thief", "k1", 20, 2, None).await.unwrap(),
+            EnrollResult::CodeRequired
+        );
+        assert_eq!(
+            s.enroll("u", b"thief", "k1", 20, 2, Some("t1"))
+                .await
+                .unwrap(),
+            EnrollResult::CodeRequired,
+            "a ticket is worth nothing before the code was typed"
+        );
+        // Wrong, then right; once only.
+        assert_eq!(
+            s.use_enrollment_code("u", "h0", 20, "t1").await.unwrap(),
+            UseCodeResult::Wrong
+        );
+        assert_eq!(
+            s.use_enrollment_code("u", "h1", 20, "t1").await.unwrap(),
+            UseCodeResult::Accepted
+        );
+        assert_eq!(
+            s.use_enrollment_code("u", "h1", 21, "t2").await.unwrap(),
+            UseCodeResult::NonePending
+        );
+        // Only the sign-in that typed it may pair.
+        assert_eq!(
+            s.enroll("u", b"thief", "k1", 22, 3, Some("t2"))
+                .await
+                .unwrap(),
+            EnrollResult::CodeRequired
+        );
+        assert_eq!(
+            s.enroll("u", b"sealed2", "k1", 22, 3, Some("t1"))
+                .await
+                .unwrap(),
+            EnrollResult::Enrolled
+        );
+        let r = s.user("u").await.unwrap();
+        assert!(r.enrolled() && !r.enrollment_code_required());
+        assert_eq!(r.enroll_ticket, None);
+        // A new code kills the old one and a ticket of the old one.
+        s.reset("u", 30, Some(code("h2", 200))).await.unwrap();
+        assert_eq!(
+            s.use_enrollment_code("u", "h2", 31, "t3").await.unwrap(),
+            UseCodeResult::Accepted
+        );
+        assert_eq!(
+            s.issue_enrollment_code("u", code("h3", 300), 32)
+                .await
+                .unwrap(),
+            IssueResult::Issued
+        );
+        assert_eq!(
+            s.enroll("u", b"x", "k1", 33, 4, Some("t3")).await.unwrap(),
+            EnrollResult::CodeRequired
+        );
+        assert_eq!(
+            s.use_enrollment_code("u", "h2", 33, "t4").await.unwrap(),
+            UseCodeResult::Wrong
+        );
+        // Expired: refused whatever was typed, and still required.
+        assert_eq!(
+            s.use_enrollment_code("u", "h3", 300, "t4").await.unwrap(),
+            UseCodeResult::Expired
+        );
+        let r = s.user("u").await.unwrap();
+        assert!(r.enrollment_code_required());
+        assert_eq!(r.enrollment_code_valid_until(300), None);
+        // A reset without a code (the setting off) takes every code and ticket away.
+        s.reset("u", 400, None).await.unwrap();
+        let r = s.user("u").await.unwrap();
+        assert!(!r.enrollment_code_required());
+        assert_eq!(
+            s.enroll("u", b"y", "k1", 401, 5, None).await.unwrap(),
+            EnrollResult::Enrolled
         );
     }
 }

@@ -1249,7 +1249,7 @@ async fn reset_and_unlock_of_an_unknown_user_answer_404_and_create_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(gw.store.reset("ghost", 1).await.unwrap(), None);
+    assert_eq!(gw.store.reset("ghost", 1, None).await.unwrap(), None);
     assert_eq!(gw.store.unlock("ghost").await.unwrap(), None);
     assert_eq!(ghost_keys().await, Vec::<String>::new());
 }
