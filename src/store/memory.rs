@@ -751,6 +751,11 @@ impl MemoryStore {
         rec.enroll_code_until = code.map(|c| c.until);
         rec.enroll_code_issued = code.map(|_| now);
         g.remembered.remove(user);
+        if code.is_some() {
+            for k in ["lock", "fails", "level"] {
+                g.counters.remove(&format!("u:{user}:{k}"));
+            }
+        }
         Ok(Some(had))
     }
 

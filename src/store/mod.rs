@@ -686,7 +686,8 @@ impl Store {
     /// not know the user ([`UserRecord::known`]).
     ///
     /// With `code`, the one-time enrollment code the next pairing needs is stored in the same
-    /// step (replacing any earlier one); without, any earlier code or ticket goes.
+    /// step (replacing any earlier one), and the lock of the user's code step is lifted so
+    /// the code can be typed; without, any earlier code or ticket goes.
     pub async fn reset(
         &self,
         user: &str,

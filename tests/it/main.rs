@@ -21,6 +21,7 @@ mod pages;
 mod prelogin;
 mod proxy;
 mod remember;
+mod reset_code;
 mod revocation_order;
 mod scaleout;
 mod shared_address;

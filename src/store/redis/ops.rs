@@ -790,9 +790,13 @@ impl RedisStore {
         now: u64,
         code: Option<NewEnrollmentCode<'_>>,
     ) -> Result<Option<bool>, StoreError> {
+        let uk = self.user_key(user);
         let mut inv = self.scripts.reset.prepare_invoke();
-        inv.key(self.user_key(user))
+        inv.key(&uk)
             .key(self.remembered_key(user))
+            .key(format!("{uk}:lock"))
+            .key(format!("{uk}:fails"))
+            .key(format!("{uk}:level"))
             .arg(now)
             .arg(code.map_or("", |c| c.hash))
             .arg(code.map_or(0, |c| c.until));

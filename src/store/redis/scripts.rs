@@ -115,8 +115,10 @@ redis.call('HSET', KEYS[1], 'recovery', table.concat(kept, '\n'))
 return #kept
 "#;
 
-// KEYS: user hash, remembered browsers. ARGV: now, the keyed hash of a new one-time
-// enrollment code ('' for none), its expiry. Returns 1 if a secret was removed, 0 if not, -1
+// KEYS: user hash, remembered browsers, the user's lock, fails and level. ARGV: now, the
+// keyed hash of a new one-time enrollment code ('' for none), its expiry. With a code, the
+// lock of the user's code step (and its counts) is lifted too: the MSP has just checked the
+// caller, and the code must be typeable at once. Returns 1 if a secret was removed, 0 if not, -1
 // (nothing written) if the gateway does not know the user (no login, secret or earlier reset):
 // a reset never creates a record. Remembered browsers go in the same step, and so does a
 // ticket of a sign-in that typed an earlier code; the new code (or, without one, the removal
@@ -132,6 +134,7 @@ redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'rec
 redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'ecode', ARGV[2], 'ecode_until', ARGV[3], 'ecode_issued', ARGV[1])
+  redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
 else
   redis.call('HDEL', KEYS[1], 'ecode', 'ecode_until', 'ecode_issued')
 end
