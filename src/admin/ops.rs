@@ -15,7 +15,8 @@
 //!   one-time enrollment code (`auth::enrollment_code`): 8 random digits, shown once to the
 //!   MSP to read to the user on the phone, valid `admin.enrollment_code_hours`. Only its keyed
 //!   hash is stored, in the store's same step as the secret's removal, so no moment exists
-//!   in which the secret is gone and a password alone could pair a new app. Audited as
+//!   in which the secret is gone and a password alone could pair a new app; the lock of the
+//!   user's code step is lifted in that step too, so the code can be typed at once. Audited as
 //!   `enrollment_code_issued` (its expiry, never the code).
 //! * **new enrollment code**: for a user without an app (the code expired or was lost): the
 //!   earlier code stops working in the same step. Ranked like a reset.

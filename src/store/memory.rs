@@ -1527,6 +1527,16 @@ mod tests {
         let r = s.user("u").await.unwrap();
         assert!(r.enrollment_code_required());
         assert_eq!(r.enrollment_code_valid_until(300), None);
+        // A reset with a code lifts the user's lock, so the code can be typed.
+        let limits = Limits {
+            max_failures: 1,
+            lock: Duration::from_secs(900),
+            max_failures_per_address: 100,
+        };
+        s.take_attempt("u", "10.0.0.1", limits).await.unwrap();
+        assert!(s.user_lock("u").await.unwrap().is_some());
+        s.reset("u", 350, Some(code("h4", 500))).await.unwrap();
+        assert_eq!(s.user_lock("u").await.unwrap(), None);
         // A reset without a code (the setting off) takes every code and ticket away.
         s.reset("u", 400, None).await.unwrap();
         let r = s.user("u").await.unwrap();

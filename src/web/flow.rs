@@ -12,6 +12,13 @@
 //! again by the store in one step with their write ("only if still not enrolled"): a user
 //! who enrolled in another session meanwhile is asked for a code instead.
 //!
+//! After an MSP reset with a one-time enrollment code (`admin.reset_requires_enrollment_code`),
+//! the enrollment page first moves the sign-in to the enrollment-code step: the user types the
+//! code the MSP read out (counted like any code), the store consumes it and notes a ticket
+//! that only this challenge carries, and the pairing (QR code) follows; the store's `ENROLL`
+//! pairs only with that ticket. The step is its own page and function
+//! (`enrollment_code`, `enrollment_code_page`).
+//!
 //! The code page offers "don't ask for a code on this browser for N days" where the policy
 //! allows it for the role; a right app code (not a recovery code) with the box ticked
 //! remembers the browser (`mfa::remember`) once the login is released: the release comes first

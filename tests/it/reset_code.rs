@@ -436,3 +436,152 @@ async fn with_the_setting_off_a_reset_leads_to_the_enrollment_as_before() {
     pair_new_app(&c, &w).await;
     assert_eq!(events_of(&audit(&w).await, "enrollment_code_issued"), 0);
 }
+
+#[tokio::test]
+async fn the_msp_reads_the_code_from_the_reset_page_and_can_make_a_new_one_there() {
+    let w = admin_world("2022-02-01T09:00:00Z", "").await;
+    let customer = client(&w.gw);
+    enroll(&customer, &w, "customer").await;
+    let msp = client(&w.gw);
+    enroll(&msp, &w, "msp").await;
+    let (_, html) = page(&msp, &w.gw, "/.mfa/admin/user?u=customer").await;
+    assert!(
+        html.contains("You get a one-time enrollment code"),
+        "{html}"
+    );
+    let r = post_form(
+        &msp,
+        &w.gw,
+        "/.mfa/admin/reset",
+        &[
+            ("csrf", csrf(&html).as_str()),
+            ("user", "customer"),
+            ("reason", "phone lost, ticket 9"),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    let first = shown_enrollment_code(&html).expect("the code is on the answer");
+    assert!(is_grouped_code(&first), "{first}");
+    assert!(html.contains("This code is shown only now"), "{html}");
+    assert!(html.contains("Sign in to the VMS as usual"), "{html}");
+    // Shown once: the user page shows that it waits, not the code.
+    let (_, html) = page(&msp, &w.gw, "/.mfa/admin/user?u=customer").await;
+    assert!(shown_enrollment_code(&html).is_none(), "{html}");
+    assert!(!html.contains(&first));
+    // A new code on the page replaces it.
+    let r = post_form(
+        &msp,
+        &w.gw,
+        "/.mfa/admin/enrollment-code",
+        &[("csrf", csrf(&html).as_str()), ("user", "customer")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let second = shown_enrollment_code(&html).expect("the new code is on the answer");
+    assert_ne!(first, second);
+    // Without a valid form token nothing is made.
+    let r = post_form(
+        &msp,
+        &w.gw,
+        "/.mfa/admin/enrollment-code",
+        &[("csrf", "forged"), ("user", "customer")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    // The customer: the first code is wrong now, the second works.
+    let c = client(&w.gw);
+    login_to_code_page(&c, &w, "customer").await;
+    let (status, _) = post_enrollment_code(&c, &w, &first).await;
+    assert_eq!(status, 200);
+    let (status, to) = post_enrollment_code(&c, &w, &second).await;
+    assert_eq!((status, to.as_str()), (303, "/.mfa/enroll"));
+    pair_new_app(&c, &w).await;
+    // With an app again, a new code is refused on the page.
+    let (_, html) = page(&msp, &w.gw, "/.mfa/admin/user?u=customer").await;
+    assert!(!html.contains(r#"action="/.mfa/admin/enrollment-code""#));
+    let r = post_form(
+        &msp,
+        &w.gw,
+        "/.mfa/admin/enrollment-code",
+        &[("csrf", csrf(&html).as_str()), ("user", "customer")],
+    )
+    .await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("has an app connected"));
+    let records = audit(&w).await;
+    assert_eq!(events_of(&records, "enrollment_code_issued"), 2);
+    assert!(
+        records
+            .iter()
+            .any(|r| r.contains("enrollment_code_issued") && r.contains("via=new_code"))
+    );
+}
+
+#[tokio::test]
+async fn an_optional_user_sets_mfa_up_after_a_reset_only_with_the_code() {
+    // MFA is offered (optional) to MSPs on this date; the service desk's token acts as an MSP.
+    let w = admin_world("2021-12-01T09:00:00Z", "").await;
+    let c = client(&w.gw);
+    assert_eq!(location(&login(&c, &w.gw, "msp").await), "/.mfa/offer");
+    let html = get_text(&c, &w.gw, "/.mfa/offer").await;
+    post_form(
+        &c,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
+    let (r, _) = try_pair(&c, &w.gw).await.unwrap();
+    assert_eq!(r.status(), 302, "enrolled through the offer");
+    let code = api_reset(&w, "msp").await;
+
+    // With the password only: "not now" at the offer, then set-up on the settings page.
+    let thief = client(&w.gw);
+    assert_eq!(location(&login(&thief, &w.gw, "msp").await), "/.mfa/offer");
+    let html = get_text(&thief, &w.gw, "/.mfa/offer").await;
+    let r = post_form(
+        &thief,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await;
+    assert!(sets_vms_session(&r));
+    let html = get_text(&thief, &w.gw, "/.mfa/account").await;
+    let r = post_form(
+        &thief,
+        &w.gw,
+        "/.mfa/account/set-up",
+        &[("csrf", csrf(&html).as_str()), ("code", "")],
+    )
+    .await;
+    assert_eq!(r.status(), 409);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Your MFA was reset"), "{html}");
+    assert!(try_pairing_secret(&html).is_none());
+
+    // The owner: "set up" at the offer asks for the code (Cancel offered: MFA is optional).
+    let owner = client(&w.gw);
+    assert_eq!(location(&login(&owner, &w.gw, "msp").await), "/.mfa/offer");
+    let html = get_text(&owner, &w.gw, "/.mfa/offer").await;
+    let r = post_form(
+        &owner,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let r = owner.get(url(&w.gw, "/.mfa/enroll")).send().await.unwrap();
+    assert_eq!(location(&r), CODE_PAGE);
+    let html = get_text(&owner, &w.gw, CODE_PAGE).await;
+    assert!(html.contains(r#"value="cancel""#), "{html}");
+    let (status, to) = post_enrollment_code(&owner, &w, &code).await;
+    assert_eq!((status, to.as_str()), (303, "/.mfa/enroll"));
+    pair_new_app(&owner, &w).await;
+}

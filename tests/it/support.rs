@@ -789,7 +789,7 @@ pub mod browser {
 
     /// The enrollment page of a sign-in: pairs the app shown and confirms it (recovery codes
     /// included); the answer and the secret.
-    async fn try_pair(
+    pub async fn try_pair(
         c: &reqwest::Client,
         gw: &Gw,
     ) -> Result<(reqwest::Response, Vec<u8>), String> {
