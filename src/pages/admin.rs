@@ -289,7 +289,7 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
                     @if v.remembered_browsers > 0 {
                         (forget_section(v, t))
                     }
-                    @if !v.enrolled && v.code.issued.is_none() {
+                    @if !v.enrolled && v.code.issued.is_none() && code_in_use(v) {
                         (new_code_section(v, t))
                     }
                     (reset_section(v, t))
@@ -341,7 +341,7 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
     if v.enrolled {
         rows.push((t.recovery_label, html! { (v.recovery_remaining) }));
     }
-    if !v.enrolled {
+    if !v.enrolled && code_in_use(v) {
         let code = match (v.code.pending_until, v.code.expired_at) {
             (Some(until), _) => html! { (fill(t.code_pending_until, "{until}", until)) },
             (None, Some(at)) => html! { strong { (fill(t.code_expired_at, "{until}", at)) } },
@@ -364,6 +364,11 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
             }
         }
     }
+}
+
+/// Whether enrollment codes concern this page: resets make them, or one is stored.
+fn code_in_use(v: &AdminUserView<'_>) -> bool {
+    v.code.reset_makes_code || v.code.pending_until.is_some() || v.code.expired_at.is_some()
 }
 
 /// A one-time enrollment code just made: shown this once, with what to say on the phone.
@@ -602,6 +607,75 @@ mod tests {
             not_allowed: None,
             code: AdminCode::default(),
         }
+    }
+
+    #[test]
+    fn the_enrollment_code_is_shown_once_with_the_words_and_otherwise_only_its_state() {
+        let b = Branding::default();
+        let ev = events();
+        let code = AdminCode {
+            reset_makes_code: true,
+            action: "/.mfa/admin/enrollment-code",
+            ..AdminCode::default()
+        };
+        // Enrolled: the reset says it makes a code; no code row, no new-code form.
+        let page = admin_user_page(&AdminUserView {
+            code: code.clone(),
+            ..user_view(&b, &ev)
+        });
+        assert!(
+            page.contains("You get a one-time enrollment code"),
+            "{page}"
+        );
+        assert!(form_to(&page, "/.mfa/admin/enrollment-code").is_none());
+        // Just reset: the code, its validity and what to say, and no second form to make one.
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            message: Some(AdminMessage::ResetDone),
+            code: AdminCode {
+                issued: Some(("4821 0937", "2026-12-04 08:15 UTC")),
+                pending_until: Some("2026-12-04 08:15 UTC"),
+                ..code.clone()
+            },
+            ..user_view(&b, &ev)
+        });
+        assert!(
+            page.contains(r#"<p class="pairing">4821 0937</p>"#),
+            "{page}"
+        );
+        assert!(page.contains("Valid until 2026-12-04 08:15 UTC, for one use."));
+        assert!(page.contains("Read it to the user on the phone"));
+        assert!(page.contains("Sign in to the VMS as usual"));
+        assert!(form_to(&page, "/.mfa/admin/enrollment-code").is_none());
+        // Later: pending or expired, never the code; a form for a new one.
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            code: AdminCode {
+                pending_until: Some("2026-12-04 08:15 UTC"),
+                ..code.clone()
+            },
+            ..user_view(&b, &ev)
+        });
+        assert!(page.contains("Waiting to be used, valid until 2026-12-04 08:15 UTC"));
+        assert!(!page.contains(r#"<p class="pairing">"#));
+        assert!(form_to(&page, "/.mfa/admin/enrollment-code").is_some());
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            lang: Lang::Nl,
+            code: AdminCode {
+                expired_at: Some("2026-12-04 08:15 UTC"),
+                ..code.clone()
+            },
+            ..user_view(&b, &ev)
+        });
+        assert!(page.contains("Verlopen op 2026-12-04 08:15 UTC"), "{page}");
+        // Codes not in use (the setting off, none stored): nothing about them.
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            ..user_view(&b, &ev)
+        });
+        assert!(!page.contains("Enrollment code"), "{page}");
+        assert!(form_to(&page, "/.mfa/admin/enrollment-code").is_none());
     }
 
     #[test]
