@@ -77,11 +77,20 @@ pub enum Event {
     EnrollmentCodeAccepted,
     /// An enrollment code was refused (wrong, expired or none pending; the detail says which).
     EnrollmentCodeRefused,
+    /// A passkey or security key was added (at a sign-in or on the account page).
+    PasskeyAdded,
+    /// A passkey was renamed by its user.
+    PasskeyRenamed,
+    /// A passkey was removed by its user (a reset removes them all: `reset`).
+    PasskeyRemoved,
+    /// A passkey answer was refused (another origin, a wrong signature, a removed
+    /// credential, a counter that did not move); the detail says why.
+    PasskeyRefused,
 }
 
 impl Event {
     /// Every event, for the administration pages' words and the tests.
-    pub const ALL: [Event; 27] = [
+    pub const ALL: [Event; 31] = [
         Event::Enrolled,
         Event::VerifySuccess,
         Event::VerifyFailure,
@@ -109,6 +118,10 @@ impl Event {
         Event::EnrollmentCodeIssued,
         Event::EnrollmentCodeAccepted,
         Event::EnrollmentCodeRefused,
+        Event::PasskeyAdded,
+        Event::PasskeyRenamed,
+        Event::PasskeyRemoved,
+        Event::PasskeyRefused,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -140,6 +153,10 @@ impl Event {
             Event::EnrollmentCodeIssued => "enrollment_code_issued",
             Event::EnrollmentCodeAccepted => "enrollment_code_accepted",
             Event::EnrollmentCodeRefused => "enrollment_code_refused",
+            Event::PasskeyAdded => "passkey_added",
+            Event::PasskeyRenamed => "passkey_renamed",
+            Event::PasskeyRemoved => "passkey_removed",
+            Event::PasskeyRefused => "passkey_refused",
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct OwnedPaths {
     pub account_disable: String,
     pub account_setup: String,
     pub account_forget: String,
+    pub account_passkey: String,
+    pub account_passkey_rename: String,
+    pub account_passkey_remove: String,
+    pub passkey: String,
     pub admin: String,
     pub admin_user: String,
     pub admin_reset: String,
@@ -70,6 +74,10 @@ impl OwnedPaths {
             account_disable: format!("{prefix}account/disable"),
             account_setup: format!("{prefix}account/set-up"),
             account_forget: format!("{prefix}account/forget-browsers"),
+            account_passkey: format!("{prefix}account/passkey"),
+            account_passkey_rename: format!("{prefix}account/passkey/rename"),
+            account_passkey_remove: format!("{prefix}account/passkey/remove"),
+            passkey: format!("{prefix}passkey"),
             admin: format!("{prefix}admin/"),
             admin_user: format!("{prefix}admin/user"),
             admin_reset: format!("{prefix}admin/reset"),
@@ -98,6 +106,8 @@ pub struct Gateway {
     pub sign_ins: crate::gate::sign_in_addresses::SignIns,
     /// Open WebSocket tunnels of approved sessions (closed when their approval ends).
     pub tunnels: Arc<crate::gate::tunnels::Tunnels>,
+    /// The gateway as a WebAuthn relying party (`[webauthn]`); `None`: passkeys not offered.
+    pub passkeys: Option<Arc<crate::auth::passkey::RelyingParty>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -131,7 +141,15 @@ impl Gateway {
             Lang::En
         };
         let keys = Arc::new(keys);
+        let passkeys = match &cfg.webauthn {
+            Some(w) => Some(Arc::new(
+                crate::auth::passkey::RelyingParty::new(&w.rp_id, &w.origin, &w.rp_name)
+                    .map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
         Ok(Arc::new(Self {
+            passkeys,
             paths: OwnedPaths::new(&cfg.server.prefix),
             upstream,
             metrics: Arc::new(Metrics::new()),

@@ -9,8 +9,10 @@
 //! - [`recovery`]: one-time recovery codes and their keyed, stretched storage records.
 //! - [`enrollment_code`]: the one-time code an MSP reads to a user after a reset, and its
 //!   keyed hash.
+//! - [`passkey`]: passkeys and security keys (WebAuthn ceremonies, with `webauthn-rs`).
 
 pub mod crypto;
 pub mod enrollment_code;
+pub mod passkey;
 pub mod recovery;
 pub mod totp;

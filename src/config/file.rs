@@ -24,6 +24,15 @@ pub struct FileConfig {
     pub vms: Option<VmsFile>,
     pub policy: Option<PolicyRefFile>,
     pub admin: Option<AdminFile>,
+    pub webauthn: Option<WebauthnFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnFile {
+    pub origin: Option<String>,
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +223,7 @@ pub struct VmsFile {
     pub max_login_response_bytes: Option<usize>,
     pub session_before_login: Option<String>,
     pub pre_login_ttl: Option<String>,
+    pub navigation_helper: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

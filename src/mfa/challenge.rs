@@ -40,6 +40,8 @@ pub enum Step {
     Recovery,
     /// After a recovery code was used: how many remain.
     Notice,
+    /// Setting up a passkey: the role's methods count passkeys only and the user has none.
+    Passkey,
 }
 
 /// The VMS response, exactly as received (minus hop-by-hop headers).
@@ -119,6 +121,21 @@ pub struct Challenge {
     /// noted with the code's use; only an enrollment carrying it may pair an app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrollment_ticket: Option<String>,
+    /// The second factors the policy counted for the role at login (codes only in challenges
+    /// made before passkeys existed).
+    #[serde(default)]
+    pub methods: crate::policy::MfaMethods,
+    /// The user postponed setting up a passkey (grace) and signs in with the app's code
+    /// this once, although the role's methods no longer count codes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub code_in_grace: bool,
+}
+
+impl Challenge {
+    /// Whether a code from the app signs in (recovery codes always do).
+    pub fn takes_app_codes(&self) -> bool {
+        self.methods.totp || self.code_in_grace
+    }
 }
 
 /// A fresh random challenge id (what the cookie holds).
@@ -199,6 +216,7 @@ pub fn step_path(gw: &crate::gateway::Gateway, s: Step) -> &str {
         Step::Offer => &gw.paths.offer,
         Step::Recovery => &gw.paths.recovery,
         Step::Notice => &gw.paths.notice,
+        Step::Passkey => &gw.paths.passkey,
     }
 }
 
@@ -236,6 +254,8 @@ mod tests {
             pending_replaced: false,
             landing: Some("/home".into()),
             enrollment_ticket: None,
+            methods: crate::policy::MfaMethods::TOTP,
+            code_in_grace: false,
         }
     }
 

@@ -60,11 +60,12 @@ mod enrollment_code;
 mod error_page;
 mod form;
 mod headers;
-mod html;
+pub(crate) mod html;
 mod lang;
 mod layout;
 mod notice;
 mod offer;
+mod passkey;
 mod qr;
 mod recovery;
 pub mod strings;
@@ -72,7 +73,9 @@ mod style;
 mod verify;
 mod visible;
 
-pub use account::{AccountMessage, AccountView, BROWSER_FIELD, BrowserItem, account_page};
+pub use account::{
+    AccountMessage, AccountView, BROWSER_FIELD, BrowserItem, PasskeysView, account_page,
+};
 pub use admin::{
     AdminCode, AdminError, AdminEvent, AdminMessage, AdminSearchView, AdminUserView, CONFIRM_FIELD,
     CONFIRM_VALUE, REASON_FIELD, REASON_MAX_LEN, SEARCH_FIELD, SEARCH_MAX_LEN, USER_FIELD,
@@ -87,6 +90,10 @@ pub use lang::Lang;
 pub use layout::Branding;
 pub use notice::{NoticeKind, NoticeView, notice_page};
 pub use offer::{OfferView, offer_page};
+pub use passkey::{
+    CREDENTIAL_FIELD, Ceremony, NAME_FIELD, PASSKEY_FIELD, PasskeyItem, PasskeySetupView,
+    REGISTER_ACTION, SCRIPT as PASSKEY_SCRIPT, SIGN_IN_ACTION, passkey_setup_page,
+};
 pub use qr::{QrError, qr_svg};
 pub use recovery::{RecoveryCodesView, recovery_codes_page};
 pub use style::content_security_policy;
@@ -181,6 +188,24 @@ mod tests {
                     csrf: EVIL,
                     error: Some(FormError::CsrfInvalid),
                     remember_days: 30,
+                    passkey: None,
+                    passkey_refused: false,
+                    app_codes: true,
+                }),
+            ),
+            (
+                "verify-passkey",
+                verify_page(&VerifyView {
+                    lang,
+                    branding: b,
+                    account: name,
+                    form_action: EVIL,
+                    csrf: EVIL,
+                    error: Some(FormError::AppCodeNotAccepted),
+                    remember_days: 30,
+                    passkey: Some(EVIL),
+                    passkey_refused: true,
+                    app_codes: false,
                 }),
             ),
             (
@@ -238,6 +263,27 @@ mod tests {
             last_used: EVIL.to_owned(),
             this_browser: true,
         }];
+        let passkeys = [PasskeyItem {
+            id: EVIL.to_owned(),
+            name: name.to_owned(),
+            added: EVIL.to_owned(),
+            last_used: Some(EVIL.to_owned()),
+        }];
+        pages.push((
+            "passkey-setup",
+            passkey_setup_page(&PasskeySetupView {
+                lang,
+                branding: b,
+                account: name,
+                options: EVIL,
+                form_action: EVIL,
+                csrf: EVIL,
+                required: true,
+                can_postpone: true,
+                refused: true,
+                back: Some(EVIL),
+            }),
+        ));
         for enrolled in [true, false] {
             pages.push((
                 if enrolled {
@@ -267,6 +313,12 @@ mod tests {
                     message: Some(AccountMessage::MfaEnabled),
                     browsers: &browsers,
                     forget_action: EVIL,
+                    passkeys: Some(PasskeysView {
+                        items: &passkeys,
+                        add_action: EVIL,
+                        rename_action: EVIL,
+                        remove_action: EVIL,
+                    }),
                 }),
             ));
         }
@@ -309,6 +361,7 @@ mod tests {
                 policy_state: Some(name),
                 recovery_remaining: 2,
                 remembered_browsers: 3,
+                passkeys: &passkeys,
                 events: &events,
                 csrf: EVIL,
                 reset_action: EVIL,
@@ -407,6 +460,8 @@ mod tests {
         let (b, c) = (branding(), codes());
         for lang in LANGS {
             for (name, page) in all_pages(lang, &b, &c) {
+                // The one script is the passkey script, a constant (allowed by its hash).
+                let page = page.replace(&format!("<script>{}</script>", passkey::SCRIPT), "");
                 assert!(!page.contains("<script"), "{name} {lang:?}");
                 assert!(!page.contains("</script>"), "{name} {lang:?}");
                 assert!(!page.contains("\"&\""), "{name} {lang:?}");
@@ -469,10 +524,11 @@ mod tests {
                 }
             }
         }
-        // Enroll, verify, both account pages, the search with a query (and the one without,
-        // in its header), the user page, and the enrollment-code page in its three states:
-        // every page that names someone.
-        assert_eq!(shown, 2 * 10);
+        // Enroll, verify (with and without a passkey), the passkey set-up, both account
+        // pages, the search with a query (and the one without, in its header), the user
+        // page, and the enrollment-code page in its three states: every page that names
+        // someone.
+        assert_eq!(shown, 2 * 12);
     }
 
     #[test]
@@ -488,7 +544,9 @@ mod tests {
         let (b, c) = (Branding::default(), codes());
         for lang in LANGS {
             for (name, page) in all_pages(lang, &b, &c) {
-                let lower = page.to_lowercase();
+                let lower = page
+                    .replace(&format!("<script>{}</script>", passkey::SCRIPT), "")
+                    .to_lowercase();
                 assert!(!lower.contains("<script"), "{name}");
                 assert!(
                     !has_event_handler(&lower),
@@ -525,6 +583,11 @@ mod tests {
                         continue;
                     }
                     seen += 1;
+                    // The passkey form is sent by the script, after the browser's answer.
+                    let (form, by_script) = match form.strip_prefix(r#"id="pk-form" "#) {
+                        Some(rest) => (rest, true),
+                        None => (form, false),
+                    };
                     assert!(
                         form.starts_with(r#"method="post" action=""#),
                         "{name}: {form}"
@@ -533,14 +596,17 @@ mod tests {
                         form.contains(r#"<input type="hidden" name="csrf" value="&lt;script&gt;"#),
                         "{name}: {form}"
                     );
-                    assert!(form.contains(r#"type="submit""#), "{name}");
+                    assert!(form.contains(r#"type="submit""#) || by_script, "{name}");
                 }
             }
         }
         // Per language: enroll (2 forms), recovery, verify, offer, two notices, account with
         // MFA (3) and without (1), each with a remembered browser (forget it, forget all),
-        // admin user (reset, unlock, forget browsers), the enrollment code asked: nineteen.
-        assert_eq!(seen, 38);
+        // admin user (reset, unlock, forget browsers), the enrollment code asked: nineteen;
+        // and with passkeys the code page's passkey form and code form, the passkey set-up
+        // (its form, "not now"), and rename and remove of the passkey on both account pages:
+        // twenty-seven.
+        assert_eq!(seen, 54);
         assert_eq!(searches, 4);
     }
 
@@ -589,9 +655,10 @@ mod tests {
                 }
             }
         }
-        // Code fields in enroll, verify, enrollment code and account (3); verify's remember
-        // box; search (2); reason and confirm.
-        assert_eq!(fields, 2 * (1 + 1 + 1 + 1 + 3 + 2 + 2));
+        // Code fields in enroll, verify (twice), enrollment code and account (3); verify's
+        // remember box; search (2); reason and confirm; the passkey's name at its set-up and
+        // at each account page.
+        assert_eq!(fields, 2 * (1 + 2 + 1 + 1 + 3 + 2 + 2 + 1 + 2));
     }
 
     #[test]
@@ -604,7 +671,7 @@ mod tests {
                     .filter(|tag| attr(tag, "name") == Some(CODE_FIELD))
                     .collect();
                 let expected = match name {
-                    "enroll" | "verify" | "enrollment-code" => 1,
+                    "enroll" | "verify" | "verify-passkey" | "enrollment-code" => 1,
                     "account-enrolled" => 3,
                     _ => 0,
                 };

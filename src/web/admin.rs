@@ -301,6 +301,11 @@ impl View<'_> {
             issued: issued.as_ref().map(|(c, u)| (c.as_str(), u.as_str())),
             action: &gw.paths.admin_enrollment_code,
         };
+        let passkeys = if s.known && gw.passkeys.is_some() {
+            crate::web::passkey::items(gw, user).await?
+        } else {
+            Vec::new()
+        };
         let html = pages::admin_user_page(&pages::AdminUserView {
             lang,
             branding: &gw.branding,
@@ -315,6 +320,7 @@ impl View<'_> {
             policy_state: s.policy_state.as_deref(),
             recovery_remaining: s.recovery_codes_left,
             remembered_browsers: s.remembered_browsers,
+            passkeys: &passkeys,
             events: &events,
             csrf,
             reset_action: &gw.paths.admin_reset,

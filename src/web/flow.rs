@@ -108,14 +108,10 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
     }
     // After an MSP reset the pairing waits for the one-time enrollment code: neither the QR
     // code nor the pairing code is shown before it.
-    if ctx.ch.step == Step::Enroll && needs_enrollment_code(gw, &ctx.ch).await? {
-        let ch = Challenge {
-            step: Step::EnrollmentCode,
-            pending_secret: None,
-            enrollment_ticket: None,
-            ..ctx.ch.clone()
-        };
-        return Ok(next_step(&ctx, ch).await?);
+    if matches!(ctx.ch.step, Step::Enroll | Step::Passkey)
+        && needs_enrollment_code(gw, &ctx.ch).await?
+    {
+        return Ok(to_enrollment_code(&ctx).await?);
     }
     if ctx.ch.step == Step::EnrollmentCode && !call.is_post() {
         return Ok(enrollment_code_page(&ctx, None, StatusCode::OK).await?);
@@ -142,7 +138,7 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
     let mut answer = if call.is_post() {
         post(ctx, body).await
     } else {
-        Ok((show(&ctx, None, StatusCode::OK)?, Outcome::Gateway))
+        Ok((show(&ctx, None, StatusCode::OK).await?, Outcome::Gateway))
     };
     if let (Ok((resp, _)), Some(c)) = (&mut answer, browser_cookie) {
         resp.headers_mut().append(SET_COOKIE, c);
@@ -156,12 +152,16 @@ async fn post(ctx: Ctx<'_>, body: Incoming) -> Result<(Response<Body>, Outcome),
     let form = Form::read(body).await?;
     if Csrf::challenge(gw, &ctx.id).check(&form).is_err() {
         return Ok((
-            show(&ctx, Some(FormError::CsrfInvalid), StatusCode::FORBIDDEN)?,
+            show(&ctx, Some(FormError::CsrfInvalid), StatusCode::FORBIDDEN).await?,
             Outcome::Rejected,
         ));
     }
     match ctx.ch.step {
+        Step::Verify if form.get("action") == Some(pages::SIGN_IN_ACTION) => {
+            passkey_sign_in(ctx, &form).await
+        }
         Step::Verify => verify(ctx, &form).await,
+        Step::Passkey => passkey_setup(ctx, &form).await,
         Step::Enroll => enroll(ctx, &form).await,
         Step::EnrollmentCode => enrollment_code(ctx, &form).await,
         Step::Offer => offer(ctx, &form).await,
@@ -183,23 +183,66 @@ fn expired(gw: &Gateway, lang: Lang) -> Response<Body> {
 }
 
 /// Renders the page of the current step.
-fn show(
+async fn show(
     ctx: &Ctx<'_>,
     error: Option<FormError>,
     status: StatusCode,
 ) -> Result<Response<Body>, GatewayError> {
+    show_with(ctx, error, false, status).await
+}
+
+/// [`show`]; `refused`: the browser's passkey answer was refused (said at the passkey).
+async fn show_with(
+    ctx: &Ctx<'_>,
+    error: Option<FormError>,
+    refused: bool,
+    status: StatusCode,
+) -> Result<Response<Body>, GatewayError> {
     let gw = ctx.gw;
     let csrf = Csrf::challenge(gw, &ctx.id).token();
+    let ceremony = crate::web::passkey::sign_in_key(&ctx.key);
+    let bound = crate::web::passkey::Bound {
+        key: &ceremony,
+        user: &ctx.ch.user,
+        addr: &ctx.addr,
+        now: ctx.now,
+    };
     let html = match ctx.ch.step {
-        Step::Verify => pages::verify_page(&pages::VerifyView {
-            lang: ctx.lang,
-            branding: &gw.branding,
-            account: &ctx.ch.user,
-            form_action: &gw.paths.verify,
-            csrf: &csrf,
-            error,
-            remember_days: crate::mfa::remember::days_for(gw, &ctx.ch.role, ctx.now),
-        }),
+        Step::Verify => {
+            // A passkey first, where the role's methods count them and the user has one.
+            let options = if ctx.ch.methods.webauthn {
+                crate::web::passkey::sign_in_options(gw, bound).await?
+            } else {
+                None
+            };
+            pages::verify_page(&pages::VerifyView {
+                lang: ctx.lang,
+                branding: &gw.branding,
+                account: &ctx.ch.user,
+                form_action: &gw.paths.verify,
+                csrf: &csrf,
+                error,
+                remember_days: crate::mfa::remember::days_for(gw, &ctx.ch.role, ctx.now),
+                passkey: options.as_deref(),
+                passkey_refused: refused,
+                app_codes: ctx.ch.takes_app_codes(),
+            })
+        }
+        Step::Passkey => {
+            let options = crate::web::passkey::register_options(gw, bound).await?;
+            pages::passkey_setup_page(&pages::PasskeySetupView {
+                lang: ctx.lang,
+                branding: &gw.branding,
+                account: &ctx.ch.user,
+                options: &options,
+                form_action: &gw.paths.passkey,
+                csrf: &csrf,
+                required: ctx.ch.state == "enforced",
+                can_postpone: ctx.ch.can_postpone,
+                refused,
+                back: None,
+            })
+        }
         // The code step's page as it is with a form (a failed CSRF check); its other states
         // are rendered by `enrollment_code_page`, which asks the store.
         Step::EnrollmentCode => pages::enrollment_code_page(&pages::EnrollmentCodeView {
@@ -328,11 +371,23 @@ pub fn check_error(c: Check) -> (FormError, StatusCode) {
 }
 
 async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let check =
-        codes::check_enrolled(ctx.gw, ctx.who(), form.get("code").unwrap_or(""), true).await?;
+    let input = form.get("code").unwrap_or("");
+    if !ctx.ch.takes_app_codes()
+        && crate::auth::recovery::normalize(input).is_none()
+        && totp::normalize_code(input).is_some()
+    {
+        // The role signs in with a passkey now: an app's code is not checked (nor counted).
+        let e = FormError::AppCodeNotAccepted;
+        return Ok((
+            show(&ctx, Some(e), StatusCode::OK).await?,
+            Outcome::Rejected,
+        ));
+    }
+    let check = codes::check_enrolled(ctx.gw, ctx.who(), input, true).await?;
     match check {
         Check::Accepted { .. } => {
-            let remember = form.get(pages::REMEMBER_FIELD) == Some(pages::REMEMBER_VALUE);
+            let remember = form.get(pages::REMEMBER_FIELD) == Some(pages::REMEMBER_VALUE)
+                && ctx.ch.methods.totp;
             let (gw, request, now, addr) = (ctx.gw, ctx.request, ctx.now, ctx.addr.clone());
             let (user, role, epoch) = (ctx.ch.user.clone(), ctx.ch.role.clone(), ctx.ch.epoch);
             let mut answer = finish(ctx, true).await?;
@@ -360,7 +415,7 @@ async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         Check::NotEnrolled => Ok((expired(ctx.gw, ctx.lang), Outcome::Rejected)),
         other => {
             let (e, status) = check_error(other);
-            Ok((show(&ctx, Some(e), status)?, Outcome::Rejected))
+            Ok((show(&ctx, Some(e), status).await?, Outcome::Rejected))
         }
     }
 }
@@ -408,7 +463,7 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
             Check::Accepted { step } => step,
             other => {
                 let (e, status) = check_error(other);
-                return Ok((show(&ctx, Some(e), status)?, Outcome::Rejected));
+                return Ok((show(&ctx, Some(e), status).await?, Outcome::Rejected));
             }
         };
     let sealed = codes::seal_secret(gw, &ctx.ch.user, &secret)?;
@@ -433,15 +488,7 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         // Enrolled meanwhile in another session: that phone is the one; ask for its code.
         EnrollResult::AlreadyEnrolled => return ask_for_code(&ctx).await,
         // Reset (or a new code issued) since this sign-in typed its code: the code first.
-        EnrollResult::CodeRequired => {
-            let ch = Challenge {
-                step: Step::EnrollmentCode,
-                pending_secret: None,
-                enrollment_ticket: None,
-                ..ctx.ch.clone()
-            };
-            return next_step(&ctx, ch).await;
-        }
+        EnrollResult::CodeRequired => return to_enrollment_code(&ctx).await,
     }
     gw.metrics.mfa(MfaEvent::Enrolled);
     gw.audit
@@ -459,6 +506,27 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         return next_step(&ctx, ch).await;
     }
     finish(ctx, true).await
+}
+
+/// Moves the sign-in to the enrollment-code step (forgetting a ticket it may carry).
+async fn to_enrollment_code(ctx: &Ctx<'_>) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let ch = Challenge {
+        step: Step::EnrollmentCode,
+        pending_secret: None,
+        enrollment_ticket: None,
+        ..ctx.ch.clone()
+    };
+    next_step(ctx, ch).await
+}
+
+/// The step that adds the first factor after the enrollment code: the passkey set-up where
+/// the role's methods count passkeys only, otherwise the app's pairing.
+fn pairing_step(ch: &Challenge) -> Step {
+    if !ch.methods.totp && ch.methods.webauthn {
+        Step::Passkey
+    } else {
+        Step::Enroll
+    }
 }
 
 /// Whether the form leaves the enrollment (or its code step): Cancel (opt-in) or "Not now".
@@ -493,7 +561,7 @@ async fn enrollment_code_page(
     }
     if !r.enrollment_code_required() {
         let ch = Challenge {
-            step: Step::Enroll,
+            step: pairing_step(&ctx.ch),
             pending_secret: None,
             ..ctx.ch.clone()
         };
@@ -546,7 +614,7 @@ async fn enrollment_code(
     match check {
         CodeCheck::Accepted => {
             let ch = Challenge {
-                step: Step::Enroll,
+                step: pairing_step(&ctx.ch),
                 pending_secret: None,
                 enrollment_ticket: Some(ticket),
                 ..ctx.ch.clone()
@@ -601,8 +669,9 @@ async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), G
     let gw = ctx.gw;
     match form.get("action") {
         Some("setup") => {
+            let passkey = !ctx.ch.methods.totp && ctx.ch.methods.webauthn;
             let ch = Challenge {
-                step: Step::Enroll,
+                step: if passkey { Step::Passkey } else { Step::Enroll },
                 // Taken when the page is shown (see `handle`).
                 pending_secret: None,
                 // The enrollment step's own, longer time.
@@ -697,4 +766,125 @@ async fn finish_to(
     resp.headers_mut()
         .append(SET_COOKIE, cookies::clear_gateway_cookie(CHALLENGE_COOKIE));
     Ok((resp, Outcome::Proxied))
+}
+
+/// "Sign in with a passkey" on the code page: the browser's answer, checked against the
+/// ceremony this page started.
+async fn passkey_sign_in(
+    ctx: Ctx<'_>,
+    form: &Form,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
+    if !ctx.ch.methods.webauthn {
+        return Err(ClientError::Forbidden.into());
+    }
+    let key = crate::web::passkey::sign_in_key(&ctx.key);
+    let bound = crate::web::passkey::Bound {
+        key: &key,
+        user: &ctx.ch.user,
+        addr: &ctx.addr,
+        now: ctx.now,
+    };
+    let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
+    if crate::web::passkey::sign_in(gw, bound, answer).await? {
+        gw.metrics.mfa(MfaEvent::VerifySuccess);
+        gw.sign_ins.note(ctx.now, &ctx.ch.user, &ctx.addr);
+        return finish(ctx, true).await;
+    }
+    gw.metrics.mfa(MfaEvent::VerifyFailure);
+    Ok((
+        show_with(&ctx, None, true, StatusCode::OK).await?,
+        Outcome::Rejected,
+    ))
+}
+
+/// The passkey set-up of a sign-in: the browser's answer ("create passkey"), or "not now"
+/// within the phase's grace.
+async fn passkey_setup(
+    ctx: Ctx<'_>,
+    form: &Form,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
+    match form.get("action") {
+        Some("postpone") => {
+            if !ctx.ch.can_postpone {
+                return Err(ClientError::Forbidden.into());
+            }
+            // Decided by the store in one step: a passkey set up meanwhile (another session)
+            // is asked for instead.
+            let Some(n) = gw.store.postpone_unless_passkey(&ctx.ch.user).await? else {
+                return ask_for_code(&ctx).await;
+            };
+            gw.metrics.mfa(MfaEvent::Postponed);
+            gw.audit
+                .record(
+                    codes::record(ctx.who(), Event::EnrollmentPostponed)
+                        .detail(format!("postponed={n} method=passkey")),
+                )
+                .await;
+            if gw.store.user(&ctx.ch.user).await?.enrolled() {
+                // The app's code, this once: still a second factor.
+                let ch = Challenge {
+                    step: Step::Verify,
+                    code_in_grace: true,
+                    ..ctx.ch.clone()
+                };
+                return next_step(&ctx, ch).await;
+            }
+            finish(ctx, false).await
+        }
+        Some(pages::REGISTER_ACTION) => {
+            let key = crate::web::passkey::sign_in_key(&ctx.key);
+            let bound = crate::web::passkey::Bound {
+                key: &key,
+                user: &ctx.ch.user,
+                addr: &ctx.addr,
+                now: ctx.now,
+            };
+            let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
+            let name = form.get(pages::NAME_FIELD).unwrap_or("");
+            match crate::web::passkey::register(
+                gw,
+                bound,
+                answer,
+                name,
+                ctx.lang,
+                ctx.ch.epoch,
+                ctx.ch.enrollment_ticket.as_deref(),
+            )
+            .await?
+            {
+                crate::web::passkey::Registered::Added => {}
+                crate::web::passkey::Registered::Refused => {
+                    return Ok((
+                        show_with(&ctx, None, true, StatusCode::OK).await?,
+                        Outcome::Rejected,
+                    ));
+                }
+                // Reset meanwhile: the sign-in starts over.
+                crate::web::passkey::Registered::Revoked => {
+                    return Ok((expired(gw, ctx.lang), Outcome::Rejected));
+                }
+                // A new enrollment code since this sign-in typed its code: the code first.
+                crate::web::passkey::Registered::CodeRequired => {
+                    return to_enrollment_code(&ctx).await;
+                }
+            }
+            gw.metrics.mfa(MfaEvent::Enrolled);
+            // Recovery codes, as at an app's set-up, when the user has none yet.
+            if gw.policy.current().recovery_codes()
+                && gw.store.user(&ctx.ch.user).await?.recovery.is_empty()
+            {
+                let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+                let ch = Challenge {
+                    step: Step::Recovery,
+                    recovery_codes: Some(codes),
+                    ..ctx.ch.clone()
+                };
+                return next_step(&ctx, ch).await;
+            }
+            finish(ctx, true).await
+        }
+        _ => Err(ClientError::BadRequest("unknown action").into()),
+    }
 }

@@ -18,6 +18,7 @@ mod keyed_records;
 mod logs;
 mod mfa_flow;
 mod pages;
+mod passkey;
 mod prelogin;
 mod proxy;
 mod remember;

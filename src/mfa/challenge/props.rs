@@ -53,6 +53,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
             Step::Offer,
             Step::Recovery,
             Step::Notice,
+            Step::Passkey,
         ]),
         (any::<bool>(), any::<u64>(), any::<u64>(), any::<u64>()),
         (
@@ -90,6 +91,8 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 pending_replaced: false,
                 landing: None,
                 enrollment_ticket: None,
+                methods: crate::policy::MfaMethods::TOTP,
+                code_in_grace: false,
             },
         )
 }

@@ -39,6 +39,11 @@ pub(super) struct Scripts {
     pub(super) delete_enrollment: Script,
     pub(super) issue_code: Script,
     pub(super) use_code: Script,
+    pub(super) add_passkey: Script,
+    pub(super) use_passkey: Script,
+    pub(super) rename_passkey: Script,
+    pub(super) remove_passkey: Script,
+    pub(super) postpone_unless_passkey: Script,
 }
 
 impl Scripts {
@@ -75,6 +80,11 @@ impl Scripts {
             delete_enrollment: Script::new(DELETE_ENROLLMENT),
             issue_code: Script::new(ISSUE_CODE),
             use_code: Script::new(USE_CODE),
+            add_passkey: Script::new(ADD_PASSKEY),
+            use_passkey: Script::new(USE_PASSKEY),
+            rename_passkey: Script::new(RENAME_PASSKEY),
+            remove_passkey: Script::new(REMOVE_PASSKEY),
+            postpone_unless_passkey: Script::new(POSTPONE_UNLESS_PASSKEY),
         }
     }
 }
@@ -115,15 +125,16 @@ redis.call('HSET', KEYS[1], 'recovery', table.concat(kept, '\n'))
 return #kept
 "#;
 
-// KEYS: user hash, remembered browsers, the user's lock, fails and level. ARGV: now, the
-// keyed hash of a new one-time enrollment code ('' for none), its expiry. With a code, the
-// lock of the user's code step (and its counts) is lifted too: the MSP has just checked the
-// caller, and the code must be typeable at once. Returns 1 if a secret was removed, 0 if not, -1
-// (nothing written) if the gateway does not know the user (no login, secret or earlier reset):
-// a reset never creates a record. Remembered browsers go in the same step, and so does a
-// ticket of a sign-in that typed an earlier code; the new code (or, without one, the removal
-// of any earlier one) is written in the same step as the secret's removal, so no moment
-// exists in which the secret is gone and a pairing needs no code.
+// KEYS: user hash, remembered browsers, passkeys, the user's lock, fails and level. ARGV:
+// now, the keyed hash of a new one-time enrollment code ('' for none), its expiry. Returns 1
+// if a secret (or a passkey) was removed, 0 if not, -1 (nothing written) if the gateway does
+// not know the user (no login, secret or earlier reset): a reset never creates a record.
+// Remembered browsers and passkeys go in the same step, and so does a ticket of a sign-in
+// that typed an earlier code; the new code (or, without one, the removal of any earlier one)
+// is written in the same step as the secret's removal, so no moment exists in which the
+// secret is gone and a pairing needs no code. With a code, the lock of the user's code step
+// (and its counts) is lifted too: the MSP has just checked the caller, and the code must be
+// typeable at once.
 const RESET: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'last_login') == 0 and redis.call('HEXISTS', KEYS[1], 'secret') == 0
    and redis.call('HEXISTS', KEYS[1], 'reset_at') == 0 then
@@ -134,11 +145,14 @@ redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'rec
 redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'ecode', ARGV[2], 'ecode_until', ARGV[3], 'ecode_issued', ARGV[1])
-  redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
+  redis.call('DEL', KEYS[4], KEYS[5], KEYS[6])
 else
   redis.call('HDEL', KEYS[1], 'ecode', 'ecode_until', 'ecode_issued')
 end
 redis.call('DEL', KEYS[2])
+-- Passkeys (KEYS[3]) go in the same step; a user with one counted as enrolled.
+if redis.call('EXISTS', KEYS[3]) == 1 then had = 1 end
+redis.call('DEL', KEYS[3])
 return had
 "#;
 
@@ -520,4 +534,71 @@ else
   redis.call('ZREM', KEYS[1], ARGV[1])
 end
 return 1
+"#;
+
+// Adds a passkey (`auth::passkey`). KEYS: user hash, passkeys. ARGV: credential id, meta
+// ("added last_used counter name"), key record (JSON), the epoch read when the ceremony
+// began, most passkeys, the sign-in's hashed enrollment-code ticket ('' for none). Returns 1
+// added, 0 the user was revoked since (epoch raised), -2 the credential is the user's already,
+// -3 the user has the most, -4 a user without an app must type the one-time enrollment code
+// first (a code pending, or the ticket of another sign-in); the ticket goes with the passkey.
+const ADD_PASSKEY: &str = r#"
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+if epoch > tonumber(ARGV[4]) then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'secret') == 0 then
+  if redis.call('HEXISTS', KEYS[1], 'ecode') == 1 then return -4 end
+  local t = redis.call('HGET', KEYS[1], 'eticket')
+  if t and t ~= ARGV[6] then return -4 end
+end
+if redis.call('HEXISTS', KEYS[2], 'm:' .. ARGV[1]) == 1 then return -2 end
+if redis.call('HLEN', KEYS[2]) / 2 >= tonumber(ARGV[5]) then return -3 end
+redis.call('HSET', KEYS[2], 'm:' .. ARGV[1], ARGV[2], 'k:' .. ARGV[1], ARGV[3])
+redis.call('HDEL', KEYS[1], 'eticket')
+return 1
+"#;
+
+// A sign-in with a passkey. KEYS: passkeys. ARGV: credential id, the assertion's counter,
+// the key record after it (JSON), now. Returns 1 used, -1 gone, 0 the counter did not move
+// past the stored one (and is not 0 in both).
+const USE_PASSKEY: &str = r#"
+local meta = redis.call('HGET', KEYS[1], 'm:' .. ARGV[1])
+if not meta then return -1 end
+local added, last, counter, name = string.match(meta, '^(%d+) (%d+) (%d+) ?(.*)$')
+if not added then return -1 end
+local new = tonumber(ARGV[2])
+if (new > 0 or tonumber(counter) > 0) and new <= tonumber(counter) then return 0 end
+redis.call('HSET', KEYS[1], 'm:' .. ARGV[1], added .. ' ' .. ARGV[4] .. ' ' .. ARGV[2] .. ' ' .. name,
+  'k:' .. ARGV[1], ARGV[3])
+return 1
+"#;
+
+// KEYS: passkeys. ARGV: credential id, new name. Returns 1, or 0 if it is gone.
+const RENAME_PASSKEY: &str = r#"
+local meta = redis.call('HGET', KEYS[1], 'm:' .. ARGV[1])
+if not meta then return 0 end
+local added, last, counter = string.match(meta, '^(%d+) (%d+) (%d+)')
+if not added then return 0 end
+redis.call('HSET', KEYS[1], 'm:' .. ARGV[1], added .. ' ' .. last .. ' ' .. counter .. ' ' .. ARGV[2])
+return 1
+"#;
+
+// KEYS: user hash, passkeys. ARGV: credential id, enforced (1/0), the app counts (1/0),
+// passkeys count (1/0). Returns 1 removed, -1 gone, 0 kept: it is the last allowed method of
+// a user whose MFA is enforced.
+const REMOVE_PASSKEY: &str = r#"
+if redis.call('HEXISTS', KEYS[2], 'm:' .. ARGV[1]) == 0 then return -1 end
+if ARGV[2] == '1' then
+  local others = redis.call('HLEN', KEYS[2]) / 2 - 1
+  local app = redis.call('HEXISTS', KEYS[1], 'secret') == 1
+  if not ((ARGV[3] == '1' and app) or (ARGV[4] == '1' and others > 0)) then return 0 end
+end
+redis.call('HDEL', KEYS[2], 'm:' .. ARGV[1], 'k:' .. ARGV[1])
+return 1
+"#;
+
+// A postponed passkey set-up, only while the user has none. KEYS: user hash, passkeys.
+// Returns the postponements so far, or -1 if the user has a passkey.
+const POSTPONE_UNLESS_PASSKEY: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'postponed', 1)
 "#;
