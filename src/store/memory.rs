@@ -1822,12 +1822,16 @@ mod passkey_tests {
             UseCodeResult::Accepted
         );
         assert_eq!(
-            s.add_passkey("u", &pk("a"), epoch, Some("t2")).await.unwrap(),
+            s.add_passkey("u", &pk("a"), epoch, Some("t2"))
+                .await
+                .unwrap(),
             AddPasskey::CodeRequired,
             "another sign-in's ticket"
         );
         assert_eq!(
-            s.add_passkey("u", &pk("a"), epoch, Some("t1")).await.unwrap(),
+            s.add_passkey("u", &pk("a"), epoch, Some("t1"))
+                .await
+                .unwrap(),
             AddPasskey::Added
         );
         let r = s.user("u").await.unwrap();
