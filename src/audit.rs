@@ -70,6 +70,13 @@ pub enum Event {
     /// Remembered browsers were forgotten: one or all, by the user, an MSP, a reset, a phone
     /// replacement or MFA turned off (the detail says which).
     BrowserForgotten,
+    /// A one-time enrollment code was issued for a user (by a reset or on its own); the
+    /// detail says until when, never the code.
+    EnrollmentCodeIssued,
+    /// The user typed the right enrollment code in a sign-in: pairing an app may follow.
+    EnrollmentCodeAccepted,
+    /// An enrollment code was refused (wrong, expired or none pending; the detail says which).
+    EnrollmentCodeRefused,
     /// A passkey or security key was added (at a sign-in or on the account page).
     PasskeyAdded,
     /// A passkey was renamed by its user.
@@ -83,7 +90,7 @@ pub enum Event {
 
 impl Event {
     /// Every event, for the administration pages' words and the tests.
-    pub const ALL: [Event; 28] = [
+    pub const ALL: [Event; 31] = [
         Event::Enrolled,
         Event::VerifySuccess,
         Event::VerifyFailure,
@@ -108,6 +115,9 @@ impl Event {
         Event::IdentityMismatch,
         Event::BrowserRemembered,
         Event::BrowserForgotten,
+        Event::EnrollmentCodeIssued,
+        Event::EnrollmentCodeAccepted,
+        Event::EnrollmentCodeRefused,
         Event::PasskeyAdded,
         Event::PasskeyRenamed,
         Event::PasskeyRemoved,
@@ -140,6 +150,9 @@ impl Event {
             Event::SecretsResealed => "secrets_resealed",
             Event::BrowserRemembered => "browser_remembered",
             Event::BrowserForgotten => "browser_forgotten",
+            Event::EnrollmentCodeIssued => "enrollment_code_issued",
+            Event::EnrollmentCodeAccepted => "enrollment_code_accepted",
+            Event::EnrollmentCodeRefused => "enrollment_code_refused",
             Event::PasskeyAdded => "passkey_added",
             Event::PasskeyRenamed => "passkey_renamed",
             Event::PasskeyRemoved => "passkey_removed",

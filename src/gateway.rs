@@ -29,6 +29,8 @@ pub struct OwnedPaths {
     pub metrics: String,
     pub verify: String,
     pub enroll: String,
+    /// The one-time enrollment code step before a pairing after a reset.
+    pub enrollment_code: String,
     pub offer: String,
     pub recovery: String,
     pub notice: String,
@@ -48,6 +50,7 @@ pub struct OwnedPaths {
     pub admin_reset: String,
     pub admin_unlock: String,
     pub admin_forget: String,
+    pub admin_enrollment_code: String,
     pub admin_api: String,
 }
 
@@ -60,6 +63,7 @@ impl OwnedPaths {
             metrics: format!("{prefix}metrics"),
             verify: format!("{prefix}verify"),
             enroll: format!("{prefix}enroll"),
+            enrollment_code: format!("{prefix}enrollment-code"),
             offer: format!("{prefix}offer"),
             recovery: format!("{prefix}recovery-codes"),
             notice: format!("{prefix}notice"),
@@ -79,6 +83,7 @@ impl OwnedPaths {
             admin_reset: format!("{prefix}admin/reset"),
             admin_unlock: format!("{prefix}admin/unlock"),
             admin_forget: format!("{prefix}admin/forget-browsers"),
+            admin_enrollment_code: format!("{prefix}admin/enrollment-code"),
             admin_api: format!("{prefix}admin/api/"),
         }
     }

@@ -66,12 +66,16 @@ enum AdminCommand {
     /// Show a user's MFA state.
     Status { user: String },
     /// Disconnect MFA for a user (lost phone): deletes the secret and recovery codes and ends
-    /// the user's sessions on every instance.
+    /// the user's sessions on every instance. With admin.reset_requires_enrollment_code (the
+    /// default) it prints the one-time enrollment code to read to the user on the phone.
     Reset {
         user: String,
         #[arg(long)]
         reason: String,
     },
+    /// Make a new one-time enrollment code for a user without an app (the earlier code stops
+    /// working); it is printed once.
+    EnrollmentCode { user: String },
     /// Lift the lock of a user's MFA step.
     Unlock { user: String },
     /// After Redis was restored from a backup: re-apply the resets, self-service disables
@@ -380,18 +384,16 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
         Ok(p) => std::sync::Arc::new(p),
         Err(e) => return fail(e),
     };
+    let keys = match mfa_gateway::run::key_ring(&cfg, false) {
+        Ok(k) => Some(std::sync::Arc::new(k)),
+        Err(e) => {
+            eprintln!("warning: the audit records of this command are not signed: {e}");
+            None
+        }
+    };
     let ops = Ops {
-        audit: Audit::new(
-            store.clone(),
-            cfg.admin.audit_max_records,
-            match mfa_gateway::run::key_ring(&cfg, false) {
-                Ok(k) => Some(std::sync::Arc::new(k)),
-                Err(e) => {
-                    eprintln!("warning: the audit records of this command are not signed: {e}");
-                    None
-                }
-            },
-        ),
+        audit: Audit::new(store.clone(), cfg.admin.audit_max_records, keys.clone()),
+        keys,
         store,
         policy,
         approval_max_age: cfg.mfa.approval_max_age,
@@ -421,10 +423,23 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
             if reason.trim().is_empty() {
                 return fail("--reason must not be empty");
             }
-            ops.reset(&norm(&user), &actor, reason.trim(), now).await.map(|had| {
-                println!("MFA disconnected for {} (had an app: {had}); their sessions end on every instance.", mfa_gateway::pages::visible_text(&norm(&user)));
+            ops.reset(&norm(&user), &actor, reason.trim(), now).await.map(|done| {
+                println!("MFA disconnected for {} (had an app: {}); their sessions end on every instance.", mfa_gateway::pages::visible_text(&norm(&user)), done.had);
+                if let Some(code) = &done.code {
+                    print_enrollment_code(code);
+                }
             })
         }
+        AdminCommand::EnrollmentCode { user } => ops
+            .issue_enrollment_code(&norm(&user), &actor, now)
+            .await
+            .map(|code| {
+                println!(
+                    "New enrollment code for {}; the earlier one no longer works.",
+                    mfa_gateway::pages::visible_text(&norm(&user))
+                );
+                print_enrollment_code(&code);
+            }),
         AdminCommand::Reseal { dry_run } => return reseal(&cfg, &ops, &actor, dry_run, now).await,
         AdminCommand::Reapply {
             since,
@@ -442,6 +457,18 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+/// Prints a new enrollment code once, with what to tell the user.
+fn print_enrollment_code(code: &mfa_gateway::admin::ops::IssuedCode) {
+    println!(
+        "Enrollment code: {}  (valid until {}, one use; shown only now)",
+        code.grouped(),
+        mfa_gateway::clock::timestamp_of(code.until)
+    );
+    println!(
+        "Read it to the user on the phone: at the next sign-in they type it, then scan the QR code with the new phone."
+    );
 }
 
 /// `admin reapply`: see `mfa_gateway::admin::reapply`.

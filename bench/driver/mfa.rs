@@ -40,9 +40,10 @@ pub async fn seed(opts: &Opts) -> Result<(), String> {
             .seal(Purpose::TotpSecret, user.as_bytes(), &user_secret(&user))
             .map_err(|e| e.to_string())?;
         if store
-            .enroll(&user, &sealed, keys.active_id(), now, past_step)
+            .enroll(&user, &sealed, keys.active_id(), now, past_step, None)
             .await
             .map_err(|e| e.to_string())?
+            == mfa_gateway::store::EnrollResult::Enrolled
         {
             fresh += 1;
         }

@@ -11,6 +11,15 @@
 //!   A reset also forgets every browser the user chose to remember (`mfa::remember`;
 //!   `browser_forgotten` audited with the count, then gone with the secret in the store's
 //!   same step).
+//!   With `admin.reset_requires_enrollment_code` (the default) the reset also makes a
+//!   one-time enrollment code (`auth::enrollment_code`): 8 random digits, shown once to the
+//!   MSP to read to the user on the phone, valid `admin.enrollment_code_hours`. Only its keyed
+//!   hash is stored, in the store's same step as the secret's removal, so no moment exists
+//!   in which the secret is gone and a password alone could pair a new app; the lock of the
+//!   user's code step is lifted in that step too, so the code can be typed at once. Audited as
+//!   `enrollment_code_issued` (its expiry, never the code).
+//! * **new enrollment code**: for a user without an app (the code expired or was lost): the
+//!   earlier code stops working in the same step. Ranked like a reset.
 //! * **unlock**: lifts the lock of the user's MFA step (never anything in the VMS).
 //! * **forget browsers**: forgets every remembered browser of the user: their next sign-in
 //!   there asks for a code again.
@@ -26,9 +35,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{ActorKind, Audit, Event, Record};
+use crate::auth::crypto::KeyRing;
 use crate::gate::revocation::Revocations;
 use crate::policy::{MfaState, Policy};
-use crate::store::{Store, StoreError};
+use crate::store::{IssueResult, NewEnrollmentCode, Store, StoreError};
 
 /// Who performs an operation.
 #[derive(Debug, Clone)]
@@ -95,6 +105,10 @@ pub enum OpError {
     /// The gateway does not know the user (never logged in through it, never enrolled, never
     /// reset): nothing was changed, and no record was created.
     UnknownUser,
+    /// A new enrollment code for a user who has an app: nothing was changed.
+    Enrolled,
+    /// The key ring is not available (an enrollment code cannot be hashed): nothing changed.
+    NoKeys,
 }
 
 impl From<StoreError> for OpError {
@@ -111,6 +125,12 @@ impl std::fmt::Display for OpError {
             OpError::UnknownUser => f.write_str(
                 "unknown user: the gateway has no record of this user (check the spelling); nothing was changed",
             ),
+            OpError::Enrolled => f.write_str(
+                "the user has an app connected: an enrollment code is needed only after a reset; nothing was changed",
+            ),
+            OpError::NoKeys => f.write_str(
+                "the key ring (mfa.keys) is not available, so no enrollment code can be made; nothing was changed",
+            ),
         }
     }
 }
@@ -121,6 +141,7 @@ enum Action {
     Reset,
     Unlock,
     ForgetBrowsers,
+    EnrollmentCode,
 }
 
 /// What the operations need; the gateway and the command line each build one.
@@ -134,6 +155,41 @@ pub struct Ops {
     pub revocations: Option<Arc<Revocations>>,
     /// The configuration: who may reset whom (`admin.can_reset`).
     pub config: Arc<crate::config::Config>,
+    /// The key ring, for the keyed hash of enrollment codes (`None`: none can be made).
+    pub keys: Option<Arc<KeyRing>>,
+}
+
+/// A one-time enrollment code just made: shown once to the MSP, never stored, logged or
+/// audited (its `Debug` hides it).
+pub struct IssuedCode {
+    code: String,
+    /// Until when it is valid (Unix seconds).
+    pub until: u64,
+}
+
+impl IssuedCode {
+    /// The code as it is shown and read out (`4821 0937`).
+    pub fn grouped(&self) -> String {
+        crate::auth::enrollment_code::grouped(&self.code)
+    }
+}
+
+impl std::fmt::Debug for IssuedCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCode")
+            .field("code", &"<hidden>")
+            .field("until", &self.until)
+            .finish()
+    }
+}
+
+/// What a reset did.
+#[derive(Debug)]
+pub struct ResetDone {
+    /// Whether the user had an app.
+    pub had: bool,
+    /// The enrollment code to read to the user (`admin.reset_requires_enrollment_code`).
+    pub code: Option<IssuedCode>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -154,6 +210,13 @@ pub struct UserStatus {
     /// Browsers the user chose to remember that can still skip the code (while enrolled, of
     /// the user's current revocation epoch).
     pub remembered_browsers: usize,
+    /// Whether a one-time enrollment code is waiting to be used and still valid (never the
+    /// code itself).
+    pub enrollment_code_pending: bool,
+    /// Until when the stored enrollment code is (or was) valid, if one is stored.
+    pub enrollment_code_valid_until: Option<u64>,
+    /// When the stored enrollment code was issued.
+    pub enrollment_code_issued_at: Option<u64>,
 }
 
 impl Ops {
@@ -193,6 +256,9 @@ impl Ops {
             reset_at: r.reset_at,
             known: r.known(),
             remembered_browsers: remembered,
+            enrollment_code_pending: r.enrollment_code_valid_until(now).is_some(),
+            enrollment_code_valid_until: r.enroll_code.as_ref().and(r.enroll_code_until),
+            enrollment_code_issued_at: r.enroll_code.as_ref().and(r.enroll_code_issued),
         })
     }
 
@@ -244,6 +310,7 @@ impl Ops {
             Action::Reset => "reset",
             Action::Unlock => "unlock",
             Action::ForgetBrowsers => "forget_browsers",
+            Action::EnrollmentCode => "enrollment_code",
         };
         let mut r = Record::new(Event::AdminActionRefused, now, actor.kind, &actor.name)
             .user(user)
@@ -255,20 +322,27 @@ impl Ops {
         Err(OpError::Refused(refusal))
     }
 
-    /// Disconnects MFA for a user. Returns whether the user had an enrolled app.
+    /// Disconnects MFA for a user: whether the user had an enrolled app, and the enrollment
+    /// code to read to them (with `admin.reset_requires_enrollment_code`).
     pub async fn reset(
         &self,
         user: &str,
         actor: &Actor,
         reason: &str,
         now: u64,
-    ) -> Result<bool, OpError> {
+    ) -> Result<ResetDone, OpError> {
         // An unknown user is refused before anything is written (the revocation below would
         // otherwise create a record); the delete checks it again in its own atomic step.
         if !self.store.user(user).await?.known() {
             return Err(OpError::UnknownUser);
         }
         self.permit(user, actor, Action::Reset, now).await?;
+        // Made before anything is written: without keys, nothing changes.
+        let code = if self.config.admin.reset_requires_enrollment_code {
+            Some(self.new_code(user)?)
+        } else {
+            None
+        };
         // The revocation first (publishing it twice is harmless): if it cannot be published,
         // nothing is deleted and the MSP is told to try again, rather than a secret gone while
         // the user's old sessions stay approved elsewhere.
@@ -293,7 +367,11 @@ impl Ops {
                 .await;
             return Err(e.into());
         }
-        let had = match self.store.reset(user, now).await {
+        let stored = code.as_ref().map(|(_, hash)| NewEnrollmentCode {
+            hash,
+            until: self.code_until(now),
+        });
+        let had = match self.store.reset(user, now, stored).await {
             Ok(Some(had)) => had,
             Ok(None) => return Err(OpError::UnknownUser),
             Err(e) => {
@@ -328,7 +406,74 @@ impl Ops {
             r = r.client(c);
         }
         self.audit.record(r).await;
-        Ok(had)
+        let code = code.map(|(code, _)| IssuedCode {
+            code,
+            until: self.code_until(now),
+        });
+        if let Some(c) = &code {
+            self.audit_code_issued(user, actor, c.until, "via=reset", now)
+                .await;
+        }
+        Ok(ResetDone { had, code })
+    }
+
+    /// Until when a code made at `now` is valid.
+    fn code_until(&self, now: u64) -> u64 {
+        now.saturating_add(self.config.admin.enrollment_code_ttl.as_secs())
+    }
+
+    /// A new enrollment code for `user` and its keyed hash.
+    fn new_code(&self, user: &str) -> Result<(String, String), OpError> {
+        let keys = self.keys.as_deref().ok_or(OpError::NoKeys)?;
+        let code = crate::auth::enrollment_code::new_code();
+        let hash = crate::auth::enrollment_code::hash(keys, user, &code);
+        Ok((code, hash))
+    }
+
+    async fn audit_code_issued(&self, user: &str, actor: &Actor, until: u64, via: &str, now: u64) {
+        let mut r = Record::new(Event::EnrollmentCodeIssued, now, actor.kind, &actor.name)
+            .user(user)
+            .detail(format!(
+                "{via} valid_until={}",
+                crate::clock::timestamp_of(until)
+            ));
+        if let Some(c) = &actor.client {
+            r = r.client(c);
+        }
+        self.audit.record(r).await;
+    }
+
+    /// A new one-time enrollment code for a user without an app (the earlier one, and a
+    /// sign-in that typed it, stop working in the same step). Ranked like a reset.
+    pub async fn issue_enrollment_code(
+        &self,
+        user: &str,
+        actor: &Actor,
+        now: u64,
+    ) -> Result<IssuedCode, OpError> {
+        let record = self.store.user(user).await?;
+        if !record.known() {
+            return Err(OpError::UnknownUser);
+        }
+        if record.enrolled() {
+            return Err(OpError::Enrolled);
+        }
+        self.permit(user, actor, Action::EnrollmentCode, now)
+            .await?;
+        let (code, hash) = self.new_code(user)?;
+        let until = self.code_until(now);
+        match self
+            .store
+            .issue_enrollment_code(user, NewEnrollmentCode { hash: &hash, until }, now)
+            .await?
+        {
+            IssueResult::Issued => {}
+            IssueResult::Enrolled => return Err(OpError::Enrolled),
+            IssueResult::Unknown => return Err(OpError::UnknownUser),
+        }
+        self.audit_code_issued(user, actor, until, "via=new_code", now)
+            .await;
+        Ok(IssuedCode { code, until })
     }
 
     /// Audits a reset that did not complete, and which part of it did.
@@ -431,6 +576,7 @@ impl crate::gateway::Gateway {
             approval_max_age: self.cfg.mfa.approval_max_age,
             revocations: Some(Arc::clone(&self.revocations)),
             config: Arc::clone(&self.cfg),
+            keys: Some(Arc::clone(&self.keys)),
         }
     }
 }

@@ -165,8 +165,12 @@ async fn apply_one(
             .map(|x| format!(" ({x})"))
             .unwrap_or_default()
     );
+    // With `admin.reset_requires_enrollment_code`, the re-applied reset makes an enrollment
+    // code that nobody is shown: the user's next pairing waits for a new one from the MSP
+    // (`admin enrollment-code`), never for the code of the lost reset, which the restored
+    // backup may no longer hold.
     match ops.reset(user, actor, &reason, now).await {
-        Ok(had) => Outcome::Applied(had),
+        Ok(done) => Outcome::Applied(done.had),
         Err(OpError::UnknownUser) => Outcome::Skipped("user not in the store".into()),
         Err(e) => Outcome::Failed(e.to_string()),
     }

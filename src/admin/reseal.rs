@@ -231,11 +231,12 @@ mod tests {
         let sealed = keys
             .seal(Purpose::TotpSecret, user.as_bytes(), secret)
             .unwrap();
-        assert!(
+        assert_eq!(
             store
-                .enroll(user, &sealed, keys.active_id(), 1_000, 33)
+                .enroll(user, &sealed, keys.active_id(), 1_000, 33, None)
                 .await
-                .unwrap()
+                .unwrap(),
+            crate::store::EnrollResult::Enrolled
         );
     }
 

@@ -180,11 +180,13 @@ pub enum Purpose {
     AuditSign,
     /// The "remember this browser" cookie (`mfa::remember`).
     RememberBrowser,
+    /// The keyed hash of a one-time enrollment code (`auth::enrollment_code`).
+    EnrollmentCode,
 }
 
 impl Purpose {
     /// Every purpose, for key setup and tests.
-    pub const ALL: [Purpose; 7] = [
+    pub const ALL: [Purpose; 8] = [
         Purpose::TotpSecret,
         Purpose::RecoveryCode,
         Purpose::Cookie,
@@ -192,6 +194,7 @@ impl Purpose {
         Purpose::Challenge,
         Purpose::AuditSign,
         Purpose::RememberBrowser,
+        Purpose::EnrollmentCode,
     ];
 
     /// The label mixed into key derivation. Changing one makes existing data unreadable.
@@ -204,6 +207,7 @@ impl Purpose {
             Purpose::Challenge => "challenge",
             Purpose::AuditSign => "audit-sign",
             Purpose::RememberBrowser => "remember-browser",
+            Purpose::EnrollmentCode => "enrollment-code",
         }
     }
 }
@@ -226,6 +230,7 @@ struct PurposeKeys {
     challenge: SubKeys,
     audit_sign: SubKeys,
     remember_browser: SubKeys,
+    enrollment_code: SubKeys,
 }
 
 impl PurposeKeys {
@@ -238,6 +243,7 @@ impl PurposeKeys {
             Purpose::Challenge => &self.challenge,
             Purpose::AuditSign => &self.audit_sign,
             Purpose::RememberBrowser => &self.remember_browser,
+            Purpose::EnrollmentCode => &self.enrollment_code,
         }
     }
 }
@@ -270,6 +276,7 @@ impl RingKey {
             challenge: sub(Purpose::Challenge)?,
             audit_sign: sub(Purpose::AuditSign)?,
             remember_browser: sub(Purpose::RememberBrowser)?,
+            enrollment_code: sub(Purpose::EnrollmentCode)?,
         };
         Ok(RingKey { id, prk, purposes })
     }

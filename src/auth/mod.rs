@@ -7,9 +7,12 @@
 //! - [`crypto`]: master key ring, AEAD for secrets at rest, MACs and random values
 //!   (aws-lc-rs).
 //! - [`recovery`]: one-time recovery codes and their keyed, stretched storage records.
+//! - [`enrollment_code`]: the one-time code an MSP reads to a user after a reset, and its
+//!   keyed hash.
 //! - [`passkey`]: passkeys and security keys (WebAuthn ceremonies, with `webauthn-rs`).
 
 pub mod crypto;
+pub mod enrollment_code;
 pub mod passkey;
 pub mod recovery;
 pub mod totp;

@@ -50,6 +50,8 @@ pub struct AdminFile {
     pub tokens: Option<Vec<TokenFile>>,
     pub audit_max_records: Option<usize>,
     pub can_reset: Option<BTreeMap<String, Vec<String>>>,
+    pub reset_requires_enrollment_code: Option<bool>,
+    pub enrollment_code_hours: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

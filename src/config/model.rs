@@ -77,6 +77,11 @@ pub struct Admin {
     /// [`ANY_ROLE`] for everyone. A role not listed may change nobody. Nobody may change their
     /// own MFA this way.
     pub can_reset: BTreeMap<String, Vec<String>>,
+    /// Whether a reset makes a one-time enrollment code that the user must type before a new
+    /// app can be paired (`admin.reset_requires_enrollment_code`, default true).
+    pub reset_requires_enrollment_code: bool,
+    /// How long an enrollment code is valid (`admin.enrollment_code_hours`, default 72 h).
+    pub enrollment_code_ttl: Duration,
     /// Every role named in this section by the operator, with its key: each must be a policy
     /// role ([`Config::check_policy_roles`]).
     pub role_refs: Vec<(String, String)>,

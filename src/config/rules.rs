@@ -624,6 +624,11 @@ fn cases() -> Vec<Case> {
             "64 hex characters",
             &[("admin.tokens", r#"[{ name = "desk", sha256 = "abc" }]"#)],
         ),
+        demo(
+            "admin.enrollment_code_hours",
+            "1 to 720 hours",
+            &[("admin.enrollment_code_hours", "0")],
+        ),
         // [webauthn]
         demo(
             "webauthn.origin",

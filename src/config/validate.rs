@@ -1432,6 +1432,8 @@ impl Validator {
     }
 
     fn admin(&mut self, a: file::AdminFile) -> Admin {
+        /// The longest an enrollment code may stay valid: 30 days.
+        const MAX_ENROLLMENT_CODE_HOURS: u64 = 720;
         let mut role_refs = Vec::new();
         if let Some(roles) = &a.roles {
             for (i, r) in roles.iter().enumerate() {
@@ -1496,11 +1498,24 @@ impl Validator {
                 ),
             }
         }
+        let hours = a.enrollment_code_hours.unwrap_or(72);
+        if !(1..=MAX_ENROLLMENT_CODE_HOURS).contains(&hours) {
+            self.errors.push(
+                "admin.enrollment_code_hours",
+                format!(
+                    "1 to {MAX_ENROLLMENT_CODE_HOURS} hours: how long the one-time code read to a user after a reset stays valid"
+                ),
+            );
+        }
         Admin {
             roles,
             tokens,
             audit_max_records: a.audit_max_records.unwrap_or(100_000).max(1000),
             can_reset,
+            reset_requires_enrollment_code: a.reset_requires_enrollment_code.unwrap_or(true),
+            enrollment_code_ttl: Duration::from_secs(
+                hours.clamp(1, MAX_ENROLLMENT_CODE_HOURS) * 3600,
+            ),
             role_refs,
         }
     }

@@ -33,6 +33,8 @@ use crate::auth::crypto::{self, KeyRing, Purpose};
 pub enum Step {
     Verify,
     Enroll,
+    /// The one-time enrollment code an MSP gave after a reset, typed before the pairing.
+    EnrollmentCode,
     Offer,
     /// After enrollment: the new recovery codes are shown once.
     Recovery,
@@ -115,6 +117,10 @@ pub struct Challenge {
     /// the browser is sent here with the VMS's cookies, instead of the answer the script got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landing: Option<String>,
+    /// After the right one-time enrollment code: the ticket (random) whose hash the store
+    /// noted with the code's use; only an enrollment carrying it may pair an app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_ticket: Option<String>,
     /// The second factors the policy counted for the role at login (codes only in challenges
     /// made before passkeys existed).
     #[serde(default)]
@@ -206,6 +212,7 @@ pub fn step_path(gw: &crate::gateway::Gateway, s: Step) -> &str {
     match s {
         Step::Verify => &gw.paths.verify,
         Step::Enroll => &gw.paths.enroll,
+        Step::EnrollmentCode => &gw.paths.enrollment_code,
         Step::Offer => &gw.paths.offer,
         Step::Recovery => &gw.paths.recovery,
         Step::Notice => &gw.paths.notice,
@@ -246,6 +253,7 @@ mod tests {
             epoch: 4,
             pending_replaced: false,
             landing: Some("/home".into()),
+            enrollment_ticket: None,
             methods: crate::policy::MfaMethods::TOTP,
             code_in_grace: false,
         }

@@ -99,13 +99,24 @@ async fn fail(
     attempt: Attempt,
     event: MfaEvent,
 ) -> Result<Check, GatewayError> {
-    gw.metrics.mfa(event);
     let audit_event = if event == MfaEvent::Replay {
         Event::ReplayRejected
     } else {
         Event::VerifyFailure
     };
-    gw.audit.record(record(who, audit_event)).await;
+    fail_as(gw, who, attempt, event, record(who, audit_event)).await
+}
+
+/// [`fail`] with its own audit record.
+async fn fail_as(
+    gw: &Gateway,
+    who: Who<'_>,
+    attempt: Attempt,
+    event: MfaEvent,
+    audit: Record,
+) -> Result<Check, GatewayError> {
+    gw.metrics.mfa(event);
+    gw.audit.record(audit).await;
     let set = match attempt {
         Attempt::Allowed {
             user_lock,
@@ -286,6 +297,79 @@ pub async fn check_new(
             gw.sign_ins.note(who.now, who.user, who.addr);
             Ok(Check::Accepted { step })
         }
+    }
+}
+
+/// The result of typing a one-time enrollment code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// The right code: consumed, and the sign-in's ticket noted for its pairing.
+    Accepted,
+    /// Refused like a wrong app code: not a code, wrong (counted), or locked.
+    Refused(Check),
+    /// The pending code has expired (nothing counted): a new one comes from the MSP.
+    Expired,
+    /// No code is pending (used, replaced, never issued; nothing counted).
+    NonePending,
+    /// The user has an app meanwhile (nothing counted).
+    Enrolled,
+}
+
+/// A one-time enrollment code typed in a sign-in (`auth::enrollment_code`), under the rules
+/// of every code check: an attempt is taken first (a locked user or address is refused), a
+/// wrong code counts toward the same lock as a wrong app code, and the store consumes the
+/// right one in one step with the note of `ticket_hash` (the sign-in's ticket, hashed), so a
+/// code works once. Audited as `enrollment_code_accepted` / `enrollment_code_refused`; the
+/// code is never written anywhere.
+pub async fn check_enrollment_code(
+    gw: &Gateway,
+    who: Who<'_>,
+    input: &str,
+    ticket_hash: &str,
+) -> Result<CodeCheck, GatewayError> {
+    use crate::auth::enrollment_code;
+    use crate::store::UseCodeResult;
+    let Some(code) = enrollment_code::normalize(input) else {
+        return Ok(CodeCheck::Refused(Check::Format));
+    };
+    let attempt = match take(gw, who).await? {
+        Ok(a) => a,
+        Err(locked) => return Ok(CodeCheck::Refused(locked)),
+    };
+    let stored = gw.store.user(who.user).await?.enroll_code;
+    // Under the key that made the stored hash; none matches when that key left the ring.
+    let candidate = stored
+        .as_deref()
+        .and_then(|s| enrollment_code::hash_like(&gw.keys, s, who.user, &code))
+        .unwrap_or_default();
+    let used = gw
+        .store
+        .use_enrollment_code(who.user, &candidate, who.now, ticket_hash)
+        .await?;
+    let refused = |why: &str| record(who, Event::EnrollmentCodeRefused).detail(why.to_string());
+    let unused = |why: &'static str, answer: CodeCheck| async move {
+        gw.store
+            .attempt_unused(who.user, who.addr, attempt, limits(gw))
+            .await?;
+        gw.audit.record(refused(why)).await;
+        Ok::<_, GatewayError>(answer)
+    };
+    match used {
+        UseCodeResult::Accepted => {
+            gw.store
+                .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
+                .await?;
+            gw.audit
+                .record(record(who, Event::EnrollmentCodeAccepted))
+                .await;
+            Ok(CodeCheck::Accepted)
+        }
+        UseCodeResult::Wrong => Ok(CodeCheck::Refused(
+            fail_as(gw, who, attempt, MfaEvent::VerifyFailure, refused("wrong")).await?,
+        )),
+        UseCodeResult::Expired => unused("expired", CodeCheck::Expired).await,
+        UseCodeResult::NonePending => unused("none_pending", CodeCheck::NonePending).await,
+        UseCodeResult::Enrolled => unused("enrolled", CodeCheck::Enrolled).await,
     }
 }
 

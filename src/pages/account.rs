@@ -121,6 +121,9 @@ pub enum AccountMessage {
     BrowserForgotten,
     /// Every remembered browser was forgotten.
     BrowsersForgotten,
+    /// A set-up refused since an MSP reset: the pairing needs the one-time enrollment code,
+    /// typed in a sign-in.
+    EnrollmentCodeNeeded,
     PasskeyAdded,
     PasskeyRenamed,
     PasskeyRemoved,
@@ -142,6 +145,7 @@ impl AccountMessage {
             AccountMessage::ChangedMeanwhile => t.changed_meanwhile,
             AccountMessage::BrowserForgotten => t.done_browser_forgotten,
             AccountMessage::BrowsersForgotten => t.done_browsers_forgotten,
+            AccountMessage::EnrollmentCodeNeeded => t.needs_enrollment_code,
         }
     }
 }
@@ -161,7 +165,9 @@ pub fn account_page(v: &AccountView<'_>) -> String {
             @if message == AccountMessage::PasskeyLastMethod {
                 p class="alert" role="alert" { (message.text(t, &s.passkey)) }
             } @else {
-                p class="ok" role="status" { (message.text(t, &s.passkey)) }
+                p class="ok" role="status" {
+                    (fill(message.text(t, &s.passkey), "{helpdesk}", v.branding.helpdesk(v.lang)))
+                }
             }
         }
         @if let (Some(error), None) = (v.error, v.failed) {

@@ -135,6 +135,24 @@ pub struct AdminUserView<'a> {
     /// Why this administrator may not reset or unlock this user ([`AdminError::OwnAccount`],
     /// [`AdminError::Outranked`]): the page then says so instead of showing the forms.
     pub not_allowed: Option<AdminError>,
+    /// The one-time enrollment code: its state, and a code just made (shown this once).
+    pub code: AdminCode<'a>,
+}
+
+/// What the user page shows of the one-time enrollment code (never a stored one: only its
+/// state, and a code made by this very request).
+#[derive(Debug, Clone, Default)]
+pub struct AdminCode<'a> {
+    /// A reset makes one (`admin.reset_requires_enrollment_code`): said with its effects.
+    pub reset_makes_code: bool,
+    /// A code is waiting, valid until this time (preformatted).
+    pub pending_until: Option<&'a str>,
+    /// The stored code expired at this time (preformatted).
+    pub expired_at: Option<&'a str>,
+    /// A code made by this request (grouped, `4821 0937`) and until when it is valid.
+    pub issued: Option<(&'a str, &'a str)>,
+    /// POST: [`USER_FIELD`]; a new code (form shown while the user has no app).
+    pub action: &'a str,
 }
 
 /// A change that just succeeded, confirmed at the top of the user page.
@@ -156,6 +174,8 @@ pub enum AdminError {
     OwnAccount,
     /// A user of a role the administrator's role may not change (`admin.can_reset`).
     Outranked,
+    /// A new enrollment code for a user who has an app.
+    EnrolledNoCode,
 }
 
 impl AdminError {
@@ -168,6 +188,7 @@ impl AdminError {
             AdminError::UnknownUser => s.admin.error_unknown_user,
             AdminError::OwnAccount => s.admin.error_own_account,
             AdminError::Outranked => s.admin.error_outranked,
+            AdminError::EnrolledNoCode => s.admin.error_enrolled_no_code,
         }
     }
 }
@@ -257,6 +278,9 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
             @if let Some(error) = v.error {
                 p class="alert" role="alert" id=(ERROR_ID) { (error.message(v.lang)) }
             }
+            @if let Some((code, until)) = v.code.issued {
+                (issued_code_section(v, t, code, until))
+            }
             (facts(v, t))
             @if !v.passkeys.is_empty() {
                 (super::passkey::passkeys_list(v.lang, v.passkeys))
@@ -269,6 +293,9 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
                     }
                     @if v.remembered_browsers > 0 {
                         (forget_section(v, t))
+                    }
+                    @if !v.enrolled && v.code.issued.is_none() && code_in_use(v) {
+                        (new_code_section(v, t))
                     }
                     (reset_section(v, t))
                 }
@@ -319,6 +346,14 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
     if v.enrolled {
         rows.push((t.recovery_label, html! { (v.recovery_remaining) }));
     }
+    if !v.enrolled && code_in_use(v) {
+        let code = match (v.code.pending_until, v.code.expired_at) {
+            (Some(until), _) => html! { (fill(t.code_pending_until, "{until}", until)) },
+            (None, Some(at)) => html! { strong { (fill(t.code_expired_at, "{until}", at)) } },
+            (None, None) => html! { (t.code_none) },
+        };
+        rows.push((t.code_label, code));
+    }
     if v.enrolled || v.remembered_browsers > 0 {
         let n = v.remembered_browsers;
         rows.push((
@@ -332,6 +367,44 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
                 dt { (label) }
                 dd { (value) }
             }
+        }
+    }
+}
+
+/// Whether enrollment codes concern this page: resets make them, or one is stored.
+fn code_in_use(v: &AdminUserView<'_>) -> bool {
+    v.code.reset_makes_code || v.code.pending_until.is_some() || v.code.expired_at.is_some()
+}
+
+/// A one-time enrollment code just made: shown this once, with what to say on the phone.
+fn issued_code_section(v: &AdminUserView<'_>, t: &AdminText, code: &str, until: &str) -> Markup {
+    html! {
+        section aria-labelledby="h-code" {
+            h2 id="h-code" { (fill(t.code_heading, "{user}", visible(v.user))) }
+            p class="pairing" { (code) }
+            p { strong { (fill(t.code_valid_until, "{until}", until)) } }
+            p { (t.code_shown_once) }
+            ol {
+                @for step in t.code_phone_steps {
+                    li { (step) }
+                }
+            }
+        }
+    }
+}
+
+/// A new one-time enrollment code; shown while the user has no app.
+fn new_code_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
+    let form = html! {
+        (hidden_field(USER_FIELD, v.user))
+        (button("secondary", t.new_code_button, None))
+    };
+    html! {
+        section aria-labelledby="h-new-code" {
+            h2 id="h-new-code" { (t.new_code_heading) }
+            p { (t.new_code_text) }
+            p { (t.reset_check) }
+            (post_form(v.code.action, v.csrf, form))
         }
     }
 }
@@ -409,6 +482,9 @@ fn reset_section(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
             ul {
                 @for effect in t.reset_effects {
                     li { (effect) }
+                }
+                @if v.code.reset_makes_code {
+                    li { (t.reset_code_effect) }
                 }
             }
             p { (t.reset_check) }
@@ -535,7 +611,77 @@ mod tests {
             error: None,
             reason: "",
             not_allowed: None,
+            code: AdminCode::default(),
         }
+    }
+
+    #[test]
+    fn the_enrollment_code_is_shown_once_with_the_words_and_otherwise_only_its_state() {
+        let b = Branding::default();
+        let ev = events();
+        let code = AdminCode {
+            reset_makes_code: true,
+            action: "/.mfa/admin/enrollment-code",
+            ..AdminCode::default()
+        };
+        // Enrolled: the reset says it makes a code; no code row, no new-code form.
+        let page = admin_user_page(&AdminUserView {
+            code: code.clone(),
+            ..user_view(&b, &ev)
+        });
+        assert!(
+            page.contains("You get a one-time enrollment code"),
+            "{page}"
+        );
+        assert!(form_to(&page, "/.mfa/admin/enrollment-code").is_none());
+        // Just reset: the code, its validity and what to say, and no second form to make one.
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            message: Some(AdminMessage::ResetDone),
+            code: AdminCode {
+                issued: Some(("4821 0937", "2026-12-04 08:15 UTC")),
+                pending_until: Some("2026-12-04 08:15 UTC"),
+                ..code.clone()
+            },
+            ..user_view(&b, &ev)
+        });
+        assert!(
+            page.contains(r#"<p class="pairing">4821 0937</p>"#),
+            "{page}"
+        );
+        assert!(page.contains("Valid until 2026-12-04 08:15 UTC, for one use."));
+        assert!(page.contains("Read it to the user on the phone"));
+        assert!(page.contains("Sign in to the VMS as usual"));
+        assert!(form_to(&page, "/.mfa/admin/enrollment-code").is_none());
+        // Later: pending or expired, never the code; a form for a new one.
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            code: AdminCode {
+                pending_until: Some("2026-12-04 08:15 UTC"),
+                ..code.clone()
+            },
+            ..user_view(&b, &ev)
+        });
+        assert!(page.contains("Waiting to be used, valid until 2026-12-04 08:15 UTC"));
+        assert!(!page.contains(r#"<p class="pairing">"#));
+        assert!(form_to(&page, "/.mfa/admin/enrollment-code").is_some());
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            lang: Lang::Nl,
+            code: AdminCode {
+                expired_at: Some("2026-12-04 08:15 UTC"),
+                ..code.clone()
+            },
+            ..user_view(&b, &ev)
+        });
+        assert!(page.contains("Verlopen op 2026-12-04 08:15 UTC"), "{page}");
+        // Codes not in use (the setting off, none stored): nothing about them.
+        let page = admin_user_page(&AdminUserView {
+            enrolled: false,
+            ..user_view(&b, &ev)
+        });
+        assert!(!page.contains("Enrollment code"), "{page}");
+        assert!(form_to(&page, "/.mfa/admin/enrollment-code").is_none());
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //!   role policy: available --> offer_page --"Not now"--> session released
 //!          | enforced                  | "Set up now"
 //!          v                           v
+//!    (after an MSP reset: enrollment_code_page, the one-time code read on the phone, first)
 //!      enroll_page <-------------------+  (retry with FormError on a wrong code)
 //!          | code ok
 //!          v
@@ -55,6 +56,7 @@
 mod account;
 mod admin;
 mod enroll;
+mod enrollment_code;
 mod error_page;
 mod form;
 mod headers;
@@ -75,11 +77,12 @@ pub use account::{
     AccountMessage, AccountView, BROWSER_FIELD, BrowserItem, PasskeysView, account_page,
 };
 pub use admin::{
-    AdminError, AdminEvent, AdminMessage, AdminSearchView, AdminUserView, CONFIRM_FIELD,
+    AdminCode, AdminError, AdminEvent, AdminMessage, AdminSearchView, AdminUserView, CONFIRM_FIELD,
     CONFIRM_VALUE, REASON_FIELD, REASON_MAX_LEN, SEARCH_FIELD, SEARCH_MAX_LEN, USER_FIELD,
     admin_search_page, admin_user_page,
 };
 pub use enroll::{Cancel, EnrollView, enroll_page};
+pub use enrollment_code::{EnrollmentCodeState, EnrollmentCodeView, enrollment_code_page};
 pub use error_page::{ErrorPage, error_page, error_page_with, error_response};
 pub use form::{ACTION_FIELD, CODE_FIELD, CSRF_FIELD, FormAction, FormError};
 pub use headers::{html_response, page_headers};
@@ -216,6 +219,29 @@ mod tests {
                 }),
             ),
         ];
+        for state in [
+            EnrollmentCodeState::Pending,
+            EnrollmentCodeState::Expired,
+            EnrollmentCodeState::NonePending,
+        ] {
+            pages.push((
+                if state == EnrollmentCodeState::Pending {
+                    "enrollment-code"
+                } else {
+                    "enrollment-code-closed"
+                },
+                enrollment_code_page(&EnrollmentCodeView {
+                    lang,
+                    branding: b,
+                    account: name,
+                    form_action: EVIL,
+                    csrf: EVIL,
+                    error: Some(FormError::WrongCode),
+                    state,
+                    cancel: Some(Cancel::Link(EVIL)),
+                }),
+            ));
+        }
         for remaining in [0, 3] {
             pages.push((
                 "notice",
@@ -346,6 +372,13 @@ mod tests {
                 error: Some(AdminError::ReasonMissing),
                 reason: EVIL,
                 not_allowed: None,
+                code: AdminCode {
+                    reset_makes_code: true,
+                    pending_until: Some(EVIL),
+                    expired_at: Some(EVIL),
+                    issued: Some((EVIL, EVIL)),
+                    action: EVIL,
+                },
             }),
         ));
         for e in ERRORS {
@@ -492,9 +525,10 @@ mod tests {
             }
         }
         // Enroll, verify (with and without a passkey), the passkey set-up, both account
-        // pages, the search with a query (and the one without, in its header), and the user
-        // page: every page that names someone.
-        assert_eq!(shown, 2 * 9);
+        // pages, the search with a query (and the one without, in its header), the user
+        // page, and the enrollment-code page in its three states: every page that names
+        // someone.
+        assert_eq!(shown, 2 * 12);
     }
 
     #[test]
@@ -568,10 +602,11 @@ mod tests {
         }
         // Per language: enroll (2 forms), recovery, verify, offer, two notices, account with
         // MFA (3) and without (1), each with a remembered browser (forget it, forget all),
-        // admin user (reset, unlock, forget browsers): eighteen; and with passkeys the code
-        // page's passkey form and code form, the passkey set-up (its form, "not now"), and
-        // rename and remove of the passkey on both account pages: twenty-six.
-        assert_eq!(seen, 52);
+        // admin user (reset, unlock, forget browsers), the enrollment code asked: nineteen;
+        // and with passkeys the code page's passkey form and code form, the passkey set-up
+        // (its form, "not now"), and rename and remove of the passkey on both account pages:
+        // twenty-seven.
+        assert_eq!(seen, 54);
         assert_eq!(searches, 4);
     }
 
@@ -620,9 +655,10 @@ mod tests {
                 }
             }
         }
-        // Code fields in enroll, verify (twice) and account (3); verify's remember box; search
-        // (2); reason and confirm; the passkey's name at its set-up and at each account page.
-        assert_eq!(fields, 2 * (1 + 2 + 1 + 3 + 2 + 2 + 1 + 2));
+        // Code fields in enroll, verify (twice), enrollment code and account (3); verify's
+        // remember box; search (2); reason and confirm; the passkey's name at its set-up and
+        // at each account page.
+        assert_eq!(fields, 2 * (1 + 2 + 1 + 1 + 3 + 2 + 2 + 1 + 2));
     }
 
     #[test]
@@ -635,7 +671,7 @@ mod tests {
                     .filter(|tag| attr(tag, "name") == Some(CODE_FIELD))
                     .collect();
                 let expected = match name {
-                    "enroll" | "verify" | "verify-passkey" => 1,
+                    "enroll" | "verify" | "verify-passkey" | "enrollment-code" => 1,
                     "account-enrolled" => 3,
                     _ => 0,
                 };

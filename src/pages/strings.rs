@@ -27,6 +27,7 @@ pub struct Strings {
     pub common: CommonText,
     pub enroll: EnrollText,
     pub recovery: RecoveryText,
+    pub enrollment_code: EnrollmentCodeText,
     pub verify: VerifyText,
     pub offer: OfferText,
     pub notice: NoticeText,
@@ -136,6 +137,26 @@ pub struct EnrollText {
     pub time_limit: &'static str,
     pub cancel: &'static str,
     pub cancel_hint: &'static str,
+}
+
+/// The step before enrollment after a reset: the one-time enrollment code the helpdesk read
+/// to the user on the phone.
+#[derive(Debug)]
+pub struct EnrollmentCodeText {
+    pub title: &'static str,
+    /// `{helpdesk}`: who gave the code.
+    pub intro: &'static str,
+    pub code_label: &'static str,
+    pub hint: &'static str,
+    /// The field's `title` (format hint).
+    pub code_title: &'static str,
+    pub continue_button: &'static str,
+    pub expired_title: &'static str,
+    /// `{helpdesk}`: who gives a new code.
+    pub expired_text: &'static str,
+    pub none_title: &'static str,
+    /// `{helpdesk}`: who gives a new code.
+    pub none_text: &'static str,
 }
 
 /// The page that shows recovery codes once.
@@ -255,6 +276,9 @@ pub struct AccountText {
     pub forget_all_button: &'static str,
     pub done_browser_forgotten: &'static str,
     pub done_browsers_forgotten: &'static str,
+    /// A set-up refused since a reset: the pairing needs the enrollment code, typed in a
+    /// sign-in; `{helpdesk}`.
+    pub needs_enrollment_code: &'static str,
 }
 
 /// The MSP administration pages: find a user, look at their MFA, reset or unlock it.
@@ -330,6 +354,25 @@ pub struct AdminText {
     pub error_unknown_user: &'static str,
     pub error_own_account: &'static str,
     pub error_outranked: &'static str,
+    /// Said under the reset's effects when a reset makes an enrollment code.
+    pub reset_code_effect: &'static str,
+    pub code_label: &'static str,
+    /// `{until}` is a date and time.
+    pub code_pending_until: &'static str,
+    /// `{until}` is a date and time.
+    pub code_expired_at: &'static str,
+    pub code_none: &'static str,
+    /// The box that shows a new code, once; `{user}` is the user name.
+    pub code_heading: &'static str,
+    pub code_shown_once: &'static str,
+    /// `{until}` is a date and time.
+    pub code_valid_until: &'static str,
+    /// What to say to the user on the phone, one item each.
+    pub code_phone_steps: [&'static str; 4],
+    pub new_code_heading: &'static str,
+    pub new_code_text: &'static str,
+    pub new_code_button: &'static str,
+    pub error_enrolled_no_code: &'static str,
 }
 
 /// Messages shown above a code field after a failed submit. They never say whether the
@@ -425,6 +468,20 @@ static EN: Strings = Strings {
         cancel: "Cancel",
         cancel_hint: "Cancel and you continue without MFA. You can set it up at any time in \
                       your MFA settings.",
+    },
+    enrollment_code: EnrollmentCodeText {
+        title: "Enter your enrollment code",
+        intro: "Your MFA was reset. Before you connect a new authenticator app, enter the \
+                one-time enrollment code that {helpdesk} read to you on the phone.",
+        code_label: "Enrollment code",
+        hint: "8 digits, for example 1234 5678. It works once.",
+        code_title: "The 8\u{2011}digit enrollment code",
+        continue_button: "Continue",
+        expired_title: "Your enrollment code has expired",
+        expired_text: "Call {helpdesk} for a new enrollment code, then sign in again.",
+        none_title: "You need a new enrollment code",
+        none_text: "Your MFA was reset, and its enrollment code has been used or replaced. Call \
+                    {helpdesk} for a new enrollment code, then sign in again.",
     },
     recovery: RecoveryText {
         title: "Save your recovery codes",
@@ -539,6 +596,8 @@ static EN: Strings = Strings {
                                  sign-in.",
         done_browsers_forgotten: "All browsers are forgotten. Each asks for a code at the next \
                                   sign-in.",
+        needs_enrollment_code: "Your MFA was reset. To connect a new app, sign out, sign in again \
+                             and enter the enrollment code from {helpdesk}.",
     },
     admin: AdminText {
         search_title: "Find a user",
@@ -625,6 +684,9 @@ static EN: Strings = Strings {
                 "Browser remembered (no code for a while)",
             ),
             ("browser_forgotten", "Remembered browser forgotten"),
+            ("enrollment_code_issued", "Enrollment code issued"),
+            ("enrollment_code_accepted", "Enrollment code accepted"),
+            ("enrollment_code_refused", "Enrollment code refused"),
             ("passkey_added", "Passkey added"),
             ("passkey_renamed", "Passkey renamed"),
             ("passkey_removed", "Passkey removed"),
@@ -652,6 +714,30 @@ static EN: Strings = Strings {
                             administrator.",
         error_outranked: "Your role may not disconnect or unlock MFA for users of this role. \
                           Ask an administrator.",
+        reset_code_effect: "You get a one-time enrollment code to read to the user: without \
+                            it, no new app can be connected.",
+        code_label: "Enrollment code",
+        code_pending_until: "Waiting to be used, valid until {until}",
+        code_expired_at: "Expired on {until}: give the user a new one",
+        code_none: "None",
+        code_heading: "Enrollment code for {user}",
+        code_shown_once: "This code is shown only now: the gateway keeps only a fingerprint of \
+                          it. Read it to the user on the phone; do not send it by e-mail or chat.",
+        code_valid_until: "Valid until {until}, for one use.",
+        code_phone_steps: [
+            "Say: \u{201c}Sign in to the VMS as usual, with your user name and password.\u{201d}",
+            "Say: \u{201c}The next page asks for your enrollment code. Type the eight digits I \
+             read you now.\u{201d} Then read the code, in two groups of four digits.",
+            "Say: \u{201c}Then install an authenticator app on your new phone and scan the QR \
+             code the page shows.\u{201d}",
+            "Say: \u{201c}If the code does not work or has expired, call us again for a new \
+             one.\u{201d}",
+        ],
+        new_code_heading: "New enrollment code",
+        new_code_text: "Makes a new one-time code for connecting a new app. The earlier code \
+                        stops working at once. Use it when the code has expired or was lost.",
+        new_code_button: "Make a new code",
+        error_enrolled_no_code: "This user has an app connected, so no enrollment code is needed.",
     },
     form_errors: FormErrorText {
         wrong_code: "That code didn't work. Enter the code your app shows now and try again.",
@@ -794,6 +880,21 @@ static NL: Strings = Strings {
         cancel_hint: "Annuleer je, dan ga je verder zonder MFA. Je kunt het altijd nog \
                       instellen bij je MFA-instellingen.",
     },
+    enrollment_code: EnrollmentCodeText {
+        title: "Vul je koppelingscode in",
+        intro: "Je MFA is gereset. Voordat je een nieuwe authenticator-app koppelt, vul je de \
+                eenmalige koppelingscode in die {helpdesk} je telefonisch heeft voorgelezen.",
+        code_label: "Koppelingscode",
+        hint: "8 cijfers, bijvoorbeeld 1234 5678. Hij werkt één keer.",
+        code_title: "De koppelingscode van 8 cijfers",
+        continue_button: "Verder",
+        expired_title: "Je koppelingscode is verlopen",
+        expired_text: "Bel {helpdesk} voor een nieuwe koppelingscode en log daarna opnieuw in.",
+        none_title: "Je hebt een nieuwe koppelingscode nodig",
+        none_text: "Je MFA is gereset, en de koppelingscode daarvoor is al gebruikt of \
+                    vervangen. Bel {helpdesk} voor een nieuwe koppelingscode en log daarna \
+                    opnieuw in.",
+    },
     recovery: RecoveryText {
         title: "Bewaar je herstelcodes",
         intro: "MFA staat nu aan. Kun je je telefoon niet gebruiken? Dan log je in met een van \
@@ -912,6 +1013,8 @@ static NL: Strings = Strings {
                                  daar weer om een code gevraagd.",
         done_browsers_forgotten: "Alle browsers zijn vergeten. Bij de volgende keer inloggen \
                                   wordt weer om een code gevraagd.",
+        needs_enrollment_code: "Je MFA is gereset. Om een nieuwe app te koppelen, log je uit, log \
+                             je opnieuw in en vul je de koppelingscode van {helpdesk} in.",
     },
     admin: AdminText {
         search_title: "Gebruiker zoeken",
@@ -1004,6 +1107,9 @@ static NL: Strings = Strings {
                 "Browser onthouden (tijdelijk geen code)",
             ),
             ("browser_forgotten", "Onthouden browser vergeten"),
+            ("enrollment_code_issued", "Koppelingscode uitgegeven"),
+            ("enrollment_code_accepted", "Koppelingscode geaccepteerd"),
+            ("enrollment_code_refused", "Koppelingscode geweigerd"),
             ("passkey_added", "Passkey toegevoegd"),
             ("passkey_renamed", "Naam van passkey gewijzigd"),
             ("passkey_removed", "Passkey verwijderd"),
@@ -1032,6 +1138,34 @@ static NL: Strings = Strings {
                             Vraag een andere beheerder.",
         error_outranked: "Met jouw rol kun je MFA van gebruikers met deze rol niet loskoppelen \
                           of deblokkeren. Vraag een beheerder.",
+        reset_code_effect: "Je krijgt een eenmalige koppelingscode om aan de gebruiker voor te \
+                            lezen: zonder die code kan er geen nieuwe app gekoppeld worden.",
+        code_label: "Koppelingscode",
+        code_pending_until: "Nog niet gebruikt, geldig tot {until}",
+        code_expired_at: "Verlopen op {until}: geef de gebruiker een nieuwe",
+        code_none: "Geen",
+        code_heading: "Koppelingscode voor {user}",
+        code_shown_once: "Deze code zie je alleen nu: de gateway bewaart er alleen een \
+                          vingerafdruk van. Lees hem telefonisch voor; stuur hem niet per e-mail \
+                          of chat.",
+        code_valid_until: "Geldig tot {until}, voor één keer.",
+        code_phone_steps: [
+            "Zeg: \u{201c}Log zoals altijd in op het VMS, met je gebruikersnaam en \
+             wachtwoord.\u{201d}",
+            "Zeg: \u{201c}De volgende pagina vraagt om je koppelingscode. Typ de acht cijfers \
+             die ik je nu voorlees.\u{201d} Lees dan de code voor, in twee groepjes van vier \
+             cijfers.",
+            "Zeg: \u{201c}Installeer daarna een authenticator-app op je nieuwe telefoon en scan \
+             de QR-code die de pagina toont.\u{201d}",
+            "Zeg: \u{201c}Werkt de code niet of is hij verlopen, bel ons dan opnieuw voor een \
+             nieuwe.\u{201d}",
+        ],
+        new_code_heading: "Nieuwe koppelingscode",
+        new_code_text: "Maakt een nieuwe eenmalige code om een nieuwe app te koppelen. De vorige \
+                        code werkt meteen niet meer. Gebruik dit als de code verlopen of kwijt is.",
+        new_code_button: "Nieuwe code maken",
+        error_enrolled_no_code: "Deze gebruiker heeft een app gekoppeld, dus een koppelingscode \
+                                 is niet nodig.",
     },
     form_errors: FormErrorText {
         wrong_code: "Die code klopt niet. Vul de code in die je app nu toont en probeer het opnieuw.",
@@ -1314,6 +1448,33 @@ mod tests {
             m.error_unknown_user,
             m.error_own_account,
             m.error_outranked,
+            m.reset_code_effect,
+            m.code_label,
+            m.code_pending_until,
+            m.code_expired_at,
+            m.code_none,
+            m.code_heading,
+            m.code_shown_once,
+            m.code_valid_until,
+            m.new_code_heading,
+            m.new_code_text,
+            m.new_code_button,
+            m.error_enrolled_no_code,
+        ]);
+        v.extend(m.code_phone_steps);
+        let c = &s.enrollment_code;
+        v.extend([
+            c.title,
+            c.intro,
+            c.code_label,
+            c.hint,
+            c.code_title,
+            c.continue_button,
+            c.expired_title,
+            c.expired_text,
+            c.none_title,
+            c.none_text,
+            a.needs_enrollment_code,
         ]);
         v.extend(m.reset_effects);
         v.extend(m.event_names.iter().map(|(_, words)| *words));
@@ -1387,6 +1548,14 @@ mod tests {
                 (m.done_reset, "{user}"),
                 (m.done_unlocked, "{user}"),
                 (m.done_forgotten, "{user}"),
+                (m.code_pending_until, "{until}"),
+                (m.code_expired_at, "{until}"),
+                (m.code_heading, "{user}"),
+                (m.code_valid_until, "{until}"),
+                (s.enrollment_code.intro, "{helpdesk}"),
+                (s.enrollment_code.expired_text, "{helpdesk}"),
+                (s.enrollment_code.none_text, "{helpdesk}"),
+                (s.account.needs_enrollment_code, "{helpdesk}"),
                 (s.account.browser_on, "{browser}"),
                 (s.account.browser_on, "{system}"),
                 (s.enroll.time_limit, "{minutes}"),

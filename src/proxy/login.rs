@@ -621,6 +621,7 @@ async fn decide(
         epoch: gw.revocations.user_epoch(&user),
         pending_replaced: false,
         landing: o.landing.clone(),
+        enrollment_ticket: None,
         methods,
         code_in_grace: false,
     };
@@ -702,7 +703,10 @@ async fn decide(
         let declined_recently = record
             .offer_declined
             .is_some_and(|t| now.saturating_sub(t) < gw.cfg.mfa.offer_quiet_period.as_secs());
-        if gw.cfg.mfa.offer_enrollment && !declined_recently {
+        // After an MSP reset with an enrollment code, the offer comes at every sign-in until
+        // the app is paired: setting MFA up then needs the code, typed in a sign-in.
+        if record.enrollment_code_required() || (gw.cfg.mfa.offer_enrollment && !declined_recently)
+        {
             Step::Offer
         } else {
             gw.metrics.login(&role, state.as_str(), "released");

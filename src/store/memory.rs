@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::revocation::Revocation;
 use super::{
-    AddPasskey, Attempt, KeepMethod, Limits, MAX_PASSKEYS, MAX_REMEMBERED_BROWSERS,
-    OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, RememberedBrowser, RemovePasskey, StoreError,
-    StoredPasskey, UsePasskey, UserRecord, lock_duration, user_window,
+    AddPasskey, Attempt, EnrollResult, IssueResult, KeepMethod, Limits, MAX_PASSKEYS,
+    MAX_REMEMBERED_BROWSERS, NewEnrollmentCode, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
+    RememberedBrowser, RemovePasskey, StoreError, StoredPasskey, UseCodeResult, UsePasskey,
+    UserRecord, lock_duration, user_window,
 };
 
 #[derive(Default)]
@@ -311,19 +312,29 @@ impl MemoryStore {
         _key_id: &str,
         now: u64,
         step: u64,
-    ) -> Result<bool, StoreError> {
+        ticket: Option<&str>,
+    ) -> Result<EnrollResult, StoreError> {
         let mut g = self.lock()?;
         let rec = g.users.entry(user.to_string()).or_default();
         if rec.secret.is_some() {
-            return Ok(false);
+            return Ok(EnrollResult::AlreadyEnrolled);
         }
+        if rec.enroll_code.is_some()
+            || rec
+                .enroll_ticket
+                .as_deref()
+                .is_some_and(|t| Some(t) != ticket)
+        {
+            return Ok(EnrollResult::CodeRequired);
+        }
+        rec.enroll_ticket = None;
         rec.secret = Some(sealed.to_vec());
         rec.enrolled_at = Some(now);
         rec.last_used = Some(now);
         rec.last_step = Some(step);
         g.pending_secrets.remove(user);
         g.pending_at.remove(user);
-        Ok(true)
+        Ok(EnrollResult::Enrolled)
     }
 
     pub async fn accept_step(&self, user: &str, step: u64, now: u64) -> Result<bool, StoreError> {
@@ -725,7 +736,12 @@ impl MemoryStore {
         Ok(Some(rec.recovery.len()))
     }
 
-    pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
+    pub async fn reset(
+        &self,
+        user: &str,
+        now: u64,
+        code: Option<NewEnrollmentCode<'_>>,
+    ) -> Result<Option<bool>, StoreError> {
         let mut g = self.lock()?;
         let Some(rec) = g.users.get_mut(user).filter(|r| r.known()) else {
             return Ok(None);
@@ -735,7 +751,16 @@ impl MemoryStore {
         rec.last_used = None;
         rec.recovery.clear();
         rec.reset_at = Some(now);
+        rec.enroll_ticket = None;
+        rec.enroll_code = code.map(|c| c.hash.to_string());
+        rec.enroll_code_until = code.map(|c| c.until);
+        rec.enroll_code_issued = code.map(|_| now);
         g.remembered.remove(user);
+        if code.is_some() {
+            for k in ["lock", "fails", "level"] {
+                g.counters.remove(&format!("u:{user}:{k}"));
+            }
+        }
         let had_passkeys = g.passkeys.remove(user).is_some_and(|p| !p.is_empty());
         Ok(Some(had || had_passkeys))
     }
@@ -756,10 +781,21 @@ impl MemoryStore {
         user: &str,
         pk: &StoredPasskey,
         epoch: u64,
+        ticket: Option<&str>,
     ) -> Result<AddPasskey, StoreError> {
         let mut g = self.lock()?;
         if g.users.get(user).is_some_and(|r| r.epoch > epoch) {
             return Ok(AddPasskey::Revoked);
+        }
+        let needs_code = g.users.get(user).is_some_and(|r| {
+            r.secret.is_none()
+                && (r.enroll_code.is_some()
+                    || r.enroll_ticket
+                        .as_deref()
+                        .is_some_and(|t| Some(t) != ticket))
+        });
+        if needs_code {
+            return Ok(AddPasskey::CodeRequired);
         }
         let all = g.passkeys.entry(user.to_string()).or_default();
         if all.contains_key(&pk.id) {
@@ -769,6 +805,9 @@ impl MemoryStore {
             return Ok(AddPasskey::Full);
         }
         all.insert(pk.id.clone(), pk.clone());
+        if let Some(r) = g.users.get_mut(user) {
+            r.enroll_ticket = None;
+        }
         Ok(AddPasskey::Added)
     }
 
@@ -857,6 +896,59 @@ impl MemoryStore {
             .remove(key)
             .filter(|(_, until)| *until > Instant::now())
             .map(|(s, _)| s))
+    }
+
+    pub async fn issue_enrollment_code(
+        &self,
+        user: &str,
+        code: NewEnrollmentCode<'_>,
+        now: u64,
+    ) -> Result<IssueResult, StoreError> {
+        let mut g = self.lock()?;
+        let Some(rec) = g.users.get_mut(user) else {
+            return Ok(IssueResult::Unknown);
+        };
+        if rec.secret.is_some() {
+            return Ok(IssueResult::Enrolled);
+        }
+        if rec.last_login.is_none() && rec.reset_at.is_none() {
+            return Ok(IssueResult::Unknown);
+        }
+        rec.enroll_code = Some(code.hash.to_string());
+        rec.enroll_code_until = Some(code.until);
+        rec.enroll_code_issued = Some(now);
+        rec.enroll_ticket = None;
+        Ok(IssueResult::Issued)
+    }
+
+    pub async fn use_enrollment_code(
+        &self,
+        user: &str,
+        candidate: &str,
+        now: u64,
+        ticket: &str,
+    ) -> Result<UseCodeResult, StoreError> {
+        let mut g = self.lock()?;
+        let Some(rec) = g.users.get_mut(user) else {
+            return Ok(UseCodeResult::NonePending);
+        };
+        if rec.secret.is_some() {
+            return Ok(UseCodeResult::Enrolled);
+        }
+        let Some(stored) = rec.enroll_code.as_deref() else {
+            return Ok(UseCodeResult::NonePending);
+        };
+        if rec.enroll_code_until.unwrap_or(0) <= now {
+            return Ok(UseCodeResult::Expired);
+        }
+        if stored != candidate {
+            return Ok(UseCodeResult::Wrong);
+        }
+        rec.enroll_code = None;
+        rec.enroll_code_until = None;
+        rec.enroll_code_issued = None;
+        rec.enroll_ticket = Some(ticket.to_string());
+        Ok(UseCodeResult::Accepted)
     }
 
     pub async fn replace_secret(
@@ -1065,7 +1157,10 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert!(s.enroll("u", b"sealed", "k1", 100, 1).await.unwrap());
+        assert_eq!(
+            s.enroll("u", b"sealed", "k1", 100, 1, None).await.unwrap(),
+            EnrollResult::Enrolled
+        );
         assert!(
             s.remember_browser("u", &browser("a", 100, 0), None, 100, day)
                 .await
@@ -1265,9 +1360,12 @@ mod tests {
     #[tokio::test]
     async fn enroll_once_and_accept_each_step_once() {
         let s = MemoryStore::new();
-        assert!(s.enroll("u", b"sealed", "k1", 100, 10).await.unwrap());
+        assert_eq!(
+            s.enroll("u", b"sealed", "k1", 100, 10, None).await.unwrap(),
+            EnrollResult::Enrolled
+        );
         assert!(
-            !s.enroll("u", b"other", "k1", 100, 10).await.unwrap(),
+            s.enroll("u", b"other", "k1", 100, 10, None).await.unwrap() != EnrollResult::Enrolled,
             "second enrollment refused"
         );
         assert!(
@@ -1468,6 +1566,125 @@ mod tests {
             "the second lock doubles although a right code came between"
         );
     }
+
+    #[tokio::test]
+    async fn an_enrollment_code_is_set_by_the_reset_used_once_and_replaced_by_a_new_one() {
+        let s = MemoryStore::new();
+        let code = |hash: &'static str, until| NewEnrollmentCode { hash, until };
+        // Unknown users get nothing.
+        assert_eq!(s.reset("u", 10, Some(code("h1", 100))).await.unwrap(), None);
+        assert_eq!(
+            s.issue_enrollment_code("u", code("h1", 100), 10)
+                .await
+                .unwrap(),
+            IssueResult::Unknown
+        );
+        s.note_login("u", "customer", 5).await.unwrap();
+        s.enroll("u", b"sealed", "k1", 5, 1, None).await.unwrap();
+        assert_eq!(
+            s.issue_enrollment_code("u", code("h1", 100), 10)
+                .await
+                .unwrap(),
+            IssueResult::Enrolled,
+            "a user with an app needs no code"
+        );
+        // The reset removes the secret and sets the code in the same step.
+        assert_eq!(
+            s.reset("u", 10, Some(code("h1", 100))).await.unwrap(),
+            Some(true)
+        );
+        let r = s.user("u").await.unwrap();
+        assert!(!r.enrolled() && r.enrollment_code_required());
+        assert_eq!(r.enrollment_code_valid_until(10), Some(100));
+        assert_eq!(r.enroll_code_issued, Some(10));
+        // Pairing without the code is refused.
+        assert_eq!(
+            s.enroll("u", b"thief", "k1", 20, 2, None).await.unwrap(),
+            EnrollResult::CodeRequired
+        );
+        assert_eq!(
+            s.enroll("u", b"thief", "k1", 20, 2, Some("t1"))
+                .await
+                .unwrap(),
+            EnrollResult::CodeRequired,
+            "a ticket is worth nothing before the code was typed"
+        );
+        // Wrong, then right; once only.
+        assert_eq!(
+            s.use_enrollment_code("u", "h0", 20, "t1").await.unwrap(),
+            UseCodeResult::Wrong
+        );
+        assert_eq!(
+            s.use_enrollment_code("u", "h1", 20, "t1").await.unwrap(),
+            UseCodeResult::Accepted
+        );
+        assert_eq!(
+            s.use_enrollment_code("u", "h1", 21, "t2").await.unwrap(),
+            UseCodeResult::NonePending
+        );
+        // Only the sign-in that typed it may pair.
+        assert_eq!(
+            s.enroll("u", b"thief", "k1", 22, 3, Some("t2"))
+                .await
+                .unwrap(),
+            EnrollResult::CodeRequired
+        );
+        assert_eq!(
+            s.enroll("u", b"sealed2", "k1", 22, 3, Some("t1"))
+                .await
+                .unwrap(),
+            EnrollResult::Enrolled
+        );
+        let r = s.user("u").await.unwrap();
+        assert!(r.enrolled() && !r.enrollment_code_required());
+        assert_eq!(r.enroll_ticket, None);
+        // A new code kills the old one and a ticket of the old one.
+        s.reset("u", 30, Some(code("h2", 200))).await.unwrap();
+        assert_eq!(
+            s.use_enrollment_code("u", "h2", 31, "t3").await.unwrap(),
+            UseCodeResult::Accepted
+        );
+        assert_eq!(
+            s.issue_enrollment_code("u", code("h3", 300), 32)
+                .await
+                .unwrap(),
+            IssueResult::Issued
+        );
+        assert_eq!(
+            s.enroll("u", b"x", "k1", 33, 4, Some("t3")).await.unwrap(),
+            EnrollResult::CodeRequired
+        );
+        assert_eq!(
+            s.use_enrollment_code("u", "h2", 33, "t4").await.unwrap(),
+            UseCodeResult::Wrong
+        );
+        // Expired: refused whatever was typed, and still required.
+        assert_eq!(
+            s.use_enrollment_code("u", "h3", 300, "t4").await.unwrap(),
+            UseCodeResult::Expired
+        );
+        let r = s.user("u").await.unwrap();
+        assert!(r.enrollment_code_required());
+        assert_eq!(r.enrollment_code_valid_until(300), None);
+        // A reset with a code lifts the user's lock, so the code can be typed.
+        let limits = Limits {
+            max_failures: 1,
+            lock: Duration::from_secs(900),
+            max_failures_per_address: 100,
+        };
+        s.take_attempt("u", "10.0.0.1", limits).await.unwrap();
+        assert!(s.user_lock("u").await.unwrap().is_some());
+        s.reset("u", 350, Some(code("h4", 500))).await.unwrap();
+        assert_eq!(s.user_lock("u").await.unwrap(), None);
+        // A reset without a code (the setting off) takes every code and ticket away.
+        s.reset("u", 400, None).await.unwrap();
+        let r = s.user("u").await.unwrap();
+        assert!(!r.enrollment_code_required());
+        assert_eq!(
+            s.enroll("u", b"y", "k1", 401, 5, None).await.unwrap(),
+            EnrollResult::Enrolled
+        );
+    }
 }
 
 #[cfg(test)]
@@ -1490,28 +1707,30 @@ mod passkey_tests {
     async fn passkeys_are_added_used_and_removed_in_single_steps() {
         let s = MemoryStore::new();
         assert_eq!(
-            s.add_passkey("u", &pk("a"), 0).await.unwrap(),
+            s.add_passkey("u", &pk("a"), 0, None).await.unwrap(),
             AddPasskey::Added
         );
         assert_eq!(
-            s.add_passkey("u", &pk("a"), 0).await.unwrap(),
+            s.add_passkey("u", &pk("a"), 0, None).await.unwrap(),
             AddPasskey::Duplicate
         );
         // A revocation (reset) after the ceremony began: nothing written.
         s.lock().unwrap().users.entry("u".into()).or_default().epoch = 3;
         assert_eq!(
-            s.add_passkey("u", &pk("b"), 2).await.unwrap(),
+            s.add_passkey("u", &pk("b"), 2, None).await.unwrap(),
             AddPasskey::Revoked
         );
         assert_eq!(
-            s.add_passkey("u", &pk("b"), 3).await.unwrap(),
+            s.add_passkey("u", &pk("b"), 3, None).await.unwrap(),
             AddPasskey::Added
         );
         for i in 2..MAX_PASSKEYS {
-            s.add_passkey("u", &pk(&format!("k{i}")), 3).await.unwrap();
+            s.add_passkey("u", &pk(&format!("k{i}")), 3, None)
+                .await
+                .unwrap();
         }
         assert_eq!(
-            s.add_passkey("u", &pk("z"), 3).await.unwrap(),
+            s.add_passkey("u", &pk("z"), 3, None).await.unwrap(),
             AddPasskey::Full
         );
         // Counters move forward only (0 and 0 is a key without a counter).
@@ -1547,7 +1766,7 @@ mod passkey_tests {
             webauthn: true,
         };
         let t = MemoryStore::new();
-        t.add_passkey("v", &pk("only"), 0).await.unwrap();
+        t.add_passkey("v", &pk("only"), 0, None).await.unwrap();
         assert_eq!(
             t.remove_passkey("v", "only", only_passkeys).await.unwrap(),
             RemovePasskey::LastMethod
@@ -1571,7 +1790,7 @@ mod passkey_tests {
             .entry("u".into())
             .or_default()
             .last_login = Some(1);
-        assert_eq!(s.reset("u", 30).await.unwrap(), Some(true));
+        assert_eq!(s.reset("u", 30, None).await.unwrap(), Some(true));
         assert!(s.passkeys("u").await.unwrap().is_empty());
         // A ceremony's state is taken once.
         s.put_ceremony("c:1", b"state", Duration::from_secs(60))
@@ -1582,5 +1801,46 @@ mod passkey_tests {
             Some(&b"state"[..])
         );
         assert_eq!(s.take_ceremony("c:1").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn after_a_reset_with_a_code_a_passkey_needs_the_ticket_of_the_sign_in_that_typed_it() {
+        let s = MemoryStore::new();
+        s.note_login("u", "customer", 5).await.unwrap();
+        let code = NewEnrollmentCode {
+            hash: "h1",
+            until: 100,
+        };
+        s.reset("u", 10, Some(code)).await.unwrap();
+        let epoch = s.user("u").await.unwrap().epoch;
+        assert_eq!(
+            s.add_passkey("u", &pk("a"), epoch, None).await.unwrap(),
+            AddPasskey::CodeRequired
+        );
+        assert_eq!(
+            s.use_enrollment_code("u", "h1", 20, "t1").await.unwrap(),
+            UseCodeResult::Accepted
+        );
+        assert_eq!(
+            s.add_passkey("u", &pk("a"), epoch, Some("t2"))
+                .await
+                .unwrap(),
+            AddPasskey::CodeRequired,
+            "another sign-in's ticket"
+        );
+        assert_eq!(
+            s.add_passkey("u", &pk("a"), epoch, Some("t1"))
+                .await
+                .unwrap(),
+            AddPasskey::Added
+        );
+        let r = s.user("u").await.unwrap();
+        assert_eq!(r.enroll_ticket, None);
+        assert!(!r.enrollment_code_required());
+        // A second passkey needs nothing more.
+        assert_eq!(
+            s.add_passkey("u", &pk("b"), epoch, None).await.unwrap(),
+            AddPasskey::Added
+        );
     }
 }

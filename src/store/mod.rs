@@ -13,7 +13,10 @@
 //!   P{u:U}            hash    secret (sealed), key_id, enrolled_at, last_used, last_step,
 //!                             postponed, offer_declined, recovery (hashes, one per line),
 //!                             role, last_login, reset_at, epoch (revocation epoch:
-//!                             raised by every user revocation, never lowered)
+//!                             raised by every user revocation, never lowered),
+//!                             ecode / ecode_until / ecode_issued (the keyed hash of a
+//!                             pending one-time enrollment code, its expiry and issue time),
+//!                             eticket (the hashed ticket of the sign-in that typed it)
 //!   P{u:U}:pending    string  the secret shown at enrollment, not yet confirmed (sealed like
 //!                             `secret`); TTL mfa.pending_enrollment_ttl; removed by the
 //!                             enrollment. The user hash notes `pending_at` while one was shown
@@ -95,6 +98,16 @@ pub struct UserRecord {
     /// The user's revocation epoch (0: never revoked), read with the rest of the record so a
     /// login's approval carries the epoch of the state it was decided on.
     pub epoch: u64,
+    /// The keyed hash of the pending one-time enrollment code (`auth::enrollment_code`), set
+    /// by an MSP reset or a new code and consumed by the right one.
+    pub enroll_code: Option<String>,
+    /// Until when the pending code is valid (Unix seconds).
+    pub enroll_code_until: Option<u64>,
+    /// When the pending code was issued.
+    pub enroll_code_issued: Option<u64>,
+    /// The hashed ticket of the sign-in that typed the right code: only that sign-in's
+    /// enrollment may pair an app (removed by the enrollment or a new code).
+    pub enroll_ticket: Option<String>,
 }
 
 impl UserRecord {
@@ -107,6 +120,65 @@ impl UserRecord {
     pub fn known(&self) -> bool {
         self.last_login.is_some() || self.enrolled() || self.reset_at.is_some()
     }
+
+    /// Whether pairing an app needs the one-time enrollment code an MSP gave out (a code is
+    /// pending, expired or not, or was typed in a sign-in that has not paired yet).
+    pub fn enrollment_code_required(&self) -> bool {
+        !self.enrolled() && (self.enroll_code.is_some() || self.enroll_ticket.is_some())
+    }
+
+    /// Until when a pending enrollment code is valid at `now`; `None` when there is none or
+    /// it has expired.
+    pub fn enrollment_code_valid_until(&self, now: u64) -> Option<u64> {
+        self.enroll_code
+            .as_ref()
+            .and(self.enroll_code_until)
+            .filter(|until| *until > now)
+    }
+}
+
+/// A new one-time enrollment code as the store keeps it: its keyed hash and expiry.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEnrollmentCode<'a> {
+    pub hash: &'a str,
+    pub until: u64,
+}
+
+/// The store's answer to [`Store::enroll`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollResult {
+    /// The app is paired.
+    Enrolled,
+    /// The user was enrolled already (in another session): nothing written.
+    AlreadyEnrolled,
+    /// Pairing needs the one-time enrollment code, and this sign-in has not typed it (or a
+    /// new code was issued since): nothing written.
+    CodeRequired,
+}
+
+/// The store's answer to [`Store::issue_enrollment_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueResult {
+    Issued,
+    /// The user has an app: no code is needed (nothing written).
+    Enrolled,
+    /// The gateway does not know the user (nothing written).
+    Unknown,
+}
+
+/// The store's answer to [`Store::use_enrollment_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseCodeResult {
+    /// The right code: consumed, and the ticket noted.
+    Accepted,
+    /// Not the pending code (nothing written).
+    Wrong,
+    /// The pending code has expired (nothing written).
+    Expired,
+    /// No code is pending (never issued, used already, or replaced by a reset without one).
+    NonePending,
+    /// The user has an app meanwhile.
+    Enrolled,
 }
 
 /// A browser a user chose to remember (`mfa::remember`), as the store keeps it.
@@ -226,6 +298,9 @@ pub enum AddPasskey {
     Duplicate,
     /// The user has [`MAX_PASSKEYS`] already.
     Full,
+    /// Since an MSP reset, adding a factor needs the one-time enrollment code, and this
+    /// sign-in has not typed it: nothing written.
+    CodeRequired,
 }
 
 /// The answer of [`Store::use_passkey`].
@@ -454,7 +529,9 @@ impl Store {
 
     /// Stores a confirmed enrollment unless the user is already enrolled; `step` is the time
     /// step of the confirming code, which can then not be used again. The user's pending
-    /// secret (and the note that one was shown) goes with it, in the same step.
+    /// secret (and the note that one was shown) goes with it, in the same step. Where an
+    /// enrollment code is required ([`UserRecord::enrollment_code_required`]), only with the
+    /// `ticket` (hashed) of the sign-in that typed it; the ticket goes too.
     pub async fn enroll(
         &self,
         user: &str,
@@ -462,8 +539,9 @@ impl Store {
         key_id: &str,
         now: u64,
         step: u64,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.enroll(user, sealed, key_id, now, step).await)
+        ticket: Option<&str>,
+    ) -> Result<EnrollResult, StoreError> {
+        dispatch!(self, s => s.enroll(user, sealed, key_id, now, step, ticket).await)
     }
 
     /// Accepts a time step once: true only if it is later than every step accepted before
@@ -727,14 +805,17 @@ impl Store {
 
     /// Adds a passkey, in one step: only while the user's revocation epoch is not above
     /// `epoch` (the one read when the ceremony began), the credential is new for the user and
-    /// the user has fewer than [`MAX_PASSKEYS`].
+    /// the user has fewer than [`MAX_PASSKEYS`]. Where an enrollment code is required
+    /// ([`UserRecord::enrollment_code_required`]), only with the `ticket` (hashed) of the
+    /// sign-in that typed it, which goes in the same step.
     pub async fn add_passkey(
         &self,
         user: &str,
         pk: &StoredPasskey,
         epoch: u64,
+        ticket: Option<&str>,
     ) -> Result<AddPasskey, StoreError> {
-        dispatch!(self, s => s.add_passkey(user, pk, epoch).await)
+        dispatch!(self, s => s.add_passkey(user, pk, epoch, ticket).await)
     }
 
     /// Records a sign-in with a passkey, in one step: only while it exists and its counter
@@ -796,8 +877,40 @@ impl Store {
     /// MSP reset: removes secret, recovery codes, passkeys and remembered browsers and notes the time.
     /// True if the user was enrolled; `None` (nothing written, in the same atomic step) if the gateway does
     /// not know the user ([`UserRecord::known`]).
-    pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
-        dispatch!(self, s => s.reset(user, now).await)
+    ///
+    /// With `code`, the one-time enrollment code the next pairing needs is stored in the same
+    /// step (replacing any earlier one), and the lock of the user's code step is lifted so
+    /// the code can be typed; without, any earlier code or ticket goes.
+    pub async fn reset(
+        &self,
+        user: &str,
+        now: u64,
+        code: Option<NewEnrollmentCode<'_>>,
+    ) -> Result<Option<bool>, StoreError> {
+        dispatch!(self, s => s.reset(user, now, code).await)
+    }
+
+    /// Stores a new one-time enrollment code for a user without an app, in one step: the
+    /// earlier code, and a ticket of a sign-in that typed it, stop working.
+    pub async fn issue_enrollment_code(
+        &self,
+        user: &str,
+        code: NewEnrollmentCode<'_>,
+        now: u64,
+    ) -> Result<IssueResult, StoreError> {
+        dispatch!(self, s => s.issue_enrollment_code(user, code, now).await)
+    }
+
+    /// Consumes the pending enrollment code if `candidate` is its stored hash and it is valid
+    /// at `now`, noting `ticket` (hashed) for the enrollment that follows, in one step.
+    pub async fn use_enrollment_code(
+        &self,
+        user: &str,
+        candidate: &str,
+        now: u64,
+        ticket: &str,
+    ) -> Result<UseCodeResult, StoreError> {
+        dispatch!(self, s => s.use_enrollment_code(user, candidate, now, ticket).await)
     }
 
     /// Replaces the secret of an enrolled user (new phone); `step` of the confirming code.

@@ -41,6 +41,7 @@ use crate::metrics::{MfaEvent, Outcome};
 use crate::mfa::codes::{self, Check, Who};
 use crate::pages::{self, AccountMessage, FormAction, FormError, Lang};
 use crate::policy::MfaState;
+use crate::store::EnrollResult;
 use crate::web::extract::{self, Answer, Call, Csrf, CsrfScope, Form, Query};
 use crate::web::flow::{EnrollOpts, check_error, enroll_html, pending_secret};
 use crate::web::routes::Route;
@@ -151,6 +152,7 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
                     Some("recovery") => Some(AccountMessage::RecoveryCodesReplaced),
                     Some("forgotten") => Some(AccountMessage::BrowserForgotten),
                     Some("forgotten-all") => Some(AccountMessage::BrowsersForgotten),
+                    Some("enrollment-code") => Some(AccountMessage::EnrollmentCodeNeeded),
                     Some("passkey-added") => Some(AccountMessage::PasskeyAdded),
                     Some("passkey-renamed") => Some(AccountMessage::PasskeyRenamed),
                     Some("passkey-removed") => Some(AccountMessage::PasskeyRemoved),
@@ -218,6 +220,19 @@ async fn post(
         let record = gw.store.user(&ctx.a.user).await?;
         if record.enrolled() || ctx.state_today() == MfaState::None {
             return Err(ClientError::Forbidden.into());
+        }
+        // Since an MSP reset, only a sign-in that typed the one-time enrollment code pairs.
+        if record.enrollment_code_required() {
+            return Ok((
+                page(
+                    ctx,
+                    None,
+                    Some(AccountMessage::EnrollmentCodeNeeded),
+                    StatusCode::CONFLICT,
+                )
+                .await?,
+                Outcome::Rejected,
+            ));
         }
         let (browser, new_browser) = crate::mfa::pending::browser_id(headers);
         start_pairing(ctx, None, &browser).await?;
@@ -298,6 +313,7 @@ async fn post(
         let sealed = codes::seal_secret(gw, &ctx.a.user, &secret)?;
         let replacing = replaces.is_some();
         let mut new_epoch = ctx.a.epoch;
+        let mut needs_code = false;
         let written = match &replaces {
             Some(old) => {
                 // Revocation first: if it cannot be published, the old phone stays.
@@ -316,11 +332,25 @@ async fn post(
                     )
                     .await?
             }
-            None => {
-                gw.store
-                    .enroll(&ctx.a.user, &sealed, gw.keys.active_id(), ctx.now, step)
-                    .await?
-            }
+            None => match gw
+                .store
+                .enroll(
+                    &ctx.a.user,
+                    &sealed,
+                    gw.keys.active_id(),
+                    ctx.now,
+                    step,
+                    None,
+                )
+                .await?
+            {
+                EnrollResult::Enrolled => true,
+                EnrollResult::AlreadyEnrolled => false,
+                EnrollResult::CodeRequired => {
+                    needs_code = true;
+                    false
+                }
+            },
         };
         let _ = gw.store.take_challenge(&pairing_key(&ctx.a)).await;
         if !written {
@@ -328,6 +358,8 @@ async fn post(
                 .record(
                     codes::record(ctx.who(), Event::SelfChangeRefused).detail(if replacing {
                         "change=replace reason=secret_changed"
+                    } else if needs_code {
+                        "change=set_up reason=enrollment_code_required"
                     } else {
                         "change=set_up reason=already_enrolled"
                     }),
@@ -337,7 +369,11 @@ async fn post(
                 page(
                     ctx,
                     None,
-                    Some(AccountMessage::ChangedMeanwhile),
+                    Some(if needs_code {
+                        AccountMessage::EnrollmentCodeNeeded
+                    } else {
+                        AccountMessage::ChangedMeanwhile
+                    }),
                     StatusCode::CONFLICT,
                 )
                 .await?,

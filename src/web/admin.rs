@@ -10,7 +10,7 @@
 use http::StatusCode;
 use hyper::body::Incoming;
 
-use crate::admin::ops::{Actor, OpError, Rank, Refusal};
+use crate::admin::ops::{Actor, IssuedCode, OpError, Rank, Refusal, ResetDone};
 use crate::audit::ActorKind;
 use crate::error::ClientError;
 use crate::gate::approval::Approval;
@@ -68,7 +68,10 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
             };
             view.user_page(&user, message, None, StatusCode::OK).await
         }
-        Route::AdminReset | Route::AdminUnlock | Route::AdminForgetBrowsers => {
+        Route::AdminReset
+        | Route::AdminUnlock
+        | Route::AdminForgetBrowsers
+        | Route::AdminEnrollmentCode => {
             let form = Form::read(body).await?;
             let user = norm(form.get("user").unwrap_or(""));
             if csrf.check(&form).is_err() {
@@ -110,6 +113,17 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
                     Err(e) => view.refused(&user, e).await,
                 };
             }
+            // A new enrollment code is shown on the answer itself (never in a URL, never
+            // again): the page is not cached, and a reload asks before sending the form again.
+            if *route == Route::AdminEnrollmentCode {
+                return match ops.issue_enrollment_code(&user, &actor, now).await {
+                    Ok(code) => {
+                        view.user_page_full(&user, None, None, StatusCode::OK, "", Some(&code))
+                            .await
+                    }
+                    Err(e) => view.refused(&user, e).await,
+                };
+            }
             let reason = form.get("reason").map(str::trim).unwrap_or("");
             if reason.is_empty() || reason.len() > 500 {
                 return view
@@ -133,6 +147,20 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
                     .await;
             }
             match ops.reset(&user, &actor, reason, now).await {
+                // With an enrollment code, the code is on this answer, once (see above).
+                Ok(ResetDone {
+                    code: Some(code), ..
+                }) => {
+                    view.user_page_full(
+                        &user,
+                        Some(AdminMessage::ResetDone),
+                        None,
+                        StatusCode::OK,
+                        "",
+                        Some(&code),
+                    )
+                    .await
+                }
                 Ok(_) => Ok((redirect(&format!("{back}&done=reset")), Outcome::Gateway)),
                 Err(e) => view.refused(&user, e).await,
             }
@@ -179,6 +207,10 @@ impl View<'_> {
             OpError::Refused(Refusal::Rank { .. }) => {
                 (AdminError::Outranked, StatusCode::FORBIDDEN)
             }
+            OpError::Enrolled => (AdminError::EnrolledNoCode, StatusCode::CONFLICT),
+            OpError::NoKeys => {
+                return Err(crate::error::InternalError::Other(OpError::NoKeys.to_string()).into());
+            }
         };
         let (resp, _) = self.user_page(user, None, Some(error), status).await?;
         Ok((resp, Outcome::Rejected))
@@ -204,6 +236,20 @@ impl View<'_> {
         error: Option<AdminError>,
         status: StatusCode,
         reason: &str,
+    ) -> Answer {
+        self.user_page_full(user, message, error, status, reason, None)
+            .await
+    }
+
+    /// The user page, with an enrollment code made by this request (shown this once).
+    async fn user_page_full(
+        &self,
+        user: &str,
+        message: Option<AdminMessage>,
+        error: Option<AdminError>,
+        status: StatusCode,
+        reason: &str,
+        issued: Option<&IssuedCode>,
     ) -> Answer {
         let View {
             gw,
@@ -246,6 +292,15 @@ impl View<'_> {
                 Refusal::OwnAccount => AdminError::OwnAccount,
                 Refusal::Rank { .. } => AdminError::Outranked,
             });
+        let code_until = s.enrollment_code_valid_until.map(|t| fmt_time(gw, t));
+        let issued = issued.map(|c| (c.grouped(), fmt_time(gw, c.until)));
+        let code = pages::AdminCode {
+            reset_makes_code: gw.cfg.admin.reset_requires_enrollment_code,
+            pending_until: code_until.as_deref().filter(|_| s.enrollment_code_pending),
+            expired_at: code_until.as_deref().filter(|_| !s.enrollment_code_pending),
+            issued: issued.as_ref().map(|(c, u)| (c.as_str(), u.as_str())),
+            action: &gw.paths.admin_enrollment_code,
+        };
         let passkeys = if s.known && gw.passkeys.is_some() {
             crate::web::passkey::items(gw, user).await?
         } else {
@@ -276,6 +331,7 @@ impl View<'_> {
             error,
             reason,
             not_allowed,
+            code,
         });
         Ok((html_page(status, html), Outcome::Gateway))
     }

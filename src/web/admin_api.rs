@@ -11,7 +11,13 @@
 //!   GET  users/{user}/events        -> {"events": [...]}      newest first
 //!   POST users/{user}/reset   {"reason": "lost phone, ticket 123"}
 //!   POST users/{user}/unlock
+//!   POST users/{user}/enrollment-code                 -> a new one-time enrollment code
 //! ```
+//!
+//! With `admin.reset_requires_enrollment_code` (the default) a reset's answer carries
+//! `enrollment_code` ("4821 0937") and `enrollment_code_valid_until` (Unix seconds): the
+//! only time the code is shown. The status shows whether one is pending and until when,
+//! never the code.
 
 use http::{Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -72,6 +78,10 @@ fn refused(e: OpError) -> Result<Response<Body>, GatewayError> {
         OpError::Store(e) => Err(e.into()),
         OpError::Refused(r) => Ok(error(StatusCode::FORBIDDEN, &r.to_string())),
         OpError::UnknownUser => Ok(error(StatusCode::NOT_FOUND, "unknown user")),
+        OpError::Enrolled => Ok(error(StatusCode::CONFLICT, &OpError::Enrolled.to_string())),
+        OpError::NoKeys => {
+            Err(crate::error::InternalError::Other(OpError::NoKeys.to_string()).into())
+        }
     }
 }
 
@@ -178,13 +188,33 @@ pub async fn handle(call: &Call<'_>, route: ApiRoute, body: Incoming) -> Answer 
                 Some(reason) => {
                     let user = norm(&u);
                     match ops.reset(&user, &actor, &reason, now).await {
-                        Ok(had) => json(
-                            StatusCode::OK,
-                            serde_json::json!({ "user": user, "reset": true, "was_enrolled": had }),
-                        ),
+                        Ok(done) => {
+                            let mut v = serde_json::json!({
+                                "user": user, "reset": true, "was_enrolled": done.had
+                            });
+                            if let Some(code) = &done.code {
+                                v["enrollment_code"] = code.grouped().into();
+                                v["enrollment_code_valid_until"] = code.until.into();
+                            }
+                            json(StatusCode::OK, v)
+                        }
                         Err(e) => refused(e)?,
                     }
                 }
+            }
+        }
+        ApiRoute::EnrollmentCode(u) => {
+            let user = norm(&u);
+            match ops.issue_enrollment_code(&user, &actor, now).await {
+                Ok(code) => json(
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "user": user,
+                        "enrollment_code": code.grouped(),
+                        "enrollment_code_valid_until": code.until,
+                    }),
+                ),
+                Err(e) => refused(e)?,
             }
         }
         ApiRoute::Unlock(u) => {

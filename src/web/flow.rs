@@ -12,6 +12,13 @@
 //! again by the store in one step with their write ("only if still not enrolled"): a user
 //! who enrolled in another session meanwhile is asked for a code instead.
 //!
+//! After an MSP reset with a one-time enrollment code (`admin.reset_requires_enrollment_code`),
+//! the enrollment page first moves the sign-in to the enrollment-code step: the user types the
+//! code the MSP read out (counted like any code), the store consumes it and notes a ticket
+//! that only this challenge carries, and the pairing (QR code) follows; the store's `ENROLL`
+//! pairs only with that ticket. The step is its own page and function
+//! (`enrollment_code`, `enrollment_code_page`).
+//!
 //! The code page offers "don't ask for a code on this browser for N days" where the policy
 //! allows it for the role; a right app code (not a recovery code) with the box ticked
 //! remembers the browser (`mfa::remember`) once the login is released: the release comes first
@@ -33,8 +40,9 @@ use crate::http::body::Body;
 use crate::http::html_page;
 use crate::metrics::{MfaEvent, Outcome};
 use crate::mfa::challenge::{self, Challenge, Step};
-use crate::mfa::codes::{self, Check, Who};
+use crate::mfa::codes::{self, Check, CodeCheck, Who};
 use crate::pages::{self, FormError, Lang};
+use crate::store::EnrollResult;
 use crate::web::extract::{Answer, Call, Csrf, Form};
 use crate::web::redirect;
 
@@ -98,6 +106,16 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
             Outcome::Gateway,
         ));
     }
+    // After an MSP reset the pairing waits for the one-time enrollment code: neither the QR
+    // code nor the pairing code is shown before it.
+    if matches!(ctx.ch.step, Step::Enroll | Step::Passkey)
+        && needs_enrollment_code(gw, &ctx.ch).await?
+    {
+        return Ok(to_enrollment_code(&ctx).await?);
+    }
+    if ctx.ch.step == Step::EnrollmentCode && !call.is_post() {
+        return Ok(enrollment_code_page(&ctx, None, StatusCode::OK).await?);
+    }
     // The enrollment's secret: the user's pending one for this browser, taken when the page
     // is first shown and kept in the challenge from then on.
     let mut browser_cookie = None;
@@ -145,6 +163,7 @@ async fn post(ctx: Ctx<'_>, body: Incoming) -> Result<(Response<Body>, Outcome),
         Step::Verify => verify(ctx, &form).await,
         Step::Passkey => passkey_setup(ctx, &form).await,
         Step::Enroll => enroll(ctx, &form).await,
+        Step::EnrollmentCode => enrollment_code(ctx, &form).await,
         Step::Offer => offer(ctx, &form).await,
         // Both only confirm that the user has read the page; "settings" finishes the
         // sign-in at the self-service page.
@@ -224,6 +243,18 @@ async fn show_with(
                 back: None,
             })
         }
+        // The code step's page as it is with a form (a failed CSRF check); its other states
+        // are rendered by `enrollment_code_page`, which asks the store.
+        Step::EnrollmentCode => pages::enrollment_code_page(&pages::EnrollmentCodeView {
+            lang: ctx.lang,
+            branding: &gw.branding,
+            account: &ctx.ch.user,
+            form_action: &gw.paths.enrollment_code,
+            csrf: &csrf,
+            error,
+            state: pages::EnrollmentCodeState::Pending,
+            cancel: (ctx.ch.state != "enforced").then_some(pages::Cancel::Form),
+        }),
         Step::Offer => pages::offer_page(&pages::OfferView {
             lang: ctx.lang,
             branding: &gw.branding,
@@ -422,6 +453,189 @@ async fn remember_browser(
 }
 
 async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), GatewayError> {
+    if leaving(form) {
+        return leave(ctx, form).await;
+    }
+    let gw = ctx.gw;
+    let secret = pending_secret(ctx.ch.pending_secret.as_deref())?;
+    let step =
+        match codes::check_new(gw, ctx.who(), &secret, form.get("code").unwrap_or("")).await? {
+            Check::Accepted { step } => step,
+            other => {
+                let (e, status) = check_error(other);
+                return Ok((show(&ctx, Some(e), status).await?, Outcome::Rejected));
+            }
+        };
+    let sealed = codes::seal_secret(gw, &ctx.ch.user, &secret)?;
+    let ticket = ctx
+        .ch
+        .enrollment_ticket
+        .as_deref()
+        .map(crate::auth::enrollment_code::ticket_hash);
+    match gw
+        .store
+        .enroll(
+            &ctx.ch.user,
+            &sealed,
+            gw.keys.active_id(),
+            ctx.now,
+            step,
+            ticket.as_deref(),
+        )
+        .await?
+    {
+        EnrollResult::Enrolled => {}
+        // Enrolled meanwhile in another session: that phone is the one; ask for its code.
+        EnrollResult::AlreadyEnrolled => return ask_for_code(&ctx).await,
+        // Reset (or a new code issued) since this sign-in typed its code: the code first.
+        EnrollResult::CodeRequired => return to_enrollment_code(&ctx).await,
+    }
+    gw.metrics.mfa(MfaEvent::Enrolled);
+    gw.audit
+        .record(codes::record(ctx.who(), Event::Enrolled))
+        .await;
+    if gw.policy.current().recovery_codes() {
+        let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+        let ch = Challenge {
+            step: Step::Recovery,
+            pending_secret: None,
+            enrollment_ticket: None,
+            recovery_codes: Some(codes),
+            ..ctx.ch.clone()
+        };
+        return next_step(&ctx, ch).await;
+    }
+    finish(ctx, true).await
+}
+
+/// Moves the sign-in to the enrollment-code step (forgetting a ticket it may carry).
+async fn to_enrollment_code(ctx: &Ctx<'_>) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let ch = Challenge {
+        step: Step::EnrollmentCode,
+        pending_secret: None,
+        enrollment_ticket: None,
+        ..ctx.ch.clone()
+    };
+    next_step(ctx, ch).await
+}
+
+/// The step that adds the first factor after the enrollment code: the passkey set-up where
+/// the role's methods count passkeys only, otherwise the app's pairing.
+fn pairing_step(ch: &Challenge) -> Step {
+    if !ch.methods.totp && ch.methods.webauthn {
+        Step::Passkey
+    } else {
+        Step::Enroll
+    }
+}
+
+/// Whether the form leaves the enrollment (or its code step): Cancel (opt-in) or "Not now".
+fn leaving(form: &Form) -> bool {
+    form.get("action") == Some(pages::FormAction::Cancel.as_str())
+        || form.get("action") == Some("postpone")
+}
+
+/// Whether this sign-in's pairing needs the one-time enrollment code first: the store
+/// requires one, and this challenge does not carry the ticket of the right code typed in it.
+async fn needs_enrollment_code(gw: &Gateway, ch: &Challenge) -> Result<bool, GatewayError> {
+    let r = gw.store.user(&ch.user).await?;
+    let ours = ch
+        .enrollment_ticket
+        .as_deref()
+        .map(crate::auth::enrollment_code::ticket_hash);
+    Ok(r.enrollment_code_required() && (ours.is_none() || r.enroll_ticket != ours))
+}
+
+/// The enrollment-code page as the store's state has it: the form while a valid code waits,
+/// otherwise the way to a new one. A user enrolled meanwhile is asked for a code; one whose
+/// code requirement went (a reset without a code) goes on to the pairing.
+async fn enrollment_code_page(
+    ctx: &Ctx<'_>,
+    error: Option<FormError>,
+    status: StatusCode,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
+    let r = gw.store.user(&ctx.ch.user).await?;
+    if r.enrolled() {
+        return ask_for_code(ctx).await;
+    }
+    if !r.enrollment_code_required() {
+        let ch = Challenge {
+            step: pairing_step(&ctx.ch),
+            pending_secret: None,
+            ..ctx.ch.clone()
+        };
+        return next_step(ctx, ch).await;
+    }
+    let state = if r.enrollment_code_valid_until(ctx.now).is_some() {
+        pages::EnrollmentCodeState::Pending
+    } else if r.enroll_code.is_some() {
+        pages::EnrollmentCodeState::Expired
+    } else {
+        pages::EnrollmentCodeState::NonePending
+    };
+    let csrf = Csrf::challenge(gw, &ctx.id).token();
+    let html = pages::enrollment_code_page(&pages::EnrollmentCodeView {
+        lang: ctx.lang,
+        branding: &gw.branding,
+        account: &ctx.ch.user,
+        form_action: &gw.paths.enrollment_code,
+        csrf: &csrf,
+        error: error.filter(|_| state == pages::EnrollmentCodeState::Pending),
+        state,
+        cancel: (ctx.ch.state != "enforced").then_some(pages::Cancel::Form),
+    });
+    let outcome = if error.is_some() || state != pages::EnrollmentCodeState::Pending {
+        Outcome::Rejected
+    } else {
+        Outcome::Gateway
+    };
+    Ok((html_page(status, html), outcome))
+}
+
+/// The one-time enrollment code typed (see `codes::check_enrollment_code`): the right one
+/// moves the sign-in on to the pairing with a ticket only it carries.
+async fn enrollment_code(
+    ctx: Ctx<'_>,
+    form: &Form,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    if leaving(form) {
+        return leave(ctx, form).await;
+    }
+    let gw = ctx.gw;
+    let ticket = crate::auth::enrollment_code::new_ticket();
+    let check = codes::check_enrollment_code(
+        gw,
+        ctx.who(),
+        form.get("code").unwrap_or(""),
+        &crate::auth::enrollment_code::ticket_hash(&ticket),
+    )
+    .await?;
+    match check {
+        CodeCheck::Accepted => {
+            let ch = Challenge {
+                step: pairing_step(&ctx.ch),
+                pending_secret: None,
+                enrollment_ticket: Some(ticket),
+                ..ctx.ch.clone()
+            };
+            next_step(&ctx, ch).await
+        }
+        CodeCheck::Refused(c) => {
+            let (e, status) = check_error(c);
+            let (resp, _) = enrollment_code_page(&ctx, Some(e), status).await?;
+            Ok((resp, Outcome::Rejected))
+        }
+        CodeCheck::Expired | CodeCheck::NonePending => {
+            let (resp, _) = enrollment_code_page(&ctx, None, StatusCode::OK).await?;
+            Ok((resp, Outcome::Rejected))
+        }
+        CodeCheck::Enrolled => ask_for_code(&ctx).await,
+    }
+}
+
+/// Cancel (opt-in) or "Not now" (grace) at the enrollment or its code step.
+async fn leave(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), GatewayError> {
     let gw = ctx.gw;
     if form.get("action") == Some(pages::FormAction::Cancel.as_str()) {
         // Opt-in only: a required role's enrollment has no way out but "Not now" in grace.
@@ -448,39 +662,7 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
             .await;
         return finish(ctx, false).await;
     }
-    let secret = pending_secret(ctx.ch.pending_secret.as_deref())?;
-    let step =
-        match codes::check_new(gw, ctx.who(), &secret, form.get("code").unwrap_or("")).await? {
-            Check::Accepted { step } => step,
-            other => {
-                let (e, status) = check_error(other);
-                return Ok((show(&ctx, Some(e), status).await?, Outcome::Rejected));
-            }
-        };
-    let sealed = codes::seal_secret(gw, &ctx.ch.user, &secret)?;
-    if !gw
-        .store
-        .enroll(&ctx.ch.user, &sealed, gw.keys.active_id(), ctx.now, step)
-        .await?
-    {
-        // Enrolled meanwhile in another session: that phone is the one; ask for its code.
-        return ask_for_code(&ctx).await;
-    }
-    gw.metrics.mfa(MfaEvent::Enrolled);
-    gw.audit
-        .record(codes::record(ctx.who(), Event::Enrolled))
-        .await;
-    if gw.policy.current().recovery_codes() {
-        let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-        let ch = Challenge {
-            step: Step::Recovery,
-            pending_secret: None,
-            recovery_codes: Some(codes),
-            ..ctx.ch.clone()
-        };
-        return next_step(&ctx, ch).await;
-    }
-    finish(ctx, true).await
+    Err(ClientError::BadRequest("unknown action").into())
 }
 
 async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), GatewayError> {
@@ -661,8 +843,16 @@ async fn passkey_setup(
             };
             let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
             let name = form.get(pages::NAME_FIELD).unwrap_or("");
-            match crate::web::passkey::register(gw, bound, answer, name, ctx.lang, ctx.ch.epoch)
-                .await?
+            match crate::web::passkey::register(
+                gw,
+                bound,
+                answer,
+                name,
+                ctx.lang,
+                ctx.ch.epoch,
+                ctx.ch.enrollment_ticket.as_deref(),
+            )
+            .await?
             {
                 crate::web::passkey::Registered::Added => {}
                 crate::web::passkey::Registered::Refused => {
@@ -674,6 +864,10 @@ async fn passkey_setup(
                 // Reset meanwhile: the sign-in starts over.
                 crate::web::passkey::Registered::Revoked => {
                     return Ok((expired(gw, ctx.lang), Outcome::Rejected));
+                }
+                // A new enrollment code since this sign-in typed its code: the code first.
+                crate::web::passkey::Registered::CodeRequired => {
+                    return to_enrollment_code(&ctx).await;
                 }
             }
             gw.metrics.mfa(MfaEvent::Enrolled);

@@ -139,7 +139,8 @@ pub async fn handle(
         | Route::AdminUser
         | Route::AdminReset
         | Route::AdminUnlock
-        | Route::AdminForgetBrowsers => admin::handle(&call, &route, body).await,
+        | Route::AdminForgetBrowsers
+        | Route::AdminEnrollmentCode => admin::handle(&call, &route, body).await,
         Route::Api(api) => admin_api::handle(&call, api, body).await,
     };
     match answer {

@@ -186,10 +186,14 @@ pub enum Registered {
     Refused,
     /// The user was reset since the sign-in or session began: nothing was written.
     Revoked,
+    /// Since an MSP reset, the one-time enrollment code comes first (it was not typed in this
+    /// sign-in): nothing was written.
+    CodeRequired,
 }
 
 /// Finishes a registration with the browser's answer and stores the passkey under `name`
-/// (cleaned; the default name when empty), only while the user's epoch is still `epoch`.
+/// (cleaned; the default name when empty), only while the user's epoch is still `epoch`, and
+/// after an MSP reset only with the `ticket` of the sign-in that typed the enrollment code.
 pub async fn register(
     gw: &Gateway,
     b: Bound<'_>,
@@ -197,6 +201,7 @@ pub async fn register(
     name: &str,
     lang: Lang,
     epoch: u64,
+    ticket: Option<&str>,
 ) -> Result<Registered, GatewayError> {
     let rp = rp(gw)?;
     let Some(state) = take(gw, b).await? else {
@@ -226,7 +231,12 @@ pub async fn register(
         counter: 0,
         key,
     };
-    match gw.store.add_passkey(b.user, &pk, epoch).await? {
+    let ticket = ticket.map(crate::auth::enrollment_code::ticket_hash);
+    match gw
+        .store
+        .add_passkey(b.user, &pk, epoch, ticket.as_deref())
+        .await?
+    {
         AddPasskey::Added => {
             gw.audit
                 .record(record(b, Event::PasskeyAdded).detail(format!("passkey={}", short(&pk.id))))
@@ -234,6 +244,10 @@ pub async fn register(
             Ok(Registered::Added)
         }
         AddPasskey::Revoked => Ok(Registered::Revoked),
+        AddPasskey::CodeRequired => {
+            refused(gw, b, "enrollment_code_required").await;
+            Ok(Registered::CodeRequired)
+        }
         AddPasskey::Duplicate => {
             refused(gw, b, "duplicate").await;
             Ok(Registered::Refused)
@@ -319,7 +333,7 @@ pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: I
         Route::AccountPasskey => {
             let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
             let name = form.get(pages::NAME_FIELD).unwrap_or("");
-            match register(gw, b, answer, name, call.lang, a.epoch).await? {
+            match register(gw, b, answer, name, call.lang, a.epoch, None).await? {
                 Registered::Added => Ok((
                     redirect(&format!("{}?done=passkey-added", p.account)),
                     Outcome::Gateway,
@@ -330,6 +344,11 @@ pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: I
                 )),
                 // Reset meanwhile: this session is being ended on every instance.
                 Registered::Revoked => Err(ClientError::Forbidden.into()),
+                // Reset with an enrollment code: a factor is added in a sign-in, after it.
+                Registered::CodeRequired => Ok((
+                    redirect(&format!("{}?done=enrollment-code", p.account)),
+                    Outcome::Rejected,
+                )),
             }
         }
         Route::AccountPasskeyRename => {

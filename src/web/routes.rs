@@ -48,6 +48,8 @@ pub enum Route {
     AdminReset,
     AdminUnlock,
     AdminForgetBrowsers,
+    /// A new one-time enrollment code for a user without an app.
+    AdminEnrollmentCode,
     /// An endpoint of the JSON API.
     Api(ApiRoute),
 }
@@ -65,6 +67,8 @@ pub enum ApiRoute {
     Reset(String),
     /// `users/{user}/unlock`
     Unlock(String),
+    /// `users/{user}/enrollment-code`
+    EnrollmentCode(String),
 }
 
 /// The methods a route takes.
@@ -120,9 +124,12 @@ impl Route {
             | Route::AccountForgetBrowsers
             | Route::AdminReset
             | Route::AdminUnlock
-            | Route::AdminForgetBrowsers => Post,
+            | Route::AdminForgetBrowsers
+            | Route::AdminEnrollmentCode => Post,
             Route::Api(ApiRoute::Users | ApiRoute::User(_) | ApiRoute::Events(_)) => Get,
-            Route::Api(ApiRoute::Reset(_) | ApiRoute::Unlock(_)) => Post,
+            Route::Api(ApiRoute::Reset(_) | ApiRoute::Unlock(_) | ApiRoute::EnrollmentCode(_)) => {
+                Post
+            }
         }
     }
 
@@ -133,13 +140,14 @@ impl Route {
 
 /// Every fixed path under the prefix and its route. The API's endpoints, below
 /// `paths.admin_api`, are parsed by [`api_route`].
-pub fn table(p: &OwnedPaths) -> [(&str, Route); 24] {
+pub fn table(p: &OwnedPaths) -> [(&str, Route); 26] {
     [
         (&p.health, Route::Health),
         (&p.ready, Route::Ready),
         (&p.metrics, Route::Metrics),
         (&p.verify, Route::Step(Step::Verify)),
         (&p.enroll, Route::Step(Step::Enroll)),
+        (&p.enrollment_code, Route::Step(Step::EnrollmentCode)),
         (&p.offer, Route::Step(Step::Offer)),
         (&p.recovery, Route::Step(Step::Recovery)),
         (&p.notice, Route::Step(Step::Notice)),
@@ -159,6 +167,7 @@ pub fn table(p: &OwnedPaths) -> [(&str, Route); 24] {
         (&p.admin_reset, Route::AdminReset),
         (&p.admin_unlock, Route::AdminUnlock),
         (&p.admin_forget, Route::AdminForgetBrowsers),
+        (&p.admin_enrollment_code, Route::AdminEnrollmentCode),
     ]
     .map(|(path, route)| (path.as_str(), route))
 }
@@ -180,6 +189,7 @@ pub fn api_route(rest: &str) -> Option<ApiRoute> {
         ["users", u, "events"] => ApiRoute::Events((*u).to_string()),
         ["users", u, "reset"] => ApiRoute::Reset((*u).to_string()),
         ["users", u, "unlock"] => ApiRoute::Unlock((*u).to_string()),
+        ["users", u, "enrollment-code"] => ApiRoute::EnrollmentCode((*u).to_string()),
         _ => return None,
     })
 }
@@ -273,7 +283,10 @@ mod tests {
             | Route::AdminReset
             | Route::AdminUnlock
             | Route::AdminForgetBrowsers
-            | Route::Api(ApiRoute::Reset(_) | ApiRoute::Unlock(_)) => &["POST"],
+            | Route::AdminEnrollmentCode
+            | Route::Api(ApiRoute::Reset(_) | ApiRoute::Unlock(_) | ApiRoute::EnrollmentCode(_)) => {
+                &["POST"]
+            }
         }
     }
 
@@ -289,6 +302,10 @@ mod tests {
             ("users/alice/events", ApiRoute::Events("alice".into())),
             ("users/alice/reset", ApiRoute::Reset("alice".into())),
             ("users/alice/unlock", ApiRoute::Unlock("alice".into())),
+            (
+                "users/alice/enrollment-code",
+                ApiRoute::EnrollmentCode("alice".into()),
+            ),
         ] {
             all.push((format!("{}{rest}", p.admin_api), Route::Api(r)));
         }
@@ -299,7 +316,7 @@ mod tests {
     fn every_route_resolves_with_exactly_its_methods() {
         let p = paths();
         let all = every_route();
-        assert_eq!(all.len(), 29);
+        assert_eq!(all.len(), 32);
         for (path, route) in &all {
             let want = expected(route);
             for name in ALL {
@@ -332,6 +349,7 @@ mod tests {
         for s in [
             Step::Verify,
             Step::Enroll,
+            Step::EnrollmentCode,
             Step::Offer,
             Step::Recovery,
             Step::Notice,

@@ -8,9 +8,9 @@ use crate::mfa_flow::{World, enroll, world};
 use crate::support::browser::*;
 use crate::support::*;
 
-const TOKEN: &str = "test-api-token-0123456789";
+pub const TOKEN: &str = "test-api-token-0123456789";
 
-fn token_section() -> String {
+pub fn token_section() -> String {
     let hash: String = mfa_gateway::auth::crypto::sha256(TOKEN.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -19,7 +19,7 @@ fn token_section() -> String {
 }
 
 /// A world whose config also carries an API token.
-async fn admin_world(date: &str, mfa_extra: &str) -> World {
+pub async fn admin_world(date: &str, mfa_extra: &str) -> World {
     let w = world(date, mfa_extra).await;
     // Restart the gateway with the token added (same Redis, same VMS, same key).
     let text = format!("{}\n{}", w.text, token_section());
@@ -37,7 +37,7 @@ async fn admin_world(date: &str, mfa_extra: &str) -> World {
     w
 }
 
-async fn page(c: &reqwest::Client, gw: &Gw, path: &str) -> (u16, String) {
+pub async fn page(c: &reqwest::Client, gw: &Gw, path: &str) -> (u16, String) {
     let r = c.get(url(gw, path)).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
@@ -126,7 +126,10 @@ async fn msp_resets_a_lost_phone_and_the_sessions_end_everywhere() {
         ],
     )
     .await;
-    assert_eq!(r.status(), 303);
+    // The answer itself shows the one-time enrollment code to read to the customer.
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Enrollment code for"), "{html}");
     // The customer's open session stops working at once.
     assert_eq!(get_status(&customer, &w.gw, "/api/me").await, 401);
     // The next login asks for enrollment again, with no way to postpone.
@@ -1063,7 +1066,7 @@ async fn administrators_are_ranked_and_nobody_resets_themselves() {
 
     // An administrator may disconnect an MSP on the pages.
     let (status, _) = form_post(&admin, "/.mfa/admin/reset", "msp").await;
-    assert_eq!(status, 303);
+    assert_eq!(status, 200, "the answer shows the enrollment code");
     assert!(!gw.store.user("msp").await.unwrap().enrolled());
 
     // Every refusal is in the audit trail, with who, whom and why.
@@ -1249,7 +1252,7 @@ async fn reset_and_unlock_of_an_unknown_user_answer_404_and_create_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(gw.store.reset("ghost", 1).await.unwrap(), None);
+    assert_eq!(gw.store.reset("ghost", 1, None).await.unwrap(), None);
     assert_eq!(gw.store.unlock("ghost").await.unwrap(), None);
     assert_eq!(ghost_keys().await, Vec::<String>::new());
 }

@@ -437,6 +437,7 @@ async fn a_reset_whose_revocation_cannot_be_published_deletes_nothing() {
             .reset("customer", &actor, "phone stolen", now)
             .await
             .unwrap()
+            .had
     );
     assert!(!gw.store.user("customer").await.unwrap().enrolled());
     assert_eq!(get_status(&c, &w.gw, "/api/me").await, 401);

@@ -604,8 +604,22 @@ async fn audit_records_are_objects_in_json_logs_and_reapply_reads_them() {
     let cli_log = String::from_utf8_lossy(&reset.stderr).into_owned();
     assert!(reset.status.success(), "{cli_log}");
     let cli_records = audit_lines(&cli_log);
-    assert_eq!(cli_records.len(), 1, "{cli_log}");
+    // The reset, and the enrollment code it made (its expiry, never the code).
+    assert_eq!(cli_records.len(), 2, "{cli_log}");
     assert_eq!(cli_records[0]["audit"]["event"], "reset", "{cli_log}");
+    assert_eq!(
+        cli_records[1]["audit"]["event"], "enrollment_code_issued",
+        "{cli_log}"
+    );
+    let code_line = String::from_utf8_lossy(&reset.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Enrollment code: ")
+                .map(|c| c[..9].replace(' ', ""))
+        })
+        .unwrap_or_default();
+    assert_eq!(code_line.len(), 8, "the code is printed once");
+    assert!(!cli_log.contains(&code_line), "never in the log: {cli_log}");
     assert_eq!(cli_records[0]["audit"]["reason"], "phone lost");
     assert!(
         cli_records[0]["audit"]["actor"]

@@ -22,6 +22,7 @@ mod passkey;
 mod prelogin;
 mod proxy;
 mod remember;
+mod reset_code;
 mod revocation_order;
 mod scaleout;
 mod shared_address;

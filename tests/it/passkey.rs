@@ -91,7 +91,7 @@ pub fn options(html: &str) -> Option<String> {
 }
 
 /// Posts the passkey form of a page (`action`: "passkey" or "register").
-async fn post_answer(
+pub async fn post_answer(
     c: &reqwest::Client,
     w: &PkWorld,
     path: &str,
@@ -495,7 +495,7 @@ async fn an_msp_reset_removes_the_passkeys_in_the_same_step() {
     let before_reset = store.user("admin").await.unwrap().epoch - 1;
     assert_eq!(
         store
-            .add_passkey("admin", &late, before_reset)
+            .add_passkey("admin", &late, before_reset, None)
             .await
             .unwrap(),
         mfa_gateway::store::AddPasskey::Revoked
@@ -588,4 +588,92 @@ async fn start_up_refuses_an_origin_the_gateway_is_not() {
     // A policy that counts passkeys, and no [webauthn].
     let e = try_start(&config(""), bind().await).await.unwrap_err();
     assert!(e.contains("the policy counts passkeys"), "{e}");
+}
+
+/// After an MSP reset with an enrollment code, a passkey-only role sets its passkey up only
+/// after the code (`reset_code` covers the app's pairing).
+#[tokio::test]
+async fn after_a_reset_the_passkey_set_up_waits_for_the_enrollment_code() {
+    let w = world(PASSKEYS_ONLY).await;
+    let c = client(&w.gw);
+    login(&c, &w.gw, "admin").await;
+    let html = get_text(&c, &w.gw, "/.mfa/passkey").await;
+    let mut key = SoftKey::new();
+    let answer = key.register(&options(&html).unwrap(), &w.origin);
+    let r = post_answer(&c, &w, "/.mfa/passkey", &html, "register", &answer, "Key").await;
+    through_recovery_codes(&c, &w.gw, r).await;
+    let r = client(&w.gw)
+        .post(url(&w.gw, "/.mfa/admin/api/users/admin/reset"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"reason": "key lost"}))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    let code = v["enrollment_code"].as_str().unwrap().to_string();
+
+    // With the password only: no creation options, only the code page.
+    let thief = client(&w.gw);
+    assert_eq!(
+        location(&login(&thief, &w.gw, "admin").await),
+        "/.mfa/passkey"
+    );
+    let r = thief.get(url(&w.gw, "/.mfa/passkey")).send().await.unwrap();
+    assert_eq!(location(&r), "/.mfa/enrollment-code");
+    let html = get_text(&thief, &w.gw, "/.mfa/enrollment-code").await;
+    assert!(options(&html).is_none(), "{html}");
+    // Nor does the store add one without the code, whatever the ceremony.
+    let store = &w.gw.gateway().store;
+    let epoch = store.user("admin").await.unwrap().epoch;
+    let thiefs = mfa_gateway::store::StoredPasskey {
+        id: "thief".into(),
+        name: "attacker's key".into(),
+        added: 1,
+        last_used: 0,
+        counter: 0,
+        key: "{}".into(),
+    };
+    assert_eq!(
+        store
+            .add_passkey("admin", &thiefs, epoch, None)
+            .await
+            .unwrap(),
+        mfa_gateway::store::AddPasskey::CodeRequired
+    );
+
+    // The owner types the code, then sets a new passkey up and is in.
+    let owner = client(&w.gw);
+    assert_eq!(
+        location(&login(&owner, &w.gw, "admin").await),
+        "/.mfa/passkey"
+    );
+    let r = owner.get(url(&w.gw, "/.mfa/passkey")).send().await.unwrap();
+    assert_eq!(location(&r), "/.mfa/enrollment-code");
+    let r = post_code(&owner, &w.gw, "/.mfa/enrollment-code", &code).await;
+    assert_eq!(location(&r), "/.mfa/passkey");
+    let html = get_text(&owner, &w.gw, "/.mfa/passkey").await;
+    let mut new_key = SoftKey::new();
+    let answer = new_key.register(&options(&html).expect("creation options"), &w.origin);
+    let r = post_answer(
+        &owner,
+        &w,
+        "/.mfa/passkey",
+        &html,
+        "register",
+        &answer,
+        "New",
+    )
+    .await;
+    let r = through_recovery_codes(&owner, &w.gw, r).await;
+    assert_eq!(r.status(), 302, "signed in with the new passkey set up");
+    assert!(sets_vms_session(&r));
+    assert_eq!(store.passkeys("admin").await.unwrap().len(), 1);
+    assert!(
+        !store
+            .user("admin")
+            .await
+            .unwrap()
+            .enrollment_code_required()
+    );
+    assert!(audit_has(&w, "enrollment_code_accepted", "admin").await);
 }

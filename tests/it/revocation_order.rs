@@ -175,9 +175,11 @@ async fn fleet(offsets: &[i64], poll: &str) -> Fleet {
     let vms_addr = spawn_vms(Stub::default()).await;
     let certs = certs();
     let hash = hex(&sha256(TOKEN.as_bytes()));
-    // The service desk here resets administrators too: its token acts as one.
+    // The service desk here resets administrators too: its token acts as one. Re-enrollments
+    // right after a reset are what these tests time, so a reset here makes no enrollment code
+    // (`tests/it/reset_code.rs` covers the code).
     let token = format!(
-        "[admin]\ntokens = [{{ name = \"servicedesk\", sha256 = \"{hash}\", role = \"administrator\" }}]\n"
+        "[admin]\ntokens = [{{ name = \"servicedesk\", sha256 = \"{hash}\", role = \"administrator\" }}]\nreset_requires_enrollment_code = false\n"
     );
     let text = config_text(&certs, vms_addr, &redis.url(), DEMO_VMS, &token).replace(
         "revocation_poll = \"200ms\"",

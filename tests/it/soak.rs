@@ -225,9 +225,14 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
                 else {
                     continue;
                 };
-                if r.status() != 303 {
+                // The answer shows the one-time enrollment code the customer types first.
+                if r.status() != 200 {
                     continue;
                 }
+                let Ok(answer) = r.text().await else { continue };
+                let Some(enrollment_code) = shown_enrollment_code(&answer) else {
+                    continue;
+                };
                 tally.resets.fetch_add(1, Ordering::Relaxed);
                 let c = client_for(gw_addr, &ca, false);
                 let Ok(r) = c
@@ -243,6 +248,30 @@ async fn soak_mixed_traffic_with_a_redis_restart() {
                     Some("/.mfa/enroll"),
                     "reset user enrolls again"
                 );
+                let r = c.get(format!("{base}/.mfa/enroll")).send().await.unwrap();
+                assert_eq!(
+                    r.headers().get("location").and_then(|v| v.to_str().ok()),
+                    Some("/.mfa/enrollment-code"),
+                    "the enrollment code first"
+                );
+                let html = c
+                    .get(format!("{base}/.mfa/enrollment-code"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let r = c
+                    .post(format!("{base}/.mfa/enrollment-code"))
+                    .form(&[
+                        ("csrf", csrf(&html).as_str()),
+                        ("code", enrollment_code.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 303, "the enrollment code is accepted");
                 let html = c
                     .get(format!("{base}/.mfa/enroll"))
                     .send()

@@ -768,6 +768,43 @@ pub mod browser {
         if (r.status().as_u16(), location(&r).as_str()) != (303, "/.mfa/enroll") {
             return Err(format!("login of {user}: {} {}", r.status(), location(&r)));
         }
+        try_pair(c, gw).await
+    }
+
+    /// After an MSP reset: logs in, types the one-time enrollment code `code` the reset
+    /// showed, and enrolls (must work); the secret. The client is then logged in.
+    pub async fn enroll_with_code(c: &reqwest::Client, gw: &Gw, user: &str, code: &str) -> Vec<u8> {
+        let r = login(c, gw, user).await;
+        assert_eq!(location(&r), "/.mfa/enroll", "login of {user}");
+        // The enrollment asks for the code first.
+        let r = c.get(url(gw, "/.mfa/enroll")).send().await.unwrap();
+        assert_eq!(location(&r), "/.mfa/enrollment-code", "{user}");
+        let r = post_code(c, gw, "/.mfa/enrollment-code", code).await;
+        assert_eq!(
+            location(&r),
+            "/.mfa/enroll",
+            "the enrollment code of {user}"
+        );
+        let (r, secret) = try_pair(c, gw).await.unwrap();
+        assert_eq!(r.status(), 302, "enrollment of {user} confirmed");
+        assert!(sets_vms_session(&r));
+        secret
+    }
+
+    /// The one-time enrollment code a reset's answer shows (`4821 0937`).
+    pub fn shown_enrollment_code(html: &str) -> Option<String> {
+        const TAG: &str = "<p class=\"pairing\">";
+        let start = html.find(TAG)? + TAG.len();
+        let code = &html[start..start + html[start..].find('<')?];
+        (code.len() == 9).then(|| code.to_string())
+    }
+
+    /// The enrollment page of a sign-in: pairs the app shown and confirms it (recovery codes
+    /// included); the answer and the secret.
+    pub async fn try_pair(
+        c: &reqwest::Client,
+        gw: &Gw,
+    ) -> Result<(reqwest::Response, Vec<u8>), String> {
         let page = c
             .get(url(gw, "/.mfa/enroll"))
             .send()

@@ -49,6 +49,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
         prop::sample::select(vec![
             Step::Verify,
             Step::Enroll,
+            Step::EnrollmentCode,
             Step::Offer,
             Step::Recovery,
             Step::Notice,
@@ -89,6 +90,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 epoch,
                 pending_replaced: false,
                 landing: None,
+                enrollment_ticket: None,
                 methods: crate::policy::MfaMethods::TOTP,
                 code_in_grace: false,
             },

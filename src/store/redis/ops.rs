@@ -9,9 +9,10 @@ use super::RedisStore;
 use super::conn::{Ack, Write};
 use crate::store::revocation::Revocation;
 use crate::store::{
-    AddPasskey, Attempt, KeepMethod, Limits, MAX_PASSKEYS, MAX_REMEMBERED_BROWSERS,
-    OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, RememberedBrowser, RemovePasskey, StoreError,
-    StoredPasskey, UsePasskey, UserRecord, key_safe, lock_duration, user_window,
+    AddPasskey, Attempt, EnrollResult, IssueResult, KeepMethod, Limits, MAX_PASSKEYS,
+    MAX_REMEMBERED_BROWSERS, NewEnrollmentCode, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
+    RememberedBrowser, RemovePasskey, StoreError, StoredPasskey, UseCodeResult, UsePasskey,
+    UserRecord, key_safe, lock_duration, user_window,
 };
 
 impl RedisStore {
@@ -138,6 +139,11 @@ impl RedisStore {
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(|s| s.parse().ok())
         };
+        let text = |k: &str| -> Option<String> {
+            fields
+                .get(k)
+                .and_then(|v| String::from_utf8(v.clone()).ok())
+        };
         Ok(UserRecord {
             secret: fields.get("secret").cloned(),
             enrolled_at: num("enrolled_at"),
@@ -161,6 +167,10 @@ impl RedisStore {
             last_login: num("last_login"),
             reset_at: num("reset_at"),
             epoch: num("epoch").unwrap_or(0),
+            enroll_code: text("ecode"),
+            enroll_code_until: num("ecode_until"),
+            enroll_code_issued: num("ecode_issued"),
+            enroll_ticket: text("eticket"),
         })
     }
 
@@ -171,7 +181,8 @@ impl RedisStore {
         key_id: &str,
         now: u64,
         step: u64,
-    ) -> Result<bool, StoreError> {
+        ticket: Option<&str>,
+    ) -> Result<EnrollResult, StoreError> {
         // Indexed before the secret is written, so no enrolled secret is missing from the
         // index that key re-encryption walks.
         self.index_user(user).await?;
@@ -181,9 +192,17 @@ impl RedisStore {
             .arg(sealed)
             .arg(key_id)
             .arg(now)
-            .arg(step);
-        let r = self.conn.durable(Write::Script(inv)).await?;
-        Ok(r == 1)
+            .arg(step)
+            .arg(ticket.unwrap_or_default());
+        let r: i64 = self
+            .conn
+            .durable_as(Write::Script(inv), |n: &i64| *n == 1, Ack::Required)
+            .await?;
+        Ok(match r {
+            1 => EnrollResult::Enrolled,
+            -1 => EnrollResult::CodeRequired,
+            _ => EnrollResult::AlreadyEnrolled,
+        })
     }
 
     pub async fn accept_step(&self, user: &str, step: u64, now: u64) -> Result<bool, StoreError> {
@@ -773,14 +792,72 @@ impl RedisStore {
         Ok(usize::try_from(n).ok())
     }
 
-    pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {
+    pub async fn reset(
+        &self,
+        user: &str,
+        now: u64,
+        code: Option<NewEnrollmentCode<'_>>,
+    ) -> Result<Option<bool>, StoreError> {
+        let uk = self.user_key(user);
         let mut inv = self.scripts.reset.prepare_invoke();
-        inv.key(self.user_key(user))
+        inv.key(&uk)
             .key(self.remembered_key(user))
             .key(self.passkeys_key(user))
-            .arg(now);
+            .key(format!("{uk}:lock"))
+            .key(format!("{uk}:fails"))
+            .key(format!("{uk}:level"))
+            .arg(now)
+            .arg(code.map_or("", |c| c.hash))
+            .arg(code.map_or(0, |c| c.until));
         let n = self.conn.durable(Write::Script(inv)).await?;
         Ok((n >= 0).then_some(n == 1))
+    }
+
+    pub async fn issue_enrollment_code(
+        &self,
+        user: &str,
+        code: NewEnrollmentCode<'_>,
+        now: u64,
+    ) -> Result<IssueResult, StoreError> {
+        let mut inv = self.scripts.issue_code.prepare_invoke();
+        inv.key(self.user_key(user))
+            .arg(code.hash)
+            .arg(code.until)
+            .arg(now);
+        let n: i64 = self
+            .conn
+            .durable_as(Write::Script(inv), |n: &i64| *n == 1, Ack::Required)
+            .await?;
+        Ok(match n {
+            1 => IssueResult::Issued,
+            0 => IssueResult::Enrolled,
+            _ => IssueResult::Unknown,
+        })
+    }
+
+    pub async fn use_enrollment_code(
+        &self,
+        user: &str,
+        candidate: &str,
+        now: u64,
+        ticket: &str,
+    ) -> Result<UseCodeResult, StoreError> {
+        let mut inv = self.scripts.use_code.prepare_invoke();
+        inv.key(self.user_key(user))
+            .arg(candidate)
+            .arg(now)
+            .arg(ticket);
+        let n: i64 = self
+            .conn
+            .durable_as(Write::Script(inv), |n: &i64| *n == 1, Ack::Required)
+            .await?;
+        Ok(match n {
+            1 => UseCodeResult::Accepted,
+            2 => UseCodeResult::Enrolled,
+            0 => UseCodeResult::NonePending,
+            -2 => UseCodeResult::Expired,
+            _ => UseCodeResult::Wrong,
+        })
     }
 
     pub async fn passkeys(&self, user: &str) -> Result<Vec<StoredPasskey>, StoreError> {
@@ -796,6 +873,7 @@ impl RedisStore {
         user: &str,
         pk: &StoredPasskey,
         epoch: u64,
+        ticket: Option<&str>,
     ) -> Result<AddPasskey, StoreError> {
         let mut inv = self.scripts.add_passkey.prepare_invoke();
         inv.key(self.user_key(user))
@@ -804,7 +882,8 @@ impl RedisStore {
             .arg(pk.encode_meta())
             .arg(&pk.key)
             .arg(epoch)
-            .arg(MAX_PASSKEYS);
+            .arg(MAX_PASSKEYS)
+            .arg(ticket.unwrap_or_default());
         let n = self
             .conn
             .durable_as(Write::Script(inv), |n: &i64| *n == 1, Ack::Required)
@@ -813,6 +892,7 @@ impl RedisStore {
             1 => AddPasskey::Added,
             -2 => AddPasskey::Duplicate,
             -3 => AddPasskey::Full,
+            -4 => AddPasskey::CodeRequired,
             _ => AddPasskey::Revoked,
         })
     }

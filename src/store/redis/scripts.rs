@@ -37,6 +37,8 @@ pub(super) struct Scripts {
     pub(super) use_remembered: Script,
     pub(super) forget_all: Script,
     pub(super) delete_enrollment: Script,
+    pub(super) issue_code: Script,
+    pub(super) use_code: Script,
     pub(super) add_passkey: Script,
     pub(super) use_passkey: Script,
     pub(super) rename_passkey: Script,
@@ -76,6 +78,8 @@ impl Scripts {
             use_remembered: Script::new(USE_REMEMBERED),
             forget_all: Script::new(FORGET_ALL),
             delete_enrollment: Script::new(DELETE_ENROLLMENT),
+            issue_code: Script::new(ISSUE_CODE),
+            use_code: Script::new(USE_CODE),
             add_passkey: Script::new(ADD_PASSKEY),
             use_passkey: Script::new(USE_PASSKEY),
             rename_passkey: Script::new(RENAME_PASSKEY),
@@ -121,22 +125,65 @@ redis.call('HSET', KEYS[1], 'recovery', table.concat(kept, '\n'))
 return #kept
 "#;
 
-// KEYS: user hash, remembered browsers, passkeys. ARGV: now. Returns 1 if a secret (or a passkey) was removed, -1
-// (nothing written) if the gateway does not know the user (no login, secret or earlier reset):
-// a reset never creates a record. Remembered browsers go in the same step.
+// KEYS: user hash, remembered browsers, passkeys, the user's lock, fails and level. ARGV:
+// now, the keyed hash of a new one-time enrollment code ('' for none), its expiry. Returns 1
+// if a secret (or a passkey) was removed, 0 if not, -1 (nothing written) if the gateway does
+// not know the user (no login, secret or earlier reset): a reset never creates a record.
+// Remembered browsers and passkeys go in the same step, and so does a ticket of a sign-in
+// that typed an earlier code; the new code (or, without one, the removal of any earlier one)
+// is written in the same step as the secret's removal, so no moment exists in which the
+// secret is gone and a pairing needs no code. With a code, the lock of the user's code step
+// (and its counts) is lifted too: the MSP has just checked the caller, and the code must be
+// typeable at once.
 const RESET: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'last_login') == 0 and redis.call('HEXISTS', KEYS[1], 'secret') == 0
    and redis.call('HEXISTS', KEYS[1], 'reset_at') == 0 then
   return -1
 end
 local had = redis.call('HEXISTS', KEYS[1], 'secret')
-redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery')
+redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery', 'eticket')
 redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'ecode', ARGV[2], 'ecode_until', ARGV[3], 'ecode_issued', ARGV[1])
+  redis.call('DEL', KEYS[4], KEYS[5], KEYS[6])
+else
+  redis.call('HDEL', KEYS[1], 'ecode', 'ecode_until', 'ecode_issued')
+end
 redis.call('DEL', KEYS[2])
 -- Passkeys (KEYS[3]) go in the same step; a user with one counted as enrolled.
 if redis.call('EXISTS', KEYS[3]) == 1 then had = 1 end
 redis.call('DEL', KEYS[3])
 return had
+"#;
+
+// A new one-time enrollment code for a user without an app. KEYS: user hash. ARGV: its keyed
+// hash, its expiry, now. Returns 1 when stored (the earlier code and any ticket of a sign-in
+// that typed it stop working), 0 if the user has an app, -1 if the gateway does not know the
+// user (nothing written either way).
+const ISSUE_CODE: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'last_login') == 0 and redis.call('HEXISTS', KEYS[1], 'reset_at') == 0 then
+  return -1
+end
+redis.call('HSET', KEYS[1], 'ecode', ARGV[1], 'ecode_until', ARGV[2], 'ecode_issued', ARGV[3])
+redis.call('HDEL', KEYS[1], 'eticket')
+return 1
+"#;
+
+// Consuming the one-time enrollment code. KEYS: user hash. ARGV: the typed code's keyed hash
+// (under the key of the stored one), now, the sign-in's hashed ticket. Returns 1 when it was
+// the pending, valid code: consumed, and the ticket noted for the enrollment; -1 wrong, -2
+// expired, 0 none pending, 2 enrolled meanwhile (nothing written but on 1).
+const USE_CODE: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 2 end
+local v = redis.call('HGET', KEYS[1], 'ecode')
+if not v then return 0 end
+local expiry = tonumber(redis.call('HGET', KEYS[1], 'ecode_until') or '0') or 0
+if expiry <= tonumber(ARGV[2]) then return -2 end
+if v ~= ARGV[1] then return -1 end
+redis.call('HDEL', KEYS[1], 'ecode', 'ecode_until', 'ecode_issued')
+redis.call('HSET', KEYS[1], 'eticket', ARGV[3])
+return 1
 "#;
 
 // MFA turned off by the user. KEYS: user hash, remembered browsers. Returns how many fields
@@ -211,11 +258,17 @@ redis.call('DEL', KEYS[1])
 return n
 "#;
 
-// KEYS: user hash, pending secret. The pending secret goes with the enrollment.
+// KEYS: user hash, pending secret. ARGV: sealed secret, key id, now, step, the sign-in's
+// hashed enrollment-code ticket ('' for none). The pending secret goes with the enrollment.
+// Returns 1 when enrolled, 0 when enrolled already, -1 when a one-time enrollment code is
+// required and this sign-in has not typed it (a code pending, or the ticket of another).
 const ENROLL: &str = r#"
 if redis.call('HEXISTS', KEYS[1], 'secret') == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'ecode') == 1 then return -1 end
+local t = redis.call('HGET', KEYS[1], 'eticket')
+if t and t ~= ARGV[5] then return -1 end
 redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'key_id', ARGV[2], 'enrolled_at', ARGV[3], 'last_used', ARGV[3], 'last_step', ARGV[4])
-redis.call('HDEL', KEYS[1], 'pending_at')
+redis.call('HDEL', KEYS[1], 'pending_at', 'eticket')
 redis.call('DEL', KEYS[2])
 return 1
 "#;
@@ -485,14 +538,22 @@ return 1
 
 // Adds a passkey (`auth::passkey`). KEYS: user hash, passkeys. ARGV: credential id, meta
 // ("added last_used counter name"), key record (JSON), the epoch read when the ceremony
-// began, most passkeys. Returns 1 added, 0 the user was revoked since (epoch raised), -2 the
-// credential is the user's already, -3 the user has the most.
+// began, most passkeys, the sign-in's hashed enrollment-code ticket ('' for none). Returns 1
+// added, 0 the user was revoked since (epoch raised), -2 the credential is the user's already,
+// -3 the user has the most, -4 a user without an app must type the one-time enrollment code
+// first (a code pending, or the ticket of another sign-in); the ticket goes with the passkey.
 const ADD_PASSKEY: &str = r#"
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
 if epoch > tonumber(ARGV[4]) then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'secret') == 0 then
+  if redis.call('HEXISTS', KEYS[1], 'ecode') == 1 then return -4 end
+  local t = redis.call('HGET', KEYS[1], 'eticket')
+  if t and t ~= ARGV[6] then return -4 end
+end
 if redis.call('HEXISTS', KEYS[2], 'm:' .. ARGV[1]) == 1 then return -2 end
 if redis.call('HLEN', KEYS[2]) / 2 >= tonumber(ARGV[5]) then return -3 end
 redis.call('HSET', KEYS[2], 'm:' .. ARGV[1], ARGV[2], 'k:' .. ARGV[1], ARGV[3])
+redis.call('HDEL', KEYS[1], 'eticket')
 return 1
 "#;
 

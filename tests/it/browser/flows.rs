@@ -116,8 +116,28 @@ async fn code_field(b: &Browser, label: &str, error: Option<&str>, focused: bool
 
 /// Enrolls `user` from the VMS login form to the VMS home page; returns the secret.
 async fn enroll(b: &mut Browser, w: &World, lang: Lang, user: &str, step: &str) -> Vec<u8> {
+    enroll_after(b, w, lang, user, step, None).await
+}
+
+/// [`enroll`]; after an MSP reset, with the one-time enrollment code `code` typed first.
+async fn enroll_after(
+    b: &mut Browser,
+    w: &World,
+    lang: Lang,
+    user: &str,
+    step: &str,
+    code: Option<&str>,
+) -> Vec<u8> {
     let t = strings(lang);
     vms_login(b, user).await;
+    if let Some(code) = code {
+        b.check_page(&format!("{step}-enrollment-code"), "/.mfa/enrollment-code")
+            .await;
+        assert_eq!(b.text("h1").await, t.enrollment_code.title);
+        assert!(b.find_all(".qr svg").await.is_empty(), "no QR code yet");
+        b.type_into("#code", code).await;
+        b.click_text(t.enrollment_code.continue_button).await;
+    }
     b.check_page(&format!("{step}-enroll"), "/.mfa/enroll")
         .await;
     assert_eq!(b.text("h1").await, t.enroll.title);
@@ -267,15 +287,17 @@ async fn story(lang: Lang, test: &str) {
     b.type_into("#reason", "lost phone, ticket 4711").await;
     b.find("#confirm").await.click().await.unwrap();
     b.click_text(t.admin.reset_button).await;
-    b.check_page("admin-user-reset", "/.mfa/admin/user?u=customer&done=reset")
-        .await;
+    // The answer shows the one-time enrollment code, once, with what to say on the phone.
+    b.check_page("admin-user-reset", "/.mfa/admin/reset").await;
     let done = t.admin.done_reset.replace("{user}", "customer");
     assert_eq!(b.text("p.ok").await, done);
+    let code = b.text("p.pairing").await;
+    assert_eq!(code.len(), 9, "{code:?}");
     vms_logout(&b).await;
 
-    // --- The customer enrolls again at the next sign-in.
+    // --- The customer types the code and enrolls again at the next sign-in.
     w.gw.clock.advance(30);
-    let secret = enroll(&mut b, &w, lang, "customer", "again").await;
+    let secret = enroll_after(&mut b, &w, lang, "customer", "again", Some(&code)).await;
     vms_logout(&b).await;
 
     // --- Five wrong codes lock the code step; then even the right code is refused.

@@ -8,7 +8,8 @@
 //! then on. It adds a passkey on the account page, signs in with it and with a code where
 //! codes count, is refused a code where they do not, is refused from another origin (a
 //! phishing host relaying the gateway), is refused a passkey removed meanwhile, and after an
-//! MSP's reset (which removes the passkeys) sets a new one up at the sign-in.
+//! MSP's reset (which removes the passkeys) sets a new one up at the sign-in, after the
+//! one-time enrollment code.
 
 use http::Method;
 use mfa_gateway::clock::Clock;
@@ -311,9 +312,17 @@ async fn passkeys_in_chromium_across_the_date() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let code = v["enrollment_code"].as_str().unwrap().to_string();
     assert!(store.passkeys("admin").await.unwrap().is_empty());
     b.goto("/logout").await;
     vms_login(&b, "admin").await;
+    // The one-time enrollment code the MSP read out comes first.
+    b.check_page("passkey-enrollment-code", "/.mfa/enrollment-code")
+        .await;
+    assert_eq!(b.text("h1").await, t.enrollment_code.title);
+    b.type_into("#code", &code).await;
+    b.click_text(t.enrollment_code.continue_button).await;
     b.check_page("passkey-set-up", "/.mfa/passkey").await;
     assert_eq!(b.text("h1").await, t.passkey.setup_title);
     press_passkey(&b).await;
