@@ -422,7 +422,7 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
                 return fail("--reason must not be empty");
             }
             ops.reset(&norm(&user), &actor, reason.trim(), now).await.map(|had| {
-                println!("MFA disconnected for {} (had an app: {had}); their sessions end on every instance.", mfa_gateway::pages::visible_text(&norm(&user)));
+                println!("MFA disconnected for {} (had MFA: {had}); their sessions end on every instance.", mfa_gateway::pages::visible_text(&norm(&user)));
             })
         }
         AdminCommand::Reseal { dry_run } => return reseal(&cfg, &ops, &actor, dry_run, now).await,

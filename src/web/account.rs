@@ -4,7 +4,8 @@
 //! * replace the phone: a current code from the old app first, then pairing the new one
 //!   (shown like an enrollment; the old secret stays in force until the new one is confirmed);
 //! * new recovery codes (needs a current code; the old ones stop working);
-//! * turn MFA off, only where the role's policy today is not `enforced` (needs a current code);
+//! * turn MFA off, only where the role's policy today is not `enforced` (needs a current code
+//!   from the app): the app, the recovery codes and every passkey go in one store step;
 //! * set MFA up, where it is offered and not yet set up;
 //! * see the browsers one chose to remember (`mfa::remember`) and forget one or all of them
 //!   (no code needed: forgetting only ever asks for more). A replaced phone and MFA turned off
@@ -272,9 +273,16 @@ async fn post(
         }
         // Counted and audited here; the delete removes them again in its own store step.
         ctx.forget_all("via=mfa_disabled").await?;
-        gw.store.delete_enrollment(&ctx.a.user).await?;
+        // The app, the recovery codes and every passkey, in one store step.
+        let removed = gw.store.delete_enrollment(&ctx.a.user).await?;
         gw.audit
-            .record(codes::record(ctx.who(), Event::SelfMfaDisabled))
+            .record(
+                codes::record(ctx.who(), Event::SelfMfaDisabled).detail(format!(
+                    "app={} passkeys={}",
+                    u8::from(removed.app),
+                    removed.passkeys
+                )),
+            )
             .await;
         return Ok((
             redirect(&format!("{}?done=disabled", p.account)),
@@ -349,7 +357,10 @@ async fn post(
                 .record(codes::record(ctx.who(), Event::SelfPhoneReplaced))
                 .await;
         } else {
-            gw.metrics.mfa(MfaEvent::Enrolled);
+            if !crate::web::passkey::has_passkeys(gw, &ctx.a.user).await? {
+                // MFA turned on (a user with passkeys only added the app).
+                gw.metrics.mfa(MfaEvent::Enrolled);
+            }
             gw.audit
                 .record(codes::record(ctx.who(), Event::Enrolled).detail("via=account"))
                 .await;
@@ -577,11 +588,8 @@ async fn render_page(
         Vec::new()
     };
     // Passkeys: listed where the gateway offers them and the role's methods count them, or
-    // the user has some (to remove them).
-    let passkeys = match gw.passkeys {
-        Some(_) => crate::web::passkey::items(gw, &ctx.a.user).await?,
-        None => Vec::new(),
-    };
+    // the user has some (to remove them). Either method makes MFA on.
+    let passkeys = crate::web::passkey::items(gw, &ctx.a.user).await?;
     let (_, methods) = crate::web::passkey::policy_for(gw, &ctx.a.role, ctx.now);
     let show_passkeys = gw.passkeys.is_some()
         && (methods.webauthn || !passkeys.is_empty())
@@ -591,6 +599,7 @@ async fn render_page(
         branding: &gw.branding,
         account: &ctx.a.user,
         enrolled: r.enrolled(),
+        passkey_count: passkeys.len(),
         enrolled_since: since.as_deref(),
         last_used: used.as_deref(),
         required: state == MfaState::Enforced,

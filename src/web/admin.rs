@@ -246,7 +246,7 @@ impl View<'_> {
                 Refusal::OwnAccount => AdminError::OwnAccount,
                 Refusal::Rank { .. } => AdminError::Outranked,
             });
-        let passkeys = if s.known && gw.passkeys.is_some() {
+        let passkeys = if s.known {
             crate::web::passkey::items(gw, user).await?
         } else {
             Vec::new()
@@ -258,6 +258,7 @@ impl View<'_> {
             account_link: &gw.paths.account,
             user,
             enrolled: s.enrolled,
+            app: s.app,
             enrolled_since: enrolled_since.as_deref(),
             last_used: last_used.as_deref(),
             locked_until: locked_until.as_deref(),
