@@ -75,6 +75,9 @@ pub struct AccountView<'a> {
     pub required: bool,
     /// The role's policy today does not use MFA (`none`): nothing to set up, no button.
     pub not_used: bool,
+    /// The role's methods count the app's codes: only then is the app's set-up offered
+    /// (where they count passkeys only, the passkeys section is the way to turn MFA on).
+    pub app_counts: bool,
     /// Policy `available` (or none) and the app set up (turning MFA off removes the app and
     /// every passkey, and needs a code from the app).
     pub can_disable: bool,
@@ -214,7 +217,7 @@ pub fn account_page(v: &AccountView<'_>) -> String {
                     submit: t.disable_button,
                 }))
             }
-        } @else if !v.not_used {
+        } @else if !v.not_used && v.app_counts {
             @let (heading, text, submit) = if v.passkey_count > 0 {
                 (t.setup_app_heading, t.setup_app_text, t.setup_app_button)
             } else {
@@ -409,6 +412,7 @@ mod tests {
             last_used: Some("2026-12-01 08:15 UTC"),
             required: false,
             not_used: false,
+            app_counts: true,
             can_disable: true,
             recovery_enabled: true,
             recovery_remaining: 7,
@@ -584,6 +588,18 @@ mod tests {
         });
         assert!(required.contains("<strong>MFA staat aan voor je account.</strong>"));
         assert!(required.contains("<dd>authenticator-app: nee; passkeys: 1</dd>"));
+        // Where the role counts passkeys only, the app is not offered.
+        let passkeys_only = account_page(&AccountView {
+            enrolled: false,
+            enrolled_since: None,
+            last_used: None,
+            can_disable: false,
+            passkey_count: 1,
+            app_counts: false,
+            ..view(&b)
+        });
+        assert!(form_to(&passkeys_only, "/.mfa/account/setup").is_none());
+        assert!(!passkeys_only.contains("Add an authenticator app"));
     }
 
     #[test]

@@ -275,6 +275,7 @@ mod tests {
                     last_used: Some(EVIL),
                     required: !enrolled,
                     not_used: false,
+                    app_counts: true,
                     can_disable: enrolled,
                     recovery_enabled: true,
                     recovery_remaining: 0,

@@ -217,7 +217,9 @@ async fn post(
     }
     if *route == Route::AccountSetUp {
         let record = gw.store.user(&ctx.a.user).await?;
-        if record.enrolled() || ctx.state_today() == MfaState::None {
+        let (state, methods) = crate::web::passkey::policy_for(gw, &ctx.a.role, ctx.now);
+        // The app, where the role's methods count it (else a passkey is the way in).
+        if record.enrolled() || state == MfaState::None || !methods.totp {
             return Err(ClientError::Forbidden.into());
         }
         let (browser, new_browser) = crate::mfa::pending::browser_id(headers);
@@ -604,6 +606,7 @@ async fn render_page(
         last_used: used.as_deref(),
         required: state == MfaState::Enforced,
         not_used: state == MfaState::None,
+        app_counts: methods.totp,
         can_disable: r.enrolled() && state != MfaState::Enforced,
         recovery_enabled: gw.policy.current().recovery_codes(),
         recovery_remaining: r

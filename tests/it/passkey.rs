@@ -447,6 +447,20 @@ async fn a_passkey_only_user_keeps_one_method_uses_recovery_codes_and_a_removed_
     // The second key signs in.
     let r = sign_in_with(&w, "admin", &mut second, &w.origin).await;
     assert!(sets_vms_session(&r));
+    // MFA is on with a passkey alone; the role counts passkeys only, so the app's set-up is
+    // neither offered nor taken.
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(html.contains("MFA is on for your account."), "{html}");
+    assert!(html.contains("<dd>authenticator app: no; passkeys: 1</dd>"));
+    assert!(!html.contains("/.mfa/account/set-up"), "{html}");
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/set-up",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
 }
 
 #[tokio::test]
@@ -602,7 +616,16 @@ async fn turning_mfa_off_removes_the_app_and_every_passkey_in_one_step() {
     let mut one = SoftKey::new();
     let mut two = SoftKey::new();
     add_on_account_page(&c, &w, &mut one, "YubiKey").await;
+    // Listed oldest first.
+    w.gw.clock.advance(60);
     add_on_account_page(&c, &w, &mut two, "Laptop").await;
+    // Passkeys beside the app are methods added, not MFA turned on.
+    assert!(
+        w.gw.gateway()
+            .metrics
+            .render()
+            .contains("mfa_gateway_mfa_events_total{event=\"enrolled\"} 1\n")
+    );
     let html = get_text(&c, &w.gw, "/.mfa/account").await;
     assert!(
         html.contains("<dd>authenticator app: yes; passkeys: 2</dd>"),
@@ -681,6 +704,13 @@ async fn a_user_with_passkeys_only_has_mfa_everywhere_it_is_shown_or_decided() {
     assert!(html.contains("MFA is off for your account."), "{html}");
     let mut key = SoftKey::new();
     add_on_account_page(&c, &w, &mut key, "Phone").await;
+    // A first method: MFA turned on, counted as such.
+    assert!(
+        w.gw.gateway()
+            .metrics
+            .render()
+            .contains("mfa_gateway_mfa_events_total{event=\"enrolled\"} 1\n")
+    );
     let html = get_text(&c, &w.gw, "/.mfa/account").await;
     assert!(html.contains("MFA is on for your account."), "{html}");
     assert!(html.contains("<dd>authenticator app: no; passkeys: 1</dd>"));
