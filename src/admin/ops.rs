@@ -28,8 +28,9 @@
 //! API token) may reset or unlock only users of the roles `admin.can_reset` lists for that
 //! role, and never themselves; a refusal is audited (`admin_action_refused`) and nothing is
 //! changed. The command line is an operator on the host and is not ranked.
-//! * **status**: what an MSP needs to help: enrolled since, last use, lock, role and the
-//!   policy state of that role today, recovery codes left, recent events.
+//! * **status**: what an MSP needs to help: MFA on or off and its methods (the app, enrolled
+//!   since and last use; the passkeys, each with its name, when it was added and last used),
+//!   lock, role and the policy state of that role today, recovery codes left, recent events.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,9 +196,14 @@ pub struct ResetDone {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UserStatus {
     pub user: String,
+    /// MFA is on: the authenticator app or at least one passkey is set up.
     pub enrolled: bool,
+    /// The authenticator app is set up (`enrolled_at` and `last_used` are the app's).
+    pub app: bool,
     pub enrolled_at: Option<u64>,
     pub last_used: Option<u64>,
+    /// The user's passkeys and security keys, oldest first (nothing secret: no key, no id).
+    pub passkeys: Vec<PasskeyStatus>,
     pub last_login: Option<u64>,
     /// Seconds the MFA step stays locked.
     pub locked_for_secs: Option<u64>,
@@ -219,10 +225,30 @@ pub struct UserStatus {
     pub enrollment_code_issued_at: Option<u64>,
 }
 
+/// A passkey as the status shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PasskeyStatus {
+    pub name: String,
+    pub added: u64,
+    /// The last sign-in with it (`None`: not used yet).
+    pub last_used: Option<u64>,
+}
+
 impl Ops {
     pub async fn status(&self, user: &str, now: u64) -> Result<UserStatus, StoreError> {
         let r = self.store.user(user).await?;
         let lock = self.store.user_lock(user).await?;
+        let passkeys: Vec<PasskeyStatus> = self
+            .store
+            .passkeys(user)
+            .await?
+            .into_iter()
+            .map(|p| PasskeyStatus {
+                name: p.name,
+                added: p.added,
+                last_used: (p.last_used > 0).then_some(p.last_used),
+            })
+            .collect();
         let remembered = if r.enrolled() {
             self.store
                 .remembered_browsers(user)
@@ -241,9 +267,11 @@ impl Ops {
             .map(|d| d.state);
         Ok(UserStatus {
             user: user.to_string(),
-            enrolled: r.enrolled(),
+            enrolled: r.enrolled() || !passkeys.is_empty(),
+            app: r.enrolled(),
             enrolled_at: r.enrolled_at,
             last_used: r.last_used,
+            passkeys,
             last_login: r.last_login,
             locked_for_secs: lock.map(|d| d.as_secs().max(1)),
             role: r.role.clone(),

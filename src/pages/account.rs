@@ -11,11 +11,14 @@
 //! ```text
 //!   signed in as … / back to the application; h1; confirmation (role=status); an error
 //!   (alert) at the form whose code failed, or here when no form is to blame
-//!   state: on since … / last used … / off; required or optional
-//!   [not enrolled] Turn on MFA            -> setup_action     (no code)
-//!   [enrolled]     Replace your phone     -> repair_action    (code)
+//!   state: on (the app or a passkey) with its methods, since … / last used … / off;
+//!          required or optional
+//!   [nothing set up] Turn on MFA          -> setup_action     (no code)
+//!   [passkeys only]  Add the app          -> setup_action     (no code)
+//!   [app]          Replace your phone     -> repair_action    (code)
 //!   [+ recovery]   Recovery codes: N left -> recovery_action  (code)
-//!   [+ optional]   Turn off MFA           -> disable_action   (code)
+//!   [+ optional]   Turn off MFA           -> disable_action   (code; removes the app, the
+//!                                            recovery codes and every passkey)
 //!   [remembered]   Remembered browsers: each with remembered on / last used and
 //!                  "Forget", then "Forget all"  -> forget_action (no code: forgetting only
 //!                  ever asks for more)
@@ -61,7 +64,10 @@ pub struct AccountView<'a> {
     pub branding: &'a Branding,
     /// User name.
     pub account: &'a str,
+    /// The authenticator app is set up.
     pub enrolled: bool,
+    /// The user's passkeys: with the app, the methods that make MFA on (either one is).
+    pub passkey_count: usize,
     /// Preformatted date-time text, e.g. "2026-11-27 14:03 UTC".
     pub enrolled_since: Option<&'a str>,
     pub last_used: Option<&'a str>,
@@ -69,7 +75,11 @@ pub struct AccountView<'a> {
     pub required: bool,
     /// The role's policy today does not use MFA (`none`): nothing to set up, no button.
     pub not_used: bool,
-    /// Policy `available` (or none) and enrolled.
+    /// The role's methods count the app's codes: only then is the app's set-up offered
+    /// (where they count passkeys only, the passkeys section is the way to turn MFA on).
+    pub app_counts: bool,
+    /// Policy `available` (or none) and the app set up (turning MFA off removes the app and
+    /// every passkey, and needs a code from the app).
     pub can_disable: bool,
     /// The policy offers recovery codes.
     pub recovery_enabled: bool,
@@ -200,19 +210,31 @@ pub fn account_page(v: &AccountView<'_>) -> String {
                     action: FormAction::Disable,
                     target: v.disable_action,
                     heading: t.disable_heading,
-                    intro: html! { p { (t.disable_text) } },
+                    intro: html! {
+                        p { (t.disable_text) }
+                        @match v.passkey_count {
+                            0 => {},
+                            1 => p { strong { (t.disable_passkeys_one) } },
+                            n => p { strong { (fill(t.disable_passkeys_many, "{count}", n)) } },
+                        }
+                    },
                     label: t.disable_code_label,
                     class: "danger",
                     submit: t.disable_button,
                 }))
             }
-        } @else if !v.not_used {
+        } @else if !v.not_used && v.app_counts {
+            @let (heading, text, submit) = if v.passkey_count > 0 {
+                (t.setup_app_heading, t.setup_app_text, t.setup_app_button)
+            } else {
+                (t.setup_heading, t.setup_text, t.setup_button)
+            };
             section aria-labelledby="h-setup" {
-                h2 id="h-setup" { (t.setup_heading) }
-                p { (t.setup_text) }
+                h2 id="h-setup" { (heading) }
+                p { (text) }
                 (post_form(v.setup_action, v.csrf, html! {
                     (hidden_field(ACTION_FIELD, FormAction::SetUp.as_str()))
-                    (button("primary", t.setup_button, None))
+                    (button("primary", submit, None))
                 }))
             }
         }
@@ -228,11 +250,13 @@ pub fn account_page(v: &AccountView<'_>) -> String {
     render(v.lang, v.branding, t.title, content)
 }
 
-/// On or off, since when, last used, and whether the role requires it.
+/// On or off (on: the app or a passkey), its methods, since when, last used, and whether the
+/// role requires it.
 fn state(v: &AccountView<'_>, t: &AccountText) -> Markup {
     let helpdesk = v.branding.helpdesk(v.lang);
-    let policy = match (v.required, v.enrolled) {
-        _ if v.not_used && !v.enrolled => html! { (t.not_used) },
+    let on = v.enrolled || v.passkey_count > 0;
+    let policy = match (v.required, on) {
+        _ if v.not_used && !on => html! { (t.not_used) },
         (true, true) => html! { (fill(t.required_on, "{helpdesk}", helpdesk)) },
         (true, false) => html! { (t.required_off) },
         (false, _) => html! { (t.optional) },
@@ -240,17 +264,25 @@ fn state(v: &AccountView<'_>, t: &AccountText) -> Markup {
     html! {
         // Where MFA is not used, "off" would suggest it could be turned on: the policy line
         // below says it all.
-        @if v.enrolled || !v.not_used {
-            p { strong { (if v.enrolled { t.state_on } else { t.state_off }) } }
+        @if on || !v.not_used {
+            p { strong { (if on { t.state_on } else { t.state_off }) } }
         }
-        @if v.enrolled {
+        @if on {
             dl class="facts" {
-                @if let Some(since) = v.enrolled_since {
-                    dt { (t.since_label) }
-                    dd { (since) }
+                dt { (t.methods_label) }
+                dd {
+                    (t.methods_value
+                        .replace("{app}", if v.enrolled { t.yes } else { t.no })
+                        .replace("{count}", &v.passkey_count.to_string()))
                 }
-                dt { (t.last_used_label) }
-                dd { (v.last_used.unwrap_or(t.never_used)) }
+                @if v.enrolled {
+                    @if let Some(since) = v.enrolled_since {
+                        dt { (t.since_label) }
+                        dd { (since) }
+                    }
+                    dt { (t.last_used_label) }
+                    dd { (v.last_used.unwrap_or(t.never_used)) }
+                }
             }
         }
         p { (policy) }
@@ -381,10 +413,12 @@ mod tests {
             branding: b,
             account: "jan@example.nl",
             enrolled: true,
+            passkey_count: 0,
             enrolled_since: Some("2026-11-27 14:03 UTC"),
             last_used: Some("2026-12-01 08:15 UTC"),
             required: false,
             not_used: false,
+            app_counts: true,
             can_disable: true,
             recovery_enabled: true,
             recovery_remaining: 7,
@@ -521,6 +555,92 @@ mod tests {
             ..view(&b)
         });
         assert!(one.contains("<strong>Nog 1 ongebruikte code.</strong>"));
+    }
+
+    #[test]
+    fn passkeys_only_is_on_and_offers_the_app_as_a_second_way_in() {
+        let b = Branding::default();
+        let page = account_page(&AccountView {
+            enrolled: false,
+            enrolled_since: None,
+            last_used: None,
+            can_disable: false,
+            passkey_count: 2,
+            ..view(&b)
+        });
+        assert!(
+            page.contains("<strong>MFA is on for your account.</strong>"),
+            "{page}"
+        );
+        assert!(page.contains("<dt>Methods</dt><dd>authenticator app: no; passkeys: 2</dd>"));
+        assert!(!page.contains("Set up on"), "no app: no app dates");
+        assert!(page.contains("<h2 id=\"h-setup\">Add an authenticator app</h2>"));
+        let setup = form_to(&page, "/.mfa/account/setup").unwrap();
+        assert!(setup.contains(">Set up the app</button>"), "{setup}");
+        assert!(!page.contains("Turn on MFA"));
+        // The app's own forms need a code from it.
+        for target in ["/.mfa/account/disable", "/.mfa/account/repair"] {
+            assert!(form_to(&page, target).is_none(), "{target}");
+        }
+        let required = account_page(&AccountView {
+            enrolled: false,
+            enrolled_since: None,
+            last_used: None,
+            can_disable: false,
+            passkey_count: 1,
+            required: true,
+            lang: Lang::Nl,
+            ..view(&b)
+        });
+        assert!(required.contains("<strong>MFA staat aan voor je account.</strong>"));
+        assert!(required.contains("<dd>authenticator-app: nee; passkeys: 1</dd>"));
+        // Where the role counts passkeys only, the app is not offered.
+        let passkeys_only = account_page(&AccountView {
+            enrolled: false,
+            enrolled_since: None,
+            last_used: None,
+            can_disable: false,
+            passkey_count: 1,
+            app_counts: false,
+            ..view(&b)
+        });
+        assert!(form_to(&passkeys_only, "/.mfa/account/setup").is_none());
+        assert!(!passkeys_only.contains("Add an authenticator app"));
+    }
+
+    #[test]
+    fn turning_off_says_the_passkeys_go_too() {
+        let b = Branding::default();
+        let none = account_page(&view(&b));
+        assert!(none.contains("<dd>authenticator app: yes; passkeys: 0</dd>"));
+        assert!(!none.contains("removed as well"));
+        let one = account_page(&AccountView {
+            passkey_count: 1,
+            ..view(&b)
+        });
+        let section = one.split("id=\"h-disable\"").nth(1).unwrap();
+        assert!(
+            section.contains("<p><strong>Your passkey is removed as well.</strong></p>"),
+            "{section}"
+        );
+        let nl = account_page(&AccountView {
+            passkey_count: 3,
+            lang: Lang::Nl,
+            ..view(&b)
+        });
+        let section = nl.split("id=\"h-disable\"").nth(1).unwrap();
+        assert!(
+            section.contains("Je 3 passkeys worden ook verwijderd."),
+            "{section}"
+        );
+        // Where MFA is required there is no turning off, so nothing to say.
+        let required = account_page(&AccountView {
+            passkey_count: 2,
+            required: true,
+            can_disable: false,
+            ..view(&b)
+        });
+        assert!(!required.contains("removed as well"));
     }
 
     #[test]

@@ -102,7 +102,10 @@ pub struct AdminUserView<'a> {
     /// The signed-in administrator's own MFA settings (self-service page).
     pub account_link: &'a str,
     pub user: &'a str,
+    /// MFA is on: the app or a passkey is set up.
     pub enrolled: bool,
+    /// The authenticator app is set up (`enrolled_since` and `last_used` are the app's).
+    pub app: bool,
     pub enrolled_since: Option<&'a str>,
     pub last_used: Option<&'a str>,
     /// Preformatted; `None` = not locked.
@@ -333,8 +336,16 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
         Some(role) => html! { (visible(role)) },
         None => html! { (t.role_unknown) },
     };
-    let mut rows = vec![
-        (t.mfa_label, mfa),
+    let mut rows = vec![(t.mfa_label, mfa)];
+    if v.enrolled {
+        let app = if v.app { t.yes } else { t.no };
+        let methods = t
+            .methods_value
+            .replace("{app}", app)
+            .replace("{count}", &v.passkeys.len().to_string());
+        rows.push((t.methods_label, html! { (methods) }));
+    }
+    rows.extend([
         (
             t.last_used_label,
             html! { (v.last_used.unwrap_or(t.never_used)) },
@@ -342,7 +353,7 @@ fn facts(v: &AdminUserView<'_>, t: &AdminText) -> Markup {
         (t.lock_label, lock),
         (t.role_label, role),
         (t.policy_label, policy),
-    ];
+    ]);
     if v.enrolled {
         rows.push((t.recovery_label, html! { (v.recovery_remaining) }));
     }
@@ -593,6 +604,7 @@ mod tests {
             account_link: "/.mfa/account",
             user: "jan",
             enrolled: true,
+            app: true,
             enrolled_since: Some("2026-11-27 14:03 UTC"),
             last_used: Some("2026-12-01 08:10 UTC"),
             locked_until: None,
@@ -815,6 +827,47 @@ mod tests {
             assert!(page.contains(part), "{part}");
         }
         assert!(page.contains(r#"<div class="wide">"#));
+    }
+
+    #[test]
+    fn a_user_with_passkeys_only_has_mfa_and_can_be_reset() {
+        let b = Branding::default();
+        let keys = [crate::pages::PasskeyItem {
+            id: "AAAA".into(),
+            name: "YubiKey".into(),
+            added: "2026-11-20 09:00 UTC".into(),
+            last_used: None,
+        }];
+        let page = admin_user_page(&AdminUserView {
+            app: false,
+            enrolled_since: None,
+            passkeys: &keys,
+            ..user_view(&b, &[])
+        });
+        assert!(
+            page.contains("<dt>MFA status</dt><dd>Set up</dd>"),
+            "{page}"
+        );
+        assert!(page.contains("<dt>Methods</dt><dd>authenticator app: no; passkeys: 1</dd>"));
+        assert!(page.contains("YubiKey"));
+        assert!(form_to(&page, "/.mfa/admin/reset").is_some());
+        let both = admin_user_page(&AdminUserView {
+            passkeys: &keys,
+            lang: Lang::Nl,
+            ..user_view(&b, &[])
+        });
+        assert!(
+            both.contains("<dd>authenticator-app: ja; passkeys: 1</dd>"),
+            "{both}"
+        );
+        let off = admin_user_page(&AdminUserView {
+            enrolled: false,
+            app: false,
+            enrolled_since: None,
+            ..user_view(&b, &[])
+        });
+        assert!(!off.contains("Methods"));
+        assert!(form_to(&off, "/.mfa/admin/reset").is_none());
     }
 
     #[test]

@@ -240,6 +240,16 @@ pub struct AccountText {
     pub setup_heading: &'static str,
     pub setup_text: &'static str,
     pub setup_button: &'static str,
+    /// The set-up of the app for a user who has passkeys only.
+    pub setup_app_heading: &'static str,
+    pub setup_app_text: &'static str,
+    pub setup_app_button: &'static str,
+    /// The methods a user with MFA on has: `{app}` ([`Self::yes`] or [`Self::no`]), `{count}`
+    /// passkeys.
+    pub methods_label: &'static str,
+    pub methods_value: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
     pub replace_heading: &'static str,
     pub replace_text: &'static str,
     pub replace_code_label: &'static str,
@@ -254,6 +264,9 @@ pub struct AccountText {
     pub recovery_button: &'static str,
     pub disable_heading: &'static str,
     pub disable_text: &'static str,
+    /// Turning MFA off removes the passkeys too: one, or `{count}` (two or more).
+    pub disable_passkeys_one: &'static str,
+    pub disable_passkeys_many: &'static str,
     pub disable_code_label: &'static str,
     pub disable_button: &'static str,
     pub back: &'static str,
@@ -302,6 +315,12 @@ pub struct AdminText {
     pub enrolled_since: &'static str,
     pub enrolled: &'static str,
     pub not_enrolled: &'static str,
+    /// The methods of a user with MFA on: `{app}` ([`Self::yes`] or [`Self::no`]), `{count}`
+    /// passkeys.
+    pub methods_label: &'static str,
+    pub methods_value: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
     pub last_used_label: &'static str,
     pub never_used: &'static str,
     pub lock_label: &'static str,
@@ -554,6 +573,15 @@ static EN: Strings = Strings {
         setup_text: "You scan a QR code with an authenticator app on your phone. It takes about \
                      two minutes.",
         setup_button: "Set up MFA",
+        setup_app_heading: "Add an authenticator app",
+        setup_app_text: "You sign in with a passkey. An authenticator app on your phone is a \
+                         second way in, for when your passkey is not at hand. Your passkeys \
+                         stay as they are.",
+        setup_app_button: "Set up the app",
+        methods_label: "Methods",
+        methods_value: "authenticator app: {app}; passkeys: {count}",
+        yes: "yes",
+        no: "no",
         replace_heading: "Replace your phone",
         replace_text: "New phone? Enter a code from the app on your current phone. You then \
                        scan a new QR code with the new phone, and the old one stops working.",
@@ -570,6 +598,8 @@ static EN: Strings = Strings {
         disable_heading: "Turn off MFA",
         disable_text: "Signing in then needs only your password again, and your recovery codes \
                        are deleted. You can turn MFA on again here at any time.",
+        disable_passkeys_one: "Your passkey is removed as well.",
+        disable_passkeys_many: "Your {count} passkeys are removed as well.",
         disable_code_label: "Code from your authenticator app",
         disable_button: "Turn off MFA",
         back: "Back to the application",
@@ -614,6 +644,10 @@ static EN: Strings = Strings {
         enrolled_since: "Set up since {since}",
         enrolled: "Set up",
         not_enrolled: "Not set up",
+        methods_label: "Methods",
+        methods_value: "authenticator app: {app}; passkeys: {count}",
+        yes: "yes",
+        no: "no",
         last_used_label: "Last successful use",
         never_used: "Never",
         lock_label: "Lock",
@@ -970,6 +1004,15 @@ static NL: Strings = Strings {
         setup_text: "Je scant een QR-code met een authenticator-app op je telefoon. Dat duurt \
                      ongeveer twee minuten.",
         setup_button: "MFA instellen",
+        setup_app_heading: "Een authenticator-app toevoegen",
+        setup_app_text: "Je logt in met een passkey. Een authenticator-app op je telefoon is \
+                         een tweede manier om in te loggen, voor als je passkey niet bij de \
+                         hand is. Je passkeys blijven zoals ze zijn.",
+        setup_app_button: "App instellen",
+        methods_label: "Methoden",
+        methods_value: "authenticator-app: {app}; passkeys: {count}",
+        yes: "ja",
+        no: "nee",
         replace_heading: "Je telefoon vervangen",
         replace_text: "Nieuwe telefoon? Vul een code in uit de app op je huidige telefoon. \
                        Daarna scan je met de nieuwe telefoon een nieuwe QR-code, en werkt de \
@@ -987,6 +1030,8 @@ static NL: Strings = Strings {
         disable_heading: "MFA uitzetten",
         disable_text: "Inloggen gaat dan weer alleen met je wachtwoord, en je herstelcodes \
                        worden verwijderd. Je kunt MFA hier altijd weer aanzetten.",
+        disable_passkeys_one: "Je passkey wordt ook verwijderd.",
+        disable_passkeys_many: "Je {count} passkeys worden ook verwijderd.",
         disable_code_label: "Code uit je authenticator-app",
         disable_button: "MFA uitzetten",
         back: "Terug naar de applicatie",
@@ -1032,6 +1077,10 @@ static NL: Strings = Strings {
         enrolled_since: "Ingesteld sinds {since}",
         enrolled: "Ingesteld",
         not_enrolled: "Niet ingesteld",
+        methods_label: "Methoden",
+        methods_value: "authenticator-app: {app}; passkeys: {count}",
+        yes: "ja",
+        no: "nee",
         last_used_label: "Laatst met succes gebruikt",
         never_used: "Nooit",
         lock_label: "Blokkering",
@@ -1357,6 +1406,15 @@ mod tests {
             a.setup_heading,
             a.setup_text,
             a.setup_button,
+            a.setup_app_heading,
+            a.setup_app_text,
+            a.setup_app_button,
+            a.methods_label,
+            a.methods_value,
+            a.yes,
+            a.no,
+            a.disable_passkeys_one,
+            a.disable_passkeys_many,
             a.replace_heading,
             a.replace_text,
             a.replace_code_label,
@@ -1406,6 +1464,10 @@ mod tests {
             m.enrolled_since,
             m.enrolled,
             m.not_enrolled,
+            m.methods_label,
+            m.methods_value,
+            m.yes,
+            m.no,
             m.last_used_label,
             m.never_used,
             m.lock_label,
@@ -1536,6 +1598,13 @@ mod tests {
             assert!(s.common.signed_in_as.contains("{account}"), "{lang:?}");
             assert!(s.notice.recovery_left_many.contains("{count}"), "{lang:?}");
             assert!(s.account.recovery_left_many.contains("{count}"), "{lang:?}");
+            assert!(
+                s.account.disable_passkeys_many.contains("{count}"),
+                "{lang:?}"
+            );
+            for m in [s.account.methods_value, s.admin.methods_value] {
+                assert!(m.contains("{app}") && m.contains("{count}"), "{lang:?}");
+            }
             let m = &s.admin;
             for (text, placeholder) in [
                 (m.found_many, "{count}"),

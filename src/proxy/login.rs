@@ -689,6 +689,20 @@ async fn decide(
         false
     };
     let usable = (methods.totp && record.enrolled()) || has_passkey;
+    // A user with only passkeys the role's methods do not count (set up while they did) has
+    // MFA all the same: not offered it as if it were off, but asked to set up the app.
+    let uncounted_passkeys = if !usable && !record.enrolled() && !methods.webauthn {
+        match gw.store.passkeys(&user).await {
+            Ok(p) => !p.is_empty(),
+            Err(e) => {
+                gw.metrics.mfa(MfaEvent::StoreError);
+                end.fire().await;
+                return Err(e.into());
+            }
+        }
+    } else {
+        false
+    };
     let step = if usable {
         if methods.totp && record.enrolled() && remembered_browser(gw, &user, &role, o, now).await {
             gw.metrics.login(&role, state.as_str(), "remembered");
@@ -699,6 +713,8 @@ async fn decide(
         // The role's methods moved to passkeys and the user has only the app: a passkey is
         // set up at this sign-in (the phase's grace may let the user postpone it).
         Step::Passkey
+    } else if uncounted_passkeys {
+        Step::Enroll
     } else if state == MfaState::Available {
         let declined_recently = record
             .offer_declined
@@ -718,14 +734,15 @@ async fn decide(
         Step::Passkey
     };
     // A reset by the MSP never reopens a grace period. An opted-in user (available) whose
-    // role moved to passkeys may always go on with the app this time.
+    // role moved to passkeys may always go on with the app this time; one whose passkeys the
+    // role does not count may put the app off, as one not yet opted in could decline it.
     let in_grace = state == MfaState::Enforced
         && record.reset_at.is_none()
         && grace.as_ref().is_some_and(|g| {
             crate::policy::Policy::may_postpone(g, policy.today(ts), record.postponed)
         });
     let can_postpone = match step {
-        Step::Enroll => in_grace,
+        Step::Enroll => in_grace || (state == MfaState::Available && uncounted_passkeys),
         Step::Passkey => in_grace || (state == MfaState::Available && record.enrolled()),
         _ => false,
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::revocation::Revocation;
 use super::{
-    AddPasskey, Attempt, EnrollResult, IssueResult, KeepMethod, Limits, MAX_PASSKEYS,
+    AddPasskey, Attempt, Disabled, EnrollResult, IssueResult, KeepMethod, Limits, MAX_PASSKEYS,
     MAX_REMEMBERED_BROWSERS, NewEnrollmentCode, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
     RememberedBrowser, RemovePasskey, StoreError, StoredPasskey, UseCodeResult, UsePasskey,
     UserRecord, lock_duration, user_window,
@@ -573,17 +573,21 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
+    pub async fn delete_enrollment(&self, user: &str) -> Result<Disabled, StoreError> {
         let mut g = self.lock()?;
-        let Some(rec) = g.users.get_mut(user) else {
-            return Ok(false);
+        let app = match g.users.get_mut(user) {
+            Some(rec) => {
+                let had = rec.secret.take().is_some();
+                rec.enrolled_at = None;
+                rec.last_used = None;
+                rec.recovery.clear();
+                had
+            }
+            None => false,
         };
-        let had = rec.secret.take().is_some();
-        rec.enrolled_at = None;
-        rec.last_used = None;
-        rec.recovery.clear();
         g.remembered.remove(user);
-        Ok(had)
+        let passkeys = g.passkeys.remove(user).map_or(0, |p| p.len());
+        Ok(Disabled { app, passkeys })
     }
 
     pub async fn pending_add(&self, member: &str, expires: u64) -> Result<(), StoreError> {
@@ -1792,6 +1796,20 @@ mod passkey_tests {
             .last_login = Some(1);
         assert_eq!(s.reset("u", 30, None).await.unwrap(), Some(true));
         assert!(s.passkeys("u").await.unwrap().is_empty());
+        // MFA turned off removes the app and every passkey in one step, and says what was there.
+        s.add_passkey("w", &pk("p1"), 0, None).await.unwrap();
+        s.add_passkey("w", &pk("p2"), 0, None).await.unwrap();
+        s.enroll("w", b"sealed", "k1", 5, 1, None).await.unwrap();
+        assert_eq!(
+            s.delete_enrollment("w").await.unwrap(),
+            Disabled {
+                app: true,
+                passkeys: 2
+            }
+        );
+        assert!(s.passkeys("w").await.unwrap().is_empty());
+        assert!(!s.user("w").await.unwrap().enrolled());
+        assert_eq!(s.delete_enrollment("w").await.unwrap(), Disabled::default());
         // A ceremony's state is taken once.
         s.put_ceremony("c:1", b"state", Duration::from_secs(60))
             .await

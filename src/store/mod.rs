@@ -32,7 +32,7 @@
 //!                             counter name" and a field `k:ID` = the public key record
 //!                             (JSON, nothing secret); added only while the user's epoch is
 //!                             the sign-in's; a use raises the counter in the same step;
-//!                             removed whole by a reset
+//!                             removed whole by a reset and by MFA turned off
 //!   P{wa:H}           string  a WebAuthn ceremony's state (its challenge), H a hash of what
 //!                             it is bound to (the sign-in's challenge, or the signed-in
 //!                             session); TTL a few minutes; taken once (GETDEL)
@@ -301,6 +301,15 @@ pub enum AddPasskey {
     /// Since an MSP reset, adding a factor needs the one-time enrollment code, and this
     /// sign-in has not typed it: nothing written.
     CodeRequired,
+}
+
+/// What [`Store::delete_enrollment`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Disabled {
+    /// The app's secret was there.
+    pub app: bool,
+    /// How many passkeys were removed.
+    pub passkeys: usize,
 }
 
 /// The answer of [`Store::use_passkey`].
@@ -623,9 +632,9 @@ impl Store {
         dispatch!(self, s => s.set_offer_declined(user, now).await)
     }
 
-    /// Removes the user's secret (MFA disconnected), and the remembered browsers in the same
-    /// step. True if there was one.
-    pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
+    /// MFA turned off by the user: removes the app's secret, the recovery codes, every
+    /// passkey and the remembered browsers, in one step; what was there.
+    pub async fn delete_enrollment(&self, user: &str) -> Result<Disabled, StoreError> {
         dispatch!(self, s => s.delete_enrollment(user).await)
     }
 

@@ -4,7 +4,8 @@
 //! * replace the phone: a current code from the old app first, then pairing the new one
 //!   (shown like an enrollment; the old secret stays in force until the new one is confirmed);
 //! * new recovery codes (needs a current code; the old ones stop working);
-//! * turn MFA off, only where the role's policy today is not `enforced` (needs a current code);
+//! * turn MFA off, only where the role's policy today is not `enforced` (needs a current code
+//!   from the app): the app, the recovery codes and every passkey go in one store step;
 //! * set MFA up, where it is offered and not yet set up;
 //! * see the browsers one chose to remember (`mfa::remember`) and forget one or all of them
 //!   (no code needed: forgetting only ever asks for more). A replaced phone and MFA turned off
@@ -218,7 +219,9 @@ async fn post(
     }
     if *route == Route::AccountSetUp {
         let record = gw.store.user(&ctx.a.user).await?;
-        if record.enrolled() || ctx.state_today() == MfaState::None {
+        let (state, methods) = crate::web::passkey::policy_for(gw, &ctx.a.role, ctx.now);
+        // The app, where the role's methods count it (else a passkey is the way in).
+        if record.enrolled() || state == MfaState::None || !methods.totp {
             return Err(ClientError::Forbidden.into());
         }
         // Since an MSP reset, only a sign-in that typed the one-time enrollment code pairs.
@@ -287,9 +290,16 @@ async fn post(
         }
         // Counted and audited here; the delete removes them again in its own store step.
         ctx.forget_all("via=mfa_disabled").await?;
-        gw.store.delete_enrollment(&ctx.a.user).await?;
+        // The app, the recovery codes and every passkey, in one store step.
+        let removed = gw.store.delete_enrollment(&ctx.a.user).await?;
         gw.audit
-            .record(codes::record(ctx.who(), Event::SelfMfaDisabled))
+            .record(
+                codes::record(ctx.who(), Event::SelfMfaDisabled).detail(format!(
+                    "app={} passkeys={}",
+                    u8::from(removed.app),
+                    removed.passkeys
+                )),
+            )
             .await;
         return Ok((
             redirect(&format!("{}?done=disabled", p.account)),
@@ -385,7 +395,10 @@ async fn post(
                 .record(codes::record(ctx.who(), Event::SelfPhoneReplaced))
                 .await;
         } else {
-            gw.metrics.mfa(MfaEvent::Enrolled);
+            if !crate::web::passkey::has_passkeys(gw, &ctx.a.user).await? {
+                // MFA turned on (a user with passkeys only added the app).
+                gw.metrics.mfa(MfaEvent::Enrolled);
+            }
             gw.audit
                 .record(codes::record(ctx.who(), Event::Enrolled).detail("via=account"))
                 .await;
@@ -613,11 +626,8 @@ async fn render_page(
         Vec::new()
     };
     // Passkeys: listed where the gateway offers them and the role's methods count them, or
-    // the user has some (to remove them).
-    let passkeys = match gw.passkeys {
-        Some(_) => crate::web::passkey::items(gw, &ctx.a.user).await?,
-        None => Vec::new(),
-    };
+    // the user has some (to remove them). Either method makes MFA on.
+    let passkeys = crate::web::passkey::items(gw, &ctx.a.user).await?;
     let (_, methods) = crate::web::passkey::policy_for(gw, &ctx.a.role, ctx.now);
     let show_passkeys = gw.passkeys.is_some()
         && (methods.webauthn || !passkeys.is_empty())
@@ -627,10 +637,12 @@ async fn render_page(
         branding: &gw.branding,
         account: &ctx.a.user,
         enrolled: r.enrolled(),
+        passkey_count: passkeys.len(),
         enrolled_since: since.as_deref(),
         last_used: used.as_deref(),
         required: state == MfaState::Enforced,
         not_used: state == MfaState::None,
+        app_counts: methods.totp,
         can_disable: r.enrolled() && state != MfaState::Enforced,
         recovery_enabled: gw.policy.current().recovery_codes(),
         recovery_remaining: r

@@ -301,7 +301,7 @@ impl View<'_> {
             issued: issued.as_ref().map(|(c, u)| (c.as_str(), u.as_str())),
             action: &gw.paths.admin_enrollment_code,
         };
-        let passkeys = if s.known && gw.passkeys.is_some() {
+        let passkeys = if s.known {
             crate::web::passkey::items(gw, user).await?
         } else {
             Vec::new()
@@ -313,6 +313,7 @@ impl View<'_> {
             account_link: &gw.paths.account,
             user,
             enrolled: s.enrolled,
+            app: s.app,
             enrolled_since: enrolled_since.as_deref(),
             last_used: last_used.as_deref(),
             locked_until: locked_until.as_deref(),

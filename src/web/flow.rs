@@ -490,7 +490,10 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         // Reset (or a new code issued) since this sign-in typed its code: the code first.
         EnrollResult::CodeRequired => return to_enrollment_code(&ctx).await,
     }
-    gw.metrics.mfa(MfaEvent::Enrolled);
+    if !crate::web::passkey::has_passkeys(gw, &ctx.ch.user).await? {
+        // MFA turned on (a user with passkeys only added the app).
+        gw.metrics.mfa(MfaEvent::Enrolled);
+    }
     gw.audit
         .record(codes::record(ctx.who(), Event::Enrolled))
         .await;
@@ -870,11 +873,13 @@ async fn passkey_setup(
                     return to_enrollment_code(&ctx).await;
                 }
             }
-            gw.metrics.mfa(MfaEvent::Enrolled);
+            let record = gw.store.user(&ctx.ch.user).await?;
+            if !record.enrolled() {
+                // MFA turned on (a user with the app only added a method).
+                gw.metrics.mfa(MfaEvent::Enrolled);
+            }
             // Recovery codes, as at an app's set-up, when the user has none yet.
-            if gw.policy.current().recovery_codes()
-                && gw.store.user(&ctx.ch.user).await?.recovery.is_empty()
-            {
+            if gw.policy.current().recovery_codes() && record.recovery.is_empty() {
                 let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
                 let ch = Challenge {
                     step: Step::Recovery,

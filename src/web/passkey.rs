@@ -266,6 +266,11 @@ pub fn short(id: &str) -> &str {
     &id[..end]
 }
 
+/// Whether the user has a passkey (counted or not by the role's methods: with one, MFA is on).
+pub async fn has_passkeys(gw: &Gateway, user: &str) -> Result<bool, GatewayError> {
+    Ok(!gw.store.passkeys(user).await?.is_empty())
+}
+
 /// The user's passkeys as the pages list them.
 pub async fn items(gw: &Gateway, user: &str) -> Result<Vec<pages::PasskeyItem>, GatewayError> {
     Ok(gw
@@ -333,11 +338,20 @@ pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: I
         Route::AccountPasskey => {
             let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
             let name = form.get(pages::NAME_FIELD).unwrap_or("");
+            // MFA turned on by this passkey (the user had neither the app nor a passkey): the
+            // metrics count it as an enrollment.
+            let had_mfa =
+                gw.store.user(&a.user).await?.enrolled() || has_passkeys(gw, &a.user).await?;
             match register(gw, b, answer, name, call.lang, a.epoch, None).await? {
-                Registered::Added => Ok((
-                    redirect(&format!("{}?done=passkey-added", p.account)),
-                    Outcome::Gateway,
-                )),
+                Registered::Added => {
+                    if !had_mfa {
+                        gw.metrics.mfa(crate::metrics::MfaEvent::Enrolled);
+                    }
+                    Ok((
+                        redirect(&format!("{}?done=passkey-added", p.account)),
+                        Outcome::Gateway,
+                    ))
+                }
                 Registered::Refused => Ok((
                     redirect(&format!("{}?refused=1", p.account_passkey)),
                     Outcome::Rejected,

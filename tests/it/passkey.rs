@@ -42,12 +42,17 @@ pub struct PkWorld {
 }
 
 pub async fn world(date: &str) -> PkWorld {
+    world_with(date, &policy()).await
+}
+
+/// [`world`] with another policy file.
+pub async fn world_with(date: &str, policy: &str) -> PkWorld {
     let redis = RedisProc::start();
     let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
     std::mem::forget(stop);
     let c = certs();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("policy.toml"), policy()).unwrap();
+    std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!(
         "https://localhost:{}",
@@ -442,6 +447,20 @@ async fn a_passkey_only_user_keeps_one_method_uses_recovery_codes_and_a_removed_
     // The second key signs in.
     let r = sign_in_with(&w, "admin", &mut second, &w.origin).await;
     assert!(sets_vms_session(&r));
+    // MFA is on with a passkey alone; the role counts passkeys only, so the app's set-up is
+    // neither offered nor taken.
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(html.contains("MFA is on for your account."), "{html}");
+    assert!(html.contains("<dd>authenticator app: no; passkeys: 1</dd>"));
+    assert!(!html.contains("/.mfa/account/set-up"), "{html}");
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/set-up",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
 }
 
 #[tokio::test]
@@ -505,6 +524,287 @@ async fn an_msp_reset_removes_the_passkeys_in_the_same_step() {
     let c = client(&w.gw);
     let r = login(&c, &w.gw, "admin").await;
     assert_eq!(location(&r), "/.mfa/passkey");
+}
+
+/// A policy with MFA optional for administrators and customers and required for MSP users,
+/// administrators and MSP users counting the app and passkeys, customers the app only.
+const OPTIONAL: &str = r#"
+timezone = "Europe/Amsterdam"
+roles = ["administrator", "msp", "customer", "supplier", "contractor", "resource"]
+recovery_codes = true
+
+[[phase]]
+from = 2021-11-01
+name = "passkeys beside the app"
+[phase.roles]
+administrator = "available"
+msp = "enforced"
+customer = "available"
+supplier = "none"
+contractor = "none"
+resource = "none"
+[phase.methods]
+administrator = ["totp", "webauthn"]
+msp = ["totp", "webauthn"]
+"#;
+
+/// A day of [`OPTIONAL`].
+const OPTIONAL_DAY: &str = "2021-12-01T09:00:00Z";
+
+/// The admin API's status of `user`.
+async fn api_status(w: &PkWorld, user: &str) -> serde_json::Value {
+    let r = client(&w.gw)
+        .get(url(&w.gw, &format!("/.mfa/admin/api/users/{user}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// Signs `user` in, declining the offer of MFA: a client with a session and no MFA.
+async fn signed_in_declining(w: &PkWorld, user: &str) -> reqwest::Client {
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, user).await;
+    assert_eq!(location(&r), "/.mfa/offer");
+    let html = get_text(&c, &w.gw, "/.mfa/offer").await;
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await;
+    assert!(sets_vms_session(&r));
+    c
+}
+
+/// Signs `user` in, accepting the offer of MFA and setting up the app: the app's secret.
+async fn opted_in(w: &PkWorld, c: &reqwest::Client, user: &str) -> Vec<u8> {
+    let r = login(c, &w.gw, user).await;
+    assert_eq!(location(&r), "/.mfa/offer");
+    let html = get_text(c, &w.gw, "/.mfa/offer").await;
+    let r = post_form(
+        c,
+        &w.gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = get_text(c, &w.gw, "/.mfa/enroll").await;
+    let secret = pairing_secret(&html);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = post_form(
+        c,
+        &w.gw,
+        "/.mfa/enroll",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    let r = through_recovery_codes(c, &w.gw, r).await;
+    assert!(sets_vms_session(&r));
+    secret
+}
+
+#[tokio::test]
+async fn turning_mfa_off_removes_the_app_and_every_passkey_in_one_step() {
+    let w = world_with(OPTIONAL_DAY, OPTIONAL).await;
+    let c = client(&w.gw);
+    let secret = opted_in(&w, &c, "admin").await;
+    let mut one = SoftKey::new();
+    let mut two = SoftKey::new();
+    add_on_account_page(&c, &w, &mut one, "YubiKey").await;
+    // Listed oldest first.
+    w.gw.clock.advance(60);
+    add_on_account_page(&c, &w, &mut two, "Laptop").await;
+    // Passkeys beside the app are methods added, not MFA turned on.
+    assert!(
+        w.gw.gateway()
+            .metrics
+            .render()
+            .contains("mfa_gateway_mfa_events_total{event=\"enrolled\"} 1\n")
+    );
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(
+        html.contains("<dd>authenticator app: yes; passkeys: 2</dd>"),
+        "{html}"
+    );
+    // The confirmation says the passkeys go too.
+    let section = html.split("id=\"h-disable\"").nth(1).expect("turn off");
+    assert!(
+        section.contains("Your 2 passkeys are removed as well."),
+        "{section}"
+    );
+    let nl = c
+        .get(url(&w.gw, "/.mfa/account"))
+        .header("accept-language", "nl")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(nl.contains("Je 2 passkeys worden ook verwijderd."), "{nl}");
+    // The admin API lists them: name, added, last used; nothing of the key.
+    let v = api_status(&w, "admin").await;
+    assert_eq!(
+        (&v["enrolled"], &v["app"]),
+        (&true.into(), &true.into()),
+        "{v}"
+    );
+    let listed = v["passkeys"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["name"], "YubiKey");
+    assert!(listed[0]["added"].as_u64().unwrap() > 0);
+    assert!(listed[0]["last_used"].is_null());
+    let mut keys: Vec<&String> = listed[0].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["added", "last_used", "name"]);
+
+    w.gw.clock.advance(30);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/disable",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account?done=disabled");
+    let store = &w.gw.gateway().store;
+    assert!(!store.user("admin").await.unwrap().enrolled());
+    assert!(store.passkeys("admin").await.unwrap().is_empty());
+    let exists: i64 = redis_query(w._redis.port, &["EXISTS", "t:{u:admin}:pk"])
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+    assert!(audit_has(&w, "self_mfa_disabled", "app=1 passkeys=2").await);
+    let v = api_status(&w, "admin").await;
+    assert_eq!(
+        (&v["enrolled"], &v["app"]),
+        (&false.into(), &false.into()),
+        "{v}"
+    );
+    assert_eq!(v["passkeys"], serde_json::json!([]));
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(html.contains("MFA is off for your account."), "{html}");
+    // Neither signs in any more: MFA is only offered again.
+    let r = login(&client(&w.gw), &w.gw, "admin").await;
+    assert_eq!(location(&r), "/.mfa/offer");
+}
+
+#[tokio::test]
+async fn a_user_with_passkeys_only_has_mfa_everywhere_it_is_shown_or_decided() {
+    let w = world_with(OPTIONAL_DAY, OPTIONAL).await;
+    // Opted in with a passkey only: no app.
+    let c = signed_in_declining(&w, "admin").await;
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(html.contains("MFA is off for your account."), "{html}");
+    let mut key = SoftKey::new();
+    add_on_account_page(&c, &w, &mut key, "Phone").await;
+    // A first method: MFA turned on, counted as such.
+    assert!(
+        w.gw.gateway()
+            .metrics
+            .render()
+            .contains("mfa_gateway_mfa_events_total{event=\"enrolled\"} 1\n")
+    );
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(html.contains("MFA is on for your account."), "{html}");
+    assert!(html.contains("<dd>authenticator app: no; passkeys: 1</dd>"));
+    assert!(html.contains("Add an authenticator app"));
+    assert!(!html.contains("Turn on MFA"));
+    let v = api_status(&w, "admin").await;
+    assert_eq!(
+        (&v["enrolled"], &v["app"]),
+        (&true.into(), &false.into()),
+        "{v}"
+    );
+    assert_eq!(v["passkeys"][0]["name"], "Phone");
+    // The next sign-in asks for the passkey (not the offer), and its use shows.
+    let r = sign_in_with(&w, "admin", &mut key, &w.origin).await;
+    assert!(sets_vms_session(&r));
+    let v = api_status(&w, "admin").await;
+    assert!(v["passkeys"][0]["last_used"].as_u64().unwrap() > 0, "{v}");
+
+    // Customers' passkeys do not count (their methods are the app's codes): one who has a
+    // passkey anyway (set up while they counted) is asked to set up the app, not offered MFA
+    // as if it were off, and may put it off (MFA is optional for the role).
+    let c = signed_in_declining(&w, "customer").await;
+    drop(c);
+    let store = &w.gw.gateway().store;
+    let old = mfa_gateway::store::StoredPasskey {
+        id: "old-key".into(),
+        name: "Old key".into(),
+        added: 1,
+        last_used: 0,
+        counter: 0,
+        key: "{}".into(),
+    };
+    let epoch = store.user("customer").await.unwrap().epoch;
+    assert_eq!(
+        store
+            .add_passkey("customer", &old, epoch, None)
+            .await
+            .unwrap(),
+        mfa_gateway::store::AddPasskey::Added
+    );
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, "customer").await;
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = get_text(&c, &w.gw, "/.mfa/enroll").await;
+    assert!(html.contains("value=\"postpone\""), "{html}");
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/enroll",
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await;
+    assert!(sets_vms_session(&r));
+    assert_eq!(
+        api_status(&w, "customer").await["enrolled"],
+        true,
+        "the passkey makes MFA on"
+    );
+}
+
+#[tokio::test]
+async fn where_mfa_is_enforced_it_cannot_be_turned_off_and_the_passkeys_stay() {
+    let w = world_with(OPTIONAL_DAY, OPTIONAL).await;
+    let c = client(&w.gw);
+    let secret = enroll(&c, &w.gw, "msp").await;
+    let mut key = SoftKey::new();
+    add_on_account_page(&c, &w, &mut key, "Key").await;
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(!html.contains("/.mfa/account/disable"), "{html}");
+    w.gw.clock.advance(30);
+    let code = totp::code_at(&secret, w.gw.clock.unix());
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/disable",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let store = &w.gw.gateway().store;
+    assert!(store.user("msp").await.unwrap().enrolled());
+    assert_eq!(store.passkeys("msp").await.unwrap().len(), 1);
+    assert!(!audit_has(&w, "self_mfa_disabled", "msp").await);
+    // Nor does removing a passkey leave the role with no method: with the app there, the
+    // passkey may go; then the app is the one left.
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/passkey/remove",
+        &[("csrf", csrf(&html).as_str()), ("passkey", &key.id())],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account?done=passkey-removed");
+    assert!(store.user("msp").await.unwrap().enrolled());
 }
 
 /// Starts a gateway from `text` (policy: [`policy`]) on `listener`: the start-up error, if any.

@@ -9,7 +9,7 @@ use super::RedisStore;
 use super::conn::{Ack, Write};
 use crate::store::revocation::Revocation;
 use crate::store::{
-    AddPasskey, Attempt, EnrollResult, IssueResult, KeepMethod, Limits, MAX_PASSKEYS,
+    AddPasskey, Attempt, Disabled, EnrollResult, IssueResult, KeepMethod, Limits, MAX_PASSKEYS,
     MAX_REMEMBERED_BROWSERS, NewEnrollmentCode, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
     RememberedBrowser, RemovePasskey, StoreError, StoredPasskey, UseCodeResult, UsePasskey,
     UserRecord, key_safe, lock_duration, user_window,
@@ -444,11 +444,28 @@ impl RedisStore {
             .await
     }
 
-    pub async fn delete_enrollment(&self, user: &str) -> Result<bool, StoreError> {
+    pub async fn delete_enrollment(&self, user: &str) -> Result<Disabled, StoreError> {
         let mut inv = self.scripts.delete_enrollment.prepare_invoke();
-        inv.key(self.user_key(user)).key(self.remembered_key(user));
-        let n = self.conn.durable(Write::Script(inv)).await?;
-        Ok(n > 0)
+        inv.key(self.user_key(user))
+            .key(self.remembered_key(user))
+            .key(self.passkeys_key(user));
+        let v: Vec<i64> = self
+            .conn
+            .durable_as(
+                Write::Script(inv),
+                |v: &Vec<i64>| v.iter().any(|n| *n != 0),
+                Ack::Required,
+            )
+            .await?;
+        match v.as_slice() {
+            [app, passkeys] => Ok(Disabled {
+                app: *app == 1,
+                passkeys: usize::try_from(*passkeys).unwrap_or(0),
+            }),
+            _ => Err(StoreError::Corrupt(format!(
+                "turning MFA off answered {v:?}"
+            ))),
+        }
     }
 
     fn pre_key(&self, hash: &str) -> String {

@@ -186,12 +186,20 @@ redis.call('HSET', KEYS[1], 'eticket', ARGV[3])
 return 1
 "#;
 
-// MFA turned off by the user. KEYS: user hash, remembered browsers. Returns how many fields
-// were removed (0: not enrolled). Remembered browsers go in the same step.
+// MFA turned off by the user. KEYS: user hash, remembered browsers, passkeys. Returns {1 if
+// the app's secret was there (else 0), the passkeys removed}. The app, the recovery codes,
+// every passkey and the remembered browsers go in the same step.
 const DELETE_ENROLLMENT: &str = r#"
-local n = redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery')
+local app = redis.call('HEXISTS', KEYS[1], 'secret')
+redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery')
 redis.call('DEL', KEYS[2])
-return n
+local passkeys = 0
+local all = redis.call('HKEYS', KEYS[3])
+for i = 1, #all do
+  if string.sub(all[i], 1, 2) == 'm:' then passkeys = passkeys + 1 end
+end
+redis.call('DEL', KEYS[3])
+return {app, passkeys}
 "#;
 
 // Remembers a browser (`mfa::remember`). KEYS: user hash, remembered browsers. ARGV: browser
