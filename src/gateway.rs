@@ -93,6 +93,8 @@ pub struct Gateway {
     pub sign_ins: crate::gate::sign_in_addresses::SignIns,
     /// Open WebSocket tunnels of approved sessions (closed when their approval ends).
     pub tunnels: Arc<crate::gate::tunnels::Tunnels>,
+    /// The mail outbox, with `[mail]` (`None`: notifications are off).
+    pub mail: Option<crate::mail::Outbox>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -126,10 +128,26 @@ impl Gateway {
             Lang::En
         };
         let keys = Arc::new(keys);
+        let metrics = Arc::new(Metrics::new());
+        let mut audit = crate::audit::Audit::new(
+            store.clone(),
+            cfg.admin.audit_max_records,
+            Some(Arc::clone(&keys)),
+        );
+        let mail = cfg.mail.as_ref().map(|m| {
+            let outbox = crate::mail::Outbox::new(store.clone(), Arc::clone(&metrics));
+            audit = audit
+                .clone()
+                .with_observer(crate::mail::notify::Notifier::new(
+                    outbox.clone(),
+                    m.include_reset_reason,
+                ));
+            outbox
+        });
         Ok(Arc::new(Self {
             paths: OwnedPaths::new(&cfg.server.prefix),
             upstream,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             keys: Arc::clone(&keys),
             store: store.clone(),
             policy,
@@ -137,9 +155,10 @@ impl Gateway {
             branding,
             default_lang,
             clock,
-            audit: crate::audit::Audit::new(store.clone(), cfg.admin.audit_max_records, Some(keys)),
+            audit,
             sign_ins: crate::gate::sign_in_addresses::SignIns::default(),
             tunnels: Arc::default(),
+            mail,
             cfg,
         }))
     }

@@ -211,6 +211,7 @@ fn main() -> ExitCode {
                     println!("{}: configuration is valid", file.display());
                     println!("{}", cfg.vms.identity_note());
                     println!("{}", cfg.vms.session_before_login_note());
+                    println!("{}", cfg.mail_note());
                     for w in &cfg.warnings {
                         println!("warning: {w}");
                     }

@@ -1,0 +1,422 @@
+//! E-mail notifications and the outbox, end to end: a real SMTP server (Python's `aiosmtpd`,
+//! started on a free loopback port; every message it accepts is written, decoded, as one
+//! JSON file into a folder the test reads), a real Redis, the demo VMS and the real gateway.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mfa_gateway::clock::Clock;
+
+use crate::support::browser::*;
+use crate::support::*;
+
+/// Where the shipped policy enforces MFA for customers and MSPs.
+const ENFORCED: &str = "2022-02-01T09:00:00Z";
+
+/// The SMTP server: accepts every message and writes `{rcpt, subject, text, html}` of each
+/// into the folder, one file per message.
+const SMTP_SERVER: &str = r#"
+import asyncio, email, email.policy, json, os, sys, time
+from aiosmtpd.controller import Controller
+port, folder = int(sys.argv[1]), sys.argv[2]
+class Keep:
+    async def handle_DATA(self, server, session, envelope):
+        m = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        out = {
+            "rcpt": envelope.rcpt_tos,
+            "from": str(m["from"]),
+            "subject": str(m["subject"]),
+            "text": m.get_body(("plain",)).get_content(),
+            "html": m.get_body(("html",)).get_content(),
+        }
+        name = os.path.join(folder, "%d.json" % time.time_ns())
+        with open(name + ".tmp", "w") as f:
+            json.dump(out, f)
+        os.rename(name + ".tmp", name)
+        return "250 OK"
+c = Controller(Keep(), hostname="127.0.0.1", port=port)
+c.start()
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"#;
+
+/// A running SMTP server; stopped (killed) on drop.
+pub struct Smtp {
+    child: Option<Child>,
+    pub port: u16,
+    pub folder: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Smtp {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("inbox");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(dir.path().join("smtp.py"), SMTP_SERVER).unwrap();
+        let mut s = Smtp {
+            child: None,
+            port: free_port(),
+            folder,
+            _dir: dir,
+        };
+        s.restart();
+        s
+    }
+
+    /// Starts the server (again) on its port.
+    pub fn restart(&mut self) {
+        use std::io::BufRead as _;
+        let mut child = Command::new("python3")
+            .arg(self._dir.path().join("smtp.py"))
+            .arg(self.port.to_string())
+            .arg(&self.folder)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (python3 -m pip install aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+        self.child = Some(child);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The messages received so far, oldest first.
+    pub fn inbox(&self) -> Vec<serde_json::Value> {
+        read_inbox(&self.folder)
+    }
+
+    /// Waits until `n` messages were received (at most `limit`), and returns them.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<serde_json::Value> {
+        let start = std::time::Instant::now();
+        loop {
+            let got = self.inbox();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{} of {n} mails after {limit:?}: {got:#?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn read_inbox(folder: &Path) -> Vec<serde_json::Value> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}
+
+/// The `[mail]` section for `smtp`, and addresses for the demo VMS's users (a static map).
+pub fn mail_section(smtp: &Smtp) -> String {
+    format!(
+        r#"
+[mail]
+host = "127.0.0.1"
+port = {port}
+security = "none-for-tests-on-loopback-only"
+from = "VMS sign-in <mfa@example.test>"
+help_line = "the service desk on 020 555 0100"
+timeout = "1s"
+retry_after = "1s"
+max_attempts = 50
+"#,
+        port = smtp.port
+    )
+}
+
+/// The demo VMS with users' addresses.
+pub fn vms_with_addresses() -> String {
+    format!(
+        "{DEMO_VMS}\n[vms.role.email_map]\ncustomer = \"customer@example.test\"\n\
+         msp = \"msp@example.test\"\nadmin = \"admin@example.test\"\n"
+    )
+}
+
+pub struct MailWorld {
+    pub gw: Gw,
+    pub redis: RedisProc,
+    pub smtp: Smtp,
+    pub text: String,
+    pub dir: tempfile::TempDir,
+    _certs: Certs,
+}
+
+pub async fn mail_world(mfa_lines: &str) -> MailWorld {
+    let smtp = Smtp::start();
+    let redis = RedisProc::start();
+    let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    std::mem::forget(_vms);
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        &c,
+        vms_addr,
+        &redis.url(),
+        &vms_with_addresses(),
+        &mail_section(&smtp),
+    )
+    .replace("[mfa]\n", &format!("[mfa]\n{mfa_lines}\n"));
+    let gw = start_gateway(dir.path(), &text, &c.ca_pem, Clock::manual(at(ENFORCED))).await;
+    MailWorld {
+        gw,
+        redis,
+        smtp,
+        text,
+        dir,
+        _certs: c,
+    }
+}
+
+/// A browser whose `Accept-Language` asks for `lang`.
+pub fn browser_in(gw: &Gw, lang: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(gw.ca_pem.as_bytes()).unwrap();
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("accept-language", lang.parse().unwrap());
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .resolve("localhost", gw.addr)
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .default_headers(h)
+        .http1_only()
+        .build()
+        .unwrap()
+}
+
+fn msp() -> mfa_gateway::admin::ops::Actor {
+    mfa_gateway::admin::ops::Actor {
+        kind: mfa_gateway::audit::ActorKind::Admin,
+        name: "msp-anna".into(),
+        client: Some("198.51.100.9".into()),
+        rank: mfa_gateway::admin::ops::Rank::Role {
+            role: "administrator".into(),
+            user: Some("msp-anna".into()),
+        },
+    }
+}
+
+fn field<'a>(m: &'a serde_json::Value, k: &str) -> &'a str {
+    m[k].as_str().unwrap_or_default()
+}
+
+/// No mail may carry the app's secret (as its pairing code), a recovery code, a TOTP code or
+/// a link.
+fn assert_no_secrets(m: &serde_json::Value, secret: &[u8], recovery: &[String]) {
+    let pairing = mfa_gateway::auth::totp::pairing_code(secret).replace(' ', "");
+    for part in ["text", "html", "subject"] {
+        let body = field(m, part).replace([' ', '-'], "");
+        assert!(!body.contains(&pairing), "the secret in a mail: {m:#}");
+        for code in recovery {
+            assert!(
+                !body.contains(&code.replace([' ', '-'], "")),
+                "a recovery code in a mail: {m:#}"
+            );
+        }
+        assert!(!field(m, part).contains("http"), "a link in a mail: {m:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_to_mfa_is_mailed_in_the_users_language() {
+    let w = mail_world("").await;
+    let gw = &w.gw;
+    // A Dutch browser enrolls: the mail is Dutch, to the address the VMS has for the user.
+    let nl = browser_in(gw, "nl-NL,nl;q=0.9");
+    let secret = enroll(&nl, gw, "customer").await;
+    let got = w.smtp.wait_for(1, Duration::from_secs(20)).await;
+    let m = &got[0];
+    assert_eq!(m["rcpt"], serde_json::json!(["customer@example.test"]));
+    assert!(field(m, "from").contains("mfa@example.test"));
+    assert!(
+        field(m, "subject").starts_with("Er is een authenticator-app ingesteld"),
+        "{m:#}"
+    );
+    let text = field(m, "text");
+    assert!(text.contains("Hallo customer,"), "{text}");
+    assert!(
+        text.contains("Wanneer: 2022-02-01 10:00 (Europe/Amsterdam)"),
+        "{text}"
+    );
+    assert!(text.contains("Vanaf adres: 127.0.0.1"), "{text}");
+    assert!(text.contains("020 555 0100"), "who to call: {text}");
+    assert!(field(m, "html").contains("Hallo customer,"));
+    assert_no_secrets(m, &secret, &[]);
+    // One mail for the enrollment: the recovery codes made with it are not a second one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(w.smtp.inbox().len(), 1, "{:#?}", w.smtp.inbox());
+
+    // An English browser: enrollment in English.
+    let en = browser_in(gw, "en-GB");
+    let secret2 = enroll(&en, gw, "admin").await;
+    let got = w.smtp.wait_for(2, Duration::from_secs(20)).await;
+    let m = &got[1];
+    assert_eq!(m["rcpt"], serde_json::json!(["admin@example.test"]));
+    assert_eq!(
+        field(m, "subject"),
+        "An authenticator app was set up for your account - VMS sign-in"
+    );
+    assert!(field(m, "text").contains("When: 2022-02-01 10:00 (Europe/Amsterdam)"));
+    assert!(
+        field(m, "text").contains("If this was not you, contact the service desk on 020 555 0100")
+    );
+    assert_no_secrets(m, &secret2, &[]);
+
+    // An MSP resets the Dutch user: who and when, never the reason (not configured).
+    gw.clock.advance(3600);
+    let g = gw.gateway();
+    assert!(
+        g.ops()
+            .reset("customer", &msp(), "private: phone stolen", gw.clock.unix())
+            .await
+            .unwrap()
+    );
+    let got = w.smtp.wait_for(3, Duration::from_secs(20)).await;
+    let m = &got[2];
+    assert_eq!(m["rcpt"], serde_json::json!(["customer@example.test"]));
+    assert!(
+        field(m, "subject").starts_with("Je MFA is gereset"),
+        "{m:#}"
+    );
+    assert!(field(m, "text").contains("Door: msp-anna"), "{m:#}");
+    assert!(field(m, "text").contains("Wanneer: 2022-02-01 11:00 (Europe/Amsterdam)"));
+    assert!(
+        !field(m, "text").contains("phone stolen"),
+        "no reason: {m:#}"
+    );
+    assert!(!field(m, "html").contains("phone stolen"));
+    assert_eq!(
+        g.metrics.mail_count(mfa_gateway::metrics::MailResult::Sent),
+        3
+    );
+    let metrics = g.metrics.render();
+    assert!(
+        metrics.contains("mfa_gateway_mail_jobs_total{result=\"sent\"} 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_never_holds_a_sign_in_and_nothing_is_lost_across_a_restart() {
+    let mut w = mail_world("").await;
+    w.smtp.stop();
+    // Sign-ins while the mail server is down: each is as quick as ever (a generous bound; a
+    // connection to a closed port fails at once anyway, and no sign-in waits for a mail).
+    for user in ["customer", "admin", "msp"] {
+        let c = client(&w.gw);
+        let t = std::time::Instant::now();
+        enroll(&c, &w.gw, user).await;
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{user}: {:?}",
+            t.elapsed()
+        );
+    }
+    let g = w.gw.gateway();
+    eventually(
+        Duration::from_secs(20),
+        "failed deliveries are retried",
+        || async {
+            g.metrics
+                .mail_count(mfa_gateway::metrics::MailResult::Retry)
+                >= 3
+        },
+    )
+    .await;
+    assert!(w.smtp.inbox().is_empty());
+    let queued: u64 = redis_query(w.redis.port, &["ZCARD", "t:{mail}:q"])
+        .await
+        .unwrap();
+    assert_eq!(queued, 3, "three mails wait in the outbox");
+    // This gateway stops; another one (a process of its own) takes the sender's lease, fails
+    // to deliver while the mail server is still down, and is killed (SIGKILL) with the lease
+    // held and the jobs in the outbox.
+    w.gw.stop().await;
+    let mut killed = Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+        .arg("run")
+        .arg("--config")
+        .arg(w.dir.path().join("gateway.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the second gateway holds the lease",
+        || async {
+            redis_query::<Option<String>>(w.redis.port, &["GET", "t:{mail}:lease"])
+                .await
+                .unwrap()
+                .is_some()
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let lease: Option<String> = redis_query(w.redis.port, &["GET", "t:{mail}:lease"])
+        .await
+        .unwrap();
+    assert!(lease.is_some(), "the killed gateway's lease is left behind");
+    assert_eq!(
+        redis_query::<u64>(w.redis.port, &["ZCARD", "t:{mail}:q"])
+            .await
+            .unwrap(),
+        3
+    );
+    // The mail server comes back and a new gateway starts on the same Redis: once the dead
+    // gateway's lease has run out, every mail arrives.
+    w.smtp.restart();
+    let gw2 = start_gateway(w.dir.path(), &w.text, &w.gw.ca_pem, w.gw.clock.clone()).await;
+    let got = w.smtp.wait_for(3, Duration::from_secs(40)).await;
+    let mut to: Vec<String> = got
+        .iter()
+        .map(|m| m["rcpt"][0].as_str().unwrap().to_string())
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "admin@example.test",
+            "customer@example.test",
+            "msp@example.test"
+        ]
+    );
+    eventually(Duration::from_secs(10), "the outbox is empty", || async {
+        redis_query::<u64>(w.redis.port, &["ZCARD", "t:{mail}:q"])
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    drop(gw2);
+}
