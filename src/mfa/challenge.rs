@@ -113,6 +113,21 @@ pub struct Challenge {
     /// the browser is sent here with the VMS's cookies, instead of the answer the script got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landing: Option<String>,
+    /// A first enrollment under `mfa.first_enrollment = "email_code"`: where its e-mailed
+    /// code stands (`mfa::email_code`). `None`: no code is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_check: Option<EmailCheck>,
+}
+
+/// Where the e-mailed code of a first enrollment stands, for one sign-in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailCheck {
+    /// A code was sent for this sign-in (reloading the page does not send another).
+    #[serde(default)]
+    pub sent: bool,
+    /// The right code was typed: the QR code may be shown.
+    #[serde(default)]
+    pub confirmed: bool,
 }
 
 /// A fresh random challenge id (what the cookie holds).
@@ -228,6 +243,7 @@ mod tests {
             epoch: 4,
             pending_replaced: false,
             landing: Some("/home".into()),
+            email_check: None,
         }
     }
 

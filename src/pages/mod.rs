@@ -54,6 +54,7 @@
 
 mod account;
 mod admin;
+mod email_code;
 mod enroll;
 mod error_page;
 mod form;
@@ -76,6 +77,7 @@ pub use admin::{
     CONFIRM_VALUE, REASON_FIELD, REASON_MAX_LEN, SEARCH_FIELD, SEARCH_MAX_LEN, USER_FIELD,
     admin_search_page, admin_user_page,
 };
+pub use email_code::{EmailCodeView, EmailNotice, email_code_page, email_unknown_page};
 pub use enroll::{Cancel, EnrollView, enroll_page};
 pub use error_page::{ErrorPage, error_page, error_page_with, error_response};
 pub use form::{ACTION_FIELD, CODE_FIELD, CSRF_FIELD, FormAction, FormError};

@@ -624,6 +624,7 @@ async fn decide(
         epoch: gw.revocations.user_epoch(&user),
         pending_replaced: false,
         landing: o.landing.clone(),
+        email_check: None,
     };
     if state == MfaState::None {
         let contact = contact_of(gw, &user, found_email, o.lang);
@@ -715,6 +716,7 @@ async fn decide(
     let mut ch = Challenge {
         step,
         can_postpone,
+        email_check: crate::mfa::email_code::first_enrollment_check(gw, &record),
         ..base
     };
     if step == Step::Enroll {

@@ -98,6 +98,10 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
             Outcome::Gateway,
         ));
     }
+    // A first enrollment confirmed by e-mail: the code before the QR code (`email_code`).
+    if ctx.ch.step == Step::Enroll && crate::mfa::email_code::pending(ctx.ch.email_check) {
+        return email_step(ctx, call.is_post(), body).await;
+    }
     // The enrollment's secret: the user's pending one for this browser, taken when the page
     // is first shown and kept in the challenge from then on.
     let mut browser_cookie = None;
@@ -126,6 +130,27 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
         resp.headers_mut().append(SET_COOKIE, c);
     }
     Ok(answer?)
+}
+
+/// The e-mailed code's step of a first enrollment (`web::email_code`); its "Not now" and
+/// "Cancel" are the enrollment's.
+async fn email_step(ctx: Ctx<'_>, post: bool, body: Incoming) -> Answer {
+    let step = crate::web::email_code::Step {
+        gw: ctx.gw,
+        lang: ctx.lang,
+        id: &ctx.id,
+        key: &ctx.key,
+        ch: &ctx.ch,
+        now: ctx.now,
+        addr: &ctx.addr,
+    };
+    match crate::web::email_code::handle(&step, post, body).await? {
+        crate::web::email_code::Answer::Page(r, o) => Ok((r, o)),
+        crate::web::email_code::Answer::Expired => {
+            Ok((expired(ctx.gw, ctx.lang), Outcome::Rejected))
+        }
+        crate::web::email_code::Answer::Enrollment(form) => Ok(enroll(ctx, &form).await?),
+    }
 }
 
 /// A form sent from the current step's page, after its CSRF check.

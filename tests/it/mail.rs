@@ -170,6 +170,10 @@ pub struct MailWorld {
 }
 
 pub async fn mail_world(mfa_lines: &str) -> MailWorld {
+    mail_world_with(mfa_lines, &vms_with_addresses()).await
+}
+
+pub async fn mail_world_with(mfa_lines: &str, vms: &str) -> MailWorld {
     let smtp = Smtp::start();
     let redis = RedisProc::start();
     let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
@@ -177,14 +181,8 @@ pub async fn mail_world(mfa_lines: &str) -> MailWorld {
     std::mem::forget(_vms);
     let c = certs();
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text(
-        &c,
-        vms_addr,
-        &redis.url(),
-        &vms_with_addresses(),
-        &mail_section(&smtp),
-    )
-    .replace("[mfa]\n", &format!("[mfa]\n{mfa_lines}\n"));
+    let text = config_text(&c, vms_addr, &redis.url(), vms, &mail_section(&smtp))
+        .replace("[mfa]\n", &format!("[mfa]\n{mfa_lines}\n"));
     let gw = start_gateway(dir.path(), &text, &c.ca_pem, Clock::manual(at(ENFORCED))).await;
     MailWorld {
         gw,
@@ -419,4 +417,147 @@ async fn smtp_down_never_holds_a_sign_in_and_nothing_is_lost_across_a_restart() 
     })
     .await;
     drop(gw2);
+}
+
+/// The 8-digit code in an enrollment code mail.
+fn code_in(m: &serde_json::Value) -> String {
+    let text = field(m, "text");
+    text.split_whitespace()
+        .find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in {text}"))
+        .to_string()
+}
+
+/// Posts the code form of the e-mailed code's page.
+async fn post_email_form(
+    c: &reqwest::Client,
+    gw: &Gw,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = c
+        .get(url(gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&html);
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend_from_slice(fields);
+    c.post(url(gw, "/.mfa/enroll"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_code_first_enrollment_end_to_end() {
+    let w = mail_world("first_enrollment = \"email_code\"").await;
+    let gw = &w.gw;
+    let c = client(gw);
+    let r = login(&c, gw, "customer").await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r).as_str()),
+        (303, "/.mfa/enroll")
+    );
+    // The enrollment page asks for the mailed code first: no QR code, no pairing code.
+    let page = c.get(url(gw, "/.mfa/enroll")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Check your e-mail"), "{html}");
+    assert!(
+        html.contains("c\u{2022}\u{2022}\u{2022}@example.test"),
+        "{html}"
+    );
+    assert!(
+        try_pairing_secret(&html).is_none(),
+        "no QR code before the e-mailed code"
+    );
+    let got = w.smtp.wait_for(1, Duration::from_secs(20)).await;
+    let m = &got[0];
+    assert_eq!(m["rcpt"], serde_json::json!(["customer@example.test"]));
+    assert!(
+        field(m, "subject").starts_with("Your code to set up MFA"),
+        "{m:#}"
+    );
+    assert!(!field(m, "text").contains("http") && !field(m, "html").contains("href"));
+    let first = code_in(m);
+    // Reloading the page sends no second code.
+    let _ = c.get(url(gw, "/.mfa/enroll")).send().await.unwrap();
+    // A new code on request: only the newest works.
+    let r = post_email_form(&c, gw, &[("action", "send-again")]).await;
+    assert!(r.text().await.unwrap().contains("A new code is on its way"));
+    let got = w.smtp.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 2, "one code per request: {got:#?}");
+    let second = code_in(&got[1]);
+    assert_ne!(first, second);
+    // A wrong (here: the replaced) code is refused and counted like a wrong app code.
+    let r = post_email_form(&c, gw, &[("code", first.as_str())]).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Check your e-mail"));
+    let g = gw.gateway();
+    assert_eq!(g.store.user_failures("customer").await.unwrap(), 1);
+    // The right one: on to the QR code, and the enrollment as ever.
+    let r = post_email_form(&c, gw, &[("code", second.as_str())]).await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r).as_str()),
+        (303, "/.mfa/enroll")
+    );
+    let html = c
+        .get(url(gw, "/.mfa/enroll"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = pairing_secret(&html);
+    let code = mfa_gateway::auth::totp::code_at(&secret, gw.clock.unix());
+    let r = c
+        .post(url(gw, "/.mfa/enroll"))
+        .form(&[("csrf", csrf(&html).as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let r = through_recovery_codes(&c, gw, r).await;
+    assert_eq!(r.status(), 302);
+    assert!(sets_vms_session(&r));
+    assert!(g.store.user("customer").await.unwrap().enrolled());
+    // The code is used up; the enrollment's own notice follows, without any code.
+    let got = w.smtp.wait_for(3, Duration::from_secs(20)).await;
+    assert!(field(&got[2], "subject").starts_with("An authenticator app was set up"));
+    assert!(!field(&got[2], "text").contains(&second));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_code_without_a_known_address_sends_the_user_to_the_msp() {
+    // Only the customer has an address.
+    let vms = format!("{DEMO_VMS}\n[vms.role.email_map]\ncustomer = \"customer@example.test\"\n");
+    let w = mail_world_with("first_enrollment = \"email_code\"", &vms).await;
+    let gw = &w.gw;
+    let c = client(gw);
+    let r = login(&c, gw, "msp").await;
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let page = c.get(url(gw, "/.mfa/enroll")).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("no address is known for your account"),
+        "{html}"
+    );
+    assert!(try_pairing_secret(&html).is_none());
+    assert!(try_csrf(&html).is_none(), "no way forward but the MSP");
+    // A code typed anyway changes nothing.
+    let r = c
+        .post(url(gw, "/.mfa/enroll"))
+        .form(&[("csrf", "x"), ("code", "12345678")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!gw.gateway().store.user("msp").await.unwrap().enrolled());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(w.smtp.inbox().is_empty());
 }

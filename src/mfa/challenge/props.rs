@@ -88,6 +88,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 epoch,
                 pending_replaced: false,
                 landing: None,
+                email_check: None,
             },
         )
 }
