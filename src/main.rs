@@ -375,18 +375,31 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
         Ok(p) => std::sync::Arc::new(p),
         Err(e) => return fail(e),
     };
-    let ops = Ops {
-        audit: Audit::new(
+    let mut audit = Audit::new(
+        store.clone(),
+        cfg.admin.audit_max_records,
+        match mfa_gateway::run::key_ring(&cfg, false) {
+            Ok(k) => Some(std::sync::Arc::new(k)),
+            Err(e) => {
+                eprintln!("warning: the audit records of this command are not signed: {e}");
+                None
+            }
+        },
+    );
+    // A reset from the command line is mailed like one from the pages: the job goes to the
+    // outbox, and a running gateway sends it.
+    if let Some(m) = &cfg.mail {
+        let outbox = mfa_gateway::mail::Outbox::new(
             store.clone(),
-            cfg.admin.audit_max_records,
-            match mfa_gateway::run::key_ring(&cfg, false) {
-                Ok(k) => Some(std::sync::Arc::new(k)),
-                Err(e) => {
-                    eprintln!("warning: the audit records of this command are not signed: {e}");
-                    None
-                }
-            },
-        ),
+            std::sync::Arc::new(mfa_gateway::metrics::Metrics::new()),
+        );
+        audit = audit.with_observer(mfa_gateway::mail::notify::Notifier::new(
+            outbox,
+            m.include_reset_reason,
+        ));
+    }
+    let ops = Ops {
+        audit,
         store,
         policy,
         approval_max_age: cfg.mfa.approval_max_age,

@@ -174,6 +174,10 @@ pub async fn mail_world(mfa_lines: &str) -> MailWorld {
 }
 
 pub async fn mail_world_with(mfa_lines: &str, vms: &str) -> MailWorld {
+    mail_world_at(ENFORCED, mfa_lines, vms).await
+}
+
+pub async fn mail_world_at(date: &str, mfa_lines: &str, vms: &str) -> MailWorld {
     let smtp = Smtp::start();
     let redis = RedisProc::start();
     let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
@@ -183,7 +187,7 @@ pub async fn mail_world_with(mfa_lines: &str, vms: &str) -> MailWorld {
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(&c, vms_addr, &redis.url(), vms, &mail_section(&smtp))
         .replace("[mfa]\n", &format!("[mfa]\n{mfa_lines}\n"));
-    let gw = start_gateway(dir.path(), &text, &c.ca_pem, Clock::manual(at(ENFORCED))).await;
+    let gw = start_gateway(dir.path(), &text, &c.ca_pem, Clock::manual(at(date))).await;
     MailWorld {
         gw,
         redis,
@@ -560,4 +564,191 @@ async fn email_code_without_a_known_address_sends_the_user_to_the_msp() {
     assert!(!gw.gateway().store.user("msp").await.unwrap().enrolled());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(w.smtp.inbox().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_codes_a_new_phone_and_mfa_turned_off_are_mailed() {
+    // MFA is offered (optional) to customers on this date, so it can also be turned off.
+    let w = mail_world_at("2021-12-01T09:00:00Z", "", &vms_with_addresses()).await;
+    let gw = &w.gw;
+    let c = browser_in(gw, "nl");
+    assert_eq!(location(&login(&c, gw, "customer").await), "/.mfa/offer");
+    let html = get_text(&c, gw, "/.mfa/offer").await;
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "setup")],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/enroll");
+    let html = get_text(&c, gw, "/.mfa/enroll").await;
+    let secret = pairing_secret(&html);
+    let code = mfa_gateway::auth::totp::code_at(&secret, gw.clock.unix());
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/enroll",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/recovery-codes");
+    let html = get_text(&c, gw, "/.mfa/recovery-codes").await;
+    let codes = recovery_codes(&html);
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/recovery-codes",
+        &[("csrf", csrf(&html).as_str()), ("action", "continue")],
+    )
+    .await;
+    assert_eq!(r.status(), 302);
+    w.smtp.wait_for(1, Duration::from_secs(20)).await;
+
+    // A sign-in with a recovery code (a new browser, same language).
+    gw.clock.advance(60);
+    let c2 = browser_in(gw, "nl");
+    assert_eq!(location(&login(&c2, gw, "customer").await), "/.mfa/verify");
+    assert_eq!(
+        location(&post_code(&c2, gw, "/.mfa/verify", &codes[0]).await),
+        "/.mfa/notice"
+    );
+    let got = w.smtp.wait_for(2, Duration::from_secs(20)).await;
+    assert!(
+        field(&got[1], "subject").starts_with("Er is ingelogd met een herstelcode"),
+        "{:#}",
+        got[1]
+    );
+    assert!(
+        field(&got[1], "text").contains("Herstelcodes over: 9"),
+        "{:#}",
+        got[1]
+    );
+
+    // New recovery codes on the settings page.
+    gw.clock.advance(30);
+    let html = get_text(&c, gw, "/.mfa/account").await;
+    let code = mfa_gateway::auth::totp::code_at(&secret, gw.clock.unix());
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/account/recovery-codes",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let fresh = recovery_codes(&r.text().await.unwrap());
+    let got = w.smtp.wait_for(3, Duration::from_secs(20)).await;
+    assert!(
+        field(&got[2], "subject").starts_with("Er zijn nieuwe herstelcodes gemaakt"),
+        "{:#}",
+        got[2]
+    );
+
+    // A new phone: one mail (the recovery codes made with it are not a second one).
+    gw.clock.advance(30);
+    let html = get_text(&c, gw, "/.mfa/account").await;
+    let code = mfa_gateway::auth::totp::code_at(&secret, gw.clock.unix());
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/account/replace-phone",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account/enroll");
+    let html = get_text(&c, gw, "/.mfa/account/enroll").await;
+    let new_secret = pairing_secret(&html);
+    let code = mfa_gateway::auth::totp::code_at(&new_secret, gw.clock.unix());
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/account/enroll",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let newest = recovery_codes(&r.text().await.unwrap());
+    let got = w.smtp.wait_for(4, Duration::from_secs(20)).await;
+    assert!(
+        field(&got[3], "subject").starts_with("Je MFA-app is naar een nieuwe telefoon overgezet"),
+        "{:#}",
+        got[3]
+    );
+
+    // MFA turned off.
+    gw.clock.advance(30);
+    let html = get_text(&c, gw, "/.mfa/account").await;
+    let code = mfa_gateway::auth::totp::code_at(&new_secret, gw.clock.unix());
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/account/disable",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let got = w.smtp.wait_for(5, Duration::from_secs(20)).await;
+    assert!(
+        field(&got[4], "subject").starts_with("MFA is uitgezet"),
+        "{:#}",
+        got[4]
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = w.smtp.inbox();
+    assert_eq!(got.len(), 5, "one mail per change: {got:#?}");
+    let all_codes: Vec<String> = codes.iter().chain(&fresh).chain(&newest).cloned().collect();
+    for m in &got {
+        assert_eq!(m["rcpt"], serde_json::json!(["customer@example.test"]));
+        assert!(field(m, "text").contains("Hallo customer,"));
+        assert_no_secrets(m, &secret, &all_codes);
+        assert_no_secrets(m, &new_secret, &[]);
+    }
+}
+
+/// The address a login leaves with the user, from each kind of source `vms.role` reads
+/// (the demo VMS gives `<user>@vms.example` in a header, the JSON login answer and `/api/me`),
+/// for a user whose role needs MFA and one whose role does not (noted in the background).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_address_comes_from_the_vms_as_configured() {
+    use crate::mfa_flow::{FORM_LOGIN, JSON_LOGIN, json_login, world_with_role_source};
+    let cases = [
+        (
+            "source = \"header\"\nheader = \"X-VMS-Role\"\nuser_header = \"X-VMS-User\"\nemail_header = \"X-VMS-Email\"",
+            FORM_LOGIN,
+        ),
+        (
+            "source = \"json_body\"\npointer = \"/user/role\"\nemail_pointer = \"/user/email\"",
+            JSON_LOGIN,
+        ),
+        (
+            "source = \"userinfo\"\nuserinfo_path = \"/api/me\"\nuserinfo_user_pointer = \"/username\"\nuserinfo_role_pointer = \"/role\"\nuserinfo_email_pointer = \"/email\"",
+            FORM_LOGIN,
+        ),
+    ];
+    for (role, login_route) in cases {
+        let w = world_with_role_source(role, login_route, None).await;
+        for user in ["customer", "supplier"] {
+            let c = browser_in(&w.gw, "nl-BE, en;q=0.5");
+            if login_route == JSON_LOGIN {
+                json_login(&c, &w.gw, user).await;
+            } else {
+                login(&c, &w.gw, user).await;
+            }
+            let store = w.gw.gateway().store.clone();
+            eventually(Duration::from_secs(5), "the address is kept", || async {
+                store.contact(user).await.unwrap().email.is_some()
+            })
+            .await;
+            let contact = store.contact(user).await.unwrap();
+            assert_eq!(
+                contact,
+                mfa_gateway::store::Contact {
+                    email: Some(format!("{user}@vms.example")),
+                    lang: Some("nl".into()),
+                },
+                "{role}"
+            );
+        }
+    }
 }
