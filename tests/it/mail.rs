@@ -178,6 +178,10 @@ pub async fn mail_world_with(mfa_lines: &str, vms: &str) -> MailWorld {
 }
 
 pub async fn mail_world_at(date: &str, mfa_lines: &str, vms: &str) -> MailWorld {
+    mail_world_policy(date, mfa_lines, vms, POLICY).await
+}
+
+pub async fn mail_world_policy(date: &str, mfa_lines: &str, vms: &str, policy: &str) -> MailWorld {
     let smtp = Smtp::start();
     let redis = RedisProc::start();
     let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
@@ -185,6 +189,7 @@ pub async fn mail_world_at(date: &str, mfa_lines: &str, vms: &str) -> MailWorld 
     std::mem::forget(_vms);
     let c = certs();
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
     let text = config_text(&c, vms_addr, &redis.url(), vms, &mail_section(&smtp))
         .replace("[mfa]\n", &format!("[mfa]\n{mfa_lines}\n"));
     let gw = start_gateway(dir.path(), &text, &c.ca_pem, Clock::manual(at(date))).await;
@@ -751,4 +756,41 @@ async fn the_address_comes_from_the_vms_as_configured() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_browser_is_mailed() {
+    // Customers may be remembered for 30 days in the enforced phase.
+    let policy = format!("{POLICY}\n[phase.remember_browser_days]\ncustomer = 30\n");
+    let w = mail_world_policy(ENFORCED, "", &vms_with_addresses(), &policy).await;
+    let gw = &w.gw;
+    let secret = enroll(&browser_in(gw, "en"), gw, "customer").await;
+    w.smtp.wait_for(1, Duration::from_secs(20)).await;
+    let c = browser_in(gw, "en");
+    assert_eq!(location(&login(&c, gw, "customer").await), "/.mfa/verify");
+    let html = get_text(&c, gw, "/.mfa/verify").await;
+    gw.clock.advance(30);
+    let code = mfa_gateway::auth::totp::code_at(&secret, gw.clock.unix());
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/verify",
+        &[
+            ("csrf", csrf(&html).as_str()),
+            ("code", code.as_str()),
+            ("remember", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 302);
+    let got = w.smtp.wait_for(2, Duration::from_secs(20)).await;
+    let m = &got[1];
+    assert_eq!(m["rcpt"], serde_json::json!(["customer@example.test"]));
+    assert_eq!(
+        field(m, "subject"),
+        "A browser was remembered for your account - VMS sign-in"
+    );
+    assert!(field(m, "text").contains("From address: 127.0.0.1"));
+    assert!(!field(m, "text").contains(&code));
+    assert_no_secrets(m, &secret, &[]);
 }
