@@ -69,6 +69,8 @@ impl Notifier {
         job.client.clone_from(&r.client);
         match kind {
             Kind::Reset => {
+                // The MSP's own address means nothing to the user: their name does.
+                job.client = None;
                 job.by = Some(r.actor.clone());
                 if self.include_reset_reason {
                     job.reason.clone_from(&r.reason);
@@ -157,12 +159,14 @@ mod tests {
         let r = Record::new(Event::Reset, 10, ActorKind::Admin, "msp1")
             .user("alice")
             .reason("lost phone, ticket 42")
-            .detail("enrolled=true");
+            .detail("enrolled=true")
+            .client("198.51.100.9");
         let j = notifier(false).job_for(&r).unwrap();
         assert_eq!(
             (j.kind, j.by.as_deref(), j.reason),
             (Kind::Reset, Some("msp1"), None)
         );
+        assert_eq!(j.client, None, "not the MSP's address");
         let j = notifier(true).job_for(&r).unwrap();
         assert_eq!(j.reason.as_deref(), Some("lost phone, ticket 42"));
         // A reset of a user who had no app changes nothing the user must hear of.

@@ -108,7 +108,8 @@ pub async fn send(gw: &Gateway, user: &str, now: u64) -> Result<Sent, GatewayErr
     job.sealed_code = seal_code(&gw.keys, user, &code);
     job.expires = Some(now + CODE_TTL.as_secs());
     if !outbox.push(&job, 0).await {
-        return Err(crate::error::InternalError::Other(
+        // The code is stored but cannot be mailed: "try again" (503), as when Redis is away.
+        return Err(crate::store::StoreError::Unavailable(
             "the mail outbox did not take the code".into(),
         )
         .into());
