@@ -823,3 +823,84 @@ async fn an_outbox_that_refuses_the_job_does_not_fail_the_sign_in() {
     );
     assert!(g.store.user("customer").await.unwrap().enrolled());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_codes_are_limited_to_three_per_quarter_hour() {
+    let w = mail_world("first_enrollment = \"email_code\"").await;
+    let gw = &w.gw;
+    let c = client(gw);
+    login(&c, gw, "customer").await;
+    let _ = get_text(&c, gw, "/.mfa/enroll").await;
+    for _ in 0..2 {
+        let r = post_email_form(&c, gw, &[("action", "send-again")]).await;
+        assert!(r.text().await.unwrap().contains("A new code is on its way"));
+    }
+    let r = post_email_form(&c, gw, &[("action", "send-again")]).await;
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("No more codes can be sent right now. Try again in 15 minutes")
+    );
+    // A new sign-in does not start the count again.
+    let c2 = client(gw);
+    login(&c2, gw, "customer").await;
+    let html = get_text(&c2, gw, "/.mfa/enroll").await;
+    assert!(
+        html.contains("No more codes can be sent right now"),
+        "{html}"
+    );
+    let got = w.smtp.wait_for(3, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(w.smtp.inbox().len(), 3, "{got:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_email_codes_lock_like_wrong_app_codes() {
+    let w = mail_world("first_enrollment = \"email_code\"").await;
+    let gw = &w.gw;
+    let c = client(gw);
+    login(&c, gw, "customer").await;
+    let _ = get_text(&c, gw, "/.mfa/enroll").await;
+    let got = w.smtp.wait_for(1, Duration::from_secs(20)).await;
+    let right = code_in(&got[0]);
+    let wrong = if right == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            post_email_form(&c, gw, &[("code", wrong)])
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 429],
+        "the fifth wrong code locks"
+    );
+    // Locked: even the right code is refused now.
+    let r = post_email_form(&c, gw, &[("code", right.as_str())]).await;
+    assert_eq!(r.status(), 429);
+    assert!(
+        gw.gateway()
+            .store
+            .user_lock("customer")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let events = gw.gateway().store.audit_recent(20).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.contains("verify_failure"))
+            .count()
+            >= 5
+    );
+    assert!(events.iter().any(|e| e.contains("\"locked\"")));
+}
