@@ -133,8 +133,12 @@ fn one_line(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
+        // Many errors repeat their source in their own text already.
+        let t = x.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
         src = x.source();
     }
     s.replace(['\r', '\n'], " ").chars().take(300).collect()

@@ -24,6 +24,8 @@ class Keep:
     async def handle_DATA(self, server, session, envelope):
         m = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         out = {
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
+            "auth": bool(session.authenticated),
             "rcpt": envelope.rcpt_tos,
             "from": str(m["from"]),
             "subject": str(m["subject"]),
@@ -35,7 +37,23 @@ class Keep:
             json.dump(out, f)
         os.rename(name + ".tmp", name)
         return "250 OK"
-c = Controller(Keep(), hostname="127.0.0.1", port=port)
+kw = {}
+mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
+if mode != "plain":
+    import ssl
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    def auth(server, session, envelope, mechanism, data):
+        ok = isinstance(data, LoginPassword) and data.login == b"gw" and data.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)
+    kw = dict(authenticator=auth, auth_required=True, auth_require_tls=True)
+    if mode == "starttls":
+        kw.update(tls_context=ctx, require_starttls=True)
+    else:
+        # The whole connection is TLS; aiosmtpd offers AUTH here only without this check.
+        kw.update(ssl_context=ctx, auth_require_tls=False)
+c = Controller(Keep(), hostname="127.0.0.1", port=port, **kw)
 c.start()
 print("ready", flush=True)
 while True:
@@ -47,11 +65,27 @@ pub struct Smtp {
     child: Option<Child>,
     pub port: u16,
     pub folder: PathBuf,
+    /// `plain`, or `starttls` / `tls` with the certificate and key that follow.
+    args: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
 impl Smtp {
     pub fn start() -> Self {
+        Self::start_with(&["plain"])
+    }
+
+    /// A server that speaks TLS (`starttls`: required before anything else; `tls`: from the
+    /// first byte) with `certs`' server certificate, and requires the login `gw` / `s3cret`.
+    pub fn start_tls(mode: &str, certs: &Certs) -> Self {
+        Self::start_with(&[
+            mode,
+            certs.cert.to_str().unwrap(),
+            certs.key.to_str().unwrap(),
+        ])
+    }
+
+    fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("inbox");
         std::fs::create_dir_all(&folder).unwrap();
@@ -60,6 +94,7 @@ impl Smtp {
             child: None,
             port: free_port(),
             folder,
+            args: args.iter().map(|a| a.to_string()).collect(),
             _dir: dir,
         };
         s.restart();
@@ -73,6 +108,7 @@ impl Smtp {
             .arg(self._dir.path().join("smtp.py"))
             .arg(self.port.to_string())
             .arg(&self.folder)
+            .args(&self.args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -903,4 +939,79 @@ async fn wrong_email_codes_lock_like_wrong_app_codes() {
             >= 5
     );
     assert!(events.iter().any(|e| e.contains("\"locked\"")));
+}
+
+/// STARTTLS and implicit TLS, with a password from a file: the server's certificate is checked
+/// against `mail.ca`, and the login goes over TLS only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_starttls_or_tls_with_a_login() {
+    for mode in ["starttls", "tls"] {
+        let certs = certs();
+        let smtp = Smtp::start_tls(mode, &certs);
+        let redis = RedisProc::start();
+        let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+        std::mem::forget(stop);
+        std::mem::forget(_vms);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &certs.ca_pem).unwrap();
+        std::fs::write(dir.path().join("smtp-password"), "s3cret\n").unwrap();
+        let mail = format!(
+            "[mail]\nhost = \"localhost\"\nport = {}\nsecurity = \"{mode}\"\nca = \"ca.pem\"\n\
+             username = \"gw\"\npassword = {{ file = \"smtp-password\" }}\n\
+             from = \"mfa@example.test\"\ntimeout = \"2s\"\nretry_after = \"1s\"\n",
+            smtp.port
+        );
+        let text = config_text(&certs, vms_addr, &redis.url(), &vms_with_addresses(), &mail);
+        let gw = start_gateway(
+            dir.path(),
+            &text,
+            &certs.ca_pem,
+            Clock::manual(at(ENFORCED)),
+        )
+        .await;
+        enroll(&client(&gw), &gw, "customer").await;
+        let got = smtp.wait_for(1, Duration::from_secs(20)).await;
+        assert_eq!(got[0]["tls"], true, "{mode}: {:#}", got[0]);
+        assert_eq!(got[0]["auth"], true, "{mode}");
+        assert_eq!(got[0]["rcpt"], serde_json::json!(["customer@example.test"]));
+    }
+    // Without the test CA the server's certificate is not trusted: nothing is sent (never in
+    // plain text), and the job waits with the reason.
+    let certs = certs();
+    let smtp = Smtp::start_tls("starttls", &certs);
+    let redis = RedisProc::start();
+    let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    std::mem::forget(_vms);
+    let dir = tempfile::tempdir().unwrap();
+    let mail = format!(
+        "[mail]\nhost = \"localhost\"\nport = {}\nfrom = \"mfa@example.test\"\ntimeout = \"2s\"\n",
+        smtp.port
+    );
+    let text = config_text(&certs, vms_addr, &redis.url(), &vms_with_addresses(), &mail);
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &certs.ca_pem,
+        Clock::manual(at(ENFORCED)),
+    )
+    .await;
+    enroll(&client(&gw), &gw, "customer").await;
+    let mut error = String::new();
+    for _ in 0..100 {
+        let q: Vec<String> = redis_query(redis.port, &["ZRANGE", "t:{mail}:q", "0", "-1"])
+            .await
+            .unwrap();
+        if let Some(e) = q
+            .first()
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+            .and_then(|j| j["error"].as_str().map(str::to_string))
+        {
+            error = e;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    assert!(smtp.inbox().is_empty());
 }
