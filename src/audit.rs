@@ -70,11 +70,20 @@ pub enum Event {
     /// Remembered browsers were forgotten: one or all, by the user, an MSP, a reset, a phone
     /// replacement or MFA turned off (the detail says which).
     BrowserForgotten,
+    /// A passkey or security key was added (at a sign-in or on the account page).
+    PasskeyAdded,
+    /// A passkey was renamed by its user.
+    PasskeyRenamed,
+    /// A passkey was removed by its user (a reset removes them all: `reset`).
+    PasskeyRemoved,
+    /// A passkey answer was refused (another origin, a wrong signature, a removed
+    /// credential, a counter that did not move); the detail says why.
+    PasskeyRefused,
 }
 
 impl Event {
     /// Every event, for the administration pages' words and the tests.
-    pub const ALL: [Event; 24] = [
+    pub const ALL: [Event; 28] = [
         Event::Enrolled,
         Event::VerifySuccess,
         Event::VerifyFailure,
@@ -99,6 +108,10 @@ impl Event {
         Event::IdentityMismatch,
         Event::BrowserRemembered,
         Event::BrowserForgotten,
+        Event::PasskeyAdded,
+        Event::PasskeyRenamed,
+        Event::PasskeyRemoved,
+        Event::PasskeyRefused,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -127,6 +140,10 @@ impl Event {
             Event::SecretsResealed => "secrets_resealed",
             Event::BrowserRemembered => "browser_remembered",
             Event::BrowserForgotten => "browser_forgotten",
+            Event::PasskeyAdded => "passkey_added",
+            Event::PasskeyRenamed => "passkey_renamed",
+            Event::PasskeyRemoved => "passkey_removed",
+            Event::PasskeyRefused => "passkey_refused",
         }
     }
 }

@@ -39,6 +39,10 @@ pub struct OwnedPaths {
     pub account_disable: String,
     pub account_setup: String,
     pub account_forget: String,
+    pub account_passkey: String,
+    pub account_passkey_rename: String,
+    pub account_passkey_remove: String,
+    pub passkey: String,
     pub admin: String,
     pub admin_user: String,
     pub admin_reset: String,
@@ -66,6 +70,10 @@ impl OwnedPaths {
             account_disable: format!("{prefix}account/disable"),
             account_setup: format!("{prefix}account/set-up"),
             account_forget: format!("{prefix}account/forget-browsers"),
+            account_passkey: format!("{prefix}account/passkey"),
+            account_passkey_rename: format!("{prefix}account/passkey/rename"),
+            account_passkey_remove: format!("{prefix}account/passkey/remove"),
+            passkey: format!("{prefix}passkey"),
             admin: format!("{prefix}admin/"),
             admin_user: format!("{prefix}admin/user"),
             admin_reset: format!("{prefix}admin/reset"),
@@ -93,6 +101,8 @@ pub struct Gateway {
     pub sign_ins: crate::gate::sign_in_addresses::SignIns,
     /// Open WebSocket tunnels of approved sessions (closed when their approval ends).
     pub tunnels: Arc<crate::gate::tunnels::Tunnels>,
+    /// The gateway as a WebAuthn relying party (`[webauthn]`); `None`: passkeys not offered.
+    pub passkeys: Option<Arc<crate::auth::passkey::RelyingParty>>,
     /// The mail outbox, with `[mail]` (`None`: notifications are off).
     pub mail: Option<crate::mail::Outbox>,
 }
@@ -128,6 +138,13 @@ impl Gateway {
             Lang::En
         };
         let keys = Arc::new(keys);
+        let passkeys = match &cfg.webauthn {
+            Some(w) => Some(Arc::new(
+                crate::auth::passkey::RelyingParty::new(&w.rp_id, &w.origin, &w.rp_name)
+                    .map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
         let metrics = Arc::new(Metrics::new());
         let mut audit = crate::audit::Audit::new(
             store.clone(),
@@ -145,6 +162,7 @@ impl Gateway {
             outbox
         });
         Ok(Arc::new(Self {
+            passkeys,
             paths: OwnedPaths::new(&cfg.server.prefix),
             upstream,
             metrics,

@@ -204,7 +204,13 @@ fn main() -> ExitCode {
                             mfa_gateway::run::StartError::Policy(format!(
                                 "roles that are not in the policy file:\n{e}"
                             ))
-                        })
+                        })?;
+                        if p.uses_webauthn() && cfg.webauthn.is_none() {
+                            return Err(mfa_gateway::run::StartError::Policy(
+                                "the policy counts passkeys (methods = [\"webauthn\"]) but the configuration has no [webauthn] section".into(),
+                            ));
+                        }
+                        Ok(())
                     })
             }) {
                 Ok(_) => {

@@ -35,6 +35,14 @@
 //! listed get 0 (off). The number is read again at every use, so a later phase with fewer
 //! days (or 0) shortens or ends what was remembered under an earlier one.
 //!
+//! # Methods
+//!
+//! A phase may carry a `[phase.methods]` table: per role, the second factors that count
+//! (`["totp"]`, `["webauthn"]` for passkeys and security keys, or both). Roles not listed get
+//! `["totp"]`, so a policy without the table behaves as before passkeys existed. A user whose
+//! role moves to a method the user has not set up sets it up at the next sign-in (with the
+//! phase's grace, if any). Recovery codes count whatever the methods.
+//!
 //! # Loading
 //!
 //! The file is parsed in two stages: strict file structs (`deny_unknown_fields`, so a typo
@@ -146,11 +154,45 @@ impl Grace {
     }
 }
 
+/// The second factors that count for a role (`[phase.methods]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct MfaMethods {
+    /// A code from an authenticator app (TOTP).
+    pub totp: bool,
+    /// A passkey or security key (WebAuthn).
+    pub webauthn: bool,
+}
+
+impl MfaMethods {
+    /// The default: codes only.
+    pub const TOTP: MfaMethods = MfaMethods {
+        totp: true,
+        webauthn: false,
+    };
+
+    /// As the policy file and `policy show` write them: `totp`, `webauthn`, `totp, webauthn`.
+    pub fn describe(self) -> &'static str {
+        match (self.totp, self.webauthn) {
+            (true, true) => "totp, webauthn",
+            (false, true) => "webauthn",
+            _ => "totp",
+        }
+    }
+}
+
+impl Default for MfaMethods {
+    fn default() -> Self {
+        MfaMethods::TOTP
+    }
+}
+
 /// The policy's answer for one role on one day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// MFA state of the role.
     pub state: MfaState,
+    /// The second factors that count.
+    pub methods: MfaMethods,
     /// Grace for postponing enrollment; only ever set when `state` is `Enforced`.
     pub grace: Option<Grace>,
     /// Label of the phase in effect (its name, or "phase from DATE"); `None` before the
@@ -213,6 +255,8 @@ struct PhaseFile {
     roles: BTreeMap<String, String>,
     #[serde(default)]
     remember_browser_days: BTreeMap<String, u32>,
+    #[serde(default)]
+    methods: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,6 +280,8 @@ struct Phase {
     states: BTreeMap<String, MfaState>,
     /// Days a browser may skip the code step, per role (roles not listed: 0).
     remember_days: BTreeMap<String, u32>,
+    /// The methods that count, per role (roles not listed: TOTP).
+    methods: BTreeMap<String, MfaMethods>,
 }
 
 impl Phase {
@@ -371,6 +417,7 @@ impl Policy {
         let Some(phase) = self.phase_on(date) else {
             return Some(Decision {
                 state: MfaState::None,
+                methods: MfaMethods::TOTP,
                 grace: None,
                 phase: None,
             });
@@ -383,6 +430,7 @@ impl Policy {
         };
         Some(Decision {
             state,
+            methods: phase.methods.get(role).copied().unwrap_or_default(),
             grace,
             phase: Some(phase.label()),
         })
@@ -404,6 +452,14 @@ impl Policy {
             return 0;
         }
         phase.remember_days.get(role).copied().unwrap_or(0)
+    }
+
+    /// Whether any phase counts passkeys for some role: the gateway must then be a WebAuthn
+    /// relying party (`[webauthn]` in its configuration).
+    pub fn uses_webauthn(&self) -> bool {
+        self.phases
+            .iter()
+            .any(|p| p.methods.values().any(|m| m.webauthn))
     }
 
     /// Whether a user still in grace may postpone enrollment: given the decision's grace,
@@ -491,7 +547,11 @@ impl Policy {
             .chain(std::iter::once("ROLE".len()))
             .max()
             .unwrap_or(0);
-        let _ = writeln!(out, "{:<width$}  {:<9}  GRACE", "ROLE", "STATE");
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<9}  {:<14}  GRACE",
+            "ROLE", "STATE", "METHODS"
+        );
         for role in &self.roles {
             let Some(decision) = self.decide_on(role, date) else {
                 continue;
@@ -501,9 +561,13 @@ impl Policy {
                 (MfaState::Enforced, None) => "none: enrollment at next login".to_owned(),
                 _ => "-".to_owned(),
             };
+            let methods = match decision.state {
+                MfaState::None => "-",
+                _ => decision.methods.describe(),
+            };
             let _ = writeln!(
                 out,
-                "{role:<width$}  {:<9}  {grace}",
+                "{role:<width$}  {:<9}  {methods:<14}  {grace}",
                 decision.state.as_str()
             );
         }
@@ -648,6 +712,50 @@ fn validate_phase(
         remember_days.insert(role, days);
     }
 
+    let mut methods = BTreeMap::new();
+    for (role, names) in phase.methods {
+        let methods_key = format!("{key}.methods.{role}");
+        let Some(state) = states.get(&role) else {
+            return Err(invalid(
+                methods_key,
+                format!("unknown role {role:?} (add it to `roles` or remove it here)"),
+            ));
+        };
+        if *state == MfaState::None {
+            return Err(invalid(
+                methods_key,
+                format!("has no effect because {role:?} is \"none\" in this phase; remove it"),
+            ));
+        }
+        let mut m = MfaMethods {
+            totp: false,
+            webauthn: false,
+        };
+        for name in &names {
+            let slot = match name.as_str() {
+                "totp" => &mut m.totp,
+                "webauthn" => &mut m.webauthn,
+                other => {
+                    return Err(invalid(
+                        methods_key,
+                        format!("unknown method {other:?} (use \"totp\" and/or \"webauthn\")"),
+                    ));
+                }
+            };
+            if *slot {
+                return Err(invalid(methods_key, format!("{name:?} listed twice")));
+            }
+            *slot = true;
+        }
+        if names.is_empty() {
+            return Err(invalid(
+                methods_key,
+                "list at least one method (\"totp\", \"webauthn\")",
+            ));
+        }
+        methods.insert(role, m);
+    }
+
     Ok(Phase {
         from,
         starts_at,
@@ -655,6 +763,7 @@ fn validate_phase(
         grace,
         states,
         remember_days,
+        methods,
     })
 }
 
@@ -746,6 +855,7 @@ mod tests {
             p.decide_on("msp", date(2021, 10, 31)),
             Some(Decision {
                 state: MfaState::None,
+                methods: MfaMethods::TOTP,
                 grace: None,
                 phase: None
             })
@@ -754,6 +864,7 @@ mod tests {
             p.decide_on("customer", date(2021, 11, 1)),
             Some(Decision {
                 state: MfaState::Available,
+                methods: MfaMethods::TOTP,
                 grace: None,
                 phase: Some("MFA available".to_owned())
             })
@@ -762,6 +873,7 @@ mod tests {
             p.decide_on("supplier", date(2022, 1, 1)),
             Some(Decision {
                 state: MfaState::None,
+                methods: MfaMethods::TOTP,
                 grace: None,
                 phase: Some("MFA enforced".to_owned())
             })
@@ -979,7 +1091,9 @@ supplier = "enforced"
             "{enforced}"
         );
         assert!(
-            enforced.contains("msp            enforced   none: enrollment at next login"),
+            enforced.contains(
+                "msp            enforced   totp            none: enrollment at next login"
+            ),
             "{enforced}"
         );
         assert!(
@@ -995,7 +1109,7 @@ supplier = "enforced"
             .render_matrix(date(2022, 1, 2));
         assert!(
             grace.contains(
-                "msp       enforced   may postpone enrollment until 2022-01-31 (inclusive) and for at most 3 logins"
+                "msp       enforced   totp            may postpone enrollment until 2022-01-31 (inclusive) and for at most 3 logins"
             ),
             "{grace}"
         );
@@ -1004,7 +1118,7 @@ supplier = "enforced"
             .unwrap()
             .render_matrix(date(2022, 2, 1));
         assert!(
-            ended.contains("msp       enforced   ended after 2022-01-31: enrollment at next login"),
+            ended.contains("msp       enforced   totp            ended after 2022-01-31: enrollment at next login"),
             "{ended}"
         );
     }
@@ -1259,3 +1373,99 @@ supplier = "enforced"
 
 #[cfg(test)]
 mod props;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod method_tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn small(tail: &str) -> String {
+        format!(
+            "timezone = \"Europe/Amsterdam\"\nroles = [\"msp\", \"supplier\"]\nrecovery_codes = true\n{tail}"
+        )
+    }
+
+    #[test]
+    fn methods_are_per_phase_and_role_and_default_to_codes() {
+        let p = Policy::from_toml(&small(
+            "[[phase]]\nfrom = 2022-01-01\n[phase.roles]\nmsp = \"enforced\"\nsupplier = \"available\"\n\
+             [phase.methods]\nmsp = [\"totp\", \"webauthn\"]\n\
+             [[phase]]\nfrom = 2022-03-01\n[phase.roles]\nmsp = \"enforced\"\nsupplier = \"available\"\n\
+             [phase.methods]\nmsp = [\"webauthn\"]\n",
+        ))
+        .unwrap();
+        let m = |role: &str, d: Date| p.decide_on(role, d).unwrap().methods;
+        assert_eq!(m("msp", date(2021, 12, 31)), MfaMethods::TOTP);
+        assert_eq!(
+            m("msp", date(2022, 2, 28)),
+            MfaMethods {
+                totp: true,
+                webauthn: true
+            }
+        );
+        assert_eq!(
+            m("msp", date(2022, 3, 1)),
+            MfaMethods {
+                totp: false,
+                webauthn: true
+            }
+        );
+        assert_eq!(m("supplier", date(2022, 3, 1)), MfaMethods::TOTP);
+        assert!(p.uses_webauthn());
+        let shipped = Policy::from_toml(include_str!("../config/policy.toml")).unwrap();
+        assert!(!shipped.uses_webauthn());
+        let matrix = p.render_matrix(date(2022, 3, 1));
+        assert!(
+            matrix.contains("ROLE      STATE      METHODS         GRACE\n"),
+            "{matrix}"
+        );
+        assert!(
+            matrix.contains("msp       enforced   webauthn        none"),
+            "{matrix}"
+        );
+        assert!(
+            matrix.contains("supplier  available  totp            -"),
+            "{matrix}"
+        );
+        let before = p.render_matrix(date(2022, 2, 1));
+        assert!(
+            before.contains("msp       enforced   totp, webauthn  none"),
+            "{before}"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_methods() {
+        let phase = |methods: &str| {
+            small(&format!(
+                "[[phase]]\nfrom = 2022-01-01\n[phase.roles]\nmsp = \"enforced\"\nsupplier = \"none\"\n[phase.methods]\n{methods}\n"
+            ))
+        };
+        for (methods, want) in [
+            ("msp = []", "phase[1].methods.msp: list at least one method"),
+            (
+                "msp = [\"sms\"]",
+                "phase[1].methods.msp: unknown method \"sms\"",
+            ),
+            (
+                "msp = [\"totp\", \"totp\"]",
+                "phase[1].methods.msp: \"totp\" listed twice",
+            ),
+            (
+                "boss = [\"totp\"]",
+                "phase[1].methods.boss: unknown role \"boss\"",
+            ),
+            (
+                "supplier = [\"webauthn\"]",
+                "phase[1].methods.supplier: has no effect because \"supplier\" is \"none\"",
+            ),
+        ] {
+            let e = match Policy::from_toml(&phase(methods)) {
+                Ok(_) => panic!("valid: {methods}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.contains(want), "{methods}: {e}");
+        }
+    }
+}

@@ -30,6 +30,32 @@ pub enum StartError {
     Upstream(String),
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+    #[error("webauthn: {0}")]
+    Webauthn(String),
+}
+
+/// The origin passkeys are bound to must be a name the gateway's certificate covers: a
+/// browser reaches it there, and a certificate without it means the origin is mistyped (or
+/// the gateway is not the public endpoint it names).
+fn check_origin_name(
+    w: &crate::config::Webauthn,
+    cert: &rustls::sign::CertifiedKey,
+) -> Result<(), StartError> {
+    let refuse = |why: String| StartError::Webauthn(format!("webauthn.origin {}: {why}", w.origin));
+    let leaf = cert
+        .cert
+        .first()
+        .ok_or_else(|| refuse("the certificate chain is empty".into()))?;
+    let parsed = rustls::server::ParsedCertificate::try_from(leaf)
+        .map_err(|e| refuse(format!("the certificate does not parse: {e}")))?;
+    let name = rustls_pki_types::ServerName::try_from(w.host.clone())
+        .map_err(|e| refuse(format!("not a host name: {e}")))?;
+    rustls::client::verify_server_name(&parsed, &name).map_err(|_| {
+        refuse(format!(
+            "the certificate in [tls] does not cover {:?}: passkeys are bound to the name users reach the gateway by",
+            w.host
+        ))
+    })
 }
 
 /// How to start, beyond the configuration.
@@ -251,6 +277,14 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         }
     };
     let cert = ReloadingCert::load(cert_paths).map_err(|e| StartError::Tls(e.to_string()))?;
+    if let Some(w) = &cfg.webauthn {
+        check_origin_name(w, &cert.current())?;
+    }
+    if policy.current().uses_webauthn() && cfg.webauthn.is_none() {
+        return Err(StartError::Policy(
+            "the policy counts passkeys (methods = [\"webauthn\"]) but the configuration has no [webauthn] section".into(),
+        ));
+    }
     let tls =
         crate::tls::server_config(Arc::clone(&cert) as Arc<dyn rustls::server::ResolvesServerCert>)
             .map_err(|e| StartError::Tls(e.to_string()))?;
@@ -274,6 +308,18 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         .poll_once(&store, gateway.clock.unix())
         .await;
     let listeners = crate::server::bind(Arc::clone(&gateway), tls, opts.https_listener).await?;
+    if let Some(w) = &cfg.webauthn
+        && w.port != listeners.https.port()
+        && w.port != cfg.server.public_port
+    {
+        return Err(StartError::Webauthn(format!(
+            "webauthn.origin {} names port {}, but the gateway listens on port {} (server.public_port {}): browsers would refuse every passkey",
+            w.origin,
+            w.port,
+            listeners.https.port(),
+            cfg.server.public_port
+        )));
+    }
     let shutdown = listeners.shutdown_signal();
     let mut tasks = vec![
         cert.spawn_watcher(cfg.tls.watch_interval, shutdown.clone(), {

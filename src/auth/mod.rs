@@ -7,7 +7,9 @@
 //! - [`crypto`]: master key ring, AEAD for secrets at rest, MACs and random values
 //!   (aws-lc-rs).
 //! - [`recovery`]: one-time recovery codes and their keyed, stretched storage records.
+//! - [`passkey`]: passkeys and security keys (WebAuthn ceremonies, with `webauthn-rs`).
 
 pub mod crypto;
+pub mod passkey;
 pub mod recovery;
 pub mod totp;

@@ -24,7 +24,16 @@ pub struct FileConfig {
     pub vms: Option<VmsFile>,
     pub policy: Option<PolicyRefFile>,
     pub admin: Option<AdminFile>,
+    pub webauthn: Option<WebauthnFile>,
     pub mail: Option<MailFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnFile {
+    pub origin: Option<String>,
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
 }
 
 /// `[mail]`: notifications by e-mail (and the code of `mfa.first_enrollment = "email_code"`).
@@ -238,6 +247,7 @@ pub struct VmsFile {
     pub max_login_response_bytes: Option<usize>,
     pub session_before_login: Option<String>,
     pub pre_login_ttl: Option<String>,
+    pub navigation_helper: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -32,11 +32,28 @@ pub struct Config {
     pub vms: Vms,
     pub policy: PolicyRef,
     pub admin: Admin,
+    /// Passkeys and security keys (`[webauthn]`); `None`: not offered.
+    pub webauthn: Option<Webauthn>,
     /// `[mail]`: notifications by e-mail; `None` (no `[mail]` section): notifications are off.
     pub mail: Option<Mail>,
     /// Things that work but an operator should fix (a secret file others can read), logged at
     /// start-up and printed by `check-config`, each one line naming the key.
     pub warnings: Vec<String>,
+}
+
+/// The gateway as a WebAuthn relying party (`[webauthn]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webauthn {
+    /// The public origin users reach the gateway on: `https://host[:port]`, no path.
+    pub origin: String,
+    /// Its host name.
+    pub host: String,
+    /// Its port (443 when the origin names none).
+    pub port: u16,
+    /// The relying party id: the host, or a parent domain of it.
+    pub rp_id: String,
+    /// The name authenticators show.
+    pub rp_name: String,
 }
 
 /// An API token: the operator keeps the token, the gateway only its SHA-256.
@@ -563,6 +580,9 @@ pub struct Vms {
     pub session_before_login: SessionBeforeLogin,
     /// How long a pre-login session is let through without a login.
     pub pre_login_ttl: Duration,
+    /// Add the script that moves the window to the MFA step to the VMS's HTML pages
+    /// (`proxy::navigation_helper`).
+    pub navigation_helper: bool,
 }
 
 /// What a VMS does with its session cookie before and at login (`vms.session_before_login`).

@@ -797,6 +797,38 @@ fn cases() -> Vec<Case> {
             "64 hex characters",
             &[("admin.tokens", r#"[{ name = "desk", sha256 = "abc" }]"#)],
         ),
+        // [webauthn]
+        demo(
+            "webauthn.origin",
+            "required: the gateway's public https origin",
+            &[("webauthn.rp_name", r#""x""#)],
+        ),
+        demo(
+            "webauthn.origin",
+            "not an https origin (https://host[:port], no path)",
+            &[("webauthn.origin", r#""http://mfa.example.com""#)],
+        ),
+        demo(
+            "webauthn.origin",
+            "must name a host, not an IP address",
+            &[("webauthn.origin", r#""https://127.0.0.1:8443""#)],
+        ),
+        demo(
+            "webauthn.rp_id",
+            "is neither the origin's host \"mfa.example.com\" nor a parent domain of it",
+            &[
+                ("webauthn.origin", r#""https://mfa.example.com""#),
+                ("webauthn.rp_id", r#""ample.com""#),
+            ],
+        ),
+        demo(
+            "webauthn.rp_name",
+            "must be 1 to 64 characters",
+            &[
+                ("webauthn.origin", r#""https://mfa.example.com""#),
+                ("webauthn.rp_name", "\"\""),
+            ],
+        ),
     ]
 }
 
@@ -1067,4 +1099,30 @@ fn the_example_configuration_is_valid() {
     cfg.check_policy_roles(policy.roles())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    assert_eq!(cfg.webauthn, None, "passkeys are off unless configured");
+    // The commented [webauthn] section, taken in as written.
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            let keys = ["# [webauthn]", "# origin = ", "# rp_id = ", "# rp_name = "];
+            match keys.iter().any(|k| l.starts_with(k)) {
+                true => &l[2..],
+                false => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg =
+        Config::from_toml(&uncommented, &path, Mode::Production).unwrap_or_else(|e| panic!("{e}"));
+    let w = cfg.webauthn.unwrap();
+    assert_eq!(
+        (w.origin.as_str(), w.host.as_str(), w.port, w.rp_id.as_str()),
+        (
+            "https://vms.example.com",
+            "vms.example.com",
+            443,
+            "vms.example.com"
+        )
+    );
+    assert_eq!(w.rp_name, "VMS");
 }

@@ -169,6 +169,10 @@ impl Validator {
         let vms = self.vms(f.vms.unwrap_or_default());
         let policy = self.policy(f.policy.unwrap_or_default());
         let admin = self.admin(f.admin.unwrap_or_default());
+        let webauthn = f.webauthn.and_then(|w| {
+            let name = mfa.as_ref().map_or("VMS", |m| m.issuer.as_str());
+            self.webauthn(w, name)
+        });
         let mail = f.mail.and_then(|m| self.mail(m));
         if let (Some(m), Some(v)) = (&mfa, &vms)
             && m.first_enrollment == FirstEnrollment::EmailCode
@@ -220,6 +224,7 @@ impl Validator {
                 Some(policy),
             ) if self.errors.errors.is_empty() => Ok(Config {
                 admin,
+                webauthn,
                 mail,
                 warnings: self.warnings,
                 source: path.to_path_buf(),
@@ -595,6 +600,66 @@ impl Validator {
             out.truncate(STRIP_RESPONSE_HEADERS_MAX);
         }
         out.into_boxed_slice()
+    }
+
+    /// `[webauthn]`: the origin must be `https://host[:port]` (nothing after it), the
+    /// relying party id its host or a parent domain of it (what browsers accept), a name.
+    fn webauthn(&mut self, w: file::WebauthnFile, issuer: &str) -> Option<Webauthn> {
+        let Some(origin) = w.origin else {
+            self.errors.push(
+                "webauthn.origin",
+                "required: the gateway's public https origin",
+            );
+            return None;
+        };
+        let parsed = origin
+            .strip_prefix("https://")
+            .map(|rest| rest.strip_suffix('/').unwrap_or(rest))
+            .filter(|rest| !rest.is_empty() && !rest.contains(['/', '?', '#', '@']))
+            .and_then(|authority| authority.parse::<http::uri::Authority>().ok());
+        let Some(authority) = parsed else {
+            self.errors.push(
+                "webauthn.origin",
+                format!("not an https origin (https://host[:port], no path): {origin:?}"),
+            );
+            return None;
+        };
+        let host = authority.host().to_ascii_lowercase();
+        if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+            self.errors.push(
+                "webauthn.origin",
+                "must name a host, not an IP address (browsers refuse passkeys there)",
+            );
+            return None;
+        }
+        let port = authority.port_u16().unwrap_or(443);
+        let rp_id = w.rp_id.unwrap_or_else(|| host.clone()).to_ascii_lowercase();
+        if rp_id != host && !host.ends_with(&format!(".{rp_id}")) {
+            self.errors.push(
+                "webauthn.rp_id",
+                format!(
+                    "{rp_id:?} is neither the origin's host {host:?} nor a parent domain of it"
+                ),
+            );
+            return None;
+        }
+        let rp_name = w.rp_name.unwrap_or_else(|| issuer.to_string());
+        if rp_name.is_empty() || rp_name.chars().count() > 64 {
+            self.errors
+                .push("webauthn.rp_name", "must be 1 to 64 characters");
+            return None;
+        }
+        let origin = match authority.port_u16() {
+            Some(p) => format!("https://{host}:{p}"),
+            None => format!("https://{host}"),
+        };
+        Some(Webauthn {
+            origin,
+            host,
+            port,
+            rp_id,
+            rp_name,
+        })
     }
 
     fn metrics(&mut self, m: file::MetricsFile) -> Option<Metrics> {
@@ -1197,6 +1262,7 @@ impl Validator {
             max_login_response_bytes: v.max_login_response_bytes.unwrap_or(1024 * 1024),
             session_before_login,
             pre_login_ttl,
+            navigation_helper: v.navigation_helper.unwrap_or(false),
         })
     }
 

@@ -6,8 +6,11 @@
 //! pages behind the login. It knows nothing about MFA; everything it does is what a legacy VMS
 //! would do, so the gateway in front of it has to work without its help.
 //!
-//! It is plain HTTP on loopback, served with hyper directly, with no framework, scripts or
-//! external assets. Sessions live in memory for 8 hours.
+//! It is plain HTTP on loopback, served with hyper directly, with no framework or external
+//! assets. Sessions live in memory for 8 hours. One page has a script: `/app`, a small
+//! single-page front end that signs in with `fetch` (`POST /api/login`) and then polls
+//! `/api/me` with `XMLHttpRequest`, under a strict Content-Security-Policy of its own (its script allowed by hash),
+//! as older front ends that cannot be changed do; it knows nothing of the gateway.
 //!
 //! ```text
 //!                 POST /login (form)            GET /home, /vacancies, /api/me
@@ -363,6 +366,7 @@ impl DemoVms {
             "/login" if method == Method::GET => self.login_page(&req, now),
             "/login" if method == Method::POST => self.form_login(req, now).await,
             "/api/login" if method == Method::POST => self.api_login(req, now).await,
+            "/app" if method == Method::GET => app_page(),
             "/home" if method == Method::GET => match self.current_user(&req, now) {
                 Some(user) => html(StatusCode::OK, &home_page(user)),
                 None => redirect("/login"),
@@ -386,7 +390,9 @@ impl DemoVms {
                 )
             }
             "/logout" if method == Method::GET || method == Method::POST => self.logout(&req, now),
-            "/" | "/home" | "/vacancies" | "/api/me" | "/api/stats" => method_not_allowed("GET"),
+            "/" | "/home" | "/vacancies" | "/api/me" | "/api/stats" | "/app" => {
+                method_not_allowed("GET")
+            }
             "/login" | "/logout" => method_not_allowed("GET, POST"),
             "/api/login" => method_not_allowed("POST"),
             other => html(StatusCode::NOT_FOUND, &not_found_page(other)),
@@ -720,6 +726,59 @@ fn layout(title: &str, user: Option<&DemoUser>, content: Markup) -> String {
         "\n"
     }
     .into_string()
+}
+
+/// The script of `/app`: sign-in by `fetch` with JSON, then `/api/me` polled with
+/// `XMLHttpRequest` (front ends of both ages). It shows what
+/// the VMS answers and nothing else; it has no idea that a gateway may answer instead.
+const APP_SCRIPT: &str = "(function(){\
+var out=document.getElementById('out'),res=document.getElementById('result'),\
+form=document.getElementById('signin');\
+window.polls=0;\
+function poll(){var x=new XMLHttpRequest();x.open('GET','/api/me');\
+x.setRequestHeader('Accept','application/json');\
+x.onload=function(){window.polls++;\
+if(x.status===200){form.hidden=true;\
+out.textContent='Signed in as '+JSON.parse(x.responseText).username;return;}\
+form.hidden=false;out.textContent='Not signed in ('+x.status+')';};\
+x.onerror=function(){out.textContent='No answer';};x.send();}\
+form.addEventListener('submit',function(e){e.preventDefault();\
+fetch('/api/login',{method:'POST',headers:{'Content-Type':'application/json'},\
+body:JSON.stringify({username:form.username.value,password:form.password.value})})\
+.then(function(r){res.textContent=r.status===200?'Signed in':'Sign-in failed ('+r.status+')';poll();})\
+.catch(function(){res.textContent='No answer';});});\
+poll();setInterval(poll,300);})();";
+
+/// `/app`: the single-page front end, with a CSP that allows only its own script.
+fn app_page() -> Response<Full<Bytes>> {
+    let content = html! {
+        div class="card" {
+            "\n" h1 { "Vacancy board" } "\n"
+            p id="out" role="status" { "Loading" } "\n"
+            p id="result" role="status" {} "\n"
+            form id="signin" hidden {
+                label for="app-username" { "Username" }
+                input id="app-username" name="username" autocomplete="username";
+                label for="app-password" { "Password" }
+                input id="app-password" name="password" type="password" autocomplete="current-password";
+                button type="submit" { "Sign in" }
+            }
+            "\n"
+            script { (crate::pages::html::raw::script(APP_SCRIPT)) }
+        }
+    };
+    let mut response = html(StatusCode::OK, &layout("Vacancy board", None, content));
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, APP_SCRIPT.as_bytes());
+    let csp = format!(
+        "default-src 'self'; script-src 'sha256-{}'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    response
 }
 
 fn login_page(username: &str, error: Option<&str>, signed_in: Option<&DemoUser>) -> String {

@@ -38,6 +38,8 @@ pub enum Step {
     Recovery,
     /// After a recovery code was used: how many remain.
     Notice,
+    /// Setting up a passkey: the role's methods count passkeys only and the user has none.
+    Passkey,
 }
 
 /// The VMS response, exactly as received (minus hop-by-hop headers).
@@ -113,10 +115,25 @@ pub struct Challenge {
     /// the browser is sent here with the VMS's cookies, instead of the answer the script got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landing: Option<String>,
+    /// The second factors the policy counted for the role at login (codes only in challenges
+    /// made before passkeys existed).
+    #[serde(default)]
+    pub methods: crate::policy::MfaMethods,
+    /// The user postponed setting up a passkey (grace) and signs in with the app's code
+    /// this once, although the role's methods no longer count codes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub code_in_grace: bool,
     /// A first enrollment under `mfa.first_enrollment = "email_code"`: where its e-mailed
     /// code stands (`mfa::email_code`). `None`: no code is asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_check: Option<EmailCheck>,
+}
+
+impl Challenge {
+    /// Whether a code from the app signs in (recovery codes always do).
+    pub fn takes_app_codes(&self) -> bool {
+        self.methods.totp || self.code_in_grace
+    }
 }
 
 /// Where the e-mailed code of a first enrollment stands, for one sign-in.
@@ -207,6 +224,7 @@ pub fn step_path(gw: &crate::gateway::Gateway, s: Step) -> &str {
         Step::Offer => &gw.paths.offer,
         Step::Recovery => &gw.paths.recovery,
         Step::Notice => &gw.paths.notice,
+        Step::Passkey => &gw.paths.passkey,
     }
 }
 
@@ -243,6 +261,8 @@ mod tests {
             epoch: 4,
             pending_replaced: false,
             landing: Some("/home".into()),
+            methods: crate::policy::MfaMethods::TOTP,
+            code_in_grace: false,
             email_check: None,
         }
     }

@@ -198,12 +198,16 @@ pub async fn check_enrolled_against(
         Err(locked) => return Ok((locked, None)),
     };
     let record_ = gw.store.user(who.user).await?;
-    let Some(sealed) = record_.secret else {
+    // A user with passkeys only (no app) still signs in with a recovery code.
+    let passkey_only = record_.secret.is_none()
+        && recovery.is_some()
+        && !gw.store.passkeys(who.user).await?.is_empty();
+    if record_.secret.is_none() && !passkey_only {
         gw.store
             .attempt_unused(who.user, who.addr, attempt, limits(gw))
             .await?;
         return Ok((Check::NotEnrolled, None));
-    };
+    }
     if let Some(recovery) = recovery {
         let hashes = record_.recovery;
         let keys = std::sync::Arc::clone(&gw.keys);
@@ -236,9 +240,9 @@ pub async fn check_enrolled_against(
             }
             None => fail(gw, who, attempt, MfaEvent::VerifyFailure).await?,
         };
-        return Ok((check, Some(sealed)));
+        return Ok((check, record_.secret));
     }
-    let Some(code) = code else {
+    let (Some(code), Some(sealed)) = (code, record_.secret) else {
         return Ok((Check::Format, None));
     };
     let secret = gw

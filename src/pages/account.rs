@@ -32,7 +32,7 @@ use super::form::{
 use super::html::{fill, hidden_field};
 use super::lang::Lang;
 use super::layout::{Branding, render};
-use super::strings::{AccountText, strings};
+use super::strings::{AccountText, PasskeyText, strings};
 use super::visible::visible;
 
 /// Forget form: the store id of the browser to forget (with [`FormAction::ForgetBrowser`]).
@@ -94,6 +94,18 @@ pub struct AccountView<'a> {
     pub browsers: &'a [BrowserItem],
     /// POST -> forget one browser ([`BROWSER_FIELD`]) or all of them (no code).
     pub forget_action: &'a str,
+    /// The user's passkeys and where to add, rename and remove them; `None` where the
+    /// gateway offers no passkeys to the user.
+    pub passkeys: Option<PasskeysView<'a>>,
+}
+
+/// The account page's passkeys section.
+#[derive(Debug, Clone)]
+pub struct PasskeysView<'a> {
+    pub items: &'a [super::passkey::PasskeyItem],
+    pub add_action: &'a str,
+    pub rename_action: &'a str,
+    pub remove_action: &'a str,
 }
 
 /// A change that just succeeded, confirmed at the top of the page.
@@ -109,11 +121,20 @@ pub enum AccountMessage {
     BrowserForgotten,
     /// Every remembered browser was forgotten.
     BrowsersForgotten,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    /// A passkey was kept: it is the last method the role may sign in with.
+    PasskeyLastMethod,
 }
 
 impl AccountMessage {
-    fn text(self, t: &AccountText) -> &'static str {
+    fn text(self, t: &AccountText, pk: &PasskeyText) -> &'static str {
         match self {
+            AccountMessage::PasskeyAdded => pk.done_added,
+            AccountMessage::PasskeyRenamed => pk.done_renamed,
+            AccountMessage::PasskeyRemoved => pk.done_removed,
+            AccountMessage::PasskeyLastMethod => pk.last_method,
             AccountMessage::PhoneReplaced => t.done_phone_replaced,
             AccountMessage::RecoveryCodesReplaced => t.done_recovery_replaced,
             AccountMessage::MfaDisabled => t.done_disabled,
@@ -137,7 +158,11 @@ pub fn account_page(v: &AccountView<'_>) -> String {
         }
         h1 { (t.title) }
         @if let Some(message) = v.message {
-            p class="ok" role="status" { (message.text(t)) }
+            @if message == AccountMessage::PasskeyLastMethod {
+                p class="alert" role="alert" { (message.text(t, &s.passkey)) }
+            } @else {
+                p class="ok" role="status" { (message.text(t, &s.passkey)) }
+            }
         }
         @if let (Some(error), None) = (v.error, v.failed) {
             p class="alert" role="alert" { (error.message(v.lang)) }
@@ -184,6 +209,11 @@ pub fn account_page(v: &AccountView<'_>) -> String {
                     (button("primary", t.setup_button, None))
                 }))
             }
+        }
+        @if let Some(pk) = &v.passkeys {
+            (super::passkey::passkeys_section(
+                v.lang, pk.items, v.csrf, pk.add_action, pk.rename_action, pk.remove_action,
+            ))
         }
         @if !v.browsers.is_empty() {
             (browsers_section(v, t))
@@ -362,6 +392,7 @@ mod tests {
             message: None,
             browsers: &[],
             forget_action: "/.mfa/account/forget-browsers",
+            passkeys: None,
         }
     }
 

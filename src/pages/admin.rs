@@ -114,6 +114,8 @@ pub struct AdminUserView<'a> {
     pub recovery_remaining: usize,
     /// How many browsers the user chose to remember (still in the store).
     pub remembered_browsers: usize,
+    /// The user's passkeys and security keys (a reset removes them with the app).
+    pub passkeys: &'a [super::passkey::PasskeyItem],
     /// Recent MFA events of this user, newest first.
     pub events: &'a [AdminEvent],
     pub csrf: &'a str,
@@ -256,6 +258,9 @@ pub fn admin_user_page(v: &AdminUserView<'_>) -> String {
                 p class="alert" role="alert" id=(ERROR_ID) { (error.message(v.lang)) }
             }
             (facts(v, t))
+            @if !v.passkeys.is_empty() {
+                (super::passkey::passkeys_list(v.lang, v.passkeys))
+            }
             @match v.not_allowed {
                 Some(why) => { p { (why.message(v.lang)) } }
                 None => {
@@ -519,6 +524,7 @@ mod tests {
             policy_state: Some("enforced"),
             recovery_remaining: 8,
             remembered_browsers: 0,
+            passkeys: &[],
             events,
             csrf: "tok",
             reset_action: "/.mfa/admin/reset",

@@ -132,6 +132,8 @@ pub enum FormError {
     CsrfInvalid,
     /// The client is sending too many requests.
     TooManyRequests,
+    /// A code from the app where the role's methods no longer count codes (passkeys only).
+    AppCodeNotAccepted,
 }
 
 impl FormError {
@@ -152,6 +154,7 @@ impl FormError {
             FormError::Expired => t.expired.to_owned(),
             FormError::CsrfInvalid => t.csrf_invalid.to_owned(),
             FormError::TooManyRequests => t.too_many_requests.to_owned(),
+            FormError::AppCodeNotAccepted => strings(lang).passkey.codes_not_allowed.to_owned(),
         }
     }
 }
@@ -285,6 +288,7 @@ mod tests {
             FormError::Expired,
             FormError::CsrfInvalid,
             FormError::TooManyRequests,
+            FormError::AppCodeNotAccepted,
         ];
         for lang in [Lang::En, Lang::Nl] {
             for e in all {

@@ -16,8 +16,8 @@
 //! `<strong>` built by a template), so a translation can never carry markup in and a value
 //! can never carry markup out.
 //!
-//! Raw markup exists in exactly one place, [`raw`], for two constants written in this source
-//! code; nothing there is built from a value.
+//! Raw markup exists in exactly one place, [`raw`], for constants written in this source
+//! code (the doctype, the stylesheet, inline scripts); nothing there is built from a value.
 
 use maud::{Markup, Render, html};
 
@@ -74,6 +74,19 @@ pub(crate) mod raw {
     /// its CSP hash. It is safe raw because it is a constant that cannot end the element:
     /// it contains no `<` (a unit test checks this).
     pub(crate) const STYLESHEET: PreEscaped<&str> = PreEscaped(STYLE);
+
+    /// An inline script of this source code (a `&'static str` constant), for the inside of
+    /// `<script>`, whose content browsers do not HTML-decode either. A text that could end the
+    /// element or open a comment (`</`, `<!--`) is not written at all.
+    pub(crate) fn script(text: &'static str) -> PreEscaped<&'static str> {
+        if text.contains("</") || text.contains("<!--") {
+            return PreEscaped("");
+        }
+        PreEscaped(text)
+    }
+    /// The passkey script, for the inside of `<script>` (not HTML-decoded by browsers
+    /// either, and allowed by its CSP hash). A constant without `<` (a unit test checks).
+    pub(crate) const PASSKEY_SCRIPT: PreEscaped<&str> = PreEscaped(super::super::passkey::SCRIPT);
 }
 
 #[cfg(test)]
@@ -117,6 +130,13 @@ mod tests {
             hidden_field("csrf", r#""><script>"#).into_string(),
             r#"<input type="hidden" name="csrf" value="&quot;&gt;&lt;script&gt;">"#
         );
+    }
+
+    #[test]
+    fn a_raw_script_cannot_end_its_element() {
+        assert_eq!(raw::script("var a = 1 < 2;").0, "var a = 1 < 2;");
+        assert_eq!(raw::script("x = '</script><b>';").0, "");
+        assert_eq!(raw::script("<!-- x").0, "");
     }
 
     #[test]

@@ -59,11 +59,12 @@ mod enroll;
 mod error_page;
 mod form;
 mod headers;
-mod html;
+pub(crate) mod html;
 mod lang;
 mod layout;
 mod notice;
 mod offer;
+mod passkey;
 mod qr;
 mod recovery;
 pub mod strings;
@@ -71,7 +72,9 @@ mod style;
 mod verify;
 mod visible;
 
-pub use account::{AccountMessage, AccountView, BROWSER_FIELD, BrowserItem, account_page};
+pub use account::{
+    AccountMessage, AccountView, BROWSER_FIELD, BrowserItem, PasskeysView, account_page,
+};
 pub use admin::{
     AdminError, AdminEvent, AdminMessage, AdminSearchView, AdminUserView, CONFIRM_FIELD,
     CONFIRM_VALUE, REASON_FIELD, REASON_MAX_LEN, SEARCH_FIELD, SEARCH_MAX_LEN, USER_FIELD,
@@ -86,6 +89,10 @@ pub use lang::Lang;
 pub use layout::Branding;
 pub use notice::{NoticeKind, NoticeView, notice_page};
 pub use offer::{OfferView, offer_page};
+pub use passkey::{
+    CREDENTIAL_FIELD, Ceremony, NAME_FIELD, PASSKEY_FIELD, PasskeyItem, PasskeySetupView,
+    REGISTER_ACTION, SCRIPT as PASSKEY_SCRIPT, SIGN_IN_ACTION, passkey_setup_page,
+};
 pub use qr::{QrError, qr_svg};
 pub use recovery::{RecoveryCodesView, recovery_codes_page};
 pub use style::content_security_policy;
@@ -180,6 +187,24 @@ mod tests {
                     csrf: EVIL,
                     error: Some(FormError::CsrfInvalid),
                     remember_days: 30,
+                    passkey: None,
+                    passkey_refused: false,
+                    app_codes: true,
+                }),
+            ),
+            (
+                "verify-passkey",
+                verify_page(&VerifyView {
+                    lang,
+                    branding: b,
+                    account: name,
+                    form_action: EVIL,
+                    csrf: EVIL,
+                    error: Some(FormError::AppCodeNotAccepted),
+                    remember_days: 30,
+                    passkey: Some(EVIL),
+                    passkey_refused: true,
+                    app_codes: false,
                 }),
             ),
             (
@@ -214,6 +239,27 @@ mod tests {
             last_used: EVIL.to_owned(),
             this_browser: true,
         }];
+        let passkeys = [PasskeyItem {
+            id: EVIL.to_owned(),
+            name: name.to_owned(),
+            added: EVIL.to_owned(),
+            last_used: Some(EVIL.to_owned()),
+        }];
+        pages.push((
+            "passkey-setup",
+            passkey_setup_page(&PasskeySetupView {
+                lang,
+                branding: b,
+                account: name,
+                options: EVIL,
+                form_action: EVIL,
+                csrf: EVIL,
+                required: true,
+                can_postpone: true,
+                refused: true,
+                back: Some(EVIL),
+            }),
+        ));
         for enrolled in [true, false] {
             pages.push((
                 if enrolled {
@@ -243,6 +289,12 @@ mod tests {
                     message: Some(AccountMessage::MfaEnabled),
                     browsers: &browsers,
                     forget_action: EVIL,
+                    passkeys: Some(PasskeysView {
+                        items: &passkeys,
+                        add_action: EVIL,
+                        rename_action: EVIL,
+                        remove_action: EVIL,
+                    }),
                 }),
             ));
         }
@@ -285,6 +337,7 @@ mod tests {
                 policy_state: Some(name),
                 recovery_remaining: 2,
                 remembered_browsers: 3,
+                passkeys: &passkeys,
                 events: &events,
                 csrf: EVIL,
                 reset_action: EVIL,
@@ -376,6 +429,8 @@ mod tests {
         let (b, c) = (branding(), codes());
         for lang in LANGS {
             for (name, page) in all_pages(lang, &b, &c) {
+                // The one script is the passkey script, a constant (allowed by its hash).
+                let page = page.replace(&format!("<script>{}</script>", passkey::SCRIPT), "");
                 assert!(!page.contains("<script"), "{name} {lang:?}");
                 assert!(!page.contains("</script>"), "{name} {lang:?}");
                 assert!(!page.contains("\"&\""), "{name} {lang:?}");
@@ -438,9 +493,10 @@ mod tests {
                 }
             }
         }
-        // Enroll, verify, both account pages, the search with a query (and the one without,
-        // in its header), and the user page: every page that names someone.
-        assert_eq!(shown, 2 * 7);
+        // Enroll, verify (with and without a passkey), the passkey set-up, both account
+        // pages, the search with a query (and the one without, in its header), and the user
+        // page: every page that names someone.
+        assert_eq!(shown, 2 * 9);
     }
 
     #[test]
@@ -456,7 +512,9 @@ mod tests {
         let (b, c) = (Branding::default(), codes());
         for lang in LANGS {
             for (name, page) in all_pages(lang, &b, &c) {
-                let lower = page.to_lowercase();
+                let lower = page
+                    .replace(&format!("<script>{}</script>", passkey::SCRIPT), "")
+                    .to_lowercase();
                 assert!(!lower.contains("<script"), "{name}");
                 assert!(
                     !has_event_handler(&lower),
@@ -493,6 +551,11 @@ mod tests {
                         continue;
                     }
                     seen += 1;
+                    // The passkey form is sent by the script, after the browser's answer.
+                    let (form, by_script) = match form.strip_prefix(r#"id="pk-form" "#) {
+                        Some(rest) => (rest, true),
+                        None => (form, false),
+                    };
                     assert!(
                         form.starts_with(r#"method="post" action=""#),
                         "{name}: {form}"
@@ -501,14 +564,16 @@ mod tests {
                         form.contains(r#"<input type="hidden" name="csrf" value="&lt;script&gt;"#),
                         "{name}: {form}"
                     );
-                    assert!(form.contains(r#"type="submit""#), "{name}");
+                    assert!(form.contains(r#"type="submit""#) || by_script, "{name}");
                 }
             }
         }
         // Per language: enroll (2 forms), recovery, verify, offer, two notices, account with
         // MFA (3) and without (1), each with a remembered browser (forget it, forget all),
-        // admin user (reset, unlock, forget browsers): eighteen.
-        assert_eq!(seen, 36);
+        // admin user (reset, unlock, forget browsers): eighteen; and with passkeys the code
+        // page's passkey form and code form, the passkey set-up (its form, "not now"), and
+        // rename and remove of the passkey on both account pages: twenty-six.
+        assert_eq!(seen, 52);
         assert_eq!(searches, 4);
     }
 
@@ -557,9 +622,9 @@ mod tests {
                 }
             }
         }
-        // Code fields in enroll, verify and account (3); verify's remember box; search (2);
-        // reason and confirm.
-        assert_eq!(fields, 2 * (1 + 1 + 1 + 3 + 2 + 2));
+        // Code fields in enroll, verify (twice) and account (3); verify's remember box; search
+        // (2); reason and confirm; the passkey's name at its set-up and at each account page.
+        assert_eq!(fields, 2 * (1 + 2 + 1 + 3 + 2 + 2 + 1 + 2));
     }
 
     #[test]
@@ -572,7 +637,7 @@ mod tests {
                     .filter(|tag| attr(tag, "name") == Some(CODE_FIELD))
                     .collect();
                 let expected = match name {
-                    "enroll" | "verify" => 1,
+                    "enroll" | "verify" | "verify-passkey" => 1,
                     "account-enrolled" => 3,
                     _ => 0,
                 };

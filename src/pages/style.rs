@@ -133,22 +133,28 @@ pub const STYLE: &str = concat!(
     ".browsers>li{margin:0 0 .75rem;padding:.75rem 1rem;border:1px solid var(--line);",
     "border-radius:.5rem}",
     ".browsers p{margin:0}.browsers button{margin:.75rem 0 0}",
+    ".browsers label{margin:.75rem 0 .5rem}.browsers .field{margin:0}",
     "@media (max-width:22rem){body{padding:.5rem}main{padding:1rem}}",
+    "[hidden]{display:none!important}",
 );
 
 /// `'sha256-…'` for [`STYLE`], computed once.
 static STYLE_HASH: LazyLock<String> = LazyLock::new(|| style_hash(STYLE));
 
-/// The Content-Security-Policy every gateway page is served with.
+/// `'sha256-…'` for the passkey script (`super::passkey::SCRIPT`), computed once.
+static SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| style_hash(super::passkey::SCRIPT));
+
+/// The Content-Security-Policy every gateway page is served with: the one stylesheet and the
+/// one script, each by its hash, and nothing else.
 static CSP: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "default-src 'none'; style-src {}; img-src data:; form-action 'self'; \
+        "default-src 'none'; style-src {}; script-src {}; img-src data:; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'",
-        *STYLE_HASH
+        *STYLE_HASH, *SCRIPT_HASH
     )
 });
 
-/// A CSP hash-source (`'sha256-<base64>'`) for the given inline stylesheet text.
+/// A CSP hash-source (`'sha256-<base64>'`) for the given inline stylesheet or script text.
 pub fn style_hash(style: &str) -> String {
     let digest = digest::digest(&digest::SHA256, style.as_bytes());
     format!("'sha256-{}'", STANDARD.encode(digest.as_ref()))
@@ -177,6 +183,13 @@ mod tests {
         let csp = content_security_policy();
         assert!(
             csp.contains(&format!("style-src {};", style_hash(STYLE))),
+            "{csp}"
+        );
+        assert!(
+            csp.contains(&format!(
+                "script-src {};",
+                style_hash(super::super::passkey::SCRIPT)
+            )),
             "{csp}"
         );
         assert!(csp.starts_with("default-src 'none';"));

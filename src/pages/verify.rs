@@ -16,6 +16,7 @@ use super::form::{ACTION_FIELD, CodeField, FormAction, FormError, button, code_f
 use super::html::{fill, hidden_field};
 use super::lang::Lang;
 use super::layout::{Branding, render};
+use super::passkey::{Ceremony, passkey_block};
 use super::strings::strings;
 use super::visible::visible;
 
@@ -36,24 +37,38 @@ pub struct VerifyView<'a> {
     pub error: Option<FormError>,
     /// Days the browser may be remembered for this role (0: no checkbox).
     pub remember_days: u32,
+    /// The options of a passkey sign-in (JSON) when the user has a passkey and the role's
+    /// methods count it: offered first, the code form then follows as "use a code instead".
+    pub passkey: Option<&'a str>,
+    /// The last passkey answer was refused: said at the passkey button.
+    pub passkey_refused: bool,
+    /// Codes from the app count for the role; `false`: the code field takes recovery codes
+    /// only.
+    pub app_codes: bool,
 }
 
 /// Renders the login code page.
 pub fn verify_page(v: &VerifyView<'_>) -> String {
     let t = &strings(v.lang).verify;
+    let pk = &strings(v.lang).passkey;
     let account = html! { strong { (visible(v.account)) } };
+    let (label, hints): (&str, [&str; 2]) = if v.app_codes {
+        (t.code_label, [t.hint, t.recovery_hint])
+    } else {
+        (pk.recovery_label, [pk.recovery_hint, pk.codes_not_allowed])
+    };
     let form = html! {
         (hidden_field(ACTION_FIELD, FormAction::Verify.as_str()))
         (code_field(&CodeField {
             lang: v.lang,
-            label: t.code_label,
-            hints: &[t.hint, t.recovery_hint],
+            label,
+            hints: &hints,
             error: v.error,
-            autofocus: true,
+            autofocus: v.passkey.is_none(),
             title: strings(v.lang).common.code_or_recovery_title,
             helpdesk: v.branding.helpdesk(v.lang),
         }))
-        @if v.remember_days > 0 {
+        @if v.remember_days > 0 && v.app_codes {
             div class="check" {
                 input type="checkbox" id=(REMEMBER_FIELD) name=(REMEMBER_FIELD)
                     value=(REMEMBER_VALUE) aria-describedby="remember-hint";
@@ -69,14 +84,28 @@ pub fn verify_page(v: &VerifyView<'_>) -> String {
         }
         (button("primary", t.verify_button, None))
     };
+    let title = if v.passkey.is_some() {
+        pk.sign_in_button
+    } else {
+        t.title
+    };
     let content = html! {
-        h1 { (t.title) }
+        h1 { (title) }
         p { (fill(t.signing_in_as, "{account}", account)) }
+        @if v.passkey_refused {
+            p class="alert" role="alert" { (pk.refused) }
+        }
+        @if let Some(options) = v.passkey {
+            p { (pk.sign_in_intro) }
+            (passkey_block(v.lang, Ceremony::SignIn, options, v.form_action, v.csrf,
+                pk.sign_in_button, html! {}))
+            h2 { (if v.app_codes { pk.use_code_instead } else { pk.use_recovery_instead }) }
+        }
         (post_form(v.form_action, v.csrf, form))
         p class="muted" { (fill(t.lost_phone, "{helpdesk}", v.branding.helpdesk(v.lang))) }
         p { a href="/" { (t.other_account) } }
     };
-    render(v.lang, v.branding, t.title, content)
+    render(v.lang, v.branding, title, content)
 }
 
 #[cfg(test)]
@@ -93,6 +122,9 @@ mod tests {
             csrf: "tok",
             error: None,
             remember_days: 0,
+            passkey: None,
+            passkey_refused: false,
+            app_codes: true,
         }
     }
 
@@ -170,5 +202,44 @@ mod tests {
             r#"<p class="alert" role="alert" id="code-error">Te veel pogingen. Probeer het over 15 minuten opnieuw. Kun je niet wachten? Vraag je beheerder om de blokkering op te heffen.</p>"#
         ));
         assert!(page.contains("<h1>Vul je inlogcode in</h1>"));
+    }
+
+    #[test]
+    fn a_passkey_is_offered_first_and_codes_follow_where_they_count() {
+        let b = Branding::default();
+        let both = verify_page(&VerifyView {
+            passkey: Some(r#"{"publicKey":{}}"#),
+            ..view(&b)
+        });
+        let pk = both.find("id=\"pk-go\"").unwrap();
+        let code = both.find("name=\"code\"").unwrap();
+        assert!(pk < code, "passkey first");
+        assert!(both.contains("<h1>Sign in with a passkey</h1>"), "{both}");
+        assert!(both.contains("<h2>Or use a code instead</h2>"), "{both}");
+        assert!(
+            !both.contains(" autofocus"),
+            "the code field does not take the focus"
+        );
+        let only = verify_page(&VerifyView {
+            passkey: Some("{}"),
+            app_codes: false,
+            remember_days: 30,
+            ..view(&b)
+        });
+        assert!(
+            only.contains("<h2>Lost your passkey? Use a recovery code</h2>"),
+            "{only}"
+        );
+        assert!(
+            only.contains("<label for=\"code\">Recovery code</label>"),
+            "{only}"
+        );
+        assert!(
+            !only.contains("name=\"remember\""),
+            "no remembering without app codes"
+        );
+        let plain = verify_page(&view(&b));
+        assert!(!plain.contains("<script"));
+        assert!(!plain.contains("pk-go"));
     }
 }

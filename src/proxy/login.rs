@@ -595,10 +595,22 @@ async fn decide(
             decision = Some((r, d));
         }
     }
-    let (role, state, grace) = match decision {
-        Some((r, d)) => (r, d.state, d.grace),
-        None => ("unmapped".to_string(), vms.unmapped, None),
+    let (role, state, grace, mut methods) = match decision {
+        Some((r, d)) => (r, d.state, d.grace, d.methods),
+        None => (
+            "unmapped".to_string(),
+            vms.unmapped,
+            None,
+            crate::policy::MfaMethods::TOTP,
+        ),
     };
+    if gw.passkeys.is_none() && methods.webauthn {
+        // A policy that counts passkeys on a gateway that is no WebAuthn relying party
+        // (start-up refuses that; a policy reloaded since may say it): codes count instead,
+        // still a second factor.
+        tracing::warn!(role = %role, "the policy counts passkeys but [webauthn] is not configured: codes count instead");
+        methods = crate::policy::MfaMethods::TOTP;
+    }
     tracing::info!(user = %user, role = %role, state = %state, "VMS login succeeded");
 
     let withheld = Withheld::capture(rparts, rbody);
@@ -624,6 +636,8 @@ async fn decide(
         epoch: gw.revocations.user_epoch(&user),
         pending_replaced: false,
         landing: o.landing.clone(),
+        methods,
+        code_in_grace: false,
         email_check: None,
     };
     if state == MfaState::None {
@@ -678,12 +692,30 @@ async fn decide(
         end.fire().await;
         return Err(e.into());
     }
-    let step = if record.enrolled() {
-        if remembered_browser(gw, &user, &role, o, now).await {
+    // The methods the user has set up, against those the role's methods count.
+    let has_passkey = if methods.webauthn {
+        match gw.store.passkeys(&user).await {
+            Ok(p) => !p.is_empty(),
+            Err(e) => {
+                gw.metrics.mfa(MfaEvent::StoreError);
+                end.fire().await;
+                return Err(e.into());
+            }
+        }
+    } else {
+        false
+    };
+    let usable = (methods.totp && record.enrolled()) || has_passkey;
+    let step = if usable {
+        if methods.totp && record.enrolled() && remembered_browser(gw, &user, &role, o, now).await {
             gw.metrics.login(&role, state.as_str(), "remembered");
             return Ok((release(gw, &base, true, now)?, Outcome::Proxied));
         }
         Step::Verify
+    } else if record.enrolled() {
+        // The role's methods moved to passkeys and the user has only the app: a passkey is
+        // set up at this sign-in (the phase's grace may let the user postpone it).
+        Step::Passkey
     } else if state == MfaState::Available {
         let declined_recently = record
             .offer_declined
@@ -694,22 +726,29 @@ async fn decide(
             gw.metrics.login(&role, state.as_str(), "released");
             return Ok((release(gw, &base, false, now)?, Outcome::Proxied));
         }
-    } else {
+    } else if methods.totp {
         Step::Enroll
+    } else {
+        Step::Passkey
     };
-    // A reset by the MSP never reopens a grace period.
-    let can_postpone = step == Step::Enroll
-        && state == MfaState::Enforced
+    // A reset by the MSP never reopens a grace period. An opted-in user (available) whose
+    // role moved to passkeys may always go on with the app this time.
+    let in_grace = state == MfaState::Enforced
         && record.reset_at.is_none()
         && grace.as_ref().is_some_and(|g| {
             crate::policy::Policy::may_postpone(g, policy.today(ts), record.postponed)
         });
+    let can_postpone = match step {
+        Step::Enroll => in_grace,
+        Step::Passkey => in_grace || (state == MfaState::Available && record.enrolled()),
+        _ => false,
+    };
     gw.metrics.login(
         &role,
         state.as_str(),
         match step {
             Step::Offer => "offer",
-            Step::Enroll => "enroll",
+            Step::Enroll | Step::Passkey => "enroll",
             _ => "code",
         },
     );
@@ -719,7 +758,7 @@ async fn decide(
         email_check: crate::mfa::email_code::first_enrollment_check(gw, &record),
         ..base
     };
-    if step == Step::Enroll {
+    if step == Step::Enroll || step == Step::Passkey {
         // Installing an app and scanning takes longer than typing a code. The secret is the
         // user's pending one, taken when the page is first shown (it is bound to the browser,
         // see `pending`).

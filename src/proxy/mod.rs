@@ -15,6 +15,7 @@
 
 pub mod login;
 pub mod login_form;
+pub mod navigation_helper;
 pub mod prelogin;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -234,6 +235,10 @@ impl Gateway {
                 .cloned()
                 .collect()
         };
+        // With the navigation helper: whether this is a page load that may take its script.
+        let page_load = self.cfg.vms.navigation_helper.then(|| {
+            crate::proxy::navigation_helper::prepare_request(&parts.method, &mut parts.headers)
+        });
         let upgrade = self.rewrite_request(&mut parts, conn)?;
         // Kept only in case the answer sets a new session (see below); cheap clones.
         let sent_cookie = parts.headers.get(header::COOKIE).cloned();
@@ -351,6 +356,9 @@ impl Gateway {
             return Ok(resp);
         }
         let mut resp = self.respond(resp);
+        if let Some(page_load) = page_load {
+            resp = crate::proxy::navigation_helper::apply(page_load, resp).await;
+        }
         if is_logout {
             resp.headers_mut()
                 .append(SET_COOKIE, cookies::clear_gateway_cookie(APPROVAL_COOKIE));

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::revocation::Revocation;
 use super::{
-    Attempt, Limits, MAX_REMEMBERED_BROWSERS, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
-    RememberedBrowser, StoreError, UserRecord, lock_duration, user_window,
+    AddPasskey, Attempt, KeepMethod, Limits, MAX_PASSKEYS, MAX_REMEMBERED_BROWSERS,
+    OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, RememberedBrowser, RemovePasskey, StoreError,
+    StoredPasskey, UsePasskey, UserRecord, lock_duration, user_window,
 };
 
 #[derive(Default)]
@@ -38,6 +39,10 @@ struct Inner {
     owners_ended: HashMap<String, Instant>,
     /// user -> browser id -> remembered browser
     remembered: HashMap<String, HashMap<String, RememberedBrowser>>,
+    /// user -> credential id -> passkey
+    passkeys: HashMap<String, HashMap<String, StoredPasskey>>,
+    /// ceremony key -> (state, expires)
+    ceremonies: HashMap<String, (Vec<u8>, Instant)>,
     /// The mail outbox, its dead list, the sender's lease, contacts and e-mailed codes
     /// (`store::outbox`).
     mail: MailState,
@@ -748,7 +753,127 @@ impl MemoryStore {
         rec.recovery.clear();
         rec.reset_at = Some(now);
         g.remembered.remove(user);
-        Ok(Some(had))
+        let had_passkeys = g.passkeys.remove(user).is_some_and(|p| !p.is_empty());
+        Ok(Some(had || had_passkeys))
+    }
+
+    pub async fn passkeys(&self, user: &str) -> Result<Vec<StoredPasskey>, StoreError> {
+        let g = self.lock()?;
+        let mut v: Vec<StoredPasskey> = g
+            .passkeys
+            .get(user)
+            .map(|all| all.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.added.cmp(&b.added).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    pub async fn add_passkey(
+        &self,
+        user: &str,
+        pk: &StoredPasskey,
+        epoch: u64,
+    ) -> Result<AddPasskey, StoreError> {
+        let mut g = self.lock()?;
+        if g.users.get(user).is_some_and(|r| r.epoch > epoch) {
+            return Ok(AddPasskey::Revoked);
+        }
+        let all = g.passkeys.entry(user.to_string()).or_default();
+        if all.contains_key(&pk.id) {
+            return Ok(AddPasskey::Duplicate);
+        }
+        if all.len() >= MAX_PASSKEYS {
+            return Ok(AddPasskey::Full);
+        }
+        all.insert(pk.id.clone(), pk.clone());
+        Ok(AddPasskey::Added)
+    }
+
+    pub async fn use_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        counter: u32,
+        key: &str,
+        now: u64,
+    ) -> Result<UsePasskey, StoreError> {
+        let mut g = self.lock()?;
+        let Some(pk) = g.passkeys.get_mut(user).and_then(|all| all.get_mut(id)) else {
+            return Ok(UsePasskey::Gone);
+        };
+        if (counter > 0 || pk.counter > 0) && counter <= pk.counter {
+            return Ok(UsePasskey::CounterRegressed);
+        }
+        pk.counter = counter;
+        pk.last_used = now;
+        pk.key = key.to_string();
+        Ok(UsePasskey::Used)
+    }
+
+    pub async fn rename_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let Some(pk) = g.passkeys.get_mut(user).and_then(|all| all.get_mut(id)) else {
+            return Ok(false);
+        };
+        pk.name = name.to_string();
+        Ok(true)
+    }
+
+    pub async fn remove_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        keep: KeepMethod,
+    ) -> Result<RemovePasskey, StoreError> {
+        let mut g = self.lock()?;
+        let app = g.users.get(user).is_some_and(|r| r.secret.is_some());
+        let Some(all) = g.passkeys.get_mut(user).filter(|a| a.contains_key(id)) else {
+            return Ok(RemovePasskey::Gone);
+        };
+        let others = all.len() - 1;
+        if keep.enforced && !((keep.totp && app) || (keep.webauthn && others > 0)) {
+            return Ok(RemovePasskey::LastMethod);
+        }
+        all.remove(id);
+        if all.is_empty() {
+            g.passkeys.remove(user);
+        }
+        Ok(RemovePasskey::Removed)
+    }
+
+    pub async fn postpone_unless_passkey(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        let mut g = self.lock()?;
+        if g.passkeys.get(user).is_some_and(|a| !a.is_empty()) {
+            return Ok(None);
+        }
+        let rec = g.users.entry(user.to_string()).or_default();
+        rec.postponed += 1;
+        Ok(Some(rec.postponed))
+    }
+
+    pub async fn put_ceremony(
+        &self,
+        key: &str,
+        state: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        g.ceremonies
+            .insert(key.to_string(), (state.to_vec(), Instant::now() + ttl));
+        Ok(())
+    }
+
+    pub async fn take_ceremony(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut g = self.lock()?;
+        Ok(g.ceremonies
+            .remove(key)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(s, _)| s))
     }
 
     pub async fn replace_secret(
@@ -1505,5 +1630,120 @@ mod tests {
             ),
             "the second lock doubles although a right code came between"
         );
+    }
+}
+
+#[cfg(test)]
+mod passkey_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pk(id: &str) -> StoredPasskey {
+        StoredPasskey {
+            id: id.into(),
+            name: "Key one".into(),
+            added: 10,
+            last_used: 0,
+            counter: 0,
+            key: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn passkeys_are_added_used_and_removed_in_single_steps() {
+        let s = MemoryStore::new();
+        assert_eq!(
+            s.add_passkey("u", &pk("a"), 0).await.unwrap(),
+            AddPasskey::Added
+        );
+        assert_eq!(
+            s.add_passkey("u", &pk("a"), 0).await.unwrap(),
+            AddPasskey::Duplicate
+        );
+        // A revocation (reset) after the ceremony began: nothing written.
+        s.lock().unwrap().users.entry("u".into()).or_default().epoch = 3;
+        assert_eq!(
+            s.add_passkey("u", &pk("b"), 2).await.unwrap(),
+            AddPasskey::Revoked
+        );
+        assert_eq!(
+            s.add_passkey("u", &pk("b"), 3).await.unwrap(),
+            AddPasskey::Added
+        );
+        for i in 2..MAX_PASSKEYS {
+            s.add_passkey("u", &pk(&format!("k{i}")), 3).await.unwrap();
+        }
+        assert_eq!(
+            s.add_passkey("u", &pk("z"), 3).await.unwrap(),
+            AddPasskey::Full
+        );
+        // Counters move forward only (0 and 0 is a key without a counter).
+        assert_eq!(
+            s.use_passkey("u", "a", 0, "{}", 20).await.unwrap(),
+            UsePasskey::Used
+        );
+        assert_eq!(
+            s.use_passkey("u", "a", 5, "{}", 21).await.unwrap(),
+            UsePasskey::Used
+        );
+        assert_eq!(
+            s.use_passkey("u", "a", 5, "{}", 22).await.unwrap(),
+            UsePasskey::CounterRegressed
+        );
+        assert_eq!(
+            s.use_passkey("u", "x", 9, "{}", 22).await.unwrap(),
+            UsePasskey::Gone
+        );
+        assert!(s.rename_passkey("u", "a", "Desk").await.unwrap());
+        let a = s
+            .passkeys("u")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.id == "a")
+            .unwrap();
+        assert_eq!((a.name.as_str(), a.last_used, a.counter), ("Desk", 21, 5));
+        // The last allowed method stays where MFA is enforced.
+        let only_passkeys = KeepMethod {
+            enforced: true,
+            totp: false,
+            webauthn: true,
+        };
+        let t = MemoryStore::new();
+        t.add_passkey("v", &pk("only"), 0).await.unwrap();
+        assert_eq!(
+            t.remove_passkey("v", "only", only_passkeys).await.unwrap(),
+            RemovePasskey::LastMethod
+        );
+        let optional = KeepMethod {
+            enforced: false,
+            ..only_passkeys
+        };
+        assert_eq!(
+            t.remove_passkey("v", "only", optional).await.unwrap(),
+            RemovePasskey::Removed
+        );
+        assert_eq!(
+            t.remove_passkey("v", "only", optional).await.unwrap(),
+            RemovePasskey::Gone
+        );
+        // A reset removes them all and counts them as an enrollment.
+        s.lock()
+            .unwrap()
+            .users
+            .entry("u".into())
+            .or_default()
+            .last_login = Some(1);
+        assert_eq!(s.reset("u", 30).await.unwrap(), Some(true));
+        assert!(s.passkeys("u").await.unwrap().is_empty());
+        // A ceremony's state is taken once.
+        s.put_ceremony("c:1", b"state", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.take_ceremony("c:1").await.unwrap().as_deref(),
+            Some(&b"state"[..])
+        );
+        assert_eq!(s.take_ceremony("c:1").await.unwrap(), None);
     }
 }

@@ -24,6 +24,15 @@
 //!                             key expires remember_browser_days after the last remembering;
 //!                             removed whole by a reset, a phone replacement, MFA turned off
 //!                             and "forget all browsers"
+//!   P{u:U}:pk         hash    passkeys and security keys (WebAuthn, `auth::passkey`): per
+//!                             credential (id base64url) a field `m:ID` = "added last_used
+//!                             counter name" and a field `k:ID` = the public key record
+//!                             (JSON, nothing secret); added only while the user's epoch is
+//!                             the sign-in's; a use raises the counter in the same step;
+//!                             removed whole by a reset
+//!   P{wa:H}           string  a WebAuthn ceremony's state (its challenge), H a hash of what
+//!                             it is bound to (the sign-in's challenge, or the signed-in
+//!                             session); TTL a few minutes; taken once (GETDEL)
 //!   P{u:U}:fails      string  attempts (codes taken for checking, not yet cleared by a right
 //!                             one); TTL 24 h from the last attempt
 //!   P{u:U}:lock       string  present while the MFA step is locked (TTL = lock time)
@@ -146,6 +155,111 @@ impl RememberedBrowser {
             agent,
         })
     }
+}
+
+/// Most passkeys kept per user.
+pub const MAX_PASSKEYS: usize = 20;
+
+/// A passkey or security key of a user, as the store keeps it (`P{u:U}:pk`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    /// The credential id, base64url (public: the browser names it).
+    pub id: String,
+    /// The user's name for it ("YubiKey", "work laptop").
+    pub name: String,
+    pub added: u64,
+    /// The last sign-in with it (0: none yet).
+    pub last_used: u64,
+    /// The authenticator's signature counter at the last use (0: it keeps none).
+    pub counter: u32,
+    /// The public key record (`webauthn_rs::prelude::Passkey` as JSON).
+    pub key: String,
+}
+
+impl StoredPasskey {
+    /// The `m:` field's value: `added last_used counter name` (the name last, spaces and all).
+    pub fn encode_meta(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.added, self.last_used, self.counter, self.name
+        )
+    }
+
+    /// Reads a stored credential from its two fields; `None` if they are not one.
+    pub fn decode(id: &str, meta: &str, key: &str) -> Option<Self> {
+        let mut parts = meta.splitn(4, ' ');
+        let added = parts.next()?.parse().ok()?;
+        let last_used = parts.next()?.parse().ok()?;
+        let counter = parts.next()?.parse().ok()?;
+        let name = parts.next().unwrap_or_default().to_string();
+        Some(StoredPasskey {
+            id: id.to_string(),
+            name,
+            added,
+            last_used,
+            counter,
+            key: key.to_string(),
+        })
+    }
+
+    /// Pairs the fields of a `P{u:U}:pk` hash into credentials (a lone half is skipped).
+    pub fn decode_all(fields: &std::collections::HashMap<String, String>) -> Vec<Self> {
+        let mut v: Vec<Self> = fields
+            .iter()
+            .filter_map(|(f, meta)| {
+                let id = f.strip_prefix("m:")?;
+                let key = fields.get(&format!("k:{id}"))?;
+                Self::decode(id, meta, key)
+            })
+            .collect();
+        v.sort_by(|a, b| a.added.cmp(&b.added).then(a.id.cmp(&b.id)));
+        v
+    }
+}
+
+/// The answer of [`Store::add_passkey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddPasskey {
+    Added,
+    /// The user was revoked (an MSP reset) since the ceremony began: nothing written.
+    Revoked,
+    /// The user has this credential already.
+    Duplicate,
+    /// The user has [`MAX_PASSKEYS`] already.
+    Full,
+}
+
+/// The answer of [`Store::use_passkey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsePasskey {
+    /// Its last use and counter are now the sign-in's.
+    Used,
+    /// Removed (by the user, a reset) meanwhile: the sign-in is refused.
+    Gone,
+    /// The authenticator's counter did not move past the stored one (a cloned key, or the
+    /// same assertion twice): refused.
+    CounterRegressed,
+}
+
+/// Which methods must remain after a removal ([`Store::remove_passkey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepMethod {
+    /// MFA is enforced for the user's role: one allowed method must remain.
+    pub enforced: bool,
+    /// The role's methods include TOTP (the app counts as a remaining method).
+    pub totp: bool,
+    /// The role's methods include WebAuthn (another passkey counts).
+    pub webauthn: bool,
+}
+
+/// The answer of [`Store::remove_passkey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovePasskey {
+    Removed,
+    /// No such credential (removed meanwhile).
+    Gone,
+    /// It is the last method the policy allows the user and MFA is enforced: kept.
+    LastMethod,
 }
 
 /// The store's answer to "may one more code be checked?" ([`Store::take_attempt`]).
@@ -617,7 +731,80 @@ impl Store {
         dispatch!(self, s => s.use_recovery(user, hash).await)
     }
 
-    /// MSP reset: removes secret, recovery codes and remembered browsers and notes the time.
+    /// The user's passkeys, oldest first.
+    pub async fn passkeys(&self, user: &str) -> Result<Vec<StoredPasskey>, StoreError> {
+        dispatch!(self, s => s.passkeys(user).await)
+    }
+
+    /// Adds a passkey, in one step: only while the user's revocation epoch is not above
+    /// `epoch` (the one read when the ceremony began), the credential is new for the user and
+    /// the user has fewer than [`MAX_PASSKEYS`].
+    pub async fn add_passkey(
+        &self,
+        user: &str,
+        pk: &StoredPasskey,
+        epoch: u64,
+    ) -> Result<AddPasskey, StoreError> {
+        dispatch!(self, s => s.add_passkey(user, pk, epoch).await)
+    }
+
+    /// Records a sign-in with a passkey, in one step: only while it exists and its counter
+    /// moves past the stored one (or both are 0), its last use, counter and key record become
+    /// the sign-in's.
+    pub async fn use_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        counter: u32,
+        key: &str,
+        now: u64,
+    ) -> Result<UsePasskey, StoreError> {
+        dispatch!(self, s => s.use_passkey(user, id, counter, key, now).await)
+    }
+
+    /// Renames a passkey; false if it is gone.
+    pub async fn rename_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.rename_passkey(user, id, name).await)
+    }
+
+    /// Removes a passkey, in one step with the check that an allowed method remains where
+    /// `keep` says one must (the app's secret and the other passkeys are read in that step).
+    pub async fn remove_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        keep: KeepMethod,
+    ) -> Result<RemovePasskey, StoreError> {
+        dispatch!(self, s => s.remove_passkey(user, id, keep).await)
+    }
+
+    /// Counts a postponed passkey set-up only while the user has no passkey; `None` if the
+    /// user has one (set up meanwhile in another session), else the postponements so far.
+    pub async fn postpone_unless_passkey(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        dispatch!(self, s => s.postpone_unless_passkey(user).await)
+    }
+
+    /// Keeps a WebAuthn ceremony's state under `key` for `ttl`, replacing any earlier one.
+    pub async fn put_ceremony(
+        &self,
+        key: &str,
+        state: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.put_ceremony(key, state, ttl).await)
+    }
+
+    /// Takes a ceremony's state: it is gone afterwards, so exactly one caller gets it.
+    pub async fn take_ceremony(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.take_ceremony(key).await)
+    }
+
+    /// MSP reset: removes secret, recovery codes, passkeys and remembered browsers and notes the time.
     /// True if the user was enrolled; `None` (nothing written, in the same atomic step) if the gateway does
     /// not know the user ([`UserRecord::known`]).
     pub async fn reset(&self, user: &str, now: u64) -> Result<Option<bool>, StoreError> {

@@ -151,6 +151,10 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
                     Some("recovery") => Some(AccountMessage::RecoveryCodesReplaced),
                     Some("forgotten") => Some(AccountMessage::BrowserForgotten),
                     Some("forgotten-all") => Some(AccountMessage::BrowsersForgotten),
+                    Some("passkey-added") => Some(AccountMessage::PasskeyAdded),
+                    Some("passkey-renamed") => Some(AccountMessage::PasskeyRenamed),
+                    Some("passkey-removed") => Some(AccountMessage::PasskeyRemoved),
+                    Some("passkey-last") => Some(AccountMessage::PasskeyLastMethod),
                     _ => None,
                 };
                 Ok((
@@ -572,6 +576,16 @@ async fn render_page(
     } else {
         Vec::new()
     };
+    // Passkeys: listed where the gateway offers them and the role's methods count them, or
+    // the user has some (to remove them).
+    let passkeys = match gw.passkeys {
+        Some(_) => crate::web::passkey::items(gw, &ctx.a.user).await?,
+        None => Vec::new(),
+    };
+    let (_, methods) = crate::web::passkey::policy_for(gw, &ctx.a.role, ctx.now);
+    let show_passkeys = gw.passkeys.is_some()
+        && (methods.webauthn || !passkeys.is_empty())
+        && state != MfaState::None;
     let html = pages::account_page(&pages::AccountView {
         lang: ctx.lang,
         branding: &gw.branding,
@@ -598,6 +612,12 @@ async fn render_page(
         message,
         browsers: &browsers,
         forget_action: &gw.paths.account_forget,
+        passkeys: show_passkeys.then(|| pages::PasskeysView {
+            items: &passkeys,
+            add_action: &gw.paths.account_passkey,
+            rename_action: &gw.paths.account_passkey_rename,
+            remove_action: &gw.paths.account_passkey_remove,
+        }),
     });
     Ok(html_page(status, html))
 }

@@ -246,6 +246,11 @@ impl View<'_> {
                 Refusal::OwnAccount => AdminError::OwnAccount,
                 Refusal::Rank { .. } => AdminError::Outranked,
             });
+        let passkeys = if s.known && gw.passkeys.is_some() {
+            crate::web::passkey::items(gw, user).await?
+        } else {
+            Vec::new()
+        };
         let html = pages::admin_user_page(&pages::AdminUserView {
             lang,
             branding: &gw.branding,
@@ -260,6 +265,7 @@ impl View<'_> {
             policy_state: s.policy_state.as_deref(),
             recovery_remaining: s.recovery_codes_left,
             remembered_browsers: s.remembered_browsers,
+            passkeys: &passkeys,
             events: &events,
             csrf,
             reset_action: &gw.paths.admin_reset,

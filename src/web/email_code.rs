@@ -1,6 +1,7 @@
 //! The enrollment page's first step under `mfa.first_enrollment = "email_code"` (see
-//! `mfa::email_code`): on the enrollment route, while the sign-in's e-mailed code is not
-//! confirmed, this page is shown instead of the QR code. The first visit mails a code (once
+//! `mfa::email_code`): on the enrollment route (an app's or a passkey's), while the sign-in's
+//! e-mailed code is not confirmed, this page is shown instead of the QR code or the passkey
+//! set-up. The first visit mails a code (once
 //! per sign-in; "send a new code" sends another, within the limit); a right code marks the
 //! challenge confirmed and sends the browser back to the enrollment page, which then shows
 //! the QR code. "Not now" and "Cancel" are the enrollment's own (handed back to it).
@@ -108,7 +109,10 @@ pub async fn handle(s: &Step<'_>, post: bool, body: Incoming) -> Result<Answer, 
             if !save(s, check).await? {
                 return Ok(Answer::Expired);
             }
-            Ok(Answer::Page(redirect(&gw.paths.enroll), Outcome::Gateway))
+            Ok(Answer::Page(
+                redirect(crate::mfa::challenge::step_path(gw, s.ch.step)),
+                Outcome::Gateway,
+            ))
         }
         other => {
             let (e, status) = crate::web::flow::check_error(other);
@@ -182,13 +186,14 @@ fn page_response(
             lang: s.lang,
             branding: &s.gw.branding,
             address: to,
-            form_action: &s.gw.paths.enroll,
+            form_action: crate::mfa::challenge::step_path(s.gw, s.ch.step),
             csrf: &csrf,
             error,
             notice,
             minutes: CODE_TTL.as_secs() / 60,
             can_postpone: s.ch.can_postpone,
-            can_cancel: s.ch.state != "enforced",
+            can_cancel: s.ch.state != "enforced"
+                && s.ch.step == crate::mfa::challenge::Step::Enroll,
         }),
     )
 }

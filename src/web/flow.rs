@@ -99,7 +99,9 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
         ));
     }
     // A first enrollment confirmed by e-mail: the code before the QR code (`email_code`).
-    if ctx.ch.step == Step::Enroll && crate::mfa::email_code::pending(ctx.ch.email_check) {
+    if matches!(ctx.ch.step, Step::Enroll | Step::Passkey)
+        && crate::mfa::email_code::pending(ctx.ch.email_check)
+    {
         return email_step(ctx, call.is_post(), body).await;
     }
     // The enrollment's secret: the user's pending one for this browser, taken when the page
@@ -124,7 +126,7 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
     let mut answer = if call.is_post() {
         post(ctx, body).await
     } else {
-        Ok((show(&ctx, None, StatusCode::OK)?, Outcome::Gateway))
+        Ok((show(&ctx, None, StatusCode::OK).await?, Outcome::Gateway))
     };
     if let (Ok((resp, _)), Some(c)) = (&mut answer, browser_cookie) {
         resp.headers_mut().append(SET_COOKIE, c);
@@ -132,8 +134,8 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
     Ok(answer?)
 }
 
-/// The e-mailed code's step of a first enrollment (`web::email_code`); its "Not now" and
-/// "Cancel" are the enrollment's.
+/// The e-mailed code's step of a first enrollment, of an app or a passkey
+/// (`web::email_code`); its "Not now" and "Cancel" are the enrollment's.
 async fn email_step(ctx: Ctx<'_>, post: bool, body: Incoming) -> Answer {
     let step = crate::web::email_code::Step {
         gw: ctx.gw,
@@ -149,6 +151,9 @@ async fn email_step(ctx: Ctx<'_>, post: bool, body: Incoming) -> Answer {
         crate::web::email_code::Answer::Expired => {
             Ok((expired(ctx.gw, ctx.lang), Outcome::Rejected))
         }
+        crate::web::email_code::Answer::Enrollment(form) if ctx.ch.step == Step::Passkey => {
+            Ok(passkey_setup(ctx, &form).await?)
+        }
         crate::web::email_code::Answer::Enrollment(form) => Ok(enroll(ctx, &form).await?),
     }
 }
@@ -159,12 +164,16 @@ async fn post(ctx: Ctx<'_>, body: Incoming) -> Result<(Response<Body>, Outcome),
     let form = Form::read(body).await?;
     if Csrf::challenge(gw, &ctx.id).check(&form).is_err() {
         return Ok((
-            show(&ctx, Some(FormError::CsrfInvalid), StatusCode::FORBIDDEN)?,
+            show(&ctx, Some(FormError::CsrfInvalid), StatusCode::FORBIDDEN).await?,
             Outcome::Rejected,
         ));
     }
     match ctx.ch.step {
+        Step::Verify if form.get("action") == Some(pages::SIGN_IN_ACTION) => {
+            passkey_sign_in(ctx, &form).await
+        }
         Step::Verify => verify(ctx, &form).await,
+        Step::Passkey => passkey_setup(ctx, &form).await,
         Step::Enroll => enroll(ctx, &form).await,
         Step::Offer => offer(ctx, &form).await,
         // Both only confirm that the user has read the page; "settings" finishes the
@@ -185,23 +194,66 @@ fn expired(gw: &Gateway, lang: Lang) -> Response<Body> {
 }
 
 /// Renders the page of the current step.
-fn show(
+async fn show(
     ctx: &Ctx<'_>,
     error: Option<FormError>,
     status: StatusCode,
 ) -> Result<Response<Body>, GatewayError> {
+    show_with(ctx, error, false, status).await
+}
+
+/// [`show`]; `refused`: the browser's passkey answer was refused (said at the passkey).
+async fn show_with(
+    ctx: &Ctx<'_>,
+    error: Option<FormError>,
+    refused: bool,
+    status: StatusCode,
+) -> Result<Response<Body>, GatewayError> {
     let gw = ctx.gw;
     let csrf = Csrf::challenge(gw, &ctx.id).token();
+    let ceremony = crate::web::passkey::sign_in_key(&ctx.key);
+    let bound = crate::web::passkey::Bound {
+        key: &ceremony,
+        user: &ctx.ch.user,
+        addr: &ctx.addr,
+        now: ctx.now,
+    };
     let html = match ctx.ch.step {
-        Step::Verify => pages::verify_page(&pages::VerifyView {
-            lang: ctx.lang,
-            branding: &gw.branding,
-            account: &ctx.ch.user,
-            form_action: &gw.paths.verify,
-            csrf: &csrf,
-            error,
-            remember_days: crate::mfa::remember::days_for(gw, &ctx.ch.role, ctx.now),
-        }),
+        Step::Verify => {
+            // A passkey first, where the role's methods count them and the user has one.
+            let options = if ctx.ch.methods.webauthn {
+                crate::web::passkey::sign_in_options(gw, bound).await?
+            } else {
+                None
+            };
+            pages::verify_page(&pages::VerifyView {
+                lang: ctx.lang,
+                branding: &gw.branding,
+                account: &ctx.ch.user,
+                form_action: &gw.paths.verify,
+                csrf: &csrf,
+                error,
+                remember_days: crate::mfa::remember::days_for(gw, &ctx.ch.role, ctx.now),
+                passkey: options.as_deref(),
+                passkey_refused: refused,
+                app_codes: ctx.ch.takes_app_codes(),
+            })
+        }
+        Step::Passkey => {
+            let options = crate::web::passkey::register_options(gw, bound).await?;
+            pages::passkey_setup_page(&pages::PasskeySetupView {
+                lang: ctx.lang,
+                branding: &gw.branding,
+                account: &ctx.ch.user,
+                options: &options,
+                form_action: &gw.paths.passkey,
+                csrf: &csrf,
+                required: ctx.ch.state == "enforced",
+                can_postpone: ctx.ch.can_postpone,
+                refused,
+                back: None,
+            })
+        }
         Step::Offer => pages::offer_page(&pages::OfferView {
             lang: ctx.lang,
             branding: &gw.branding,
@@ -318,11 +370,23 @@ pub fn check_error(c: Check) -> (FormError, StatusCode) {
 }
 
 async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), GatewayError> {
-    let check =
-        codes::check_enrolled(ctx.gw, ctx.who(), form.get("code").unwrap_or(""), true).await?;
+    let input = form.get("code").unwrap_or("");
+    if !ctx.ch.takes_app_codes()
+        && crate::auth::recovery::normalize(input).is_none()
+        && totp::normalize_code(input).is_some()
+    {
+        // The role signs in with a passkey now: an app's code is not checked (nor counted).
+        let e = FormError::AppCodeNotAccepted;
+        return Ok((
+            show(&ctx, Some(e), StatusCode::OK).await?,
+            Outcome::Rejected,
+        ));
+    }
+    let check = codes::check_enrolled(ctx.gw, ctx.who(), input, true).await?;
     match check {
         Check::Accepted { .. } => {
-            let remember = form.get(pages::REMEMBER_FIELD) == Some(pages::REMEMBER_VALUE);
+            let remember = form.get(pages::REMEMBER_FIELD) == Some(pages::REMEMBER_VALUE)
+                && ctx.ch.methods.totp;
             let (gw, request, now, addr) = (ctx.gw, ctx.request, ctx.now, ctx.addr.clone());
             let (user, role, epoch) = (ctx.ch.user.clone(), ctx.ch.role.clone(), ctx.ch.epoch);
             let mut answer = finish(ctx, true).await?;
@@ -350,7 +414,7 @@ async fn verify(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         Check::NotEnrolled => Ok((expired(ctx.gw, ctx.lang), Outcome::Rejected)),
         other => {
             let (e, status) = check_error(other);
-            Ok((show(&ctx, Some(e), status)?, Outcome::Rejected))
+            Ok((show(&ctx, Some(e), status).await?, Outcome::Rejected))
         }
     }
 }
@@ -420,7 +484,7 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
             Check::Accepted { step } => step,
             other => {
                 let (e, status) = check_error(other);
-                return Ok((show(&ctx, Some(e), status)?, Outcome::Rejected));
+                return Ok((show(&ctx, Some(e), status).await?, Outcome::Rejected));
             }
         };
     let sealed = codes::seal_secret(gw, &ctx.ch.user, &secret)?;
@@ -453,8 +517,9 @@ async fn offer(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), G
     let gw = ctx.gw;
     match form.get("action") {
         Some("setup") => {
+            let passkey = !ctx.ch.methods.totp && ctx.ch.methods.webauthn;
             let ch = Challenge {
-                step: Step::Enroll,
+                step: if passkey { Step::Passkey } else { Step::Enroll },
                 // Taken when the page is shown (see `handle`).
                 pending_secret: None,
                 // The enrollment step's own, longer time.
@@ -549,4 +614,113 @@ async fn finish_to(
     resp.headers_mut()
         .append(SET_COOKIE, cookies::clear_gateway_cookie(CHALLENGE_COOKIE));
     Ok((resp, Outcome::Proxied))
+}
+
+/// "Sign in with a passkey" on the code page: the browser's answer, checked against the
+/// ceremony this page started.
+async fn passkey_sign_in(
+    ctx: Ctx<'_>,
+    form: &Form,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
+    if !ctx.ch.methods.webauthn {
+        return Err(ClientError::Forbidden.into());
+    }
+    let key = crate::web::passkey::sign_in_key(&ctx.key);
+    let bound = crate::web::passkey::Bound {
+        key: &key,
+        user: &ctx.ch.user,
+        addr: &ctx.addr,
+        now: ctx.now,
+    };
+    let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
+    if crate::web::passkey::sign_in(gw, bound, answer).await? {
+        gw.metrics.mfa(MfaEvent::VerifySuccess);
+        gw.sign_ins.note(ctx.now, &ctx.ch.user, &ctx.addr);
+        return finish(ctx, true).await;
+    }
+    gw.metrics.mfa(MfaEvent::VerifyFailure);
+    Ok((
+        show_with(&ctx, None, true, StatusCode::OK).await?,
+        Outcome::Rejected,
+    ))
+}
+
+/// The passkey set-up of a sign-in: the browser's answer ("create passkey"), or "not now"
+/// within the phase's grace.
+async fn passkey_setup(
+    ctx: Ctx<'_>,
+    form: &Form,
+) -> Result<(Response<Body>, Outcome), GatewayError> {
+    let gw = ctx.gw;
+    match form.get("action") {
+        Some("postpone") => {
+            if !ctx.ch.can_postpone {
+                return Err(ClientError::Forbidden.into());
+            }
+            // Decided by the store in one step: a passkey set up meanwhile (another session)
+            // is asked for instead.
+            let Some(n) = gw.store.postpone_unless_passkey(&ctx.ch.user).await? else {
+                return ask_for_code(&ctx).await;
+            };
+            gw.metrics.mfa(MfaEvent::Postponed);
+            gw.audit
+                .record(
+                    codes::record(ctx.who(), Event::EnrollmentPostponed)
+                        .detail(format!("postponed={n} method=passkey")),
+                )
+                .await;
+            if gw.store.user(&ctx.ch.user).await?.enrolled() {
+                // The app's code, this once: still a second factor.
+                let ch = Challenge {
+                    step: Step::Verify,
+                    code_in_grace: true,
+                    ..ctx.ch.clone()
+                };
+                return next_step(&ctx, ch).await;
+            }
+            finish(ctx, false).await
+        }
+        Some(pages::REGISTER_ACTION) => {
+            let key = crate::web::passkey::sign_in_key(&ctx.key);
+            let bound = crate::web::passkey::Bound {
+                key: &key,
+                user: &ctx.ch.user,
+                addr: &ctx.addr,
+                now: ctx.now,
+            };
+            let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
+            let name = form.get(pages::NAME_FIELD).unwrap_or("");
+            match crate::web::passkey::register(gw, bound, answer, name, ctx.lang, ctx.ch.epoch)
+                .await?
+            {
+                crate::web::passkey::Registered::Added => {}
+                crate::web::passkey::Registered::Refused => {
+                    return Ok((
+                        show_with(&ctx, None, true, StatusCode::OK).await?,
+                        Outcome::Rejected,
+                    ));
+                }
+                // Reset meanwhile: the sign-in starts over.
+                crate::web::passkey::Registered::Revoked => {
+                    return Ok((expired(gw, ctx.lang), Outcome::Rejected));
+                }
+            }
+            gw.metrics.mfa(MfaEvent::Enrolled);
+            // Recovery codes, as at an app's set-up, when the user has none yet.
+            if gw.policy.current().recovery_codes()
+                && gw.store.user(&ctx.ch.user).await?.recovery.is_empty()
+            {
+                let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+                let ch = Challenge {
+                    step: Step::Recovery,
+                    recovery_codes: Some(codes),
+                    ..ctx.ch.clone()
+                };
+                return next_step(&ctx, ch).await;
+            }
+            finish(ctx, true).await
+        }
+        _ => Err(ClientError::BadRequest("unknown action").into()),
+    }
 }

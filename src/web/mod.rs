@@ -23,6 +23,7 @@
 //!  offer                        GET HEAD POST      Step(Offer)            flow
 //!  recovery-codes               GET HEAD POST      Step(Recovery)         flow
 //!  notice                       GET HEAD POST      Step(Notice)           flow
+//!  passkey                      GET HEAD POST      Step(Passkey)          flow, passkey
 //!  account                      GET HEAD POST      Account                account  (user)
 //!  account/enroll               GET HEAD POST      AccountEnroll          account  (user)
 //!  account/set-up               POST               AccountSetUp           account  (user)
@@ -30,6 +31,9 @@
 //!  account/recovery-codes       POST               AccountRecoveryCodes   account  (user)
 //!  account/disable              POST               AccountDisable         account  (user)
 //!  account/forget-browsers      POST               AccountForgetBrowsers  account  (user)
+//!  account/passkey              GET HEAD POST      AccountPasskey         passkey  (user)
+//!  account/passkey/rename       POST               AccountPasskeyRename   passkey  (user)
+//!  account/passkey/remove       POST               AccountPasskeyRemove   passkey  (user)
 //!  admin/                       GET HEAD           AdminSearch            admin    (admin)
 //!  admin/user                   GET HEAD           AdminUser              admin    (admin)
 //!  admin/reset                  POST               AdminReset             admin    (admin)
@@ -53,6 +57,7 @@ pub mod admin_api;
 pub mod email_code;
 pub mod extract;
 pub mod flow;
+pub mod passkey;
 pub mod routes;
 
 use http::{Method, Request, Response, StatusCode, header};
@@ -128,6 +133,9 @@ pub async fn handle(
         | Route::AccountRecoveryCodes
         | Route::AccountDisable
         | Route::AccountForgetBrowsers => account::handle(&call, &route, body).await,
+        Route::AccountPasskey | Route::AccountPasskeyRename | Route::AccountPasskeyRemove => {
+            passkey::account(&call, &route, body).await
+        }
         Route::AdminSearch
         | Route::AdminUser
         | Route::AdminReset

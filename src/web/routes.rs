@@ -38,6 +38,10 @@ pub enum Route {
     AccountDisable,
     /// Forgetting one or all of the user's remembered browsers.
     AccountForgetBrowsers,
+    /// Adding a passkey from the account page (the page, and the browser's answer).
+    AccountPasskey,
+    AccountPasskeyRename,
+    AccountPasskeyRemove,
     /// The MSP's user search.
     AdminSearch,
     AdminUser,
@@ -104,8 +108,12 @@ impl Route {
             | Route::Metrics
             | Route::AdminSearch
             | Route::AdminUser => Get,
-            Route::Step(_) | Route::Account | Route::AccountEnroll => GetPost,
-            Route::AccountSetUp
+            Route::Step(_) | Route::Account | Route::AccountEnroll | Route::AccountPasskey => {
+                GetPost
+            }
+            Route::AccountPasskeyRename
+            | Route::AccountPasskeyRemove
+            | Route::AccountSetUp
             | Route::AccountReplacePhone
             | Route::AccountRecoveryCodes
             | Route::AccountDisable
@@ -125,7 +133,7 @@ impl Route {
 
 /// Every fixed path under the prefix and its route. The API's endpoints, below
 /// `paths.admin_api`, are parsed by [`api_route`].
-pub fn table(p: &OwnedPaths) -> [(&str, Route); 20] {
+pub fn table(p: &OwnedPaths) -> [(&str, Route); 24] {
     [
         (&p.health, Route::Health),
         (&p.ready, Route::Ready),
@@ -135,6 +143,7 @@ pub fn table(p: &OwnedPaths) -> [(&str, Route); 20] {
         (&p.offer, Route::Step(Step::Offer)),
         (&p.recovery, Route::Step(Step::Recovery)),
         (&p.notice, Route::Step(Step::Notice)),
+        (&p.passkey, Route::Step(Step::Passkey)),
         (&p.account, Route::Account),
         (&p.account_enroll, Route::AccountEnroll),
         (&p.account_setup, Route::AccountSetUp),
@@ -142,6 +151,9 @@ pub fn table(p: &OwnedPaths) -> [(&str, Route); 20] {
         (&p.account_recovery, Route::AccountRecoveryCodes),
         (&p.account_disable, Route::AccountDisable),
         (&p.account_forget, Route::AccountForgetBrowsers),
+        (&p.account_passkey, Route::AccountPasskey),
+        (&p.account_passkey_rename, Route::AccountPasskeyRename),
+        (&p.account_passkey_remove, Route::AccountPasskeyRemove),
         (&p.admin, Route::AdminSearch),
         (&p.admin_user, Route::AdminUser),
         (&p.admin_reset, Route::AdminReset),
@@ -248,8 +260,12 @@ mod tests {
             | Route::Api(ApiRoute::Users | ApiRoute::User(_) | ApiRoute::Events(_)) => {
                 &["GET", "HEAD"]
             }
-            Route::Step(_) | Route::Account | Route::AccountEnroll => &["GET", "HEAD", "POST"],
-            Route::AccountSetUp
+            Route::Step(_) | Route::Account | Route::AccountEnroll | Route::AccountPasskey => {
+                &["GET", "HEAD", "POST"]
+            }
+            Route::AccountPasskeyRename
+            | Route::AccountPasskeyRemove
+            | Route::AccountSetUp
             | Route::AccountReplacePhone
             | Route::AccountRecoveryCodes
             | Route::AccountDisable
@@ -283,7 +299,7 @@ mod tests {
     fn every_route_resolves_with_exactly_its_methods() {
         let p = paths();
         let all = every_route();
-        assert_eq!(all.len(), 25);
+        assert_eq!(all.len(), 29);
         for (path, route) in &all {
             let want = expected(route);
             for name in ALL {

@@ -219,3 +219,73 @@ async fn a_script_login_route_lands_on_its_page_after_the_mfa_step() {
     let r = post_code(&f, &gw, "/.mfa/verify", &code).await;
     assert_eq!(r.status(), 302, "the VMS's own redirect");
 }
+
+/// With `vms.navigation_helper`, a page load of an HTML page gets the helper's script first in
+/// `<head>`, its hash in the page's CSP and a `Content-Length` that counts it, over the wire;
+/// a script's request for the same page gets the VMS's bytes.
+#[tokio::test]
+async fn the_navigation_helper_goes_into_page_loads_only() {
+    let redis = RedisProc::start();
+    let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    let vms = DEMO_VMS.replace("[vms]\n", "[vms]\nnavigation_helper = true\n");
+    let text = config_text(&c, vms_addr, &redis.url(), &vms, "");
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        mfa_gateway::clock::Clock::manual(at("2022-03-01T10:00:00Z")),
+    )
+    .await;
+    let hash = mfa_gateway::proxy::navigation_helper::script_hash();
+    let tag = format!(
+        "<script>{}</script>",
+        mfa_gateway::proxy::navigation_helper::SCRIPT
+    );
+    let b = client(&gw);
+
+    let r = b
+        .get(url(&gw, "/app"))
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains(&format!("' {hash}; style-src 'unsafe-inline'")),
+        "the VMS's own script-src keeps its hash and gains the helper's: {csp}"
+    );
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert_eq!(body.len(), length);
+    assert_eq!(body.matches(&tag).count(), 1, "{body}");
+    let head = body.find("<head>").unwrap() + "<head>".len();
+    assert_eq!(&body[head..head + tag.len()], tag, "first in <head>");
+
+    let fetched = b
+        .get(url(&gw, "/app"))
+        .header("sec-fetch-mode", "cors")
+        .send()
+        .await
+        .unwrap();
+    let csp = fetched.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!csp.contains(hash), "{csp}");
+    let fetched = fetched.text().await.unwrap();
+    assert!(!fetched.contains(&tag));
+    assert_eq!(fetched.len() + tag.len(), body.len());
+}

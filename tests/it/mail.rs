@@ -1015,3 +1015,61 @@ async fn mail_goes_over_starttls_or_tls_with_a_login() {
     assert!(error.to_lowercase().contains("certificate"), "{error}");
     assert!(smtp.inbox().is_empty());
 }
+
+/// A first set-up of a passkey (a role that counts passkeys only) asks for the mailed code
+/// first, like an app's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_code_comes_before_a_first_passkey_too() {
+    let smtp = Smtp::start();
+    let redis = RedisProc::start();
+    let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
+    std::mem::forget(stop);
+    std::mem::forget(_vms);
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), crate::passkey::policy()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let extra = format!("[webauthn]\norigin = \"{origin}\"\n{}", mail_section(&smtp));
+    let vms = format!("{DEMO_VMS}\n[vms.role.email_map]\nadmin = \"admin@example.test\"\n");
+    let text = config_text(&c, vms_addr, &redis.url(), &vms, &extra)
+        .replace("[mfa]\n", "[mfa]\nfirst_enrollment = \"email_code\"\n");
+    let gw = start_gateway_on(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        Clock::manual(at("2022-03-02T09:00:00Z")),
+        listener,
+    )
+    .await;
+    let b = client(&gw);
+    assert_eq!(location(&login(&b, &gw, "admin").await), "/.mfa/passkey");
+    let html = get_text(&b, &gw, "/.mfa/passkey").await;
+    assert!(html.contains("Check your e-mail"), "{html}");
+    assert!(
+        crate::passkey::options(&html).is_none(),
+        "no passkey set-up yet"
+    );
+    let got = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0]["rcpt"], serde_json::json!(["admin@example.test"]));
+    let code = code_in(&got[0]);
+    let r = post_form(
+        &b,
+        &gw,
+        "/.mfa/passkey",
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r).as_str()),
+        (303, "/.mfa/passkey")
+    );
+    let html = get_text(&b, &gw, "/.mfa/passkey").await;
+    assert!(
+        crate::passkey::options(&html).is_some(),
+        "now the passkey set-up: {html}"
+    );
+}

@@ -19,6 +19,7 @@ mod logs;
 mod mail;
 mod mfa_flow;
 mod pages;
+mod passkey;
 mod prelogin;
 mod proxy;
 mod remember;

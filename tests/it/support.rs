@@ -278,6 +278,19 @@ impl Gw {
 
 /// Writes the config (and the shipped policy) into `dir` and starts a gateway.
 pub async fn start_gateway(dir: &Path, config: &str, ca_pem: &str, clock: Clock) -> Gw {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_gateway_on(dir, config, ca_pem, clock, listener).await
+}
+
+/// [`start_gateway`] on a listener bound before (a configuration that names its port, such
+/// as `webauthn.origin`).
+pub async fn start_gateway_on(
+    dir: &Path,
+    config: &str,
+    ca_pem: &str,
+    clock: Clock,
+    listener: tokio::net::TcpListener,
+) -> Gw {
     let cfg_path = dir.join("gateway.toml");
     if !dir.join("policy.toml").exists() {
         std::fs::write(dir.join("policy.toml"), POLICY).unwrap();
@@ -285,7 +298,6 @@ pub async fn start_gateway(dir: &Path, config: &str, ca_pem: &str, clock: Clock)
     std::fs::write(&cfg_path, config).unwrap();
     let cfg = Config::from_toml(config, &cfg_path, Mode::Production)
         .unwrap_or_else(|e| panic!("config: {e}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = start(
         cfg,
         Options {

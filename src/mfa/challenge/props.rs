@@ -52,6 +52,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
             Step::Offer,
             Step::Recovery,
             Step::Notice,
+            Step::Passkey,
         ]),
         (any::<bool>(), any::<u64>(), any::<u64>(), any::<u64>()),
         (
@@ -88,6 +89,8 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 epoch,
                 pending_replaced: false,
                 landing: None,
+                methods: crate::policy::MfaMethods::TOTP,
+                code_in_grace: false,
                 email_check: None,
             },
         )

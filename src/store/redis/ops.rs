@@ -9,8 +9,9 @@ use super::RedisStore;
 use super::conn::{Ack, Write};
 use crate::store::revocation::Revocation;
 use crate::store::{
-    Attempt, Limits, MAX_REMEMBERED_BROWSERS, OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState,
-    RememberedBrowser, StoreError, UserRecord, key_safe, lock_duration, user_window,
+    AddPasskey, Attempt, KeepMethod, Limits, MAX_PASSKEYS, MAX_REMEMBERED_BROWSERS,
+    OWNER_WAIT_FLAG, OwnerEnter, PreAdmit, PreState, RememberedBrowser, RemovePasskey, StoreError,
+    StoredPasskey, UsePasskey, UserRecord, key_safe, lock_duration, user_window,
 };
 
 impl RedisStore {
@@ -20,6 +21,13 @@ impl RedisStore {
     /// The user's remembered browsers, in the user's hash slot.
     fn remembered_key(&self, user: &str) -> String {
         format!("{}:rb", self.user_key(user))
+    }
+    /// The user's passkeys, in the user's hash slot.
+    fn passkeys_key(&self, user: &str) -> String {
+        format!("{}:pk", self.user_key(user))
+    }
+    fn ceremony_key(&self, key: &str) -> String {
+        format!("{}{{wa:{}}}", self.key_prefix, key_safe(key))
     }
     fn pending_secret_key(&self, user: &str) -> String {
         format!("{}:pending", self.user_key(user))
@@ -778,9 +786,130 @@ impl RedisStore {
         let mut inv = self.scripts.reset.prepare_invoke();
         inv.key(self.user_key(user))
             .key(self.remembered_key(user))
+            .key(self.passkeys_key(user))
             .arg(now);
         let n = self.conn.durable(Write::Script(inv)).await?;
         Ok((n >= 0).then_some(n == 1))
+    }
+
+    pub async fn passkeys(&self, user: &str) -> Result<Vec<StoredPasskey>, StoreError> {
+        let all: std::collections::HashMap<String, String> = self
+            .conn
+            .run(redis::cmd("HGETALL").arg(self.passkeys_key(user)))
+            .await?;
+        Ok(StoredPasskey::decode_all(&all))
+    }
+
+    pub async fn add_passkey(
+        &self,
+        user: &str,
+        pk: &StoredPasskey,
+        epoch: u64,
+    ) -> Result<AddPasskey, StoreError> {
+        let mut inv = self.scripts.add_passkey.prepare_invoke();
+        inv.key(self.user_key(user))
+            .key(self.passkeys_key(user))
+            .arg(&pk.id)
+            .arg(pk.encode_meta())
+            .arg(&pk.key)
+            .arg(epoch)
+            .arg(MAX_PASSKEYS);
+        let n = self
+            .conn
+            .durable_as(Write::Script(inv), |n: &i64| *n == 1, Ack::Required)
+            .await?;
+        Ok(match n {
+            1 => AddPasskey::Added,
+            -2 => AddPasskey::Duplicate,
+            -3 => AddPasskey::Full,
+            _ => AddPasskey::Revoked,
+        })
+    }
+
+    pub async fn use_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        counter: u32,
+        key: &str,
+        now: u64,
+    ) -> Result<UsePasskey, StoreError> {
+        let mut inv = self.scripts.use_passkey.prepare_invoke();
+        inv.key(self.passkeys_key(user))
+            .arg(id)
+            .arg(counter)
+            .arg(key)
+            .arg(now);
+        let n: i64 = self.conn.script(inv).await?;
+        Ok(match n {
+            1 => UsePasskey::Used,
+            0 => UsePasskey::CounterRegressed,
+            _ => UsePasskey::Gone,
+        })
+    }
+
+    pub async fn rename_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.rename_passkey.prepare_invoke();
+        inv.key(self.passkeys_key(user)).arg(id).arg(name);
+        Ok(self.conn.durable(Write::Script(inv)).await? == 1)
+    }
+
+    pub async fn remove_passkey(
+        &self,
+        user: &str,
+        id: &str,
+        keep: KeepMethod,
+    ) -> Result<RemovePasskey, StoreError> {
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let mut inv = self.scripts.remove_passkey.prepare_invoke();
+        inv.key(self.user_key(user))
+            .key(self.passkeys_key(user))
+            .arg(id)
+            .arg(flag(keep.enforced))
+            .arg(flag(keep.totp))
+            .arg(flag(keep.webauthn));
+        // The user is told "removed": acknowledged by a replica (Sentinel).
+        let n = self
+            .conn
+            .durable_as(Write::Script(inv), |n: &i64| *n == 1, Ack::Required)
+            .await?;
+        Ok(match n {
+            1 => RemovePasskey::Removed,
+            0 => RemovePasskey::LastMethod,
+            _ => RemovePasskey::Gone,
+        })
+    }
+
+    pub async fn postpone_unless_passkey(&self, user: &str) -> Result<Option<u32>, StoreError> {
+        let mut inv = self.scripts.postpone_unless_passkey.prepare_invoke();
+        inv.key(self.user_key(user)).key(self.passkeys_key(user));
+        let n: i64 = self.conn.script(inv).await?;
+        Ok(u32::try_from(n).ok())
+    }
+
+    pub async fn put_ceremony(
+        &self,
+        key: &str,
+        state: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.ceremony_key(key))
+            .arg(state)
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        self.conn.run::<()>(&cmd).await
+    }
+
+    pub async fn take_ceremony(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .run(redis::cmd("GETDEL").arg(self.ceremony_key(key)))
+            .await
     }
 
     pub async fn replace_secret(

@@ -37,6 +37,11 @@ pub(super) struct Scripts {
     pub(super) use_remembered: Script,
     pub(super) forget_all: Script,
     pub(super) delete_enrollment: Script,
+    pub(super) add_passkey: Script,
+    pub(super) use_passkey: Script,
+    pub(super) rename_passkey: Script,
+    pub(super) remove_passkey: Script,
+    pub(super) postpone_unless_passkey: Script,
 }
 
 impl Scripts {
@@ -71,6 +76,11 @@ impl Scripts {
             use_remembered: Script::new(USE_REMEMBERED),
             forget_all: Script::new(FORGET_ALL),
             delete_enrollment: Script::new(DELETE_ENROLLMENT),
+            add_passkey: Script::new(ADD_PASSKEY),
+            use_passkey: Script::new(USE_PASSKEY),
+            rename_passkey: Script::new(RENAME_PASSKEY),
+            remove_passkey: Script::new(REMOVE_PASSKEY),
+            postpone_unless_passkey: Script::new(POSTPONE_UNLESS_PASSKEY),
         }
     }
 }
@@ -111,7 +121,7 @@ redis.call('HSET', KEYS[1], 'recovery', table.concat(kept, '\n'))
 return #kept
 "#;
 
-// KEYS: user hash, remembered browsers. ARGV: now. Returns 1 if a secret was removed, -1
+// KEYS: user hash, remembered browsers, passkeys. ARGV: now. Returns 1 if a secret (or a passkey) was removed, -1
 // (nothing written) if the gateway does not know the user (no login, secret or earlier reset):
 // a reset never creates a record. Remembered browsers go in the same step.
 const RESET: &str = r#"
@@ -123,6 +133,9 @@ local had = redis.call('HEXISTS', KEYS[1], 'secret')
 redis.call('HDEL', KEYS[1], 'secret', 'key_id', 'enrolled_at', 'last_used', 'recovery')
 redis.call('HSET', KEYS[1], 'reset_at', ARGV[1])
 redis.call('DEL', KEYS[2])
+-- Passkeys (KEYS[3]) go in the same step; a user with one counted as enrolled.
+if redis.call('EXISTS', KEYS[3]) == 1 then had = 1 end
+redis.call('DEL', KEYS[3])
 return had
 "#;
 
@@ -468,4 +481,63 @@ else
   redis.call('ZREM', KEYS[1], ARGV[1])
 end
 return 1
+"#;
+
+// Adds a passkey (`auth::passkey`). KEYS: user hash, passkeys. ARGV: credential id, meta
+// ("added last_used counter name"), key record (JSON), the epoch read when the ceremony
+// began, most passkeys. Returns 1 added, 0 the user was revoked since (epoch raised), -2 the
+// credential is the user's already, -3 the user has the most.
+const ADD_PASSKEY: &str = r#"
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+if epoch > tonumber(ARGV[4]) then return 0 end
+if redis.call('HEXISTS', KEYS[2], 'm:' .. ARGV[1]) == 1 then return -2 end
+if redis.call('HLEN', KEYS[2]) / 2 >= tonumber(ARGV[5]) then return -3 end
+redis.call('HSET', KEYS[2], 'm:' .. ARGV[1], ARGV[2], 'k:' .. ARGV[1], ARGV[3])
+return 1
+"#;
+
+// A sign-in with a passkey. KEYS: passkeys. ARGV: credential id, the assertion's counter,
+// the key record after it (JSON), now. Returns 1 used, -1 gone, 0 the counter did not move
+// past the stored one (and is not 0 in both).
+const USE_PASSKEY: &str = r#"
+local meta = redis.call('HGET', KEYS[1], 'm:' .. ARGV[1])
+if not meta then return -1 end
+local added, last, counter, name = string.match(meta, '^(%d+) (%d+) (%d+) ?(.*)$')
+if not added then return -1 end
+local new = tonumber(ARGV[2])
+if (new > 0 or tonumber(counter) > 0) and new <= tonumber(counter) then return 0 end
+redis.call('HSET', KEYS[1], 'm:' .. ARGV[1], added .. ' ' .. ARGV[4] .. ' ' .. ARGV[2] .. ' ' .. name,
+  'k:' .. ARGV[1], ARGV[3])
+return 1
+"#;
+
+// KEYS: passkeys. ARGV: credential id, new name. Returns 1, or 0 if it is gone.
+const RENAME_PASSKEY: &str = r#"
+local meta = redis.call('HGET', KEYS[1], 'm:' .. ARGV[1])
+if not meta then return 0 end
+local added, last, counter = string.match(meta, '^(%d+) (%d+) (%d+)')
+if not added then return 0 end
+redis.call('HSET', KEYS[1], 'm:' .. ARGV[1], added .. ' ' .. last .. ' ' .. counter .. ' ' .. ARGV[2])
+return 1
+"#;
+
+// KEYS: user hash, passkeys. ARGV: credential id, enforced (1/0), the app counts (1/0),
+// passkeys count (1/0). Returns 1 removed, -1 gone, 0 kept: it is the last allowed method of
+// a user whose MFA is enforced.
+const REMOVE_PASSKEY: &str = r#"
+if redis.call('HEXISTS', KEYS[2], 'm:' .. ARGV[1]) == 0 then return -1 end
+if ARGV[2] == '1' then
+  local others = redis.call('HLEN', KEYS[2]) / 2 - 1
+  local app = redis.call('HEXISTS', KEYS[1], 'secret') == 1
+  if not ((ARGV[3] == '1' and app) or (ARGV[4] == '1' and others > 0)) then return 0 end
+end
+redis.call('HDEL', KEYS[2], 'm:' .. ARGV[1], 'k:' .. ARGV[1])
+return 1
+"#;
+
+// A postponed passkey set-up, only while the user has none. KEYS: user hash, passkeys.
+// Returns the postponements so far, or -1 if the user has a passkey.
+const POSTPONE_UNLESS_PASSKEY: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'postponed', 1)
 "#;

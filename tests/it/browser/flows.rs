@@ -326,12 +326,21 @@ async fn story_in_dutch() {
 /// script.
 #[tokio::test]
 async fn enrollment_and_challenge_without_javascript() {
+    without_javascript(Lang::En, "without_javascript").await;
+}
+
+#[tokio::test]
+async fn enrollment_and_challenge_without_javascript_in_dutch() {
+    without_javascript(Lang::Nl, "without_javascript_nl").await;
+}
+
+async fn without_javascript(lang: Lang, test: &str) {
     let w = World::start(ENFORCED, "").await;
     let opts = Options {
-        lang: Lang::En,
+        lang,
         javascript: false,
     };
-    let mut b = w.browser("without_javascript", opts).await;
+    let mut b = w.browser(test, opts).await;
     // JavaScript is really off: a page's script does not run.
     b.driver
         .goto("data:text/html,<title>off</title><script>document.title='on'</script>")
@@ -339,8 +348,8 @@ async fn enrollment_and_challenge_without_javascript() {
         .unwrap();
     assert_eq!(b.driver.title().await.unwrap(), "off", "JavaScript is off");
 
-    let t = strings(Lang::En);
-    let secret = enroll(&mut b, &w, Lang::En, "customer", "nojs").await;
+    let t = strings(lang);
+    let secret = enroll(&mut b, &w, lang, "customer", "nojs").await;
     vms_logout(&b).await;
     vms_login(&b, "customer").await;
     b.check_page("nojs-verify", "/.mfa/verify").await;
@@ -356,13 +365,13 @@ async fn enrollment_and_challenge_without_javascript() {
     )
     .await;
     w.gw.clock.advance(30);
-    sign_in_here(&mut b, &w, &secret).await;
+    sign_in_here(&mut b, &w, &secret, lang).await;
     b.finish().await;
 }
 
 /// Enters the current code on the challenge page shown.
-async fn sign_in_here(b: &mut Browser, w: &World, secret: &[u8]) {
+async fn sign_in_here(b: &mut Browser, w: &World, secret: &[u8], lang: Lang) {
     b.type_into("#code", &w.code(secret)).await;
-    b.click_text(strings(Lang::En).verify.verify_button).await;
+    b.click_text(strings(lang).verify.verify_button).await;
     at_vms_home(b).await;
 }

@@ -22,6 +22,10 @@ use crate::support::*;
 /// The gateway's name as the browser sees it.
 pub const HOST: &str = "vms.example.test";
 
+/// Another name of the gateway's address (and certificate), as a phishing page that relays
+/// the gateway would have: passkeys are bound to [`HOST`] and must not work here.
+pub const PHISH: &str = "vms-login.example.test";
+
 /// The vendored axe-core script (tests/vendor/axe-core/README.md).
 const AXE: &str = include_str!("../../vendor/axe-core/axe.min.js");
 
@@ -204,7 +208,7 @@ impl Browser {
             "--disable-extensions".into(),
             "--no-first-run".into(),
             "--window-size=1280,900".into(),
-            format!("--host-resolver-rules=MAP {HOST} 127.0.0.1"),
+            format!("--host-resolver-rules=MAP {HOST} 127.0.0.1, MAP {PHISH} 127.0.0.1"),
             format!(
                 "--ignore-certificate-errors-spki-list={}",
                 spki_pin(key_file)
@@ -520,12 +524,27 @@ pub struct World {
 impl World {
     /// A world on `date` (the policy phase follows from it), `mfa_extra` added to `[mfa]`.
     pub async fn start(date: &str, mfa_extra: &str) -> Self {
-        let redis = RedisProc::start();
+        Self::start_vms(date, mfa_extra, DEMO_VMS).await
+    }
+
+    /// [`World::start`] with another `[vms]` section than the demo's usual one.
+    pub async fn start_vms(date: &str, mfa_extra: &str, vms: &str) -> Self {
         let (vms_addr, _vms, stop) = mfa_gateway::demo::vms::spawn(0).await.unwrap();
         std::mem::forget(stop);
+        Self::start_upstream(date, mfa_extra, vms, vms_addr).await
+    }
+
+    /// A world whose VMS is whatever listens at `upstream` (or nothing).
+    pub async fn start_upstream(
+        date: &str,
+        mfa_extra: &str,
+        vms: &str,
+        vms_addr: std::net::SocketAddr,
+    ) -> Self {
+        let redis = RedisProc::start();
         let certs = certs_for(&[HOST]);
         let dir = tempfile::tempdir().unwrap();
-        let text = config_text(&certs, vms_addr, &redis.url(), DEMO_VMS, "").replace(
+        let text = config_text(&certs, vms_addr, &redis.url(), vms, "").replace(
             "revocation_poll = \"200ms\"",
             &format!("revocation_poll = \"200ms\"\n{mfa_extra}"),
         );

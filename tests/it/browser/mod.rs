@@ -20,10 +20,14 @@
 //! (`./scripts/test` installs them). Without them these tests fail and say so: a suite that
 //! skips its browser tests silently would pass with the pages never having been opened.
 //!
-//! Run time: five tests (a story in English, the same in Dutch, one without JavaScript, and in
-//! `scripts` a login posted by `fetch` and a polling page whose session ends), each with its
-//! own Chromium; about one minute together on two cores.
+//! Run time: in `flows` a story in English and the same in Dutch, enrollment and challenge
+//! without JavaScript in both languages; in `error_pages` the expired, 502 and 504 pages in
+//! both; in `scripts` a login posted by `fetch`, a polling page whose session ends, and a
+//! single-page front end with and without the navigation helper. Each test has its own
+//! Chromium; about two minutes together on two cores.
 
+mod error_pages;
 mod flows;
 mod harness;
+mod passkeys;
 mod scripts;

@@ -1,0 +1,404 @@
+//! Passkeys and security keys on the gateway's pages: the ceremonies of a sign-in (signing
+//! in with one, setting one up when the role's methods require it) and the account page's
+//! "add", "rename" and "remove".
+//!
+//! A ceremony's state (its random challenge, and at sign-in the credentials allowed) is kept
+//! in the store under a key bound to what it belongs to, the sign-in's challenge
+//! (`c:<challenge key>`) or the signed-in session (`a:<session hash>`), with the user's name
+//! inside, for [`CEREMONY_TTL`]; it is *taken* (read and removed in one step) when the
+//! browser's answer arrives, so an answer is checked against one ceremony once. Every page
+//! view starts a new one (the old one is replaced). The writes after a ceremony are single
+//! store steps: adding a passkey only while the user's revocation epoch is the one read when
+//! the sign-in (or session) began (an MSP reset in between wins), and a sign-in only while
+//! the credential still exists and its counter moves forward.
+//!
+//! Refusals are audited (`passkey_refused`, with the reason, never the answer itself) and
+//! shown as "not accepted, try again"; they count no attempt against the code lock, since
+//! an answer cannot be guessed.
+
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::audit::{ActorKind, Event, Record};
+use crate::auth::passkey::{CEREMONY_TTL, PasskeyError, clean_name};
+use crate::error::{ClientError, GatewayError, InternalError};
+use crate::gate::approval::Approval;
+use crate::gateway::Gateway;
+use crate::http::body::Body;
+use crate::http::html_page;
+use crate::metrics::Outcome;
+use crate::pages::{self, Lang};
+use crate::policy::{MfaMethods, MfaState};
+use crate::store::{AddPasskey, KeepMethod, RemovePasskey, StoredPasskey, UsePasskey};
+use crate::web::extract::{self, Answer, Call, Csrf, CsrfScope, Form, Query};
+use crate::web::{fmt_time, redirect};
+
+/// Who a ceremony is for and what it is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound<'a> {
+    /// The store key of the ceremony's state (`c:…` or `a:…`).
+    pub key: &'a str,
+    pub user: &'a str,
+    pub addr: &'a str,
+    pub now: u64,
+}
+
+/// The ceremony key of a sign-in's challenge.
+pub fn sign_in_key(challenge_key: &str) -> String {
+    format!("c:{challenge_key}")
+}
+
+fn account_key(a: &Approval) -> String {
+    format!("a:{}", crate::gate::revocation::hex16(&a.session_hash))
+}
+
+fn internal(e: PasskeyError) -> GatewayError {
+    InternalError::Other(e.to_string()).into()
+}
+
+fn rp(gw: &Gateway) -> Result<&crate::auth::passkey::RelyingParty, GatewayError> {
+    gw.passkeys
+        .as_deref()
+        .ok_or_else(|| ClientError::NotFound.into())
+}
+
+/// The state as kept: the user's name, a NUL, the ceremony's state.
+fn wrap(user: &str, state: &[u8]) -> Vec<u8> {
+    let mut v = user.as_bytes().to_vec();
+    v.push(0);
+    v.extend_from_slice(state);
+    v
+}
+
+/// Takes the ceremony's state for `b` (once); `None` when there is none (expired, used, of
+/// another user).
+async fn take(gw: &Gateway, b: Bound<'_>) -> Result<Option<Vec<u8>>, GatewayError> {
+    let Some(blob) = gw.store.take_ceremony(b.key).await? else {
+        return Ok(None);
+    };
+    let Some(at) = blob.iter().position(|&c| c == 0) else {
+        return Ok(None);
+    };
+    if &blob[..at] != b.user.as_bytes() {
+        return Ok(None);
+    }
+    Ok(Some(blob[at + 1..].to_vec()))
+}
+
+fn record(b: Bound<'_>, event: Event) -> Record {
+    Record::new(event, b.now, ActorKind::User, b.user)
+        .user(b.user)
+        .client(b.addr)
+}
+
+async fn refused(gw: &Gateway, b: Bound<'_>, why: &str) {
+    gw.audit
+        .record(record(b, Event::PasskeyRefused).detail(format!("reason={why}")))
+        .await;
+}
+
+/// Starts a sign-in ceremony with the user's passkeys: the options for the page, or `None`
+/// when passkeys are not configured or the user has none.
+pub async fn sign_in_options(gw: &Gateway, b: Bound<'_>) -> Result<Option<String>, GatewayError> {
+    let Some(rp) = gw.passkeys.as_deref() else {
+        return Ok(None);
+    };
+    let keys: Vec<String> = gw
+        .store
+        .passkeys(b.user)
+        .await?
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let (options, state) = rp.start_authentication(&keys).map_err(internal)?;
+    gw.store
+        .put_ceremony(b.key, &wrap(b.user, &state), CEREMONY_TTL)
+        .await?;
+    Ok(Some(crate::auth::passkey::script_safe_json(&options)))
+}
+
+/// Finishes a sign-in with the browser's answer: true when it proves one of the user's
+/// passkeys (and its use is recorded), false when refused (audited).
+pub async fn sign_in(gw: &Gateway, b: Bound<'_>, answer: &str) -> Result<bool, GatewayError> {
+    let rp = rp(gw)?;
+    let Some(state) = take(gw, b).await? else {
+        refused(gw, b, "no_ceremony").await;
+        return Ok(false);
+    };
+    let stored = gw.store.passkeys(b.user).await?;
+    let keys: Vec<(String, String)> = stored.into_iter().map(|p| (p.id, p.key)).collect();
+    let ok = match rp.finish_authentication(answer, &state, &keys) {
+        Ok(ok) => ok,
+        Err(PasskeyError::Refused(e)) => {
+            tracing::info!(user = %b.user, reason = %e, "passkey sign-in refused");
+            refused(gw, b, "answer").await;
+            return Ok(false);
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    match gw
+        .store
+        .use_passkey(b.user, &ok.id, ok.counter, &ok.key, b.now)
+        .await?
+    {
+        UsePasskey::Used => {
+            gw.audit
+                .record(record(b, Event::VerifySuccess).detail("method=passkey"))
+                .await;
+            Ok(true)
+        }
+        UsePasskey::Gone => {
+            refused(gw, b, "removed").await;
+            Ok(false)
+        }
+        UsePasskey::CounterRegressed => {
+            refused(gw, b, "counter").await;
+            Ok(false)
+        }
+    }
+}
+
+/// Starts registering a passkey for the user: the creation options for the page.
+pub async fn register_options(gw: &Gateway, b: Bound<'_>) -> Result<String, GatewayError> {
+    let rp = rp(gw)?;
+    let existing: Vec<String> = gw
+        .store
+        .passkeys(b.user)
+        .await?
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+    let (options, state) = rp.start_registration(b.user, &existing).map_err(internal)?;
+    gw.store
+        .put_ceremony(b.key, &wrap(b.user, &state), CEREMONY_TTL)
+        .await?;
+    Ok(crate::auth::passkey::script_safe_json(&options))
+}
+
+/// What became of a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    Added,
+    /// The answer was refused (or the ceremony is gone, or the user has the most passkeys).
+    Refused,
+    /// The user was reset since the sign-in or session began: nothing was written.
+    Revoked,
+}
+
+/// Finishes a registration with the browser's answer and stores the passkey under `name`
+/// (cleaned; the default name when empty), only while the user's epoch is still `epoch`.
+pub async fn register(
+    gw: &Gateway,
+    b: Bound<'_>,
+    answer: &str,
+    name: &str,
+    lang: Lang,
+    epoch: u64,
+) -> Result<Registered, GatewayError> {
+    let rp = rp(gw)?;
+    let Some(state) = take(gw, b).await? else {
+        refused(gw, b, "no_ceremony").await;
+        return Ok(Registered::Refused);
+    };
+    let (id, key) = match rp.finish_registration(answer, &state) {
+        Ok(r) => r,
+        Err(PasskeyError::Refused(e)) => {
+            tracing::info!(user = %b.user, reason = %e, "passkey registration refused");
+            refused(gw, b, "registration").await;
+            return Ok(Registered::Refused);
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    let name = clean_name(name).unwrap_or_else(|| {
+        pages::strings::strings(lang)
+            .passkey
+            .default_name
+            .to_string()
+    });
+    let pk = StoredPasskey {
+        id,
+        name,
+        added: b.now,
+        last_used: 0,
+        counter: 0,
+        key,
+    };
+    match gw.store.add_passkey(b.user, &pk, epoch).await? {
+        AddPasskey::Added => {
+            gw.audit
+                .record(record(b, Event::PasskeyAdded).detail(format!("passkey={}", short(&pk.id))))
+                .await;
+            Ok(Registered::Added)
+        }
+        AddPasskey::Revoked => Ok(Registered::Revoked),
+        AddPasskey::Duplicate => {
+            refused(gw, b, "duplicate").await;
+            Ok(Registered::Refused)
+        }
+        AddPasskey::Full => {
+            refused(gw, b, "too_many").await;
+            Ok(Registered::Refused)
+        }
+    }
+}
+
+/// The first characters of a credential id, enough to tell a user's passkeys apart in the
+/// audit trail (the id is public; the whole of it is of no use there).
+pub fn short(id: &str) -> &str {
+    let end = id.char_indices().nth(12).map_or(id.len(), |(i, _)| i);
+    &id[..end]
+}
+
+/// The user's passkeys as the pages list them.
+pub async fn items(gw: &Gateway, user: &str) -> Result<Vec<pages::PasskeyItem>, GatewayError> {
+    Ok(gw
+        .store
+        .passkeys(user)
+        .await?
+        .into_iter()
+        .map(|p| pages::PasskeyItem {
+            added: fmt_time(gw, p.added),
+            last_used: (p.last_used > 0).then(|| fmt_time(gw, p.last_used)),
+            id: p.id,
+            name: p.name,
+        })
+        .collect())
+}
+
+/// The role's policy today: its state and methods (the configured fallback for an unknown
+/// role, codes only).
+pub fn policy_for(gw: &Gateway, role: &str, now: u64) -> (MfaState, MfaMethods) {
+    let ts = crate::clock::timestamp_of(now);
+    gw.policy
+        .current()
+        .decide(role, ts)
+        .map_or((gw.cfg.vms.unmapped, MfaMethods::TOTP), |d| {
+            (d.state, d.methods)
+        })
+}
+
+/// The account page's passkey routes: the add page and its answer, rename, remove.
+pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: Incoming) -> Answer {
+    use crate::web::routes::Route;
+    let gw = call.gw;
+    let a = extract::user(call)?;
+    if gw.passkeys.is_none() {
+        return Err(ClientError::NotFound.into());
+    }
+    let csrf = Csrf::session(gw, CsrfScope::Account, &a);
+    let key = account_key(&a);
+    let b = Bound {
+        key: &key,
+        user: &a.user,
+        addr: &call.client,
+        now: call.now,
+    };
+    let p = &gw.paths;
+    if !call.is_post() {
+        if *route != Route::AccountPasskey {
+            return Err(ClientError::NotFound.into());
+        }
+        let refused = Query::of(&call.uri).get("refused").is_some();
+        return Ok((
+            add_page(gw, call.lang, &a, b, &csrf.token(), refused).await?,
+            Outcome::Gateway,
+        ));
+    }
+    let form = Form::read(body).await?;
+    if csrf.check(&form).is_err() {
+        return Ok((
+            gw.page_response(pages::ErrorPage::BadRequest, call.lang),
+            Outcome::Rejected,
+        ));
+    }
+    let (state, methods) = policy_for(gw, &a.role, call.now);
+    match route {
+        Route::AccountPasskey => {
+            let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
+            let name = form.get(pages::NAME_FIELD).unwrap_or("");
+            match register(gw, b, answer, name, call.lang, a.epoch).await? {
+                Registered::Added => Ok((
+                    redirect(&format!("{}?done=passkey-added", p.account)),
+                    Outcome::Gateway,
+                )),
+                Registered::Refused => Ok((
+                    redirect(&format!("{}?refused=1", p.account_passkey)),
+                    Outcome::Rejected,
+                )),
+                // Reset meanwhile: this session is being ended on every instance.
+                Registered::Revoked => Err(ClientError::Forbidden.into()),
+            }
+        }
+        Route::AccountPasskeyRename => {
+            let id = form.get(pages::PASSKEY_FIELD).unwrap_or("");
+            let Some(name) = clean_name(form.get(pages::NAME_FIELD).unwrap_or("")) else {
+                return Err(ClientError::BadRequest("a passkey needs a name").into());
+            };
+            if !gw.store.rename_passkey(&a.user, id, &name).await? {
+                return Err(ClientError::NotFound.into());
+            }
+            gw.audit
+                .record(record(b, Event::PasskeyRenamed).detail(format!("passkey={}", short(id))))
+                .await;
+            Ok((
+                redirect(&format!("{}?done=passkey-renamed", p.account)),
+                Outcome::Gateway,
+            ))
+        }
+        Route::AccountPasskeyRemove => {
+            let id = form.get(pages::PASSKEY_FIELD).unwrap_or("");
+            let keep = KeepMethod {
+                enforced: state == MfaState::Enforced,
+                totp: methods.totp,
+                webauthn: methods.webauthn,
+            };
+            match gw.store.remove_passkey(&a.user, id, keep).await? {
+                RemovePasskey::Removed => {
+                    gw.audit
+                        .record(
+                            record(b, Event::PasskeyRemoved)
+                                .detail(format!("passkey={}", short(id))),
+                        )
+                        .await;
+                    Ok((
+                        redirect(&format!("{}?done=passkey-removed", p.account)),
+                        Outcome::Gateway,
+                    ))
+                }
+                RemovePasskey::LastMethod => Ok((
+                    redirect(&format!("{}?done=passkey-last", p.account)),
+                    Outcome::Rejected,
+                )),
+                RemovePasskey::Gone => Err(ClientError::NotFound.into()),
+            }
+        }
+        _ => Err(ClientError::NotFound.into()),
+    }
+}
+
+async fn add_page(
+    gw: &Gateway,
+    lang: Lang,
+    a: &Approval,
+    b: Bound<'_>,
+    csrf: &str,
+    refused: bool,
+) -> Result<Response<Body>, GatewayError> {
+    let options = register_options(gw, b).await?;
+    let html = pages::passkey_setup_page(&pages::PasskeySetupView {
+        lang,
+        branding: &gw.branding,
+        account: &a.user,
+        options: &options,
+        form_action: &gw.paths.account_passkey,
+        csrf,
+        required: false,
+        can_postpone: false,
+        refused,
+        back: Some(&gw.paths.account),
+    });
+    Ok(html_page(StatusCode::OK, html))
+}
