@@ -59,10 +59,14 @@ pub enum Kind {
     BrowserRemembered,
     /// The code that confirms a first enrollment (the one mail with a code in it).
     EmailCode,
+    /// A passkey or security key was added.
+    PasskeyAdded,
+    /// A passkey was removed by the user.
+    PasskeyRemoved,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Enrolled,
         Kind::PhoneReplaced,
         Kind::MfaDisabled,
@@ -71,6 +75,8 @@ impl Kind {
         Kind::RecoveryCodesIssued,
         Kind::BrowserRemembered,
         Kind::EmailCode,
+        Kind::PasskeyAdded,
+        Kind::PasskeyRemoved,
     ];
 }
 

@@ -11,6 +11,7 @@
 //! | `recovery_code_used` | a recovery code used, with how many remain |
 //! | `recovery_codes_issued` | new recovery codes (not when made with an enrollment or a new phone, in the same request: one mail is enough) |
 //! | `browser_remembered` | a browser remembered |
+//! | `passkey_added`, `passkey_removed` | a passkey added, removed |
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,8 @@ impl Notifier {
             Event::RecoveryCodeUsed => Kind::RecoveryCodeUsed,
             Event::RecoveryCodesIssued => Kind::RecoveryCodesIssued,
             Event::BrowserRemembered => Kind::BrowserRemembered,
+            Event::PasskeyAdded => Kind::PasskeyAdded,
+            Event::PasskeyRemoved => Kind::PasskeyRemoved,
             _ => return None,
         };
         if let Ok(mut seen) = self.with_enrollment.lock() {
@@ -133,6 +136,9 @@ mod tests {
             (Event::SelfMfaDisabled, Some(Kind::MfaDisabled)),
             (Event::RecoveryCodeUsed, Some(Kind::RecoveryCodeUsed)),
             (Event::BrowserRemembered, Some(Kind::BrowserRemembered)),
+            (Event::PasskeyAdded, Some(Kind::PasskeyAdded)),
+            (Event::PasskeyRemoved, Some(Kind::PasskeyRemoved)),
+            (Event::PasskeyRefused, None),
             (Event::VerifySuccess, None),
             (Event::VerifyFailure, None),
             (Event::Locked, None),

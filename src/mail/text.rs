@@ -22,7 +22,7 @@ pub struct MailText {
     pub greeting: &'static str,
     /// Per [`Kind`] (in the order of [`Kind::ALL`]): the subject and the sentence that says
     /// what happened.
-    pub kinds: [(&'static str, &'static str); 8],
+    pub kinds: [(&'static str, &'static str); 10],
     pub when: &'static str,
     pub from_address: &'static str,
     pub by: &'static str,
@@ -75,6 +75,14 @@ pub static EN: MailText = MailText {
             "Your code to set up MFA",
             "You are setting up MFA for your account. Type this code on the sign-in page:",
         ),
+        (
+            "A passkey was added to your account",
+            "A passkey or security key was added to your account. It can now be used to sign in.",
+        ),
+        (
+            "A passkey was removed from your account",
+            "A passkey or security key was removed from your account. It no longer signs in.",
+        ),
     ],
     when: "When",
     from_address: "From address",
@@ -123,6 +131,14 @@ pub static NL: MailText = MailText {
         (
             "Je code om MFA in te stellen",
             "Je stelt MFA in voor je account. Typ deze code op de inlogpagina:",
+        ),
+        (
+            "Er is een passkey toegevoegd aan je account",
+            "Er is een passkey of beveiligingssleutel toegevoegd aan je account. Daarmee kan nu worden ingelogd.",
+        ),
+        (
+            "Er is een passkey verwijderd van je account",
+            "Er is een passkey of beveiligingssleutel verwijderd van je account. Die werkt niet meer om in te loggen.",
         ),
     ],
     when: "Wanneer",
