@@ -331,6 +331,16 @@ fn csv(s: &str) -> String {
     }
 }
 
+/// Something told of every record once it is written (the e-mail notifications,
+/// `crate::mail`, which sits above this layer). It must not wait on anything slow: it runs in
+/// the request that made the record.
+pub trait Observer: Send + Sync {
+    fn observe<'a>(
+        &'a self,
+        record: &'a Record,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+}
+
 /// Where records go.
 #[derive(Clone)]
 pub struct Audit {
@@ -339,6 +349,8 @@ pub struct Audit {
     /// Signs every record; `None` only where no key ring could be read (a break-glass command
     /// run without access to the keys), whose records then go out unsigned.
     keys: Option<Arc<KeyRing>>,
+    /// Told of every record after it is written.
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -353,7 +365,18 @@ impl std::fmt::Debug for Audit {
 impl Audit {
     /// An audit trail whose records are signed with `keys` (`None`: unsigned).
     pub fn new(store: Store, keep: usize, keys: Option<Arc<KeyRing>>) -> Self {
-        Self { store, keep, keys }
+        Self {
+            store,
+            keep,
+            keys,
+            observer: None,
+        }
+    }
+
+    /// The same trail, whose records are also shown to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Signs, logs the record and appends it to the stream. A store failure is logged; the
@@ -373,6 +396,9 @@ impl Audit {
         tracing::info!(target: "audit", audit = %json, "{}", r.event.as_str());
         if let Err(e) = self.store.audit_append(&json, self.keep).await {
             tracing::error!(target: "audit", error = %e, "audit record not stored in Redis (kept in the log only)");
+        }
+        if let Some(o) = &self.observer {
+            o.observe(&r).await;
         }
     }
 

@@ -108,6 +108,8 @@ pub struct Gateway {
     pub tunnels: Arc<crate::gate::tunnels::Tunnels>,
     /// The gateway as a WebAuthn relying party (`[webauthn]`); `None`: passkeys not offered.
     pub passkeys: Option<Arc<crate::auth::passkey::RelyingParty>>,
+    /// The mail outbox, with `[mail]` (`None`: notifications are off).
+    pub mail: Option<crate::mail::Outbox>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -148,11 +150,27 @@ impl Gateway {
             )),
             None => None,
         };
+        let metrics = Arc::new(Metrics::new());
+        let mut audit = crate::audit::Audit::new(
+            store.clone(),
+            cfg.admin.audit_max_records,
+            Some(Arc::clone(&keys)),
+        );
+        let mail = cfg.mail.as_ref().map(|m| {
+            let outbox = crate::mail::Outbox::new(store.clone(), Arc::clone(&metrics));
+            audit = audit
+                .clone()
+                .with_observer(crate::mail::notify::Notifier::new(
+                    outbox.clone(),
+                    m.include_reset_reason,
+                ));
+            outbox
+        });
         Ok(Arc::new(Self {
             passkeys,
             paths: OwnedPaths::new(&cfg.server.prefix),
             upstream,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             keys: Arc::clone(&keys),
             store: store.clone(),
             policy,
@@ -160,9 +178,10 @@ impl Gateway {
             branding,
             default_lang,
             clock,
-            audit: crate::audit::Audit::new(store.clone(), cfg.admin.audit_max_records, Some(keys)),
+            audit,
             sign_ins: crate::gate::sign_in_addresses::SignIns::default(),
             tunnels: Arc::default(),
+            mail,
             cfg,
         }))
     }

@@ -9,7 +9,7 @@
 //!                         │
 //!        admin, mfa ─► gateway (shared state) ─► gate (approvals, cookies, revocations)
 //!                                                  │
-//!                 http (body, VMS connections, headers) ─► tls ─► store, audit, metrics
+//!           http (body, VMS connections, headers) ─► tls ─► mail ─► store, audit, metrics
 //!                                                  │
 //!                              config ─► vms_reading, policy, auth ─► clock, pages
 //! ```
@@ -32,6 +32,7 @@ pub const ORDER: &[&str] = &[
     "error",
     "metrics",
     "audit",
+    "mail",
     "live_policy",
     "tls",
     "http",

@@ -11,6 +11,7 @@
 //! * [`policy`], [`live_policy`]: the dated role policy and its reloading.
 //! * [`store`]: shared state in Redis (or memory for tests and the demo).
 //! * [`pages`]: the HTML users see. [`metrics`]: Prometheus counters.
+//! * [`mail`]: e-mail to users (notices of changes to their MFA), through an outbox in Redis.
 //! * [`demo`]: a stand-in VMS and the `demo` command.
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod gateway;
 pub mod http;
 pub mod layers;
 pub mod live_policy;
+pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod pages;

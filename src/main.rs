@@ -221,6 +221,7 @@ fn main() -> ExitCode {
                     println!("{}: configuration is valid", file.display());
                     println!("{}", cfg.vms.identity_note());
                     println!("{}", cfg.vms.session_before_login_note());
+                    println!("{}", cfg.mail_note());
                     for w in &cfg.warnings {
                         println!("warning: {w}");
                     }
@@ -391,8 +392,21 @@ async fn admin_command(cfg: Config, command: AdminCommand) -> ExitCode {
             None
         }
     };
+    let mut audit = Audit::new(store.clone(), cfg.admin.audit_max_records, keys.clone());
+    // A reset from the command line is mailed like one from the pages: the job goes to the
+    // outbox, and a running gateway sends it.
+    if let Some(m) = &cfg.mail {
+        let outbox = mfa_gateway::mail::Outbox::new(
+            store.clone(),
+            std::sync::Arc::new(mfa_gateway::metrics::Metrics::new()),
+        );
+        audit = audit.with_observer(mfa_gateway::mail::notify::Notifier::new(
+            outbox,
+            m.include_reset_reason,
+        ));
+    }
     let ops = Ops {
-        audit: Audit::new(store.clone(), cfg.admin.audit_max_records, keys.clone()),
+        audit,
         keys,
         store,
         policy,

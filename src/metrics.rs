@@ -190,6 +190,10 @@ pub struct Metrics {
     policy_ok: AtomicU64,
     store_up: AtomicU64,
     sign_ins_from_one_address: AtomicU64,
+    /// Mail jobs by [`MailResult`].
+    mail: [AtomicU64; 6],
+    /// Jobs in the mail outbox and in its dead list, as this instance last read them.
+    mail_outbox: [AtomicU64; 2],
     /// Facts about the running process that the metrics module cannot know by itself (the
     /// certificate's expiry, the active key, the policy phase), written by the start-up code.
     facts: Facts,
@@ -603,9 +607,85 @@ impl Metrics {
             "1 when every recent sign-in (3 or more users, 24 h) came from one address while server.trusted_proxies is empty.",
             self.sign_ins_from_one_address.load(Relaxed) as i64,
         )?;
+        writeln!(
+            out,
+            "# HELP mfa_gateway_mail_jobs_total Mail jobs by what became of them (queued, sent, retry, dead, skipped, enqueue_failed)."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_mail_jobs_total counter")?;
+        for ((_, name), c) in MAIL_RESULTS.iter().zip(&self.mail) {
+            writeln!(
+                out,
+                "mfa_gateway_mail_jobs_total{{result=\"{name}\"}} {}",
+                c.load(Relaxed)
+            )?;
+        }
+        writeln!(
+            out,
+            "# HELP mfa_gateway_mail_outbox_jobs Mail jobs waiting in the outbox, and in its dead list."
+        )?;
+        writeln!(out, "# TYPE mfa_gateway_mail_outbox_jobs gauge")?;
+        for (list, c) in ["queued", "dead"].iter().zip(&self.mail_outbox) {
+            writeln!(
+                out,
+                "mfa_gateway_mail_outbox_jobs{{list=\"{list}\"}} {}",
+                c.load(Relaxed)
+            )?;
+        }
         Ok(())
     }
+
+    /// A mail job went one step further.
+    pub fn mail(&self, r: MailResult) {
+        if let Some(c) = MAIL_RESULTS
+            .iter()
+            .position(|(x, _)| *x == r)
+            .and_then(|i| self.mail.get(i))
+        {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn mail_count(&self, r: MailResult) -> u64 {
+        MAIL_RESULTS
+            .iter()
+            .position(|(x, _)| *x == r)
+            .and_then(|i| self.mail.get(i))
+            .map_or(0, |c| c.load(Relaxed))
+    }
+
+    /// The outbox's length and the dead list's, as last read.
+    pub fn mail_outbox(&self, queued: u64, dead: u64) {
+        let [q, d] = &self.mail_outbox;
+        q.store(queued, Relaxed);
+        d.store(dead, Relaxed);
+    }
 }
+
+/// What became of a mail job, as counted in `mfa_gateway_mail_jobs_total{result=...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailResult {
+    /// Added to the outbox.
+    Queued,
+    /// Accepted by the mail server.
+    Sent,
+    /// A delivery failed; tried again later.
+    Retry,
+    /// Given up after `mail.max_attempts` (moved to the dead list).
+    Dead,
+    /// Not sent: no address known for the user, or an e-mailed code that expired.
+    Skipped,
+    /// The outbox could not take it (the store failed); the change itself went on.
+    EnqueueFailed,
+}
+
+const MAIL_RESULTS: [(MailResult, &str); 6] = [
+    (MailResult::Queued, "queued"),
+    (MailResult::Sent, "sent"),
+    (MailResult::Retry, "retry"),
+    (MailResult::Dead, "dead"),
+    (MailResult::Skipped, "skipped"),
+    (MailResult::EnqueueFailed, "enqueue_failed"),
+];
 
 fn gauge(out: &mut String, name: &str, help: &str, v: i64) -> std::fmt::Result {
     writeln!(out, "# HELP {name} {help}")?;

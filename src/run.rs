@@ -374,6 +374,9 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
             std::future::ready(())
         },
     ));
+    if let Some(t) = mail_sender(&gateway, &cfg, &policy, shutdown.clone()) {
+        tasks.push(t);
+    }
     tasks.extend(crate::mfa::sweeper::spawn(
         Arc::clone(&gateway),
         Duration::from_secs(5),
@@ -404,6 +407,48 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Running, StartError> {
         dev_ca,
         tasks,
     })
+}
+
+/// Starts the mail sender, with `[mail]` (see `mail::sender`). A transport that cannot be
+/// built (an unreadable `mail.ca`) is logged; the gateway runs on and mails wait in the
+/// outbox.
+fn mail_sender(
+    gateway: &Arc<Gateway>,
+    cfg: &Config,
+    policy: &Arc<LivePolicy>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let m = cfg.mail.as_ref()?;
+    let outbox = gateway.mail.clone()?;
+    tracing::info!("{}", cfg.mail_note());
+    let smtp = match crate::mail::sender::Smtp::new(m) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "the mail transport could not be set up: mails wait in the outbox");
+            return None;
+        }
+    };
+    let policy = Arc::clone(policy);
+    let sender = crate::mail::sender::Sender {
+        outbox,
+        deliver: Arc::new(smtp),
+        keys: Arc::clone(&gateway.keys),
+        metrics: Arc::clone(&gateway.metrics),
+        clock: gateway.clock.clone(),
+        sched: crate::clock::Clock::System,
+        tz: Arc::new(move || {
+            jiff::tz::TimeZone::get(policy.current().timezone_name())
+                .unwrap_or(jiff::tz::TimeZone::UTC)
+        }),
+        help: m.help_line.clone(),
+        product: cfg.mfa.product_name.clone(),
+        language: crate::pages::Lang::from_code(&m.language).unwrap_or(crate::pages::Lang::En),
+        max_attempts: m.max_attempts,
+        retry_after: m.retry_after,
+        timeout: m.timeout,
+        dead_keep: 1000,
+    };
+    Some(crate::mail::sender::spawn(sender, shutdown))
 }
 
 /// Runs until SIGTERM or Ctrl-C; SIGHUP reloads certificate and policy.

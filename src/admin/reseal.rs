@@ -273,7 +273,10 @@ mod tests {
             enroll(&store, &rotated, u, &secret_of(u)).await;
         }
         for u in &users[PAGE + 3..] {
-            store.note_login(u, "supplier", 1_000).await.unwrap();
+            store
+                .note_login(u, "supplier", 1_000, &Default::default())
+                .await
+                .unwrap();
         }
         let before = store.user(&users[0]).await.unwrap();
 

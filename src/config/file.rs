@@ -25,6 +25,7 @@ pub struct FileConfig {
     pub policy: Option<PolicyRefFile>,
     pub admin: Option<AdminFile>,
     pub webauthn: Option<WebauthnFile>,
+    pub mail: Option<MailFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +34,26 @@ pub struct WebauthnFile {
     pub origin: Option<String>,
     pub rp_id: Option<String>,
     pub rp_name: Option<String>,
+}
+
+/// `[mail]`: notifications by e-mail (and the code of `mfa.first_enrollment = "email_code"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailFile {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub security: Option<String>,
+    pub ca: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<SecretFile>,
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    pub help_line: Option<String>,
+    pub language: Option<String>,
+    pub timeout: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub retry_after: Option<String>,
+    pub include_reset_reason: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +189,7 @@ pub struct MfaFile {
     pub allow_inline_secrets: Option<bool>,
     pub revocation_poll: Option<String>,
     pub bind_challenge_to_address: Option<bool>,
+    pub first_enrollment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,6 +226,10 @@ pub struct RoleFile {
     pub user_pointer: Option<String>,
     pub map: Option<BTreeMap<String, String>>,
     pub unmapped: Option<String>,
+    pub email_header: Option<String>,
+    pub email_pointer: Option<String>,
+    pub userinfo_email_pointer: Option<String>,
+    pub email_map: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

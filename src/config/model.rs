@@ -34,6 +34,8 @@ pub struct Config {
     pub admin: Admin,
     /// Passkeys and security keys (`[webauthn]`); `None`: not offered.
     pub webauthn: Option<Webauthn>,
+    /// `[mail]`: notifications by e-mail; `None` (no `[mail]` section): notifications are off.
+    pub mail: Option<Mail>,
     /// Things that work but an operator should fix (a secret file others can read), logged at
     /// start-up and printed by `check-config`, each one line naming the key.
     pub warnings: Vec<String>,
@@ -341,6 +343,121 @@ pub struct Mfa {
     pub keys: Vec<KeySource>,
     pub revocation_poll: Duration,
     pub bind_challenge_to_address: bool,
+    /// What a user's first enrollment needs before the QR code is shown.
+    pub first_enrollment: FirstEnrollment,
+}
+
+/// `mfa.first_enrollment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstEnrollment {
+    /// Whoever passes the VMS password may pair an app (trust on first use).
+    Open,
+    /// A code sent to the user's e-mail address (from the VMS) must be typed first.
+    EmailCode,
+}
+
+/// How the gateway talks to the mail server (`mail.security`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailSecurity {
+    /// Plain connection upgraded with STARTTLS (required, never skipped); port 587 by default.
+    StartTls,
+    /// TLS from the first byte ("implicit TLS", SMTPS); port 465 by default.
+    Tls,
+    /// No TLS at all: only to a server on a loopback address (tests, a local relay).
+    PlainLoopback,
+}
+
+impl MailSecurity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailSecurity::StartTls => "starttls",
+            MailSecurity::Tls => "tls",
+            MailSecurity::PlainLoopback => "none-for-tests-on-loopback-only",
+        }
+    }
+}
+
+/// `[mail]`, validated.
+#[derive(Clone)]
+pub struct Mail {
+    pub host: String,
+    pub port: u16,
+    pub security: MailSecurity,
+    /// Extra CA certificates (PEM) trusted for the mail server, besides the system's.
+    pub ca: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<Zeroizing<String>>,
+    /// The sender address (`Name <address>` or a bare address), checked.
+    pub from: String,
+    pub reply_to: Option<String>,
+    /// Who to call if a change was not the user's own doing, as written in every mail.
+    pub help_line: Option<String>,
+    /// `"en"` or `"nl"`: the language of mails to users whose language is not known.
+    pub language: String,
+    /// Connection and command timeout towards the mail server.
+    pub timeout: Duration,
+    /// Deliveries tried per mail before it goes to the dead list.
+    pub max_attempts: u32,
+    /// The wait after the first failed delivery; it doubles with each failure (at most 1 h).
+    pub retry_after: Duration,
+    /// A reset's mail quotes the reason the MSP typed.
+    pub include_reset_reason: bool,
+}
+
+impl fmt::Debug for Mail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mail")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// One line for `check-config` and the start-up log: whether notifications are on, how
+    /// they are sent, where addresses come from, and what a first enrollment needs.
+    pub fn mail_note(&self) -> String {
+        let first = match self.mfa.first_enrollment {
+            FirstEnrollment::Open => "first enrollment: open (mfa.first_enrollment = \"open\")",
+            FirstEnrollment::EmailCode => {
+                "first enrollment: a code sent by e-mail is asked before the QR code (mfa.first_enrollment = \"email_code\")"
+            }
+        };
+        let Some(m) = &self.mail else {
+            return format!("notifications by e-mail: off (no [mail] section); {first}");
+        };
+        let source = match &self.vms.email_source {
+            None => "WARNING no address source (set vms.role.email_header, email_pointer, userinfo_email_pointer or email_map): nothing can be sent".to_string(),
+            Some(EmailSource::Header(h)) => format!("addresses from the login answer's header {h}"),
+            Some(EmailSource::JsonBody(p)) => format!("addresses from the login answer's JSON at {p}"),
+            Some(EmailSource::UserInfo(p)) => format!("addresses from the user-info answer at {p}"),
+            Some(EmailSource::Static(m)) => format!("addresses from vms.role.email_map ({} users)", m.len()),
+        };
+        format!(
+            "notifications by e-mail: on, via {}:{} ({}) from {}; {source}; {first}",
+            m.host,
+            m.port,
+            m.security.as_str(),
+            m.from
+        )
+    }
+}
+
+/// Where the VMS tells a user's e-mail address (`vms.role.email_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailSource {
+    /// A header of the login answer (`email_header`).
+    Header(HeaderName),
+    /// A JSON pointer into the login answer's body (`email_pointer`, source `json_body`).
+    JsonBody(String),
+    /// A JSON pointer into the user-info answer (`userinfo_email_pointer`, source `userinfo`).
+    UserInfo(String),
+    /// A fixed table user name -> address (`email_map`; names normalised like logins).
+    Static(BTreeMap<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,6 +566,8 @@ pub struct Vms {
     /// `Connection: close`.
     pub allow_body_on: Vec<BodyAllowed>,
     pub role_source: RoleSource,
+    /// Where a user's e-mail address comes from (`None`: not known, no mail is sent).
+    pub email_source: Option<EmailSource>,
     /// VMS role string -> policy role.
     pub role_map: BTreeMap<String, String>,
     /// What applies to a user whose role cannot be found or mapped.

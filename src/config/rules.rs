@@ -605,6 +605,179 @@ fn cases() -> Vec<Case> {
             "POST requests may carry a body anyway",
             &[("vms.allow_body_on", r#"[{ method = "POST", path = "/x" }]"#)],
         ),
+        // [mail], mfa.first_enrollment and the address source (vms.role.email_*).
+        demo(
+            "mfa.first_enrollment",
+            "\"open\" or \"email_code\", not \"sms\"",
+            &[("mfa.first_enrollment", r#""sms""#)],
+        ),
+        demo(
+            "mfa.first_enrollment",
+            "\"email_code\" needs a [mail] section",
+            &[("mfa.first_enrollment", r#""email_code""#)],
+        ),
+        demo(
+            "vms.role.email_header",
+            "give at most one of email_header",
+            &[
+                ("vms.role.email_header", r#""X-VMS-Email""#),
+                ("vms.role.email_map", r#"{ alice = "a@example.test" }"#),
+            ],
+        ),
+        demo(
+            "vms.role.email_header",
+            "not a header name: \"a b\"",
+            &[("vms.role.email_header", r#""a b""#)],
+        ),
+        demo(
+            "vms.role.email_pointer",
+            "only with source = \"json_body\"",
+            &[("vms.role.email_pointer", r#""/email""#)],
+        ),
+        demo(
+            "vms.role.email_pointer",
+            "a JSON pointer starts with '/': \"email\"",
+            &[
+                ("vms.role.source", r#""json_body""#),
+                ("vms.role.pointer", r#""/role""#),
+                ("vms.role.email_pointer", r#""email""#),
+            ],
+        ),
+        demo(
+            "vms.role.userinfo_email_pointer",
+            "only with source = \"userinfo\"",
+            &[("vms.role.userinfo_email_pointer", r#""/email""#)],
+        ),
+        demo(
+            "vms.role.email_map.alice",
+            "not an e-mail address: \"alice\"",
+            &[("vms.role.email_map", r#"{ alice = "alice" }"#)],
+        ),
+        demo(
+            "mail.host",
+            "required: the mail server's host name",
+            &[("mail.from", r#""gateway@example.test""#)],
+        ),
+        demo(
+            "mail.security",
+            "\"starttls\", \"tls\" or \"none-for-tests-on-loopback-only\", not \"ssl\"",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.security", r#""ssl""#),
+            ],
+        ),
+        demo(
+            "mail.security",
+            "plain SMTP only to a loopback address",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.host", r#""smtp.example.test""#),
+            ],
+        ),
+        demo(
+            "mail.port",
+            "must be 1 to 65535",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.port", "0"),
+            ],
+        ),
+        demo(
+            "mail.password",
+            "an inline `value` is refused",
+            &[
+                ("mail.host", r#""smtp.example.test""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.username", r#""gw""#),
+                ("mail.password", r#"{ value = "x" }"#),
+            ],
+        ),
+        demo(
+            "mail.username",
+            "give both mail.username and mail.password, or neither",
+            &[
+                ("mail.host", r#""smtp.example.test""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.username", r#""gw""#),
+            ],
+        ),
+        demo(
+            "mail.username",
+            "no credentials over plain SMTP",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.username", r#""gw""#),
+                ("mail.password", r#"{ env = "PATH" }"#),
+            ],
+        ),
+        demo(
+            "mail.from",
+            "required: the sender",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.from", r#""not an address""#),
+            ],
+        ),
+        demo(
+            "mail.reply_to",
+            "not an e-mail address: \"x\"",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.reply_to", r#""x""#),
+            ],
+        ),
+        demo(
+            "mail.help_line",
+            "1 to 200 characters",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.help_line", r#""""#),
+            ],
+        ),
+        demo(
+            "mail.language",
+            "\"en\" or \"nl\", not \"de\"",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.language", r#""de""#),
+            ],
+        ),
+        demo(
+            "mail.max_attempts",
+            "between 1 and 100",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.max_attempts", "0"),
+            ],
+        ),
+        demo(
+            "mail.retry_after",
+            "from 1s to 1h",
+            &[
+                ("mail.host", r#""127.0.0.1""#),
+                ("mail.security", r#""none-for-tests-on-loopback-only""#),
+                ("mail.from", r#""gateway@example.test""#),
+                ("mail.retry_after", r#""2h""#),
+            ],
+        ),
         // [admin]
         demo(
             "admin.tokens[0].name",

@@ -441,3 +441,74 @@ fn user_names_fold_by_nfkc_and_unicode_case_folding() {
     assert_eq!(normalize_username("\u{212a}ate", true), "Kate");
     assert_eq!(normalize_username("Kate", true), "Kate");
 }
+
+/// The test configuration with `mfa` lines, `role` lines and `[mail]` (after `[admin]`).
+fn with_mail(mfa: &str, role: &str, mail: &str) -> Result<Config, ConfigErrors> {
+    let admin = format!("\n[mail]\n{mail}");
+    test_config::load(&test_config::Extra {
+        mfa,
+        role,
+        admin: if mail.is_empty() { "" } else { &admin },
+        ..Default::default()
+    })
+}
+
+#[test]
+fn mail_is_off_without_its_section_and_check_config_says_how_it_is_sent() {
+    let cfg = with_mail("", "", "").unwrap();
+    assert!(cfg.mail.is_none());
+    assert_eq!(cfg.mfa.first_enrollment, FirstEnrollment::Open);
+    assert_eq!(cfg.vms.email_source, None);
+    assert!(
+        cfg.mail_note()
+            .starts_with("notifications by e-mail: off (no [mail] section)"),
+        "{}",
+        cfg.mail_note()
+    );
+    let cfg = with_mail(
+        "first_enrollment = \"email_code\"",
+        "email_header = \"X-VMS-Email\"",
+        "host = \"smtp.example.test\"\nfrom = \"VMS <mfa@example.test>\"\nusername = \"gw\"\npassword = { env = \"PATH\" }",
+    )
+    .unwrap();
+    let m = cfg.mail.as_ref().unwrap();
+    assert_eq!((m.port, m.security), (587, MailSecurity::StartTls));
+    assert_eq!(
+        (m.max_attempts, m.retry_after),
+        (10, Duration::from_secs(30))
+    );
+    assert!(!m.include_reset_reason);
+    assert!(
+        !format!("{m:?}").contains(&std::env::var("PATH").unwrap()),
+        "password redacted"
+    );
+    assert_eq!(cfg.mfa.first_enrollment, FirstEnrollment::EmailCode);
+    let note = cfg.mail_note();
+    assert!(
+        note.contains("on, via smtp.example.test:587 (starttls) from VMS <mfa@example.test>")
+            && note.contains("x-vms-email")
+            && note.contains("a code sent by e-mail"),
+        "{note}"
+    );
+    let tls = with_mail(
+        "",
+        "",
+        "host = \"smtp.example.test\"\nsecurity = \"tls\"\nfrom = \"m@example.test\"",
+    )
+    .unwrap();
+    assert_eq!(tls.mail.unwrap().port, 465);
+    // Addresses of the static map are kept under the normalised user name.
+    let cfg = with_mail(
+        "",
+        "[vms.role.email_map]\nAlice = \"alice@example.test\"",
+        "",
+    )
+    .unwrap();
+    let Some(EmailSource::Static(m)) = cfg.vms.email_source else {
+        unreachable!("a static map: {:?}", cfg.vms.email_source)
+    };
+    assert_eq!(
+        m.get("alice").map(String::as_str),
+        Some("alice@example.test")
+    );
+}

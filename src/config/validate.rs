@@ -173,6 +173,16 @@ impl Validator {
             let name = mfa.as_ref().map_or("VMS", |m| m.issuer.as_str());
             self.webauthn(w, name)
         });
+        let mail = f.mail.and_then(|m| self.mail(m));
+        if let (Some(m), Some(v)) = (&mfa, &vms)
+            && m.first_enrollment == FirstEnrollment::EmailCode
+            && (mail.is_none() || v.email_source.is_none())
+        {
+            self.errors.push(
+                "mfa.first_enrollment",
+                "\"email_code\" needs a [mail] section and a source of users' addresses (vms.role.email_header, email_pointer, userinfo_email_pointer or email_map)",
+            );
+        }
         if let (Some(u), Some(v)) = (&upstream, &vms) {
             // The gateway reads these headers of the answer that sets a session; stripping
             // them first would leave it without the user's identity.
@@ -215,6 +225,7 @@ impl Validator {
             ) if self.errors.errors.is_empty() => Ok(Config {
                 admin,
                 webauthn,
+                mail,
                 warnings: self.warnings,
                 source: path.to_path_buf(),
                 server,
@@ -949,6 +960,17 @@ impl Validator {
                 Duration::from_secs(2),
             ),
             bind_challenge_to_address: m.bind_challenge_to_address.unwrap_or(false),
+            first_enrollment: match m.first_enrollment.as_deref() {
+                None | Some("open") => FirstEnrollment::Open,
+                Some("email_code") => FirstEnrollment::EmailCode,
+                Some(other) => {
+                    self.errors.push(
+                        "mfa.first_enrollment",
+                        format!("\"open\" or \"email_code\", not {other:?}"),
+                    );
+                    FirstEnrollment::Open
+                }
+            },
         })
     }
 
@@ -1129,6 +1151,7 @@ impl Validator {
         let role = v.role.unwrap_or_default();
         let role_source = self.role_source(&role)?;
         let reported_user = self.reported_user(&role, &role_source);
+        let email_source = self.email_source(&role, &role_source);
         let typed_username = match v.typed_username.as_deref().unwrap_or("must_match") {
             "must_match" => TypedUsername::MustMatch,
             "ignore" => TypedUsername::Ignore,
@@ -1228,6 +1251,7 @@ impl Validator {
             end_session,
             allow_body_on,
             role_source,
+            email_source,
             role_map: role.map.clone().unwrap_or_default(),
             unmapped,
             username_case_sensitive: v.username_case_sensitive.unwrap_or(false),
@@ -1289,6 +1313,197 @@ impl Validator {
             }
             RoleSource::Static { .. } => ReportedUser::Nothing,
         }
+    }
+
+    /// Where users' e-mail addresses come from: at most one of the `email_*` settings, each
+    /// with the role source it reads from.
+    fn email_source(&mut self, r: &file::RoleFile, source: &RoleSource) -> Option<EmailSource> {
+        let given = [
+            r.email_header.is_some(),
+            r.email_pointer.is_some(),
+            r.userinfo_email_pointer.is_some(),
+            r.email_map.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            self.errors.push(
+                "vms.role.email_header",
+                "give at most one of email_header, email_pointer, userinfo_email_pointer and email_map",
+            );
+            return None;
+        }
+        let pointer = |v: &mut Self, key: &str, p: &str| {
+            if p.starts_with('/') {
+                Some(p.to_string())
+            } else {
+                v.errors
+                    .push(key, format!("a JSON pointer starts with '/': {p:?}"));
+                None
+            }
+        };
+        if let Some(h) = &r.email_header {
+            return match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(h) => Some(EmailSource::Header(h)),
+                Err(_) => {
+                    self.errors
+                        .push("vms.role.email_header", format!("not a header name: {h:?}"));
+                    None
+                }
+            };
+        }
+        if let Some(p) = &r.email_pointer {
+            if !matches!(source, RoleSource::JsonBody(_)) {
+                self.errors.push(
+                    "vms.role.email_pointer",
+                    "only with source = \"json_body\" (user info gives the address with userinfo_email_pointer)",
+                );
+                return None;
+            }
+            return pointer(self, "vms.role.email_pointer", p).map(EmailSource::JsonBody);
+        }
+        if let Some(p) = &r.userinfo_email_pointer {
+            if !matches!(source, RoleSource::UserInfo { .. }) {
+                self.errors.push(
+                    "vms.role.userinfo_email_pointer",
+                    "only with source = \"userinfo\"",
+                );
+                return None;
+            }
+            return pointer(self, "vms.role.userinfo_email_pointer", p).map(EmailSource::UserInfo);
+        }
+        let map = r.email_map.as_ref()?;
+        let mut out = BTreeMap::new();
+        for (user, address) in map {
+            if !valid_mailbox(address) {
+                self.errors.push(
+                    format!("vms.role.email_map.{user}"),
+                    format!("not an e-mail address: {address:?}"),
+                );
+                continue;
+            }
+            out.insert(
+                normalize_username(user, self.case_sensitive),
+                address.trim().to_string(),
+            );
+        }
+        Some(EmailSource::Static(out))
+    }
+
+    /// `[mail]`.
+    fn mail(&mut self, m: file::MailFile) -> Option<Mail> {
+        let host = m.host.unwrap_or_default().trim().to_string();
+        if host.is_empty() || host.len() > 253 || host.contains(char::is_whitespace) {
+            self.errors.push(
+                "mail.host",
+                "required: the mail server's host name or address",
+            );
+        }
+        let security = match m.security.as_deref().unwrap_or("starttls") {
+            "starttls" => MailSecurity::StartTls,
+            "tls" => MailSecurity::Tls,
+            "none-for-tests-on-loopback-only" => MailSecurity::PlainLoopback,
+            other => {
+                self.errors.push(
+                    "mail.security",
+                    format!("\"starttls\", \"tls\" or \"none-for-tests-on-loopback-only\", not {other:?}"),
+                );
+                MailSecurity::StartTls
+            }
+        };
+        if security == MailSecurity::PlainLoopback && !is_loopback_host(&host) {
+            self.errors.push(
+                "mail.security",
+                format!("plain SMTP only to a loopback address (127.0.0.1, ::1, localhost), not {host:?}: use \"starttls\" or \"tls\""),
+            );
+        }
+        let port = m.port.unwrap_or(match security {
+            MailSecurity::StartTls => 587,
+            MailSecurity::Tls => 465,
+            MailSecurity::PlainLoopback => 25,
+        });
+        if port == 0 {
+            self.errors.push("mail.port", "must be 1 to 65535");
+        }
+        let ca =
+            m.ca.as_deref()
+                .and_then(|p| self.existing_file("mail.ca", p));
+        let password = match &m.password {
+            None => None,
+            Some(s) if s.value.is_some() => {
+                self.errors.push(
+                    "mail.password",
+                    "an inline `value` is refused: use `file` or `env`",
+                );
+                None
+            }
+            Some(s) => self.secret("mail.password", s),
+        };
+        let username = m.username.filter(|u| !u.is_empty());
+        if username.is_some() != m.password.is_some() {
+            self.errors.push(
+                "mail.username",
+                "give both mail.username and mail.password, or neither",
+            );
+        }
+        if security == MailSecurity::PlainLoopback && username.is_some() {
+            self.errors.push(
+                "mail.username",
+                "no credentials over plain SMTP: use \"starttls\" or \"tls\"",
+            );
+        }
+        let from = m.from.unwrap_or_default();
+        if !valid_mailbox(&from) {
+            self.errors.push(
+                "mail.from",
+                format!("required: the sender, an address or \"Name <address>\", not {from:?}"),
+            );
+        }
+        if let Some(r) = &m.reply_to
+            && !valid_mailbox(r)
+        {
+            self.errors
+                .push("mail.reply_to", format!("not an e-mail address: {r:?}"));
+        }
+        let help_line = m.help_line.map(|h| h.trim().to_string());
+        if help_line.as_deref().is_some_and(|h| {
+            h.is_empty() || h.chars().count() > 200 || h.chars().any(char::is_control)
+        }) {
+            self.errors.push(
+                "mail.help_line",
+                "1 to 200 characters, no control characters",
+            );
+        }
+        let language = m.language.unwrap_or_else(|| "en".to_string());
+        if !matches!(language.as_str(), "en" | "nl") {
+            self.errors.push(
+                "mail.language",
+                format!("\"en\" or \"nl\", not {language:?}"),
+            );
+        }
+        let max_attempts = m.max_attempts.unwrap_or(10);
+        if !(1..=100).contains(&max_attempts) {
+            self.errors.push("mail.max_attempts", "between 1 and 100");
+        }
+        let timeout = self.duration("mail.timeout", m.timeout, Duration::from_secs(15));
+        let retry_after = self.duration("mail.retry_after", m.retry_after, Duration::from_secs(30));
+        if retry_after.is_zero() || retry_after > Duration::from_secs(3600) {
+            self.errors.push("mail.retry_after", "from 1s to 1h");
+        }
+        Some(Mail {
+            host,
+            port,
+            security,
+            ca,
+            username,
+            password,
+            from: from.trim().to_string(),
+            reply_to: m.reply_to.map(|r| r.trim().to_string()),
+            help_line,
+            language,
+            timeout,
+            max_attempts,
+            retry_after,
+            include_reset_reason: m.include_reset_reason.unwrap_or(false),
+        })
     }
 
     fn role_source(&mut self, r: &file::RoleFile) -> Option<RoleSource> {
@@ -1547,6 +1762,22 @@ pub fn parse_hex32(s: &str) -> Option<[u8; 32]> {
 }
 
 /// Parses `"30s"`, `"5m"`, `"12h"`, `"1h 30m"`, `"250ms"`.
+/// An address or `Name <address>` that a mail can be sent to.
+fn valid_mailbox(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty() && s.len() <= 320 && s.parse::<lettre::message::Mailbox>().is_ok()
+}
+
+/// A host that is this machine: `localhost` or a loopback address.
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|_| format!("not a duration: {s:?} (examples: \"30s\", \"5m\", \"12h\")"))

@@ -125,6 +125,17 @@ pub const USER_HEADER: &str = "X-VMS-User";
 
 const USER_HEADER_NAME: HeaderName = HeaderName::from_static("x-vms-user");
 
+/// Response header with the signed-in user's e-mail address on a successful login (for
+/// `vms.role.email_header`); the address is also in `/api/me` and the JSON login answer.
+pub const EMAIL_HEADER: &str = "X-VMS-Email";
+
+const EMAIL_HEADER_NAME: HeaderName = HeaderName::from_static("x-vms-email");
+
+/// A demo user's e-mail address.
+pub fn email_of(username: &str) -> String {
+    format!("{username}@vms.example")
+}
+
 /// Fixed lifetime of a session, counted from login.
 const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 
@@ -367,7 +378,7 @@ impl DemoVms {
             "/api/me" if method == Method::GET => match self.current_user(&req, now) {
                 Some(user) => json_response(
                     StatusCode::OK,
-                    &json!({"username": user.username, "role": user.role, "name": user.name}),
+                    &json!({"username": user.username, "role": user.role, "name": user.name, "email": email_of(user.username)}),
                 ),
                 None => json_response(StatusCode::UNAUTHORIZED, &json!({"ok": false})),
             },
@@ -478,7 +489,7 @@ impl DemoVms {
         };
         let mut response = json_response(
             StatusCode::OK,
-            &json!({"ok": true, "user": {"name": user.name, "role": user.role}}),
+            &json!({"ok": true, "user": {"name": user.name, "role": user.role, "email": email_of(user.username)}}),
         );
         if !add_login_headers(&mut response, &id, user) {
             return server_error();
@@ -509,12 +520,14 @@ fn add_login_headers(response: &mut Response<Full<Bytes>>, id: &str, user: &Demo
     ));
     let role = HeaderValue::from_str(user.role);
     let name = HeaderValue::from_str(user.username);
-    match (cookie, role, name) {
-        (Ok(cookie), Ok(role), Ok(name)) => {
+    let email = HeaderValue::from_str(&email_of(user.username));
+    match (cookie, role, name, email) {
+        (Ok(cookie), Ok(role), Ok(name), Ok(email)) => {
             let headers = response.headers_mut();
             headers.append(SET_COOKIE, cookie);
             headers.insert(ROLE_HEADER_NAME, role);
             headers.insert(USER_HEADER_NAME, name);
+            headers.insert(EMAIL_HEADER_NAME, email);
             true
         }
         _ => false,
@@ -1154,6 +1167,7 @@ mod tests {
                 "username": "contractor",
                 "role": "IndependentContractor",
                 "name": "Connie Contractor",
+                "email": "contractor@vms.example",
             })
         );
     }
@@ -1166,7 +1180,7 @@ mod tests {
         assert_eq!(ok.status, 200);
         assert_eq!(
             ok.json(),
-            json!({"ok": true, "user": {"name": "Chris Customer", "role": "Customer"}})
+            json!({"ok": true, "user": {"name": "Chris Customer", "role": "Customer", "email": "customer@vms.example"}})
         );
         assert_eq!(ok.header("x-vms-role"), Some("Customer"));
         let id = ok.session();

@@ -129,6 +129,10 @@ pub struct Challenge {
     /// this once, although the role's methods no longer count codes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub code_in_grace: bool,
+    /// A first enrollment under `mfa.first_enrollment = "email_code"`: where its e-mailed
+    /// code stands (`mfa::email_code`). `None`: no code is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_check: Option<EmailCheck>,
 }
 
 impl Challenge {
@@ -136,6 +140,17 @@ impl Challenge {
     pub fn takes_app_codes(&self) -> bool {
         self.methods.totp || self.code_in_grace
     }
+}
+
+/// Where the e-mailed code of a first enrollment stands, for one sign-in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailCheck {
+    /// A code was sent for this sign-in (reloading the page does not send another).
+    #[serde(default)]
+    pub sent: bool,
+    /// The right code was typed: the QR code may be shown.
+    #[serde(default)]
+    pub confirmed: bool,
 }
 
 /// A fresh random challenge id (what the cookie holds).
@@ -256,6 +271,7 @@ mod tests {
             enrollment_ticket: None,
             methods: crate::policy::MfaMethods::TOTP,
             code_in_grace: false,
+            email_check: None,
         }
     }
 

@@ -373,6 +373,31 @@ pub async fn check_enrollment_code(
     }
 }
 
+/// A code mailed to confirm a first enrollment (`mfa::email_code`), counted and locked like
+/// an app's code: the attempt is taken first, the code used once in one step.
+pub async fn check_email_code(
+    gw: &Gateway,
+    who: Who<'_>,
+    input: &str,
+) -> Result<Check, GatewayError> {
+    let Some(code) = crate::mfa::email_code::normalize(input) else {
+        return Ok(Check::Format);
+    };
+    let attempt = match take(gw, who).await? {
+        Ok(a) => a,
+        Err(locked) => return Ok(locked),
+    };
+    let h = crate::mfa::email_code::hash(gw, who.user, &code);
+    if gw.store.email_code_take(who.user, &h).await? {
+        gw.store
+            .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
+            .await?;
+        Ok(Check::Accepted { step: 0 })
+    } else {
+        fail(gw, who, attempt, MfaEvent::VerifyFailure).await
+    }
+}
+
 /// How many recovery codes a user gets.
 pub const RECOVERY_CODES: usize = 10;
 

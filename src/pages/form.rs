@@ -60,10 +60,12 @@ pub enum FormAction {
     ForgetBrowser,
     /// Account or admin user page: forget every remembered browser of the user.
     ForgetAllBrowsers,
+    /// The e-mailed code of a first enrollment: send a new one.
+    SendAgain,
 }
 
 /// Every [`FormAction`], for [`FormAction::parse`] and the tests.
-const ALL_ACTIONS: [FormAction; 14] = [
+const ALL_ACTIONS: [FormAction; 15] = [
     FormAction::Settings,
     FormAction::Cancel,
     FormAction::Confirm,
@@ -78,6 +80,7 @@ const ALL_ACTIONS: [FormAction; 14] = [
     FormAction::Unlock,
     FormAction::ForgetBrowser,
     FormAction::ForgetAllBrowsers,
+    FormAction::SendAgain,
 ];
 
 impl FormAction {
@@ -98,6 +101,7 @@ impl FormAction {
             FormAction::Unlock => "unlock",
             FormAction::ForgetBrowser => "forget-browser",
             FormAction::ForgetAllBrowsers => "forget-all-browsers",
+            FormAction::SendAgain => "send-again",
         }
     }
 

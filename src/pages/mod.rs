@@ -55,6 +55,7 @@
 
 mod account;
 mod admin;
+mod email_code;
 mod enroll;
 mod enrollment_code;
 mod error_page;
@@ -81,6 +82,7 @@ pub use admin::{
     CONFIRM_VALUE, REASON_FIELD, REASON_MAX_LEN, SEARCH_FIELD, SEARCH_MAX_LEN, USER_FIELD,
     admin_search_page, admin_user_page,
 };
+pub use email_code::{EmailCodeView, EmailNotice, email_code_page, email_unknown_page};
 pub use enroll::{Cancel, EnrollView, enroll_page};
 pub use enrollment_code::{EnrollmentCodeState, EnrollmentCodeView, enrollment_code_page};
 pub use error_page::{ErrorPage, error_page, error_page_with, error_response};

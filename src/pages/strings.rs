@@ -1309,6 +1309,69 @@ static NL: Strings = Strings {
     },
 };
 
+// === The e-mailed code of a first enrollment (`mfa.first_enrollment = "email_code"`) ===
+
+/// The page that asks for the code mailed before a first enrollment, and the page for a
+/// user whose address is not known.
+#[derive(Debug)]
+pub struct EmailCodeText {
+    pub title: &'static str,
+    /// `{address}`: the masked address the code went to.
+    pub sent_to: &'static str,
+    pub why: &'static str,
+    pub label: &'static str,
+    /// `{minutes}`: how long a code is valid.
+    pub hint: &'static str,
+    pub continue_button: &'static str,
+    pub send_again: &'static str,
+    /// After "send a new code".
+    pub sent_again: &'static str,
+    /// `{minutes}`, `{helpdesk}`: no more codes for now.
+    pub limit: &'static str,
+    pub no_address_title: &'static str,
+    /// `{helpdesk}`.
+    pub no_address: &'static str,
+    pub format_title: &'static str,
+}
+
+static EMAIL_CODE_EN: EmailCodeText = EmailCodeText {
+    title: "Check your e-mail",
+    sent_to: "We sent a code of 8 digits to {address}.",
+    why: "Type it here before you set up MFA: it shows that the person setting up the app can read your e-mail, not only knows your password.",
+    label: "Code from the e-mail",
+    hint: "The code is valid for {minutes} minutes. No e-mail? Look in your spam folder, or ask for a new code.",
+    continue_button: "Continue",
+    send_again: "Send a new code",
+    sent_again: "A new code is on its way. Only the newest code works.",
+    limit: "No more codes can be sent right now. Try again in {minutes} minutes, or contact {helpdesk}.",
+    no_address_title: "Contact your administrator",
+    no_address: "Before you can set up MFA, we send a code to your e-mail address, but no address is known for your account. Contact {helpdesk}: they can check your e-mail address in the VMS.",
+    format_title: "8 digits",
+};
+
+static EMAIL_CODE_NL: EmailCodeText = EmailCodeText {
+    title: "Kijk in je e-mail",
+    sent_to: "We hebben een code van 8 cijfers gestuurd naar {address}.",
+    why: "Typ die hier voordat je MFA instelt: zo weten we dat wie de app instelt je e-mail kan lezen, en niet alleen je wachtwoord kent.",
+    label: "Code uit de e-mail",
+    hint: "De code is {minutes} minuten geldig. Geen e-mail? Kijk in je spammap, of vraag een nieuwe code.",
+    continue_button: "Verder",
+    send_again: "Stuur een nieuwe code",
+    sent_again: "Er is een nieuwe code onderweg. Alleen de nieuwste code werkt.",
+    limit: "Er kunnen nu geen codes meer worden gestuurd. Probeer het over {minutes} minuten opnieuw, of neem contact op met {helpdesk}.",
+    no_address_title: "Neem contact op met je beheerder",
+    no_address: "Voordat je MFA kunt instellen, sturen we een code naar je e-mailadres, maar voor je account is geen adres bekend. Neem contact op met {helpdesk}: die kan je e-mailadres in het VMS nakijken.",
+    format_title: "8 cijfers",
+};
+
+/// The e-mailed code's texts in `lang`.
+pub fn email_code_strings(lang: Lang) -> &'static EmailCodeText {
+    match lang {
+        Lang::En => &EMAIL_CODE_EN,
+        Lang::Nl => &EMAIL_CODE_NL,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,7 @@
 //! released, the withheld VMS session is ended if an `end_session` request is configured,
 //! and the user sees an error page.
 
+use crate::config::EmailSource;
 use std::net::IpAddr;
 
 use bytes::Bytes;
@@ -87,6 +88,15 @@ pub async fn intercept(
     // Read before the gate takes the gateway's own cookies off the request.
     let remember =
         cookies::request_cookie(&parts.headers, cookies::REMEMBER_COOKIE).map(str::to_string);
+    // The browser's language, kept with the user for the mails the gateway sends them.
+    let lang = parts
+        .headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let default = crate::pages::Lang::from_code(&gw.cfg.mfa.default_language)?;
+            Some(crate::pages::Lang::negotiate(Some(v), default).code())
+        });
     let mut gate = gw.gate(&mut parts.headers, now);
     // Held (same_id) until the answer has been identified: see `prelogin::admit`.
     let mut lease = None;
@@ -147,6 +157,7 @@ pub async fn intercept(
         background,
         landing: route.landing.clone(),
         remember,
+        lang,
     };
     let answer = new_session(gw, rparts, rbody, origin, now).await;
     if let Some(l) = lease {
@@ -177,6 +188,8 @@ pub struct Origin<'a> {
     /// The request's remember cookie (`mfa::remember`), on a login route: it may replace the
     /// code step of this user's sign-in.
     pub remember: Option<String>,
+    /// The language the login request's browser asked for (`en` / `nl`), where it said.
+    pub lang: Option<&'static str>,
 }
 
 /// The configured session cookies (name, value) that travel in request `headers` (after the
@@ -456,6 +469,7 @@ pub async fn new_session(
         &rparts,
         &rbody,
         found.roles,
+        found.email,
         who,
         hash,
         &session,
@@ -540,6 +554,7 @@ async fn decide(
     rparts: &http::response::Parts,
     rbody: &Bytes,
     mut found_roles: Vec<String>,
+    found_email: Option<String>,
     who: Who,
     hash: [u8; 16],
     session: &[(String, String)],
@@ -624,9 +639,11 @@ async fn decide(
         enrollment_ticket: None,
         methods,
         code_in_grace: false,
+        email_check: None,
     };
     if state == MfaState::None {
-        note_login_in_background(gw, &user, &role, now);
+        let contact = contact_of(gw, &user, found_email, o.lang);
+        note_login_in_background(gw, &user, &role, now, contact);
         gw.metrics.login(&role, state.as_str(), "released");
         return Ok((release(gw, &base, false, now)?, Outcome::Proxied));
     }
@@ -670,7 +687,8 @@ async fn decide(
             }
         }
     }
-    if let Err(e) = gw.store.note_login(&user, &role, now).await {
+    let contact = contact_of(gw, &user, found_email, o.lang);
+    if let Err(e) = gw.store.note_login(&user, &role, now, &contact).await {
         gw.metrics.mfa(MfaEvent::StoreError);
         end.fire().await;
         return Err(e.into());
@@ -758,6 +776,7 @@ async fn decide(
     let mut ch = Challenge {
         step,
         can_postpone,
+        email_check: crate::mfa::email_code::first_enrollment_check(gw, &record),
         ..base
     };
     if step == Step::Enroll || step == Step::Passkey {
@@ -827,11 +846,17 @@ pub fn new_secret_b64() -> String {
 
 /// For roles without MFA the login must not depend on Redis: the user is noted for the
 /// administrators' search on a best-effort basis.
-fn note_login_in_background(gw: &Gateway, user: &str, role: &str, now: u64) {
+fn note_login_in_background(
+    gw: &Gateway,
+    user: &str,
+    role: &str,
+    now: u64,
+    contact: crate::store::Contact,
+) {
     let store = gw.store.clone();
     let (user, role) = (user.to_string(), role.to_string());
     tokio::spawn(async move {
-        if let Err(e) = store.note_login(&user, &role, now).await {
+        if let Err(e) = store.note_login(&user, &role, now, &contact).await {
             tracing::debug!(error = %e, "login not noted for search");
         }
     });
@@ -857,6 +882,50 @@ fn json_roles(v: &serde_json::Value) -> Vec<String> {
 pub struct Found {
     pub roles: Vec<String>,
     pub user: Option<String>,
+    /// The user's e-mail address, where `vms.role` says where the VMS gives it.
+    pub email: Option<String>,
+}
+
+/// What the gateway keeps of how to reach `user`: the address the VMS gave at this login
+/// (or the static map's), if it is one, and the browser's language.
+fn contact_of(
+    gw: &Gateway,
+    user: &str,
+    found: Option<String>,
+    lang: Option<&'static str>,
+) -> crate::store::Contact {
+    let email = match &gw.cfg.vms.email_source {
+        Some(EmailSource::Static(map)) => map.get(user).cloned(),
+        Some(_) => found,
+        None => None,
+    }
+    .map(|e| e.trim().to_string())
+    .filter(|e| e.len() <= 254 && e.parse::<lettre::Address>().is_ok());
+    crate::store::Contact {
+        email,
+        lang: lang.map(str::to_string),
+    }
+}
+
+/// The address the VMS gives in a login answer (header or JSON body), per `vms.role`.
+fn email_in_answer(
+    gw: &Gateway,
+    rparts: &http::response::Parts,
+    body: Option<&Bytes>,
+) -> Option<String> {
+    match gw.cfg.vms.email_source.as_ref()? {
+        EmailSource::Header(h) => {
+            let mut values = rparts.headers.get_all(h).iter();
+            match (values.next(), values.next()) {
+                (Some(v), None) => v.to_str().ok().map(str::to_string),
+                _ => None,
+            }
+        }
+        EmailSource::JsonBody(p) => body
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+            .and_then(|v| v.pointer(p).and_then(json_scalar)),
+        EmailSource::UserInfo(_) | EmailSource::Static(_) => None,
+    }
 }
 
 /// The user the VMS says `session` belongs to now (`None`: nobody), from the answer `rparts`
@@ -879,6 +948,7 @@ pub async fn session_owner(
         background: false,
         remember: None,
         landing: None,
+        lang: None,
     };
     let found = identify(gw, rparts, None, session, &o).await?;
     Ok(found
@@ -909,6 +979,7 @@ async fn identify(
                 .filter(|s| !s.is_empty())
                 .collect(),
             user: None,
+            email: None,
         },
         RoleSource::JsonBody(p) => {
             let v: Option<serde_json::Value> = body.and_then(|b| serde_json::from_slice(b).ok());
@@ -923,6 +994,7 @@ async fn identify(
                     .map(json_roles)
                     .unwrap_or_default(),
                 user,
+                email: None,
             }
         }
         RoleSource::UserInfo {
@@ -943,6 +1015,9 @@ async fn identify(
         }
         RoleSource::Static { .. } => Found::default(),
     };
+    if found.email.is_none() {
+        found.email = email_in_answer(gw, rparts, body);
+    }
     if let ReportedUser::Header(h) = &vms.reported_user {
         let mut values = rparts.headers.get_all(h).iter();
         found.user = match (values.next(), values.next()) {
@@ -1014,11 +1089,16 @@ async fn userinfo(
         .map_err(|e| UpstreamError::Protocol(format!("user info body: {e}")))?;
     let v: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| UpstreamError::Protocol("user info is not JSON".into()))?;
+    let email = match &gw.cfg.vms.email_source {
+        Some(EmailSource::UserInfo(p)) => v.pointer(p).and_then(json_scalar),
+        _ => None,
+    };
     Ok(Found {
         roles: v.pointer(role_pointer).map(json_roles).unwrap_or_default(),
         user: user_pointer
             .and_then(|p| v.pointer(p))
             .and_then(json_scalar),
+        email,
     })
 }
 

@@ -339,6 +339,7 @@ impl Gateway {
                 // Outside a login route the code is always asked.
                 remember: None,
                 landing: None,
+                lang: None,
             };
             let answer = Box::pin(crate::proxy::login::new_session(
                 self, rparts, rbody, origin, now,

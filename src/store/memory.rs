@@ -44,6 +44,10 @@ struct Inner {
     passkeys: HashMap<String, HashMap<String, StoredPasskey>>,
     /// ceremony key -> (state, expires)
     ceremonies: HashMap<String, (Vec<u8>, Instant)>,
+    /// The mail outbox, its dead list, the sender's lease, contacts and e-mailed codes
+    /// (`store::outbox`).
+    mail: MailState,
+    contacts: HashMap<String, super::Contact>,
 }
 
 /// The holders of one approved same-id session (the Redis store's `OWNER_ENTER`).
@@ -613,11 +617,24 @@ impl MemoryStore {
         Ok(due)
     }
 
-    pub async fn note_login(&self, user: &str, role: &str, now: u64) -> Result<(), StoreError> {
+    pub async fn note_login(
+        &self,
+        user: &str,
+        role: &str,
+        now: u64,
+        contact: &super::Contact,
+    ) -> Result<(), StoreError> {
         let mut g = self.lock()?;
         let rec = g.users.entry(user.to_string()).or_default();
         rec.role = Some(role.to_string());
         rec.last_login = Some(now);
+        let c = g.contacts.entry(user.to_string()).or_default();
+        if contact.email.is_some() {
+            c.email.clone_from(&contact.email);
+        }
+        if contact.lang.is_some() {
+            c.lang.clone_from(&contact.lang);
+        }
         Ok(())
     }
 
@@ -1136,6 +1153,152 @@ impl MemoryStore {
     }
 }
 
+/// The memory store's side of `store::outbox`.
+#[derive(Default)]
+struct MailState {
+    /// job -> due (ms)
+    queue: HashMap<String, u64>,
+    /// newest first
+    dead: Vec<String>,
+    lease: Option<(String, Instant)>,
+    /// user -> (code hash, sends, expires)
+    codes: HashMap<String, (String, u32, Instant)>,
+}
+
+impl MemoryStore {
+    pub async fn outbox_push(&self, job: &str, due_ms: u64) -> Result<(), StoreError> {
+        self.lock()?.mail.queue.insert(job.to_string(), due_ms);
+        Ok(())
+    }
+
+    pub async fn outbox_claim(
+        &self,
+        now_ms: u64,
+        hold: Duration,
+        max: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut g = self.lock()?;
+        let mut due: Vec<(u64, String)> = g
+            .mail
+            .queue
+            .iter()
+            .filter(|(_, d)| **d <= now_ms)
+            .map(|(j, d)| (*d, j.clone()))
+            .collect();
+        due.sort();
+        due.truncate(max.max(1));
+        let until = now_ms.saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
+        for (_, j) in &due {
+            g.mail.queue.insert(j.clone(), until);
+        }
+        Ok(due.into_iter().map(|(_, j)| j).collect())
+    }
+
+    pub async fn outbox_done(&self, job: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.mail.queue.remove(job).is_some())
+    }
+
+    pub async fn outbox_retry(
+        &self,
+        job: &str,
+        next: &str,
+        due_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        if g.mail.queue.remove(job).is_none() {
+            return Ok(false);
+        }
+        g.mail.queue.insert(next.to_string(), due_ms);
+        Ok(true)
+    }
+
+    pub async fn outbox_bury(
+        &self,
+        job: &str,
+        dead: &str,
+        keep: usize,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        if g.mail.queue.remove(job).is_none() {
+            return Ok(false);
+        }
+        g.mail.dead.insert(0, dead.to_string());
+        g.mail.dead.truncate(keep.max(1));
+        Ok(true)
+    }
+
+    pub async fn outbox_depth(&self) -> Result<(u64, u64), StoreError> {
+        let g = self.lock()?;
+        Ok((g.mail.queue.len() as u64, g.mail.dead.len() as u64))
+    }
+
+    pub async fn outbox_dead(&self, max: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock()?.mail.dead.iter().take(max).cloned().collect())
+    }
+
+    pub async fn mail_lease(&self, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let now = Instant::now();
+        let free = match &g.mail.lease {
+            Some((t, _)) if t == token => true,
+            Some((_, exp)) => *exp <= now,
+            None => true,
+        };
+        if free {
+            g.mail.lease = Some((token.to_string(), now + ttl));
+        }
+        Ok(free)
+    }
+
+    pub async fn mail_lease_release(&self, token: &str) -> Result<(), StoreError> {
+        let mut g = self.lock()?;
+        if g.mail.lease.as_ref().is_some_and(|(t, _)| t == token) {
+            g.mail.lease = None;
+        }
+        Ok(())
+    }
+
+    pub async fn contact(&self, user: &str) -> Result<super::Contact, StoreError> {
+        Ok(self.lock()?.contacts.get(user).cloned().unwrap_or_default())
+    }
+
+    pub async fn email_code_issue(
+        &self,
+        user: &str,
+        hash: &str,
+        ttl: Duration,
+        max_sends: u32,
+    ) -> Result<super::CodeIssue, StoreError> {
+        let mut g = self.lock()?;
+        let now = Instant::now();
+        let (sends, expires) = match g.mail.codes.get(user) {
+            Some((_, n, exp)) if *exp > now => (*n, *exp),
+            _ => (0, now + ttl),
+        };
+        if sends >= max_sends {
+            return Ok(super::CodeIssue::Limit);
+        }
+        g.mail
+            .codes
+            .insert(user.to_string(), (hash.to_string(), sends + 1, expires));
+        Ok(super::CodeIssue::Stored { n: sends + 1 })
+    }
+
+    pub async fn email_code_take(&self, user: &str, hash: &str) -> Result<bool, StoreError> {
+        let mut g = self.lock()?;
+        let now = Instant::now();
+        let right = g
+            .mail
+            .codes
+            .get(user)
+            .is_some_and(|(h, _, exp)| *exp > now && h == hash);
+        if right {
+            g.mail.codes.remove(user);
+        }
+        Ok(right)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1583,7 +1746,9 @@ mod tests {
                 .unwrap(),
             IssueResult::Unknown
         );
-        s.note_login("u", "customer", 5).await.unwrap();
+        s.note_login("u", "customer", 5, &Default::default())
+            .await
+            .unwrap();
         s.enroll("u", b"sealed", "k1", 5, 1, None).await.unwrap();
         assert_eq!(
             s.issue_enrollment_code("u", code("h1", 100), 10)
@@ -1824,7 +1989,9 @@ mod passkey_tests {
     #[tokio::test]
     async fn after_a_reset_with_a_code_a_passkey_needs_the_ticket_of_the_sign_in_that_typed_it() {
         let s = MemoryStore::new();
-        s.note_login("u", "customer", 5).await.unwrap();
+        s.note_login("u", "customer", 5, &Default::default())
+            .await
+            .unwrap();
         let code = NewEnrollmentCode {
             hash: "h1",
             until: 100,

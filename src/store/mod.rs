@@ -49,6 +49,7 @@
 //!   P{users}          zset    user names (score 0): every user who logged in or enrolled,
 //!                             for prefix search by administrators and key re-encryption
 //!   P{audit}          stream  audit trail (trimmed to about admin.audit_max_records)
+//!   P{mail}:q / :dead / :lease, and the user's email, lang, :ecode: see `outbox`
 //!   P{pl:H}           hash    a pre-login session (`proxy::prelogin`), H the hex session hash
 //!                             (never the session value): state ("anon" or "signing"),
 //!                             user (once signing in); TTL vms.pre_login_ttl, then
@@ -477,6 +478,9 @@ macro_rules! dispatch {
     };
 }
 
+mod outbox;
+pub use outbox::{CodeIssue, Contact};
+
 impl Store {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -728,9 +732,16 @@ impl Store {
         dispatch!(self, s => s.pre_drop(hash).await)
     }
 
-    /// Notes a login through the gateway: the role it had and the user name for search.
-    pub async fn note_login(&self, user: &str, role: &str, now: u64) -> Result<(), StoreError> {
-        dispatch!(self, s => s.note_login(user, role, now).await)
+    /// Notes a login through the gateway: the role it had and the user name for search, and
+    /// (in the same command) the address and language of `contact` that are known.
+    pub async fn note_login(
+        &self,
+        user: &str,
+        role: &str,
+        now: u64,
+        contact: &Contact,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.note_login(user, role, now, contact).await)
     }
 
     /// Records `vms_name` (the user name exactly as the VMS reported it) for the user key

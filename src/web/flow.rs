@@ -113,6 +113,12 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
     {
         return Ok(to_enrollment_code(&ctx).await?);
     }
+    // A first enrollment confirmed by e-mail: the code before the QR code (`email_code`).
+    if matches!(ctx.ch.step, Step::Enroll | Step::Passkey)
+        && crate::mfa::email_code::pending(ctx.ch.email_check)
+    {
+        return email_step(ctx, call.is_post(), body).await;
+    }
     if ctx.ch.step == Step::EnrollmentCode && !call.is_post() {
         return Ok(enrollment_code_page(&ctx, None, StatusCode::OK).await?);
     }
@@ -144,6 +150,30 @@ pub async fn handle(call: &Call<'_>, page_step: Step, body: Incoming) -> Answer 
         resp.headers_mut().append(SET_COOKIE, c);
     }
     Ok(answer?)
+}
+
+/// The e-mailed code's step of a first enrollment, of an app or a passkey
+/// (`web::email_code`); its "Not now" and "Cancel" are the enrollment's.
+async fn email_step(ctx: Ctx<'_>, post: bool, body: Incoming) -> Answer {
+    let step = crate::web::email_code::Step {
+        gw: ctx.gw,
+        lang: ctx.lang,
+        id: &ctx.id,
+        key: &ctx.key,
+        ch: &ctx.ch,
+        now: ctx.now,
+        addr: &ctx.addr,
+    };
+    match crate::web::email_code::handle(&step, post, body).await? {
+        crate::web::email_code::Answer::Page(r, o) => Ok((r, o)),
+        crate::web::email_code::Answer::Expired => {
+            Ok((expired(ctx.gw, ctx.lang), Outcome::Rejected))
+        }
+        crate::web::email_code::Answer::Enrollment(form) if ctx.ch.step == Step::Passkey => {
+            Ok(passkey_setup(ctx, &form).await?)
+        }
+        crate::web::email_code::Answer::Enrollment(form) => Ok(enroll(ctx, &form).await?),
+    }
 }
 
 /// A form sent from the current step's page, after its CSRF check.

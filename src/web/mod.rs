@@ -54,6 +54,7 @@
 pub mod account;
 pub mod admin;
 pub mod admin_api;
+pub mod email_code;
 pub mod extract;
 pub mod flow;
 pub mod passkey;

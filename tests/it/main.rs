@@ -16,6 +16,7 @@ mod faults;
 mod iis;
 mod keyed_records;
 mod logs;
+mod mail;
 mod mfa_flow;
 mod pages;
 mod passkey;

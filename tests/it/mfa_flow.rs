@@ -612,7 +612,7 @@ async fn logout_ends_the_approval_and_approvals_expire() {
 }
 
 /// A login whose role arrives in the JSON body, at the user-info endpoint, or in a static file.
-async fn world_with_role_source(
+pub async fn world_with_role_source(
     role_section: &str,
     login_section: &str,
     static_roles: Option<&str>,
@@ -647,11 +647,11 @@ async fn world_with_role_source(
     }
 }
 
-const JSON_LOGIN: &str = "[[vms.login]]\npath = \"/api/login\"\nusername_pointer = \"/username\"\nsuccess_status = [200]";
-const FORM_LOGIN: &str =
+pub const JSON_LOGIN: &str = "[[vms.login]]\npath = \"/api/login\"\nusername_pointer = \"/username\"\nsuccess_status = [200]";
+pub const FORM_LOGIN: &str =
     "[[vms.login]]\npath = \"/login\"\nusername_field = \"username\"\nsuccess_status = [302]";
 
-async fn json_login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
+pub async fn json_login(c: &reqwest::Client, gw: &Gw, user: &str) -> reqwest::Response {
     c.post(url(gw, "/api/login"))
         .json(&serde_json::json!({"username": user, "password": "demo"}))
         .send()

@@ -93,6 +93,7 @@ fn challenge() -> impl Strategy<Value = Challenge> {
                 enrollment_ticket: None,
                 methods: crate::policy::MfaMethods::TOTP,
                 code_in_grace: false,
+                email_check: None,
             },
         )
 }

@@ -29,8 +29,11 @@
 //! - `conn`: the connection per mode, fail-over handling, and acknowledged writes.
 //! - `ops`: the store operations (keys, commands, script calls), one method each.
 //! - `scripts`: the Lua scripts, each one atomic step.
+//! - `mail_ops`: the mail outbox, the sender's lease, contact fields, e-mailed codes (with
+//!   their scripts).
 
 mod conn;
+mod mail_ops;
 mod ops;
 mod scripts;
 

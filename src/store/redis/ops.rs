@@ -657,17 +657,26 @@ impl RedisStore {
         format!("{}{{audit}}", self.key_prefix)
     }
 
-    pub async fn note_login(&self, user: &str, role: &str, now: u64) -> Result<(), StoreError> {
-        self.conn
-            .run::<()>(
-                redis::cmd("HSET")
-                    .arg(self.user_key(user))
-                    .arg("role")
-                    .arg(role)
-                    .arg("last_login")
-                    .arg(now),
-            )
-            .await?;
+    pub async fn note_login(
+        &self,
+        user: &str,
+        role: &str,
+        now: u64,
+        contact: &crate::store::Contact,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(self.user_key(user))
+            .arg("role")
+            .arg(role)
+            .arg("last_login")
+            .arg(now);
+        if let Some(e) = &contact.email {
+            cmd.arg("email").arg(e);
+        }
+        if let Some(l) = &contact.lang {
+            cmd.arg("lang").arg(l);
+        }
+        self.conn.run::<()>(&cmd).await?;
         self.index_user(user).await
     }
 
