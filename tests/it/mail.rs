@@ -268,6 +268,26 @@ fn msp() -> mfa_gateway::admin::ops::Actor {
     }
 }
 
+/// Posts `path` as the form on `page` would, with its CSRF token and the current code of
+/// `secret`.
+async fn post_code_form(
+    c: &reqwest::Client,
+    gw: &Gw,
+    page: &str,
+    path: &str,
+    secret: &[u8],
+) -> reqwest::Response {
+    let html = get_text(c, gw, page).await;
+    let code = mfa_gateway::auth::totp::code_at(secret, gw.clock.unix());
+    post_form(
+        c,
+        gw,
+        path,
+        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+    )
+    .await
+}
+
 fn field<'a>(m: &'a serde_json::Value, k: &str) -> &'a str {
     m[k].as_str().unwrap_or_default()
 }
@@ -673,13 +693,12 @@ async fn recovery_codes_a_new_phone_and_mfa_turned_off_are_mailed() {
 
     // New recovery codes on the settings page.
     gw.clock.advance(30);
-    let html = get_text(&c, gw, "/.mfa/account").await;
-    let code = mfa_gateway::auth::totp::code_at(&secret, gw.clock.unix());
-    let r = post_form(
+    let r = post_code_form(
         &c,
         gw,
+        "/.mfa/account",
         "/.mfa/account/recovery-codes",
-        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+        &secret,
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -693,13 +712,12 @@ async fn recovery_codes_a_new_phone_and_mfa_turned_off_are_mailed() {
 
     // A new phone: one mail (the recovery codes made with it are not a second one).
     gw.clock.advance(30);
-    let html = get_text(&c, gw, "/.mfa/account").await;
-    let code = mfa_gateway::auth::totp::code_at(&secret, gw.clock.unix());
-    let r = post_form(
+    let r = post_code_form(
         &c,
         gw,
+        "/.mfa/account",
         "/.mfa/account/replace-phone",
-        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+        &secret,
     )
     .await;
     assert_eq!(location(&r), "/.mfa/account/enroll");
@@ -724,13 +742,12 @@ async fn recovery_codes_a_new_phone_and_mfa_turned_off_are_mailed() {
 
     // MFA turned off.
     gw.clock.advance(30);
-    let html = get_text(&c, gw, "/.mfa/account").await;
-    let code = mfa_gateway::auth::totp::code_at(&new_secret, gw.clock.unix());
-    let r = post_form(
+    let r = post_code_form(
         &c,
         gw,
+        "/.mfa/account",
         "/.mfa/account/disable",
-        &[("csrf", csrf(&html).as_str()), ("code", code.as_str())],
+        &new_secret,
     )
     .await;
     assert_eq!(r.status(), 303);
