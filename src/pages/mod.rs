@@ -93,8 +93,9 @@ pub use layout::Branding;
 pub use notice::{NoticeKind, NoticeView, notice_page};
 pub use offer::{OfferView, offer_page};
 pub use passkey::{
-    CREDENTIAL_FIELD, Ceremony, NAME_FIELD, PASSKEY_FIELD, PasskeyItem, PasskeySetupView,
-    REGISTER_ACTION, SCRIPT as PASSKEY_SCRIPT, SIGN_IN_ACTION, passkey_setup_page,
+    CREDENTIAL_FIELD, Ceremony, NAME_FIELD, PASSKEY_FIELD, PasskeyConfirmView, PasskeyItem,
+    PasskeySetupView, REGISTER_ACTION, SCRIPT as PASSKEY_SCRIPT, SIGN_IN_ACTION,
+    passkey_confirm_page, passkey_setup_page,
 };
 pub use qr::{QrError, qr_svg};
 pub use recovery::{RecoveryCodesView, recovery_codes_page};
@@ -305,6 +306,7 @@ mod tests {
                     not_used: false,
                     app_counts: true,
                     can_disable: enrolled,
+                    confirm_with_passkey: false,
                     recovery_enabled: true,
                     recovery_remaining: 0,
                     csrf: EVIL,
