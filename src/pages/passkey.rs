@@ -347,6 +347,37 @@ mod tests {
     }
 
     #[test]
+    fn the_confirmation_page_says_what_it_confirms_and_why_it_needs_javascript() {
+        let b = Branding::default();
+        let v = PasskeyConfirmView {
+            lang: Lang::En,
+            branding: &b,
+            account: "jan",
+            options: "{}",
+            form_action: "/.mfa/account/disable",
+            csrf: "t",
+            disable: true,
+            refused: false,
+            back: "/.mfa/account",
+        };
+        let page = passkey_confirm_page(&v);
+        assert!(page.contains("To turn off MFA, confirm with one of your passkeys."));
+        assert!(page.contains(r#"data-ceremony="get""#), "{page}");
+        assert!(page.contains(r#"action="/.mfa/account/disable""#));
+        assert!(page.contains("<noscript><p class=\"alert\">A passkey needs JavaScript"));
+        assert!(!page.contains("was not accepted"), "not refused");
+        let nl = passkey_confirm_page(&PasskeyConfirmView {
+            lang: Lang::Nl,
+            disable: false,
+            refused: true,
+            ..v
+        });
+        assert!(nl.contains("Bevestig met een van je passkeys om nieuwe herstelcodes te maken."));
+        assert!(nl.contains(r#"<a href="/.mfa/account">"#), "{nl}");
+        assert!(nl.contains("Die passkey is niet geaccepteerd."));
+    }
+
+    #[test]
     fn the_set_up_page_offers_not_now_only_in_grace() {
         let b = Branding::default();
         let v = PasskeySetupView {
