@@ -4,7 +4,7 @@
 //! be done by the user as long as the old phone still works, so the page offers them with a
 //! plain explanation of what happens. Every change that weakens or moves the second factor
 //! (replace the phone, new recovery codes, turn MFA off) asks for a current code in its own
-//! form, so a session left open on a shared computer is not enough to take over the account.
+//! form (without the app: a passkey, on a page of its own), so a session left open on a shared computer is not enough to take over the account.
 //! Turning MFA off appears only where the role's policy makes MFA optional; where it is
 //! required the page says so and that a lost phone goes through the MSP.
 //!
@@ -19,6 +19,10 @@
 //!   [+ recovery]   Recovery codes: N left -> recovery_action  (code)
 //!   [+ optional]   Turn off MFA           -> disable_action   (code; removes the app, the
 //!                                            recovery codes and every passkey)
+//!   [passkeys only, no app: the same two, confirmed with a passkey]
+//!   [+ recovery]   Recovery codes: N left -> recovery_action  (no code: opens the passkey
+//!                                            confirmation, which posts the answer there)
+//!   [+ optional]   Turn off MFA           -> disable_action   (likewise)
 //!   [remembered]   Remembered browsers: each with remembered on / last used and
 //!                  "Forget", then "Forget all"  -> forget_action (no code: forgetting only
 //!                  ever asks for more)

@@ -4,7 +4,9 @@
 //!
 //! A ceremony's state (its random challenge, and at sign-in the credentials allowed) is kept
 //! in the store under a key bound to what it belongs to, the sign-in's challenge
-//! (`c:<challenge key>`) or the signed-in session (`a:<session hash>`), with the user's name
+//! (`c:<challenge key>`), the signed-in session (`a:<session hash>`), or the session and an
+//! account change a user without the app confirms with a passkey
+//! (`a:<session hash>:recovery`, `…:disable`, see [`confirm`]), with the user's name
 //! inside, for [`CEREMONY_TTL`]; it is *taken* (read and removed in one step) when the
 //! browser's answer arrives, so an answer is checked against one ceremony once. Every page
 //! view starts a new one (the old one is replaced). The writes after a ceremony are single
