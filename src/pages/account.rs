@@ -4,7 +4,7 @@
 //! be done by the user as long as the old phone still works, so the page offers them with a
 //! plain explanation of what happens. Every change that weakens or moves the second factor
 //! (replace the phone, new recovery codes, turn MFA off) asks for a current code in its own
-//! form, so a session left open on a shared computer is not enough to take over the account.
+//! form (without the app: a passkey, on a page of its own), so a session left open on a shared computer is not enough to take over the account.
 //! Turning MFA off appears only where the role's policy makes MFA optional; where it is
 //! required the page says so and that a lost phone goes through the MSP.
 //!
@@ -19,6 +19,10 @@
 //!   [+ recovery]   Recovery codes: N left -> recovery_action  (code)
 //!   [+ optional]   Turn off MFA           -> disable_action   (code; removes the app, the
 //!                                            recovery codes and every passkey)
+//!   [passkeys only, no app: the same two, confirmed with a passkey]
+//!   [+ recovery]   Recovery codes: N left -> recovery_action  (no code: opens the passkey
+//!                                            confirmation, which posts the answer there)
+//!   [+ optional]   Turn off MFA           -> disable_action   (likewise)
 //!   [remembered]   Remembered browsers: each with remembered on / last used and
 //!                  "Forget", then "Forget all"  -> forget_action (no code: forgetting only
 //!                  ever asks for more)
@@ -78,9 +82,13 @@ pub struct AccountView<'a> {
     /// The role's methods count the app's codes: only then is the app's set-up offered
     /// (where they count passkeys only, the passkeys section is the way to turn MFA on).
     pub app_counts: bool,
-    /// Policy `available` (or none) and the app set up (turning MFA off removes the app and
-    /// every passkey, and needs a code from the app).
+    /// Policy `available` (or none) and MFA on (turning MFA off removes the app, the recovery
+    /// codes and every passkey; it needs a code from the app, or without the app a passkey).
     pub can_disable: bool,
+    /// The user has passkeys and no app, and the gateway offers passkeys: new recovery codes
+    /// and turning MFA off are confirmed with a passkey, on a page of their own (the
+    /// change's form action, without a code, shows it).
+    pub confirm_with_passkey: bool,
     /// The policy offers recovery codes.
     pub recovery_enabled: bool,
     pub recovery_remaining: usize,
@@ -199,7 +207,7 @@ pub fn account_page(v: &AccountView<'_>) -> String {
                     action: FormAction::NewRecoveryCodes,
                     target: v.recovery_action,
                     heading: t.recovery_heading,
-                    intro: recovery_intro(v.recovery_remaining, t),
+                    intro: recovery_intro(v.recovery_remaining, t, t.recovery_text),
                     label: t.recovery_code_label,
                     class: "secondary",
                     submit: t.recovery_button,
@@ -235,6 +243,37 @@ pub fn account_page(v: &AccountView<'_>) -> String {
                 (post_form(v.setup_action, v.csrf, html! {
                     (hidden_field(ACTION_FIELD, FormAction::SetUp.as_str()))
                     (button("primary", submit, None))
+                }))
+            }
+        }
+        @if !v.enrolled && v.confirm_with_passkey {
+            @if v.recovery_enabled {
+                (passkey_change(v, &Change {
+                    action: FormAction::NewRecoveryCodes,
+                    target: v.recovery_action,
+                    heading: t.recovery_heading,
+                    intro: recovery_intro(v.recovery_remaining, t, s.passkey.recovery_text),
+                    label: s.passkey.confirm_how,
+                    class: "secondary",
+                    submit: s.passkey.confirm_start_recovery,
+                }))
+            }
+            @if v.can_disable {
+                (passkey_change(v, &Change {
+                    action: FormAction::Disable,
+                    target: v.disable_action,
+                    heading: t.disable_heading,
+                    intro: html! {
+                        p { (t.disable_text) }
+                        @match v.passkey_count {
+                            0 => {},
+                            1 => p { strong { (t.disable_passkeys_one) } },
+                            n => p { strong { (fill(t.disable_passkeys_many, "{count}", n)) } },
+                        }
+                    },
+                    label: s.passkey.confirm_how,
+                    class: "danger",
+                    submit: s.passkey.confirm_start_disable,
                 }))
             }
         }
@@ -390,15 +429,33 @@ fn change_section(v: &AccountView<'_>, ch: &Change<'_>) -> Markup {
     }
 }
 
-/// "N unused codes left" (a warning at zero) and what making new ones does.
-fn recovery_intro(remaining: usize, t: &AccountText) -> Markup {
+/// A change confirmed with a passkey (a user without the app): heading, explanation, how it
+/// is confirmed (`label`), and a form without a code whose button opens the confirmation.
+fn passkey_change(v: &AccountView<'_>, ch: &Change<'_>) -> Markup {
+    let action = ch.action.as_str();
+    let heading_id = format!("h-{action}");
+    html! {
+        section aria-labelledby=(heading_id) {
+            h2 id=(heading_id) { (ch.heading) }
+            (ch.intro)
+            p class="muted" { (ch.label) }
+            (post_form(ch.target, v.csrf, html! {
+                (hidden_field(ACTION_FIELD, action))
+                (button(ch.class, ch.submit, None))
+            }))
+        }
+    }
+}
+
+/// "N unused codes left" (a warning at zero) and what making new ones does (`text`).
+fn recovery_intro(remaining: usize, t: &AccountText, text: &str) -> Markup {
     html! {
         @match remaining {
             0 => p class="warn" { strong { (t.recovery_left_none) } },
             1 => p { strong { (t.recovery_left_one) } },
             n => p { strong { (fill(t.recovery_left_many, "{count}", n)) } },
         }
-        p { (t.recovery_text) }
+        p { (text) }
     }
 }
 
@@ -420,6 +477,7 @@ mod tests {
             not_used: false,
             app_counts: true,
             can_disable: true,
+            confirm_with_passkey: false,
             recovery_enabled: true,
             recovery_remaining: 7,
             csrf: "tok",
@@ -485,6 +543,7 @@ mod tests {
         let page = account_page(&AccountView {
             required: true,
             can_disable: false,
+            confirm_with_passkey: false,
             ..view(&b)
         });
         assert!(form_to(&page, "/.mfa/account/disable").is_none());
@@ -502,6 +561,7 @@ mod tests {
             enrolled_since: None,
             last_used: None,
             can_disable: false,
+            confirm_with_passkey: false,
             lang: Lang::Nl,
             ..view(&b)
         });
@@ -521,6 +581,7 @@ mod tests {
             enrolled_since: None,
             last_used: None,
             can_disable: false,
+            confirm_with_passkey: false,
             not_used: true,
             ..view(&b)
         });
@@ -565,6 +626,7 @@ mod tests {
             enrolled_since: None,
             last_used: None,
             can_disable: false,
+            confirm_with_passkey: false,
             passkey_count: 2,
             ..view(&b)
         });
@@ -587,6 +649,7 @@ mod tests {
             enrolled_since: None,
             last_used: None,
             can_disable: false,
+            confirm_with_passkey: false,
             passkey_count: 1,
             required: true,
             lang: Lang::Nl,
@@ -600,6 +663,7 @@ mod tests {
             enrolled_since: None,
             last_used: None,
             can_disable: false,
+            confirm_with_passkey: false,
             passkey_count: 1,
             app_counts: false,
             ..view(&b)
@@ -638,6 +702,7 @@ mod tests {
             passkey_count: 2,
             required: true,
             can_disable: false,
+            confirm_with_passkey: false,
             ..view(&b)
         });
         assert!(!required.contains("removed as well"));

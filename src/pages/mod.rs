@@ -93,8 +93,9 @@ pub use layout::Branding;
 pub use notice::{NoticeKind, NoticeView, notice_page};
 pub use offer::{OfferView, offer_page};
 pub use passkey::{
-    CREDENTIAL_FIELD, Ceremony, NAME_FIELD, PASSKEY_FIELD, PasskeyItem, PasskeySetupView,
-    REGISTER_ACTION, SCRIPT as PASSKEY_SCRIPT, SIGN_IN_ACTION, passkey_setup_page,
+    CREDENTIAL_FIELD, Ceremony, NAME_FIELD, PASSKEY_FIELD, PasskeyConfirmView, PasskeyItem,
+    PasskeySetupView, REGISTER_ACTION, SCRIPT as PASSKEY_SCRIPT, SIGN_IN_ACTION,
+    passkey_confirm_page, passkey_setup_page,
 };
 pub use qr::{QrError, qr_svg};
 pub use recovery::{RecoveryCodesView, recovery_codes_page};
@@ -286,6 +287,20 @@ mod tests {
                 back: Some(EVIL),
             }),
         ));
+        pages.push((
+            "passkey-confirm",
+            passkey_confirm_page(&PasskeyConfirmView {
+                lang,
+                branding: b,
+                account: name,
+                options: EVIL,
+                form_action: EVIL,
+                csrf: EVIL,
+                disable: true,
+                refused: true,
+                back: EVIL,
+            }),
+        ));
         for enrolled in [true, false] {
             pages.push((
                 if enrolled {
@@ -305,6 +320,8 @@ mod tests {
                     not_used: false,
                     app_counts: true,
                     can_disable: enrolled,
+                    // Without the app (with a passkey): new recovery codes with a passkey.
+                    confirm_with_passkey: !enrolled,
                     recovery_enabled: true,
                     recovery_remaining: 0,
                     csrf: EVIL,
@@ -529,11 +546,11 @@ mod tests {
                 }
             }
         }
-        // Enroll, verify (with and without a passkey), the passkey set-up, both account
-        // pages, the search with a query (and the one without, in its header), the user
-        // page, and the enrollment-code page in its three states: every page that names
-        // someone.
-        assert_eq!(shown, 2 * 12);
+        // Enroll, verify (with and without a passkey), the passkey set-up and confirmation,
+        // both account pages, the search with a query (and the one without, in its header),
+        // the user page, and the enrollment-code page in its three states: every page that
+        // names someone.
+        assert_eq!(shown, 2 * 13);
     }
 
     #[test]
@@ -609,9 +626,10 @@ mod tests {
         // MFA (3) and without (1), each with a remembered browser (forget it, forget all),
         // admin user (reset, unlock, forget browsers), the enrollment code asked: nineteen;
         // and with passkeys the code page's passkey form and code form, the passkey set-up
-        // (its form, "not now"), and rename and remove of the passkey on both account pages:
-        // twenty-seven.
-        assert_eq!(seen, 54);
+        // (its form, "not now"), and rename and remove of the passkey on both account pages,
+        // the passkey confirmation's form and the account page's new recovery codes without
+        // the app: twenty-nine.
+        assert_eq!(seen, 58);
         assert_eq!(searches, 4);
     }
 

@@ -184,6 +184,43 @@ pub fn passkey_setup_page(v: &PasskeySetupView<'_>) -> String {
     render(v.lang, v.branding, t.setup_title, content)
 }
 
+/// What the page that confirms an account change with a passkey shows (a user without the
+/// app: new recovery codes, or turning MFA off).
+#[derive(Debug, Clone)]
+pub struct PasskeyConfirmView<'a> {
+    pub lang: Lang,
+    pub branding: &'a Branding,
+    pub account: &'a str,
+    /// The request options (JSON).
+    pub options: &'a str,
+    /// Where the answer goes (the change's own form action).
+    pub form_action: &'a str,
+    pub csrf: &'a str,
+    /// Turning MFA off (else new recovery codes).
+    pub disable: bool,
+    /// The server refused the browser's answer.
+    pub refused: bool,
+    /// The account page.
+    pub back: &'a str,
+}
+
+/// The page that confirms an account change with one of the user's passkeys.
+pub fn passkey_confirm_page(v: &PasskeyConfirmView<'_>) -> String {
+    let t = &strings(v.lang).passkey;
+    let account = html! { strong { (visible(v.account)) } };
+    let content = html! {
+        h1 { (t.confirm_title) }
+        p { (fill(strings(v.lang).common.signed_in_as, "{account}", account)) }
+        p { (if v.disable { t.confirm_disable } else { t.confirm_recovery }) }
+        @if v.refused {
+            p class="alert" role="alert" { (t.refused) }
+        }
+        (passkey_block(v.lang, Ceremony::SignIn, v.options, v.form_action, v.csrf, t.confirm_button, html! {}))
+        p { a href=(v.back) { (strings(v.lang).common.account_link) } }
+    };
+    render(v.lang, v.branding, t.confirm_title, content)
+}
+
 /// One passkey as the account and admin pages list it.
 #[derive(Debug, Clone)]
 pub struct PasskeyItem {
@@ -307,6 +344,37 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(&format!("<script>{SCRIPT}</script>")));
+    }
+
+    #[test]
+    fn the_confirmation_page_says_what_it_confirms_and_why_it_needs_javascript() {
+        let b = Branding::default();
+        let v = PasskeyConfirmView {
+            lang: Lang::En,
+            branding: &b,
+            account: "jan",
+            options: "{}",
+            form_action: "/.mfa/account/disable",
+            csrf: "t",
+            disable: true,
+            refused: false,
+            back: "/.mfa/account",
+        };
+        let page = passkey_confirm_page(&v);
+        assert!(page.contains("To turn off MFA, confirm with one of your passkeys."));
+        assert!(page.contains(r#"data-ceremony="get""#), "{page}");
+        assert!(page.contains(r#"action="/.mfa/account/disable""#));
+        assert!(page.contains("<noscript><p class=\"alert\">A passkey needs JavaScript"));
+        assert!(!page.contains("was not accepted"), "not refused");
+        let nl = passkey_confirm_page(&PasskeyConfirmView {
+            lang: Lang::Nl,
+            disable: false,
+            refused: true,
+            ..v
+        });
+        assert!(nl.contains("Bevestig met een van je passkeys om nieuwe herstelcodes te maken."));
+        assert!(nl.contains(r#"<a href="/.mfa/account">"#), "{nl}");
+        assert!(nl.contains("Die passkey is niet geaccepteerd."));
     }
 
     #[test]

@@ -84,6 +84,18 @@ pub struct PasskeyText {
     pub done_removed: &'static str,
     /// Removing it would leave no method the role may sign in with.
     pub last_method: &'static str,
+    /// The account page, for a user without the app: how a change is confirmed.
+    pub confirm_how: &'static str,
+    /// The account page's recovery codes text for a user without the app.
+    pub recovery_text: &'static str,
+    /// The account page's button that opens the confirmation of a change.
+    pub confirm_start_recovery: &'static str,
+    pub confirm_start_disable: &'static str,
+    /// The confirmation page of a change (a user without the app).
+    pub confirm_title: &'static str,
+    pub confirm_recovery: &'static str,
+    pub confirm_disable: &'static str,
+    pub confirm_button: &'static str,
 }
 
 /// Text shared by several pages.
@@ -863,6 +875,19 @@ static EN: Strings = Strings {
         done_renamed: "Your passkey was renamed.",
         done_removed: "Your passkey was removed.",
         last_method: "This is the last way you can sign in with. Add another passkey (or the app, where your role allows it) before removing it.",
+        confirm_how: "You confirm this with one of your passkeys; that needs JavaScript in \
+                      your browser.",
+        recovery_text: "Used some, or can't find them? Make new ones, confirmed with one of \
+                        your passkeys. The new codes are shown once.",
+        confirm_start_recovery: "Make new codes (the old ones stop working)",
+        confirm_start_disable: "Turn off MFA",
+        confirm_title: "Confirm with your passkey",
+        confirm_recovery: "To make new recovery codes, confirm with one of your passkeys. The \
+                           old codes stop working.",
+        confirm_disable: "To turn off MFA, confirm with one of your passkeys. Your passkeys and \
+                          recovery codes are then removed, and signing in needs only your \
+                          password again.",
+        confirm_button: "Confirm with a passkey",
     },
 };
 
@@ -1306,6 +1331,20 @@ static NL: Strings = Strings {
         done_renamed: "De naam van je passkey is gewijzigd.",
         done_removed: "Je passkey is verwijderd.",
         last_method: "Hiermee kun je als laatste nog inloggen. Voeg eerst een andere passkey toe (of de app, als je rol dat toestaat) voordat je deze verwijdert.",
+        confirm_how: "Je bevestigt dit met een van je passkeys; daarvoor is JavaScript in je \
+                      browser nodig.",
+        recovery_text: "Een paar gebruikt, of kun je ze niet meer vinden? Maak nieuwe aan, \
+                        bevestigd met een van je passkeys. De nieuwe codes worden één keer \
+                        getoond.",
+        confirm_start_recovery: "Nieuwe codes maken (de oude werken dan niet meer)",
+        confirm_start_disable: "MFA uitzetten",
+        confirm_title: "Bevestigen met je passkey",
+        confirm_recovery: "Bevestig met een van je passkeys om nieuwe herstelcodes te maken. De \
+                           oude codes werken dan niet meer.",
+        confirm_disable: "Bevestig met een van je passkeys om MFA uit te zetten. Je passkeys en \
+                          herstelcodes worden dan verwijderd, en inloggen gaat weer alleen met \
+                          je wachtwoord.",
+        confirm_button: "Bevestigen met een passkey",
     },
 };
 

@@ -6,6 +6,11 @@
 //! * new recovery codes (needs a current code; the old ones stop working);
 //! * turn MFA off, only where the role's policy today is not `enforced` (needs a current code
 //!   from the app): the app, the recovery codes and every passkey go in one store step;
+//! * without the app (passkeys only), new recovery codes and turning MFA off are confirmed
+//!   with a passkey instead: the change's form shows a page with an assertion ceremony (its
+//!   state kept in the store under a key bound to this session and the change, taken once;
+//!   the passkey's counter checked in the store step that records its use), which posts the
+//!   browser's answer back to the same form action;
 //! * set MFA up, where it is offered and not yet set up;
 //! * see the browsers one chose to remember (`mfa::remember`) and forget one or all of them
 //!   (no code needed: forgetting only ever asks for more). A replaced phone and MFA turned off
@@ -261,6 +266,11 @@ async fn post(
         if *route == Route::AccountRecoveryCodes && !gw.policy.current().recovery_codes() {
             return Err(ClientError::Forbidden.into());
         }
+        // Without the app, new recovery codes and turning MFA off are confirmed with a
+        // passkey instead of a code.
+        if *route != Route::AccountReplacePhone && !gw.store.user(&ctx.a.user).await?.enrolled() {
+            return passkey_confirmed(ctx, route, form).await;
+        }
         let checked_against =
             match codes::check_enrolled_against(gw, ctx.who(), code, false).await? {
                 (Check::Accepted { .. }, Some(sealed)) => sealed,
@@ -284,27 +294,7 @@ async fn post(
             start_pairing(ctx, Some(&checked_against), "").await?;
             return Ok((redirect(&p.account_enroll), Outcome::Gateway));
         }
-        if *route == Route::AccountRecoveryCodes {
-            let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
-            return Ok((recovery_page(ctx, &codes, "recovery"), Outcome::Gateway));
-        }
-        // Counted and audited here; the delete removes them again in its own store step.
-        ctx.forget_all("via=mfa_disabled").await?;
-        // The app, the recovery codes and every passkey, in one store step.
-        let removed = gw.store.delete_enrollment(&ctx.a.user).await?;
-        gw.audit
-            .record(
-                codes::record(ctx.who(), Event::SelfMfaDisabled).detail(format!(
-                    "app={} passkeys={}",
-                    u8::from(removed.app),
-                    removed.passkeys
-                )),
-            )
-            .await;
-        return Ok((
-            redirect(&format!("{}?done=disabled", p.account)),
-            Outcome::Gateway,
-        ));
+        return confirmed(ctx, route, "").await;
     }
     if *route == Route::AccountEnroll {
         let Some((secret, replaces, replaced)) = load_pairing(ctx).await? else {
@@ -416,6 +406,89 @@ async fn post(
         return Ok((resp, Outcome::Gateway));
     }
     Err(ClientError::NotFound.into())
+}
+
+/// New recovery codes or MFA turned off (`route`), once confirmed (`how`: appended to the
+/// audit detail of turning MFA off).
+async fn confirmed(ctx: &Ctx<'_>, route: &Route, how: &str) -> Answer {
+    let gw = ctx.gw;
+    if *route == Route::AccountRecoveryCodes {
+        let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+        return Ok((recovery_page(ctx, &codes, "recovery"), Outcome::Gateway));
+    }
+    // Counted and audited here; the delete removes them again in its own store step.
+    ctx.forget_all("via=mfa_disabled").await?;
+    // The app, the recovery codes and every passkey, in one store step.
+    let removed = gw.store.delete_enrollment(&ctx.a.user).await?;
+    gw.audit
+        .record(
+            codes::record(ctx.who(), Event::SelfMfaDisabled).detail(format!(
+                "app={} passkeys={}{how}",
+                u8::from(removed.app),
+                removed.passkeys
+            )),
+        )
+        .await;
+    Ok((
+        redirect(&format!("{}?done=disabled", gw.paths.account)),
+        Outcome::Gateway,
+    ))
+}
+
+/// New recovery codes or MFA turned off (`route`) for a user without the app: the form of
+/// the account page (no code) shows the page that confirms it with a passkey; that page
+/// posts the browser's answer here (action `passkey`). The ceremony is bound to this
+/// session and to the change, and taken once; a refused answer shows the page again with a
+/// new one.
+async fn passkey_confirmed(ctx: &Ctx<'_>, route: &Route, form: &Form) -> Answer {
+    use crate::web::passkey::{self as pk, Bound, Confirm};
+    let gw = ctx.gw;
+    let what = if *route == Route::AccountDisable {
+        Confirm::Disable
+    } else {
+        Confirm::RecoveryCodes
+    };
+    let key = pk::confirm_key(&ctx.a, what);
+    let b = Bound {
+        key: &key,
+        user: &ctx.a.user,
+        addr: &ctx.addr,
+        now: ctx.now,
+    };
+    let mut refused = false;
+    if form.get(pages::ACTION_FIELD) == Some(pages::SIGN_IN_ACTION) {
+        let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
+        if pk::confirm(gw, b, answer).await? {
+            return confirmed(ctx, route, " confirmed=passkey").await;
+        }
+        refused = true;
+    }
+    // Nothing to confirm with (no passkey, or none any more): as without a method.
+    let Some(options) = pk::confirm_options(gw, b).await? else {
+        return Err(ClientError::Forbidden.into());
+    };
+    let form_action = if what == Confirm::Disable {
+        &gw.paths.account_disable
+    } else {
+        &gw.paths.account_recovery
+    };
+    let html = pages::passkey_confirm_page(&pages::PasskeyConfirmView {
+        lang: ctx.lang,
+        branding: &gw.branding,
+        account: &ctx.a.user,
+        options: &options,
+        form_action,
+        csrf: &ctx.csrf,
+        disable: what == Confirm::Disable,
+        refused,
+        back: &gw.paths.account,
+    });
+    let (status, outcome) = if refused {
+        (StatusCode::FORBIDDEN, Outcome::Rejected)
+    } else {
+        (StatusCode::OK, Outcome::Gateway)
+    };
+    Ok((html_page(status, html), outcome))
 }
 
 /// "Forget" at one remembered browser, or "Forget all browsers". This browser's cookie is
@@ -643,7 +716,8 @@ async fn render_page(
         required: state == MfaState::Enforced,
         not_used: state == MfaState::None,
         app_counts: methods.totp,
-        can_disable: r.enrolled() && state != MfaState::Enforced,
+        can_disable: (r.enrolled() || !passkeys.is_empty()) && state != MfaState::Enforced,
+        confirm_with_passkey: !r.enrolled() && !passkeys.is_empty() && gw.passkeys.is_some(),
         recovery_enabled: gw.policy.current().recovery_codes(),
         recovery_remaining: r
             .recovery

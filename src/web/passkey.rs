@@ -4,7 +4,9 @@
 //!
 //! A ceremony's state (its random challenge, and at sign-in the credentials allowed) is kept
 //! in the store under a key bound to what it belongs to, the sign-in's challenge
-//! (`c:<challenge key>`) or the signed-in session (`a:<session hash>`), with the user's name
+//! (`c:<challenge key>`), the signed-in session (`a:<session hash>`), or the session and an
+//! account change a user without the app confirms with a passkey
+//! (`a:<session hash>:recovery`, `…:disable`, see [`confirm`]), with the user's name
 //! inside, for [`CEREMONY_TTL`]; it is *taken* (read and removed in one step) when the
 //! browser's answer arrives, so an answer is checked against one ceremony once. Every page
 //! view starts a new one (the old one is replaced). The writes after a ceremony are single
@@ -123,6 +125,58 @@ pub async fn sign_in_options(gw: &Gateway, b: Bound<'_>) -> Result<Option<String
 /// Finishes a sign-in with the browser's answer: true when it proves one of the user's
 /// passkeys (and its use is recorded), false when refused (audited).
 pub async fn sign_in(gw: &Gateway, b: Bound<'_>, answer: &str) -> Result<bool, GatewayError> {
+    let ok = assertion(gw, b, answer).await?;
+    if ok {
+        gw.audit
+            .record(record(b, Event::VerifySuccess).detail("method=passkey"))
+            .await;
+    }
+    Ok(ok)
+}
+
+/// What an account page change confirmed with a passkey is (its ceremony is kept apart from
+/// any other, so an answer to one cannot confirm another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// Make new recovery codes.
+    RecoveryCodes,
+    /// Turn MFA off.
+    Disable,
+}
+
+impl Confirm {
+    fn as_str(self) -> &'static str {
+        match self {
+            Confirm::RecoveryCodes => "recovery",
+            Confirm::Disable => "disable",
+        }
+    }
+}
+
+/// The ceremony key of an account page change of the signed-in session `a`.
+pub fn confirm_key(a: &Approval, what: Confirm) -> String {
+    format!("{}:{}", account_key(a), what.as_str())
+}
+
+/// Starts the ceremony that confirms an account page change with one of the user's
+/// passkeys (`b.key` from [`confirm_key`]): the options for the page, `None` when the user
+/// has none.
+pub async fn confirm_options(gw: &Gateway, b: Bound<'_>) -> Result<Option<String>, GatewayError> {
+    rp(gw)?;
+    sign_in_options(gw, b).await
+}
+
+/// Checks the browser's answer to a confirmation ceremony: true when it proves one of the
+/// user's passkeys (its counter moved forward, its use recorded), false when refused
+/// (audited). The change it confirms is audited by the caller.
+pub async fn confirm(gw: &Gateway, b: Bound<'_>, answer: &str) -> Result<bool, GatewayError> {
+    assertion(gw, b, answer).await
+}
+
+/// Takes the ceremony of `b` and checks the answer against it and the user's passkeys; the
+/// use (counter, last used) is one store step, refused when the credential is gone or its
+/// counter did not move forward.
+async fn assertion(gw: &Gateway, b: Bound<'_>, answer: &str) -> Result<bool, GatewayError> {
     let rp = rp(gw)?;
     let Some(state) = take(gw, b).await? else {
         refused(gw, b, "no_ceremony").await;
@@ -133,7 +187,7 @@ pub async fn sign_in(gw: &Gateway, b: Bound<'_>, answer: &str) -> Result<bool, G
     let ok = match rp.finish_authentication(answer, &state, &keys) {
         Ok(ok) => ok,
         Err(PasskeyError::Refused(e)) => {
-            tracing::info!(user = %b.user, reason = %e, "passkey sign-in refused");
+            tracing::info!(user = %b.user, reason = %e, "passkey answer refused");
             refused(gw, b, "answer").await;
             return Ok(false);
         }
@@ -144,12 +198,7 @@ pub async fn sign_in(gw: &Gateway, b: Bound<'_>, answer: &str) -> Result<bool, G
         .use_passkey(b.user, &ok.id, ok.counter, &ok.key, b.now)
         .await?
     {
-        UsePasskey::Used => {
-            gw.audit
-                .record(record(b, Event::VerifySuccess).detail("method=passkey"))
-                .await;
-            Ok(true)
-        }
+        UsePasskey::Used => Ok(true),
         UsePasskey::Gone => {
             refused(gw, b, "removed").await;
             Ok(false)

@@ -807,6 +807,300 @@ async fn where_mfa_is_enforced_it_cannot_be_turned_off_and_the_passkeys_stay() {
     assert!(store.user("msp").await.unwrap().enrolled());
 }
 
+/// Opens the confirmation of an account change (`path`, its form's `action`) of a user
+/// without the app: the page with the passkey ceremony.
+async fn confirm_page(c: &reqwest::Client, w: &PkWorld, path: &str, action: &str) -> String {
+    let html = get_text(c, &w.gw, "/.mfa/account").await;
+    let r = post_form(
+        c,
+        &w.gw,
+        path,
+        &[("csrf", csrf(&html).as_str()), ("action", action)],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.unwrap()
+}
+
+/// Signs in with a recovery code (a user without the app): whether it was accepted.
+async fn recovery_sign_in(w: &PkWorld, user: &str, code: &str) -> bool {
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, user).await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    let html = get_text(&c, &w.gw, "/.mfa/verify").await;
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/verify",
+        &[("csrf", csrf(&html).as_str()), ("code", code)],
+    )
+    .await;
+    location(&r) == "/.mfa/notice"
+}
+
+#[tokio::test]
+async fn a_passkey_only_user_makes_new_recovery_codes_with_a_passkey() {
+    let w = world_with(OPTIONAL_DAY, OPTIONAL).await;
+    let c = signed_in_declining(&w, "admin").await;
+    let mut key = SoftKey::new();
+    add_on_account_page(&c, &w, &mut key, "Phone").await;
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    let section = html
+        .split("id=\"h-new-recovery-codes\"")
+        .nth(1)
+        .expect("recovery");
+    assert!(
+        section.contains("You confirm this with one of your passkeys; that needs JavaScript"),
+        "{section}"
+    );
+    assert!(!html.contains("code-new-recovery-codes"), "no code field");
+    let nl = c
+        .get(url(&w.gw, "/.mfa/account"))
+        .header("accept-language", "nl")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        nl.contains("Je bevestigt dit met een van je passkeys"),
+        "{nl}"
+    );
+
+    // The confirmation page: the ceremony, and without JavaScript why it is needed.
+    let page = confirm_page(&c, &w, "/.mfa/account/recovery-codes", "new-recovery-codes").await;
+    assert!(
+        page.contains("<h1>Confirm with your passkey</h1>"),
+        "{page}"
+    );
+    assert!(page.contains("<noscript><p class=\"alert\">A passkey needs JavaScript"));
+    assert!(page.contains("data-ceremony=\"get\""));
+    let answer = key.sign(&options(&page).unwrap(), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/recovery-codes",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let first = recovery_codes(&r.text().await.unwrap());
+    assert_eq!(first.len(), 10);
+    let store = &w.gw.gateway().store;
+    let issued = store.user("admin").await.unwrap().recovery;
+
+    // The same answer again: its ceremony was taken.
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/recovery-codes",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("not accepted"));
+    assert!(audit_has(&w, "passkey_refused", "reason=no_ceremony").await);
+    // Nor does it answer a new ceremony.
+    let page = confirm_page(&c, &w, "/.mfa/account/recovery-codes", "new-recovery-codes").await;
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/recovery-codes",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 403, "a replayed answer");
+    // A key that is not the user's.
+    let page = confirm_page(&c, &w, "/.mfa/account/recovery-codes", "new-recovery-codes").await;
+    let answer = SoftKey::new().sign(&options(&page).unwrap(), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/recovery-codes",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 403, "a stranger's key");
+    // Another user's registered passkey.
+    let m = client(&w.gw);
+    enroll(&m, &w.gw, "msp").await;
+    let mut theirs = SoftKey::new();
+    add_on_account_page(&m, &w, &mut theirs, "Theirs").await;
+    let page = confirm_page(&c, &w, "/.mfa/account/recovery-codes", "new-recovery-codes").await;
+    let answer = theirs.sign(&options(&page).unwrap(), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/recovery-codes",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 403, "another user's passkey");
+    // The answer to the ceremony of turning MFA off confirms only that.
+    let page = confirm_page(&c, &w, "/.mfa/account/disable", "disable").await;
+    let answer = key.sign(&options(&page).unwrap(), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/recovery-codes",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 403, "another change's ceremony");
+    assert_eq!(store.user("admin").await.unwrap().recovery, issued);
+    assert_eq!(store.passkeys("admin").await.unwrap().len(), 1);
+
+    // New codes again: the first ones stop working, the new ones sign in.
+    let page = confirm_page(&c, &w, "/.mfa/account/recovery-codes", "new-recovery-codes").await;
+    let answer = key.sign(&options(&page).unwrap(), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/recovery-codes",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let second = recovery_codes(&r.text().await.unwrap());
+    assert_eq!(second.len(), 10);
+    assert!(audit_has(&w, "recovery_codes_issued", "count=10").await);
+    assert!(
+        !recovery_sign_in(&w, "admin", &first[0]).await,
+        "an old code"
+    );
+    assert!(
+        recovery_sign_in(&w, "admin", &second[0]).await,
+        "a new code"
+    );
+}
+
+#[tokio::test]
+async fn a_passkey_only_user_turns_mfa_off_with_a_passkey_where_it_is_optional() {
+    let w = world_with(OPTIONAL_DAY, OPTIONAL).await;
+    let c = signed_in_declining(&w, "admin").await;
+    let mut key = SoftKey::new();
+    add_on_account_page(&c, &w, &mut key, "Phone").await;
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    let section = html.split("id=\"h-disable\"").nth(1).expect("turn off");
+    assert!(
+        section.contains("Your passkey is removed as well."),
+        "{section}"
+    );
+    let page = confirm_page(&c, &w, "/.mfa/account/disable", "disable").await;
+    assert!(
+        page.contains("To turn off MFA, confirm with one of your passkeys."),
+        "{page}"
+    );
+    // A wrong key first: nothing changes.
+    let answer = SoftKey::new().sign(&options(&page).unwrap(), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/disable",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let store = &w.gw.gateway().store;
+    assert_eq!(store.passkeys("admin").await.unwrap().len(), 1);
+    let page = r.text().await.unwrap();
+    let answer = key.sign(&options(&page).unwrap(), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/disable",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account?done=disabled");
+    assert!(store.passkeys("admin").await.unwrap().is_empty());
+    assert!(store.user("admin").await.unwrap().recovery.is_empty());
+    assert!(
+        audit_has(
+            &w,
+            "self_mfa_disabled",
+            "app=0 passkeys=1 confirmed=passkey"
+        )
+        .await
+    );
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(html.contains("MFA is off for your account."), "{html}");
+    // The password alone signs in (the offer was put off before).
+    let r = login(&client(&w.gw), &w.gw, "admin").await;
+    assert!(sets_vms_session(&r), "{}", location(&r));
+}
+
+#[tokio::test]
+async fn where_mfa_is_enforced_a_passkey_does_not_turn_it_off() {
+    let w = world(PASSKEYS_ONLY).await;
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, "admin").await;
+    assert_eq!(location(&r), "/.mfa/passkey");
+    let html = get_text(&c, &w.gw, "/.mfa/passkey").await;
+    let mut key = SoftKey::new();
+    let answer = key.register(&options(&html).unwrap(), &w.origin);
+    let r = post_answer(&c, &w, "/.mfa/passkey", &html, "register", &answer, "").await;
+    let r = through_recovery_codes(&c, &w.gw, r).await;
+    assert!(sets_vms_session(&r));
+    let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    assert!(!html.contains("/.mfa/account/disable"), "{html}");
+    assert!(html.contains("/.mfa/account/recovery-codes"), "{html}");
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/disable",
+        &[("csrf", csrf(&html).as_str()), ("action", "disable")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    // Nor with an answer (to a ceremony that exists).
+    let page = confirm_page(&c, &w, "/.mfa/account/recovery-codes", "new-recovery-codes").await;
+    let answer = key.sign(&options(&page).unwrap(), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/disable",
+        &page,
+        "passkey",
+        &answer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let store = &w.gw.gateway().store;
+    assert_eq!(store.passkeys("admin").await.unwrap().len(), 1);
+    assert!(!store.user("admin").await.unwrap().recovery.is_empty());
+    assert!(!audit_has(&w, "self_mfa_disabled", "admin").await);
+}
+
 /// Starts a gateway from `text` (policy: [`policy`]) on `listener`: the start-up error, if any.
 async fn try_start(text: &str, listener: tokio::net::TcpListener) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
