@@ -330,5 +330,20 @@ async fn passkeys_in_chromium_across_the_date() {
     b.wait_path("/.mfa/recovery-codes").await;
     b.click_text(t.recovery.continue_button).await;
     at_vms_home(&b).await;
+
+    // --- Without the app, new recovery codes are confirmed with the passkey.
+    b.goto("/.mfa/account").await;
+    b.check_page("account-passkey-only", "/.mfa/account").await;
+    b.click_text(t.passkey.confirm_start_recovery).await;
+    b.check_page("account-confirm-passkey", "/.mfa/account/recovery-codes")
+        .await;
+    assert_eq!(b.text("h1").await, t.passkey.confirm_title);
+    press_passkey(&b).await;
+    b.check_page(
+        "account-passkey-recovery-codes",
+        "/.mfa/account/recovery-codes",
+    )
+    .await;
+    assert_eq!(b.find_all("ol.codes li").await.len(), 10);
     b.finish().await;
 }
