@@ -575,8 +575,8 @@ static EN: Strings = Strings {
         last_used_label: "Last used",
         never_used: "Not used yet",
         required_on: "Your organisation requires MFA for your account, so it cannot be turned \
-                      off. Lost your phone? Contact {helpdesk}; they can disconnect MFA so you \
-                      can set it up on a new phone.",
+                      off. Lost your phone or security key? Contact {helpdesk}; they can \
+                      disconnect MFA so you can set it up again.",
         required_off: "Your organisation requires MFA for your account. You can set it up now; \
                        otherwise you will be asked the next time you sign in.",
         optional: "MFA is optional for your account.",
@@ -1019,8 +1019,8 @@ static NL: Strings = Strings {
         last_used_label: "Laatst gebruikt",
         never_used: "Nog niet gebruikt",
         required_on: "Je organisatie vereist MFA voor je account, dus je kunt het niet \
-                      uitzetten. Telefoon kwijt? Neem contact op met {helpdesk}. Die kan MFA \
-                      loskoppelen, zodat je het op een nieuwe telefoon kunt instellen.",
+                      uitzetten. Telefoon of beveiligingssleutel kwijt? Neem contact op met \
+                      {helpdesk}. Die kan MFA loskoppelen, zodat je het opnieuw kunt instellen.",
         required_off: "Je organisatie vereist MFA voor je account. Je kunt het nu instellen; \
                        anders wordt het je gevraagd wanneer je de volgende keer inlogt.",
         optional: "MFA is voor jouw account niet verplicht.",
