@@ -66,6 +66,7 @@ fn banner(https: &str, upstream: &str, store: &str, ca: &str) -> String {
  mfa-gateway DEMO
 ================================================================================
  Open:        https://localhost:{port}/   (gateway, TLS, in front of the demo VMS)
+ Script app:  https://localhost:{port}/app   (a front end that signs in by fetch)
  Demo VMS:    http://{upstream}/   (the stand-in legacy VMS; do not use directly)
  {store_line}
  Certificate: development CA at {ca}
