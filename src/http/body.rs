@@ -25,18 +25,8 @@ pub enum Body {
     Bytes(Option<Bytes>),
     Incoming(Incoming),
     Vms(ResponseBody),
-    /// Bytes already read from a body (and a frame held back after them), then the rest of
-    /// it: a body looked into at its start (`proxy::navigation_helper`) streams on.
-    Chain(Box<Chain>),
-    /// A body that broke: its error, once.
-    Failed(Option<BoxError>),
-}
-
-#[derive(Debug)]
-pub struct Chain {
-    head: Option<Bytes>,
-    held: Option<Frame<Bytes>>,
-    rest: Body,
+    /// An HTML page streamed with markup put into its `<head>` (`http::head_insert`).
+    Page(Box<crate::http::head_insert::Page>),
 }
 
 impl Body {
@@ -50,22 +40,6 @@ impl Body {
         } else {
             Body::Bytes(Some(b))
         }
-    }
-}
-
-impl Body {
-    /// `head`, then `held`, then what is left of `rest`.
-    pub fn chain(head: Bytes, held: Option<Frame<Bytes>>, rest: Body) -> Self {
-        Body::Chain(Box::new(Chain {
-            head: (!head.is_empty()).then_some(head),
-            held,
-            rest,
-        }))
-    }
-
-    /// `head`, then `error`: what was read of a body before it broke, then its failure.
-    pub fn failed_after(head: Bytes, error: BoxError) -> Self {
-        Body::chain(head, None, Body::Failed(Some(error)))
     }
 }
 
@@ -106,16 +80,7 @@ impl HttpBody for Body {
             Body::Bytes(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
             Body::Vms(v) => Pin::new(v).poll_frame(cx),
-            Body::Chain(c) => {
-                if let Some(h) = c.head.take() {
-                    return Poll::Ready(Some(Ok(Frame::data(h))));
-                }
-                if let Some(f) = c.held.take() {
-                    return Poll::Ready(Some(Ok(f)));
-                }
-                Pin::new(&mut c.rest).poll_frame(cx)
-            }
-            Body::Failed(e) => Poll::Ready(e.take().map(Err)),
+            Body::Page(p) => p.poll_frame(cx),
         }
     }
 
@@ -125,8 +90,7 @@ impl HttpBody for Body {
             Body::Bytes(b) => b.is_none(),
             Body::Incoming(i) => i.is_end_stream(),
             Body::Vms(v) => v.is_end_stream(),
-            Body::Chain(c) => c.head.is_none() && c.held.is_none() && c.rest.is_end_stream(),
-            Body::Failed(e) => e.is_none(),
+            Body::Page(p) => p.is_end_stream(),
         }
     }
 
@@ -137,17 +101,7 @@ impl HttpBody for Body {
             Body::Bytes(None) => SizeHint::with_exact(0),
             Body::Incoming(i) => i.size_hint(),
             Body::Vms(v) => v.size_hint(),
-            Body::Chain(c) => {
-                let before = c.head.as_ref().map_or(0, |h| h.len() as u64);
-                let rest = c.rest.size_hint();
-                let mut hint = SizeHint::new();
-                hint.set_lower(rest.lower() + before);
-                if let Some(u) = rest.upper() {
-                    hint.set_upper(u + before);
-                }
-                hint
-            }
-            Body::Failed(_) => SizeHint::default(),
+            Body::Page(p) => p.size_hint(),
         }
     }
 }

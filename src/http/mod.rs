@@ -9,6 +9,7 @@
 pub mod body;
 pub mod body_rules;
 pub mod fetch;
+pub mod head_insert;
 pub mod headers;
 pub mod hsts;
 pub mod upgrade;

@@ -216,7 +216,8 @@ impl Gateway {
             return Ok(crate::http::json_401("signed_out", "/"));
         }
         // Only a request without an approved session can open a login that waits for its
-        // MFA step in the usual case; the approved (hot) path does not look.
+        // MFA step in the usual case; the approved (hot) path does not look
+        // (only the navigation helper, when on, asks whether a request is a page load).
         let background =
             !matches!(gate, Gate::Approved(_)) && crate::http::fetch::is_background(&parts.headers);
         let logout_hash = if is_logout {
@@ -357,7 +358,7 @@ impl Gateway {
         }
         let mut resp = self.respond(resp);
         if let Some(page_load) = page_load {
-            resp = crate::proxy::navigation_helper::apply(page_load, resp).await;
+            resp = crate::proxy::navigation_helper::apply(page_load, resp);
         }
         if is_logout {
             resp.headers_mut()

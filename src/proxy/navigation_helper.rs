@@ -18,9 +18,8 @@
 //!            CSP allows the script? ──no ('none')──► unchanged
 //!                    │yes: its hash added to script-src (or script-src-elem)
 //!                    ▼
-//!            first bytes read until <head…> (at most HEAD_SCAN bytes)
-//!                    ▼
-//!            <script> inserted after it, Content-Length grown by its length, rest streamed
+//!            the page streamed through lol_html until <head…> (or <body…>): the script put
+//!            first in <head>, the rest untouched; Content-Length dropped (the length changes)
 //! ```
 //!
 //! * Compressed pages cannot be changed without decompressing them, so the helper asks the
@@ -38,24 +37,25 @@
 
 use std::sync::LazyLock;
 
-use bytes::{Bytes, BytesMut};
 use http::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_SECURITY_POLICY,
     CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_TYPE, HeaderValue,
 };
 use http::{HeaderMap, Method, Response, StatusCode};
-use http_body_util::BodyExt;
 
 use crate::http::MFA_LOCATION;
 use crate::http::body::Body;
+use crate::http::head_insert::Page;
 
 /// The script. It runs before the page's own scripts (first in `<head>`), so it wraps
 /// `fetch` and `XMLHttpRequest` before they are used; it moves the window once at most.
 pub const SCRIPT: &str = "(function(){\"use strict\";\
 var moved=false;\
 function go(status,to){\
-if(moved||status!==401||typeof to!==\"string\"||!/^\\/(?![\\/\\\\])/.test(to))return;\
-moved=true;window.location.assign(to);}\
+if(moved||status!==401||typeof to!==\"string\"||to.charAt(0)!==\"/\")return;\
+var u;try{u=new URL(to,window.location.href);}catch(e){return;}\
+if(u.origin!==window.location.origin)return;\
+moved=true;window.location.assign(u.href);}\
 var f=window.fetch;\
 if(typeof f===\"function\"){window.fetch=function(){\
 return f.apply(this,arguments).then(function(r){\
@@ -68,7 +68,7 @@ return send.apply(x,arguments);};}\
 })();";
 
 /// The element inserted into pages.
-static TAG: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(format!("<script>{SCRIPT}</script>")));
+static TAG: LazyLock<String> = LazyLock::new(|| format!("<script>{SCRIPT}</script>"));
 
 /// `'sha256-…'` of [`SCRIPT`], for the VMS's CSP.
 static HASH: LazyLock<String> = LazyLock::new(|| {
@@ -79,9 +79,6 @@ static HASH: LazyLock<String> = LazyLock::new(|| {
         base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
     )
 });
-
-/// How far into a page `<head>` is looked for. Beyond it the page is sent unchanged.
-const HEAD_SCAN: usize = 16 * 1024;
 
 /// The CSP hash-source of the script (for the docs and tests).
 pub fn script_hash() -> &'static str {
@@ -101,7 +98,7 @@ pub fn prepare_request(method: &Method, headers: &mut HeaderMap) -> bool {
 
 /// After the VMS answered: its own `Mfa-Location` removed, and the script added to the HTML
 /// page of a page load when it can take it. Any other answer passes as it came.
-pub async fn apply(page_load: bool, resp: Response<Body>) -> Response<Body> {
+pub fn apply(page_load: bool, resp: Response<Body>) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(MFA_LOCATION);
     if !page_load || !takes_script(parts.status, &parts.headers) {
@@ -110,23 +107,24 @@ pub async fn apply(page_load: bool, resp: Response<Body>) -> Response<Body> {
     let Some(csp) = csp_with_hash(&parts.headers) else {
         return Response::from_parts(parts, body);
     };
-    let (body, inserted) = insert_into(body).await;
-    if inserted {
-        for (name, values) in csp {
-            parts.headers.remove(&name);
-            for v in values {
-                parts.headers.append(name.clone(), v);
-            }
+    for (name, values) in csp {
+        parts.headers.remove(&name);
+        for v in values {
+            parts.headers.append(name.clone(), v);
         }
-        grow_content_length(&mut parts.headers, TAG.len());
     }
+    // The page's length changes; it is sent without one (chunked, or by the end of an h2
+    // stream). A page without <head> or <body> gets no script, and the hash allows nothing else.
+    parts.headers.remove(CONTENT_LENGTH);
+    let body = Body::Page(Box::new(Page::new(body, TAG.as_str())));
     Response::from_parts(parts, body)
 }
 
-/// An HTML page (not empty by status) that is not encoded.
+/// A whole HTML page (not empty by status, not a range of one) that is not encoded.
 fn takes_script(status: StatusCode, headers: &HeaderMap) -> bool {
     if status.is_informational()
         || status == StatusCode::NO_CONTENT
+        || status == StatusCode::PARTIAL_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
         return false;
@@ -215,104 +213,22 @@ fn policy_with_hash(policy: &str) -> Option<String> {
     Some(directives.join(";"))
 }
 
-/// Reads the page's first bytes until the end of its `<head…>` tag (or its `<html…>` tag, or
-/// doctype) and puts the script after it. `(body, whether the script went in)`; the body
-/// carries on streaming after the bytes read.
-async fn insert_into(body: Body) -> (Body, bool) {
-    let mut body = body;
-    let mut head = BytesMut::new();
-    let mut held: Option<http_body::Frame<Bytes>> = None;
-    let mut ended = false;
-    loop {
-        if let Some(at) = insertion_point(&head) {
-            let mut out = BytesMut::with_capacity(head.len() + TAG.len());
-            out.extend_from_slice(&head[..at]);
-            out.extend_from_slice(&TAG);
-            out.extend_from_slice(&head[at..]);
-            return (chain(out.freeze(), held, body, ended), true);
-        }
-        if ended || held.is_some() || head.len() >= HEAD_SCAN {
-            return (chain(head.freeze(), held, body, ended), false);
-        }
-        match body.frame().await {
-            None => ended = true,
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => head.extend_from_slice(&data),
-                Err(other) => held = Some(other),
-            },
-            // The VMS's body broke: what was read goes out, then the same error.
-            Some(Err(e)) => return (Body::failed_after(head.freeze(), e), false),
-        }
-    }
-}
-
-fn chain(head: Bytes, held: Option<http_body::Frame<Bytes>>, rest: Body, ended: bool) -> Body {
-    if ended && held.is_none() {
-        return Body::from_bytes(head);
-    }
-    Body::chain(head, held, rest)
-}
-
-/// Where the script goes in the first bytes of a page, if they say yet.
-fn insertion_point(page: &[u8]) -> Option<usize> {
-    let end_of_tag = |name: &[u8]| -> Option<usize> {
-        let start = find_tag(page, name)?;
-        let close = page[start..].iter().position(|&b| b == b'>')?;
-        Some(start + close + 1)
-    };
-    if let Some(at) = end_of_tag(b"head") {
-        return Some(at);
-    }
-    // Only once the page is known to have no <head> before its body (or it ends here).
-    if find_tag(page, b"body").is_some() || page.len() >= HEAD_SCAN {
-        if let Some(at) = end_of_tag(b"html") {
-            return Some(at);
-        }
-        return end_of_tag(b"!doctype");
-    }
-    None
-}
-
-/// Start of the first `<name` tag (case-insensitive, followed by whitespace, `>` or `/`).
-fn find_tag(page: &[u8], name: &[u8]) -> Option<usize> {
-    let n = name.len() + 1;
-    (0..page.len().saturating_sub(n)).find(|&i| {
-        page[i] == b'<'
-            && page[i + 1..i + n].eq_ignore_ascii_case(name)
-            && matches!(
-                page[i + n],
-                b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'
-            )
-    })
-}
-
-fn grow_content_length(headers: &mut HeaderMap, by: usize) {
-    let Some(len) = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    else {
-        return;
-    };
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(len + by as u64));
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    use http_body_util::BodyExt;
+
+    /// A page load's answer through the helper (pages split across frames are
+    /// `http::head_insert`'s tests).
     async fn page(headers: &[(&str, &str)], chunks: &[&'static str]) -> (Response<Body>, String) {
         let mut b = Response::builder().status(200);
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        // One frame per chunk, as a VMS sends them.
-        let body = chunks.iter().rev().fold(Body::empty(), |rest, c| {
-            Body::chain(Bytes::from_static(c.as_bytes()), None, rest)
-        });
-        let resp = b.body(body).unwrap();
-        let resp = apply(true, resp).await;
+        let resp = b.body(Body::from(chunks.concat())).unwrap();
+        let resp = apply(true, resp);
         let (parts, body) = resp.into_parts();
         let text = body.collect().await.unwrap().to_bytes();
         let text = String::from_utf8(text.to_vec()).unwrap();
@@ -320,7 +236,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_script_goes_first_in_head_and_the_length_grows() {
+    async fn the_script_goes_first_in_head_and_the_length_is_dropped() {
         let html = "<!DOCTYPE html><html lang=en><HEAD data-x=\"1\"><title>t</title></head><body>x</body></html>";
         let len = html.len().to_string();
         let (r, text) = page(
@@ -338,22 +254,22 @@ mod tests {
                 "<!DOCTYPE html><html lang=en><HEAD data-x=\"1\">{tag}<title>t</title></head><body>x</body></html>"
             )
         );
-        assert_eq!(
-            r.headers()[CONTENT_LENGTH].to_str().unwrap(),
-            (html.len() + tag.len()).to_string()
+        assert!(
+            r.headers().get(CONTENT_LENGTH).is_none(),
+            "the VMS's length no longer holds"
         );
     }
 
     #[tokio::test]
-    async fn a_page_without_head_gets_it_after_html_and_header_is_not_head() {
+    async fn a_page_without_head_gets_it_before_body_and_header_is_not_head() {
         let (_, text) = page(
             &[("content-type", "text/html")],
             &["<!doctype html>\n<html><header>h</header><body>b</body></html>"],
         )
         .await;
         assert!(
-            text.starts_with(&format!(
-                "<!doctype html>\n<html><script>{SCRIPT}</script><header>"
+            text.ends_with(&format!(
+                "<header>h</header><script>{SCRIPT}</script><body>b</body></html>"
             )),
             "{text}"
         );
@@ -383,12 +299,7 @@ mod tests {
             .header("content-type", "text/html")
             .body(Body::from("<html><head></head></html>"))
             .unwrap();
-        let body = apply(false, resp)
-            .await
-            .into_body()
-            .collect()
-            .await
-            .unwrap();
+        let body = apply(false, resp).into_body().collect().await.unwrap();
         assert_eq!(body.to_bytes(), "<html><head></head></html>");
         // The VMS's own Mfa-Location never reaches the page.
         let (r, _) = page(
@@ -400,12 +311,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_page_without_any_tag_in_reach_is_left_alone() {
-        let big = "x".repeat(HEAD_SCAN + 10);
+    async fn a_page_without_head_or_body_is_left_alone() {
+        let big = "x".repeat(64 * 1024);
         let big: &'static str = Box::leak(big.into_boxed_str());
-        let (_, text) = page(&[("content-type", "text/html")], &[big, "<head>"]).await;
-        assert_eq!(text.len(), HEAD_SCAN + 16);
-        assert!(!text.contains("<script>"));
+        let (_, text) = page(&[("content-type", "text/html")], &["<p>", big, "</p>"]).await;
+        assert_eq!(text, format!("<p>{big}</p>"));
     }
 
     #[test]
