@@ -28,19 +28,27 @@ use crate::store::{CodeIssue, UserRecord};
 
 pub use crate::mail::sender::CODE_TTL;
 
-/// Codes mailed per user within [`CODE_TTL`] of the first.
+/// Codes mailed per user until [`CODE_TTL`] passes without a send (each code lives that long).
 pub const MAX_SENDS: u32 = 3;
 
 /// Digits of a code.
 pub const CODE_DIGITS: usize = 8;
 
 /// Whether a sign-in of a user with `record` must confirm a code mailed to them before
-/// enrolling: with `email_code`, for users never enrolled and never reset.
+/// enrolling: with `email_code`, for users without the app whose pairing does not wait for an
+/// MSP's one-time enrollment code instead (a reset without that code is covered too).
 pub fn first_enrollment_check(gw: &Gateway, record: &UserRecord) -> Option<EmailCheck> {
     (gw.cfg.mfa.first_enrollment == FirstEnrollment::EmailCode
         && !record.enrolled()
-        && record.reset_at.is_none())
+        && !record.enrollment_code_required())
     .then(EmailCheck::default)
+}
+
+/// Whether a first factor set up outside a sign-in (the settings page) is refused: the
+/// e-mailed code is asked only in a sign-in, so a first factor is set up there. A user who
+/// has a passkey already adds the app without it.
+pub fn blocks_self_service(gw: &Gateway, record: &UserRecord, has_passkeys: bool) -> bool {
+    !has_passkeys && first_enrollment_check(gw, record).is_some()
 }
 
 /// Whether the code is still to be typed in this sign-in.

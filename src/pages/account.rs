@@ -142,6 +142,9 @@ pub enum AccountMessage {
     /// A set-up refused since an MSP reset: the pairing needs the one-time enrollment code,
     /// typed in a sign-in.
     EnrollmentCodeNeeded,
+    /// A first set-up refused with `first_enrollment = "email_code"`: it is done in a
+    /// sign-in, after the mailed code.
+    EmailCodeNeeded,
     PasskeyAdded,
     PasskeyRenamed,
     PasskeyRemoved,
@@ -164,6 +167,7 @@ impl AccountMessage {
             AccountMessage::BrowserForgotten => t.done_browser_forgotten,
             AccountMessage::BrowsersForgotten => t.done_browsers_forgotten,
             AccountMessage::EnrollmentCodeNeeded => t.needs_enrollment_code,
+            AccountMessage::EmailCodeNeeded => t.needs_email_code,
         }
     }
 }

@@ -304,6 +304,8 @@ pub struct AccountText {
     /// A set-up refused since a reset: the pairing needs the enrollment code, typed in a
     /// sign-in; `{helpdesk}`.
     pub needs_enrollment_code: &'static str,
+    /// A first set-up from the settings page with `first_enrollment = "email_code"`.
+    pub needs_email_code: &'static str,
 }
 
 /// The MSP administration pages: find a user, look at their MFA, reset or unlock it.
@@ -640,6 +642,8 @@ static EN: Strings = Strings {
                                   sign-in.",
         needs_enrollment_code: "Your MFA was reset. To connect a new app, sign out, sign in again \
                              and enter the enrollment code from {helpdesk}.",
+        needs_email_code: "MFA is set up when you sign in: sign out and sign in again. A code is \
+                           then sent to your e-mail address first.",
     },
     admin: AdminText {
         search_title: "Find a user",
@@ -1085,6 +1089,8 @@ static NL: Strings = Strings {
                                   wordt weer om een code gevraagd.",
         needs_enrollment_code: "Je MFA is gereset. Om een nieuwe app te koppelen, log je uit, log \
                              je opnieuw in en vul je de koppelingscode van {helpdesk} in.",
+        needs_email_code: "MFA stel je in bij het inloggen: log uit en log opnieuw in. Er wordt \
+                           dan eerst een code naar je e-mailadres gestuurd.",
     },
     admin: AdminText {
         search_title: "Gebruiker zoeken",
@@ -1639,6 +1645,7 @@ mod tests {
             c.none_title,
             c.none_text,
             a.needs_enrollment_code,
+            a.needs_email_code,
         ]);
         v.extend(m.reset_effects);
         v.extend(m.event_names.iter().map(|(_, words)| *words));

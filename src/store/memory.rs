@@ -879,7 +879,13 @@ impl MemoryStore {
             return Ok(RemovePasskey::Gone);
         };
         let others = all.len() - 1;
-        if keep.enforced && !((keep.totp && app) || (keep.webauthn && others > 0)) {
+        let kept = if keep.enforced {
+            (keep.totp && app) || (keep.webauthn && others > 0)
+        } else {
+            // The last factor: MFA off goes through its own confirmed step.
+            app || others > 0
+        };
+        if !kept {
             return Ok(RemovePasskey::LastMethod);
         }
         all.remove(id);
@@ -1271,8 +1277,9 @@ impl MemoryStore {
     ) -> Result<super::CodeIssue, StoreError> {
         let mut g = self.lock()?;
         let now = Instant::now();
+        // Each code lives its full time; the sends count until a time passes without one.
         let (sends, expires) = match g.mail.codes.get(user) {
-            Some((_, n, exp)) if *exp > now => (*n, *exp),
+            Some((_, n, exp)) if *exp > now => (*n, now + ttl),
             _ => (0, now + ttl),
         };
         if sends >= max_sends {
@@ -1944,6 +1951,12 @@ mod passkey_tests {
             enforced: false,
             ..only_passkeys
         };
+        // The last factor stays where MFA is optional too: MFA off is its own confirmed step.
+        assert_eq!(
+            t.remove_passkey("v", "only", optional).await.unwrap(),
+            RemovePasskey::LastMethod
+        );
+        t.enroll("v", b"sealed", "k1", 5, 1, None).await.unwrap();
         assert_eq!(
             t.remove_passkey("v", "only", optional).await.unwrap(),
             RemovePasskey::Removed

@@ -342,7 +342,8 @@ pub enum RemovePasskey {
     Removed,
     /// No such credential (removed meanwhile).
     Gone,
-    /// It is the last method the policy allows the user and MFA is enforced: kept.
+    /// It is the last method the policy allows the user and MFA is enforced, or the user's
+    /// last factor (MFA off is its own confirmed step): kept.
     LastMethod,
 }
 

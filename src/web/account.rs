@@ -159,6 +159,7 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
                     Some("forgotten") => Some(AccountMessage::BrowserForgotten),
                     Some("forgotten-all") => Some(AccountMessage::BrowsersForgotten),
                     Some("enrollment-code") => Some(AccountMessage::EnrollmentCodeNeeded),
+                    Some("email-code") => Some(AccountMessage::EmailCodeNeeded),
                     Some("passkey-added") => Some(AccountMessage::PasskeyAdded),
                     Some("passkey-renamed") => Some(AccountMessage::PasskeyRenamed),
                     Some("passkey-removed") => Some(AccountMessage::PasskeyRemoved),
@@ -229,16 +230,19 @@ async fn post(
         if record.enrolled() || state == MfaState::None || !methods.totp {
             return Err(ClientError::Forbidden.into());
         }
-        // Since an MSP reset, only a sign-in that typed the one-time enrollment code pairs.
-        if record.enrollment_code_required() {
+        // Since an MSP reset, only a sign-in that typed the one-time enrollment code pairs; with
+        // `first_enrollment = "email_code"`, only a sign-in that confirmed the mailed code.
+        let has_passkeys = crate::web::passkey::has_passkeys(gw, &ctx.a.user).await?;
+        let refused = if record.enrollment_code_required() {
+            Some(AccountMessage::EnrollmentCodeNeeded)
+        } else if crate::mfa::email_code::blocks_self_service(gw, &record, has_passkeys) {
+            Some(AccountMessage::EmailCodeNeeded)
+        } else {
+            None
+        };
+        if let Some(message) = refused {
             return Ok((
-                page(
-                    ctx,
-                    None,
-                    Some(AccountMessage::EnrollmentCodeNeeded),
-                    StatusCode::CONFLICT,
-                )
-                .await?,
+                page(ctx, None, Some(message), StatusCode::CONFLICT).await?,
                 Outcome::Rejected,
             ));
         }

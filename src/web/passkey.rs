@@ -389,8 +389,16 @@ pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: I
             let name = form.get(pages::NAME_FIELD).unwrap_or("");
             // MFA turned on by this passkey (the user had neither the app nor a passkey): the
             // metrics count it as an enrollment.
-            let had_mfa =
-                gw.store.user(&a.user).await?.enrolled() || has_passkeys(gw, &a.user).await?;
+            let record = gw.store.user(&a.user).await?;
+            let had_mfa = record.enrolled() || has_passkeys(gw, &a.user).await?;
+            // With `first_enrollment = "email_code"` a first factor is set up in a sign-in,
+            // after the mailed code.
+            if crate::mfa::email_code::blocks_self_service(gw, &record, had_mfa) {
+                return Ok((
+                    redirect(&format!("{}?done=email-code", p.account)),
+                    Outcome::Rejected,
+                ));
+            }
             match register(gw, b, answer, name, call.lang, a.epoch, None).await? {
                 Registered::Added => {
                     if !had_mfa {

@@ -1091,3 +1091,54 @@ async fn email_code_comes_before_a_first_passkey_too() {
         "now the passkey set-up: {html}"
     );
 }
+
+/// With `email_code`, a first factor cannot be set up from the settings page, where no code is
+/// asked: a user who put the offer off is sent to a sign-in, which mails the code first.
+#[tokio::test]
+async fn email_code_cannot_be_skipped_from_the_settings_page() {
+    let w = mail_world_at(
+        "2021-11-15T09:00:00Z",
+        "first_enrollment = \"email_code\"",
+        &vms_with_addresses(),
+    )
+    .await;
+    let gw = &w.gw;
+    let c = client(gw);
+    let r = login(&c, gw, "customer").await;
+    assert_eq!(location(&r), "/.mfa/offer");
+    let html = get_text(&c, gw, "/.mfa/offer").await;
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/offer",
+        &[("csrf", csrf(&html).as_str()), ("action", "postpone")],
+    )
+    .await;
+    assert!(sets_vms_session(&r), "signed in without MFA (opt-in)");
+    let html = get_text(&c, gw, "/.mfa/account").await;
+    let r = post_form(
+        &c,
+        gw,
+        "/.mfa/account/set-up",
+        &[("csrf", csrf(&html).as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 409);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("A code is then sent to your e-mail address first"),
+        "{text}"
+    );
+    assert!(try_pairing_secret(&text).is_none(), "no pairing");
+    let r = c.get(url(gw, "/.mfa/account/enroll")).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(try_pairing_secret(&text).is_none(), "no pairing started");
+    assert!(
+        !gw.gateway()
+            .store
+            .user("customer")
+            .await
+            .unwrap()
+            .enrolled()
+    );
+}

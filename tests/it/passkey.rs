@@ -1003,6 +1003,22 @@ async fn a_passkey_only_user_turns_mfa_off_with_a_passkey_where_it_is_optional()
     let mut key = SoftKey::new();
     add_on_account_page(&c, &w, &mut key, "Phone").await;
     let html = get_text(&c, &w.gw, "/.mfa/account").await;
+    // Removing the only factor would be MFA off without a confirmation: the Redis step keeps it.
+    let id = w.gw.gateway().store.passkeys("admin").await.unwrap()[0]
+        .id
+        .clone();
+    let r = post_form(
+        &c,
+        &w.gw,
+        "/.mfa/account/passkey/remove",
+        &[("csrf", csrf(&html).as_str()), ("passkey", &id)],
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account?done=passkey-last");
+    assert_eq!(
+        w.gw.gateway().store.passkeys("admin").await.unwrap().len(),
+        1
+    );
     let section = html.split("id=\"h-disable\"").nth(1).expect("turn off");
     assert!(
         section.contains("Your passkey is removed as well."),

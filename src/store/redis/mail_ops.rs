@@ -78,9 +78,10 @@ static CODE_ISSUE: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local n = tonumber(redis.call('HGET', KEYS[1], 'sends') or '0')
 if n >= tonumber(ARGV[3]) then return 0 end
-local fresh = redis.call('EXISTS', KEYS[1]) == 0
 redis.call('HSET', KEYS[1], 'h', ARGV[1], 'sends', n + 1)
-if fresh then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+-- Each code lives its full time (as its mail says); the sends count until one such time
+-- has passed without a send.
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return n + 1
 "#,
     )

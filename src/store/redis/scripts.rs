@@ -592,13 +592,16 @@ return 1
 
 // KEYS: user hash, passkeys. ARGV: credential id, enforced (1/0), the app counts (1/0),
 // passkeys count (1/0). Returns 1 removed, -1 gone, 0 kept: it is the last allowed method of
-// a user whose MFA is enforced.
+// a user whose MFA is enforced, or the last factor of anybody (MFA off has its own step).
 const REMOVE_PASSKEY: &str = r#"
 if redis.call('HEXISTS', KEYS[2], 'm:' .. ARGV[1]) == 0 then return -1 end
+local others = redis.call('HLEN', KEYS[2]) / 2 - 1
+local app = redis.call('HEXISTS', KEYS[1], 'secret') == 1
 if ARGV[2] == '1' then
-  local others = redis.call('HLEN', KEYS[2]) / 2 - 1
-  local app = redis.call('HEXISTS', KEYS[1], 'secret') == 1
   if not ((ARGV[3] == '1' and app) or (ARGV[4] == '1' and others > 0)) then return 0 end
+elseif not app and others == 0 then
+  -- The last factor: MFA off goes through its own confirmed step (DELETE_ENROLLMENT).
+  return 0
 end
 redis.call('HDEL', KEYS[2], 'm:' .. ARGV[1], 'k:' .. ARGV[1])
 return 1
