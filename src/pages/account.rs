@@ -145,6 +145,8 @@ pub enum AccountMessage {
     /// A first set-up refused with `first_enrollment = "email_code"`: it is done in a
     /// sign-in, after the mailed code.
     EmailCodeNeeded,
+    /// Another factor is added only soon after a sign-in with MFA.
+    SignInAgain,
     PasskeyAdded,
     PasskeyRenamed,
     PasskeyRemoved,
@@ -168,6 +170,7 @@ impl AccountMessage {
             AccountMessage::BrowsersForgotten => t.done_browsers_forgotten,
             AccountMessage::EnrollmentCodeNeeded => t.needs_enrollment_code,
             AccountMessage::EmailCodeNeeded => t.needs_email_code,
+            AccountMessage::SignInAgain => t.sign_in_again_to_add,
         }
     }
 }

@@ -306,6 +306,8 @@ pub struct AccountText {
     pub needs_enrollment_code: &'static str,
     /// A first set-up from the settings page with `first_enrollment = "email_code"`.
     pub needs_email_code: &'static str,
+    /// Adding a factor to a session whose sign-in is too old.
+    pub sign_in_again_to_add: &'static str,
 }
 
 /// The MSP administration pages: find a user, look at their MFA, reset or unlock it.
@@ -644,6 +646,8 @@ static EN: Strings = Strings {
                              and enter the enrollment code from {helpdesk}.",
         needs_email_code: "MFA is set up when you sign in: sign out and sign in again. A code is \
                            then sent to your e-mail address first.",
+        sign_in_again_to_add: "To add a way to sign in, sign out and sign in again first: it \
+                               can be added within 15 minutes of a sign-in.",
     },
     admin: AdminText {
         search_title: "Find a user",
@@ -1091,6 +1095,8 @@ static NL: Strings = Strings {
                              je opnieuw in en vul je de koppelingscode van {helpdesk} in.",
         needs_email_code: "MFA stel je in bij het inloggen: log uit en log opnieuw in. Er wordt \
                            dan eerst een code naar je e-mailadres gestuurd.",
+        sign_in_again_to_add: "Log eerst uit en opnieuw in om een manier van inloggen toe te \
+                               voegen: dat kan tot 15 minuten na het inloggen.",
     },
     admin: AdminText {
         search_title: "Gebruiker zoeken",
@@ -1646,6 +1652,7 @@ mod tests {
             c.none_text,
             a.needs_enrollment_code,
             a.needs_email_code,
+            a.sign_in_again_to_add,
         ]);
         v.extend(m.reset_effects);
         v.extend(m.event_names.iter().map(|(_, words)| *words));

@@ -160,6 +160,7 @@ pub async fn handle(call: &Call<'_>, route: &Route, body: Incoming) -> Answer {
                     Some("forgotten-all") => Some(AccountMessage::BrowsersForgotten),
                     Some("enrollment-code") => Some(AccountMessage::EnrollmentCodeNeeded),
                     Some("email-code") => Some(AccountMessage::EmailCodeNeeded),
+                    Some("sign-in-again") => Some(AccountMessage::SignInAgain),
                     Some("passkey-added") => Some(AccountMessage::PasskeyAdded),
                     Some("passkey-renamed") => Some(AccountMessage::PasskeyRenamed),
                     Some("passkey-removed") => Some(AccountMessage::PasskeyRemoved),
@@ -235,6 +236,9 @@ async fn post(
         let has_passkeys = crate::web::passkey::has_passkeys(gw, &ctx.a.user).await?;
         let refused = if record.enrollment_code_required() {
             Some(AccountMessage::EnrollmentCodeNeeded)
+        } else if has_passkeys && !crate::web::passkey::may_add_factor(&ctx.a, ctx.now) {
+            // The app beside passkeys: a second factor, added only soon after a sign-in.
+            Some(AccountMessage::SignInAgain)
         } else if crate::mfa::email_code::blocks_self_service(gw, &record, has_passkeys) {
             Some(AccountMessage::EmailCodeNeeded)
         } else {

@@ -349,6 +349,25 @@ pub fn policy_for(gw: &Gateway, role: &str, now: u64) -> (MfaState, MfaMethods) 
 }
 
 /// The account page's passkey routes: the add page and its answer, rename, remove.
+/// How long after a sign-in with MFA its session may add another factor (a passkey, or the
+/// app beside passkeys): an open session alone (a shared computer left signed in) must not
+/// make a lasting factor for whoever sits at it.
+pub const FRESH_SIGN_IN: u64 = 15 * 60;
+
+/// Whether `a` may add a factor to a user who has one already: its MFA step was passed in a
+/// sign-in at most [`FRESH_SIGN_IN`] ago.
+pub fn may_add_factor(a: &Approval, now: u64) -> bool {
+    a.mfa_passed && now.saturating_sub(a.issued) <= FRESH_SIGN_IN
+}
+
+/// A user with a factor already, whose session's sign-in is too old to add another.
+async fn needs_fresh_sign_in(gw: &Gateway, a: &Approval, now: u64) -> Result<bool, GatewayError> {
+    if may_add_factor(a, now) {
+        return Ok(false);
+    }
+    Ok(gw.store.user(&a.user).await?.enrolled() || has_passkeys(gw, &a.user).await?)
+}
+
 pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: Incoming) -> Answer {
     use crate::web::routes::Route;
     let gw = call.gw;
@@ -365,9 +384,18 @@ pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: I
         now: call.now,
     };
     let p = &gw.paths;
+    let sign_in_again = || {
+        Ok((
+            redirect(&format!("{}?done=sign-in-again", p.account)),
+            Outcome::Rejected,
+        ))
+    };
     if !call.is_post() {
         if *route != Route::AccountPasskey {
             return Err(ClientError::NotFound.into());
+        }
+        if needs_fresh_sign_in(gw, &a, call.now).await? {
+            return sign_in_again();
         }
         let refused = Query::of(&call.uri).get("refused").is_some();
         return Ok((
@@ -385,6 +413,9 @@ pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: I
     let (state, methods) = policy_for(gw, &a.role, call.now);
     match route {
         Route::AccountPasskey => {
+            if needs_fresh_sign_in(gw, &a, call.now).await? {
+                return sign_in_again();
+            }
             let answer = form.get(pages::CREDENTIAL_FIELD).unwrap_or("");
             let name = form.get(pages::NAME_FIELD).unwrap_or("");
             // MFA turned on by this passkey (the user had neither the app nor a passkey): the

@@ -1287,3 +1287,62 @@ async fn after_a_reset_the_passkey_set_up_waits_for_the_enrollment_code() {
     );
     assert!(audit_has(&w, "enrollment_code_accepted", "admin").await);
 }
+
+/// A session left open (a shared computer) cannot add a lasting factor: a user who has MFA
+/// adds a passkey only within a quarter of an hour of a sign-in with MFA, whatever the page
+/// or post says; a new sign-in allows it again.
+#[tokio::test]
+async fn a_factor_is_added_only_soon_after_a_sign_in() {
+    let w = world_with(OPTIONAL_DAY, OPTIONAL).await;
+    let c = client(&w.gw);
+    let secret = opted_in(&w, &c, "admin").await;
+    let mut key = SoftKey::new();
+    // Within the quarter of an hour: fine. The add page, shown now, is kept for later.
+    let page = get_text(&c, &w.gw, "/.mfa/account/passkey").await;
+    w.gw.clock.advance(16 * 60);
+    let r = c
+        .get(url(&w.gw, "/.mfa/account/passkey"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/.mfa/account?done=sign-in-again");
+    let answer = key.register(&options(&page).expect("creation options"), &w.origin);
+    let r = post_answer(
+        &c,
+        &w,
+        "/.mfa/account/passkey",
+        &page,
+        "register",
+        &answer,
+        "Left open",
+    )
+    .await;
+    assert_eq!(location(&r), "/.mfa/account?done=sign-in-again");
+    assert!(
+        w.gw.gateway()
+            .store
+            .passkeys("admin")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let html = get_text(&c, &w.gw, "/.mfa/account?done=sign-in-again").await;
+    assert!(html.contains("sign out and sign in again first"), "{html}");
+    // A new sign-in with the app's code: the passkey can be added.
+    let c = client(&w.gw);
+    let r = login(&c, &w.gw, "admin").await;
+    assert_eq!(location(&r), "/.mfa/verify");
+    let r = post_code(
+        &c,
+        &w.gw,
+        "/.mfa/verify",
+        &totp::code_at(&secret, w.gw.clock.unix()),
+    )
+    .await;
+    assert!(sets_vms_session(&r));
+    add_on_account_page(&c, &w, &mut key, "Fresh").await;
+    assert_eq!(
+        w.gw.gateway().store.passkeys("admin").await.unwrap().len(),
+        1
+    );
+}
