@@ -164,6 +164,17 @@ pub struct MfaMethods {
 }
 
 impl MfaMethods {
+    /// The methods that count on a gateway that is (`webauthn`) or is not a WebAuthn relying
+    /// party: a policy reloaded to count passkeys on a gateway without `[webauthn]` (start-up
+    /// refuses that) counts codes instead, still a second factor.
+    pub fn usable(self, webauthn: bool) -> MfaMethods {
+        if self.webauthn && !webauthn {
+            MfaMethods::TOTP
+        } else {
+            self
+        }
+    }
+
     /// The default: codes only.
     pub const TOTP: MfaMethods = MfaMethods {
         totp: true,

@@ -192,7 +192,7 @@ mod tests {
             NOW,
         );
         let (g, vms) = gate(&gw, &req, NOW + 1);
-        assert!(matches!(g, Gate::Stripped | Gate::Ended));
+        assert!(matches!(g, Gate::Ended));
         assert_eq!(vms.unwrap(), "_ga=1");
 
         let gw = gateway();
@@ -207,10 +207,7 @@ mod tests {
             }],
             NOW,
         );
-        assert!(matches!(
-            gate(&gw, &req, NOW + 1).0,
-            Gate::Stripped | Gate::Ended
-        ));
+        assert!(matches!(gate(&gw, &req, NOW + 1).0, Gate::Ended));
     }
 
     #[test]
@@ -220,7 +217,7 @@ mod tests {
         let req = request(&gw, &a);
         assert!(matches!(gate(&gw, &req, NOW).0, Gate::Approved(_)));
         let (g, vms) = gate(&gw, &req, a.expires);
-        assert!(matches!(g, Gate::Stripped | Gate::Ended));
+        assert!(matches!(g, Gate::Ended));
         assert_eq!(vms.unwrap(), "_ga=1");
     }
 

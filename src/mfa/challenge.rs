@@ -164,20 +164,21 @@ pub fn store_key(id: &str) -> String {
     h.iter().take(20).map(|b| format!("{b:02x}")).collect()
 }
 
-/// CSRF token for forms of this challenge: bound to the challenge, verifiable statelessly.
-pub fn csrf_token(keys: &KeyRing, id: &str) -> String {
-    let (kid, tag) = keys.mac(Purpose::Csrf, id.as_bytes());
+/// CSRF token for forms bound to `data` (a challenge's id, or a signed-in session's scope and
+/// identity): `<key id>.<MAC>`, verifiable statelessly.
+pub fn csrf_token(keys: &KeyRing, data: &[u8]) -> String {
+    let (kid, tag) = keys.mac(Purpose::Csrf, data);
     format!("{kid}.{}", B64.encode(tag))
 }
 
-pub fn csrf_ok(keys: &KeyRing, id: &str, token: &str) -> bool {
+pub fn csrf_ok(keys: &KeyRing, data: &[u8], token: &str) -> bool {
     let Some((kid, tag)) = token.split_once('.') else {
         return false;
     };
     let Ok(tag) = B64.decode(tag) else {
         return false;
     };
-    keys.verify_mac(Purpose::Csrf, kid, id.as_bytes(), &tag)
+    keys.verify_mac(Purpose::Csrf, kid, data, &tag)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -305,11 +306,11 @@ mod tests {
     #[test]
     fn csrf_is_bound_to_the_challenge() {
         let k = keys();
-        let t = csrf_token(&k, "a");
-        assert!(csrf_ok(&k, "a", &t));
-        assert!(!csrf_ok(&k, "b", &t));
-        assert!(!csrf_ok(&k, "a", "garbage"));
-        assert!(!csrf_ok(&k, "a", ""));
+        let t = csrf_token(&k, b"a");
+        assert!(csrf_ok(&k, b"a", &t));
+        assert!(!csrf_ok(&k, b"b", &t));
+        assert!(!csrf_ok(&k, b"a", "garbage"));
+        assert!(!csrf_ok(&k, b"a", ""));
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub use crate::mail::sender::CODE_TTL;
 pub const MAX_SENDS: u32 = 3;
 
 /// Digits of a code.
-pub const CODE_DIGITS: usize = 8;
+pub const CODE_DIGITS: usize = crate::auth::enrollment_code::DIGITS;
 
 /// Whether a sign-in of a user with `record` must confirm a code mailed to them before
 /// enrolling: with `email_code`, for users without the app whose pairing does not wait for an
@@ -56,29 +56,14 @@ pub fn pending(check: Option<EmailCheck>) -> bool {
     check.is_some_and(|c| !c.confirmed)
 }
 
-/// A new random code of [`CODE_DIGITS`] digits.
-pub fn new_code() -> String {
-    let bytes = crate::auth::crypto::random_bytes::<CODE_DIGITS>();
-    bytes.iter().map(|b| char::from(b'0' + b % 10)).collect()
-}
+/// Codes are made and read as the MSP's one-time enrollment codes are: 8 uniform digits.
+pub use crate::auth::enrollment_code::{new_code, normalize};
 
 /// The keyed hash the store keeps of a user's code.
 pub fn hash(gw: &Gateway, user: &str, code: &str) -> String {
     let data = [b"email-code\n", user.as_bytes(), b"\n", code.as_bytes()].concat();
     let (_, tag) = gw.keys.mac(Purpose::Challenge, &data);
     tag.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Digits only (spaces and dashes dropped), exactly [`CODE_DIGITS`] of them.
-pub fn normalize(input: &str) -> Option<String> {
-    if input.len() > 32 {
-        return None;
-    }
-    let code: String = input
-        .chars()
-        .filter(|c| !(c.is_ascii_whitespace() || *c == '-'))
-        .collect();
-    (code.len() == CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
 
 /// What [`send`] did.

@@ -604,12 +604,10 @@ async fn decide(
             crate::policy::MfaMethods::TOTP,
         ),
     };
-    if gw.passkeys.is_none() && methods.webauthn {
-        // A policy that counts passkeys on a gateway that is no WebAuthn relying party
-        // (start-up refuses that; a policy reloaded since may say it): codes count instead,
-        // still a second factor.
+    let usable = methods.usable(gw.passkeys.is_some());
+    if usable != methods {
         tracing::warn!(role = %role, "the policy counts passkeys but [webauthn] is not configured: codes count instead");
-        methods = crate::policy::MfaMethods::TOTP;
+        methods = usable;
     }
     tracing::info!(user = %user, role = %role, state = %state, "VMS login succeeded");
 

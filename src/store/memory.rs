@@ -912,8 +912,10 @@ impl MemoryStore {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let mut g = self.lock()?;
+        let now = Instant::now();
+        g.ceremonies.retain(|_, (_, expires)| *expires > now);
         g.ceremonies
-            .insert(key.to_string(), (state.to_vec(), Instant::now() + ttl));
+            .insert(key.to_string(), (state.to_vec(), now + ttl));
         Ok(())
     }
 

@@ -20,7 +20,6 @@
 use http::{HeaderMap, Method, Response, Uri};
 
 use crate::audit::{ActorKind, Event, Record};
-use crate::auth::crypto::Purpose;
 use crate::error::{ClientError, GatewayError, InternalError};
 use crate::gate::Gate;
 use crate::gate::approval::Approval;
@@ -194,49 +193,37 @@ impl<'a> Csrf<'a> {
 
     /// The token to put in the page's forms.
     pub fn token(&self) -> String {
-        match self.bound {
-            Bound::Challenge(id) => challenge::csrf_token(&self.gw.keys, id),
-            Bound::Session(scope, a) => {
-                use base64::Engine as _;
-                let (kid, tag) = self.gw.keys.mac(Purpose::Csrf, &session_data(scope, a));
-                format!(
-                    "{kid}.{}",
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
-                )
-            }
-        }
+        challenge::csrf_token(&self.gw.keys, &self.data())
     }
 
     /// Checks the form's `csrf` field.
     pub fn check(&self, form: &Form) -> Result<(), BadCsrf> {
-        let Some(token) = form.get("csrf") else {
-            return Err(BadCsrf);
-        };
-        let ok = match self.bound {
-            Bound::Challenge(id) => challenge::csrf_ok(&self.gw.keys, id, token),
-            Bound::Session(scope, a) => {
-                use base64::Engine as _;
-                token.split_once('.').is_some_and(|(kid, tag)| {
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(tag)
-                        .is_ok_and(|tag| {
-                            self.gw.keys.verify_mac(
-                                Purpose::Csrf,
-                                kid,
-                                &session_data(scope, a),
-                                &tag,
-                            )
-                        })
-                })
-            }
-        };
-        if ok { Ok(()) } else { Err(BadCsrf) }
+        match form.get("csrf") {
+            Some(token) if challenge::csrf_ok(&self.gw.keys, &self.data(), token) => Ok(()),
+            _ => Err(BadCsrf),
+        }
+    }
+
+    fn data(&self) -> Vec<u8> {
+        match self.bound {
+            Bound::Challenge(id) => id.as_bytes().to_vec(),
+            Bound::Session(scope, a) => session_data(scope, a),
+        }
     }
 }
 
+/// A signed-in session's forms are bound to its approval's identity, which renewals keep (a
+/// VMS that renews its session cookie, such as ASP.NET's sliding `.ASPXAUTH`, does not break
+/// a page that is open); approvals made before identities existed use their session's hash.
 fn session_data(scope: CsrfScope, a: &Approval) -> Vec<u8> {
     let mut data = scope.name().as_bytes().to_vec();
-    data.extend_from_slice(&a.session_hash);
+    match &a.id {
+        Some(id) => {
+            data.extend_from_slice(b"id:");
+            data.extend_from_slice(id);
+        }
+        None => data.extend_from_slice(&a.session_hash),
+    }
     data
 }
 

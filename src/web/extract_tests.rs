@@ -179,9 +179,12 @@ async fn a_challenge_token_is_bound_to_its_challenge() {
 #[tokio::test]
 async fn a_session_token_is_bound_to_its_session_and_its_page_kind() {
     let gw = gateway();
-    let a = approval("alice", "msp", true);
+    let mut a = approval("alice", "msp", true);
+    a.id = Some([1; 16]);
+    // Another sign-in of the same user: another approval.
     let mut other = a.clone();
     other.session_hash = [9; 16];
+    other.id = Some([2; 16]);
     let t = Csrf::session(&gw, CsrfScope::Admin, &a).token();
     let f = form_with(&t).await;
     assert_eq!(Csrf::session(&gw, CsrfScope::Admin, &a).check(&f), Ok(()));
@@ -189,6 +192,30 @@ async fn a_session_token_is_bound_to_its_session_and_its_page_kind() {
         Csrf::session(&gw, CsrfScope::Admin, &other).check(&f),
         Err(BadCsrf),
         "another session"
+    );
+    // The VMS renewed the session cookie (sliding expiration): the approval, and an open
+    // page's token with it, carries on.
+    let mut renewed = a.clone();
+    renewed.session_hash = [7; 16];
+    assert_eq!(
+        Csrf::session(&gw, CsrfScope::Admin, &renewed).check(&f),
+        Ok(()),
+        "a renewal"
+    );
+    // An approval from before identities: bound to its session.
+    let mut legacy = a.clone();
+    legacy.id = None;
+    let lt = form_with(&Csrf::session(&gw, CsrfScope::Admin, &legacy).token()).await;
+    let mut legacy_other = legacy.clone();
+    legacy_other.session_hash = [9; 16];
+    assert_eq!(
+        Csrf::session(&gw, CsrfScope::Admin, &legacy).check(&lt),
+        Ok(())
+    );
+    assert_eq!(
+        Csrf::session(&gw, CsrfScope::Admin, &legacy_other).check(&lt),
+        Err(BadCsrf),
+        "another session, before identities"
     );
     assert_eq!(
         Csrf::session(&gw, CsrfScope::Account, &a).check(&f),

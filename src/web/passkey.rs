@@ -119,7 +119,8 @@ pub async fn sign_in_options(gw: &Gateway, b: Bound<'_>) -> Result<Option<String
     gw.store
         .put_ceremony(b.key, &wrap(b.user, &state), CEREMONY_TTL)
         .await?;
-    Ok(Some(crate::auth::passkey::script_safe_json(&options)))
+    // Escaped where the page puts it (an attribute value of a template).
+    Ok(Some(options))
 }
 
 /// Finishes a sign-in with the browser's answer: true when it proves one of the user's
@@ -224,7 +225,7 @@ pub async fn register_options(gw: &Gateway, b: Bound<'_>) -> Result<String, Gate
     gw.store
         .put_ceremony(b.key, &wrap(b.user, &state), CEREMONY_TTL)
         .await?;
-    Ok(crate::auth::passkey::script_safe_json(&options))
+    Ok(options)
 }
 
 /// What became of a registration.
@@ -344,11 +345,10 @@ pub fn policy_for(gw: &Gateway, role: &str, now: u64) -> (MfaState, MfaMethods) 
         .current()
         .decide(role, ts)
         .map_or((gw.cfg.vms.unmapped, MfaMethods::TOTP), |d| {
-            (d.state, d.methods)
+            (d.state, d.methods.usable(gw.passkeys.is_some()))
         })
 }
 
-/// The account page's passkey routes: the add page and its answer, rename, remove.
 /// How long after a sign-in with MFA its session may add another factor (a passkey, or the
 /// app beside passkeys): an open session alone (a shared computer left signed in) must not
 /// make a lasting factor for whoever sits at it.
@@ -368,6 +368,7 @@ async fn needs_fresh_sign_in(gw: &Gateway, a: &Approval, now: u64) -> Result<boo
     Ok(gw.store.user(&a.user).await?.enrolled() || has_passkeys(gw, &a.user).await?)
 }
 
+/// The account page's passkey routes: the add page and its answer, rename, remove.
 pub async fn account(call: &Call<'_>, route: &crate::web::routes::Route, body: Incoming) -> Answer {
     use crate::web::routes::Route;
     let gw = call.gw;
