@@ -1318,3 +1318,82 @@ async fn the_vms_banners_never_reach_a_client() {
         assert_eq!(banners(&r), kept.to_vec(), "{list}: released login");
     }
 }
+
+/// A remembered browser on the lenient VMS: a login spelled as IIS reads it (another letter
+/// case, a trailing slash) and posted as multipart, by someone holding another user's
+/// remember cookie, still asks for the signing-in user's code; the cookie's own user skips it.
+#[tokio::test]
+async fn a_remembered_browser_never_stands_in_for_another_users_code() {
+    let redis = RedisProc::start();
+    let (addr, vms) = spawn_iis().await;
+    let c = certs();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        format!("{POLICY}\n[phase.remember_browser_days]\ncustomer = 30\n"),
+    )
+    .unwrap();
+    let text = config_text(&c, addr, &redis.url(), IIS_VMS, "");
+    let gw = start_gateway(
+        dir.path(),
+        &text,
+        &c.ca_pem,
+        Clock::manual(at("2022-03-01T10:00:00Z")),
+    )
+    .await;
+    let cust1 = client(&gw);
+    let secret1 = enroll(&cust1, &gw, "cust1").await;
+    enroll(&client(&gw), &gw, "kate").await;
+
+    // cust1 signs in with a code and ticks "don't ask again on this browser".
+    let b = client(&gw);
+    form_login(&b, &gw, "POST", "/Account/Login", "cust1").await;
+    gw.clock.advance(30);
+    let html = crate::support::browser::get_text(&b, &gw, "/.mfa/verify").await;
+    let code = totp::code_at(&secret1, gw.clock.unix());
+    let r = crate::support::browser::post_form(
+        &b,
+        &gw,
+        "/.mfa/verify",
+        &[
+            ("csrf", csrf(&html).as_str()),
+            ("code", code.as_str()),
+            ("remember", "yes"),
+        ],
+    )
+    .await;
+    assert!(sets_ticket(&r), "cust1 signed in");
+    let remembered = set_cookies(&r)
+        .iter()
+        .find(|c| c.starts_with("__Host-mfagw-rb=") && !c.starts_with("__Host-mfagw-rb=;"))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("the browser is remembered");
+
+    let multipart_login = |user: &'static str| {
+        let remembered = remembered.clone();
+        let gw = &gw;
+        async move {
+            let c = plain_client(gw.addr, &gw.ca_pem);
+            let form = reqwest::multipart::Form::new()
+                .text("UserName", user)
+                .text("Password", "pw");
+            c.post(url(gw, "/ACCOUNT/login/"))
+                .header("cookie", remembered)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Another user's sign-in with cust1's cookie: kate's code is asked, no ticket leaves.
+    let r = multipart_login("kate").await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r).as_str()),
+        (303, "/.mfa/verify")
+    );
+    assert!(!sets_ticket(&r));
+    assert!(!vms.homes().contains(&"kate".to_string()));
+    // The cookie is genuine: its own user, spelled the same way, goes straight in.
+    let r = multipart_login("cust1").await;
+    assert!(sets_ticket(&r), "{} {}", r.status(), location(&r));
+}
