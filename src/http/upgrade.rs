@@ -37,11 +37,10 @@ pub fn spawn_tunnel<H: Send + 'static>(
         let mut upstream = TokioIo::new(upstream);
         let closed = async {
             match close {
-                // A dropped sender (the register gone) does not close the tunnel.
+                // Fired, or its sender dropped (the register could not keep it, or is gone):
+                // either way nobody can close it later, so it closes now (fails closed).
                 Some(rx) => {
-                    if rx.await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
+                    let _ = rx.await;
                 }
                 None => std::future::pending::<()>().await,
             }
