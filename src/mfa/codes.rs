@@ -54,6 +54,8 @@ pub enum Check {
     Locked { minutes: u64 },
     /// The user has no enrolled secret (reset meanwhile).
     NotEnrolled,
+    /// No e-mailed code is pending (it expired): not counted.
+    NonePending,
 }
 
 /// From how many attempts left a wrong code says how many remain.
@@ -388,13 +390,21 @@ pub async fn check_email_code(
         Err(locked) => return Ok(locked),
     };
     let h = crate::mfa::email_code::hash(gw, who.user, &code);
-    if gw.store.email_code_take(who.user, &h).await? {
-        gw.store
-            .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
-            .await?;
-        Ok(Check::Accepted { step: 0 })
-    } else {
-        fail(gw, who, attempt, MfaEvent::VerifyFailure).await
+    match gw.store.email_code_take(who.user, &h).await? {
+        crate::store::CodeTake::Right => {
+            gw.store
+                .attempt_succeeded(who.user, who.addr, attempt, limits(gw))
+                .await?;
+            Ok(Check::Accepted { step: 0 })
+        }
+        crate::store::CodeTake::Wrong => fail(gw, who, attempt, MfaEvent::VerifyFailure).await,
+        // Expired (or never sent): nothing to guess at, so not counted; a new one is sent.
+        crate::store::CodeTake::NonePending => {
+            gw.store
+                .attempt_unused(who.user, who.addr, attempt, limits(gw))
+                .await?;
+            Ok(Check::NonePending)
+        }
     }
 }
 

@@ -1293,18 +1293,28 @@ impl MemoryStore {
         Ok(super::CodeIssue::Stored { n: sends + 1 })
     }
 
-    pub async fn email_code_take(&self, user: &str, hash: &str) -> Result<bool, StoreError> {
+    pub async fn email_code_take(
+        &self,
+        user: &str,
+        hash: &str,
+    ) -> Result<super::outbox::CodeTake, StoreError> {
+        use super::outbox::CodeTake;
         let mut g = self.lock()?;
         let now = Instant::now();
-        let right = g
-            .mail
-            .codes
-            .get(user)
-            .is_some_and(|(h, _, exp)| *exp > now && h == hash);
-        if right {
+        let found = match g.mail.codes.get(user) {
+            Some((h, _, exp)) if *exp > now => {
+                if h == hash {
+                    CodeTake::Right
+                } else {
+                    CodeTake::Wrong
+                }
+            }
+            _ => CodeTake::NonePending,
+        };
+        if found == CodeTake::Right {
             g.mail.codes.remove(user);
         }
-        Ok(right)
+        Ok(found)
     }
 }
 

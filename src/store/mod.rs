@@ -480,7 +480,7 @@ macro_rules! dispatch {
 }
 
 mod outbox;
-pub use outbox::{CodeIssue, Contact};
+pub use outbox::{CodeIssue, CodeTake, Contact};
 
 impl Store {
     pub fn kind(&self) -> &'static str {

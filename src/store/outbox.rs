@@ -31,6 +31,17 @@ pub struct Contact {
     pub lang: Option<String>,
 }
 
+/// What [`Store::email_code_take`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeTake {
+    /// The stored code: used, and gone.
+    Right,
+    /// Another code (the stored one stays).
+    Wrong,
+    /// No code is pending: it expired, or none was sent.
+    NonePending,
+}
+
 /// What [`Store::email_code_issue`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeIssue {
@@ -122,9 +133,9 @@ impl Store {
         dispatch!(self, s => s.email_code_issue(user, hash, ttl, max_sends).await)
     }
 
-    /// Uses the e-mailed code whose keyed hash is `hash`: true (and the code is gone) if it is
-    /// the stored one, in one step.
-    pub async fn email_code_take(&self, user: &str, hash: &str) -> Result<bool, StoreError> {
+    /// Uses the e-mailed code whose keyed hash is `hash`, in one step: right (and the code is
+    /// gone), wrong, or none pending.
+    pub async fn email_code_take(&self, user: &str, hash: &str) -> Result<CodeTake, StoreError> {
         dispatch!(self, s => s.email_code_take(user, hash).await)
     }
 }

@@ -396,6 +396,7 @@ pub fn check_error(c: Check) -> (FormError, StatusCode) {
         Check::Locked { minutes } => (FormError::Locked { minutes }, StatusCode::TOO_MANY_REQUESTS),
         Check::Format => (FormError::CodeFormat, StatusCode::OK),
         Check::WrongLeft { left } => (FormError::WrongCodeLeft { left }, StatusCode::OK),
+        Check::NonePending => (FormError::Expired, StatusCode::OK),
         _ => (FormError::WrongCode, StatusCode::OK),
     }
 }

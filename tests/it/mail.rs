@@ -1142,3 +1142,34 @@ async fn email_code_cannot_be_skipped_from_the_settings_page() {
             .enrolled()
     );
 }
+
+/// The e-mailed code's store step on Redis: a wrong code leaves the right one, the right one
+/// goes once, and no code pending (expired, or never sent) is told apart from a wrong one,
+/// so it is not counted as a guess.
+#[tokio::test]
+async fn an_emailed_code_is_right_wrong_or_not_pending_in_one_step() {
+    use mfa_gateway::store::{CodeIssue, CodeTake};
+    let w = mail_world("first_enrollment = \"email_code\"").await;
+    let store = &w.gw.gateway().store;
+    assert_eq!(
+        store.email_code_take("nobody", "h1").await.unwrap(),
+        CodeTake::NonePending
+    );
+    let ttl = Duration::from_secs(900);
+    assert_eq!(
+        store.email_code_issue("ann", "h1", ttl, 3).await.unwrap(),
+        CodeIssue::Stored { n: 1 }
+    );
+    assert_eq!(
+        store.email_code_take("ann", "h2").await.unwrap(),
+        CodeTake::Wrong
+    );
+    assert_eq!(
+        store.email_code_take("ann", "h1").await.unwrap(),
+        CodeTake::Right
+    );
+    assert_eq!(
+        store.email_code_take("ann", "h1").await.unwrap(),
+        CodeTake::NonePending
+    );
+}

@@ -87,13 +87,15 @@ return n + 1
     )
 });
 
-// Uses the e-mailed code. KEYS: the code record. ARGV: the typed code's hash. The record goes
-// with a right one (its send count with it: the user is through).
+// Uses the e-mailed code. KEYS: the code record. ARGV: the typed code's hash. Returns 1 for
+// the right one (the record goes, its send count with it: the user is through), 0 for a wrong
+// one, -1 when none is pending (expired, or never sent).
 static CODE_TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local h = redis.call('HGET', KEYS[1], 'h')
-if h and h == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+if not h then return -1 end
+if h == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
 return 0
 "#,
     )
@@ -249,10 +251,19 @@ impl RedisStore {
         })
     }
 
-    pub async fn email_code_take(&self, user: &str, hash: &str) -> Result<bool, StoreError> {
+    pub async fn email_code_take(
+        &self,
+        user: &str,
+        hash: &str,
+    ) -> Result<super::super::outbox::CodeTake, StoreError> {
+        use super::super::outbox::CodeTake;
         let mut inv = CODE_TAKE.prepare_invoke();
         inv.key(self.email_code_key(user)).arg(hash);
         let n: i64 = self.conn.script(inv).await?;
-        Ok(n == 1)
+        Ok(match n {
+            1 => CodeTake::Right,
+            0 => CodeTake::Wrong,
+            _ => CodeTake::NonePending,
+        })
     }
 }
