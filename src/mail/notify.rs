@@ -13,8 +13,7 @@
 //! | `browser_remembered` | a browser remembered |
 //! | `passkey_added`, `passkey_removed` | a passkey added, removed |
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::{Job, Kind, Outbox};
 use crate::audit::{ActorKind, Event, Observer, Record};
@@ -23,9 +22,6 @@ use crate::audit::{ActorKind, Event, Observer, Record};
 pub struct Notifier {
     outbox: Outbox,
     include_reset_reason: bool,
-    /// The last enrollment or phone replacement per user (its time): the recovery codes made
-    /// in the same request are said in that mail, not in one of their own.
-    with_enrollment: Mutex<HashMap<String, u64>>,
 }
 
 impl Notifier {
@@ -33,7 +29,6 @@ impl Notifier {
         Arc::new(Notifier {
             outbox,
             include_reset_reason,
-            with_enrollment: Mutex::new(HashMap::new()),
         })
     }
 
@@ -47,27 +42,14 @@ impl Notifier {
             Event::SelfMfaDisabled => Kind::MfaDisabled,
             Event::Reset if detail.contains("enrolled=true") => Kind::Reset,
             Event::RecoveryCodeUsed => Kind::RecoveryCodeUsed,
+            // Made with a new app, phone or first passkey: said in that change's own mail.
+            Event::RecoveryCodesIssued if detail.contains("with=") => return None,
             Event::RecoveryCodesIssued => Kind::RecoveryCodesIssued,
             Event::BrowserRemembered => Kind::BrowserRemembered,
             Event::PasskeyAdded => Kind::PasskeyAdded,
             Event::PasskeyRemoved => Kind::PasskeyRemoved,
             _ => return None,
         };
-        if let Ok(mut seen) = self.with_enrollment.lock() {
-            match kind {
-                Kind::Enrolled | Kind::PhoneReplaced => {
-                    if seen.len() > 10_000 {
-                        seen.clear();
-                    }
-                    seen.insert(user.to_string(), r.ts);
-                }
-                Kind::RecoveryCodesIssued if seen.get(user) == Some(&r.ts) => {
-                    seen.remove(user);
-                    return None;
-                }
-                _ => {}
-            }
-        }
         let mut job = Job::new(user, kind, r.ts);
         job.client.clone_from(&r.client);
         match kind {
@@ -148,16 +130,26 @@ mod tests {
             let got = n.job_for(&rec(e, 100 + i as u64)).map(|j| j.kind);
             assert_eq!(got, want, "{e:?}");
         }
-        // Recovery codes on their own (the settings page) get a mail; with an enrollment
-        // (same request, same time) they do not.
+        // Recovery codes on their own (the settings page) get a mail; made with an enrollment
+        // or a first passkey (`with=` in the detail) they do not: that change's mail says it.
         assert_eq!(
-            n.job_for(&rec(Event::RecoveryCodesIssued, 500))
+            n.job_for(&rec(Event::RecoveryCodesIssued, 500).detail("count=10"))
                 .map(|j| j.kind),
             Some(Kind::RecoveryCodesIssued)
         );
         n.job_for(&rec(Event::Enrolled, 600)).unwrap();
-        assert_eq!(n.job_for(&rec(Event::RecoveryCodesIssued, 600)), None);
-        assert!(n.job_for(&rec(Event::RecoveryCodesIssued, 601)).is_some());
+        for with in ["count=10 with=enrollment", "count=10 with=passkey"] {
+            assert_eq!(
+                n.job_for(&rec(Event::RecoveryCodesIssued, 600).detail(with)),
+                None,
+                "{with}"
+            );
+        }
+        // Whatever the time: one second later the same.
+        assert_eq!(
+            n.job_for(&rec(Event::RecoveryCodesIssued, 601).detail("count=10 with=enrollment")),
+            None
+        );
     }
 
     #[test]

@@ -412,10 +412,13 @@ pub async fn check_email_code(
 pub const RECOVERY_CODES: usize = 10;
 
 /// Makes new recovery codes, stores their hashes (replacing any old ones) and returns them.
+/// `with`: the change they come with (`"enrollment"`, `"passkey"`), written in the audit
+/// detail (`with=...`) so the user's mail names that change instead of the codes.
 pub async fn issue_recovery_codes(
     gw: &Gateway,
     who: Who<'_>,
     actor: ActorKind,
+    with: Option<&str>,
 ) -> Result<Vec<String>, GatewayError> {
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery::new_code()).collect();
     let to_hash = codes.clone();
@@ -431,7 +434,11 @@ pub async fn issue_recovery_codes(
     .map_err(|e| InternalError::Other(e.to_string()))?
     .map_err(|e| InternalError::Crypto(e.to_string()))?;
     gw.store.set_recovery(who.user, &hashes).await?;
-    let mut r = record(who, Event::RecoveryCodesIssued).detail(format!("count={}", codes.len()));
+    let detail = match with {
+        Some(w) => format!("count={} with={w}", codes.len()),
+        None => format!("count={}", codes.len()),
+    };
+    let mut r = record(who, Event::RecoveryCodesIssued).detail(detail);
     r.actor_kind = actor;
     gw.audit.record(r).await;
     Ok(codes)

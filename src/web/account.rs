@@ -402,7 +402,9 @@ async fn post(
                 .await;
         }
         let mut resp = if gw.policy.current().recovery_codes() {
-            let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+            let codes =
+                codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User, Some("enrollment"))
+                    .await?;
             recovery_page(ctx, &codes, if replacing { "replaced" } else { "enabled" })
         } else {
             let done = if replacing { "replaced" } else { "enabled" };
@@ -421,7 +423,7 @@ async fn post(
 async fn confirmed(ctx: &Ctx<'_>, route: &Route, how: &str) -> Answer {
     let gw = ctx.gw;
     if *route == Route::AccountRecoveryCodes {
-        let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+        let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User, None).await?;
         return Ok((recovery_page(ctx, &codes, "recovery"), Outcome::Gateway));
     }
     // Counted and audited here; the delete removes them again in its own store step.

@@ -529,7 +529,8 @@ async fn enroll(ctx: Ctx<'_>, form: &Form) -> Result<(Response<Body>, Outcome), 
         .record(codes::record(ctx.who(), Event::Enrolled))
         .await;
     if gw.policy.current().recovery_codes() {
-        let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+        let codes =
+            codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User, Some("enrollment")).await?;
         let ch = Challenge {
             step: Step::Recovery,
             pending_secret: None,
@@ -911,7 +912,9 @@ async fn passkey_setup(
             }
             // Recovery codes, as at an app's set-up, when the user has none yet.
             if gw.policy.current().recovery_codes() && record.recovery.is_empty() {
-                let codes = codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User).await?;
+                let codes =
+                    codes::issue_recovery_codes(gw, ctx.who(), ActorKind::User, Some("passkey"))
+                        .await?;
                 let ch = Challenge {
                     step: Step::Recovery,
                     recovery_codes: Some(codes),
