@@ -691,8 +691,11 @@ async fn decide(
         end.fire().await;
         return Err(e.into());
     }
-    // The methods the user has set up, against those the role's methods count.
-    let has_passkey = if methods.webauthn {
+    // The methods the user has set up, against those the role's methods count. Passkeys are
+    // looked up (once) where they count, or where the user has no app: a user with only
+    // passkeys the role's methods do not count (set up while they did) has MFA all the same,
+    // not offered it as if it were off, but asked to set up the app.
+    let any_passkey = if methods.webauthn || !record.enrolled() {
         match gw.store.passkeys(&user).await {
             Ok(p) => !p.is_empty(),
             Err(e) => {
@@ -704,21 +707,9 @@ async fn decide(
     } else {
         false
     };
+    let has_passkey = methods.webauthn && any_passkey;
     let usable = (methods.totp && record.enrolled()) || has_passkey;
-    // A user with only passkeys the role's methods do not count (set up while they did) has
-    // MFA all the same: not offered it as if it were off, but asked to set up the app.
-    let uncounted_passkeys = if !usable && !record.enrolled() && !methods.webauthn {
-        match gw.store.passkeys(&user).await {
-            Ok(p) => !p.is_empty(),
-            Err(e) => {
-                gw.metrics.mfa(MfaEvent::StoreError);
-                end.fire().await;
-                return Err(e.into());
-            }
-        }
-    } else {
-        false
-    };
+    let uncounted_passkeys = !methods.webauthn && !record.enrolled() && any_passkey;
     let step = if usable {
         if methods.totp && record.enrolled() && remembered_browser(gw, &user, &role, o, now).await {
             gw.metrics.login(&role, state.as_str(), "remembered");
