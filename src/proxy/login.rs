@@ -92,11 +92,7 @@ pub async fn intercept(
     let lang = parts
         .headers
         .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let default = crate::pages::Lang::from_code(&gw.cfg.mfa.default_language)?;
-            Some(crate::pages::Lang::negotiate(Some(v), default).code())
-        });
+        .map(|v| gw.lang(Some(v)).code());
     let mut gate = gw.gate(&mut parts.headers, now);
     // Held (same_id) until the answer has been identified: see `prelogin::admit`.
     let mut lease = None;
