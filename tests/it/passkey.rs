@@ -1346,3 +1346,62 @@ async fn a_factor_is_added_only_soon_after_a_sign_in() {
         1
     );
 }
+
+/// The add step's refusals on Redis (the Lua, not the memory store's mirror): the same
+/// credential twice, and one more than a user may have; a key that keeps no counter (0) is
+/// used again and again.
+#[tokio::test]
+async fn adding_a_duplicate_or_one_passkey_too_many_is_refused_on_redis() {
+    use mfa_gateway::store::{AddPasskey, MAX_PASSKEYS, StoredPasskey, UsePasskey};
+    let w = world(BOTH).await;
+    let store = &w.gw.gateway().store;
+    let pk = |id: &str| StoredPasskey {
+        id: id.into(),
+        name: format!("Key {id}"),
+        added: 1,
+        last_used: 0,
+        counter: 0,
+        key: "{}".into(),
+    };
+    let epoch = store.user("zoe").await.unwrap().epoch;
+    assert_eq!(
+        store
+            .add_passkey("zoe", &pk("a"), epoch, None)
+            .await
+            .unwrap(),
+        AddPasskey::Added
+    );
+    assert_eq!(
+        store
+            .add_passkey("zoe", &pk("a"), epoch, None)
+            .await
+            .unwrap(),
+        AddPasskey::Duplicate
+    );
+    for i in 1..MAX_PASSKEYS {
+        let id = format!("k{i}");
+        assert_eq!(
+            store
+                .add_passkey("zoe", &pk(&id), epoch, None)
+                .await
+                .unwrap(),
+            AddPasskey::Added,
+            "{id}"
+        );
+    }
+    assert_eq!(
+        store
+            .add_passkey("zoe", &pk("one-more"), epoch, None)
+            .await
+            .unwrap(),
+        AddPasskey::Full
+    );
+    assert_eq!(store.passkeys("zoe").await.unwrap().len(), MAX_PASSKEYS);
+    for _ in 0..2 {
+        assert_eq!(
+            store.use_passkey("zoe", "a", 0, "{}", 5).await.unwrap(),
+            UsePasskey::Used,
+            "a key without a counter"
+        );
+    }
+}
