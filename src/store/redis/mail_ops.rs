@@ -9,7 +9,7 @@ use redis::Script;
 
 use super::RedisStore;
 use crate::store::outbox::{CodeIssue, Contact};
-use crate::store::{StoreError, key_safe};
+use crate::store::StoreError;
 
 // Claims due jobs. KEYS: the outbox. ARGV: now (ms), the hold (ms), how many at most.
 // Returns the claimed jobs, each now scored now + hold.
@@ -61,16 +61,6 @@ return 1
     )
 });
 
-// Gives the lease back. KEYS: the lease. ARGV: the token.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"#,
-    )
-});
-
 // Stores a new e-mailed code unless the sends are used up. KEYS: the code record. ARGV: the
 // code's hash, the ttl (s), the most sends. Returns the send number, or 0 at the limit.
 static CODE_ISSUE: LazyLock<Script> = LazyLock::new(|| {
@@ -115,11 +105,8 @@ impl RedisStore {
     fn mail_lease_key(&self) -> String {
         format!("{}{{mail}}:lease", self.key_prefix)
     }
-    fn contact_key(&self, user: &str) -> String {
-        format!("{}{{u:{}}}", self.key_prefix, key_safe(user))
-    }
     fn email_code_key(&self, user: &str) -> String {
-        format!("{}:ecode", self.contact_key(user))
+        format!("{}:ecode", self.user_key(user))
     }
 
     pub async fn outbox_push(&self, job: &str, due_ms: u64) -> Result<(), StoreError> {
@@ -214,7 +201,8 @@ impl RedisStore {
     }
 
     pub async fn mail_lease_release(&self, token: &str) -> Result<(), StoreError> {
-        let mut inv = RELEASE.prepare_invoke();
+        // The same step as every lease's: deleted only if the token is still the caller's.
+        let mut inv = self.scripts.pre_release.prepare_invoke();
         inv.key(self.mail_lease_key()).arg(token);
         self.conn.script::<i64>(inv).await.map(|_| ())
     }
@@ -224,7 +212,7 @@ impl RedisStore {
             .conn
             .run(
                 redis::cmd("HMGET")
-                    .arg(self.contact_key(user))
+                    .arg(self.user_key(user))
                     .arg("email")
                     .arg("lang"),
             )

@@ -16,7 +16,7 @@ use crate::store::{
 };
 
 impl RedisStore {
-    fn user_key(&self, user: &str) -> String {
+    pub(super) fn user_key(&self, user: &str) -> String {
         format!("{}{{u:{}}}", self.key_prefix, key_safe(user))
     }
     /// The user's remembered browsers, in the user's hash slot.
