@@ -8,8 +8,8 @@ use std::time::Duration;
 use redis::Script;
 
 use super::RedisStore;
-use crate::store::outbox::{CodeIssue, Contact};
 use crate::store::StoreError;
+use crate::store::outbox::{CodeIssue, Contact};
 
 // Claims due jobs. KEYS: the outbox. ARGV: now (ms), the hold (ms), how many at most.
 // Returns the claimed jobs, each now scored now + hold.
